@@ -1,0 +1,138 @@
+//! Status report and operation-data report.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::codec::wire_struct;
+use crate::types::{
+    ActuatorState, ActuatorType, AgvState, AlarmLevel, Extension, NavigationMode, Pose,
+};
+
+wire_struct! {
+    /// Velocity in the AGV frame.
+    pub struct Velocity {
+        /// Forward, m/s.
+        pub vx: f32,
+        /// Leftward, m/s.
+        pub vy: f32,
+        /// Angular, rad/s (counter-clockwise positive).
+        pub omega: f32,
+    }
+}
+
+wire_struct! {
+    /// A load on board.
+    pub struct LoadInfo {
+        /// Load id (barcode, RFID), may be empty.
+        pub load_id: String,
+        /// Weight, kg (0: unknown).
+        pub weight_kg: f32,
+    }
+}
+
+wire_struct! {
+    /// One actuator's state.
+    pub struct ActuatorStatus {
+        /// Actuator id.
+        pub actuator_id: u8,
+        /// Type.
+        pub kind: ActuatorType,
+        /// State.
+        pub state: ActuatorState,
+        /// Position (height m, angle rad...).
+        pub position: f32,
+    }
+}
+
+wire_struct! {
+    /// An active alarm.
+    pub struct Alarm {
+        /// Vendor or specification alarm code.
+        pub code: u16,
+        /// Level.
+        pub level: AlarmLevel,
+        /// What it refers to (actuator, node or edge id; 0: the AGV).
+        pub reference: u32,
+    }
+}
+
+wire_struct! {
+    /// AGV → RCS: the periodic state report (every `status_period_ms`, and at once on a state
+    /// change).
+    pub struct StatusReport {
+        /// Current map.
+        pub map_id: u16,
+        /// Pose on that map.
+        pub pose: Pose,
+        /// Localisation quality, 0..=100 (0: lost).
+        pub localisation_quality: u8,
+        /// Navigation mode in use.
+        pub navigation_mode: NavigationMode,
+        /// Velocity.
+        pub velocity: Velocity,
+        /// AGV state.
+        pub state: AgvState,
+        /// Battery level, %.
+        pub battery_pct: f32,
+        /// Battery voltage, V.
+        pub battery_voltage: f32,
+        /// Charging now.
+        pub charging: bool,
+        /// Emergency stop pressed or triggered.
+        pub e_stop: bool,
+        /// Loads on board.
+        pub loads: Vec<LoadInfo>,
+        /// Actuator states.
+        pub actuators: Vec<ActuatorStatus>,
+        /// Current task (0: none).
+        pub task_id: u32,
+        /// Current segment of the task.
+        pub segment: u16,
+        /// Last node reached.
+        pub last_node_id: u32,
+        /// Its sequence number in the task.
+        pub last_node_sequence: u16,
+        /// Edge being driven (0: standing on a node).
+        pub edge_id: u32,
+        /// Distance driven since the last node, m.
+        pub distance_since_last_node: f32,
+        /// Safe-space grant in use (0: none).
+        pub grant_id: u32,
+        /// Active alarms.
+        pub alarms: Vec<Alarm>,
+        /// Vendor extensions.
+        pub extensions: Vec<Extension>,
+    }
+}
+
+wire_struct! {
+    /// How often an error occurred.
+    pub struct ErrorCounter {
+        /// Alarm code.
+        pub code: u16,
+        /// Occurrences since commissioning.
+        pub count: u32,
+    }
+}
+
+wire_struct! {
+    /// AGV → RCS: operation data, every `operation_report_period_s`.
+    pub struct OperationReport {
+        /// Odometer, m.
+        pub odometer_m: f64,
+        /// Powered-on time, s.
+        pub run_time_s: u64,
+        /// Time spent moving, s.
+        pub moving_time_s: u64,
+        /// Full charge cycles.
+        pub charge_cycles: u32,
+        /// Battery state of health, %.
+        pub battery_health_pct: f32,
+        /// Tasks completed.
+        pub tasks_completed: u32,
+        /// Error counters.
+        pub error_counters: Vec<ErrorCounter>,
+        /// Vendor extensions.
+        pub extensions: Vec<Extension>,
+    }
+}
