@@ -1,1 +1,2 @@
+//! Placeholder until the codec benchmarks land.
 fn main() {}

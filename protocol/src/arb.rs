@@ -33,14 +33,22 @@ impl<const N: usize> Gen for [u8; N] {
 impl Gen for f64 {
     fn generate(u: &mut Unstructured<'_>) -> Result<Self> {
         let v: f64 = u.arbitrary()?;
-        Ok(if v.is_finite() { v } else { f64::from(u.arbitrary::<i32>()?) / 1000.0 })
+        Ok(if v.is_finite() {
+            v
+        } else {
+            f64::from(u.arbitrary::<i32>()?) / 1000.0
+        })
     }
 }
 
 impl Gen for f32 {
     fn generate(u: &mut Unstructured<'_>) -> Result<Self> {
         let v: f32 = u.arbitrary()?;
-        Ok(if v.is_finite() { v } else { f32::from(u.arbitrary::<i16>()?) / 100.0 })
+        Ok(if v.is_finite() {
+            v
+        } else {
+            f32::from(u.arbitrary::<i16>()?) / 100.0
+        })
     }
 }
 

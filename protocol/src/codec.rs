@@ -194,9 +194,8 @@ impl Wire for bool {
 
 impl Wire for String {
     fn encode(&self, w: &mut BytesMut) -> Result<(), EncodeError> {
-        let len = u8::try_from(self.len()).map_err(|_| EncodeError::StringTooLong {
-            len: self.len(),
-        })?;
+        let len =
+            u8::try_from(self.len()).map_err(|_| EncodeError::StringTooLong { len: self.len() })?;
         w.put_u8(len);
         w.put_slice(self.as_bytes());
         Ok(())
@@ -449,7 +448,7 @@ mod tests {
         assert_eq!(&roundtrip(String::from("AB"))[..], b"\x02AB");
         let long = "x".repeat(256);
         assert_eq!(
-            String::from(long).encode(&mut BytesMut::new()),
+            long.encode(&mut BytesMut::new()),
             Err(EncodeError::StringTooLong { len: 256 })
         );
     }

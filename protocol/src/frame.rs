@@ -500,7 +500,13 @@ mod tests {
 
     fn hb_frame(seq: u32) -> BytesMut {
         let mut b = BytesMut::new();
-        let h = Header::new(MessageType::HEARTBEAT, Flags::NONE, seq, 7, 1_700_000_000_000);
+        let h = Header::new(
+            MessageType::HEARTBEAT,
+            Flags::NONE,
+            seq,
+            7,
+            1_700_000_000_000,
+        );
         encode_message(
             &mut b,
             h,
@@ -589,7 +595,13 @@ mod tests {
 
     #[test]
     fn encode_raw_checks_tag_length_and_flags() {
-        let h = Header::new(MessageType::STATUS_REPORT, Flags::ENCRYPTED | Flags::MAC, 1, 1, 0);
+        let h = Header::new(
+            MessageType::STATUS_REPORT,
+            Flags::ENCRYPTED | Flags::MAC,
+            1,
+            1,
+            0,
+        );
         let mut b = BytesMut::new();
         assert_eq!(
             encode_raw(&mut b, h, b"xx", &[0; 3], DEFAULT_MAX_FRAME_LEN),

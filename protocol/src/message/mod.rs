@@ -21,8 +21,8 @@ mod space;
 mod status;
 
 pub use access::{
-    AccessConfirm, AccessMode, AccessRequest, AccessResponse, Close, KeyExchangeInit, KeyExchangeReply,
-    SecureProfile,
+    AccessConfirm, AccessMode, AccessRequest, AccessResponse, Close, KeyExchangeInit,
+    KeyExchangeReply, SecureProfile,
 };
 pub use charge::{ChargeControl, ChargeOp, ChargeResult};
 pub use config::{AlarmParams, ConfigPush};
