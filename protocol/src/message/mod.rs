@@ -81,9 +81,9 @@ macro_rules! messages {
                 $(#[doc = $doc])*
                 pub const $konst: MessageType = MessageType($code);
             )*
-            /// Every type this specification defines, with its name and who sends it.
-            pub const ALL: &'static [(MessageType, &'static str, &'static str)] = &[
-                $((MessageType::$konst, stringify!($variant), $dir),)*
+            /// Every type this specification defines: code, name, who sends it, what it is.
+            pub const ALL: &'static [(MessageType, &'static str, &'static str, &'static str)] = &[
+                $((MessageType::$konst, stringify!($variant), $dir, concat!($($doc),*)),)*
             ];
 
             /// The message's name, or `None` for a type this specification does not define.
