@@ -1,2 +1,88 @@
-//! Placeholder until the codec benchmarks land.
-fn main() {}
+//! Codec benchmarks: encode and decode of a status report and a motion command frame, with the
+//! baseline in the same run: serde_json parsing the VDA 5050 state and order carrying the same
+//! information into typed structs. Sizes are printed once at the start.
+//!
+//! `cargo bench -p protocol --bench codec`; figures go to docs/performance.md.
+
+#[path = "../tests/support/samples.rs"]
+mod samples;
+mod vda5050;
+
+use std::hint::black_box;
+
+use bytes::BytesMut;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use protocol::frame::{self, Flags, FrameDecoder, Header};
+use protocol::message::Message;
+
+fn frame_of(message: Message) -> (Header, Message, BytesMut) {
+    let header = Header::new(
+        message.message_type(),
+        Flags::NONE,
+        50,
+        samples::AGV,
+        samples::T0,
+    );
+    let mut wire = BytesMut::new();
+    frame::encode_message(&mut wire, header, &message, frame::DEFAULT_MAX_FRAME_LEN).unwrap();
+    (header, message, wire)
+}
+
+fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse: fn(&str)) {
+    let (header, message, wire) = frame_of(message);
+    let compact = vda5050::compact(json);
+    println!(
+        "{name}: rcs frame {} B, VDA 5050 compact JSON {} B, ratio {:.1} %",
+        wire.len(),
+        compact.len(),
+        100.0 * wire.len() as f64 / compact.len() as f64
+    );
+
+    let mut group = c.benchmark_group(name);
+    group.throughput(Throughput::Elements(1));
+    let mut out = BytesMut::with_capacity(4096);
+    group.bench_function("rcs encode", |b| {
+        b.iter(|| {
+            out.clear();
+            frame::encode_message(&mut out, header, black_box(&message), 65536).unwrap();
+            black_box(out.len())
+        })
+    });
+    let mut dec = FrameDecoder::default();
+    group.bench_function("rcs decode", |b| {
+        b.iter(|| {
+            // Refilling the receive buffer is the copy a socket read would do anyway.
+            let mut buf = BytesMut::from(black_box(&wire[..]));
+            let f = dec.decode(&mut buf).unwrap().unwrap();
+            black_box(f.message().unwrap())
+        })
+    });
+    group.bench_function("serde_json parse (VDA 5050, baseline)", |b| {
+        b.iter(|| parse(black_box(&compact)))
+    });
+    group.finish();
+}
+
+fn codec(c: &mut Criterion) {
+    bench_pair(
+        c,
+        "status report",
+        samples::status_report().into(),
+        vda5050::STATE_JSON,
+        |s| {
+            black_box(serde_json::from_str::<vda5050::State>(s).unwrap());
+        },
+    );
+    bench_pair(
+        c,
+        "motion command",
+        samples::motion_command().into(),
+        vda5050::ORDER_JSON,
+        |s| {
+            black_box(serde_json::from_str::<vda5050::Order>(s).unwrap());
+        },
+    );
+}
+
+criterion_group!(benches, codec);
+criterion_main!(benches);
