@@ -10,7 +10,7 @@ mod vda5050;
 
 use std::hint::black_box;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::frame::{self, Flags, FrameDecoder, Header};
 use protocol::message::Message;
@@ -49,12 +49,24 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
         })
     });
     let mut dec = FrameDecoder::default();
-    group.bench_function("rcs decode", |b| {
+    let mut buf = BytesMut::with_capacity(4096);
+    group.bench_function("rcs decode (owned frame, new message)", |b| {
         b.iter(|| {
-            // Refilling the receive buffer is the copy a socket read would do anyway.
-            let mut buf = BytesMut::from(black_box(&wire[..]));
+            // Refilling the receive buffer is the copy a socket read does anyway; the buffer is
+            // reused as a connection's would be.
+            buf.extend_from_slice(black_box(&wire[..]));
             let f = dec.decode(&mut buf).unwrap().unwrap();
             black_box(f.message().unwrap())
+        })
+    });
+    let mut slot = message.clone();
+    group.bench_function("rcs decode (borrowed frame, reused message)", |b| {
+        b.iter(|| {
+            buf.extend_from_slice(black_box(&wire[..]));
+            let (consumed, f) = dec.decode_slice(&buf);
+            f.unwrap().unwrap().message_into(&mut slot).unwrap();
+            buf.advance(consumed);
+            black_box(&slot);
         })
     });
     group.bench_function("serde_json parse (VDA 5050, baseline)", |b| {

@@ -55,7 +55,7 @@ pub enum DecodeError {
     /// The frame trailer checksum does not match.
     #[error("frame checksum mismatch: computed {computed:#010x}, frame says {found:#010x}")]
     Checksum {
-        /// CRC-32C computed over the received frame.
+        /// CRC-32C computed over the received body and tag.
         computed: u32,
         /// CRC-32C carried by the frame.
         found: u32,

@@ -111,6 +111,35 @@ proptest! {
     }
 
     #[test]
+    fn decode_into_a_reused_message_equals_decode(
+        prev_index in 0..MessageType::ALL.len(),
+        prev_bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        next_index in 0..MessageType::ALL.len(),
+        next_bytes in proptest::collection::vec(any::<u8>(), 0..256),
+        same_type: bool,
+        garbage in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let next_index = if same_type { prev_index } else { next_index };
+        let mut slot = message_of_type(prev_index, &prev_bytes);
+        let next = message_of_type(next_index, &next_bytes);
+        let ty = next.message_type();
+        // a failed decode first must not poison the slot
+        let _ = slot.decode_body_into(ty, &garbage);
+        let mut body = BytesMut::new();
+        next.encode_body(&mut body).unwrap();
+        slot.decode_body_into(ty, &body).unwrap();
+        prop_assert_eq!(&slot, &next);
+        // and errors are the same as decode_body's
+        let mut cut = body.clone();
+        cut.truncate(body.len() / 2);
+        let mut slot2 = next.clone();
+        prop_assert_eq!(
+            slot2.decode_body_into(ty, &cut).err(),
+            Message::decode_body(ty, &cut).err()
+        );
+    }
+
+    #[test]
     fn a_stream_split_anywhere_decodes_the_same(
         seeds in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..128), 1..5),
     ) {

@@ -131,6 +131,23 @@ macro_rules! messages {
                 r.finish()?;
                 Ok(msg)
             }
+
+            /// Decodes a body of type `message_type` into `self`, reusing the heap capacity of
+            /// its strings and lists when `self` already holds a message of that type: a
+            /// receiver that keeps one `Message` per connection decodes its periodic reports
+            /// without allocating. Same checks and errors as [`Message::decode_body`]; on error
+            /// `self` holds an unspecified (but valid) message.
+            pub fn decode_body_into(&mut self, message_type: MessageType, body: &[u8]) -> Result<(), DecodeError> {
+                let mut r = Reader::new(body);
+                match (message_type, &mut *self) {
+                    $((MessageType::$konst, Message::$variant(m)) => Wire::decode_into(m, &mut r)?,)*
+                    _ => {
+                        *self = Message::decode_body(message_type, body)?;
+                        return Ok(());
+                    }
+                }
+                r.finish()
+            }
         }
 
         $(
