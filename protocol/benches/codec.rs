@@ -69,6 +69,14 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
             black_box(&slot);
         })
     });
+    let body = wire[frame::HEADER_LEN..wire.len() - frame::CRC_LEN].to_vec();
+    let ty = message.message_type();
+    group.bench_function("rcs body only, reused message (no header, no CRC)", |b| {
+        b.iter(|| {
+            slot.decode_body_into(ty, black_box(&body)).unwrap();
+            black_box(&slot);
+        })
+    });
     group.bench_function("serde_json parse (VDA 5050, baseline)", |b| {
         b.iter(|| parse(black_box(&compact)))
     });

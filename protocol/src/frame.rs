@@ -672,6 +672,61 @@ mod tests {
     }
 
     #[test]
+    fn decode_slice_borrows_and_says_what_to_consume() {
+        let mut stream = hb_frame(1).to_vec();
+        let first_len = stream.len();
+        stream.extend_from_slice(&hb_frame(2)[..10]);
+        let mut dec = FrameDecoder::default();
+        let (consumed, f) = dec.decode_slice(&stream);
+        let f = f.unwrap().unwrap();
+        assert_eq!((consumed, f.header.seq), (first_len, 1));
+        assert_eq!(f.message().unwrap(), Message::Heartbeat(Heartbeat {}));
+        assert_eq!(dec.decode_slice(&stream[consumed..]), (0, Ok(None)));
+    }
+
+    #[test]
+    fn decode_slice_skips_an_oversized_frame_across_calls() {
+        let mut h = Header::new(MessageType::STATUS_REPORT, Flags::NONE, 9, 1, 0);
+        h.body_len = 10_000;
+        let mut dec = FrameDecoder::new(1024);
+        let head = h.to_bytes();
+        let (consumed, r) = dec.decode_slice(&head);
+        assert_eq!(consumed, HEADER_LEN);
+        assert!(matches!(
+            r.unwrap_err().error,
+            DecodeError::FrameTooLarge { .. }
+        ));
+        let rest = vec![0u8; 10_000 + CRC_LEN];
+        let (consumed, r) = dec.decode_slice(&rest[..5000]);
+        assert_eq!((consumed, r), (5000, Ok(None)));
+        let mut tail = rest[5000..].to_vec();
+        tail.extend_from_slice(&hb_frame(4));
+        let (consumed, r) = dec.decode_slice(&tail);
+        assert_eq!(r.unwrap().unwrap().header.seq, 4);
+        assert_eq!(consumed, tail.len());
+    }
+
+    #[test]
+    fn unsupported_version_and_bad_flags_skip_the_frame() {
+        for (version, flags) in [(2u8, 0u8), (1, 0x20)] {
+            let mut h = Header::new(MessageType::HEARTBEAT, Flags::NONE, 1, 1, 0);
+            h.version = version;
+            h.flags = Flags(flags);
+            let mut b = BytesMut::from(&h.to_bytes()[..]);
+            b.extend_from_slice(&[0, 0, 0, 0]);
+            b.extend_from_slice(&hb_frame(2));
+            let mut dec = FrameDecoder::default();
+            let err = dec.decode(&mut b).unwrap_err();
+            assert!(matches!(
+                err.error,
+                DecodeError::UnsupportedVersion { version: 2 }
+                    | DecodeError::InvalidFlags { flags: 0x20 }
+            ));
+            assert_eq!(dec.decode(&mut b).unwrap().unwrap().header.seq, 2);
+        }
+    }
+
+    #[test]
     fn encode_raw_checks_tag_length_and_flags() {
         let h = Header::new(
             MessageType::STATUS_REPORT,
