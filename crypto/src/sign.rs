@@ -1,0 +1,350 @@
+//! SM2 signatures (GB/T 32918.2) with a distinguishing identifier.
+//!
+//! The message hash is `e = SM3(Z ‖ M)` with `Z` computed by [`crate::hash::z`] from the
+//! signer's identifier and public key. Signing derives `k` deterministically (RFC 6979 with
+//! HMAC-SM3, as the `sm2` crate does). Signatures travel as raw `r ‖ s` (64 bytes) in frames
+//! and convert to and from DER for other tools.
+
+use core::fmt;
+
+use sm2::elliptic_curve::Generate;
+use sm2::elliptic_curve::group::Group;
+use sm2::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime, Reduce};
+use sm2::elliptic_curve::point::AffineCoordinates;
+use sm2::elliptic_curve::sec1::ToSec1Point;
+use sm2::elliptic_curve::subtle::ConstantTimeEq;
+use sm2::elliptic_curve::{Curve, PrimeField};
+use sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretKey, Sm2, U256};
+use wnaf::{WnafBase, WnafScalar};
+use zeroize::Zeroize;
+
+use crate::Error;
+use crate::hash;
+
+/// Length of a raw signature `r ‖ s`.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// A raw SM2 signature `r ‖ s`, each 32 bytes big-endian.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Signature(pub [u8; SIGNATURE_LEN]);
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature(")?;
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+        write!(f, ")")
+    }
+}
+
+impl Signature {
+    /// Parses a DER `SEQUENCE { r INTEGER, s INTEGER }` (what OpenSSL writes).
+    pub fn from_der(der: &[u8]) -> Result<Self, Error> {
+        let sig = sm2::dsa::Signature::from_der(der).map_err(|_| Error::BadSignature)?;
+        let mut out = [0u8; SIGNATURE_LEN];
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(Signature(out))
+    }
+
+    /// The DER encoding. Fails for a value that is not a valid signature (r or s zero or not
+    /// below the group order).
+    pub fn to_der(&self) -> Result<alloc::vec::Vec<u8>, Error> {
+        let sig = sm2::dsa::Signature::from_slice(&self.0).map_err(|_| Error::BadSignature)?;
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+
+    /// `r` and `s` as scalars, both in `[1, n-1]`.
+    fn scalars(&self) -> Result<(Scalar, Scalar), Error> {
+        let scalar = |b: &[u8]| -> Result<Scalar, Error> {
+            let s = Option::<Scalar>::from(Scalar::from_repr(
+                FieldBytes::try_from(b).map_err(|_| Error::BadSignature)?,
+            ))
+            .ok_or(Error::BadSignature)?;
+            if bool::from(s.is_zero()) {
+                return Err(Error::BadSignature);
+            }
+            Ok(s)
+        };
+        Ok((scalar(&self.0[..32])?, scalar(&self.0[32..])?))
+    }
+}
+
+/// `e = SM3(Z ‖ M)` reduced into a scalar; `M` is the concatenation of `parts`.
+fn message_scalar(z: &[u8; 32], parts: &[&[u8]]) -> Scalar {
+    let mut h = <sm3::Sm3 as sm3::Digest>::new_with_prefix(z);
+    for p in parts {
+        sm3::Digest::update(&mut h, p);
+    }
+    let e: [u8; 32] = sm3::Digest::finalize(h).into();
+    <Scalar as Reduce<U256>>::reduce(&U256::from_be_slice(&e))
+}
+
+/// Uncompressed coordinates of a public key.
+fn coordinates(key: &PublicKey) -> ([u8; 32], [u8; 32]) {
+    let point = key.as_affine().to_sec1_point(false);
+    let mut x = [0u8; 32];
+    let mut y = [0u8; 32];
+    x.copy_from_slice(point.x().expect("not identity"));
+    y.copy_from_slice(point.y().expect("uncompressed"));
+    (x, y)
+}
+
+/// An SM2 private key with its identifier, for signing. Zeroized on drop; `Debug` is redacted.
+pub struct SigningKey {
+    secret: SecretKey,
+    /// `(1 + d)^-1`, precomputed (secret too).
+    d_plus_1_inv: Scalar,
+    verifying: VerifyingKey,
+}
+
+impl Drop for SigningKey {
+    fn drop(&mut self) {
+        self.d_plus_1_inv.zeroize();
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public", &self.verifying)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SigningKey {
+    /// A key for `secret` under identifier `id`.
+    pub fn new(id: &[u8], secret: SecretKey) -> Result<Self, Error> {
+        let d = *secret.to_nonzero_scalar();
+        let d_plus_1_inv =
+            Option::<Scalar>::from((d + Scalar::ONE).invert()).ok_or(Error::InvalidKey)?;
+        let verifying = VerifyingKey::new(id, secret.public_key())?;
+        Ok(Self {
+            secret,
+            d_plus_1_inv,
+            verifying,
+        })
+    }
+
+    /// A fresh random key under identifier `id`.
+    pub fn generate<R: rand_core::CryptoRng + ?Sized>(
+        id: &[u8],
+        rng: &mut R,
+    ) -> Result<Self, Error> {
+        Self::new(id, SecretKey::generate_from_rng(rng))
+    }
+
+    /// The private key.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The public half.
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.verifying
+    }
+
+    /// Signs the concatenation of `parts`.
+    pub fn sign_parts(&self, parts: &[&[u8]]) -> Signature {
+        let e = message_scalar(&self.verifying.z, parts);
+        self.sign_scalar(&e)
+    }
+
+    /// Signs `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        self.sign_parts(&[msg])
+    }
+
+    fn sign_scalar(&self, e: &Scalar) -> Signature {
+        let d: NonZeroScalar = self.secret.to_nonzero_scalar();
+        let mut d_repr = d.to_repr();
+        let order = <Sm2 as Curve>::ORDER;
+        let mut kgen =
+            rfc6979::KGenerator::<sm3::Sm3, U256>::new(&d_repr, &e.to_bytes(), &[], &order);
+        d_repr.zeroize();
+        loop {
+            let mut k_bytes = FieldBytes::default();
+            kgen.fill_next_k(&mut k_bytes);
+            let Some(mut k) = Option::<Scalar>::from(Scalar::from_repr(k_bytes)) else {
+                continue;
+            };
+            k_bytes.zeroize();
+            let point = ProjectivePoint::mul_by_generator(&k).to_affine();
+            let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&point.x());
+            if bool::from(r.is_zero() | (r + k).ct_eq(&Scalar::ZERO)) {
+                k.zeroize();
+                continue;
+            }
+            let s = self.d_plus_1_inv * (k - r * *d);
+            k.zeroize();
+            if bool::from(s.is_zero()) {
+                continue;
+            }
+            let mut out = [0u8; SIGNATURE_LEN];
+            out[..32].copy_from_slice(&r.to_bytes());
+            out[32..].copy_from_slice(&s.to_bytes());
+            return Signature(out);
+        }
+    }
+}
+
+/// An SM2 public key with its identifier, for verifying.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyingKey {
+    key: PublicKey,
+    z: [u8; 32],
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VerifyingKey(key id ")?;
+        self.key_id()[..8]
+            .iter()
+            .try_for_each(|b| write!(f, "{b:02x}"))?;
+        write!(f, "…)")
+    }
+}
+
+impl VerifyingKey {
+    /// The key `key` under identifier `id`.
+    pub fn new(id: &[u8], key: PublicKey) -> Result<Self, Error> {
+        let (x, y) = coordinates(&key);
+        Ok(Self {
+            z: hash::z(id, &x, &y)?,
+            key,
+        })
+    }
+
+    /// Parses a SEC1 point (uncompressed `04 ‖ x ‖ y` or compressed).
+    pub fn from_sec1(id: &[u8], bytes: &[u8]) -> Result<Self, Error> {
+        Self::new(
+            id,
+            PublicKey::from_sec1_bytes(bytes).map_err(|_| Error::InvalidPoint)?,
+        )
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.key
+    }
+
+    /// The user hash `Z`.
+    pub fn z(&self) -> &[u8; 32] {
+        &self.z
+    }
+
+    /// The SEC1 uncompressed encoding `04 ‖ x ‖ y`.
+    pub fn to_sec1(&self) -> [u8; 65] {
+        let (x, y) = coordinates(&self.key);
+        let mut out = [0u8; 65];
+        out[0] = 4;
+        out[1..33].copy_from_slice(&x);
+        out[33..].copy_from_slice(&y);
+        out
+    }
+
+    /// The key id used in access requests: SM3 of the SEC1 uncompressed encoding.
+    pub fn key_id(&self) -> [u8; 32] {
+        hash::sm3(&[&self.to_sec1()])
+    }
+
+    /// Verifies `sig` over the concatenation of `parts` with the `sm2` crate's constant-time
+    /// arithmetic.
+    pub fn verify_parts(&self, parts: &[&[u8]], sig: &Signature) -> Result<(), Error> {
+        let e = message_scalar(&self.z, parts);
+        let (r, s) = sig.scalars()?;
+        let t = r + s;
+        if bool::from(t.is_zero()) {
+            return Err(Error::BadSignature);
+        }
+        let point = ProjectivePoint::lincomb(&[
+            (ProjectivePoint::generator(), s),
+            (ProjectivePoint::from(*self.key.as_affine()), t),
+        ]);
+        check_r(&point, &e, &r)
+    }
+
+    /// Verifies `sig` over `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), Error> {
+        self.verify_parts(&[msg], sig)
+    }
+}
+
+fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error> {
+    if bool::from(point.is_identity()) {
+        return Err(Error::BadSignature);
+    }
+    let x = point.to_affine().x();
+    if *r == *e + <Scalar as Reduce<FieldBytes>>::reduce(&x) {
+        Ok(())
+    } else {
+        Err(Error::BadSignature)
+    }
+}
+
+/// Window of the cached tables: 16 precomputed points (1.5 KiB) per key.
+type Window = wnaf::array::typenum::U6;
+
+/// The generator's table, built once per process.
+fn generator_table() -> &'static WnafBase<ProjectivePoint, Window> {
+    static TABLE: once_cell::race::OnceBox<WnafBase<ProjectivePoint, Window>> =
+        once_cell::race::OnceBox::new();
+    TABLE.get_or_init(|| alloc::boxed::Box::new(WnafBase::new(&ProjectivePoint::generator())))
+}
+
+/// A verifier for one fixed public key with precomputed tables: `[s]G + [t]P` by interleaved
+/// wNAF (Straus) over a cached table of `P` and a process-wide table of `G`.
+///
+/// **Variable time**: its timing depends on the signature and message, which is fine for what
+/// it is for — verifying public data (frames on the wire) under public keys — and never to be
+/// used with secrets. Results equal [`VerifyingKey::verify`]'s (tested on random keys and
+/// messages and on the GB/T vectors).
+#[derive(Clone)]
+pub struct CachedVerifier {
+    key: VerifyingKey,
+    table: WnafBase<ProjectivePoint, Window>,
+}
+
+impl fmt::Debug for CachedVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CachedVerifier").field(&self.key).finish()
+    }
+}
+
+impl CachedVerifier {
+    /// Precomputes the tables for `key`.
+    pub fn new(key: VerifyingKey) -> Self {
+        let table = WnafBase::new(&ProjectivePoint::from(*key.key.as_affine()));
+        let _ = generator_table();
+        Self { key, table }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
+
+    /// Verifies `sig` over the concatenation of `parts`.
+    pub fn verify_parts(&self, parts: &[&[u8]], sig: &Signature) -> Result<(), Error> {
+        let e = message_scalar(&self.key.z, parts);
+        let (r, s) = sig.scalars()?;
+        let t = r + s;
+        if bool::from(t.is_zero()) {
+            return Err(Error::BadSignature);
+        }
+        let ws = WnafScalar::<Scalar, Window>::new(&s);
+        let wt = WnafScalar::<Scalar, Window>::new(&t);
+        let point =
+            WnafBase::multiscalar_mul([(generator_table(), &ws), (&self.table, &wt)].into_iter());
+        check_r(&point, &e, &r)
+    }
+
+    /// Verifies `sig` over `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), Error> {
+        self.verify_parts(&[msg], sig)
+    }
+}
+
+/// `[s]G` in variable time (used by tests comparing backends).
+#[doc(hidden)]
+pub fn mul_generator_vartime(s: &Scalar) -> ProjectivePoint {
+    ProjectivePoint::mul_by_generator_vartime(s)
+}
