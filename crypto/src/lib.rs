@@ -7,6 +7,7 @@
 //! - [`kex`]: the SM2 key exchange of GB/T 32918.3 with both confirmation values;
 //! - [`channel`]: the session keys derived from the exchange, SM4-CTR encryption and the
 //!   HMAC-SM3 frame MAC;
+//! - [`session`]: the implementation of `protocol::secure::ChannelCrypto` on the above;
 //! - [`keys`] (feature `std`): key pairs as PKCS#8 / SPKI PEM files written with mode 0600.
 //!
 //! Secrets (private keys, ephemeral scalars, session keys) are zeroized on drop and never
@@ -21,6 +22,7 @@ pub mod hash;
 pub mod kex;
 #[cfg(feature = "std")]
 pub mod keys;
+pub mod session;
 pub mod sign;
 
 pub use sm2::{PublicKey, SecretKey};

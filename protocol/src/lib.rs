@@ -35,6 +35,7 @@ mod codec;
 pub mod error;
 pub mod frame;
 pub mod message;
+pub mod secure;
 #[cfg(feature = "tokio")]
 pub mod tokio_codec;
 pub mod types;
