@@ -76,51 +76,108 @@ fn symmetric(c: &mut Criterion) {
 }
 
 fn frame(c: &mut Criterion) {
-    // One status frame: 32-byte header, 110-byte body (see protocol's size test).
-    let mut rng = system_rng();
-    let agv = SigningKey::generate(DEFAULT_ID, &mut rng).unwrap();
-    let cached = CachedVerifier::new(agv.verifying_key().clone());
-    let a = ChannelKeys::derive(&SharedKey([9; 16]), &[b"t"], true);
-    let r = ChannelKeys::derive(&SharedKey([9; 16]), &[b"t"], false);
-    let header = [0x11u8; 32];
-    let plain = [0x22u8; 110];
+    // One status frame (the protocol's golden sample: 110-byte body) through the real
+    // `protocol::secure::SecureChannel` seal and open, both profiles.
+    use std::sync::Arc;
 
+    use bytes::BytesMut;
+    use crypto::session::SessionCrypto;
+    use protocol::frame::{Flags, FrameDecoder, Header};
+    use protocol::message::{Message, SecureProfile};
+    use protocol::secure::SecureChannel;
+
+    let mut rng = system_rng();
+    let agv = Arc::new(SigningKey::generate(DEFAULT_ID, &mut rng).unwrap());
+    let rcs = Arc::new(SigningKey::generate(DEFAULT_ID, &mut rng).unwrap());
+    let k = SharedKey([9; 16]);
+    let status: Message = status_sample();
     let mut g = c.benchmark_group("status frame");
-    g.bench_function("guide profile: seal (SM4 + SM2 sign)", |b| {
-        b.iter(|| {
-            let mut body = plain;
-            a.send.apply_keystream(5, &mut body);
-            black_box(agv.sign_parts(&[&header, &body]))
-        })
-    });
-    let mut sealed = plain;
-    a.send.apply_keystream(5, &mut sealed);
-    let sig = agv.sign_parts(&[&header, &sealed]);
-    g.bench_function("guide profile: open (cached SM2 verify + SM4)", |b| {
-        b.iter(|| {
-            cached.verify_parts(&[&header, &sealed], &sig).unwrap();
-            let mut body = sealed;
-            r.recv.apply_keystream(5, &mut body);
-            black_box(body)
-        })
-    });
-    g.bench_function("fast profile: seal (SM4 + HMAC-SM3)", |b| {
-        b.iter(|| {
-            let mut body = plain;
-            a.send.apply_keystream(5, &mut body);
-            black_box(a.send.mac(&[&header, &body]))
-        })
-    });
-    let tag = a.send.mac(&[&header, &sealed]);
-    g.bench_function("fast profile: open (HMAC-SM3 + SM4)", |b| {
-        b.iter(|| {
-            r.recv.verify_mac(&[&header, &sealed], &tag).unwrap();
-            let mut body = sealed;
-            r.recv.apply_keystream(5, &mut body);
-            black_box(body)
-        })
-    });
+    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+        let mut tx = SecureChannel::new(
+            SessionCrypto::new(
+                ChannelKeys::derive(&k, &[b"t"], true),
+                agv.clone(),
+                Arc::new(CachedVerifier::new(rcs.verifying_key().clone())),
+            ),
+            profile,
+            1,
+            0,
+        );
+        let rx_crypto = SessionCrypto::new(
+            ChannelKeys::derive(&k, &[b"t"], false),
+            rcs.clone(),
+            Arc::new(CachedVerifier::new(agv.verifying_key().clone())),
+        );
+        let mut out = BytesMut::with_capacity(512);
+        let mut seq = 0u32;
+        g.bench_function(format!("{profile:?} profile: seal"), |b| {
+            b.iter(|| {
+                out.clear();
+                seq += 1;
+                let h = Header::new(status.message_type(), Flags::NONE, seq, 1, 0);
+                tx.seal(h, black_box(&status), &mut out).unwrap();
+            })
+        });
+        let mut wire = BytesMut::new();
+        let h = Header::new(status.message_type(), Flags::NONE, 1, 1, 0);
+        tx.seal(h, &status, &mut wire).unwrap();
+        let mut dec = FrameDecoder::default();
+        g.bench_function(format!("{profile:?} profile: open"), |b| {
+            // A fresh receiver per iteration (built untimed), so every open is a first open.
+            b.iter_batched(
+                || {
+                    (
+                        SecureChannel::new(rx_crypto.clone(), profile, 1, 0),
+                        status.clone(),
+                    )
+                },
+                |(mut rx, mut slot)| {
+                    let (_, f) = dec.decode_slice(&wire);
+                    rx.open(&f.unwrap().unwrap(), 0, &mut slot).unwrap();
+                    slot
+                },
+                criterion::BatchSize::SmallInput,
+            )
+        });
+    }
     g.finish();
+}
+
+fn status_sample() -> protocol::message::Message {
+    use protocol::message::{StatusReport, Velocity};
+    use protocol::types::{AgvState, NavigationMode, Pose};
+    StatusReport {
+        map_id: 1,
+        pose: Pose {
+            x: 18.921,
+            y: 4.013,
+            theta: 0.0021,
+        },
+        localisation_quality: 93,
+        navigation_mode: NavigationMode::Slam,
+        velocity: Velocity {
+            vx: 1.18,
+            vy: 0.0,
+            omega: 0.004,
+        },
+        state: AgvState::Working,
+        battery_pct: 76.4,
+        battery_voltage: 48.2,
+        charging: false,
+        e_stop: false,
+        loads: vec![],
+        actuators: vec![],
+        task_id: 123,
+        segment: 0,
+        last_node_id: 1001,
+        last_node_sequence: 0,
+        edge_id: 10011002,
+        distance_since_last_node: 6.42,
+        grant_id: 0,
+        alarms: vec![],
+        extensions: vec![],
+    }
+    .into()
 }
 
 criterion_group!(benches, sm2, symmetric, frame);

@@ -36,6 +36,7 @@ pub mod error;
 pub mod frame;
 pub mod message;
 pub mod secure;
+pub mod session;
 #[cfg(feature = "tokio")]
 pub mod tokio_codec;
 pub mod types;

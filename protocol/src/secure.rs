@@ -195,6 +195,12 @@ impl<C: ChannelCrypto> SecureChannel<C> {
         }
     }
 
+    /// Continues the replay window of frames received before the channel (the handshake's):
+    /// sequence numbers run on across the handshake.
+    pub fn set_window(&mut self, window: ReplayWindow) {
+        self.window = window;
+    }
+
     /// Sets the allowed clock skew.
     pub fn with_max_skew(mut self, ms: u64) -> Self {
         self.max_skew_ms = ms;

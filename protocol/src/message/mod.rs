@@ -247,6 +247,29 @@ messages! {
     ErrorReport = 0x0F02 as ERROR, "both";
 }
 
+impl Message {
+    /// The sequence number of the frame this message answers, for responses (`request_seq`,
+    /// their first field); `None` for requests, commands and reports.
+    pub fn request_seq(&self) -> Option<u32> {
+        Some(match self {
+            Message::AccessResponse(m) => m.request_seq,
+            Message::AccessConfirm(m) => m.request_seq,
+            Message::RegisterResponse(m) => m.request_seq,
+            Message::HeartbeatAck(m) => m.request_seq,
+            Message::ParamQueryResponse(m) => m.request_seq,
+            Message::ParamSetResponse(m) => m.request_seq,
+            Message::ChargeResult(m) => m.request_seq,
+            Message::NavSwitchResult(m) => m.request_seq,
+            Message::MapSwitchResult(m) => m.request_seq,
+            Message::SpaceGrant(m) => m.request_seq,
+            Message::SpaceDeny(m) => m.request_seq,
+            Message::Ack(m) => m.request_seq,
+            Message::ErrorReport(m) if m.request_seq != 0 => m.request_seq,
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,404 @@
+//! The AGV end of a session.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use bytes::Bytes;
+
+use super::link::{Incoming, Link};
+use super::{AgvCrypto, AgvEvent, CloseCause, SessionConfig, SessionError, Transcript};
+use crate::frame::{Flags, PROTOCOL_VERSION};
+use crate::message::{
+    AccessConfirm, AccessMode, AccessRequest, Ack, Close, Heartbeat, Message, MessageType,
+    RegisterRequest, SecureProfile,
+};
+use crate::types::{CloseReason, ResultCode};
+
+#[derive(Debug)]
+enum State {
+    Idle,
+    AwaitAccess { request_seq: u32 },
+    AwaitRegistration { request_seq: u32 },
+    Established,
+    Closed,
+}
+
+/// The AGV end of a session (see the [module docs](super) for the driving contract).
+#[derive(Debug)]
+pub struct AgvSession<K: AgvCrypto> {
+    link: Link<K::Channel>,
+    crypto: Option<K>,
+    mode: AccessMode,
+    profile: SecureProfile,
+    registration: RegisterRequest,
+    state: State,
+    transcript: Transcript,
+    connected_at: u64,
+    events: VecDeque<AgvEvent>,
+}
+
+impl<K: AgvCrypto> AgvSession<K> {
+    /// A session for AGV `agv_id` that will ask for `mode` (secure needs `crypto`) and
+    /// `profile`, and register with `registration`.
+    pub fn new(
+        config: SessionConfig,
+        agv_id: u32,
+        mode: AccessMode,
+        profile: SecureProfile,
+        crypto: Option<K>,
+        registration: RegisterRequest,
+        now: u64,
+    ) -> Self {
+        Self {
+            link: Link::new(config, agv_id, now),
+            crypto,
+            mode,
+            profile,
+            registration,
+            state: State::Idle,
+            transcript: Transcript::default(),
+            connected_at: now,
+            events: VecDeque::new(),
+        }
+    }
+
+    // --- getters
+
+    /// Whether access, registration and configuration are done.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established)
+    }
+
+    /// Whether the session ended (flush the transmits, then close the connection).
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    // --- commands
+
+    /// Starts the session: queues the access request.
+    pub fn connect(&mut self, now: u64) -> Result<(), SessionError> {
+        if !matches!(self.state, State::Idle) {
+            return Err(SessionError::NotEstablished);
+        }
+        self.connected_at = now;
+        let mut request = AccessRequest {
+            mode: self.mode,
+            profile: self.profile,
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+            key_exchange: None,
+        };
+        let seq = match (self.mode, self.crypto.as_mut()) {
+            (AccessMode::Secure, Some(crypto)) => {
+                request.key_exchange = Some(crypto.start());
+                let crypto = self.crypto.as_ref().expect("present");
+                let (seq, body) = self.link.send_signed(
+                    now,
+                    &request.into(),
+                    Flags::ACK_REQUESTED,
+                    |signed| crypto.sign(&[signed]),
+                )?;
+                self.transcript.request = body;
+                seq
+            }
+            (AccessMode::Secure, None) => return Err(SessionError::NotEstablished),
+            (AccessMode::Normal, _) => {
+                self.link.send(now, &request.into(), Flags::ACK_REQUESTED)?
+            }
+        };
+        self.link.answered(seq);
+        self.state = State::AwaitAccess { request_seq: seq };
+        Ok(())
+    }
+
+    /// Sends a message (status report, progress, a request such as a SpaceRequest). Requests
+    /// that need an answer go with `ack_requested` and are resent until answered.
+    pub fn send(
+        &mut self,
+        now: u64,
+        message: Message,
+        ack_requested: bool,
+    ) -> Result<u32, SessionError> {
+        if !self.is_established() {
+            return Err(SessionError::NotEstablished);
+        }
+        let flags = if ack_requested {
+            Flags::ACK_REQUESTED
+        } else {
+            Flags::NONE
+        };
+        self.link.send(now, &message, flags)
+    }
+
+    /// Answers command `request_seq` of type `request_type` with an Ack and `result`.
+    pub fn ack(
+        &mut self,
+        now: u64,
+        request_seq: u32,
+        request_type: MessageType,
+        result: ResultCode,
+    ) -> Result<(), SessionError> {
+        let ack = Ack {
+            request_seq,
+            request_type,
+            result,
+            detail: String::new(),
+        };
+        self.respond(now, ack.into())
+    }
+
+    /// Sends a response message (its `request_seq` names the command it answers).
+    pub fn respond(&mut self, now: u64, message: Message) -> Result<(), SessionError> {
+        if matches!(self.state, State::Idle | State::Closed) {
+            return Err(SessionError::NotEstablished);
+        }
+        self.link.send(now, &message, Flags::RESPONSE).map(|_| ())
+    }
+
+    /// Closes the session with `reason`.
+    pub fn close(&mut self, now: u64, reason: CloseReason) {
+        self.finish(now, reason, CloseCause::Local(reason));
+    }
+
+    // --- input
+
+    /// Handles bytes received from the RCS.
+    pub fn handle_input(&mut self, now: u64, bytes: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        if !self.link.receive(now, bytes) {
+            self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            );
+            return;
+        }
+        while let Some(incoming) = self.link.next_incoming(now) {
+            match incoming {
+                Incoming::Bad { fatal: true } => self.finish(
+                    now,
+                    CloseReason::ProtocolViolation,
+                    CloseCause::ProtocolViolation,
+                ),
+                Incoming::Bad { fatal: false } => {}
+                Incoming::Message(frame, message) => self.handle_message(now, &frame, message),
+            }
+            if self.is_closed() {
+                return;
+            }
+        }
+    }
+
+    fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+        let seq = frame.header.seq;
+        match (&self.state, message) {
+            (State::AwaitAccess { request_seq }, Message::AccessResponse(resp))
+                if resp.request_seq == *request_seq =>
+            {
+                self.on_access_response(now, frame, resp)
+            }
+            (State::AwaitAccess { .. }, _) => {}
+            (_, Message::Close(close)) => {
+                self.link.clear();
+                self.state = State::Closed;
+                self.events
+                    .push_back(AgvEvent::Closed(CloseCause::Peer(close.reason)));
+            }
+            (State::AwaitRegistration { request_seq }, Message::RegisterResponse(resp))
+                if resp.request_seq == *request_seq =>
+            {
+                self.link.answered(resp.request_seq);
+                if resp.result == ResultCode::Ok {
+                    self.state = State::Established;
+                    self.events.push_back(AgvEvent::Registered);
+                } else {
+                    self.finish(
+                        now,
+                        CloseReason::AccessDenied,
+                        CloseCause::Refused(resp.result),
+                    );
+                }
+            }
+            (_, Message::ConfigPush(config)) => {
+                self.link.config.heartbeat_period_ms = u64::from(config.heartbeat_period_ms);
+                self.link.config.link_timeout_ms = u64::from(config.link_timeout_ms);
+                let _ = self.ack(now, seq, MessageType::CONFIG_PUSH, ResultCode::Ok);
+                self.events.push_back(AgvEvent::Configured(config));
+            }
+            (_, Message::HeartbeatAck(_)) => {}
+            (_, Message::ErrorReport(e)) => {
+                self.link.answered(e.request_seq);
+                self.events.push_back(AgvEvent::PeerError {
+                    code: e.code,
+                    request_seq: e.request_seq,
+                })
+            }
+            (_, message) => match message.request_seq() {
+                Some(request_seq) => {
+                    self.link.answered(request_seq);
+                    self.events.push_back(AgvEvent::Response {
+                        request_seq,
+                        message,
+                    })
+                }
+                None => self.events.push_back(AgvEvent::Command { seq, message }),
+            },
+        }
+    }
+
+    fn on_access_response(
+        &mut self,
+        now: u64,
+        frame: &crate::Frame,
+        resp: crate::message::AccessResponse,
+    ) {
+        if resp.result != ResultCode::Ok {
+            self.finish(
+                now,
+                CloseReason::AccessDenied,
+                CloseCause::Refused(resp.result),
+            );
+            return;
+        }
+        if self.mode == AccessMode::Secure {
+            // Downgrade rule: only a signed secure-mode answer with a key exchange is accepted.
+            let signed = frame.header.flags.contains(Flags::SIGNED);
+            let mut bytes = bytes::BytesMut::new();
+            crate::frame::signed_bytes(&mut bytes, &frame.header, &frame.body);
+            let crypto = self.crypto.as_mut().expect("secure mode has crypto");
+            let genuine = signed && crypto.verify_rcs(&[&bytes], &frame.auth);
+            let (Some(reply), true, AccessMode::Secure) =
+                (resp.key_exchange.as_ref(), genuine, resp.mode)
+            else {
+                self.finish(now, CloseReason::AccessDenied, CloseCause::Downgrade);
+                return;
+            };
+            self.transcript.response = frame.body.to_vec();
+            let transcript = [&self.transcript.request[..], &self.transcript.response[..]];
+            let Some((confirm, channel)) = crypto.finish(reply, &transcript) else {
+                self.finish(
+                    now,
+                    CloseReason::AccessDenied,
+                    CloseCause::ProtocolViolation,
+                );
+                return;
+            };
+            let confirm = AccessConfirm {
+                request_seq: frame.header.seq,
+                confirm,
+            };
+            let crypto = self.crypto.as_ref().expect("present");
+            if self
+                .link
+                .send_signed(now, &confirm.into(), Flags::RESPONSE, |signed| {
+                    crypto.sign(&[signed])
+                })
+                .is_err()
+            {
+                self.finish(
+                    now,
+                    CloseReason::ProtocolViolation,
+                    CloseCause::ProtocolViolation,
+                );
+                return;
+            }
+            self.link.secure(channel, resp.profile, now);
+        } else if resp.mode != AccessMode::Normal {
+            self.finish(
+                now,
+                CloseReason::AccessDenied,
+                CloseCause::ProtocolViolation,
+            );
+            return;
+        }
+        self.events.push_back(AgvEvent::Connected {
+            mode: resp.mode,
+            profile: resp.profile,
+            session_id: resp.session_id,
+            server_time_ms: resp.server_time_ms,
+        });
+        match self
+            .link
+            .send(now, &self.registration.clone().into(), Flags::ACK_REQUESTED)
+        {
+            Ok(request_seq) => self.state = State::AwaitRegistration { request_seq },
+            Err(_) => self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            ),
+        }
+    }
+
+    /// Handles the passing of time: heartbeats, liveness, retransmissions, handshake timeout.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if matches!(self.state, State::Idle | State::Closed) {
+            return;
+        }
+        if now.saturating_sub(self.link.last_rx) >= self.link.config.link_timeout_ms {
+            self.events.push_back(AgvEvent::LinkLost);
+            self.finish(now, CloseReason::LivenessTimeout, CloseCause::LinkTimeout);
+            return;
+        }
+        if !self.is_established() {
+            if now.saturating_sub(self.connected_at) >= self.link.config.handshake_timeout_ms {
+                self.finish(
+                    now,
+                    CloseReason::LivenessTimeout,
+                    CloseCause::HandshakeTimeout,
+                );
+                return;
+            }
+        } else if now.saturating_sub(self.link.last_tx) >= self.link.config.heartbeat_period_ms {
+            let _ = self
+                .link
+                .send(now, &Heartbeat {}.into(), Flags::ACK_REQUESTED);
+        }
+        for (seq, message_type) in self.link.retransmit(now) {
+            self.events
+                .push_back(AgvEvent::Unanswered { seq, message_type });
+        }
+    }
+
+    // --- output
+
+    /// The next frame to write to the connection.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.link.poll_transmit()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<AgvEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next (UTC ms), or `None` when idle or closed.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if matches!(self.state, State::Idle | State::Closed) {
+            return None;
+        }
+        let mut t = self.link.last_rx + self.link.config.link_timeout_ms;
+        if self.is_established() {
+            t = t.min(self.link.last_tx + self.link.config.heartbeat_period_ms);
+        } else {
+            t = t.min(self.connected_at + self.link.config.handshake_timeout_ms);
+        }
+        Some(self.link.next_deadline().map_or(t, |d| d.min(t)))
+    }
+
+    fn finish(&mut self, now: u64, reason: CloseReason, cause: CloseCause) {
+        if self.is_closed() {
+            return;
+        }
+        let close = Close {
+            reason,
+            detail: String::new(),
+        };
+        let _ = self.link.send(now, &close.into(), Flags::NONE);
+        self.link.clear();
+        self.state = State::Closed;
+        self.events.push_back(AgvEvent::Closed(cause));
+    }
+}

@@ -1,0 +1,324 @@
+//! The part both ends share: framing (plain or through the secure channel), sequence numbers,
+//! the replay window, error replies and counting, commands awaiting an answer with
+//! retransmission, liveness timestamps, and the transmit queue.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use bytes::{Bytes, BytesMut};
+
+use super::{SessionConfig, SessionError};
+use crate::error::DecodeError;
+use crate::frame::{self, Flags, Frame, FrameDecoder, Header};
+use crate::message::{ErrorReport, Message, MessageType, SecureProfile};
+use crate::secure::{ChannelCrypto, OpenError, ReplayWindow, SecureChannel};
+use crate::types::ErrorCode;
+
+/// A command awaiting its answer.
+#[derive(Debug, Clone)]
+struct Pending {
+    seq: u32,
+    message: Message,
+    deadline: u64,
+    tries: u8,
+}
+
+/// What the link made of received bytes.
+// Lives on the stack for one loop iteration: boxing the message would allocate per frame.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub(super) enum Incoming {
+    /// A frame and its message (decrypted and authenticated in secure mode; for the signed
+    /// handshake frames the caller checks the signature with `frame`).
+    Message(Frame, Message),
+    /// A bad frame: already answered with an `Error`; `fatal` when the error budget is spent.
+    Bad { fatal: bool },
+}
+
+/// The error code for a decode error.
+pub(super) fn error_code(e: &DecodeError) -> ErrorCode {
+    match e {
+        DecodeError::HeaderChecksum { .. } | DecodeError::Checksum { .. } => {
+            ErrorCode::ChecksumMismatch
+        }
+        DecodeError::FrameTooLarge { .. } => ErrorCode::FrameTooLarge,
+        DecodeError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
+        DecodeError::UnknownMessageType { .. } => ErrorCode::UnknownMessageType,
+        DecodeError::UnknownEnumValue { .. }
+        | DecodeError::InvalidBool { .. }
+        | DecodeError::InvalidUtf8 { .. }
+        | DecodeError::NonFinite { .. }
+        | DecodeError::InvalidValue { .. } => ErrorCode::InvalidField,
+        DecodeError::Protected { .. } => ErrorCode::UnexpectedMessage,
+        _ => ErrorCode::MalformedFrame,
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct Link<C> {
+    pub(super) config: SessionConfig,
+    pub(super) agv_id: u32,
+    decoder: FrameDecoder,
+    inbuf: BytesMut,
+    out: VecDeque<Bytes>,
+    next_seq: u32,
+    window: ReplayWindow,
+    pub(super) channel: Option<SecureChannel<C>>,
+    pub(super) last_rx: u64,
+    pub(super) last_tx: u64,
+    errors: VecDeque<u64>,
+    pending: VecDeque<Pending>,
+}
+
+impl<C: ChannelCrypto> Link<C> {
+    pub(super) fn new(config: SessionConfig, agv_id: u32, now: u64) -> Self {
+        Self {
+            decoder: FrameDecoder::new(config.max_frame_len),
+            config,
+            agv_id,
+            inbuf: BytesMut::new(),
+            out: VecDeque::new(),
+            next_seq: 1,
+            window: ReplayWindow::default(),
+            channel: None,
+            last_rx: now,
+            last_tx: now,
+            errors: VecDeque::new(),
+            pending: VecDeque::new(),
+        }
+    }
+
+    fn take_seq(&mut self) -> u32 {
+        let seq = self.next_seq;
+        self.next_seq = self.next_seq.checked_add(1).unwrap_or(1);
+        seq
+    }
+
+    pub(super) fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.pop_front()
+    }
+
+    /// Sends `message`; a command (ACK_REQUESTED without RESPONSE) is tracked until answered.
+    pub(super) fn send(
+        &mut self,
+        now: u64,
+        message: &Message,
+        flags: Flags,
+    ) -> Result<u32, SessionError> {
+        let tracked = flags.contains(Flags::ACK_REQUESTED)
+            && !flags.contains(Flags::RESPONSE)
+            && message.message_type() != MessageType::HEARTBEAT;
+        if tracked && self.pending.len() >= self.config.max_pending {
+            return Err(SessionError::Busy);
+        }
+        let seq = self.transmit(now, message, flags)?;
+        if tracked {
+            self.pending.push_back(Pending {
+                seq,
+                message: message.clone(),
+                deadline: now + self.config.command_timeout_ms,
+                tries: 0,
+            });
+        }
+        Ok(seq)
+    }
+
+    fn transmit(&mut self, now: u64, message: &Message, flags: Flags) -> Result<u32, SessionError> {
+        let seq = self.take_seq();
+        let header = Header::new(message.message_type(), flags, seq, self.agv_id, now);
+        let mut buf = BytesMut::new();
+        match self.channel.as_mut() {
+            Some(channel) => channel.seal(header, message, &mut buf)?,
+            None => frame::encode_message(&mut buf, header, message, self.config.max_frame_len)?,
+        }
+        self.out.push_back(buf.freeze());
+        self.last_tx = now;
+        Ok(seq)
+    }
+
+    /// Sends a handshake frame signed by `sign` (plaintext body, SIGNED flag). Returns the
+    /// sequence number and the body as sent (for the transcript).
+    pub(super) fn send_signed(
+        &mut self,
+        now: u64,
+        message: &Message,
+        flags: Flags,
+        sign: impl FnOnce(&[u8]) -> [u8; 64],
+    ) -> Result<(u32, Vec<u8>), SessionError> {
+        let seq = self.take_seq();
+        let header = Header::new(
+            message.message_type(),
+            flags | Flags::SIGNED,
+            seq,
+            self.agv_id,
+            now,
+        );
+        let mut body = BytesMut::new();
+        message.encode_body(&mut body)?;
+        let mut signed = BytesMut::new();
+        frame::signed_bytes(&mut signed, &header, &body);
+        let sig = sign(&signed);
+        let mut buf = BytesMut::new();
+        frame::encode_raw(&mut buf, header, &body, &sig, self.config.max_frame_len)?;
+        self.out.push_back(buf.freeze());
+        self.last_tx = now;
+        Ok((seq, body.to_vec()))
+    }
+
+    /// Starts protecting every frame with `channel`.
+    pub(super) fn secure(&mut self, crypto: C, profile: SecureProfile, now: u64) {
+        // The replay window carries over: sequence numbers continue across the handshake.
+        let mut channel = SecureChannel::new(crypto, profile, self.agv_id, now)
+            .with_max_skew(self.config.max_skew_ms);
+        channel.set_window(self.window);
+        self.channel = Some(channel);
+    }
+
+    /// Appends received bytes. Returns false when the peer floods past the buffer limit.
+    pub(super) fn receive(&mut self, now: u64, bytes: &[u8]) -> bool {
+        self.last_rx = now;
+        self.inbuf.extend_from_slice(bytes);
+        self.inbuf.len() <= self.config.max_buffered
+    }
+
+    /// Answers a bad frame with an `Error` and counts it.
+    pub(super) fn reject(&mut self, now: u64, seq: u32, code: ErrorCode, detail: String) -> bool {
+        let report = Message::ErrorReport(ErrorReport {
+            request_seq: seq,
+            code,
+            detail,
+        });
+        let _ = self.transmit(now, &report, Flags::NONE);
+        self.errors.push_back(now);
+        while self
+            .errors
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) > self.config.error_window_ms)
+        {
+            self.errors.pop_front();
+        }
+        self.errors.len() >= self.config.max_errors
+    }
+
+    /// The next complete incoming frame, decoded (or the error it was answered with).
+    pub(super) fn next_incoming(&mut self, now: u64) -> Option<Incoming> {
+        let frame = match self.decoder.decode(&mut self.inbuf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return None,
+            Err(e) => {
+                let seq = e.header.map_or(0, |h| h.seq);
+                let fatal = self.reject(
+                    now,
+                    seq,
+                    error_code(&e.error),
+                    alloc::format!("{}", e.error),
+                );
+                return Some(Incoming::Bad { fatal });
+            }
+        };
+        let h = frame.header;
+        let mut message = Message::Heartbeat(crate::message::Heartbeat {});
+        let result =
+            match self.channel.as_mut() {
+                Some(channel) => channel
+                    .open(&frame.as_ref(), now, &mut message)
+                    .map_err(|e| match e {
+                        OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
+                        other => (other.code(), alloc::format!("{other}")),
+                    }),
+                None => self.open_plain(&frame, &mut message),
+            };
+        match result {
+            Ok(()) => {
+                if self.channel.is_none() {
+                    self.window.mark(h.seq);
+                }
+                Some(Incoming::Message(frame, message))
+            }
+            Err((code, detail)) => {
+                let fatal = self.reject(now, h.seq, code, detail);
+                Some(Incoming::Bad { fatal })
+            }
+        }
+    }
+
+    /// A frame before the secure channel: plaintext, or a signed handshake frame (body in
+    /// plaintext; the caller verifies the signature).
+    fn open_plain(&self, frame: &Frame, message: &mut Message) -> Result<(), (ErrorCode, String)> {
+        let h = &frame.header;
+        if h.flags.contains(Flags::ENCRYPTED) || h.flags.contains(Flags::MAC) {
+            return Err((
+                ErrorCode::UnexpectedMessage,
+                String::from("no secure channel yet"),
+            ));
+        }
+        if !self.window.check(h.seq) {
+            return Err((
+                ErrorCode::Replay,
+                alloc::format!("sequence number {}", h.seq),
+            ));
+        }
+        message
+            .decode_body_into(h.message_type, &frame.body)
+            .map_err(|e| {
+                (
+                    error_code(&e),
+                    alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
+                )
+            })
+    }
+
+    /// Removes the command answered by `request_seq`; returns whether one was waiting.
+    pub(super) fn answered(&mut self, request_seq: u32) -> bool {
+        match self.pending.iter().position(|p| p.seq == request_seq) {
+            Some(i) => {
+                self.pending.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Resends overdue commands; returns those that ran out of tries.
+    pub(super) fn retransmit(&mut self, now: u64) -> Vec<(u32, MessageType)> {
+        let mut failed = Vec::new();
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            if self.pending[i].tries >= self.config.max_retransmits {
+                let p = self.pending.remove(i).expect("index in range");
+                failed.push((p.seq, p.message.message_type()));
+                continue;
+            }
+            let message = self.pending[i].message.clone();
+            match self.transmit(now, &message, Flags::ACK_REQUESTED) {
+                Ok(seq) => {
+                    let p = &mut self.pending[i];
+                    p.seq = seq;
+                    p.tries += 1;
+                    p.deadline = now + self.config.command_timeout_ms;
+                    i += 1;
+                }
+                Err(_) => {
+                    let p = self.pending.remove(i).expect("index in range");
+                    failed.push((p.seq, p.message.message_type()));
+                }
+            }
+        }
+        failed
+    }
+
+    /// The earliest retransmission deadline.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Forgets pending commands (the session closed).
+    pub(super) fn clear(&mut self) {
+        self.pending.clear();
+        self.inbuf.clear();
+    }
+}

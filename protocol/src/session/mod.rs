@@ -1,0 +1,327 @@
+//! Sans-IO session state machines for both ends: [`AgvSession`] and [`RcsSession`].
+//!
+//! In the style of quinn-proto: no sockets, no clock reads. Time is UTC milliseconds passed in
+//! on every call. Each session's methods fall into four groups, used in this order by a driver
+//! loop:
+//!
+//! 1. **input** — `handle_input(now, bytes)` with bytes read from the connection, and
+//!    `handle_timeout(now)` when the time from `poll_timeout` has come;
+//! 2. **commands** — `connect`, `send`, `ack`, `respond`, `close`... from the application;
+//! 3. **output** — `poll_transmit()` until `None` (write each to the connection),
+//!    `poll_event()` until `None` (hand each to the application), then `poll_timeout()` for the
+//!    next wake-up;
+//! 4. when `is_closed()`, flush the transmits and close the connection.
+//!
+//! The sessions run access (normal or secure, with the SM2 key exchange), registration,
+//! configuration, heartbeats and liveness in both directions, sequence numbers, the replay
+//! window, acknowledgement tracking and retransmission of commands. Cryptography comes through
+//! [`AgvCrypto`] / [`RcsCrypto`] (the `crypto` crate implements them; firmware may use its own).
+
+use alloc::vec::Vec;
+
+use crate::message::{
+    ConfigPush, KeyExchangeInit, KeyExchangeReply, Message, MessageType, RegisterRequest,
+};
+use crate::secure::ChannelCrypto;
+use crate::types::{CloseReason, ErrorCode, ResultCode};
+
+mod agv;
+mod link;
+mod rcs;
+
+pub use agv::AgvSession;
+pub use rcs::{RcsPolicy, RcsSession};
+
+/// Timing and limits of a session. The liveness values are replaced by those of the
+/// configuration the RCS pushes.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Heartbeat period, ms (the AGV sends one when it sent nothing for this long).
+    pub heartbeat_period_ms: u64,
+    /// Liveness timeout, ms: hearing nothing for this long loses the link.
+    pub link_timeout_ms: u64,
+    /// Time allowed from connect to registration, ms.
+    pub handshake_timeout_ms: u64,
+    /// Time to wait for an answer to a command before resending it, ms.
+    pub command_timeout_ms: u64,
+    /// How often a command is resent before it is reported failed.
+    pub max_retransmits: u8,
+    /// Commands awaiting an answer at once; more are refused with [`SessionError::Busy`].
+    pub max_pending: usize,
+    /// Frame size limit.
+    pub max_frame_len: usize,
+    /// Bad frames tolerated within `error_window_ms` before the session closes.
+    pub max_errors: usize,
+    /// The window for `max_errors`, ms.
+    pub error_window_ms: u64,
+    /// Allowed clock skew of protected frames, ms.
+    pub max_skew_ms: u64,
+    /// Largest receive buffer kept between calls (a peer flooding faster than frames can be
+    /// decoded is closed).
+    pub max_buffered: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_period_ms: 1000,
+            link_timeout_ms: 5000,
+            handshake_timeout_ms: 10_000,
+            command_timeout_ms: 2000,
+            max_retransmits: 3,
+            max_pending: 64,
+            max_frame_len: crate::frame::DEFAULT_MAX_FRAME_LEN,
+            max_errors: 5,
+            error_window_ms: 10_000,
+            max_skew_ms: crate::secure::DEFAULT_MAX_SKEW_MS,
+            max_buffered: 4 * crate::frame::DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// The AGV side's handshake cryptography.
+pub trait AgvCrypto {
+    /// The established channel's primitives.
+    type Channel: ChannelCrypto;
+    /// Starts a key exchange: `ID_A`, the key id and a fresh `R_A`.
+    fn start(&mut self) -> KeyExchangeInit;
+    /// The AGV's signature over `parts`.
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 64];
+    /// Whether `sig` is the RCS's signature over `parts` (with the provisioned RCS key).
+    fn verify_rcs(&self, parts: &[&[u8]], sig: &[u8]) -> bool;
+    /// Finishes the exchange with the RCS's reply: checks `S_B`, returns `S_A` and the channel
+    /// keyed with `K` and the transcript (request body, response body). `None` on failure.
+    fn finish(
+        &mut self,
+        reply: &KeyExchangeReply,
+        transcript: &[&[u8]],
+    ) -> Option<([u8; 32], Self::Channel)>;
+}
+
+/// The RCS side's handshake cryptography.
+pub trait RcsCrypto {
+    /// The established channel's primitives.
+    type Channel: ChannelCrypto;
+    /// Finds the key enrolled for `agv_id` under `init.key_id` and checks the request's
+    /// signature with it. `false` for an unknown key, a key of another AGV, a bad signature.
+    fn verify_request(
+        &mut self,
+        agv_id: u32,
+        init: &KeyExchangeInit,
+        parts: &[&[u8]],
+        sig: &[u8],
+    ) -> bool;
+    /// Answers the AGV's key-exchange values (after `verify_request`): `ID_B`, `R_B`, `S_B`.
+    fn respond(&mut self, init: &KeyExchangeInit) -> Option<KeyExchangeReply>;
+    /// The RCS's signature over `parts`.
+    fn sign(&self, parts: &[&[u8]]) -> [u8; 64];
+    /// Whether `sig` is the (already identified) AGV's signature over `parts`.
+    fn verify_agv(&self, parts: &[&[u8]], sig: &[u8]) -> bool;
+    /// Checks `S_A`, returns the channel keyed with `K` and the transcript.
+    fn confirm(&mut self, confirm: &[u8; 32], transcript: &[&[u8]]) -> Option<Self::Channel>;
+}
+
+/// A crypto provider for sessions that only ever run in normal mode: every secure operation
+/// fails, so a secure access attempt is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCrypto;
+
+impl ChannelCrypto for NoCrypto {
+    fn apply_keystream(&self, _: bool, _: u32, _: &mut [u8]) {}
+    fn mac(&self, _: &[&[u8]]) -> [u8; crate::frame::MAC_LEN] {
+        [0; crate::frame::MAC_LEN]
+    }
+    fn verify_mac(&self, _: &[&[u8]], _: &[u8]) -> bool {
+        false
+    }
+    fn sign(&self, _: &[&[u8]]) -> [u8; 64] {
+        [0; 64]
+    }
+    fn verify_peer(&self, _: &[&[u8]], _: &[u8]) -> bool {
+        false
+    }
+}
+
+impl RcsCrypto for NoCrypto {
+    type Channel = NoCrypto;
+    fn verify_request(&mut self, _: u32, _: &KeyExchangeInit, _: &[&[u8]], _: &[u8]) -> bool {
+        false
+    }
+    fn respond(&mut self, _: &KeyExchangeInit) -> Option<KeyExchangeReply> {
+        None
+    }
+    fn sign(&self, _: &[&[u8]]) -> [u8; 64] {
+        [0; 64]
+    }
+    fn verify_agv(&self, _: &[&[u8]], _: &[u8]) -> bool {
+        false
+    }
+    fn confirm(&mut self, _: &[u8; 32], _: &[&[u8]]) -> Option<NoCrypto> {
+        None
+    }
+}
+
+impl AgvCrypto for NoCrypto {
+    type Channel = NoCrypto;
+    fn start(&mut self) -> KeyExchangeInit {
+        KeyExchangeInit {
+            id: Vec::new(),
+            key_id: [0; 32],
+            ephemeral: [0; 65],
+        }
+    }
+    fn sign(&self, _: &[&[u8]]) -> [u8; 64] {
+        [0; 64]
+    }
+    fn verify_rcs(&self, _: &[&[u8]], _: &[u8]) -> bool {
+        false
+    }
+    fn finish(&mut self, _: &KeyExchangeReply, _: &[&[u8]]) -> Option<([u8; 32], NoCrypto)> {
+        None
+    }
+}
+
+/// Errors of session commands (not of the peer: those are events).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// The session is not established (or already closed).
+    #[error("session not established")]
+    NotEstablished,
+    /// Too many commands await an answer.
+    #[error("too many commands awaiting an answer")]
+    Busy,
+    /// The message could not be encoded.
+    #[error("encode: {0}")]
+    Encode(#[from] crate::error::EncodeError),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseCause {
+    /// This side closed it (the reason sent).
+    Local(CloseReason),
+    /// The peer sent `Close`.
+    Peer(CloseReason),
+    /// Access or registration was refused with this result.
+    Refused(ResultCode),
+    /// The handshake did not complete in time.
+    HandshakeTimeout,
+    /// Nothing heard from the peer within the link timeout.
+    LinkTimeout,
+    /// The peer kept sending bad frames, or authentication failed.
+    ProtocolViolation,
+    /// The peer answered a secure request in normal mode, or without a valid signature.
+    Downgrade,
+}
+
+/// What an [`AgvSession`] tells the AGV application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgvEvent {
+    /// Access granted (and in secure mode the channel is up).
+    Connected {
+        /// Mode granted.
+        mode: crate::message::AccessMode,
+        /// Profile granted.
+        profile: crate::message::SecureProfile,
+        /// Session id.
+        session_id: u32,
+        /// The RCS clock when it answered (UTC ms): protected frames are refused when the
+        /// clocks differ by more than the skew bound, so the AGV corrects its clock with it.
+        server_time_ms: u64,
+    },
+    /// Registration accepted.
+    Registered,
+    /// A configuration was applied (and acknowledged).
+    Configured(ConfigPush),
+    /// A command or request from the RCS: answer with `ack` or `respond`.
+    Command {
+        /// Its sequence number.
+        seq: u32,
+        /// The message.
+        message: Message,
+    },
+    /// An answer to something this AGV sent (SpaceGrant, SpaceDeny, Ack...).
+    Response {
+        /// The sequence number it answers.
+        request_seq: u32,
+        /// The message.
+        message: Message,
+    },
+    /// A request got no answer after all retransmissions.
+    Unanswered {
+        /// Its last sequence number.
+        seq: u32,
+        /// Its type.
+        message_type: MessageType,
+    },
+    /// The RCS reported a protocol error in a frame of ours.
+    PeerError {
+        /// What was wrong.
+        code: ErrorCode,
+        /// Which frame.
+        request_seq: u32,
+    },
+    /// **Stop the AGV**: nothing heard from the RCS within the link timeout.
+    LinkLost,
+    /// The session ended.
+    Closed(CloseCause),
+}
+
+/// What an [`RcsSession`] tells the RCS application.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RcsEvent {
+    /// Access granted to an AGV.
+    AccessGranted {
+        /// The AGV.
+        agv_id: u32,
+        /// Mode.
+        mode: crate::message::AccessMode,
+        /// Profile.
+        profile: crate::message::SecureProfile,
+    },
+    /// The AGV asks to register: answer with `accept_registration`.
+    RegistrationRequested(RegisterRequest),
+    /// A message from the AGV (reports, progress, requests): requests with `ACK_REQUESTED`
+    /// are answered with `ack` or `respond`.
+    Message {
+        /// Its sequence number.
+        seq: u32,
+        /// Whether the AGV wants an answer.
+        ack_requested: bool,
+        /// The message.
+        message: Message,
+    },
+    /// An answer to a command (Ack with its result, or a result message).
+    Response {
+        /// The command's sequence number.
+        request_seq: u32,
+        /// The message.
+        message: Message,
+    },
+    /// A command got no answer after all retransmissions.
+    Unanswered {
+        /// Its last sequence number.
+        seq: u32,
+        /// Its type.
+        message_type: MessageType,
+    },
+    /// The AGV reported a protocol error in a frame of ours.
+    PeerError {
+        /// What was wrong.
+        code: ErrorCode,
+        /// Which frame.
+        request_seq: u32,
+    },
+    /// Nothing heard from the AGV within the link timeout: it is offline (keep its space
+    /// blocked).
+    LinkLost,
+    /// The session ended.
+    Closed(CloseCause),
+}
+
+/// Bodies kept for the key derivation's transcript.
+#[derive(Debug, Clone, Default)]
+struct Transcript {
+    request: Vec<u8>,
+    response: Vec<u8>,
+}

@@ -1,0 +1,472 @@
+//! The RCS end of a session.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use bytes::Bytes;
+
+use super::link::{Incoming, Link};
+use super::{CloseCause, RcsCrypto, RcsEvent, SessionConfig, SessionError, Transcript};
+use crate::frame::{Flags, PROTOCOL_VERSION};
+use crate::message::{
+    AccessMode, AccessRequest, AccessResponse, Ack, Close, ConfigPush, HeartbeatAck, Message,
+    MessageType, RegisterResponse, SecureProfile,
+};
+use crate::types::{CloseReason, ErrorCode, ResultCode};
+
+/// What the RCS accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RcsPolicy {
+    /// Refuse normal-mode access (the downgrade rule).
+    pub secure_required: bool,
+    /// Grant the fast profile when asked (otherwise grant the guide profile).
+    pub allow_fast: bool,
+}
+
+#[derive(Debug)]
+enum State {
+    AwaitAccess,
+    AwaitConfirm {
+        response_seq: u32,
+        profile: SecureProfile,
+    },
+    AwaitRegistration,
+    Registering {
+        request_seq: u32,
+    },
+    Established,
+    Closed,
+}
+
+/// The RCS end of a session (see the [module docs](super) for the driving contract).
+#[derive(Debug)]
+pub struct RcsSession<K: RcsCrypto> {
+    link: Link<K::Channel>,
+    crypto: K,
+    policy: RcsPolicy,
+    config_push: ConfigPush,
+    state: State,
+    transcript: Transcript,
+    session_id: u32,
+    accepted_at: u64,
+    events: VecDeque<RcsEvent>,
+}
+
+impl<K: RcsCrypto> RcsSession<K> {
+    /// A session for a newly accepted connection. `config_push` is sent after registration;
+    /// `session_id` names the session in the access response.
+    pub fn new(
+        config: SessionConfig,
+        policy: RcsPolicy,
+        crypto: K,
+        config_push: ConfigPush,
+        session_id: u32,
+        now: u64,
+    ) -> Self {
+        let mut link = Link::new(config, 0, now);
+        link.config.link_timeout_ms = u64::from(config_push.link_timeout_ms);
+        Self {
+            link,
+            crypto,
+            policy,
+            config_push,
+            state: State::AwaitAccess,
+            transcript: Transcript::default(),
+            session_id,
+            accepted_at: now,
+            events: VecDeque::new(),
+        }
+    }
+
+    // --- getters
+
+    /// The AGV's id once access was granted (0 before).
+    pub fn agv_id(&self) -> u32 {
+        self.link.agv_id
+    }
+
+    /// Whether access, registration and configuration push are done.
+    pub fn is_established(&self) -> bool {
+        matches!(self.state, State::Established)
+    }
+
+    /// Whether the session ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    // --- commands
+
+    /// Answers a registration request: `Ok` sends the response and the configuration.
+    pub fn accept_registration(
+        &mut self,
+        now: u64,
+        result: ResultCode,
+    ) -> Result<(), SessionError> {
+        let State::Registering { request_seq } = self.state else {
+            return Err(SessionError::NotEstablished);
+        };
+        let response = RegisterResponse {
+            request_seq,
+            result,
+            config_version: self.config_push.config_version,
+            server_time_ms: now,
+        };
+        self.link.send(now, &response.into(), Flags::RESPONSE)?;
+        if result != ResultCode::Ok {
+            self.finish(now, CloseReason::AccessDenied, CloseCause::Refused(result));
+            return Ok(());
+        }
+        self.link
+            .send(now, &self.config_push.clone().into(), Flags::ACK_REQUESTED)?;
+        self.state = State::Established;
+        Ok(())
+    }
+
+    /// Sends a command (motion, task control, grant...) with ACK_REQUESTED; it is resent until
+    /// answered and reported `Unanswered` after the last try.
+    pub fn send_command(&mut self, now: u64, message: Message) -> Result<u32, SessionError> {
+        if !self.is_established() {
+            return Err(SessionError::NotEstablished);
+        }
+        self.link.send(now, &message, Flags::ACK_REQUESTED)
+    }
+
+    /// Sends a message that needs no answer.
+    pub fn send(&mut self, now: u64, message: Message) -> Result<u32, SessionError> {
+        if !self.is_established() {
+            return Err(SessionError::NotEstablished);
+        }
+        self.link.send(now, &message, Flags::NONE)
+    }
+
+    /// Sends a response (SpaceGrant, SpaceDeny...) to the AGV's request.
+    pub fn respond(&mut self, now: u64, message: Message) -> Result<(), SessionError> {
+        if !self.is_established() {
+            return Err(SessionError::NotEstablished);
+        }
+        self.link.send(now, &message, Flags::RESPONSE).map(|_| ())
+    }
+
+    /// Answers the AGV's request `request_seq` with an Ack.
+    pub fn ack(
+        &mut self,
+        now: u64,
+        request_seq: u32,
+        request_type: MessageType,
+        result: ResultCode,
+    ) -> Result<(), SessionError> {
+        let ack = Ack {
+            request_seq,
+            request_type,
+            result,
+            detail: String::new(),
+        };
+        self.respond(now, ack.into())
+    }
+
+    /// Closes the session with `reason`.
+    pub fn close(&mut self, now: u64, reason: CloseReason) {
+        self.finish(now, reason, CloseCause::Local(reason));
+    }
+
+    // --- input
+
+    /// Handles bytes received from the AGV.
+    pub fn handle_input(&mut self, now: u64, bytes: &[u8]) {
+        if self.is_closed() {
+            return;
+        }
+        if !self.link.receive(now, bytes) {
+            self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            );
+            return;
+        }
+        while let Some(incoming) = self.link.next_incoming(now) {
+            match incoming {
+                Incoming::Bad { fatal: true } => self.finish(
+                    now,
+                    CloseReason::ProtocolViolation,
+                    CloseCause::ProtocolViolation,
+                ),
+                Incoming::Bad { fatal: false } => {}
+                Incoming::Message(frame, message) => self.handle_message(now, &frame, message),
+            }
+            if self.is_closed() {
+                return;
+            }
+        }
+    }
+
+    fn unexpected(&mut self, now: u64, seq: u32) {
+        if self
+            .link
+            .reject(now, seq, ErrorCode::UnexpectedMessage, String::new())
+        {
+            self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            );
+        }
+    }
+
+    fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+        let h = frame.header;
+        match (&self.state, message) {
+            (State::AwaitAccess, Message::AccessRequest(req)) => self.on_access(now, frame, req),
+            (State::AwaitAccess, _) => self.unexpected(now, h.seq),
+            (
+                State::AwaitConfirm {
+                    response_seq,
+                    profile,
+                },
+                Message::AccessConfirm(c),
+            ) if c.request_seq == *response_seq && h.flags.contains(Flags::SIGNED) => {
+                let profile = *profile;
+                let mut bytes = bytes::BytesMut::new();
+                crate::frame::signed_bytes(&mut bytes, &h, &frame.body);
+                let transcript = [&self.transcript.request[..], &self.transcript.response[..]];
+                let channel = if self.crypto.verify_agv(&[&bytes], &frame.auth) {
+                    self.crypto.confirm(&c.confirm, &transcript)
+                } else {
+                    None
+                };
+                match channel {
+                    Some(channel) => {
+                        self.link.secure(channel, profile, now);
+                        self.state = State::AwaitRegistration;
+                        self.events.push_back(RcsEvent::AccessGranted {
+                            agv_id: self.link.agv_id,
+                            mode: AccessMode::Secure,
+                            profile,
+                        });
+                    }
+                    None => self.finish(
+                        now,
+                        CloseReason::AccessDenied,
+                        CloseCause::ProtocolViolation,
+                    ),
+                }
+            }
+            (State::AwaitConfirm { .. }, _) => self.unexpected(now, h.seq),
+            (_, Message::Close(close)) => {
+                self.link.clear();
+                self.state = State::Closed;
+                self.events
+                    .push_back(RcsEvent::Closed(CloseCause::Peer(close.reason)));
+            }
+            (_, Message::Heartbeat(_)) => {
+                let ack = HeartbeatAck {
+                    request_seq: h.seq,
+                    server_time_ms: now,
+                };
+                let _ = self.link.send(now, &ack.into(), Flags::RESPONSE);
+            }
+            (State::AwaitRegistration, Message::RegisterRequest(req)) => {
+                self.state = State::Registering { request_seq: h.seq };
+                self.events.push_back(RcsEvent::RegistrationRequested(req));
+            }
+            (State::AwaitRegistration | State::Registering { .. }, other) => {
+                // Not registered yet: refuse what asks for an answer, ignore the rest.
+                if h.flags.contains(Flags::ACK_REQUESTED) {
+                    let ack = Ack {
+                        request_seq: h.seq,
+                        request_type: other.message_type(),
+                        result: ResultCode::NotRegistered,
+                        detail: String::new(),
+                    };
+                    let _ = self.link.send(now, &ack.into(), Flags::RESPONSE);
+                }
+            }
+            (_, Message::ErrorReport(e)) => {
+                self.link.answered(e.request_seq);
+                self.events.push_back(RcsEvent::PeerError {
+                    code: e.code,
+                    request_seq: e.request_seq,
+                });
+            }
+            (_, message) => match message.request_seq() {
+                Some(request_seq) => {
+                    self.link.answered(request_seq);
+                    self.events.push_back(RcsEvent::Response {
+                        request_seq,
+                        message,
+                    });
+                }
+                None => self.events.push_back(RcsEvent::Message {
+                    seq: h.seq,
+                    ack_requested: h.flags.contains(Flags::ACK_REQUESTED),
+                    message,
+                }),
+            },
+        }
+    }
+
+    fn refuse_access(
+        &mut self,
+        now: u64,
+        request_seq: u32,
+        req: &AccessRequest,
+        result: ResultCode,
+    ) {
+        let resp = AccessResponse {
+            request_seq,
+            result,
+            mode: req.mode,
+            profile: req.profile,
+            version: PROTOCOL_VERSION,
+            session_id: 0,
+            server_time_ms: now,
+            key_exchange: None,
+        };
+        let _ = self.link.send(now, &resp.into(), Flags::RESPONSE);
+        self.finish(now, CloseReason::AccessDenied, CloseCause::Refused(result));
+    }
+
+    fn on_access(&mut self, now: u64, frame: &crate::Frame, req: AccessRequest) {
+        let h = frame.header;
+        self.link.agv_id = h.agv_id;
+        if h.agv_id == 0 {
+            return self.refuse_access(now, h.seq, &req, ResultCode::InvalidParameter);
+        }
+        if !(req.min_version..=req.max_version).contains(&PROTOCOL_VERSION) {
+            return self.refuse_access(now, h.seq, &req, ResultCode::Unsupported);
+        }
+        if !crate::secure::access_allowed(req.mode, self.policy.secure_required) {
+            return self.refuse_access(now, h.seq, &req, ResultCode::SecureModeRequired);
+        }
+        let profile = match req.profile {
+            SecureProfile::Fast if self.policy.allow_fast => SecureProfile::Fast,
+            _ => SecureProfile::Guide,
+        };
+        let mut resp = AccessResponse {
+            request_seq: h.seq,
+            result: ResultCode::Ok,
+            mode: req.mode,
+            profile,
+            version: PROTOCOL_VERSION,
+            session_id: self.session_id,
+            server_time_ms: now,
+            key_exchange: None,
+        };
+        if req.mode == AccessMode::Normal {
+            if self.link.send(now, &resp.into(), Flags::RESPONSE).is_err() {
+                return self.finish(
+                    now,
+                    CloseReason::ProtocolViolation,
+                    CloseCause::ProtocolViolation,
+                );
+            }
+            self.state = State::AwaitRegistration;
+            self.events.push_back(RcsEvent::AccessGranted {
+                agv_id: h.agv_id,
+                mode: AccessMode::Normal,
+                profile,
+            });
+            return;
+        }
+        let init = req.key_exchange.as_ref().expect("checked by the decoder");
+        let mut bytes = bytes::BytesMut::new();
+        crate::frame::signed_bytes(&mut bytes, &h, &frame.body);
+        let verified = h.flags.contains(Flags::SIGNED)
+            && self
+                .crypto
+                .verify_request(h.agv_id, init, &[&bytes], &frame.auth);
+        let reply = if verified {
+            self.crypto.respond(init)
+        } else {
+            None
+        };
+        let Some(reply) = reply else {
+            return self.refuse_access(now, h.seq, &req, ResultCode::AuthenticationFailed);
+        };
+        resp.key_exchange = Some(reply);
+        self.transcript.request = frame.body.to_vec();
+        let crypto = &self.crypto;
+        match self
+            .link
+            .send_signed(now, &resp.into(), Flags::RESPONSE, |signed| {
+                crypto.sign(&[signed])
+            }) {
+            Ok((response_seq, body)) => {
+                self.transcript.response = body;
+                self.state = State::AwaitConfirm {
+                    response_seq,
+                    profile,
+                };
+            }
+            Err(_) => self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            ),
+        }
+    }
+
+    /// Handles the passing of time: liveness, retransmissions, handshake timeout.
+    pub fn handle_timeout(&mut self, now: u64) {
+        if self.is_closed() {
+            return;
+        }
+        if now.saturating_sub(self.link.last_rx) >= self.link.config.link_timeout_ms {
+            self.events.push_back(RcsEvent::LinkLost);
+            self.finish(now, CloseReason::LivenessTimeout, CloseCause::LinkTimeout);
+            return;
+        }
+        if !self.is_established()
+            && now.saturating_sub(self.accepted_at) >= self.link.config.handshake_timeout_ms
+        {
+            self.finish(
+                now,
+                CloseReason::LivenessTimeout,
+                CloseCause::HandshakeTimeout,
+            );
+            return;
+        }
+        for (seq, message_type) in self.link.retransmit(now) {
+            self.events
+                .push_back(RcsEvent::Unanswered { seq, message_type });
+        }
+    }
+
+    // --- output
+
+    /// The next frame to write to the connection.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.link.poll_transmit()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<RcsEvent> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` must be called next (UTC ms), or `None` once closed.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut t = self.link.last_rx + self.link.config.link_timeout_ms;
+        if !self.is_established() {
+            t = t.min(self.accepted_at + self.link.config.handshake_timeout_ms);
+        }
+        Some(self.link.next_deadline().map_or(t, |d| d.min(t)))
+    }
+
+    fn finish(&mut self, now: u64, reason: CloseReason, cause: CloseCause) {
+        if self.is_closed() {
+            return;
+        }
+        let close = Close {
+            reason,
+            detail: String::new(),
+        };
+        let _ = self.link.send(now, &close.into(), Flags::NONE);
+        self.link.clear();
+        self.state = State::Closed;
+        self.events.push_back(RcsEvent::Closed(cause));
+    }
+}
