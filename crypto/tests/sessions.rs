@@ -302,10 +302,20 @@ fn secure_pair_with(
     profile: SecureProfile,
     policy: RcsPolicy,
 ) -> Pair<AgvHandshake<Rng>, RcsHandshake<Store, Rng>> {
+    secure_pair_config(k, enrolled, profile, policy, SessionConfig::default())
+}
+
+fn secure_pair_config(
+    k: &Keys,
+    enrolled: bool,
+    profile: SecureProfile,
+    policy: RcsPolicy,
+    config: SessionConfig,
+) -> Pair<AgvHandshake<Rng>, RcsHandshake<Store, Rng>> {
     let rcs_verifier = Arc::new(CachedVerifier::new(k.rcs.verifying_key().clone()));
     let hs = AgvHandshake::new(k.agv.clone(), DEFAULT_ID, rcs_verifier, system_rng());
     let mut agv = AgvSession::new(
-        SessionConfig::default(),
+        config.clone(),
         AGV,
         AccessMode::Secure,
         profile,
@@ -848,6 +858,39 @@ fn a_garbage_spewing_peer_is_closed_after_five_bad_frames() {
     assert!(
         p.rcs_events
             .contains(&RcsEvent::Closed(CloseCause::ProtocolViolation)),
+        "{:?}",
+        p.rcs_events
+    );
+}
+
+#[test]
+fn a_key_past_its_lifetime_is_retired_with_rekey() {
+    let k = keys();
+    let config = SessionConfig {
+        key_lifetime_ms: 5_000,
+        ..SessionConfig::default()
+    };
+    let mut p = secure_pair_config(&k, true, SecureProfile::Fast, OPEN, config);
+    p.run(4_000);
+    assert!(p.established(), "{:?}", p.agv_events);
+    p.run(1_500);
+    let rekeyed = |c: &CloseCause| {
+        matches!(
+            c,
+            CloseCause::Local(CloseReason::Rekey) | CloseCause::Peer(CloseReason::Rekey)
+        )
+    };
+    assert!(
+        p.agv_events
+            .iter()
+            .any(|e| matches!(e, AgvEvent::Closed(c) if rekeyed(c))),
+        "{:?}",
+        p.agv_events
+    );
+    assert!(
+        p.rcs_events
+            .iter()
+            .any(|e| matches!(e, RcsEvent::Closed(c) if rekeyed(c))),
         "{:?}",
         p.rcs_events
     );

@@ -172,6 +172,8 @@ pub struct SecureChannel<C> {
     window: ReplayWindow,
     max_skew_ms: u64,
     established_ms: u64,
+    rekey_after_frames: u32,
+    rekey_after_ms: u64,
     sent: u32,
     scratch: BytesMut,
     plain: BytesMut,
@@ -188,6 +190,8 @@ impl<C: ChannelCrypto> SecureChannel<C> {
             window: ReplayWindow::default(),
             max_skew_ms: DEFAULT_MAX_SKEW_MS,
             established_ms: now_ms,
+            rekey_after_frames: REKEY_AFTER_FRAMES,
+            rekey_after_ms: REKEY_AFTER_MS,
             sent: 0,
             scratch: BytesMut::new(),
             plain: BytesMut::new(),
@@ -199,6 +203,13 @@ impl<C: ChannelCrypto> SecureChannel<C> {
     /// sequence numbers run on across the handshake.
     pub fn set_window(&mut self, window: ReplayWindow) {
         self.window = window;
+    }
+
+    /// Sets the key limits (at most [`REKEY_AFTER_FRAMES`] frames; the time is free).
+    pub fn with_key_limits(mut self, frames: u32, ms: u64) -> Self {
+        self.rekey_after_frames = frames.min(REKEY_AFTER_FRAMES);
+        self.rekey_after_ms = ms;
+        self
     }
 
     /// Sets the allowed clock skew.
@@ -215,8 +226,9 @@ impl<C: ChannelCrypto> SecureChannel<C> {
     /// Whether the key reached its frame or time limit (docs/protocol.md 10.5): the session
     /// must then close with `Rekey`.
     pub fn needs_rekey(&self, now_ms: u64) -> bool {
-        self.sent >= REKEY_AFTER_FRAMES
-            || now_ms.saturating_sub(self.established_ms) >= REKEY_AFTER_MS
+        self.sent >= self.rekey_after_frames
+            || self.window.highest >= self.rekey_after_frames
+            || now_ms.saturating_sub(self.established_ms) >= self.rekey_after_ms
     }
 
     /// The tag kind a frame of type `ty` carries under this profile.

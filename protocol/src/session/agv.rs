@@ -356,6 +356,14 @@ impl<K: AgvCrypto> AgvSession<K> {
                 .link
                 .send(now, &Heartbeat {}.into(), Flags::ACK_REQUESTED);
         }
+        if self.link.needs_rekey(now) {
+            self.finish(
+                now,
+                CloseReason::Rekey,
+                CloseCause::Local(CloseReason::Rekey),
+            );
+            return;
+        }
         for (seq, message_type) in self.link.retransmit(now) {
             self.events
                 .push_back(AgvEvent::Unanswered { seq, message_type });

@@ -169,7 +169,8 @@ impl<C: ChannelCrypto> Link<C> {
     pub(super) fn secure(&mut self, crypto: C, profile: SecureProfile, now: u64) {
         // The replay window carries over: sequence numbers continue across the handshake.
         let mut channel = SecureChannel::new(crypto, profile, self.agv_id, now)
-            .with_max_skew(self.config.max_skew_ms);
+            .with_max_skew(self.config.max_skew_ms)
+            .with_key_limits(self.config.key_max_frames, self.config.key_lifetime_ms);
         channel.set_window(self.window);
         self.channel = Some(channel);
     }
@@ -252,6 +253,12 @@ impl<C: ChannelCrypto> Link<C> {
                 String::from("no secure channel yet"),
             ));
         }
+        if self.agv_id != 0 && h.agv_id != self.agv_id {
+            return Err((
+                ErrorCode::AgvIdMismatch,
+                alloc::format!("AGV id {}", h.agv_id),
+            ));
+        }
         if !self.window.check(h.seq) {
             return Err((
                 ErrorCode::Replay,
@@ -314,6 +321,11 @@ impl<C: ChannelCrypto> Link<C> {
     /// The earliest retransmission deadline.
     pub(super) fn next_deadline(&self) -> Option<u64> {
         self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Whether the session key reached its frame or time limit (docs/protocol.md 10.5).
+    pub(super) fn needs_rekey(&self, now: u64) -> bool {
+        self.channel.as_ref().is_some_and(|c| c.needs_rekey(now))
     }
 
     /// Forgets pending commands (the session closed).

@@ -28,6 +28,8 @@ use crate::types::{CloseReason, ErrorCode, ResultCode};
 mod agv;
 mod link;
 mod rcs;
+#[cfg(feature = "arbitrary")]
+pub mod testing;
 
 pub use agv::AgvSession;
 pub use rcs::{RcsPolicy, RcsSession};
@@ -56,6 +58,10 @@ pub struct SessionConfig {
     pub error_window_ms: u64,
     /// Allowed clock skew of protected frames, ms.
     pub max_skew_ms: u64,
+    /// Session key lifetime, ms (docs/protocol.md 10.5; default 24 h).
+    pub key_lifetime_ms: u64,
+    /// Session key frame limit per direction (default and maximum 2^31).
+    pub key_max_frames: u32,
     /// Largest receive buffer kept between calls (a peer flooding faster than frames can be
     /// decoded is closed).
     pub max_buffered: usize,
@@ -74,6 +80,8 @@ impl Default for SessionConfig {
             max_errors: 5,
             error_window_ms: 10_000,
             max_skew_ms: crate::secure::DEFAULT_MAX_SKEW_MS,
+            key_lifetime_ms: crate::secure::REKEY_AFTER_MS,
+            key_max_frames: crate::secure::REKEY_AFTER_FRAMES,
             max_buffered: 4 * crate::frame::DEFAULT_MAX_FRAME_LEN,
         }
     }

@@ -426,6 +426,14 @@ impl<K: RcsCrypto> RcsSession<K> {
             );
             return;
         }
+        if self.link.needs_rekey(now) {
+            self.finish(
+                now,
+                CloseReason::Rekey,
+                CloseCause::Local(CloseReason::Rekey),
+            );
+            return;
+        }
         for (seq, message_type) in self.link.retransmit(now) {
             self.events
                 .push_back(RcsEvent::Unanswered { seq, message_type });
