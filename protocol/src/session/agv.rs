@@ -4,11 +4,11 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
 
-use super::link::{Incoming, Link};
+use super::link::Link;
 use super::{AgvCrypto, AgvEvent, CloseCause, SessionConfig, SessionError, Transcript};
 use crate::frame::{Flags, PROTOCOL_VERSION};
 use crate::message::{
-    AccessConfirm, AccessMode, AccessRequest, Ack, Close, Heartbeat, Message, MessageType,
+    AccessConfirm, AccessMode, AccessRequest, Ack, Heartbeat, Message, MessageType,
     RegisterRequest, SecureProfile,
 };
 use crate::types::{CloseReason, ResultCode};
@@ -164,31 +164,7 @@ impl<K: AgvCrypto> AgvSession<K> {
 
     /// Handles bytes received from the RCS.
     pub fn handle_input(&mut self, now: u64, bytes: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        if !self.link.receive(now, bytes) {
-            self.finish(
-                now,
-                CloseReason::ProtocolViolation,
-                CloseCause::ProtocolViolation,
-            );
-            return;
-        }
-        while let Some(incoming) = self.link.next_incoming(now) {
-            match incoming {
-                Incoming::Bad { fatal: true } => self.finish(
-                    now,
-                    CloseReason::ProtocolViolation,
-                    CloseCause::ProtocolViolation,
-                ),
-                Incoming::Bad { fatal: false } => {}
-                Incoming::Message(frame, message) => self.handle_message(now, &frame, message),
-            }
-            if self.is_closed() {
-                return;
-            }
-        }
+        super::drive_input(self, now, bytes);
     }
 
     fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
@@ -400,13 +376,28 @@ impl<K: AgvCrypto> AgvSession<K> {
         if self.is_closed() {
             return;
         }
-        let close = Close {
-            reason,
-            detail: String::new(),
-        };
-        let _ = self.link.send(now, &close.into(), Flags::NONE);
-        self.link.clear();
+        self.link.close(now, reason);
         self.state = State::Closed;
         self.events.push_back(AgvEvent::Closed(cause));
+    }
+}
+
+impl<K: AgvCrypto> super::Endpoint for AgvSession<K> {
+    type Channel = K::Channel;
+    fn link(&mut self) -> &mut Link<K::Channel> {
+        &mut self.link
+    }
+    fn closed(&self) -> bool {
+        self.is_closed()
+    }
+    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+        self.handle_message(now, frame, message);
+    }
+    fn fail(&mut self, now: u64) {
+        self.finish(
+            now,
+            CloseReason::ProtocolViolation,
+            CloseCause::ProtocolViolation,
+        );
     }
 }

@@ -328,6 +328,16 @@ impl<C: ChannelCrypto> Link<C> {
         self.channel.as_ref().is_some_and(|c| c.needs_rekey(now))
     }
 
+    /// Sends `Close` with `reason` and forgets what was pending.
+    pub(super) fn close(&mut self, now: u64, reason: crate::types::CloseReason) {
+        let close = crate::message::Close {
+            reason,
+            detail: String::new(),
+        };
+        let _ = self.send(now, &close.into(), Flags::NONE);
+        self.clear();
+    }
+
     /// Forgets pending commands (the session closed).
     pub(super) fn clear(&mut self) {
         self.pending.clear();

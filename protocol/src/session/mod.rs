@@ -327,6 +327,36 @@ pub enum RcsEvent {
     Closed(CloseCause),
 }
 
+/// What the shared input loop needs of each end.
+trait Endpoint {
+    type Channel: ChannelCrypto;
+    fn link(&mut self) -> &mut link::Link<Self::Channel>;
+    fn closed(&self) -> bool;
+    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message);
+    fn fail(&mut self, now: u64);
+}
+
+/// Appends received bytes and handles every complete frame, stopping once the session closes.
+/// A peer that floods past the buffer limit or spends its error budget is closed.
+fn drive_input<E: Endpoint>(end: &mut E, now: u64, bytes: &[u8]) {
+    if end.closed() {
+        return;
+    }
+    if !end.link().receive(now, bytes) {
+        return end.fail(now);
+    }
+    while let Some(incoming) = end.link().next_incoming(now) {
+        match incoming {
+            link::Incoming::Bad { fatal: true } => end.fail(now),
+            link::Incoming::Bad { fatal: false } => {}
+            link::Incoming::Message(frame, message) => end.on_message(now, &frame, message),
+        }
+        if end.closed() {
+            return;
+        }
+    }
+}
+
 /// Bodies kept for the key derivation's transcript.
 #[derive(Debug, Clone, Default)]
 struct Transcript {

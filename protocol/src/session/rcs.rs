@@ -4,12 +4,12 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use bytes::Bytes;
 
-use super::link::{Incoming, Link};
+use super::link::Link;
 use super::{CloseCause, RcsCrypto, RcsEvent, SessionConfig, SessionError, Transcript};
 use crate::frame::{Flags, PROTOCOL_VERSION};
 use crate::message::{
-    AccessMode, AccessRequest, AccessResponse, Ack, Close, ConfigPush, HeartbeatAck, Message,
-    MessageType, RegisterResponse, SecureProfile,
+    AccessMode, AccessRequest, AccessResponse, Ack, ConfigPush, HeartbeatAck, Message, MessageType,
+    RegisterResponse, SecureProfile,
 };
 use crate::types::{CloseReason, ErrorCode, ResultCode};
 
@@ -173,31 +173,7 @@ impl<K: RcsCrypto> RcsSession<K> {
 
     /// Handles bytes received from the AGV.
     pub fn handle_input(&mut self, now: u64, bytes: &[u8]) {
-        if self.is_closed() {
-            return;
-        }
-        if !self.link.receive(now, bytes) {
-            self.finish(
-                now,
-                CloseReason::ProtocolViolation,
-                CloseCause::ProtocolViolation,
-            );
-            return;
-        }
-        while let Some(incoming) = self.link.next_incoming(now) {
-            match incoming {
-                Incoming::Bad { fatal: true } => self.finish(
-                    now,
-                    CloseReason::ProtocolViolation,
-                    CloseCause::ProtocolViolation,
-                ),
-                Incoming::Bad { fatal: false } => {}
-                Incoming::Message(frame, message) => self.handle_message(now, &frame, message),
-            }
-            if self.is_closed() {
-                return;
-            }
-        }
+        super::drive_input(self, now, bytes);
     }
 
     fn unexpected(&mut self, now: u64, seq: u32) {
@@ -468,13 +444,28 @@ impl<K: RcsCrypto> RcsSession<K> {
         if self.is_closed() {
             return;
         }
-        let close = Close {
-            reason,
-            detail: String::new(),
-        };
-        let _ = self.link.send(now, &close.into(), Flags::NONE);
-        self.link.clear();
+        self.link.close(now, reason);
         self.state = State::Closed;
         self.events.push_back(RcsEvent::Closed(cause));
+    }
+}
+
+impl<K: RcsCrypto> super::Endpoint for RcsSession<K> {
+    type Channel = K::Channel;
+    fn link(&mut self) -> &mut Link<K::Channel> {
+        &mut self.link
+    }
+    fn closed(&self) -> bool {
+        self.is_closed()
+    }
+    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+        self.handle_message(now, frame, message);
+    }
+    fn fail(&mut self, now: u64) {
+        self.finish(
+            now,
+            CloseReason::ProtocolViolation,
+            CloseCause::ProtocolViolation,
+        );
     }
 }
