@@ -70,13 +70,16 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
         })
     });
     // Like the baseline, which parses a string already in memory: no receive-buffer copy.
-    group.bench_function("rcs decode from memory (borrowed frame, reused message)", |b| {
-        b.iter(|| {
-            let (_, f) = dec.decode_slice(black_box(&wire[..]));
-            f.unwrap().unwrap().message_into(&mut slot).unwrap();
-            black_box(&slot);
-        })
-    });
+    group.bench_function(
+        "rcs decode from memory (borrowed frame, reused message)",
+        |b| {
+            b.iter(|| {
+                let (_, f) = dec.decode_slice(black_box(&wire[..]));
+                f.unwrap().unwrap().message_into(&mut slot).unwrap();
+                black_box(&slot);
+            })
+        },
+    );
     let body = wire[frame::HEADER_LEN..wire.len() - frame::CRC_LEN].to_vec();
     let ty = message.message_type();
     group.bench_function("rcs body only, reused message (no header, no CRC)", |b| {
