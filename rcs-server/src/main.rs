@@ -1,15 +1,132 @@
-//! `rcs-server`: the AGV cloud control platform server.
-//!
-//! The tokio server (access, registration, heartbeat, status, persistence, HTTP API) is built by
-//! the rcs-server issue. Until then this binary only reports the protocol it will speak and exits
-//! with status 2 so that no script mistakes it for a running server.
+//! `rcs-server`: the AGV cloud control platform server. Thin: parses the command line, sets up
+//! logging, calls the library.
 
-fn main() {
-    eprintln!(
-        "rcs-server {}: protocol version {} is implemented in the `protocol` crate; \
-         the server itself is not implemented yet (see README.md, status)",
-        env!("CARGO_PKG_VERSION"),
-        protocol::PROTOCOL_VERSION
-    );
-    std::process::exit(2);
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use rcs_server::Config;
+
+/// The rcs server.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// AGV management.
+    Agv {
+        #[command(subcommand)]
+        command: AgvCommand,
+    },
+    /// Applies the database migrations and exits.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generates an SM2 key pair: NAME.key (PKCS#8 PEM, mode 0600) and NAME.pub (SPKI PEM).
+    Gen {
+        /// Output path without extension.
+        #[arg(long, default_value = "agv")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgvCommand {
+    /// Enrolls an AGV's public key for secure mode.
+    Enroll {
+        /// AGV id.
+        #[arg(long)]
+        id: u32,
+        /// Its public key, SPKI PEM.
+        #[arg(long)]
+        public_key: PathBuf,
+        /// Its distinguishing identifier.
+        #[arg(long, default_value = "1234567812345678")]
+        distid: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            let shutdown = async {
+                let ctrl_c = tokio::signal::ctrl_c();
+                #[cfg(unix)]
+                {
+                    let mut term =
+                        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                            .expect("signal handler");
+                    tokio::select! {
+                        _ = ctrl_c => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                #[cfg(not(unix))]
+                let _ = ctrl_c.await;
+            };
+            rcs_server::run(cli.config, shutdown).await?;
+        }
+        Some(Command::Keys {
+            command: KeysCommand::Gen { out },
+        }) => {
+            let key =
+                crypto::sign::SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng())?;
+            let private = out.with_extension("key");
+            let public = out.with_extension("pub");
+            crypto::keys::write_private_pem(&private, key.secret())?;
+            crypto::keys::write_public_pem(&public, key.verifying_key().public_key())?;
+            println!(
+                "wrote {} (0600) and {}",
+                private.display(),
+                public.display()
+            );
+        }
+        Some(Command::Agv {
+            command:
+                AgvCommand::Enroll {
+                    id,
+                    public_key,
+                    distid,
+                },
+        }) => {
+            std::fs::create_dir_all(&cli.config.data_dir)?;
+            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            db.migrate().await?;
+            let public = crypto::keys::read_public_pem(&public_key)?;
+            let vk = crypto::sign::VerifyingKey::new(distid.as_bytes(), public)?;
+            let pem = std::fs::read_to_string(&public_key)
+                .with_context(|| format!("reading {}", public_key.display()))?;
+            let key_id: String = vk.key_id().iter().map(|b| format!("{b:02x}")).collect();
+            db.enroll(id, &pem, &key_id, &distid, rcs_server::net::now_ms() as i64)
+                .await?;
+            println!("enrolled AGV {id}, key id {key_id}");
+        }
+        Some(Command::Migrate) => {
+            std::fs::create_dir_all(&cli.config.data_dir)?;
+            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+        }
+    }
+    Ok(())
 }
