@@ -43,6 +43,17 @@ impl Db {
         Ok(Self { pool })
     }
 
+    /// Runs one statement without parameters (administration: creating a test database).
+    pub async fn execute_raw(&self, sql: &str) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(sql).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await
