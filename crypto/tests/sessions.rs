@@ -515,14 +515,14 @@ fn dropped_commands_are_resent_and_eventually_reported() {
     });
     let seq = p.rcs.send_command(p.rcs_now(), pause()).unwrap();
     p.run(7_000);
-    let acked: Vec<u32> = p
+    let acked: Vec<(u32, u32)> = p
         .rcs_events
         .iter()
         .filter_map(|e| match e {
             RcsEvent::Response {
                 request_seq,
                 message: Message::Ack(a),
-            } if a.request_type == MessageType::TASK_CONTROL => Some(*request_seq),
+            } if a.request_type == MessageType::TASK_CONTROL => Some((*request_seq, a.request_seq)),
             _ => None,
         })
         .collect();
@@ -532,7 +532,11 @@ fn dropped_commands_are_resent_and_eventually_reported() {
         "answered once, after two resends: {:?}",
         p.rcs_events
     );
-    assert_ne!(acked[0], seq, "the resend carries a new sequence number");
+    assert_ne!(acked[0].1, seq, "the resend carries a new sequence number");
+    assert_eq!(
+        acked[0].0, seq,
+        "the answer is reported under the command's first sequence number"
+    );
 
     // now drop every command: after the retries it is reported unanswered
     p.fate = Box::new(|from_agv, b| {
@@ -544,14 +548,14 @@ fn dropped_commands_are_resent_and_eventually_reported() {
             Fate::Deliver
         }
     });
-    p.rcs.send_command(p.rcs_now(), pause()).unwrap();
+    let lost = p.rcs.send_command(p.rcs_now(), pause()).unwrap();
     p.run(10_000);
     assert!(p.rcs_events.iter().any(|e| matches!(
         e,
         RcsEvent::Unanswered {
             message_type: MessageType::TASK_CONTROL,
-            ..
-        }
+            seq,
+        } if *seq == lost
     )));
     assert!(p.established(), "a lost command does not end the session");
 }

@@ -213,7 +213,7 @@ impl<K: AgvCrypto> AgvSession<K> {
             }
             (_, message) => match message.request_seq() {
                 Some(request_seq) => {
-                    self.link.answered(request_seq);
+                    let request_seq = self.link.answered(request_seq);
                     self.events.push_back(AgvEvent::Response {
                         request_seq,
                         message,

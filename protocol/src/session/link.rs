@@ -17,6 +17,9 @@ use crate::types::ErrorCode;
 /// A command awaiting its answer.
 #[derive(Debug, Clone)]
 struct Pending {
+    /// The sequence number `send` returned: the command's identity across retransmissions.
+    id: u32,
+    /// The sequence number of its latest transmission.
     seq: u32,
     message: Message,
     deadline: u64,
@@ -114,6 +117,7 @@ impl<C: ChannelCrypto> Link<C> {
         let seq = self.transmit(now, message, flags)?;
         if tracked {
             self.pending.push_back(Pending {
+                id: seq,
                 seq,
                 message: message.clone(),
                 deadline: now + self.config.command_timeout_ms,
@@ -275,14 +279,13 @@ impl<C: ChannelCrypto> Link<C> {
             })
     }
 
-    /// Removes the command answered by `request_seq`; returns whether one was waiting.
-    pub(super) fn answered(&mut self, request_seq: u32) -> bool {
+    /// Removes the command answered by `request_seq` (any of its transmissions); returns the
+    /// command's identity (the sequence number `send` returned), or `request_seq` itself when
+    /// nothing was waiting (a late duplicate answer).
+    pub(super) fn answered(&mut self, request_seq: u32) -> u32 {
         match self.pending.iter().position(|p| p.seq == request_seq) {
-            Some(i) => {
-                self.pending.remove(i);
-                true
-            }
-            None => false,
+            Some(i) => self.pending.remove(i).map_or(request_seq, |p| p.id),
+            None => request_seq,
         }
     }
 
@@ -297,7 +300,7 @@ impl<C: ChannelCrypto> Link<C> {
             }
             if self.pending[i].tries >= self.config.max_retransmits {
                 let p = self.pending.remove(i).expect("index in range");
-                failed.push((p.seq, p.message.message_type()));
+                failed.push((p.id, p.message.message_type()));
                 continue;
             }
             let message = self.pending[i].message.clone();
@@ -311,7 +314,7 @@ impl<C: ChannelCrypto> Link<C> {
                 }
                 Err(_) => {
                     let p = self.pending.remove(i).expect("index in range");
-                    failed.push((p.seq, p.message.message_type()));
+                    failed.push((p.id, p.message.message_type()));
                 }
             }
         }

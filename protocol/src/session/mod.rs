@@ -250,14 +250,15 @@ pub enum AgvEvent {
     },
     /// An answer to something this AGV sent (SpaceGrant, SpaceDeny, Ack...).
     Response {
-        /// The sequence number it answers.
+        /// The request it answers: the sequence number `send` returned, whichever
+        /// retransmission was answered.
         request_seq: u32,
         /// The message.
         message: Message,
     },
     /// A request got no answer after all retransmissions.
     Unanswered {
-        /// Its last sequence number.
+        /// The sequence number the send call returned.
         seq: u32,
         /// Its type.
         message_type: MessageType,
@@ -301,14 +302,15 @@ pub enum RcsEvent {
     },
     /// An answer to a command (Ack with its result, or a result message).
     Response {
-        /// The command's sequence number.
+        /// The command it answers: the sequence number `send_command` returned, whichever
+        /// retransmission was answered.
         request_seq: u32,
         /// The message.
         message: Message,
     },
     /// A command got no answer after all retransmissions.
     Unanswered {
-        /// Its last sequence number.
+        /// The sequence number the send call returned.
         seq: u32,
         /// Its type.
         message_type: MessageType,

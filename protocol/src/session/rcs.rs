@@ -266,7 +266,7 @@ impl<K: RcsCrypto> RcsSession<K> {
             }
             (_, message) => match message.request_seq() {
                 Some(request_seq) => {
-                    self.link.answered(request_seq);
+                    let request_seq = self.link.answered(request_seq);
                     self.events.push_back(RcsEvent::Response {
                         request_seq,
                         message,
