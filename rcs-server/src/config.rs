@@ -1,10 +1,16 @@
-//! What operators set: command-line flags, each also read from an `RCS_*` environment variable.
+//! What operators set: command-line flags, each also read from an `RCS_*` environment variable
+//! or, for flags left at their default, from a TOML file given with `--config` (command line and
+//! environment win over the file, the file wins over the defaults).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use serde::Deserialize;
 
 /// When AGVs must use the secure mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SecurePolicy {
     /// Normal-mode access is refused.
     Required,
@@ -15,15 +21,24 @@ pub enum SecurePolicy {
 /// Server configuration.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
+    /// TOML configuration file (keys as the long flags: `agv-listen = "0.0.0.0:7700"`).
+    #[arg(long, env = "RCS_CONFIG")]
+    pub config: Option<PathBuf>,
     /// AGV protocol listener.
     #[arg(long, env = "RCS_AGV_LISTEN", default_value = "0.0.0.0:7700")]
     pub agv_listen: SocketAddr,
-    /// Data directory (SQLite database, server key pair).
+    /// HTTP API listener (also /healthz and /metrics).
+    #[arg(long, env = "RCS_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub http_listen: SocketAddr,
+    /// Data directory (SQLite database, server key pair, generated API token).
     #[arg(long, env = "RCS_DATA_DIR", default_value = "rcs-data")]
     pub data_dir: PathBuf,
     /// Database URL (`sqlite://...` or `postgres://...`); default: SQLite in the data dir.
     #[arg(long, env = "RCS_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Site directory (maps); default: the built-in demo site.
+    #[arg(long, env = "RCS_SITE")]
+    pub site: Option<PathBuf>,
     /// Secure-mode policy.
     #[arg(long, env = "RCS_SECURE", value_enum, default_value = "allowed")]
     pub secure: SecurePolicy,
@@ -33,6 +48,61 @@ pub struct Config {
     /// Most AGV connections at once.
     #[arg(long, env = "RCS_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
+    /// Milliseconds an AGV has to complete access and registration after connecting.
+    #[arg(long, env = "RCS_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
+    pub handshake_timeout_ms: u64,
+    /// Milliseconds of silence after which an AGV (or the server, for the AGV) counts the link
+    /// lost; pushed to AGVs with the configuration.
+    #[arg(long, env = "RCS_LINK_TIMEOUT_MS", default_value_t = 5_000)]
+    pub link_timeout_ms: u64,
+    /// Milliseconds an API command waits for the AGV's answer.
+    #[arg(long, env = "RCS_COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
+    pub command_timeout_ms: u64,
+    /// Milliseconds between telemetry batches written to the database.
+    #[arg(long, env = "RCS_TELEMETRY_FLUSH_MS", default_value_t = 1_000)]
+    pub telemetry_flush_ms: u64,
+    /// Admin API token (otherwise one is generated into `<data-dir>/api-token`, mode 0600).
+    #[arg(long = "api-token", env = "RCS_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration.
+    #[error("{path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+}
+
+/// The file's view: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    agv_listen: Option<SocketAddr>,
+    http_listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    site: Option<PathBuf>,
+    secure: Option<SecurePolicy>,
+    allow_fast: Option<bool>,
+    max_connections: Option<usize>,
+    handshake_timeout_ms: Option<u64>,
+    link_timeout_ms: Option<u64>,
+    command_timeout_ms: Option<u64>,
+    telemetry_flush_ms: Option<u64>,
 }
 
 impl Config {
@@ -46,15 +116,76 @@ impl Config {
         })
     }
 
+    /// Fills every value that `matches` shows was left at its default from the TOML file named
+    /// by `--config`, if any. Relative paths in the file are relative to the file.
+    pub fn apply_file(&mut self, matches: &clap::ArgMatches) -> Result<(), ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: FileConfig = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.clone(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let defaulted = |id: &str| {
+            !matches!(
+                matches.value_source(id),
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            )
+        };
+        macro_rules! take {
+            ($field:ident) => {
+                if let Some(v) = file.$field
+                    && defaulted(stringify!($field))
+                {
+                    self.$field = v.into();
+                }
+            };
+        }
+        take!(agv_listen);
+        take!(http_listen);
+        take!(secure);
+        take!(allow_fast);
+        take!(max_connections);
+        take!(handshake_timeout_ms);
+        take!(link_timeout_ms);
+        take!(command_timeout_ms);
+        take!(telemetry_flush_ms);
+        take!(database_url);
+        if let Some(v) = file.data_dir
+            && defaulted("data_dir")
+        {
+            self.data_dir = base.join(v);
+        }
+        if let Some(v) = file.site
+            && defaulted("site")
+        {
+            self.site = Some(base.join(v));
+        }
+        Ok(())
+    }
+
     /// A configuration for tests: listeners on 127.0.0.1:0, data in `dir`.
-    pub fn for_tests(dir: &std::path::Path) -> Self {
+    pub fn for_tests(dir: &Path) -> Self {
         Self {
+            config: None,
             agv_listen: "127.0.0.1:0".parse().expect("literal"),
+            http_listen: "127.0.0.1:0".parse().expect("literal"),
             data_dir: dir.to_path_buf(),
             database_url: None,
+            site: None,
             secure: SecurePolicy::Allowed,
             allow_fast: true,
             max_connections: 1000,
+            handshake_timeout_ms: 10_000,
+            link_timeout_ms: 5_000,
+            command_timeout_ms: 10_000,
+            telemetry_flush_ms: 200,
+            api_token: Some("test-admin-token".into()),
         }
     }
 }

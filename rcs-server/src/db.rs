@@ -12,6 +12,67 @@ pub struct Db {
     pool: AnyPool,
 }
 
+/// One telemetry snapshot row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TelemetryRow {
+    /// The AGV.
+    pub agv_id: u32,
+    /// When it was reported, UTC ms.
+    pub at_ms: u64,
+    /// Its map.
+    pub map_id: u16,
+    /// Pose x, m.
+    pub x: f64,
+    /// Pose y, m.
+    pub y: f64,
+    /// Heading, rad.
+    pub theta: f64,
+    /// `AgvState` raw value.
+    pub state: u8,
+    /// Battery, %.
+    pub battery_pct: f32,
+    /// `NavigationMode` raw value.
+    pub navigation_mode: u8,
+    /// Whether it was charging.
+    pub charging: bool,
+    /// Its task.
+    pub task_id: u32,
+}
+
+/// What registration recorded of an AGV.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgvRecord {
+    /// The AGV.
+    pub agv_id: u32,
+    /// Vendor.
+    pub vendor: String,
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub firmware: String,
+    /// `AgvType` raw value.
+    pub agv_type: u8,
+    /// Whether a key is enrolled.
+    pub enrolled: bool,
+}
+
+/// An audit/event log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// When, UTC ms.
+    pub at_ms: i64,
+    /// Order within the process.
+    pub seq: i64,
+    /// Who (token name, `agv:ID` or `server`).
+    pub actor: String,
+    /// What kind.
+    pub kind: String,
+    /// Details (JSON).
+    pub detail: String,
+}
+
 /// An enrolled AGV key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolledKey {
@@ -179,5 +240,183 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Every API token as (digest, name, role).
+    pub async fn api_tokens(&self) -> Result<Vec<(String, String, String)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT token_digest, name, role FROM api_tokens")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Stores a token's digest.
+    pub async fn insert_api_token(
+        &self,
+        digest: &str,
+        name: &str,
+        role: &str,
+        now_ms: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO api_tokens (token_digest, name, role, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(digest)
+        .bind(name)
+        .bind(role)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every AGV that registered or was enrolled, by id.
+    pub async fn agvs(&self) -> Result<Vec<AgvRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT agv_id, vendor, model, serial, firmware, agv_type, public_key_pem \
+             FROM agvs ORDER BY agv_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AgvRecord {
+                    agv_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    vendor: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+                    model: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+                    serial: r.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                    firmware: r.try_get::<Option<String>, _>(4)?.unwrap_or_default(),
+                    agv_type: r
+                        .try_get::<Option<i32>, _>(5)?
+                        .and_then(|v| u8::try_from(v).ok())
+                        .unwrap_or(0),
+                    enrolled: r.try_get::<Option<String>, _>(6)?.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    /// Writes a batch of telemetry snapshots in one transaction (rows already stored are
+    /// skipped).
+    pub async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
+        // 11 parameters a row; SQLite allows 32,766 a statement.
+        const CHUNK: usize = 1_000;
+        let mut tx = self.pool.begin().await?;
+        for chunk in rows.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO telemetry (agv_id, at_ms, map_id, x, y, theta, state, battery_pct, \
+                 navigation_mode, charging, task_id) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                let b = i * 11;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push('(');
+                for j in 1..=11 {
+                    if j > 1 {
+                        sql.push(',');
+                    }
+                    sql.push('$');
+                    sql.push_str(&(b + j).to_string());
+                }
+                sql.push(')');
+            }
+            sql.push_str(" ON CONFLICT (agv_id, at_ms) DO NOTHING");
+            let mut q = sqlx::query(&sql);
+            for r in chunk {
+                q = q
+                    .bind(i64::from(r.agv_id))
+                    .bind(r.at_ms as i64)
+                    .bind(i32::from(r.map_id))
+                    .bind(r.x)
+                    .bind(r.y)
+                    .bind(r.theta)
+                    .bind(i32::from(r.state))
+                    .bind(f64::from(r.battery_pct))
+                    .bind(i32::from(r.navigation_mode))
+                    .bind(i32::from(r.charging))
+                    .bind(i64::from(r.task_id));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// The latest telemetry snapshot of every AGV.
+    pub async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT t.agv_id, t.at_ms, t.map_id, t.x, t.y, t.theta, t.state, t.battery_pct, \
+             t.navigation_mode, t.charging, t.task_id FROM telemetry t JOIN \
+             (SELECT agv_id, MAX(at_ms) AS m FROM telemetry GROUP BY agv_id) l \
+             ON t.agv_id = l.agv_id AND t.at_ms = l.m ORDER BY t.agv_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TelemetryRow {
+                    agv_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    at_ms: r.try_get::<i64, _>(1)?.max(0) as u64,
+                    map_id: u16::try_from(r.try_get::<i32, _>(2)?).unwrap_or(0),
+                    x: r.try_get(3)?,
+                    y: r.try_get(4)?,
+                    theta: r.try_get(5)?,
+                    state: u8::try_from(r.try_get::<i32, _>(6)?).unwrap_or(0),
+                    battery_pct: r.try_get::<f64, _>(7)? as f32,
+                    navigation_mode: u8::try_from(r.try_get::<i32, _>(8)?).unwrap_or(0),
+                    charging: r.try_get::<i32, _>(9)? != 0,
+                    task_id: u32::try_from(r.try_get::<i64, _>(10)?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes telemetry older than `before_ms`; returns how many rows went.
+    pub async fn prune_telemetry(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
+        let r = sqlx::query("DELETE FROM telemetry WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Appends an audit/event log entry.
+    pub async fn insert_event(&self, e: &EventRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO events (at_ms, seq, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.at_ms)
+        .bind(e.seq)
+        .bind(&e.actor)
+        .bind(&e.kind)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest `limit` log entries, newest first.
+    pub async fn events(&self, limit: i64) -> Result<Vec<EventRow>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT at_ms, seq, actor, kind, detail FROM events ORDER BY at_ms DESC, seq DESC \
+             LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    at_ms: r.try_get(0)?,
+                    seq: r.try_get(1)?,
+                    actor: r.try_get(2)?,
+                    kind: r.try_get(3)?,
+                    detail: r.try_get(4)?,
+                })
+            })
+            .collect()
     }
 }

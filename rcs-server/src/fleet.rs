@@ -1,27 +1,105 @@
 //! The in-memory fleet state: what every AGV last reported. Owned by the server, updated by the
-//! connection drivers; a plain `RwLock` because writes are short (one report copied in) and
-//! readers (API, dispatch) take snapshots.
+//! connection drivers; a plain `RwLock` because writes are short (one report moved in) and
+//! readers (API, dispatch, the telemetry writer) take copies.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-use protocol::message::{AccessMode, SecureProfile, StatusReport};
+use protocol::message::{AccessMode, Footprint, RegisterRequest, SecureProfile, StatusReport};
+
+use crate::db::{AgvRecord, TelemetryRow};
+
+/// Who an AGV says it is (from its registration).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// Vendor.
+    pub vendor: String,
+    /// Model.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub firmware: String,
+    /// `AgvType` raw value.
+    pub agv_type: u8,
+}
 
 /// What the server knows of one AGV.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgvView {
     /// Whether a session is up.
     pub online: bool,
+    /// The session that owns this AGV id now (0: none).
+    pub session_id: u32,
     /// Its session's mode.
     pub mode: AccessMode,
     /// Its session's profile.
     pub profile: SecureProfile,
     /// Whether it registered in the current session.
     pub registered: bool,
-    /// Its last status report.
+    /// Whether a key is enrolled for it.
+    pub enrolled: bool,
+    /// Registration data.
+    pub identity: Option<Identity>,
+    /// Its footprint (from registration).
+    pub footprint: Option<Footprint>,
+    /// Its last status report in the current session.
     pub status: Option<StatusReport>,
+    /// Its last known snapshot (from the current session or restored after a restart).
+    pub last: Option<TelemetryRow>,
     /// When it was last heard, UTC ms.
     pub last_seen_ms: u64,
+    /// The snapshot changed since the telemetry writer last took it.
+    dirty: bool,
+}
+
+impl AgvView {
+    fn new() -> Self {
+        Self {
+            online: false,
+            session_id: 0,
+            mode: AccessMode::Normal,
+            profile: SecureProfile::Guide,
+            registered: false,
+            enrolled: false,
+            identity: None,
+            footprint: None,
+            status: None,
+            last: None,
+            last_seen_ms: 0,
+            dirty: false,
+        }
+    }
+}
+
+/// What changed with a status report, worth telling the event stream (not every report is).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    /// `AgvState` raw value before (None: first report of the session).
+    pub from: Option<u8>,
+    /// `AgvState` raw value now.
+    pub to: u8,
+    /// Map now.
+    pub map_id: u16,
+    /// `NavigationMode` raw value now.
+    pub navigation_mode: u8,
+}
+
+/// The snapshot row a status report gives.
+pub fn snapshot(agv_id: u32, at_ms: u64, s: &StatusReport) -> TelemetryRow {
+    TelemetryRow {
+        agv_id,
+        at_ms,
+        map_id: s.map_id,
+        x: s.pose.x,
+        y: s.pose.y,
+        theta: s.pose.theta,
+        state: s.state.to_raw(),
+        battery_pct: s.battery_pct,
+        navigation_mode: s.navigation_mode.to_raw(),
+        charging: s.charging,
+        task_id: s.task_id,
+    }
 }
 
 /// The fleet.
@@ -31,6 +109,32 @@ pub struct Fleet {
 }
 
 impl Fleet {
+    /// A fleet restored from the database: every known AGV offline at its last snapshot.
+    pub fn restore(records: Vec<AgvRecord>, last: Vec<TelemetryRow>) -> Self {
+        let fleet = Self::default();
+        for r in records {
+            fleet.update(r.agv_id, |v| {
+                v.enrolled = r.enrolled;
+                if !r.vendor.is_empty() || !r.serial.is_empty() {
+                    v.identity = Some(Identity {
+                        vendor: r.vendor,
+                        model: r.model,
+                        serial: r.serial,
+                        firmware: r.firmware,
+                        agv_type: r.agv_type,
+                    });
+                }
+            });
+        }
+        for row in last {
+            fleet.update(row.agv_id, |v| {
+                v.last = Some(row);
+                v.last_seen_ms = row.at_ms;
+            });
+        }
+        fleet
+    }
+
     /// A copy of one AGV's view.
     pub fn get(&self, agv_id: u32) -> Option<AgvView> {
         self.agvs
@@ -53,17 +157,78 @@ impl Fleet {
         all
     }
 
+    /// How many AGVs are online.
+    pub fn online(&self) -> usize {
+        self.agvs
+            .read()
+            .expect("not poisoned")
+            .values()
+            .filter(|v| v.online)
+            .count()
+    }
+
     /// Applies `f` to the view of `agv_id`, creating it offline first if needed.
-    pub fn update(&self, agv_id: u32, f: impl FnOnce(&mut AgvView)) {
+    pub fn update<R>(&self, agv_id: u32, f: impl FnOnce(&mut AgvView) -> R) -> R {
         let mut agvs = self.agvs.write().expect("not poisoned");
-        let view = agvs.entry(agv_id).or_insert_with(|| AgvView {
-            online: false,
-            mode: AccessMode::Normal,
-            profile: SecureProfile::Guide,
-            registered: false,
-            status: None,
-            last_seen_ms: 0,
+        f(agvs.entry(agv_id).or_insert_with(AgvView::new))
+    }
+
+    /// Records a registration.
+    pub fn register(&self, agv_id: u32, req: &RegisterRequest) {
+        self.update(agv_id, |v| {
+            v.registered = true;
+            v.footprint = Some(req.footprint.clone());
+            v.identity = Some(Identity {
+                vendor: req.vendor.clone(),
+                model: req.model.clone(),
+                serial: req.serial.clone(),
+                firmware: req.firmware.clone(),
+                agv_type: req.agv_type.to_raw(),
+            });
         });
-        f(view);
+    }
+
+    /// Takes a status report of the session `session_id` (ignored if another session owns the
+    /// AGV id now); returns what changed if its state, map or navigation mode did.
+    pub fn report(
+        &self,
+        agv_id: u32,
+        session_id: u32,
+        now_ms: u64,
+        status: StatusReport,
+    ) -> Option<StateChange> {
+        self.update(agv_id, |v| {
+            if v.session_id != session_id {
+                return None;
+            }
+            let before = v
+                .status
+                .as_ref()
+                .map(|s| (s.state, s.map_id, s.navigation_mode));
+            let now = (status.state, status.map_id, status.navigation_mode);
+            v.last = Some(snapshot(agv_id, now_ms, &status));
+            v.dirty = true;
+            v.last_seen_ms = now_ms;
+            v.status = Some(status);
+            (before != Some(now)).then_some(StateChange {
+                from: before.map(|b| b.0.to_raw()),
+                to: now.0.to_raw(),
+                map_id: now.1,
+                navigation_mode: now.2.to_raw(),
+            })
+        })
+    }
+
+    /// The snapshots that changed since the last call (for the telemetry writer).
+    pub fn take_dirty(&self, out: &mut Vec<TelemetryRow>) {
+        let mut agvs = self.agvs.write().expect("not poisoned");
+        for v in agvs.values_mut() {
+            if v.dirty {
+                v.dirty = false;
+                if let Some(row) = v.last {
+                    out.push(row);
+                }
+            }
+        }
     }
 }

@@ -1,24 +1,35 @@
 //! The rcs server: accepts AGV connections (normal and secure mode), drives each through
-//! `protocol::session::RcsSession`, keeps the fleet state and persists what must survive.
+//! `protocol::session::RcsSession`, keeps the fleet state, persists what must survive, and serves
+//! the HTTP API.
 //!
 //! Modules: [`config`] (what operators set), [`db`] (persistence, migrations), [`keys`] (the
-//! server key pair and enrolled AGV keys), [`fleet`] (in-memory fleet state), [`net`] (the AGV
-//! listener and connection driver). [`run`] starts everything and returns when `shutdown`
-//! resolves.
+//! server key pair and enrolled AGV keys), [`auth`] (API tokens and roles), [`fleet`] (in-memory
+//! fleet state), [`connections`] (which connection serves which AGV; API commands to sessions),
+//! [`net`] (the AGV listener and connection driver), [`events`] (the event stream and audit
+//! log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP API). [`run`]
+//! starts everything and returns when `shutdown` resolves.
 
+pub mod api;
+pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod db;
+pub mod events;
 pub mod fleet;
 pub mod keys;
+pub mod metrics;
 pub mod net;
+pub mod writer;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use auth::AdminTokenSource;
 pub use config::Config;
 
 /// Errors of the server.
@@ -43,12 +54,20 @@ pub enum ServerError {
 pub struct Server {
     /// The AGV protocol listener's address.
     pub agv_addr: SocketAddr,
+    /// The HTTP listener's address.
+    pub http_addr: SocketAddr,
+    /// Where the admin API token is.
+    pub admin_token: AdminTokenSource,
     /// Shared state.
     pub state: Arc<net::Shared>,
 }
 
+/// How long shutdown waits for open HTTP requests.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
 /// Binds the listeners, opens the database and returns the server and the future that serves
-/// until `shutdown` resolves (then it tells every AGV and returns).
+/// until `shutdown` resolves (then it tells every AGV, writes the last telemetry batch and
+/// returns).
 pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -57,23 +76,78 @@ pub async fn start(
     let db = db::Db::open(&config.database_url()).await?;
     db.migrate().await?;
     let server_key = keys::load_or_create_server_key(&config.data_dir)?;
-    let store = keys::EnrolledKeys::load(&db).await?;
-    let listener = TcpListener::bind(config.agv_listen).await?;
-    let agv_addr = listener.local_addr()?;
-    tracing::info!(%agv_addr, "AGV protocol listening");
+    let keys = keys::EnrolledKeys::load(&db).await?;
+    let (tokens, admin_token) =
+        auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
+    let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
+    let agv_listener = TcpListener::bind(config.agv_listen).await?;
+    let http_listener = TcpListener::bind(config.http_listen).await?;
+    let agv_addr = agv_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let state = Arc::new(net::Shared::new(config, db, server_key, store, stop_rx));
-    let serve = net::serve(listener, state.clone());
-    let done = async move {
-        tokio::select! {
-            () = serve => {}
-            () = shutdown => {
-                tracing::info!("shutting down: closing AGV sessions");
-                let _ = stop_tx.send(true);
-            }
+    let (events, log) = events::Events::new();
+    let state = Arc::new(net::Shared::new(net::Parts {
+        config,
+        db,
+        server_key,
+        keys,
+        fleet,
+        events,
+        tokens,
+        stop: stop_rx.clone(),
+    }));
+    tracing::info!(%agv_addr, "AGV protocol listening");
+    match &admin_token {
+        AdminTokenSource::Configured => {
+            tracing::info!("HTTP API on http://{http_addr} (admin token: RCS_API_TOKEN)")
         }
+        AdminTokenSource::File(p) => tracing::info!(
+            "HTTP API on http://{http_addr} (admin token: `cat {}`)",
+            p.display()
+        ),
+    }
+    // The writer stops last, after the sessions' final events.
+    let (writer_stop, writer_rx) = watch::channel(false);
+    let writer = tokio::spawn(writer::run(state.clone(), log, writer_rx));
+    let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
+    let mut http_stop = stop_rx.clone();
+    let http =
+        axum::serve(http_listener, api::router(state.clone())).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+    let http = tokio::spawn(async move {
+        if let Err(e) = http.await {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    let shared = state.clone();
+    let done = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing AGV sessions");
+        let _ = stop_tx.send(true);
+        let _ = agvs.await;
+        // Connection tasks see the signal, send Close and end; give them a moment.
+        for _ in 0..50 {
+            if shared.metrics.connections.get() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = tokio::time::timeout(HTTP_DRAIN, http).await;
+        let _ = writer_stop.send(true);
+        let _ = writer.await;
+        shared.db.close().await;
+        tracing::info!("stopped");
     };
-    Ok((Server { agv_addr, state }, done))
+    Ok((
+        Server {
+            agv_addr,
+            http_addr,
+            admin_token,
+            state,
+        },
+        done,
+    ))
 }
 
 /// Runs the server until `shutdown` resolves.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use rcs_server::Config;
 
 /// The rcs server.
@@ -29,8 +29,26 @@ enum Command {
         #[command(subcommand)]
         command: AgvCommand,
     },
+    /// API token management.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Applies the database migrations and exits.
     Migrate,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates an API token and prints it (it is stored only as a digest).
+    Create {
+        /// A name for it (recorded in the audit log).
+        #[arg(long)]
+        name: String,
+        /// Its role.
+        #[arg(long, value_parser = ["viewer", "operator", "admin"])]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,7 +84,9 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.config.apply_file(&matches)?;
     match cli.command {
         None => {
             let shutdown = async {
@@ -120,6 +140,22 @@ async fn main() -> anyhow::Result<()> {
             db.enroll(id, &pem, &key_id, &distid, rcs_server::net::now_ms() as i64)
                 .await?;
             println!("enrolled AGV {id}, key id {key_id}");
+        }
+        Some(Command::Token {
+            command: TokenCommand::Create { name, role },
+        }) => {
+            std::fs::create_dir_all(&cli.config.data_dir)?;
+            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            db.migrate().await?;
+            let token = rcs_server::auth::generate();
+            db.insert_api_token(
+                &rcs_server::auth::digest(&token),
+                &name,
+                &role,
+                rcs_server::net::now_ms() as i64,
+            )
+            .await?;
+            println!("{token}");
         }
         Some(Command::Migrate) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;

@@ -1,6 +1,8 @@
 //! The AGV listener and the per-connection driver: one tokio task per connection (no thread per
-//! AGV) feeding an `RcsSession` with what it reads and writing what it transmits.
+//! AGV) feeding an `RcsSession` with what it reads, writing what it transmits, and taking
+//! orders (commands from the API, close) through a bounded queue.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -9,19 +11,27 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use crypto::session::RcsHandshake;
 use crypto::sign::SigningKey;
-use protocol::message::{AlarmParams, ConfigPush, Message};
+use protocol::message::{AccessMode, AlarmParams, ConfigPush, Message};
 use protocol::session::{CloseCause, RcsEvent, RcsPolicy, RcsSession, SessionConfig};
 use protocol::types::{CloseReason, ResultCode};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
+use crate::auth::Tokens;
 use crate::config::{Config, SecurePolicy};
+use crate::connections::{CommandError, Connections, Order, QUEUE};
 use crate::db::Db;
+use crate::events::Events;
 use crate::fleet::Fleet;
 use crate::keys::EnrolledKeys;
+use crate::metrics::{Metrics, kind};
 
-/// State shared by the listener and every connection.
+/// A write that takes longer than this closes the connection (the AGV stopped reading).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// State shared by the listeners, every connection and the API.
 #[derive(Debug)]
 pub struct Shared {
     /// Configuration.
@@ -34,30 +44,48 @@ pub struct Shared {
     pub keys: EnrolledKeys,
     /// Fleet state.
     pub fleet: Fleet,
+    /// Which connection serves which AGV.
+    pub connections: Connections,
+    /// The event stream.
+    pub events: Events,
+    /// API tokens.
+    pub tokens: Tokens,
+    /// Metrics.
+    pub metrics: Metrics,
     stop: watch::Receiver<bool>,
-    connections: Arc<Semaphore>,
+    permits: Arc<Semaphore>,
     next_session: AtomicU32,
 }
 
+/// The parts [`Shared`] is made of.
+pub(crate) struct Parts {
+    pub config: Config,
+    pub db: Db,
+    pub server_key: Arc<SigningKey>,
+    pub keys: EnrolledKeys,
+    pub fleet: Fleet,
+    pub events: Events,
+    pub tokens: Tokens,
+    pub stop: watch::Receiver<bool>,
+}
+
 impl Shared {
-    pub(crate) fn new(
-        config: Config,
-        db: Db,
-        server_key: Arc<SigningKey>,
-        keys: EnrolledKeys,
-        stop: watch::Receiver<bool>,
-    ) -> Self {
-        let connections = Arc::new(Semaphore::new(config.max_connections));
+    pub(crate) fn new(p: Parts) -> Self {
+        let permits = Arc::new(Semaphore::new(p.config.max_connections));
         // Session ids continue across restarts: seconds since the epoch, low bits.
         let seed = (now_ms() / 1000) as u32;
         Self {
-            config,
-            db,
-            server_key,
-            keys,
-            fleet: Fleet::default(),
-            stop,
-            connections,
+            config: p.config,
+            db: p.db,
+            server_key: p.server_key,
+            keys: p.keys,
+            fleet: p.fleet,
+            connections: Connections::default(),
+            events: p.events,
+            tokens: p.tokens,
+            metrics: Metrics::default(),
+            stop: p.stop,
+            permits,
             next_session: AtomicU32::new(seed.max(1)),
         }
     }
@@ -67,8 +95,8 @@ impl Shared {
         ConfigPush {
             config_version: 1,
             status_period_ms: 100,
-            heartbeat_period_ms: 1000,
-            link_timeout_ms: 5000,
+            heartbeat_period_ms: self.session_config().heartbeat_period_ms as u32,
+            link_timeout_ms: self.config.link_timeout_ms as u32,
             operation_report_period_s: 60,
             alarms: AlarmParams {
                 battery_low_pct: 20.0,
@@ -81,6 +109,26 @@ impl Shared {
             extensions: vec![],
         }
     }
+
+    /// The session parameters of every AGV connection.
+    pub fn session_config(&self) -> SessionConfig {
+        let link = self.config.link_timeout_ms.max(100);
+        SessionConfig {
+            handshake_timeout_ms: self.config.handshake_timeout_ms,
+            link_timeout_ms: link,
+            heartbeat_period_ms: (link / 5).clamp(20, 1000),
+            ..SessionConfig::default()
+        }
+    }
+
+    /// Whether the server is shutting down.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
 }
 
 /// UTC milliseconds now.
@@ -90,12 +138,13 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Accepts connections until the stop signal; each runs in its own task.
+/// Accepts connections until the stop signal; each runs in its own task. At the connection
+/// limit, new connections wait in the listen backlog.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut stop = shared.stop.clone();
     loop {
         let permit = tokio::select! {
-            p = shared.connections.clone().acquire_owned() => p.expect("never closed"),
+            p = shared.permits.clone().acquire_owned() => p.expect("never closed"),
             _ = stop.changed() => return,
         };
         let (stream, peer) = tokio::select! {
@@ -103,6 +152,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 Ok(x) => x,
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
+                    // e.g. out of file descriptors: do not spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
@@ -110,159 +161,343 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            drive(stream, peer, shared).await;
+            shared.metrics.connections.inc();
+            Connection::new(peer, &shared).drive(stream).await;
+            shared.metrics.connections.dec();
             drop(permit);
         });
     }
 }
 
-/// Drives one connection's session to its end.
-async fn drive(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let _ = stream.set_nodelay(true);
-    let policy = RcsPolicy {
-        secure_required: shared.config.secure == SecurePolicy::Required,
-        allow_fast: shared.config.allow_fast,
-    };
-    let session_id = shared.next_session.fetch_add(1, Ordering::Relaxed);
-    let handshake = RcsHandshake::new(
-        shared.server_key.clone(),
-        crypto::DEFAULT_ID,
-        shared.keys.clone(),
-        crypto::system_rng(),
-    );
-    let mut session = RcsSession::new(
-        SessionConfig::default(),
-        policy,
-        handshake,
-        shared.config_push(),
-        session_id,
-        now_ms(),
-    );
-    let mut stop = shared.stop.clone();
-    let mut buf = BytesMut::with_capacity(8192);
-    let mut agv_id = 0u32;
-    loop {
-        // Events first: answering them queues frames, which must go out before we wait.
-        while let Some(event) = session.poll_event() {
-            handle_event(&shared, &mut session, &mut agv_id, session_id, peer, event).await;
-        }
-        while let Some(frame) = session.poll_transmit() {
-            if stream.write_all(&frame).await.is_err() {
-                session.close(now_ms(), CloseReason::Shutdown);
-            }
-        }
-        if session.is_closed() {
-            while let Some(frame) = session.poll_transmit() {
-                let _ = stream.write_all(&frame).await;
-            }
-            break;
-        }
-        let wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
-        let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
-        tokio::select! {
-            r = stream.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => {
-                    tracing::info!(agv_id, %peer, "connection closed by the peer");
-                    break;
-                }
-                Ok(_) => {
-                    session.handle_input(now_ms(), &buf);
-                    buf.clear();
-                }
-            },
-            () = tokio::time::sleep(sleep) => session.handle_timeout(now_ms()),
-            _ = stop.changed() => session.close(now_ms(), CloseReason::Shutdown),
-        }
-    }
-    if agv_id != 0 {
-        // Offline: the space it physically occupies stays blocked (traffic control keeps it).
-        shared.fleet.update(agv_id, |v| v.online = false);
-        let _ = shared
-            .db
-            .close_session(session_id, "closed", now_ms() as i64)
-            .await;
-    }
+type Session = RcsSession<RcsHandshake<EnrolledKeys, crate::keys::Rng>>;
+type Reply = oneshot::Sender<Result<Message, CommandError>>;
+
+/// One AGV connection.
+struct Connection<'a> {
+    shared: &'a Shared,
+    peer: SocketAddr,
+    session_id: u32,
+    session: Session,
+    /// The AGV id once access is granted and the id claimed.
+    agv_id: u32,
+    orders_tx: mpsc::Sender<Order>,
+    orders: mpsc::Receiver<Order>,
+    /// API commands waiting for their answer, by the seq `send_command` returned.
+    waiting: HashMap<u32, Reply>,
 }
 
-async fn handle_event(
-    shared: &Shared,
-    session: &mut RcsSession<RcsHandshake<EnrolledKeys, crate::keys::Rng>>,
-    agv_id: &mut u32,
-    session_id: u32,
-    peer: SocketAddr,
-    event: RcsEvent,
-) {
-    let now = now_ms();
-    match event {
-        RcsEvent::AccessGranted {
-            agv_id: id,
-            mode,
-            profile,
-        } => {
-            *agv_id = id;
-            tracing::info!(agv_id = id, %peer, ?mode, ?profile, "access granted");
-            shared.fleet.update(id, |v| {
-                v.online = true;
-                v.mode = mode;
-                v.profile = profile;
-                v.registered = false;
-                v.last_seen_ms = now;
-            });
-            let (mode, profile) = (format!("{mode:?}"), format!("{profile:?}"));
-            if let Err(e) = shared
-                .db
-                .open_session(
-                    session_id,
-                    id,
-                    &mode,
-                    &profile,
-                    &peer.to_string(),
-                    now as i64,
-                )
-                .await
-            {
-                tracing::error!(error = %e, "session log failed");
-            }
+impl<'a> Connection<'a> {
+    fn new(peer: SocketAddr, shared: &'a Shared) -> Self {
+        let policy = RcsPolicy {
+            secure_required: shared.config.secure == SecurePolicy::Required,
+            allow_fast: shared.config.allow_fast,
+        };
+        let session_id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+        let handshake = RcsHandshake::new(
+            shared.server_key.clone(),
+            crypto::DEFAULT_ID,
+            shared.keys.clone(),
+            crypto::system_rng(),
+        );
+        let session = RcsSession::new(
+            shared.session_config(),
+            policy,
+            handshake,
+            shared.config_push(),
+            session_id,
+            now_ms(),
+        );
+        let (orders_tx, orders) = mpsc::channel(QUEUE);
+        Self {
+            shared,
+            peer,
+            session_id,
+            session,
+            agv_id: 0,
+            orders_tx,
+            orders,
+            waiting: HashMap::new(),
         }
-        RcsEvent::RegistrationRequested(req) => {
-            // Persisted before it is acknowledged.
-            let result = match shared.db.register(*agv_id, &req, now as i64).await {
-                Ok(()) => ResultCode::Ok,
-                Err(e) => {
-                    tracing::error!(error = %e, "registration not stored");
-                    ResultCode::InternalError
+    }
+
+    async fn drive(mut self, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut stop = self.shared.stop.clone();
+        let mut buf = BytesMut::with_capacity(8192);
+        loop {
+            // Events first: answering them queues frames, which must go out before we wait.
+            while let Some(event) = self.session.poll_event() {
+                self.handle_event(event).await;
+            }
+            while let Some(frame) = self.session.poll_transmit() {
+                let write = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await;
+                if !matches!(write, Ok(Ok(()))) {
+                    tracing::warn!(agv_id = self.agv_id, peer = %self.peer, "write failed or stalled: closing");
+                    self.finish();
+                    return;
                 }
-            };
-            let _ = session.accept_registration(now, result);
-            shared
-                .fleet
-                .update(*agv_id, |v| v.registered = result == ResultCode::Ok);
-        }
-        RcsEvent::Message {
-            message: Message::StatusReport(status),
-            ..
-        } => shared.fleet.update(*agv_id, |v| {
-            v.status = Some(status);
-            v.last_seen_ms = now;
-        }),
-        RcsEvent::Message {
-            seq,
-            ack_requested: true,
-            message,
-        } => {
-            // Requests this server does not serve yet (safe space: the traffic issue) are
-            // refused, never left unanswered: the AGV holds.
-            let _ = session.ack(now, seq, message.message_type(), ResultCode::Unsupported);
-        }
-        RcsEvent::LinkLost => tracing::warn!(agv_id = *agv_id, "link lost: AGV offline"),
-        RcsEvent::Closed(cause) => {
-            let level = matches!(cause, CloseCause::Peer(_) | CloseCause::Local(_));
-            if level {
-                tracing::info!(agv_id = *agv_id, ?cause, "session closed");
-            } else {
-                tracing::warn!(agv_id = *agv_id, ?cause, "session closed");
+            }
+            if self.session.is_closed() {
+                // Events of the close (Closed, LinkLost) were handled above.
+                break;
+            }
+            let wake = self.session.poll_timeout().unwrap_or(now_ms() + 1000);
+            let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
+            tokio::select! {
+                r = stream.read_buf(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        tracing::info!(agv_id = self.agv_id, peer = %self.peer, "connection closed by the peer");
+                        break;
+                    }
+                    Ok(_) => {
+                        self.session.handle_input(now_ms(), &buf);
+                        buf.clear();
+                    }
+                },
+                () = tokio::time::sleep(sleep) => self.session.handle_timeout(now_ms()),
+                Some(order) = self.orders.recv() => self.order(order),
+                _ = stop.changed() => self.session.close(now_ms(), CloseReason::Shutdown),
             }
         }
-        other => tracing::debug!(agv_id = *agv_id, event = ?other, "event"),
+        self.finish();
+    }
+
+    /// Takes an order from the API.
+    fn order(&mut self, order: Order) {
+        match order {
+            Order::Command { message, reply } => {
+                match self.session.send_command(now_ms(), *message) {
+                    Ok(seq) => {
+                        self.waiting.insert(seq, reply);
+                    }
+                    Err(protocol::session::SessionError::Busy) => {
+                        let _ = reply.send(Err(CommandError::Busy));
+                    }
+                    Err(_) => {
+                        let _ = reply.send(Err(CommandError::NotRegistered));
+                    }
+                }
+            }
+            Order::Close(reason) => self.session.close(now_ms(), reason),
+        }
+    }
+
+    /// The connection is over: the AGV goes offline (if this session still owns its id).
+    fn finish(&mut self) {
+        for (_, reply) in self.waiting.drain() {
+            let _ = reply.send(Err(CommandError::Disconnected));
+        }
+        if self.agv_id == 0 {
+            return;
+        }
+        let agv_id = self.agv_id;
+        let shared = self.shared;
+        if shared.connections.release(agv_id, self.session_id) {
+            // Offline. The space it physically occupies stays blocked (traffic control keeps
+            // its last pose reserved) until it returns or an operator clears it.
+            shared.fleet.update(agv_id, |v| {
+                v.online = false;
+                v.session_id = 0;
+                v.registered = false;
+            });
+            shared.metrics.online.dec();
+            shared.events.publish(
+                "agv.offline",
+                Some(agv_id),
+                "server",
+                json!({ "session_id": self.session_id }),
+            );
+        }
+        let db = shared.db.clone();
+        let session_id = self.session_id;
+        tokio::spawn(async move {
+            let _ = db
+                .close_session(session_id, "closed", now_ms() as i64)
+                .await;
+        });
+        self.agv_id = 0;
+    }
+
+    async fn handle_event(&mut self, event: RcsEvent) {
+        let now = now_ms();
+        let shared = self.shared;
+        match event {
+            RcsEvent::AccessGranted {
+                agv_id: id,
+                mode,
+                profile,
+            } => {
+                let secure = mode == AccessMode::Secure;
+                if let Err(claimed) =
+                    shared
+                        .connections
+                        .claim(id, self.session_id, secure, self.orders_tx.clone())
+                {
+                    tracing::warn!(agv_id = id, peer = %self.peer, "refused: {claimed}");
+                    shared.metrics.refused_claims.inc();
+                    shared.events.publish(
+                        "agv.refused",
+                        Some(id),
+                        "server",
+                        json!({ "reason": "already connected", "peer": self.peer.to_string() }),
+                    );
+                    self.session.close(now, CloseReason::AccessDenied);
+                    return;
+                }
+                self.agv_id = id;
+                tracing::info!(agv_id = id, peer = %self.peer, ?mode, ?profile, "access granted");
+                let was_online = shared.fleet.update(id, |v| {
+                    let was = v.online;
+                    v.online = true;
+                    v.session_id = self.session_id;
+                    v.mode = mode;
+                    v.profile = profile;
+                    v.registered = false;
+                    v.status = None;
+                    v.last_seen_ms = now;
+                    was
+                });
+                if !was_online {
+                    shared.metrics.online.inc();
+                }
+                let (mode, profile) = (format!("{mode:?}"), format!("{profile:?}"));
+                shared
+                    .metrics
+                    .sessions
+                    .get_or_create(&kind("mode", format!("{mode}/{profile}")))
+                    .inc();
+                shared.events.publish(
+                    "agv.online",
+                    Some(id),
+                    "agv",
+                    json!({ "mode": mode.to_lowercase(), "profile": profile.to_lowercase(),
+                            "replaced": was_online, "session_id": self.session_id }),
+                );
+                if let Err(e) = shared
+                    .db
+                    .open_session(
+                        self.session_id,
+                        id,
+                        &mode,
+                        &profile,
+                        &self.peer.to_string(),
+                        now as i64,
+                    )
+                    .await
+                {
+                    tracing::error!(error = %e, "session log failed");
+                }
+            }
+            RcsEvent::RegistrationRequested(req) => {
+                // Persisted before it is acknowledged.
+                let result = match shared.db.register(self.agv_id, &req, now as i64).await {
+                    Ok(()) => ResultCode::Ok,
+                    Err(e) => {
+                        tracing::error!(error = %e, "registration not stored");
+                        ResultCode::InternalError
+                    }
+                };
+                let _ = self.session.accept_registration(now, result);
+                if result == ResultCode::Ok {
+                    shared.fleet.register(self.agv_id, &req);
+                    shared.events.publish(
+                        "agv.registered",
+                        Some(self.agv_id),
+                        "agv",
+                        json!({ "vendor": req.vendor, "model": req.model, "serial": req.serial }),
+                    );
+                }
+            }
+            RcsEvent::Message {
+                message: Message::StatusReport(status),
+                ..
+            } => {
+                shared.metrics.status_reports.inc();
+                if let Some(change) = shared
+                    .fleet
+                    .report(self.agv_id, self.session_id, now, status)
+                {
+                    shared.events.publish(
+                        "agv.state",
+                        Some(self.agv_id),
+                        "agv",
+                        json!({
+                            "from": change.from.map(crate::api::agv_state_name),
+                            "to": crate::api::agv_state_name(change.to),
+                            "map_id": change.map_id,
+                            "navigation_mode": crate::api::navigation_mode_name(change.navigation_mode),
+                        }),
+                    );
+                }
+            }
+            RcsEvent::Message {
+                seq,
+                ack_requested,
+                message,
+            } => {
+                shared.fleet.update(self.agv_id, |v| v.last_seen_ms = now);
+                if ack_requested {
+                    // Requests this server does not serve yet (safe space: the traffic issue)
+                    // are refused, never left unanswered: the AGV holds.
+                    let _ =
+                        self.session
+                            .ack(now, seq, message.message_type(), ResultCode::Unsupported);
+                }
+            }
+            RcsEvent::Response {
+                request_seq,
+                message,
+            } => {
+                if let Some(reply) = self.waiting.remove(&request_seq) {
+                    let _ = reply.send(Ok(message));
+                }
+            }
+            RcsEvent::Unanswered { seq, message_type } => {
+                tracing::warn!(agv_id = self.agv_id, ?message_type, "command unanswered");
+                if let Some(reply) = self.waiting.remove(&seq) {
+                    let _ = reply.send(Err(CommandError::Timeout));
+                }
+            }
+            RcsEvent::PeerError { code, request_seq } => {
+                tracing::warn!(
+                    agv_id = self.agv_id,
+                    ?code,
+                    request_seq,
+                    "AGV reported an error"
+                );
+                shared
+                    .metrics
+                    .protocol_errors
+                    .get_or_create(&kind("kind", format!("peer:{code:?}")))
+                    .inc();
+            }
+            RcsEvent::LinkLost => {
+                tracing::warn!(agv_id = self.agv_id, "link lost: AGV offline");
+                if self.agv_id != 0 {
+                    shared
+                        .events
+                        .publish("agv.link_lost", Some(self.agv_id), "server", json!({}));
+                }
+            }
+            RcsEvent::Closed(cause) => {
+                let quiet = matches!(cause, CloseCause::Peer(_) | CloseCause::Local(_));
+                if quiet {
+                    tracing::info!(agv_id = self.agv_id, ?cause, "session closed");
+                } else {
+                    tracing::warn!(agv_id = self.agv_id, peer = %self.peer, ?cause, "session closed");
+                }
+                let label = match cause {
+                    CloseCause::Local(r) => format!("local:{r:?}"),
+                    CloseCause::Peer(r) => format!("peer:{r:?}"),
+                    CloseCause::Refused(r) => format!("refused:{r:?}"),
+                    other => format!("{other:?}"),
+                };
+                shared
+                    .metrics
+                    .closes
+                    .get_or_create(&kind("cause", label))
+                    .inc();
+            }
+        }
     }
 }

@@ -3,7 +3,6 @@
 //! registration persisted, status reports in the fleet state, an unenrolled key refused.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crypto::session::AgvHandshake;
 use crypto::sign::{CachedVerifier, SigningKey};
@@ -12,126 +11,13 @@ use protocol::session::{AgvCrypto, AgvEvent, AgvSession, CloseCause, NoCrypto, S
 use protocol::types::*;
 use rcs_server::net::now_ms;
 use rcs_server::{Config, Server};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
-fn registration() -> RegisterRequest {
-    RegisterRequest {
-        agv_type: AgvType::Jacking,
-        vendor: "Acme".into(),
-        model: "J1".into(),
-        serial: "SN-7".into(),
-        firmware: "1.0".into(),
-        footprint: Footprint {
-            front: 0.5,
-            rear: 0.5,
-            left: 0.4,
-            right: 0.4,
-            height: 0.3,
-        },
-        speeds: SpeedLimits {
-            forward: 1.5,
-            reverse: 0.5,
-            lateral: 0.0,
-            angular: 1.0,
-            acceleration: 0.5,
-            deceleration: 1.0,
-        },
-        load_capacity_kg: 500.0,
-        navigation_modes: vec![NavigationMode::Slam],
-        maps: vec![],
-        actuators: vec![],
-        battery: BatteryInfo {
-            capacity_wh: 1000.0,
-            nominal_voltage: 48.0,
-        },
-        extensions: vec![],
-    }
-}
+mod support;
+use support::{Running, registration, run_agv, status};
 
-fn status() -> Message {
-    StatusReport {
-        map_id: 1,
-        pose: Pose {
-            x: 3.5,
-            y: 1.25,
-            theta: 0.0,
-        },
-        localisation_quality: 95,
-        navigation_mode: NavigationMode::Slam,
-        velocity: Velocity {
-            vx: 0.0,
-            vy: 0.0,
-            omega: 0.0,
-        },
-        state: AgvState::Idle,
-        battery_pct: 88.0,
-        battery_voltage: 48.5,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
-        actuators: vec![],
-        task_id: 0,
-        segment: 0,
-        last_node_id: 0,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
-    }
-    .into()
-}
-
-async fn start(dir: &std::path::Path) -> (Server, tokio::sync::oneshot::Sender<()>) {
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (server, serve) = rcs_server::start(Config::for_tests(dir), async {
-        let _ = rx.await;
-    })
-    .await
-    .unwrap();
-    tokio::spawn(serve);
-    (server, tx)
-}
-
-/// Runs an AGV session over TCP until `on_event` says done (it is asked on every event and once
-/// per loop with `None`), the session closes, or 10 s pass; returns its events.
-async fn run_agv<K: AgvCrypto>(
-    server: &Server,
-    mut agv: AgvSession<K>,
-    mut on_event: impl FnMut(&mut AgvSession<K>, Option<&AgvEvent>) -> bool,
-) -> Vec<AgvEvent> {
-    let mut stream = TcpStream::connect(server.agv_addr).await.unwrap();
-    agv.connect(now_ms()).unwrap();
-    let mut events = Vec::new();
-    let mut buf = vec![0u8; 65536];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        while let Some(f) = agv.poll_transmit() {
-            stream.write_all(&f).await.unwrap();
-        }
-        let mut done = on_event(&mut agv, None);
-        while let Some(e) = agv.poll_event() {
-            done |= on_event(&mut agv, Some(&e));
-            events.push(e);
-        }
-        while let Some(f) = agv.poll_transmit() {
-            stream.write_all(&f).await.unwrap();
-        }
-        if done || agv.is_closed() || tokio::time::Instant::now() > deadline {
-            return events;
-        }
-        let wake = agv.poll_timeout().unwrap_or(now_ms() + 100);
-        let sleep = Duration::from_millis(wake.saturating_sub(now_ms()).min(100));
-        tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(0) | Err(_) => return events,
-                Ok(n) => agv.handle_input(now_ms(), &buf[..n]),
-            },
-            () = tokio::time::sleep(sleep) => agv.handle_timeout(now_ms()),
-        }
-    }
+async fn start(dir: &std::path::Path) -> (Server, Running) {
+    let running = Running::start(Config::for_tests(dir)).await;
+    (running.server.clone(), running)
 }
 
 /// Registers, sends one status report, then waits until the server has it.
@@ -177,7 +63,7 @@ async fn normal_mode_agv_registers_and_reports() {
     assert_eq!(view.status.unwrap().pose.x, 3.5);
     let stored = server.state.db.registration(7).await.unwrap();
     assert_eq!(stored, Some(("Acme".into(), "J1".into(), "SN-7".into())));
-    let _ = stop.send(());
+    stop.stop().await;
 }
 
 #[tokio::test]
@@ -219,7 +105,7 @@ async fn secure_mode_agv_with_an_enrolled_key_registers_and_reports() {
         );
         assert_eq!(server.state.fleet.get(agv_id).unwrap().profile, profile);
     }
-    let _ = stop.send(());
+    stop.stop().await;
 }
 
 #[tokio::test]
@@ -249,5 +135,5 @@ async fn an_unenrolled_key_is_refused() {
         "{events:?}"
     );
     assert!(server.state.fleet.get(11).is_none_or(|v| !v.registered));
-    let _ = stop.send(());
+    stop.stop().await;
 }

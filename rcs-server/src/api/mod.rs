@@ -1,0 +1,294 @@
+//! The HTTP API (axum) for operators and business systems: bearer tokens with roles, one
+//! [`ApiError`] shape for every failure, JSON bodies, server-sent events, Prometheus metrics and a
+//! generated OpenAPI document (`GET /api/openapi.json`).
+
+mod agvs;
+mod system;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::OpenApi;
+
+use crate::auth::{Principal, Role};
+use crate::net::Shared;
+
+pub use agvs::{AgvDto, CommandRequest, CommandResponse, EnrollRequest, PoseDto};
+pub use system::TokenRequest;
+
+/// The API's router over the shared server state.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/api/openapi.json", get(system::openapi))
+        .route("/api/v1/agvs", get(agvs::list))
+        .route("/api/v1/agvs/enroll", post(agvs::enroll))
+        .route("/api/v1/agvs/{id}", get(agvs::one))
+        .route("/api/v1/agvs/{id}/commands", post(agvs::command))
+        .route("/api/v1/events", get(system::events))
+        .route("/api/v1/audit", get(system::audit))
+        .route("/api/v1/tokens", post(system::create_token))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .with_state(shared)
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "rcs", description = "The rcs AGV cloud control platform's HTTP API."),
+    paths(
+        system::healthz,
+        system::metrics,
+        agvs::list,
+        agvs::one,
+        agvs::command,
+        agvs::enroll,
+        system::events,
+        system::audit,
+        system::create_token,
+    ),
+    components(schemas(ApiErrorBody, crate::events::FleetEvent, Role)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody {
+    /// A stable machine-readable code (`unauthorized`, `forbidden`, `invalid_json`,
+    /// `unknown_agv`, `agv_offline`, `agv_refused`, `timeout`, ...).
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+    /// More, where there is more (the AGV's answer to a refused command).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// An API failure: a status and a JSON [`ApiErrorBody`].
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: ApiErrorBody,
+}
+
+impl ApiError {
+    /// An error with `status`, a code and a message.
+    pub fn new(status: StatusCode, error: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: ApiErrorBody {
+                error: error.to_owned(),
+                message: message.into(),
+                detail: None,
+            },
+        }
+    }
+
+    /// Adds details.
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.body.detail = Some(detail);
+        self
+    }
+
+    fn bad_request(error: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error, message)
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "API request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error (see the server log)",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        let status = r.status();
+        let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            "unsupported_media_type"
+        } else {
+            "invalid_json"
+        };
+        Self::new(status, code, r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        Self::bad_request("invalid_path", r.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::bad_request("invalid_query", r.body_text())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+/// `Json` whose rejections are [`ApiError`]s.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// `Path` whose rejections are [`ApiError`]s.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct Path<T>(pub T);
+
+/// `Query` whose rejections are [`ApiError`]s.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct Query<T>(pub T);
+
+/// Who sent the request, if they may do what `role` may: 401 without a valid token, 403 with
+/// a token whose role is below `role`. `query_token` is accepted where browsers cannot set
+/// headers (the event stream).
+fn authorize(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    role: Role,
+) -> Result<Principal, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = header.or(query_token) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "an `Authorization: Bearer <token>` header is required",
+        ));
+    };
+    let Some(principal) = shared.tokens.check(token.trim()) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown token",
+        ));
+    };
+    if principal.role < role {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the {} role; the token has {}",
+                role.as_str(),
+                principal.role.as_str()
+            ),
+        ));
+    }
+    Ok(principal)
+}
+
+/// `CamelCase` to `snake_case`.
+fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The API name of a wire enumeration value (`snake_case` of its variant; `unknown_N` if the
+/// table has no such value).
+pub fn enum_name(table: &[(u32, &str, &str)], raw: u32) -> String {
+    table
+        .iter()
+        .find(|(v, _, _)| *v == raw)
+        .map_or_else(|| format!("unknown_{raw}"), |(_, n, _)| snake(n))
+}
+
+/// The wire value of an API enumeration name.
+pub fn enum_value(table: &[(u32, &str, &str)], name: &str) -> Option<u32> {
+    table
+        .iter()
+        .find(|(_, n, _)| snake(n) == name)
+        .map(|(v, _, _)| *v)
+}
+
+/// The names a table accepts, for error messages.
+fn enum_names(table: &[(u32, &str, &str)]) -> String {
+    table
+        .iter()
+        .map(|(_, n, _)| snake(n))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The API name of an `AgvState` raw value.
+pub fn agv_state_name(raw: u8) -> String {
+    enum_name(protocol::types::AgvState::TABLE, raw.into())
+}
+
+/// The API name of a `NavigationMode` raw value.
+pub fn navigation_mode_name(raw: u8) -> String {
+    enum_name(protocol::types::NavigationMode::TABLE, raw.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_round_trip() {
+        use protocol::types::ResultCode;
+        for (v, _, _) in ResultCode::TABLE {
+            let name = enum_name(ResultCode::TABLE, *v);
+            assert_eq!(enum_value(ResultCode::TABLE, &name), Some(*v));
+        }
+        assert_eq!(enum_name(ResultCode::TABLE, 3), "invalid_parameter");
+        assert_eq!(enum_name(ResultCode::TABLE, 999), "unknown_999");
+    }
+}

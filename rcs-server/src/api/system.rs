@@ -1,0 +1,224 @@
+//! Health, metrics, the OpenAPI document, the event stream, the audit log and tokens.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio_stream::StreamExt as _;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use utoipa::OpenApi as _;
+
+use super::{ApiDoc, ApiError, Json, Query, authorize};
+use crate::auth::{self, Role};
+use crate::net::{Shared, now_ms};
+
+/// Liveness and a summary.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `stopping` during shutdown.
+    pub status: String,
+    /// AGVs online.
+    pub agvs_online: usize,
+    /// Server version.
+    pub version: String,
+}
+
+/// Health (no token needed).
+#[utoipa::path(get, path = "/healthz", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Health)))]
+pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    let stopping = shared.stopping();
+    let body = Health {
+        status: if stopping { "stopping" } else { "ok" }.into(),
+        agvs_online: shared.fleet.online(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let status = if stopping {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus metrics, text format (no token needed; bind the HTTP listener accordingly).
+#[utoipa::path(get, path = "/metrics", tag = "system", security(()),
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document.
+pub(super) async fn openapi() -> Response {
+    axum::Json(ApiDoc::openapi()).into_response()
+}
+
+/// Event stream filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct EventsQuery {
+    /// Only events of this AGV.
+    agv_id: Option<u32>,
+    /// The token, for clients that cannot set headers (browsers' `EventSource`).
+    access_token: Option<String>,
+}
+
+/// Server-sent events: one `FleetEvent` (JSON) per SSE event, the SSE event name being its
+/// kind; a `lagged` event tells a subscriber that fell behind how many it missed.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, description = "text/event-stream of FleetEvent", body = crate::events::FleetEvent, content_type = "text/event-stream")))]
+pub(super) async fn events(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers, q.access_token.as_deref(), Role::Viewer)?;
+    let filter = q.agv_id;
+    let mut stop = shared.stop_signal();
+    let stream =
+        BroadcastStream::new(shared.events.subscribe()).filter_map(move |item| match item {
+            Ok(e) => {
+                if filter.is_some_and(|id| e.agv_id != Some(id)) {
+                    return None;
+                }
+                let event = Event::default()
+                    .event(e.kind)
+                    .id(e.seq.to_string())
+                    .json_data(&*e)
+                    .ok()?;
+                Some(Ok::<_, Infallible>(event))
+            }
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
+                .event("lagged")
+                .data(json!({ "missed": n }).to_string()))),
+        });
+    // Ends with the server, so graceful shutdown does not wait on subscribers.
+    let stream = futures_util::StreamExt::take_until(stream, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// Audit log query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct AuditQuery {
+    /// How many entries, newest first (default 100, at most 10,000).
+    limit: Option<i64>,
+}
+
+/// One audit/event log entry.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// When, UTC ms.
+    pub at_ms: i64,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub kind: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// The event log: who commanded what, when; AGV sessions and state changes.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "events", params(AuditQuery),
+    responses((status = 200, body = Vec<AuditEntry>)))]
+pub(super) async fn audit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let rows = shared.db.events(limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| AuditEntry {
+                at_ms: r.at_ms,
+                actor: r.actor,
+                kind: r.kind,
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+    ))
+}
+
+/// A token to create.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// A name for it (recorded in the audit log with what it does).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// The new token: shown once, stored only as a digest.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// The name.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// The token.
+    pub token: String,
+}
+
+/// Creates an API token (admin).
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "system", request_body = TokenRequest,
+    responses((status = 200, body = TokenResponse), (status = 403, body = super::ApiErrorBody)))]
+pub(super) async fn create_token(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(request): Json<TokenRequest>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    let who = authorize(&shared, &headers, None, Role::Admin)?;
+    let name = request.name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "the name must be 1 to 64 characters",
+        ));
+    }
+    let token = auth::generate();
+    shared
+        .events
+        .audit(
+            &shared.db,
+            "token.created",
+            None,
+            &who.name,
+            json!({ "name": name, "role": request.role.as_str() }),
+        )
+        .await?;
+    shared
+        .db
+        .insert_api_token(
+            &auth::digest(&token),
+            name,
+            request.role.as_str(),
+            now_ms() as i64,
+        )
+        .await?;
+    shared.tokens.insert(&token, name, request.role);
+    Ok(Json(TokenResponse {
+        name: name.to_owned(),
+        role: request.role,
+        token,
+    }))
+}

@@ -1,0 +1,179 @@
+//! API tokens and roles. A token is 32 random bytes, hex, prefixed `rcs_`; the server keeps only
+//! its SM3 digest (in memory, and in the database for tokens created through the API or CLI),
+//! so a leaked database does not leak tokens. The admin token comes from `RCS_API_TOKEN` or is
+//! generated once into `<data-dir>/api-token` (mode 0600).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::RwLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ServerError;
+use crate::db::Db;
+
+/// What a token may do. Ordered: each role may do what the ones before it may.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads fleet state and events.
+    Viewer,
+    /// Also commands AGVs and submits tasks.
+    Operator,
+    /// Also enrolls AGV keys and creates tokens.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who made a request: the token's name and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The token's name (recorded in the audit log).
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+}
+
+/// The digest a token is known by.
+pub fn digest(token: &str) -> String {
+    hex::encode(crypto::hash::sm3(&[token.as_bytes()]))
+}
+
+/// A new random token.
+pub fn generate() -> String {
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).expect("the system RNG works");
+    format!("rcs_{}", hex::encode(raw))
+}
+
+/// The known tokens, by digest.
+#[derive(Default)]
+pub struct Tokens {
+    by_digest: RwLock<HashMap<String, Principal>>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.by_digest.read().map(|t| t.len()).unwrap_or(0);
+        write!(f, "Tokens({n})")
+    }
+}
+
+impl Tokens {
+    /// Loads the database's tokens and the admin token (`configured`, else the data dir's
+    /// `api-token`, created on first start). Returns the tokens and where the admin token is.
+    pub async fn load(
+        db: &Db,
+        data_dir: &Path,
+        configured: Option<&str>,
+    ) -> Result<(Self, AdminTokenSource), ServerError> {
+        let tokens = Self::default();
+        for (digest, name, role) in db.api_tokens().await? {
+            if let Some(role) = Role::parse(&role) {
+                tokens.insert_digest(digest, Principal { name, role });
+            }
+        }
+        let source = match configured {
+            Some(t) if !t.is_empty() => {
+                tokens.insert(t, "admin (RCS_API_TOKEN)", Role::Admin);
+                AdminTokenSource::Configured
+            }
+            _ => {
+                let path = data_dir.join("api-token");
+                let token = if path.exists() {
+                    std::fs::read_to_string(&path)?.trim().to_owned()
+                } else {
+                    let token = generate();
+                    write_secret(&path, &token)?;
+                    token
+                };
+                tokens.insert(&token, "admin (api-token file)", Role::Admin);
+                AdminTokenSource::File(path)
+            }
+        };
+        Ok((tokens, source))
+    }
+
+    /// Adds a token in memory.
+    pub fn insert(&self, token: &str, name: &str, role: Role) {
+        self.insert_digest(
+            digest(token),
+            Principal {
+                name: name.to_owned(),
+                role,
+            },
+        );
+    }
+
+    fn insert_digest(&self, digest: String, principal: Principal) {
+        self.by_digest
+            .write()
+            .expect("not poisoned")
+            .insert(digest, principal);
+    }
+
+    /// Who `token` is, if anyone.
+    pub fn check(&self, token: &str) -> Option<Principal> {
+        self.by_digest
+            .read()
+            .expect("not poisoned")
+            .get(&digest(token))
+            .cloned()
+    }
+}
+
+/// Where the admin token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminTokenSource {
+    /// From `RCS_API_TOKEN` / `--api-token`.
+    Configured,
+    /// In this file (mode 0600).
+    File(std::path::PathBuf),
+}
+
+/// Writes `text` to a new file readable by its owner only.
+pub fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.write_all(b"\n")
+}

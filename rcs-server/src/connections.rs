@@ -1,0 +1,157 @@
+//! Which connection serves which AGV id, and the path from the API to an AGV's session: each
+//! connection task owns its `RcsSession` and takes orders through a small bounded queue, so
+//! the API never touches a session directly and a slow AGV only fills its own queue.
+//!
+//! Takeover rule (docs/operations.md): a second connection claiming an AGV id that is already
+//! connected is refused unless it authenticated as that AGV (secure mode with the enrolled
+//! key); then the old connection is closed with `Replaced` and the new one takes over.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use protocol::message::Message;
+use protocol::types::CloseReason;
+use tokio::sync::{mpsc, oneshot};
+
+/// How many orders may wait for one connection.
+pub const QUEUE: usize = 32;
+
+/// An order for a connection task.
+#[derive(Debug)]
+pub enum Order {
+    /// Send a command and report its answer.
+    Command {
+        /// The command (boxed: orders are rare, the queue stays small).
+        message: Box<Message>,
+        /// Where the outcome goes.
+        reply: oneshot::Sender<Result<Message, CommandError>>,
+    },
+    /// Close the session.
+    Close(CloseReason),
+}
+
+/// Why a command got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No session serves the AGV.
+    #[error("the AGV is offline")]
+    Offline,
+    /// The AGV's session is not registered yet.
+    #[error("the AGV has not registered")]
+    NotRegistered,
+    /// Its order queue or its session's pending-command window is full.
+    #[error("the AGV's command queue is full")]
+    Busy,
+    /// The AGV did not answer after every retransmission, or not within the wait.
+    #[error("the AGV did not answer in time")]
+    Timeout,
+    /// The session closed before the answer came.
+    #[error("the AGV disconnected before answering")]
+    Disconnected,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    session_id: u32,
+    secure: bool,
+    orders: mpsc::Sender<Order>,
+}
+
+/// Why a claim on an AGV id was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("AGV id already connected in session {0}")]
+pub struct Claimed(pub u32);
+
+/// The connection registry.
+#[derive(Debug, Default)]
+pub struct Connections {
+    by_agv: Mutex<HashMap<u32, Entry>>,
+}
+
+impl Connections {
+    /// Claims `agv_id` for a session that was just granted access. Secure (authenticated)
+    /// sessions replace an existing one, which is told to close; normal ones are refused while
+    /// another session holds the id.
+    pub fn claim(
+        &self,
+        agv_id: u32,
+        session_id: u32,
+        secure: bool,
+        orders: mpsc::Sender<Order>,
+    ) -> Result<(), Claimed> {
+        let mut map = self.by_agv.lock().expect("not poisoned");
+        if let Some(old) = map.get(&agv_id)
+            && old.session_id != session_id
+        {
+            if !secure {
+                return Err(Claimed(old.session_id));
+            }
+            // The old task may be stuck; it also closes on its own liveness timeout.
+            let _ = old.orders.try_send(Order::Close(CloseReason::Replaced));
+        }
+        map.insert(
+            agv_id,
+            Entry {
+                session_id,
+                secure,
+                orders,
+            },
+        );
+        Ok(())
+    }
+
+    /// Releases `agv_id` if `session_id` still holds it; returns whether it did.
+    pub fn release(&self, agv_id: u32, session_id: u32) -> bool {
+        let mut map = self.by_agv.lock().expect("not poisoned");
+        if map.get(&agv_id).is_some_and(|e| e.session_id == session_id) {
+            map.remove(&agv_id);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether a session serves `agv_id`, and whether it is secure.
+    pub fn session(&self, agv_id: u32) -> Option<(u32, bool)> {
+        let map = self.by_agv.lock().expect("not poisoned");
+        map.get(&agv_id).map(|e| (e.session_id, e.secure))
+    }
+
+    /// Sends `message` as a command to `agv_id` and waits up to `wait` for its answer.
+    pub async fn command(
+        &self,
+        agv_id: u32,
+        message: Message,
+        wait: Duration,
+    ) -> Result<Message, CommandError> {
+        let orders = {
+            let map = self.by_agv.lock().expect("not poisoned");
+            map.get(&agv_id)
+                .map(|e| e.orders.clone())
+                .ok_or(CommandError::Offline)?
+        };
+        let (reply, answer) = oneshot::channel();
+        orders
+            .try_send(Order::Command {
+                message: Box::new(message),
+                reply,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => CommandError::Busy,
+                mpsc::error::TrySendError::Closed(_) => CommandError::Offline,
+            })?;
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(CommandError::Disconnected),
+            Err(_) => Err(CommandError::Timeout),
+        }
+    }
+
+    /// Asks the session serving `agv_id` to close; returns whether one did.
+    pub fn close(&self, agv_id: u32, reason: CloseReason) -> bool {
+        let map = self.by_agv.lock().expect("not poisoned");
+        map.get(&agv_id)
+            .is_some_and(|e| e.orders.try_send(Order::Close(reason)).is_ok())
+    }
+}

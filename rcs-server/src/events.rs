@@ -1,0 +1,138 @@
+//! The event stream: state changes, command outcomes and operator actions, broadcast to the
+//! API's server-sent-event subscribers and logged to the `events` table. Operator actions are
+//! audited (committed before the action goes out); the rest are logged write-behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+
+use crate::db::{Db, EventRow};
+use crate::net::now_ms;
+
+/// How many events a slow subscriber may fall behind before it is told it lagged.
+pub const SUBSCRIBER_BACKLOG: usize = 4096;
+/// How many log rows may wait for the writer.
+pub const LOG_QUEUE: usize = 16_384;
+
+/// One event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct FleetEvent {
+    /// Increasing within a server run.
+    pub seq: u64,
+    /// When, UTC ms.
+    pub at_ms: u64,
+    /// What happened: `agv.online`, `agv.offline`, `agv.registered`, `agv.state`,
+    /// `agv.link_lost`, `agv.refused`, `command.sent`, `command.result`, `agv.enrolled`,
+    /// `token.created`.
+    pub kind: &'static str,
+    /// The AGV concerned, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agv_id: Option<u32>,
+    /// Who caused it: a token's name, `agv` or `server`.
+    pub actor: String,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// The event hub.
+#[derive(Debug)]
+pub struct Events {
+    tx: broadcast::Sender<Arc<FleetEvent>>,
+    seq: AtomicU64,
+    log: mpsc::Sender<EventRow>,
+    dropped: AtomicU64,
+}
+
+impl Events {
+    /// A hub and the receiving end of its write-behind log queue (for the writer task).
+    pub fn new() -> (Self, mpsc::Receiver<EventRow>) {
+        let (tx, _) = broadcast::channel(SUBSCRIBER_BACKLOG);
+        let (log, rx) = mpsc::channel(LOG_QUEUE);
+        // Sequence numbers continue across restarts: the events table keys on (at_ms, seq).
+        let seq = AtomicU64::new(now_ms().saturating_mul(1000));
+        (
+            Self {
+                tx,
+                seq,
+                log,
+                dropped: AtomicU64::new(0),
+            },
+            rx,
+        )
+    }
+
+    fn make(
+        &self,
+        kind: &'static str,
+        agv_id: Option<u32>,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> FleetEvent {
+        FleetEvent {
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            at_ms: now_ms(),
+            kind,
+            agv_id,
+            actor: actor.to_owned(),
+            detail,
+        }
+    }
+
+    fn row(e: &FleetEvent) -> EventRow {
+        let mut detail = e.detail.clone();
+        if let (Some(id), Some(map)) = (e.agv_id, detail.as_object_mut()) {
+            map.insert("agv_id".into(), id.into());
+        }
+        EventRow {
+            at_ms: e.at_ms as i64,
+            seq: e.seq as i64,
+            actor: e.actor.clone(),
+            kind: e.kind.to_owned(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Broadcasts an event and queues it for the log (dropped, and counted, if the writer is
+    /// that far behind: the log is not on the hot path).
+    pub fn publish(
+        &self,
+        kind: &'static str,
+        agv_id: Option<u32>,
+        actor: &str,
+        detail: serde_json::Value,
+    ) {
+        let e = self.make(kind, agv_id, actor, detail);
+        if self.log.try_send(Self::row(&e)).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self.tx.send(Arc::new(e));
+    }
+
+    /// Logs an operator action, committed before this returns, then broadcasts it.
+    pub async fn audit(
+        &self,
+        db: &Db,
+        kind: &'static str,
+        agv_id: Option<u32>,
+        actor: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), sqlx::Error> {
+        let e = self.make(kind, agv_id, actor, detail);
+        db.insert_event(&Self::row(&e)).await?;
+        let _ = self.tx.send(Arc::new(e));
+        Ok(())
+    }
+
+    /// A new subscriber.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<FleetEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Log rows dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,112 @@
+//! Prometheus metrics (`GET /metrics`, text exposition format), with `prometheus-client`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label set: one `kind` label.
+pub type Kind = Vec<(&'static str, String)>;
+
+/// The server's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Open AGV TCP connections.
+    pub connections: Gauge,
+    /// AGVs with a session.
+    pub online: Gauge,
+    /// Sessions granted, by mode and profile.
+    pub sessions: Family<Kind, Counter>,
+    /// Sessions closed, by cause.
+    pub closes: Family<Kind, Counter>,
+    /// Status reports taken.
+    pub status_reports: Counter,
+    /// API commands by outcome.
+    pub commands: Family<Kind, Counter>,
+    /// Access claims refused (AGV id already connected).
+    pub refused_claims: Counter,
+    /// Telemetry rows written.
+    pub telemetry_rows: Counter,
+    /// Telemetry batches written.
+    pub telemetry_batches: Counter,
+    /// Database errors on the write-behind path.
+    pub db_errors: Counter,
+    /// AGV protocol errors reported by the peer or seen by the server, by kind.
+    pub protocol_errors: Family<Kind, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("rcs");
+        let m = Self {
+            connections: Gauge::default(),
+            online: Gauge::default(),
+            sessions: Family::default(),
+            closes: Family::default(),
+            status_reports: Counter::default(),
+            commands: Family::default(),
+            refused_claims: Counter::default(),
+            telemetry_rows: Counter::default(),
+            telemetry_batches: Counter::default(),
+            db_errors: Counter::default(),
+            protocol_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "agv_connections",
+            "Open AGV TCP connections",
+            m.connections.clone(),
+        );
+        registry.register("agvs_online", "AGVs with a session", m.online.clone());
+        registry.register("sessions", "Sessions granted", m.sessions.clone());
+        registry.register("session_closes", "Sessions closed", m.closes.clone());
+        registry.register(
+            "status_reports",
+            "Status reports taken",
+            m.status_reports.clone(),
+        );
+        registry.register("commands", "API commands by outcome", m.commands.clone());
+        registry.register(
+            "refused_claims",
+            "Access refused: AGV id already connected",
+            m.refused_claims.clone(),
+        );
+        registry.register(
+            "telemetry_rows",
+            "Telemetry rows written",
+            m.telemetry_rows.clone(),
+        );
+        registry.register(
+            "telemetry_batches",
+            "Telemetry batches written",
+            m.telemetry_batches.clone(),
+        );
+        registry.register(
+            "db_errors",
+            "Write-behind database errors",
+            m.db_errors.clone(),
+        );
+        registry.register(
+            "protocol_errors",
+            "AGV protocol errors",
+            m.protocol_errors.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String");
+        out
+    }
+}
+
+/// A one-label set.
+pub fn kind(key: &'static str, value: impl Into<String>) -> Kind {
+    vec![(key, value.into())]
+}

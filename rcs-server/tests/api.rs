@@ -1,0 +1,525 @@
+//! The HTTP API end to end: a real server on 127.0.0.1:0, AGVs speaking the protocol over TCP,
+//! and an HTTP client. Tokens and roles, commands that wait for the AGV's answer (ok, refused,
+//! unanswered, offline), the event stream, enrollment, the takeover rule, liveness, a restart
+//! on the same data directory, and the OpenAPI document.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crypto::session::AgvHandshake;
+use crypto::sign::{CachedVerifier, SigningKey};
+use protocol::message::*;
+use protocol::session::{AgvEvent, AgvSession, CloseCause, SessionConfig};
+use protocol::types::*;
+use rcs_server::Config;
+use rcs_server::net::now_ms;
+use serde_json::{Value, json};
+
+mod support;
+use support::{ADMIN, BackgroundAgv, Running, ack, ack_all, eventually, normal_agv, registration};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn get(s: &Running, path: &str, token: Option<&str>) -> (u16, Value) {
+    let mut r = client().get(s.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut r = client().post(s.url(path)).json(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn token(s: &Running, name: &str, role: &str) -> String {
+    let (status, body) = post(
+        s,
+        "/api/v1/tokens",
+        Some(ADMIN),
+        &json!({ "name": name, "role": role }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn tokens_roles_and_the_open_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+
+    // healthz and metrics need no token
+    let (status, body) = get(&s, "/healthz", None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let metrics = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rcs_agv_connections"), "{metrics}");
+
+    // the API does
+    let (status, body) = get(&s, "/api/v1/agvs", None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("unauthorized"))
+    );
+    let (status, _) = get(&s, "/api/v1/agvs", Some("rcs_nope")).await;
+    assert_eq!(status, 401);
+
+    // a viewer reads but may not command, enroll or create tokens
+    let viewer = token(&s, "wall screen", "viewer").await;
+    let operator = token(&s, "shift lead", "operator").await;
+    let (status, body) = get(&s, "/api/v1/agvs", Some(&viewer)).await;
+    assert_eq!((status, body), (200, json!([])));
+    let pause = json!({ "command": "pause" });
+    let (status, body) = post(&s, "/api/v1/agvs/1/commands", Some(&viewer), &pause).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")));
+    let enroll = json!({ "agv_id": 1, "public_key_pem": "x" });
+    let (status, _) = post(&s, "/api/v1/agvs/enroll", Some(&operator), &enroll).await;
+    assert_eq!(status, 403, "enrolling is for admins");
+    let new_token = json!({ "name": "x", "role": "admin" });
+    let (status, _) = post(&s, "/api/v1/tokens", Some(&operator), &new_token).await;
+    assert_eq!(status, 403, "operators cannot mint admins");
+    // an operator may command: this AGV is unknown
+    let (status, body) = post(&s, "/api/v1/agvs/1/commands", Some(&operator), &pause).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("unknown_agv")));
+
+    // bad input: JSON errors are JSON
+    let resp = client()
+        .post(s.url("/api/v1/agvs/1/commands"))
+        .bearer_auth(&operator)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json");
+    let (status, body) = post(
+        &s,
+        "/api/v1/agvs/1/commands",
+        Some(&operator),
+        &json!({ "command": "fly" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_json"))
+    );
+    let (status, body) = get(&s, "/api/v1/agvs/seven", Some(&viewer)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_path"))
+    );
+    let (status, body) = get(&s, "/api/v1/nothing", Some(&viewer)).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+
+    // the OpenAPI document names every route
+    let (status, doc) = get(&s, "/api/openapi.json", None).await;
+    assert_eq!(status, 200);
+    for path in [
+        "/api/v1/agvs",
+        "/api/v1/agvs/{id}",
+        "/api/v1/agvs/{id}/commands",
+        "/api/v1/agvs/enroll",
+        "/api/v1/events",
+        "/api/v1/tokens",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+
+    // tokens survive a restart (stored as digests)
+    s.stop().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let (status, _) = get(&s, "/api/v1/agvs", Some(&viewer)).await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn without_rcs_api_token_an_admin_token_is_generated_into_a_0600_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.api_token = None;
+    let s = Running::start(config.clone()).await;
+    let path = dir.path().join("api-token");
+    assert_eq!(
+        s.server.admin_token,
+        rcs_server::AdminTokenSource::File(path.clone())
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let t = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    assert!(t.starts_with("rcs_") && t.len() == 68, "{t}");
+    assert_eq!(get(&s, "/api/v1/agvs", Some(&t)).await.0, 200);
+    assert_eq!(get(&s, "/api/v1/agvs", Some(ADMIN)).await.0, 401);
+    s.stop().await;
+    // the same token after a restart
+    let s = Running::start(config).await;
+    assert_eq!(get(&s, "/api/v1/agvs", Some(&t)).await.0, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn commands_reach_the_agv_and_wait_for_its_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.command_timeout_ms = 1500;
+    let s = Running::start(config).await;
+    let answer: support::Answer = Box::new(|seq, m| match m {
+        Message::TaskControl(t) if t.op == TaskOp::Pause => Some(ack(seq, m, ResultCode::Ok)),
+        Message::TaskControl(t) if t.op == TaskOp::Resume => Some(ack(seq, m, ResultCode::Busy)),
+        Message::TaskControl(_) => None, // cancel: never answered
+        Message::ParamQuery(q) => Some(
+            ParamQueryResponse {
+                request_seq: seq,
+                result: ResultCode::Ok,
+                values: q
+                    .params
+                    .iter()
+                    .map(|p| Param {
+                        param: *p,
+                        value: ParamValue::F32(1.5),
+                    })
+                    .collect(),
+            }
+            .into(),
+        ),
+        _ => Some(ack(seq, m, ResultCode::Ok)),
+    });
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(21), answer);
+    let state = s.server.state.clone();
+    eventually("AGV 21 reports", || {
+        state.fleet.get(21).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+
+    let op = token(&s, "shift lead", "operator").await;
+    let url = "/api/v1/agvs/21/commands";
+    let (status, body) = post(&s, url, Some(&op), &json!({ "command": "pause" })).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "acknowledged");
+    assert_eq!(body["answer_type"], "ack");
+    assert!(
+        agv.commands.lock().unwrap().iter().any(
+            |m| matches!(m, Message::TaskControl(t) if t.op == TaskOp::Pause && t.task_id == 0)
+        )
+    );
+
+    let (status, body) = post(&s, url, Some(&op), &json!({ "command": "resume" })).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], "agv_refused");
+    assert_eq!(body["detail"]["result"], "busy");
+
+    let (status, body) = post(
+        &s,
+        url,
+        Some(&op),
+        &json!({ "command": "param_query", "params": ["max_linear_speed"] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["answer"]["values"],
+        json!([{ "param": "max_linear_speed", "value": 1.5 }])
+    );
+
+    let started = std::time::Instant::now();
+    let (status, body) = post(&s, url, Some(&op), &json!({ "command": "cancel" })).await;
+    assert_eq!((status, body["error"].as_str()), (504, Some("timeout")));
+    assert!(started.elapsed() >= Duration::from_millis(1400));
+
+    let (status, body) = post(
+        &s,
+        url,
+        Some(&op),
+        &json!({ "command": "nav_switch", "target": "warp", "map_id": 1 }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_command"))
+    );
+
+    // the audit log names who sent what
+    let (status, log) = get(&s, "/api/v1/audit?limit=50", Some(&op)).await;
+    assert_eq!(status, 200);
+    let sent: Vec<&Value> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "command.sent")
+        .collect();
+    assert_eq!(sent.len(), 4, "{log}");
+    assert!(sent.iter().all(|e| e["actor"] == "shift lead"));
+    assert!(sent.iter().all(|e| e["detail"]["agv_id"] == 21));
+
+    // an AGV that left: 409 agv_offline, and it shows offline
+    agv.stop().await;
+    eventually("AGV 21 offline", || {
+        state.fleet.get(21).is_some_and(|v| !v.online)
+    })
+    .await;
+    let (status, body) = post(&s, url, Some(&op), &json!({ "command": "pause" })).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("agv_offline")));
+    let (status, body) = get(&s, "/api/v1/agvs/21", Some(&op)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["online"], false);
+    assert_eq!(body["pose"]["x"], 3.5);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_event_stream_shows_sessions_and_state_changes() {
+    use futures_util::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let viewer = token(&s, "wall", "viewer").await;
+    // browsers' EventSource cannot set headers: the token may come in the query
+    let resp = client()
+        .get(s.url(&format!("/api/v1/events?access_token={viewer}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut body = resp.bytes_stream();
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(31), ack_all());
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !(text.contains("event: agv.online")
+        && text.contains("event: agv.registered")
+        && text.contains("event: agv.state"))
+    {
+        let chunk = tokio::time::timeout_at(deadline, body.next())
+            .await
+            .expect("events within 10 s")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let state_line = text
+        .lines()
+        .skip_while(|l| *l != "event: agv.state")
+        .find(|l| l.starts_with("data: "))
+        .unwrap();
+    let e: Value = serde_json::from_str(&state_line[6..]).unwrap();
+    assert_eq!(e["agv_id"], 31);
+    assert_eq!(e["detail"]["to"], "idle");
+    assert_eq!(e["detail"]["from"], Value::Null);
+    agv.stop().await;
+    // no token, no stream
+    let resp = client().get(s.url("/api/v1/events")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    s.stop().await;
+}
+
+fn secure_agv(
+    agv_id: u32,
+    key: &Arc<SigningKey>,
+    server: &rcs_server::Server,
+) -> AgvSession<AgvHandshake<rcs_server::keys::Rng>> {
+    let rcs = Arc::new(CachedVerifier::new(
+        server.state.server_key.verifying_key().clone(),
+    ));
+    let hs = AgvHandshake::new(key.clone(), crypto::DEFAULT_ID, rcs, crypto::system_rng());
+    AgvSession::new(
+        SessionConfig::default(),
+        agv_id,
+        AccessMode::Secure,
+        SecureProfile::Fast,
+        Some(hs),
+        registration(),
+        now_ms(),
+    )
+}
+
+#[tokio::test]
+async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let key =
+        Arc::new(SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng()).unwrap());
+    let pem_path = dir.path().join("agv41.pub");
+    crypto::keys::write_public_pem(&pem_path, key.verifying_key().public_key()).unwrap();
+    let pem = std::fs::read_to_string(&pem_path).unwrap();
+
+    let (status, body) = post(
+        &s,
+        "/api/v1/agvs/enroll",
+        Some(ADMIN),
+        &json!({ "agv_id": 41, "public_key_pem": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----" }),
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_key")));
+    let (status, body) = post(
+        &s,
+        "/api/v1/agvs/enroll",
+        Some(ADMIN),
+        &json!({ "agv_id": 41, "public_key_pem": pem }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["key_id"],
+        hex::encode(key.verifying_key().key_id()),
+        "{body}"
+    );
+
+    let state = s.server.state.clone();
+    let first = BackgroundAgv::spawn(&s.server, secure_agv(41, &key, &s.server), ack_all());
+    eventually("secure AGV 41 reports", || {
+        state.fleet.get(41).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+    let (_, body) = get(&s, "/api/v1/agvs/41", Some(ADMIN)).await;
+    assert_eq!(body["session"]["mode"], "secure");
+    assert_eq!(body["session"]["profile"], "fast");
+    assert_eq!(body["enrolled"], true);
+    let first_session = body["session"]["session_id"].as_u64().unwrap();
+
+    // a normal-mode connection claiming id 41 cannot prove it is 41: refused, the first stays
+    let impostor = BackgroundAgv::spawn(&s.server, normal_agv(41), ack_all());
+    eventually("impostor closed", || impostor.is_finished()).await;
+    assert!(
+        impostor.has_event(|e| matches!(
+            e,
+            AgvEvent::Closed(CloseCause::Peer(CloseReason::AccessDenied))
+        )),
+        "{:?}",
+        impostor.events.lock().unwrap()
+    );
+    assert!(!first.is_finished());
+    let (_, body) = get(&s, "/api/v1/agvs/41", Some(ADMIN)).await;
+    assert_eq!(body["session"]["session_id"], first_session);
+
+    // a second secure connection with the enrolled key is 41 (rebooted): it takes over
+    let second = BackgroundAgv::spawn(&s.server, secure_agv(41, &key, &s.server), ack_all());
+    eventually("first closed as replaced", || {
+        first.has_event(|e| matches!(e, AgvEvent::Closed(CloseCause::Peer(CloseReason::Replaced))))
+    })
+    .await;
+    eventually("second owns 41", || {
+        state
+            .fleet
+            .get(41)
+            .is_some_and(|v| v.online && v.session_id != first_session as u32 && v.status.is_some())
+    })
+    .await;
+    // and commands go to the new session
+    let (status, body) = post(
+        &s,
+        "/api/v1/agvs/41/commands",
+        Some(ADMIN),
+        &json!({ "command": "charge", "charger_node_id": 4 }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(second.commands.lock().unwrap().iter().any(|m| matches!(
+        m,
+        Message::ChargeControl(c) if c.op == ChargeOp::Start && c.charger_node_id == 4 && c.target_pct == 100.0
+    )));
+    assert!(first.commands.lock().unwrap().is_empty());
+    second.stop().await;
+    first.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_agv_goes_offline_and_the_fleet_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link_timeout_ms = 600;
+    let s = Running::start(config.clone()).await;
+    let state = s.server.state.clone();
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(51), ack_all());
+    eventually("AGV 51 reports", || {
+        state.fleet.get(51).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+    // the pushed configuration carries the link timeout
+    assert!(agv.has_event(|e| matches!(e, AgvEvent::Configured(c) if c.link_timeout_ms == 600)));
+    agv.silent.store(true, std::sync::atomic::Ordering::Relaxed);
+    let silent_at = std::time::Instant::now();
+    eventually("AGV 51 offline", || {
+        state.fleet.get(51).is_some_and(|v| !v.online)
+    })
+    .await;
+    let took = silent_at.elapsed();
+    assert!(
+        took >= Duration::from_millis(400),
+        "offline only after the link timeout: {took:?}"
+    );
+    let (_, body) = get(&s, "/api/v1/agvs/51", Some(ADMIN)).await;
+    assert_eq!(body["online"], false);
+    // give the writer a flush, then restart on the same data directory
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    agv.stop().await;
+    s.stop().await;
+
+    let s = Running::start(config).await;
+    let (status, body) = get(&s, "/api/v1/agvs/51", Some(ADMIN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["online"], false);
+    assert_eq!(body["identity"]["vendor"], "Acme");
+    assert_eq!(body["identity"]["agv_type"], "jacking");
+    assert_eq!(body["pose"]["x"], 3.5);
+    assert_eq!(body["state"], "idle");
+    assert_eq!(body["battery_pct"], 88.0);
+    // and it comes back online
+    let state = s.server.state.clone();
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(51), ack_all());
+    eventually("AGV 51 back", || {
+        state
+            .fleet
+            .get(51)
+            .is_some_and(|v| v.online && v.status.is_some())
+    })
+    .await;
+    let (_, log) = get(&s, "/api/v1/audit?limit=1000", Some(ADMIN)).await;
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for k in [
+        "agv.online",
+        "agv.registered",
+        "agv.link_lost",
+        "agv.offline",
+    ] {
+        assert!(
+            kinds.contains(&k),
+            "{k} logged before the restart: {kinds:?}"
+        );
+    }
+    agv.stop().await;
+    s.stop().await;
+}

@@ -1,0 +1,318 @@
+//! Shared test fixtures: a server on 127.0.0.1:0 and simulated AGVs speaking the protocol over
+//! TCP through `protocol::session::AgvSession`.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use protocol::message::*;
+use protocol::session::{AgvCrypto, AgvEvent, AgvSession, NoCrypto, SessionConfig};
+use protocol::types::*;
+use rcs_server::net::now_ms;
+use rcs_server::{Config, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The admin token `Config::for_tests` sets.
+pub const ADMIN: &str = "test-admin-token";
+
+pub fn registration() -> RegisterRequest {
+    RegisterRequest {
+        agv_type: AgvType::Jacking,
+        vendor: "Acme".into(),
+        model: "J1".into(),
+        serial: "SN-7".into(),
+        firmware: "1.0".into(),
+        footprint: Footprint {
+            front: 0.5,
+            rear: 0.5,
+            left: 0.4,
+            right: 0.4,
+            height: 0.3,
+        },
+        speeds: SpeedLimits {
+            forward: 1.5,
+            reverse: 0.5,
+            lateral: 0.0,
+            angular: 1.0,
+            acceleration: 0.5,
+            deceleration: 1.0,
+        },
+        load_capacity_kg: 500.0,
+        navigation_modes: vec![NavigationMode::Slam],
+        maps: vec![],
+        actuators: vec![],
+        battery: BatteryInfo {
+            capacity_wh: 1000.0,
+            nominal_voltage: 48.0,
+        },
+        extensions: vec![],
+    }
+}
+
+pub fn status_at(x: f64, state: AgvState) -> Message {
+    StatusReport {
+        map_id: 1,
+        pose: Pose {
+            x,
+            y: 1.25,
+            theta: 0.0,
+        },
+        localisation_quality: 95,
+        navigation_mode: NavigationMode::Slam,
+        velocity: Velocity {
+            vx: 0.0,
+            vy: 0.0,
+            omega: 0.0,
+        },
+        state,
+        battery_pct: 88.0,
+        battery_voltage: 48.5,
+        charging: false,
+        e_stop: false,
+        loads: vec![],
+        actuators: vec![],
+        task_id: 0,
+        segment: 0,
+        last_node_id: 0,
+        last_node_sequence: 0,
+        edge_id: 0,
+        distance_since_last_node: 0.0,
+        grant_id: 0,
+        alarms: vec![],
+        extensions: vec![],
+    }
+    .into()
+}
+
+pub fn status() -> Message {
+    status_at(3.5, AgvState::Idle)
+}
+
+/// A running server: stop it with `stop`.
+pub struct Running {
+    pub server: Server,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn start(config: Config) -> Self {
+        let (tx, rx) = oneshot::channel::<()>();
+        let (server, serve) = rcs_server::start(config, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+        let task = tokio::spawn(serve);
+        Self {
+            server,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(20), task)
+                .await
+                .expect("the server stops within 20 s")
+                .unwrap();
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.server.http_addr)
+    }
+}
+
+pub fn normal_agv(agv_id: u32) -> AgvSession<NoCrypto> {
+    AgvSession::new(
+        SessionConfig::default(),
+        agv_id,
+        AccessMode::Normal,
+        SecureProfile::Guide,
+        None,
+        registration(),
+        now_ms(),
+    )
+}
+
+/// Runs an AGV session over TCP until `on_event` says done (it is asked on every event and once
+/// per loop with `None`), the session closes, or 10 s pass; returns its events.
+pub async fn run_agv<K: AgvCrypto>(
+    server: &Server,
+    mut agv: AgvSession<K>,
+    mut on_event: impl FnMut(&mut AgvSession<K>, Option<&AgvEvent>) -> bool,
+) -> Vec<AgvEvent> {
+    let mut stream = TcpStream::connect(server.agv_addr).await.unwrap();
+    agv.connect(now_ms()).unwrap();
+    let mut events = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Some(f) = agv.poll_transmit() {
+            stream.write_all(&f).await.unwrap();
+        }
+        let mut done = on_event(&mut agv, None);
+        while let Some(e) = agv.poll_event() {
+            done |= on_event(&mut agv, Some(&e));
+            events.push(e);
+        }
+        while let Some(f) = agv.poll_transmit() {
+            stream.write_all(&f).await.unwrap();
+        }
+        if done || agv.is_closed() || tokio::time::Instant::now() > deadline {
+            return events;
+        }
+        let wake = agv.poll_timeout().unwrap_or(now_ms() + 100);
+        let sleep = Duration::from_millis(wake.saturating_sub(now_ms()).min(100));
+        tokio::select! {
+            r = stream.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return events,
+                Ok(n) => agv.handle_input(now_ms(), &buf[..n]),
+            },
+            () = tokio::time::sleep(sleep) => agv.handle_timeout(now_ms()),
+        }
+    }
+}
+
+/// How a background AGV answers a command: `Some(message)` to respond with it, `None` to stay
+/// silent.
+pub type Answer = Box<dyn Fn(u32, &Message) -> Option<Message> + Send>;
+
+/// Acks every command with `Ok`.
+pub fn ack_all() -> Answer {
+    Box::new(|seq, m| Some(ack(seq, m, ResultCode::Ok)))
+}
+
+pub fn ack(seq: u32, m: &Message, result: ResultCode) -> Message {
+    Ack {
+        request_seq: seq,
+        request_type: m.message_type(),
+        result,
+        detail: String::new(),
+    }
+    .into()
+}
+
+/// An AGV running in the background: it registers, reports status every 100 ms and answers
+/// commands with `answer`, until stopped; `silence` makes it stop sending anything (its TCP
+/// connection stays open).
+pub struct BackgroundAgv {
+    pub events: Arc<Mutex<Vec<AgvEvent>>>,
+    pub commands: Arc<Mutex<Vec<Message>>>,
+    pub silent: Arc<AtomicBool>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl BackgroundAgv {
+    pub fn spawn<K: AgvCrypto + Send + 'static>(
+        server: &Server,
+        mut agv: AgvSession<K>,
+        answer: Answer,
+    ) -> Self
+    where
+        K::Channel: Send,
+    {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let silent = Arc::new(AtomicBool::new(false));
+        let (stop, mut stopped) = oneshot::channel::<()>();
+        let addr = server.agv_addr;
+        let (ev, cmds, quiet) = (events.clone(), commands.clone(), silent.clone());
+        let task = tokio::spawn(async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            agv.connect(now_ms()).unwrap();
+            let mut buf = vec![0u8; 65536];
+            let mut next_report = 0u64;
+            loop {
+                let quiet = quiet.load(Ordering::Relaxed);
+                while let Some(e) = agv.poll_event() {
+                    if let AgvEvent::Command { seq, message } = &e {
+                        cmds.lock().unwrap().push(message.clone());
+                        if let Some(reply) = answer(*seq, message) {
+                            let _ = agv.respond(now_ms(), reply);
+                        }
+                    }
+                    ev.lock().unwrap().push(e);
+                }
+                if agv.is_established() && now_ms() >= next_report && !quiet {
+                    let _ = agv.send(now_ms(), status(), false);
+                    next_report = now_ms() + 100;
+                }
+                while let Some(f) = agv.poll_transmit() {
+                    if quiet {
+                        continue;
+                    }
+                    if stream.write_all(&f).await.is_err() {
+                        return;
+                    }
+                }
+                if agv.is_closed() {
+                    return;
+                }
+                let sleep = Duration::from_millis(50);
+                tokio::select! {
+                    r = stream.read(&mut buf) => match r {
+                        Ok(0) | Err(_) => {
+                            ev.lock().unwrap().push(AgvEvent::LinkLost);
+                            return;
+                        }
+                        Ok(n) => if !quiet { agv.handle_input(now_ms(), &buf[..n]) },
+                    },
+                    () = tokio::time::sleep(sleep) => if !quiet { agv.handle_timeout(now_ms()) },
+                    _ = &mut stopped => {
+                        agv.close(now_ms(), CloseReason::Shutdown);
+                        while let Some(f) = agv.poll_transmit() {
+                            let _ = stream.write_all(&f).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        });
+        Self {
+            events,
+            commands,
+            silent,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn has_event(&self, f: impl Fn(&AgvEvent) -> bool) -> bool {
+        self.events.lock().unwrap().iter().any(f)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+/// Waits up to 10 s for `cond`.
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
