@@ -899,3 +899,45 @@ fn a_key_past_its_lifetime_is_retired_with_rekey() {
         p.rcs_events
     );
 }
+
+#[test]
+fn an_agv_streaming_status_reports_still_hears_the_rcs() {
+    // Status reports need no answer: without heartbeats the AGV would hear nothing and stop.
+    let mut p = normal_pair(OPEN);
+    p.run(100);
+    assert!(p.established());
+    let heard_before = p
+        .rcs_events
+        .iter()
+        .filter(|e| matches!(e, RcsEvent::Message { .. }))
+        .count();
+    for i in 0..150 {
+        let now = p.now;
+        p.agv.send(now, status(i), false).unwrap();
+        p.run(100);
+    }
+    assert!(p.established(), "15 s of status reports, link timeout 5 s");
+    assert!(
+        !p.agv_events.iter().any(|e| matches!(e, AgvEvent::LinkLost)),
+        "{:?}",
+        p.agv_events
+    );
+    // and heartbeats stay rare: about one per heartbeat period, not one per report
+    let heartbeats = p
+        .seen_from_agv
+        .iter()
+        .filter(|b| {
+            let mut buf = BytesMut::from(&b[..]);
+            FrameDecoder::default()
+                .decode(&mut buf)
+                .ok()
+                .flatten()
+                .is_some_and(|f| f.header.message_type == MessageType::HEARTBEAT)
+        })
+        .count();
+    assert!(
+        (10..=20).contains(&heartbeats),
+        "{heartbeats} heartbeats in 15 s"
+    );
+    assert!(heard_before < 150);
+}

@@ -33,6 +33,8 @@ pub struct AgvSession<K: AgvCrypto> {
     state: State,
     transcript: Transcript,
     connected_at: u64,
+    /// When the last Heartbeat went out.
+    last_heartbeat: u64,
     events: VecDeque<AgvEvent>,
 }
 
@@ -57,6 +59,7 @@ impl<K: AgvCrypto> AgvSession<K> {
             state: State::Idle,
             transcript: Transcript::default(),
             connected_at: now,
+            last_heartbeat: now,
             events: VecDeque::new(),
         }
     }
@@ -327,7 +330,10 @@ impl<K: AgvCrypto> AgvSession<K> {
                 );
                 return;
             }
-        } else if now.saturating_sub(self.link.last_tx) >= self.link.config.heartbeat_period_ms {
+        } else if now >= self.next_heartbeat() {
+            // Sent when the AGV has sent nothing, or heard nothing, for a heartbeat period: an
+            // AGV streaming status reports (which need no answer) still hears the RCS.
+            self.last_heartbeat = now;
             let _ = self
                 .link
                 .send(now, &Heartbeat {}.into(), Flags::ACK_REQUESTED);
@@ -344,6 +350,14 @@ impl<K: AgvCrypto> AgvSession<K> {
             self.events
                 .push_back(AgvEvent::Unanswered { seq, message_type });
         }
+    }
+
+    /// When the next Heartbeat is due: a heartbeat period after the last frame sent or the last
+    /// frame heard, whichever is earlier, but not within a period of the last Heartbeat.
+    fn next_heartbeat(&self) -> u64 {
+        let period = self.link.config.heartbeat_period_ms;
+        let quiet = self.link.last_tx.min(self.link.last_rx) + period;
+        quiet.max(self.last_heartbeat + period)
     }
 
     // --- output
@@ -365,7 +379,7 @@ impl<K: AgvCrypto> AgvSession<K> {
         }
         let mut t = self.link.last_rx + self.link.config.link_timeout_ms;
         if self.is_established() {
-            t = t.min(self.link.last_tx + self.link.config.heartbeat_period_ms);
+            t = t.min(self.next_heartbeat());
         } else {
             t = t.min(self.connected_at + self.link.config.handshake_timeout_ms);
         }

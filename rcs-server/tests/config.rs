@@ -1,0 +1,76 @@
+//! Configuration precedence: command line over the `--config` TOML file over defaults; relative
+//! paths in the file are relative to it; unknown keys are errors.
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use rcs_server::Config;
+use rcs_server::config::SecurePolicy;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+}
+
+fn parse(args: &[&str]) -> Result<Config, rcs_server::config::ConfigError> {
+    let matches = Cli::command().get_matches_from(args);
+    let mut cli = Cli::from_arg_matches(&matches).unwrap();
+    cli.config.apply_file(&matches)?;
+    Ok(cli.config)
+}
+
+#[test]
+fn the_file_fills_defaults_and_the_command_line_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rcs.toml");
+    std::fs::write(
+        &file,
+        r#"
+agv-listen = "0.0.0.0:7800"
+http-listen = "0.0.0.0:9090"
+data-dir = "data"
+site = "sites/plant-2"
+secure = "required"
+allow-fast = false
+max-connections = 5000
+link-timeout-ms = 3000
+"#,
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let c = parse(&["rcs", "--config", path, "--http-listen", "127.0.0.1:8181"]).unwrap();
+    assert_eq!(c.agv_listen.port(), 7800);
+    assert_eq!(
+        c.http_listen.to_string(),
+        "127.0.0.1:8181",
+        "command line wins"
+    );
+    assert_eq!(c.data_dir, dir.path().join("data"), "relative to the file");
+    assert_eq!(c.site, Some(dir.path().join("sites/plant-2")));
+    assert_eq!(c.secure, SecurePolicy::Required);
+    assert!(!c.allow_fast);
+    assert_eq!(c.max_connections, 5000);
+    assert_eq!(c.link_timeout_ms, 3000);
+    assert_eq!(c.command_timeout_ms, 10_000, "default where neither says");
+
+    let defaults = parse(&["rcs"]).unwrap();
+    assert_eq!(defaults.agv_listen.to_string(), "0.0.0.0:7700");
+    assert_eq!(defaults.http_listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(defaults.secure, SecurePolicy::Allowed);
+}
+
+#[test]
+fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "agv-listn = \"0.0.0.0:1\"\n").unwrap();
+    let err = parse(&["rcs", "--config", file.to_str().unwrap()]).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.toml") && text.contains("agv-listn"),
+        "{text}"
+    );
+    std::fs::write(&file, "secure = \"sometimes\"\n").unwrap();
+    assert!(parse(&["rcs", "--config", file.to_str().unwrap()]).is_err());
+    let missing = dir.path().join("missing.toml");
+    assert!(parse(&["rcs", "--config", missing.to_str().unwrap()]).is_err());
+}

@@ -1,0 +1,239 @@
+//! Hostile and broken clients against a real server: each gets the documented error frame or a
+//! clean close, the server stays up, and a well-behaved AGV beside them keeps being served.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protocol::MessageType;
+use protocol::frame::{Flags, FrameDecoder, Header, encode_message};
+use protocol::message::*;
+use protocol::session::AgvEvent;
+use protocol::types::*;
+use rcs_server::Config;
+use rcs_server::net::now_ms;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mod support;
+use support::{ADMIN, BackgroundAgv, Running, ack_all, eventually, normal_agv};
+
+fn access_frame(agv_id: u32, seq: u32) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let msg: Message = AccessRequest {
+        mode: AccessMode::Normal,
+        profile: SecureProfile::Guide,
+        min_version: 1,
+        max_version: 1,
+        key_exchange: None,
+    }
+    .into();
+    let header = Header::new(
+        msg.message_type(),
+        Flags::ACK_REQUESTED,
+        seq,
+        agv_id,
+        now_ms(),
+    );
+    encode_message(&mut buf, header, &msg, 65536).unwrap();
+    buf
+}
+
+/// Reads until the server closes the connection or 10 s pass; returns the error codes of the
+/// Error frames received and whether the server closed (EOF or a Close frame).
+async fn read_until_closed(stream: &mut TcpStream) -> (Vec<ErrorCode>, bool) {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut codes = Vec::new();
+    let mut closed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_) => return (codes, closed),
+            Ok(Ok(0)) | Ok(Err(_)) => return (codes, true),
+            Ok(Ok(_)) => {}
+        }
+        while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+            let Ok(message) = Message::decode_body(frame.header.message_type, &frame.body) else {
+                continue;
+            };
+            match message {
+                Message::ErrorReport(e) => codes.push(e.code),
+                Message::Close(_) => closed = true,
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn command_ok(s: &Running, agv_id: u32) {
+    let resp = reqwest::Client::new()
+        .post(s.url(&format!("/api/v1/agvs/{agv_id}/commands")))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "command": "pause" }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 200, "the good AGV is still served: {body}");
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_a_close_while_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link_timeout_ms = 1500;
+    config.handshake_timeout_ms = 1000;
+    let s = Running::start(config).await;
+    let good = BackgroundAgv::spawn(&s.server, normal_agv(61), ack_all());
+    let state = s.server.state.clone();
+    eventually("AGV 61 reports", || {
+        state.fleet.get(61).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+
+    // 1. corrupted frames (body CRC): one Error frame each, closed after the error budget
+    let mut bad = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    for seq in 1..=6u32 {
+        let mut f = access_frame(62, seq);
+        let n = f.len();
+        f[n - 5] ^= 0xFF; // a body byte: the CRC-32C no longer matches
+        if bad.write_all(&f).await.is_err() {
+            break;
+        }
+    }
+    let (codes, closed) = read_until_closed(&mut bad).await;
+    assert!(closed, "closed after repeated bad frames");
+    assert!(
+        codes.contains(&ErrorCode::ChecksumMismatch),
+        "error frames: {codes:?}"
+    );
+    command_ok(&s, 61).await;
+
+    // 2. a header announcing an oversized body: refused before buffering, then closed
+    let mut big = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let mut header = Header::new(
+        MessageType::ACCESS_REQUEST,
+        Flags::ACK_REQUESTED,
+        1,
+        63,
+        now_ms(),
+    );
+    header.body_len = 50 * 1024 * 1024;
+    big.write_all(&header.to_bytes()).await.unwrap();
+    let _ = big.write_all(&[0u8; 4096]).await;
+    let (codes, closed) = read_until_closed(&mut big).await;
+    assert!(
+        codes.contains(&ErrorCode::FrameTooLarge),
+        "error frames: {codes:?}"
+    );
+    assert!(closed);
+
+    // 3. a flood of garbage: closed, the server does not buffer it
+    let mut flood = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let junk = vec![0xA5u8; 64 * 1024];
+    let mut sent = 0usize;
+    let flooded = async {
+        while sent < 16 * 1024 * 1024 {
+            if flood.write_all(&junk).await.is_err() {
+                return true;
+            }
+            sent += junk.len();
+        }
+        false
+    };
+    let cut_off = tokio::time::timeout(Duration::from_secs(10), flooded)
+        .await
+        .unwrap_or(false);
+    assert!(
+        cut_off,
+        "the flooding client is cut off (sent {sent} bytes)"
+    );
+    command_ok(&s, 61).await;
+
+    // 4. a connection that never speaks: closed by the liveness or handshake timeout
+    let mut mute = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let (_, closed) = read_until_closed(&mut mute).await;
+    assert!(closed, "a mute connection is closed");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // 5. access then silence (never registers): closed by the handshake timeout
+    let mut half = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    half.write_all(&access_frame(64, 1)).await.unwrap();
+    let (_, closed) = read_until_closed(&mut half).await;
+    assert!(closed, "an AGV that never registers is closed");
+    assert!(state.fleet.get(64).is_none_or(|v| !v.online));
+
+    // the good AGV never noticed
+    command_ok(&s, 61).await;
+    assert!(!good.has_event(|e| matches!(e, AgvEvent::Closed(_) | AgvEvent::LinkLost)));
+    good.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn normal_access_is_refused_when_secure_mode_is_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.secure = rcs_server::config::SecurePolicy::Required;
+    let s = Running::start(config).await;
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(71), ack_all());
+    eventually("refused", || agv.is_finished()).await;
+    assert!(
+        agv.has_event(|e| matches!(
+            e,
+            AgvEvent::Closed(protocol::session::CloseCause::Refused(
+                ResultCode::SecureModeRequired
+            ))
+        )),
+        "{:?}",
+        agv.events.lock().unwrap()
+    );
+    assert!(s.server.state.fleet.get(71).is_none_or(|v| !v.online));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_tells_every_agv_and_writes_the_last_telemetry() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    // no periodic flush during the test: only the final one can write the row
+    config.telemetry_flush_ms = 60_000;
+    let s = Running::start(config).await;
+    let state = s.server.state.clone();
+    let agvs: Vec<_> = (81..84)
+        .map(|id| BackgroundAgv::spawn(&s.server, normal_agv(id), ack_all()))
+        .collect();
+    for id in 81..84 {
+        eventually("reports", || {
+            state.fleet.get(id).is_some_and(|v| v.status.is_some())
+        })
+        .await;
+    }
+    s.stop().await;
+    for agv in &agvs {
+        eventually("told to close", || {
+            agv.has_event(|e| {
+                matches!(
+                    e,
+                    AgvEvent::Closed(protocol::session::CloseCause::Peer(CloseReason::Shutdown))
+                )
+            })
+        })
+        .await;
+    }
+    let db = rcs_server::db::Db::open(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("rcs.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let rows = db.latest_telemetry().await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.agv_id).collect::<Vec<_>>(),
+        vec![81, 82, 83]
+    );
+    db.close().await;
+}
