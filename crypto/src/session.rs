@@ -129,6 +129,15 @@ impl<R: rand_core::CryptoRng> protocol::session::AgvCrypto for AgvHandshake<R> {
 pub trait KeyStore {
     /// The verifier of the key enrolled for `agv_id` whose key id is `key_id`, if any.
     fn lookup(&self, agv_id: u32, key_id: &[u8; 32]) -> Option<Arc<CachedVerifier>>;
+    /// The access policy of `agv_id`, where it overrides the server's `default`.
+    fn policy(
+        &self,
+        agv_id: u32,
+        default: protocol::session::RcsPolicy,
+    ) -> protocol::session::RcsPolicy {
+        let _ = agv_id;
+        default
+    }
 }
 
 /// The RCS's handshake: its key, the enrolled AGV keys, the exchange in progress.
@@ -163,6 +172,14 @@ impl<S: KeyStore, R: rand_core::CryptoRng> RcsHandshake<S, R> {
 
 impl<S: KeyStore, R: rand_core::CryptoRng> protocol::session::RcsCrypto for RcsHandshake<S, R> {
     type Channel = SessionCrypto;
+
+    fn policy(
+        &self,
+        agv_id: u32,
+        default: protocol::session::RcsPolicy,
+    ) -> protocol::session::RcsPolicy {
+        self.store.policy(agv_id, default)
+    }
 
     fn verify_request(
         &mut self,

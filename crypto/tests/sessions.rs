@@ -23,12 +23,20 @@ type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
 const AGV: u32 = 1001;
 const T0: u64 = 1_764_000_000_000;
 
+/// Enrolled keys, and per-AGV policy overrides.
 #[derive(Clone, Default)]
-struct Store(HashMap<(u32, [u8; 32]), Arc<CachedVerifier>>);
+struct Store(
+    HashMap<(u32, [u8; 32]), Arc<CachedVerifier>>,
+    HashMap<u32, RcsPolicy>,
+);
 
 impl KeyStore for Store {
     fn lookup(&self, agv_id: u32, key_id: &[u8; 32]) -> Option<Arc<CachedVerifier>> {
         self.0.get(&(agv_id, *key_id)).cloned()
+    }
+
+    fn policy(&self, agv_id: u32, default: RcsPolicy) -> RcsPolicy {
+        self.1.get(&agv_id).copied().unwrap_or(default)
     }
 }
 
@@ -345,10 +353,12 @@ fn secure_pair_config(
 
 const OPEN: RcsPolicy = RcsPolicy {
     secure_required: false,
+    secure_offered: true,
     allow_fast: true,
 };
 const STRICT: RcsPolicy = RcsPolicy {
     secure_required: true,
+    secure_offered: true,
     allow_fast: false,
 };
 
@@ -940,4 +950,59 @@ fn an_agv_streaming_status_reports_still_hears_the_rcs() {
         "{heartbeats} heartbeats in 15 s"
     );
     assert!(heard_before < 150);
+}
+
+#[test]
+fn per_agv_policy_overrides_the_servers() {
+    let k = keys();
+    // The server offers secure mode, but not to this AGV: refused `Unsupported`.
+    let mut p = secure_pair_with(&k, true, SecureProfile::Guide, OPEN);
+    let no_secure = RcsPolicy {
+        secure_required: false,
+        secure_offered: false,
+        allow_fast: false,
+    };
+    p.rcs = {
+        let mut store = Store::default();
+        store.0.insert(
+            (AGV, k.agv.verifying_key().key_id()),
+            Arc::new(CachedVerifier::new(k.agv.verifying_key().clone())),
+        );
+        store.1.insert(AGV, no_secure);
+        let hs = RcsHandshake::new(k.rcs.clone(), DEFAULT_ID, store, system_rng());
+        RcsSession::new(SessionConfig::default(), OPEN, hs, config_push(), 7, T0)
+    };
+    p.run(200);
+    assert!(
+        p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+            ResultCode::Unsupported
+        ))),
+        "{:?}",
+        p.agv_events
+    );
+
+    // The server allows normal mode, but this AGV must use secure mode.
+    let mut agv = AgvSession::<NoCrypto>::new(
+        SessionConfig::default(),
+        AGV,
+        AccessMode::Normal,
+        SecureProfile::Guide,
+        None,
+        registration(),
+        T0,
+    );
+    agv.connect(T0).unwrap();
+    let mut store = Store::default();
+    store.1.insert(AGV, STRICT);
+    let hs = RcsHandshake::new(k.rcs.clone(), DEFAULT_ID, store, system_rng());
+    let rcs = RcsSession::new(SessionConfig::default(), OPEN, hs, config_push(), 7, T0);
+    let mut p = Pair::new(agv, rcs);
+    p.run(200);
+    assert!(p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+        ResultCode::SecureModeRequired
+    ))));
+    // ...while another AGV without an override gets in.
+    let mut p = normal_pair(OPEN);
+    p.run(200);
+    assert!(p.established());
 }

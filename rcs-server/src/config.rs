@@ -16,6 +16,38 @@ pub enum SecurePolicy {
     Required,
     /// Both modes are accepted.
     Allowed,
+    /// Secure mode is not offered: secure access requests are refused (`Unsupported`).
+    Off,
+}
+
+impl SecurePolicy {
+    /// The session policy this gives, with `allow_fast`.
+    pub fn session_policy(self, allow_fast: bool) -> protocol::session::RcsPolicy {
+        protocol::session::RcsPolicy {
+            secure_required: self == SecurePolicy::Required,
+            secure_offered: self != SecurePolicy::Off,
+            allow_fast,
+        }
+    }
+
+    /// The name as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecurePolicy::Required => "required",
+            SecurePolicy::Allowed => "allowed",
+            SecurePolicy::Off => "off",
+        }
+    }
+
+    /// Parses a configured name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "required" => Some(SecurePolicy::Required),
+            "allowed" => Some(SecurePolicy::Allowed),
+            "off" => Some(SecurePolicy::Off),
+            _ => None,
+        }
+    }
 }
 
 /// Server configuration.
@@ -39,7 +71,7 @@ pub struct Config {
     /// Site directory (maps); default: the built-in demo site.
     #[arg(long, env = "RCS_SITE")]
     pub site: Option<PathBuf>,
-    /// Secure-mode policy.
+    /// Secure-mode policy (per-AGV overrides: `PUT /api/v1/agvs/{id}/policy`).
     #[arg(long, env = "RCS_SECURE", value_enum, default_value = "allowed")]
     pub secure: SecurePolicy,
     /// Grant the fast secure profile when an AGV asks for it.

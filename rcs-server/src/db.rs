@@ -419,4 +419,37 @@ impl Db {
             })
             .collect()
     }
+
+    /// Every per-AGV secure-mode policy override as (AGV, policy name).
+    pub async fn secure_policies(&self) -> Result<Vec<(u32, String)>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT agv_id, secure_policy FROM agvs WHERE secure_policy IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    r.try_get(1)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Sets (or with `None` clears) the secure-mode policy override of `agv_id`.
+    pub async fn set_secure_policy(
+        &self,
+        agv_id: u32,
+        policy: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO agvs (agv_id, distid, secure_policy) VALUES ($1, '', $2) \
+             ON CONFLICT (agv_id) DO UPDATE SET secure_policy = $2",
+        )
+        .bind(i64::from(agv_id))
+        .bind(policy)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ use crypto::sign::{CachedVerifier, SigningKey, VerifyingKey};
 use crypto::{DEFAULT_ID, keys};
 
 use crate::ServerError;
+use crate::config::SecurePolicy;
 use crate::db::Db;
 
 /// Loads `server.key` from `dir`, or creates it (and `server.pub`) on first start.
@@ -36,10 +37,13 @@ pub type Rng = rand_core::UnwrapErr<getrandom::SysRng>;
 
 type Table = HashMap<(u32, [u8; 32]), Arc<CachedVerifier>>;
 
-/// The enrolled AGV keys, by AGV id and key id, with their verifiers.
+/// The enrolled AGV keys, by AGV id and key id, with their verifiers; and the per-AGV
+/// secure-mode policy overrides. Both are consulted by every handshake.
 #[derive(Clone, Default)]
 pub struct EnrolledKeys {
     table: Arc<RwLock<Table>>,
+    policies: Arc<RwLock<HashMap<u32, SecurePolicy>>>,
+    allow_fast: bool,
 }
 
 impl std::fmt::Debug for EnrolledKeys {
@@ -50,15 +54,41 @@ impl std::fmt::Debug for EnrolledKeys {
 }
 
 impl EnrolledKeys {
-    /// Loads every enrolled key from the database.
-    pub async fn load(db: &Db) -> Result<Self, ServerError> {
-        let keys = Self::default();
+    /// Loads every enrolled key and policy override from the database.
+    pub async fn load(db: &Db, allow_fast: bool) -> Result<Self, ServerError> {
+        let keys = Self {
+            allow_fast,
+            ..Self::default()
+        };
         for k in db.enrolled_keys().await? {
             let public = sm2::PublicKey::from_public_key_pem(&k.public_key_pem)
                 .map_err(|e| ServerError::Keys(format!("AGV {}: {e}", k.agv_id)))?;
             keys.insert(k.agv_id, k.distid.as_bytes(), public)?;
         }
+        for (agv_id, policy) in db.secure_policies().await? {
+            if let Some(p) = SecurePolicy::parse(&policy) {
+                keys.set_policy(agv_id, Some(p));
+            }
+        }
         Ok(keys)
+    }
+
+    /// Sets (or with `None` clears) the secure-mode policy of `agv_id`.
+    pub fn set_policy(&self, agv_id: u32, policy: Option<SecurePolicy>) {
+        let mut map = self.policies.write().expect("not poisoned");
+        match policy {
+            Some(p) => map.insert(agv_id, p),
+            None => map.remove(&agv_id),
+        };
+    }
+
+    /// The secure-mode policy override of `agv_id`.
+    pub fn policy_of(&self, agv_id: u32) -> Option<SecurePolicy> {
+        self.policies
+            .read()
+            .expect("not poisoned")
+            .get(&agv_id)
+            .copied()
     }
 
     /// Adds (or replaces) the key of `agv_id`.
@@ -82,6 +112,15 @@ impl EnrolledKeys {
 impl crypto::session::KeyStore for EnrolledKeys {
     fn lookup(&self, agv_id: u32, key_id: &[u8; 32]) -> Option<Arc<CachedVerifier>> {
         self.table.read().ok()?.get(&(agv_id, *key_id)).cloned()
+    }
+
+    fn policy(
+        &self,
+        agv_id: u32,
+        default: protocol::session::RcsPolicy,
+    ) -> protocol::session::RcsPolicy {
+        self.policy_of(agv_id)
+            .map_or(default, |p| p.session_policy(self.allow_fast))
     }
 }
 

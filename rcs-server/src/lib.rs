@@ -76,7 +76,7 @@ pub async fn start(
     let db = db::Db::open(&config.database_url()).await?;
     db.migrate().await?;
     let server_key = keys::load_or_create_server_key(&config.data_dir)?;
-    let keys = keys::EnrolledKeys::load(&db).await?;
+    let keys = keys::EnrolledKeys::load(&db, config.allow_fast).await?;
     let (tokens, admin_token) =
         auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);

@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use crypto::session::RcsHandshake;
 use crypto::sign::SigningKey;
 use protocol::message::{AccessMode, AlarmParams, ConfigPush, Message};
-use protocol::session::{CloseCause, RcsEvent, RcsPolicy, RcsSession, SessionConfig};
+use protocol::session::{CloseCause, RcsEvent, RcsSession, SessionConfig};
 use protocol::types::{CloseReason, ResultCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use crate::auth::Tokens;
-use crate::config::{Config, SecurePolicy};
+use crate::config::Config;
 use crate::connections::{CommandError, Connections, Order, QUEUE};
 use crate::db::Db;
 use crate::events::Events;
@@ -188,10 +188,10 @@ struct Connection<'a> {
 
 impl<'a> Connection<'a> {
     fn new(peer: SocketAddr, shared: &'a Shared) -> Self {
-        let policy = RcsPolicy {
-            secure_required: shared.config.secure == SecurePolicy::Required,
-            allow_fast: shared.config.allow_fast,
-        };
+        let policy = shared
+            .config
+            .secure
+            .session_policy(shared.config.allow_fast);
         let session_id = shared.next_session.fetch_add(1, Ordering::Relaxed);
         let handshake = RcsHandshake::new(
             shared.server_key.clone(),

@@ -523,3 +523,64 @@ async fn a_silent_agv_goes_offline_and_the_fleet_survives_a_restart() {
     agv.stop().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn per_agv_secure_policy_and_secure_mode_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let put = |body: Value| {
+        client()
+            .put(s.url("/api/v1/agvs/91/policy"))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+    };
+    let resp = put(json!({ "secure": "sometimes" })).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let resp = put(json!({ "secure": "required" })).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["secure_policy"], "required");
+
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(91), ack_all());
+    eventually("refused", || agv.is_finished()).await;
+    assert!(agv.has_event(|e| matches!(
+        e,
+        AgvEvent::Closed(CloseCause::Refused(ResultCode::SecureModeRequired))
+    )));
+    // another AGV is not affected
+    let other = BackgroundAgv::spawn(&s.server, normal_agv(92), ack_all());
+    let state = s.server.state.clone();
+    eventually("92 in", || state.fleet.get(92).is_some_and(|v| v.online)).await;
+    other.stop().await;
+
+    // back to the server's policy
+    assert_eq!(put(json!({ "secure": null })).await.unwrap().status(), 200);
+    let agv = BackgroundAgv::spawn(&s.server, normal_agv(91), ack_all());
+    eventually("91 in", || state.fleet.get(91).is_some_and(|v| v.online)).await;
+    agv.stop().await;
+    s.stop().await;
+
+    // secure mode off: a secure access request is refused as unsupported
+    let mut config = Config::for_tests(dir.path());
+    config.secure = rcs_server::config::SecurePolicy::Off;
+    let s = Running::start(config).await;
+    let key =
+        Arc::new(SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng()).unwrap());
+    s.server
+        .state
+        .keys
+        .insert(93, crypto::DEFAULT_ID, *key.verifying_key().public_key())
+        .unwrap();
+    let agv = BackgroundAgv::spawn(&s.server, secure_agv(93, &key, &s.server), ack_all());
+    eventually("refused", || agv.is_finished()).await;
+    assert!(
+        agv.has_event(|e| matches!(
+            e,
+            AgvEvent::Closed(CloseCause::Refused(ResultCode::Unsupported))
+        )),
+        "{:?}",
+        agv.events.lock().unwrap()
+    );
+    s.stop().await;
+}

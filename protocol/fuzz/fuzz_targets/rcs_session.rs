@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let policy = RcsPolicy {
         secure_required: data.first().is_some_and(|b| b & 1 == 1),
+        secure_offered: true,
         allow_fast: true,
     };
     let mut now = 1_764_000_000_000u64;

@@ -127,6 +127,12 @@ pub trait RcsCrypto {
     fn verify_agv(&self, parts: &[&[u8]], sig: &[u8]) -> bool;
     /// Checks `S_A`, returns the channel keyed with `K` and the transcript.
     fn confirm(&mut self, confirm: &[u8; 32], transcript: &[&[u8]]) -> Option<Self::Channel>;
+    /// The access policy for `agv_id` (a per-AGV override of `default`, which is the
+    /// session's). The default implementation has no overrides.
+    fn policy(&self, agv_id: u32, default: RcsPolicy) -> RcsPolicy {
+        let _ = agv_id;
+        default
+    }
 }
 
 /// A crypto provider for sessions that only ever run in normal mode: every secure operation

@@ -13,13 +13,27 @@ use crate::message::{
 };
 use crate::types::{CloseReason, ErrorCode, ResultCode};
 
-/// What the RCS accepts.
+/// What the RCS accepts, for all AGVs or (through [`RcsCrypto::policy`]) for one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RcsPolicy {
     /// Refuse normal-mode access (the downgrade rule).
     pub secure_required: bool,
+    /// Offer secure mode at all (`false`: secure access requests are refused `Unsupported`;
+    /// never together with `secure_required`).
+    pub secure_offered: bool,
     /// Grant the fast profile when asked (otherwise grant the guide profile).
     pub allow_fast: bool,
+}
+
+impl Default for RcsPolicy {
+    /// Both modes, both profiles.
+    fn default() -> Self {
+        Self {
+            secure_required: false,
+            secure_offered: true,
+            allow_fast: true,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -311,11 +325,15 @@ impl<K: RcsCrypto> RcsSession<K> {
         if !(req.min_version..=req.max_version).contains(&PROTOCOL_VERSION) {
             return self.refuse_access(now, h.seq, &req, ResultCode::Unsupported);
         }
-        if !crate::secure::access_allowed(req.mode, self.policy.secure_required) {
+        let policy = self.crypto.policy(h.agv_id, self.policy);
+        if !crate::secure::access_allowed(req.mode, policy.secure_required) {
             return self.refuse_access(now, h.seq, &req, ResultCode::SecureModeRequired);
         }
+        if req.mode == AccessMode::Secure && !policy.secure_offered {
+            return self.refuse_access(now, h.seq, &req, ResultCode::Unsupported);
+        }
         let profile = match req.profile {
-            SecureProfile::Fast if self.policy.allow_fast => SecureProfile::Fast,
+            SecureProfile::Fast if policy.allow_fast => SecureProfile::Fast,
             _ => SecureProfile::Guide,
         };
         let mut resp = AccessResponse {

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Json, Path, authorize, enum_name, enum_names, enum_value};
 use crate::auth::Role;
+use crate::config::SecurePolicy;
 use crate::connections::CommandError;
 use crate::fleet::AgvView;
 use crate::metrics::kind;
@@ -81,6 +82,9 @@ pub struct AgvDto {
     pub session: Option<SessionDto>,
     /// Whether a key is enrolled (secure mode possible).
     pub enrolled: bool,
+    /// Its secure-mode policy override (`required`, `allowed`, `off`), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secure_policy: Option<String>,
     /// Registration data.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityDto>,
@@ -118,7 +122,7 @@ pub struct AgvDto {
 }
 
 impl AgvDto {
-    fn new(id: u32, v: &AgvView) -> Self {
+    fn new(id: u32, v: &AgvView, policy: Option<SecurePolicy>) -> Self {
         let last = v.last.as_ref();
         Self {
             id,
@@ -130,6 +134,7 @@ impl AgvDto {
                 registered: v.registered,
             }),
             enrolled: v.enrolled,
+            secure_policy: policy.map(|p| p.as_str().to_owned()),
             identity: v.identity.as_ref().map(|i| IdentityDto {
                 vendor: i.vendor.clone(),
                 model: i.model.clone(),
@@ -173,7 +178,7 @@ pub(super) async fn list(
             .fleet
             .snapshot()
             .iter()
-            .map(|(id, v)| AgvDto::new(*id, v))
+            .map(|(id, v)| AgvDto::new(*id, v, shared.keys.policy_of(*id)))
             .collect(),
     ))
 }
@@ -189,7 +194,7 @@ pub(super) async fn one(
 ) -> Result<Json<AgvDto>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
     let v = shared.fleet.get(id).ok_or_else(|| unknown_agv(id))?;
-    Ok(Json(AgvDto::new(id, &v)))
+    Ok(Json(AgvDto::new(id, &v, shared.keys.policy_of(id))))
 }
 
 fn unknown_agv(id: u32) -> ApiError {
@@ -666,4 +671,53 @@ pub(super) async fn enroll(
         agv_id: request.agv_id,
         key_id,
     }))
+}
+
+/// A per-AGV secure-mode policy.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRequest {
+    /// `required`, `allowed`, `off`, or `null` to follow the server's policy.
+    pub secure: Option<String>,
+}
+
+/// Sets an AGV's secure-mode policy, overriding the server's (admin); effective for its next
+/// access.
+#[utoipa::path(put, path = "/api/v1/agvs/{id}/policy", tag = "agvs",
+    params(("id" = u32, Path, description = "AGV id")), request_body = PolicyRequest,
+    responses((status = 200, body = AgvDto), (status = 400, body = super::ApiErrorBody),
+        (status = 403, body = super::ApiErrorBody)))]
+pub(super) async fn set_policy(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+    Json(request): Json<PolicyRequest>,
+) -> Result<Json<AgvDto>, ApiError> {
+    let who = authorize(&shared, &headers, None, Role::Admin)?;
+    let policy = match request.secure.as_deref() {
+        None => None,
+        Some(name) => Some(SecurePolicy::parse(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_policy",
+                format!("unknown policy {name:?}; one of: required, allowed, off, null"),
+            )
+        })?),
+    };
+    shared
+        .events
+        .audit(
+            &shared.db,
+            "agv.policy",
+            Some(id),
+            &who.name,
+            json!({ "secure": policy.map(SecurePolicy::as_str) }),
+        )
+        .await?;
+    shared
+        .db
+        .set_secure_policy(id, policy.map(SecurePolicy::as_str))
+        .await?;
+    shared.keys.set_policy(id, policy);
+    let view = shared.fleet.update(id, |v| v.clone());
+    Ok(Json(AgvDto::new(id, &view, policy)))
 }

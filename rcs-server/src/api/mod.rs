@@ -12,7 +12,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Serialize;
 use utoipa::OpenApi;
 
@@ -32,6 +32,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/agvs/enroll", post(agvs::enroll))
         .route("/api/v1/agvs/{id}", get(agvs::one))
         .route("/api/v1/agvs/{id}/commands", post(agvs::command))
+        .route("/api/v1/agvs/{id}/policy", put(agvs::set_policy))
         .route("/api/v1/events", get(system::events))
         .route("/api/v1/audit", get(system::audit))
         .route("/api/v1/tokens", post(system::create_token))
@@ -50,6 +51,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         agvs::one,
         agvs::command,
         agvs::enroll,
+        agvs::set_policy,
         system::events,
         system::audit,
         system::create_token,
