@@ -47,6 +47,20 @@ pub enum ServerError {
     /// A key file or key failed.
     #[error("keys: {0}")]
     Keys(String),
+    /// The site could not be loaded.
+    #[error("site: {0}")]
+    Site(#[from] maps::SiteError),
+}
+
+/// Loads the configured site, or the embedded demo site.
+pub fn load_site(config: &Config) -> Result<maps::Site, ServerError> {
+    Ok(match &config.site {
+        Some(dir) => maps::Site::load(dir)?,
+        None => maps::Site::compile(
+            &maps::generate::embedded_demo(),
+            std::path::Path::new("<built-in demo>"),
+        )?,
+    })
 }
 
 /// A running server's handles: where it listens and its state (for tests and the API).
@@ -73,6 +87,8 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Server, impl Future<Output = ()>), ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
+    let site = Arc::new(load_site(&config)?);
+    tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
     let db = db::Db::open(&config.database_url()).await?;
     db.migrate().await?;
     let server_key = keys::load_or_create_server_key(&config.data_dir)?;
@@ -94,6 +110,7 @@ pub async fn start(
         fleet,
         events,
         tokens,
+        site,
         stop: stop_rx.clone(),
     }));
     tracing::info!(%agv_addr, "AGV protocol listening");

@@ -52,6 +52,8 @@ pub struct Shared {
     pub tokens: Tokens,
     /// Metrics.
     pub metrics: Metrics,
+    /// The site (maps).
+    pub site: Arc<maps::Site>,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -66,6 +68,7 @@ pub(crate) struct Parts {
     pub fleet: Fleet,
     pub events: Events,
     pub tokens: Tokens,
+    pub site: Arc<maps::Site>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -84,6 +87,7 @@ impl Shared {
             events: p.events,
             tokens: p.tokens,
             metrics: Metrics::default(),
+            site: p.site,
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),

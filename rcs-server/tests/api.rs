@@ -584,3 +584,41 @@ async fn per_agv_secure_policy_and_secure_mode_off() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_site_is_served_built_in_or_from_site() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let (status, maps) = get(&s, "/api/v1/maps", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(maps[0]["name"], "Hall");
+    assert_eq!(maps[0]["nodes"], 40);
+    let (status, map) = get(&s, "/api/v1/maps/1", Some(ADMIN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(map["node_list"].as_array().unwrap().len(), 40);
+    assert!(
+        map["areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["kind"] == "forbidden")
+    );
+    assert_eq!(get(&s, "/api/v1/maps/9", Some(ADMIN)).await.0, 404);
+    s.stop().await;
+
+    let mut config = Config::for_tests(dir.path());
+    config.site =
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f"));
+    let s = Running::start(config).await;
+    let (_, maps) = get(&s, "/api/v1/maps", Some(ADMIN)).await;
+    assert_eq!(maps.as_array().unwrap().len(), 3);
+    let (_, floor) = get(&s, "/api/v1/maps/2", Some(ADMIN)).await;
+    assert_eq!(floor["lifts"].as_array().unwrap().len(), 2);
+    s.stop().await;
+
+    // a broken site is an error at start, naming the file
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(dir.path().join("no-such-site"));
+    let err = rcs_server::start(config, async {}).await.err().unwrap();
+    assert!(err.to_string().contains("site.toml"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
 mod agvs;
+mod maps;
 mod system;
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/agvs/{id}", get(agvs::one))
         .route("/api/v1/agvs/{id}/commands", post(agvs::command))
         .route("/api/v1/agvs/{id}/policy", put(agvs::set_policy))
+        .route("/api/v1/maps", get(maps::list))
+        .route("/api/v1/maps/{id}", get(maps::one))
         .route("/api/v1/events", get(system::events))
         .route("/api/v1/audit", get(system::audit))
         .route("/api/v1/tokens", post(system::create_token))
@@ -52,6 +55,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         agvs::command,
         agvs::enroll,
         agvs::set_policy,
+        maps::list,
+        maps::one,
         system::events,
         system::audit,
         system::create_token,

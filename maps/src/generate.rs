@@ -1,0 +1,300 @@
+//! Site generators: the committed sample sites (`maps/sites/demo`, `maps/sites/warehouse-3f`,
+//! kept equal to these functions by a test; `UPDATE_SITES=1` rewrites them) and large grid sites
+//! for tests and benchmarks.
+
+use std::path::PathBuf;
+
+use crate::file::{
+    AreaFile, AreaKind, Bounds, EdgeFile, LiftDoor, LiftFile, MapFile, MapRef, Movement,
+    Navigation, NodeFile, NodeKind, SiteFile, SiteFiles, Trajectory,
+};
+
+/// The node id of column `c`, row `r` on floor `f` of a generated grid.
+pub fn grid_node(f: u32, cols: u32, c: u32, r: u32) -> u32 {
+    f * 100_000 + r * cols + c + 1
+}
+
+/// A `cols` × `rows` grid of waypoints `spacing` metres apart with bidirectional edges between
+/// neighbours, on floor `f` (node ids from [`grid_node`], edge ids from `f * 1_000_000 + 1`).
+pub fn grid_map(f: u32, cols: u32, rows: u32, spacing: f64) -> MapFile {
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let mut next_edge = f * 1_000_000 + 1;
+    for r in 0..rows {
+        for c in 0..cols {
+            nodes.push(NodeFile {
+                id: grid_node(f, cols, c, r),
+                x: f64::from(c) * spacing,
+                y: f64::from(r) * spacing,
+                theta: None,
+                kind: NodeKind::Waypoint,
+                qr: None,
+                name: None,
+            });
+            let mut edge = |to: u32| {
+                edges.push(EdgeFile {
+                    id: next_edge,
+                    from: grid_node(f, cols, c, r),
+                    to,
+                    bidirectional: true,
+                    max_speed: None,
+                    length: None,
+                    trajectory: Trajectory::Line,
+                    movement: vec![Movement::Forward],
+                    navigation: vec![],
+                    width: None,
+                });
+                next_edge += 1;
+            };
+            if c + 1 < cols {
+                edge(grid_node(f, cols, c + 1, r));
+            }
+            if r + 1 < rows {
+                edge(grid_node(f, cols, c, r + 1));
+            }
+        }
+    }
+    MapFile {
+        bounds: Bounds {
+            min: [-1.0, -1.0],
+            max: [
+                f64::from(cols - 1) * spacing + 1.0,
+                f64::from(rows - 1) * spacing + 1.0,
+            ],
+        },
+        max_speed: 1.5,
+        nodes,
+        edges,
+        areas: vec![],
+    }
+}
+
+fn node_mut(map: &mut MapFile, id: u32) -> &mut NodeFile {
+    map.nodes
+        .iter_mut()
+        .find(|n| n.id == id)
+        .expect("generated node")
+}
+
+fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Vec<[f64; 2]> {
+    vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+}
+
+/// `maps/sites/demo`: one floor, 8 × 5 nodes 3 m apart, two chargers, four stations, two
+/// parking places, a pillar (forbidden), a slow crossing and a QR-code zone.
+pub fn demo() -> SiteFiles {
+    let (cols, rows, s) = (8, 5, 3.0);
+    let mut m = grid_map(0, cols, rows, s);
+    let n = |c, r| grid_node(0, cols, c, r);
+    for (c, r, kind, name) in [
+        (0, 0, NodeKind::Charger, "charger-1"),
+        (0, 4, NodeKind::Charger, "charger-2"),
+        (7, 0, NodeKind::Station, "dock-A"),
+        (7, 2, NodeKind::Station, "dock-B"),
+        (7, 4, NodeKind::Station, "dock-C"),
+        (3, 4, NodeKind::Station, "line-1"),
+        (1, 0, NodeKind::Parking, "park-1"),
+        (1, 4, NodeKind::Parking, "park-2"),
+    ] {
+        let node = node_mut(&mut m, n(c, r));
+        node.kind = kind;
+        node.name = Some(name.into());
+        if kind == NodeKind::Station {
+            node.theta = Some(0.0);
+        }
+    }
+    // QR codes under the docks' column
+    for r in 0..rows {
+        for c in 6..cols {
+            node_mut(&mut m, n(c, r)).qr = Some(5000 + n(c, r));
+        }
+    }
+    m.areas = vec![
+        AreaFile {
+            id: 1,
+            kind: AreaKind::Forbidden,
+            polygon: rect(9.5, 3.5, 11.5, 5.5),
+            speed: None,
+            direction: None,
+        },
+        AreaFile {
+            id: 2,
+            kind: AreaKind::Slow,
+            polygon: rect(8.0, -1.0, 10.0, 13.0),
+            speed: Some(0.5),
+            direction: None,
+        },
+        AreaFile {
+            id: 3,
+            kind: AreaKind::QrZone,
+            polygon: rect(17.0, -1.0, 22.0, 13.0),
+            speed: None,
+            direction: None,
+        },
+        AreaFile {
+            id: 4,
+            kind: AreaKind::ChargingArea,
+            polygon: rect(-1.0, -1.0, 1.0, 13.0),
+            speed: None,
+            direction: None,
+        },
+    ];
+    SiteFiles {
+        site: Some(SiteFile {
+            name: "demo".into(),
+            maps: vec![MapRef {
+                id: 1,
+                name: "Hall".into(),
+                file: PathBuf::from("hall.toml"),
+                building: "A".into(),
+                floor: 1,
+                navigation: Navigation::Slam,
+                version: 1,
+            }],
+            lifts: vec![],
+            links: vec![],
+        }),
+        maps: vec![(PathBuf::from("hall.toml"), m)],
+    }
+}
+
+/// A grid site of `floors` floors of `cols` × `rows` nodes 2 m apart, with two lifts serving
+/// every floor at the middle of the west and east sides (map ids 1..=floors; no lifts for one
+/// floor).
+pub fn grid_site(name: &str, floors: u32, cols: u32, rows: u32) -> SiteFiles {
+    let mut maps = Vec::new();
+    let mut refs = Vec::new();
+    let lift_cells = [(0, rows / 2), (cols - 1, rows / 2)];
+    for f in 1..=floors {
+        let mut m = grid_map(f, cols, rows, 2.0);
+        for (c, r) in lift_cells {
+            node_mut(&mut m, grid_node(f, cols, c, r)).kind = NodeKind::LiftDoor;
+        }
+        let file = PathBuf::from(format!("floor{f}.toml"));
+        refs.push(MapRef {
+            id: f as u16,
+            name: format!("Floor {f}"),
+            file: file.clone(),
+            building: "W".into(),
+            floor: f as i32,
+            navigation: Navigation::Slam,
+            version: 1,
+        });
+        maps.push((file, m));
+    }
+    let lifts = lift_cells
+        .iter()
+        .filter(|_| floors > 1)
+        .enumerate()
+        .map(|(i, &(c, r))| LiftFile {
+            id: i as u16 + 1,
+            name: format!("Lift {}", i + 1),
+            travel_s_per_floor: 4.0,
+            door_s: 4.0,
+            capacity: 1,
+            doors: (1..=floors)
+                .map(|f| LiftDoor {
+                    map: f as u16,
+                    node: grid_node(f, cols, c, r),
+                    floor: f as i32,
+                })
+                .collect(),
+        })
+        .collect();
+    SiteFiles {
+        site: Some(SiteFile {
+            name: name.into(),
+            maps: refs,
+            lifts,
+            links: vec![],
+        }),
+        maps,
+    }
+}
+
+/// `maps/sites/warehouse-3f`: three floors of 20 × 10 nodes (600), two lifts, a QR-code zone
+/// on floor 1, a SLAM zone marked on floor 2, a forbidden block on floor 2, a one-way aisle on
+/// floor 3, chargers and stations on every floor.
+pub fn warehouse_3f() -> SiteFiles {
+    let (cols, rows) = (20, 10);
+    let mut files = grid_site("warehouse-3f", 3, cols, rows);
+    for (i, (_, m)) in files.maps.iter_mut().enumerate() {
+        let f = i as u32 + 1;
+        for (c, r, kind, name) in [
+            (1, 0, NodeKind::Charger, format!("charger-{f}1")),
+            (18, 0, NodeKind::Charger, format!("charger-{f}2")),
+            (5, 9, NodeKind::Station, format!("station-{f}A")),
+            (10, 9, NodeKind::Station, format!("station-{f}B")),
+            (15, 9, NodeKind::Station, format!("station-{f}C")),
+        ] {
+            let node = node_mut(m, grid_node(f, cols, c, r));
+            node.kind = kind;
+            node.name = Some(name);
+        }
+        match f {
+            1 => {
+                // QR codes in the left third
+                m.areas.push(AreaFile {
+                    id: 1,
+                    kind: AreaKind::QrZone,
+                    polygon: rect(-1.0, -1.0, 11.0, 19.0),
+                    speed: None,
+                    direction: None,
+                });
+                for r in 0..rows {
+                    for c in 0..6 {
+                        node_mut(m, grid_node(f, cols, c, r)).qr = Some(grid_node(f, cols, c, r));
+                    }
+                }
+            }
+            2 => {
+                m.areas.push(AreaFile {
+                    id: 1,
+                    kind: AreaKind::SlamZone,
+                    polygon: rect(-1.0, -1.0, 39.0, 19.0),
+                    speed: None,
+                    direction: None,
+                });
+                // a storage block: edges through it are never routed
+                m.areas.push(AreaFile {
+                    id: 2,
+                    kind: AreaKind::Forbidden,
+                    polygon: rect(15.0, 7.0, 21.0, 11.0),
+                    speed: None,
+                    direction: None,
+                });
+            }
+            _ => {
+                // a one-way aisle along row 5, eastbound
+                m.areas.push(AreaFile {
+                    id: 1,
+                    kind: AreaKind::OneWay,
+                    polygon: rect(7.0, 9.5, 31.0, 10.5),
+                    speed: None,
+                    direction: Some(0.0),
+                });
+                for e in m.edges.iter_mut() {
+                    let (a, b) = (e.from - f * 100_000 - 1, e.to - f * 100_000 - 1);
+                    let (ac, ar, bc) = (a % cols, a / cols, b % cols);
+                    if ar == 5 && b / cols == 5 && ac >= 4 && bc <= 15 {
+                        e.bidirectional = false;
+                    }
+                }
+            }
+        }
+    }
+    files
+}
+
+/// The demo site as committed (`maps/sites/demo`), embedded: what a server started without
+/// `--site` runs on.
+pub fn embedded_demo() -> SiteFiles {
+    let site: SiteFile =
+        toml::from_str(include_str!("../sites/demo/site.toml")).expect("committed demo site");
+    let hall: MapFile =
+        toml::from_str(include_str!("../sites/demo/hall.toml")).expect("committed demo map");
+    SiteFiles {
+        site: Some(site),
+        maps: vec![(PathBuf::from("hall.toml"), hall)],
+    }
+}
