@@ -5,17 +5,20 @@
 //! - [`file`]: the TOML files as written.
 //! - [`site`]: the compiled, validated [`Site`].
 //! - [`planner`]: fastest routes across maps, as legs (drive, navigation switch, lift, link).
+//! - [`space`]: who holds which space (footprints, reservations, grants), never overlapping.
 //! - [`generate`]: the committed sample sites and large generated ones.
 
 pub mod file;
 pub mod generate;
 pub mod planner;
 pub mod site;
+pub mod space;
 
 use std::path::PathBuf;
 
 pub use planner::{Leg, Planner, Route, RouteError, Vehicle};
 pub use site::{Area, Edge, EdgeKind, Lift, Map, Node, REVERSE, Site};
+pub use space::{Conflict, GrantInfo, GrantLimits, Hold, Shape, SpaceTable};
 
 /// One thing wrong with a site.
 #[derive(Debug, Clone, PartialEq, Eq)]

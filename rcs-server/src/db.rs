@@ -40,7 +40,7 @@ pub struct TelemetryRow {
 }
 
 /// What registration recorded of an AGV.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AgvRecord {
     /// The AGV.
     pub agv_id: u32,
@@ -56,6 +56,25 @@ pub struct AgvRecord {
     pub agv_type: u8,
     /// Whether a key is enrolled.
     pub enrolled: bool,
+    /// Registered footprint: front, rear, left, right, m.
+    pub footprint: Option<[f64; 4]>,
+}
+
+/// A safe-space grant as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantRow {
+    /// Grant id.
+    pub grant_id: u32,
+    /// The AGV.
+    pub agv_id: u32,
+    /// The map.
+    pub map_id: u16,
+    /// The region: JSON `[[[x, y], ...], ...]` (polygon outlines).
+    pub region: String,
+    /// Granted at, UTC ms.
+    pub granted_at: i64,
+    /// Expires at, UTC ms.
+    pub expires_at: i64,
 }
 
 /// An audit/event log entry.
@@ -172,9 +191,11 @@ impl Db {
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO agvs (agv_id, distid, vendor, model, serial, firmware, agv_type, \
-             registered_at) VALUES ($1, '', $2, $3, $4, $5, $6, $7) \
+             registered_at, fp_front, fp_rear, fp_left, fp_right) \
+             VALUES ($1, '', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (agv_id) DO UPDATE SET vendor = $2, model = $3, serial = $4, \
-             firmware = $5, agv_type = $6, registered_at = $7",
+             firmware = $5, agv_type = $6, registered_at = $7, fp_front = $8, fp_rear = $9, \
+             fp_left = $10, fp_right = $11",
         )
         .bind(i64::from(agv_id))
         .bind(&req.vendor)
@@ -183,6 +204,10 @@ impl Db {
         .bind(&req.firmware)
         .bind(i32::from(req.agv_type.to_raw()))
         .bind(now_ms)
+        .bind(f64::from(req.footprint.front))
+        .bind(f64::from(req.footprint.rear))
+        .bind(f64::from(req.footprint.left))
+        .bind(f64::from(req.footprint.right))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -275,8 +300,8 @@ impl Db {
     /// Every AGV that registered or was enrolled, by id.
     pub async fn agvs(&self) -> Result<Vec<AgvRecord>, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT agv_id, vendor, model, serial, firmware, agv_type, public_key_pem \
-             FROM agvs ORDER BY agv_id",
+            "SELECT agv_id, vendor, model, serial, firmware, agv_type, public_key_pem, \
+             fp_front, fp_rear, fp_left, fp_right FROM agvs ORDER BY agv_id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -293,6 +318,15 @@ impl Db {
                         .and_then(|v| u8::try_from(v).ok())
                         .unwrap_or(0),
                     enrolled: r.try_get::<Option<String>, _>(6)?.is_some(),
+                    footprint: match (
+                        r.try_get::<Option<f64>, _>(7)?,
+                        r.try_get::<Option<f64>, _>(8)?,
+                        r.try_get::<Option<f64>, _>(9)?,
+                        r.try_get::<Option<f64>, _>(10)?,
+                    ) {
+                        (Some(f), Some(b), Some(l), Some(r)) => Some([f, b, l, r]),
+                        _ => None,
+                    },
                 })
             })
             .collect()
@@ -451,5 +485,67 @@ impl Db {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Records a grant (committed before the grant is sent).
+    pub async fn insert_grant(&self, g: &GrantRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO grants (grant_id, agv_id, map_id, region, granted_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(i64::from(g.grant_id))
+        .bind(i64::from(g.agv_id))
+        .bind(i32::from(g.map_id))
+        .bind(&g.region)
+        .bind(g.granted_at)
+        .bind(g.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the end of a grant.
+    pub async fn end_grant(&self, grant_id: u32, cause: &str, at: i64) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE grants SET released_at = $1, release_cause = $2 \
+             WHERE grant_id = $3 AND released_at IS NULL",
+        )
+        .bind(at)
+        .bind(cause)
+        .bind(i64::from(grant_id))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Grants not ended, and the highest grant id ever issued.
+    pub async fn open_grants(&self) -> Result<(Vec<GrantRow>, u32), sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT grant_id, agv_id, map_id, region, granted_at, expires_at FROM grants \
+             WHERE released_at IS NULL ORDER BY grant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let open = rows
+            .iter()
+            .map(|r| {
+                Ok(GrantRow {
+                    grant_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    agv_id: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                    map_id: u16::try_from(r.try_get::<i32, _>(2)?).unwrap_or(0),
+                    region: r.try_get(3)?,
+                    granted_at: r.try_get(4)?,
+                    expires_at: r.try_get(5)?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let max: Option<i64> = sqlx::query("SELECT MAX(grant_id) FROM grants")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok((
+            open,
+            max.map_or(0, |m| u32::try_from(m).unwrap_or(u32::MAX)),
+        ))
     }
 }

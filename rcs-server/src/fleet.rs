@@ -41,8 +41,10 @@ pub struct AgvView {
     pub enrolled: bool,
     /// Registration data.
     pub identity: Option<Identity>,
-    /// Its footprint (from registration).
-    pub footprint: Option<Footprint>,
+    /// Its footprint (from registration, or restored): front, rear, left, right, m.
+    pub footprint: Option<[f64; 4]>,
+    /// Where its footprint was last placed in the space table: map and pose.
+    pub footprint_at: Option<(u16, [f64; 3])>,
     /// Its last status report in the current session.
     pub status: Option<StatusReport>,
     /// Its last known snapshot (from the current session or restored after a restart).
@@ -64,6 +66,7 @@ impl AgvView {
             enrolled: false,
             identity: None,
             footprint: None,
+            footprint_at: None,
             status: None,
             last: None,
             last_seen_ms: 0,
@@ -83,6 +86,16 @@ pub struct StateChange {
     pub map_id: u16,
     /// `NavigationMode` raw value now.
     pub navigation_mode: u8,
+}
+
+/// A registered footprint as `[front, rear, left, right]`.
+pub fn dims(f: &Footprint) -> [f64; 4] {
+    [
+        f64::from(f.front),
+        f64::from(f.rear),
+        f64::from(f.left),
+        f64::from(f.right),
+    ]
 }
 
 /// The snapshot row a status report gives.
@@ -115,6 +128,7 @@ impl Fleet {
         for r in records {
             fleet.update(r.agv_id, |v| {
                 v.enrolled = r.enrolled;
+                v.footprint = r.footprint;
                 if !r.vendor.is_empty() || !r.serial.is_empty() {
                     v.identity = Some(Identity {
                         vendor: r.vendor,
@@ -142,6 +156,15 @@ impl Fleet {
             .expect("not poisoned")
             .get(&agv_id)
             .cloned()
+    }
+
+    /// The footprint dimensions of `agv_id`, if known.
+    pub fn get_footprint(&self, agv_id: u32) -> Option<[f64; 4]> {
+        self.agvs
+            .read()
+            .expect("not poisoned")
+            .get(&agv_id)
+            .and_then(|v| v.footprint)
     }
 
     /// Every AGV id with its view, sorted by id.
@@ -177,7 +200,7 @@ impl Fleet {
     pub fn register(&self, agv_id: u32, req: &RegisterRequest) {
         self.update(agv_id, |v| {
             v.registered = true;
-            v.footprint = Some(req.footprint.clone());
+            v.footprint = Some(dims(&req.footprint));
             v.identity = Some(Identity {
                 vendor: req.vendor.clone(),
                 model: req.model.clone(),

@@ -16,6 +16,7 @@ pub mod connections;
 pub mod db;
 pub mod events;
 pub mod fleet;
+pub mod grants;
 pub mod keys;
 pub mod metrics;
 pub mod net;
@@ -96,6 +97,7 @@ pub async fn start(
     let (tokens, admin_token) =
         auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
+    let space = restore_space(&site, &db, &fleet).await?;
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
@@ -111,6 +113,7 @@ pub async fn start(
         events,
         tokens,
         site,
+        space,
         stop: stop_rx.clone(),
     }));
     tracing::info!(%agv_addr, "AGV protocol listening");
@@ -127,6 +130,7 @@ pub async fn start(
     let (writer_stop, writer_rx) = watch::channel(false);
     let writer = tokio::spawn(writer::run(state.clone(), log, writer_rx));
     let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
+    tokio::spawn(grants::run_expiry(state.clone()));
     let mut http_stop = stop_rx.clone();
     let http =
         axum::serve(http_listener, api::router(state.clone())).with_graceful_shutdown(async move {
@@ -165,6 +169,41 @@ pub async fn start(
         },
         done,
     ))
+}
+
+/// The space table after a restart: every known AGV's footprint at its last pose (they are
+/// offline: their space stays blocked until they return or an operator clears it) and the
+/// grants still open.
+async fn restore_space(
+    site: &maps::Site,
+    db: &db::Db,
+    fleet: &fleet::Fleet,
+) -> Result<maps::SpaceTable, ServerError> {
+    let (open, max_id) = db.open_grants().await?;
+    let mut space = maps::SpaceTable::new(site, max_id.wrapping_add(1));
+    for (agv_id, view) in fleet.snapshot() {
+        if let (Some(fp), Some(last)) = (view.footprint, view.last) {
+            let shape = grants::footprint_shape(fp, last.x, last.y, last.theta);
+            space.set_footprint(agv_id, last.map_id, shape);
+            fleet.update(agv_id, |v| {
+                v.footprint_at = Some((last.map_id, [last.x, last.y, last.theta]))
+            });
+        }
+    }
+    for g in open {
+        match grants::shape_from_json(&g.region) {
+            Some(shape) => space.restore_grant(maps::GrantInfo {
+                id: g.grant_id,
+                agv: g.agv_id,
+                map: g.map_id,
+                shape,
+                granted_at_ms: g.granted_at as u64,
+                expires_at_ms: g.expires_at as u64,
+            }),
+            None => tracing::error!(grant_id = g.grant_id, "stored grant region unreadable"),
+        }
+    }
+    Ok(space)
 }
 
 /// Runs the server until `shutdown` resolves.

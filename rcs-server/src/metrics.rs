@@ -35,6 +35,10 @@ pub struct Metrics {
     pub db_errors: Counter,
     /// AGV protocol errors reported by the peer or seen by the server, by kind.
     pub protocol_errors: Family<Kind, Counter>,
+    /// Space requests by outcome.
+    pub grants: Family<Kind, Counter>,
+    /// Footprints found overlapping space held by another AGV (safety alarms).
+    pub safety_overlaps: Counter,
 }
 
 impl Default for Metrics {
@@ -52,6 +56,8 @@ impl Default for Metrics {
             telemetry_batches: Counter::default(),
             db_errors: Counter::default(),
             protocol_errors: Family::default(),
+            grants: Family::default(),
+            safety_overlaps: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -92,6 +98,16 @@ impl Default for Metrics {
             "protocol_errors",
             "AGV protocol errors",
             m.protocol_errors.clone(),
+        );
+        registry.register(
+            "space_requests",
+            "Space requests by outcome",
+            m.grants.clone(),
+        );
+        registry.register(
+            "safety_overlaps",
+            "Footprints overlapping space held by another AGV",
+            m.safety_overlaps.clone(),
         );
         Self { registry, ..m }
     }

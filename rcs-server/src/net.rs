@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use crypto::session::RcsHandshake;
 use crypto::sign::SigningKey;
-use protocol::message::{AccessMode, AlarmParams, ConfigPush, Message};
+use protocol::message::{AccessMode, AlarmParams, ConfigPush, Message, MessageType};
 use protocol::session::{CloseCause, RcsEvent, RcsSession, SessionConfig};
 use protocol::types::{CloseReason, ResultCode};
 use serde_json::json;
@@ -54,6 +54,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The site (maps).
     pub site: Arc<maps::Site>,
+    /// Who holds which space (footprints, reservations, grants).
+    pub space: std::sync::Mutex<maps::SpaceTable>,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -69,6 +71,7 @@ pub(crate) struct Parts {
     pub events: Events,
     pub tokens: Tokens,
     pub site: Arc<maps::Site>,
+    pub space: maps::SpaceTable,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -88,6 +91,7 @@ impl Shared {
             tokens: p.tokens,
             metrics: Metrics::default(),
             site: p.site,
+            space: std::sync::Mutex::new(p.space),
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),
@@ -417,6 +421,7 @@ impl<'a> Connection<'a> {
                 ..
             } => {
                 shared.metrics.status_reports.inc();
+                crate::grants::on_status(shared, self.agv_id, &status);
                 if let Some(change) = shared
                     .fleet
                     .report(self.agv_id, self.session_id, now, status)
@@ -436,13 +441,31 @@ impl<'a> Connection<'a> {
             }
             RcsEvent::Message {
                 seq,
+                message: Message::SpaceRequest(req),
+                ..
+            } => {
+                let answer = crate::grants::on_request(shared, self.agv_id, seq, req).await;
+                let _ = self.session.respond(now_ms(), answer);
+            }
+            RcsEvent::Message {
+                seq,
+                message: Message::SpaceRelease(rel),
+                ..
+            } => {
+                let result = crate::grants::on_release(shared, self.agv_id, &rel).await;
+                let _ = self
+                    .session
+                    .ack(now_ms(), seq, MessageType::SPACE_RELEASE, result);
+            }
+            RcsEvent::Message {
+                seq,
                 ack_requested,
                 message,
             } => {
                 shared.fleet.update(self.agv_id, |v| v.last_seen_ms = now);
                 if ack_requested {
-                    // Requests this server does not serve yet (safe space: the traffic issue)
-                    // are refused, never left unanswered: the AGV holds.
+                    // Requests this server does not serve are refused, never left unanswered:
+                    // the AGV holds.
                     let _ =
                         self.session
                             .ack(now, seq, message.message_type(), ResultCode::Unsupported);

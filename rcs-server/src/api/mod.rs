@@ -3,6 +3,7 @@
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
 mod agvs;
+mod grants;
 mod maps;
 mod system;
 
@@ -13,7 +14,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde::Serialize;
 use utoipa::OpenApi;
 
@@ -34,6 +35,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/agvs/{id}", get(agvs::one))
         .route("/api/v1/agvs/{id}/commands", post(agvs::command))
         .route("/api/v1/agvs/{id}/policy", put(agvs::set_policy))
+        .route("/api/v1/agvs/{id}/space", delete(grants::clear_space))
+        .route("/api/v1/grants", get(grants::list))
+        .route("/api/v1/grants/{id}", delete(grants::revoke))
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
         .route("/api/v1/events", get(system::events))
@@ -57,6 +61,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         agvs::set_policy,
         maps::list,
         maps::one,
+        grants::list,
+        grants::revoke,
+        grants::clear_space,
         system::events,
         system::audit,
         system::create_token,

@@ -207,6 +207,7 @@ pub fn ack(seq: u32, m: &Message, result: ResultCode) -> Message {
 /// commands with `answer`, until stopped; `silence` makes it stop sending anything (its TCP
 /// connection stays open).
 pub struct BackgroundAgv {
+    requests: tokio::sync::mpsc::UnboundedSender<(Message, oneshot::Sender<Message>)>,
     pub events: Arc<Mutex<Vec<AgvEvent>>>,
     pub commands: Arc<Mutex<Vec<Message>>>,
     pub silent: Arc<AtomicBool>,
@@ -217,12 +218,27 @@ pub struct BackgroundAgv {
 impl BackgroundAgv {
     pub fn spawn<K: AgvCrypto + Send + 'static>(
         server: &Server,
-        mut agv: AgvSession<K>,
+        agv: AgvSession<K>,
         answer: Answer,
     ) -> Self
     where
         K::Channel: Send,
     {
+        Self::spawn_at(server, agv, answer, 3.5)
+    }
+
+    /// As `spawn`, reporting `x` as its position.
+    pub fn spawn_at<K: AgvCrypto + Send + 'static>(
+        server: &Server,
+        mut agv: AgvSession<K>,
+        answer: Answer,
+        x: f64,
+    ) -> Self
+    where
+        K::Channel: Send,
+    {
+        let (requests, mut incoming) =
+            tokio::sync::mpsc::unbounded_channel::<(Message, oneshot::Sender<Message>)>();
         let events = Arc::new(Mutex::new(Vec::new()));
         let commands = Arc::new(Mutex::new(Vec::new()));
         let silent = Arc::new(AtomicBool::new(false));
@@ -234,6 +250,8 @@ impl BackgroundAgv {
             agv.connect(now_ms()).unwrap();
             let mut buf = vec![0u8; 65536];
             let mut next_report = 0u64;
+            let mut waiting: std::collections::HashMap<u32, oneshot::Sender<Message>> =
+                std::collections::HashMap::new();
             loop {
                 let quiet = quiet.load(Ordering::Relaxed);
                 while let Some(e) = agv.poll_event() {
@@ -243,10 +261,18 @@ impl BackgroundAgv {
                             let _ = agv.respond(now_ms(), reply);
                         }
                     }
+                    if let AgvEvent::Response {
+                        request_seq,
+                        message,
+                    } = &e
+                        && let Some(reply) = waiting.remove(request_seq)
+                    {
+                        let _ = reply.send(message.clone());
+                    }
                     ev.lock().unwrap().push(e);
                 }
                 if agv.is_established() && now_ms() >= next_report && !quiet {
-                    let _ = agv.send(now_ms(), status(), false);
+                    let _ = agv.send(now_ms(), status_at(x, AgvState::Idle), false);
                     next_report = now_ms() + 100;
                 }
                 while let Some(f) = agv.poll_transmit() {
@@ -270,6 +296,11 @@ impl BackgroundAgv {
                         Ok(n) => if !quiet { agv.handle_input(now_ms(), &buf[..n]) },
                     },
                     () = tokio::time::sleep(sleep) => if !quiet { agv.handle_timeout(now_ms()) },
+                    Some((message, reply)) = incoming.recv() => {
+                        if let Ok(seq) = agv.send(now_ms(), message, true) {
+                            waiting.insert(seq, reply);
+                        }
+                    }
                     _ = &mut stopped => {
                         agv.close(now_ms(), CloseReason::Shutdown);
                         while let Some(f) = agv.poll_transmit() {
@@ -281,12 +312,23 @@ impl BackgroundAgv {
             }
         });
         Self {
+            requests,
             events,
             commands,
             silent,
             stop: Some(stop),
             task,
         }
+    }
+
+    /// Sends `message` as a request (ACK_REQUESTED) and waits up to 5 s for the answer.
+    pub async fn request(&self, message: Message) -> Message {
+        let (tx, rx) = oneshot::channel();
+        self.requests.send((message, tx)).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .expect("an answer within 5 s")
+            .expect("the AGV task is running")
     }
 
     pub fn has_event(&self, f: impl Fn(&AgvEvent) -> bool) -> bool {

@@ -1,0 +1,616 @@
+//! Who holds which space: the reservation and grant table behind traffic control and
+//! safe-space grants (docs/traffic.md). Every AGV holds its **footprint** (where it physically
+//! is, from its reports; kept while it is offline), its **reservations** (nodes and edge
+//! corridors of its released path) and its **grants** (safe spaces). A reservation or grant is
+//! only ever added when its shape intersects nothing another AGV holds and no forbidden area:
+//! the table never lets two AGVs hold overlapping space. Footprints are facts, not requests:
+//! setting one never fails, but an overlap it creates is reported.
+//!
+//! Shapes are `geo` multipolygons in the map's frame; candidates come from an `rstar` R-tree of
+//! bounding boxes per map, then an exact `geo` intersection test.
+
+use std::collections::HashMap;
+
+use geo::{Area, BoundingRect, Coord, Intersects, LineString, MultiPolygon, Polygon, Rect};
+use protocol::message::Region;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{AABB, RTree};
+
+use crate::file::AreaKind;
+use crate::site::Site;
+
+/// A shape on a map.
+pub type Shape = MultiPolygon<f64>;
+
+/// Sides of the polygons that stand for circles (circumscribed: they contain the circle).
+const CIRCLE_SIDES: usize = 8;
+
+/// A closed polygon from points.
+pub fn polygon(points: &[[f64; 2]]) -> Polygon<f64> {
+    Polygon::new(
+        LineString::from(
+            points
+                .iter()
+                .map(|p| Coord { x: p[0], y: p[1] })
+                .collect::<Vec<_>>(),
+        ),
+        vec![],
+    )
+}
+
+/// A polygon containing the circle of `radius` around `(x, y)`.
+pub fn disc(x: f64, y: f64, radius: f64) -> Polygon<f64> {
+    let r = radius / (std::f64::consts::PI / CIRCLE_SIDES as f64).cos();
+    let pts: Vec<[f64; 2]> = (0..CIRCLE_SIDES)
+        .map(|i| {
+            let t = std::f64::consts::TAU * i as f64 / CIRCLE_SIDES as f64;
+            [x + r * t.cos(), y + r * t.sin()]
+        })
+        .collect();
+    polygon(&pts)
+}
+
+/// The rectangle `front`/`rear` along `theta` and `left`/`right` across it, around `(x, y)`.
+pub fn oriented_rect(
+    x: f64,
+    y: f64,
+    theta: f64,
+    front: f64,
+    rear: f64,
+    left: f64,
+    right: f64,
+) -> Polygon<f64> {
+    let (s, c) = theta.sin_cos();
+    let at = |along: f64, across: f64| [x + along * c - across * s, y + along * s + across * c];
+    polygon(&[
+        at(front, -right),
+        at(front, left),
+        at(-rear, left),
+        at(-rear, -right),
+    ])
+}
+
+/// A corridor: every point within `half_width` of the polyline (segment rectangles and discs
+/// at the joints).
+pub fn corridor(points: &[[f64; 2]], half_width: f64) -> Shape {
+    let mut parts = Vec::new();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+        if len > 1e-9 {
+            let theta = (b[1] - a[1]).atan2(b[0] - a[0]);
+            parts.push(oriented_rect(
+                a[0], a[1], theta, len, 0.0, half_width, half_width,
+            ));
+        }
+    }
+    for p in points {
+        parts.push(disc(p[0], p[1], half_width));
+    }
+    MultiPolygon::new(parts)
+}
+
+/// Why a region from the wire is not a usable shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// Non-finite coordinates, a self-intersecting or degenerate polygon.
+    #[error("malformed region")]
+    Invalid,
+}
+
+/// The shape of a protocol region.
+pub fn region_shape(region: &Region) -> Result<Shape, ShapeError> {
+    use geo::Validation as _;
+    let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
+    let shape = match region {
+        Region::Rectangle {
+            center,
+            length,
+            width,
+        } => {
+            let (l, w) = (f64::from(*length) / 2.0, f64::from(*width) / 2.0);
+            if !finite(&[center.x, center.y, center.theta, l, w]) {
+                return Err(ShapeError::Invalid);
+            }
+            MultiPolygon::new(vec![oriented_rect(
+                center.x,
+                center.y,
+                center.theta,
+                l,
+                l,
+                w,
+                w,
+            )])
+        }
+        Region::Polygon { points } => {
+            if !points.iter().all(|p| finite(&[p.x, p.y])) {
+                return Err(ShapeError::Invalid);
+            }
+            let p = polygon(&points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>());
+            if !p.is_valid() || p.unsigned_area() < 1e-6 {
+                return Err(ShapeError::Invalid);
+            }
+            MultiPolygon::new(vec![p])
+        }
+        Region::Circle { center, radius } => {
+            if !finite(&[center.x, center.y, f64::from(*radius)]) {
+                return Err(ShapeError::Invalid);
+            }
+            MultiPolygon::new(vec![disc(center.x, center.y, f64::from(*radius))])
+        }
+        Region::Corridor { points, half_width } => {
+            if !points.iter().all(|p| finite(&[p.x, p.y])) || !half_width.is_finite() {
+                return Err(ShapeError::Invalid);
+            }
+            corridor(
+                &points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
+                f64::from(*half_width),
+            )
+        }
+    };
+    Ok(shape)
+}
+
+/// What an AGV holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hold {
+    /// Where it physically is.
+    Footprint,
+    /// A piece of its released path (`resource`: a node or directed edge id, chosen by the
+    /// caller).
+    Reservation {
+        /// The resource.
+        resource: u64,
+    },
+    /// A safe-space grant.
+    Grant {
+        /// The grant id.
+        id: u32,
+    },
+}
+
+/// Why space could not be given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Another AGV's footprint is there.
+    #[error("occupied by AGV {agv}")]
+    Occupied {
+        /// That AGV.
+        agv: u32,
+    },
+    /// Another AGV's reservation is there.
+    #[error("reserved by AGV {agv}")]
+    Reserved {
+        /// That AGV.
+        agv: u32,
+    },
+    /// Another AGV's grant is there.
+    #[error("granted to AGV {agv} (grant {grant})")]
+    Granted {
+        /// That AGV.
+        agv: u32,
+        /// The grant.
+        grant: u32,
+    },
+    /// A forbidden area is there.
+    #[error("forbidden area {area}")]
+    Forbidden {
+        /// The area.
+        area: u32,
+    },
+    /// Not the AGV's current map, or no such map.
+    #[error("not the AGV's current map")]
+    WrongMap,
+    /// Outside the map, larger than allowed, or for longer than allowed.
+    #[error("region or duration over the limits")]
+    TooLarge,
+}
+
+/// A grant as the table keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GrantInfo {
+    /// Grant id.
+    pub id: u32,
+    /// The AGV.
+    pub agv: u32,
+    /// The map.
+    pub map: u16,
+    /// The region.
+    pub shape: Shape,
+    /// When it was granted, UTC ms.
+    pub granted_at_ms: u64,
+    /// When it expires, UTC ms.
+    pub expires_at_ms: u64,
+}
+
+/// Limits on grants.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GrantLimits {
+    /// Largest area, m².
+    pub max_area_m2: f64,
+    /// Longest duration, ms.
+    pub max_duration_ms: u64,
+}
+
+impl Default for GrantLimits {
+    fn default() -> Self {
+        Self {
+            max_area_m2: 25.0,
+            max_duration_ms: 120_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    agv: u32,
+    map: u16,
+    hold: Hold,
+    shape: Shape,
+    bbox: AABB<[f64; 2]>,
+    expires_at_ms: u64,
+    granted_at_ms: u64,
+}
+
+type Indexed = GeomWithData<Rectangle<[f64; 2]>, u64>;
+
+#[derive(Debug, Default)]
+struct MapSpace {
+    tree: RTree<Indexed>,
+    forbidden: Vec<(u32, Polygon<f64>)>,
+    bounds: Option<Rect<f64>>,
+}
+
+/// The space table of one site.
+#[derive(Debug, Default)]
+pub struct SpaceTable {
+    maps: HashMap<u16, MapSpace>,
+    entries: HashMap<u64, Entry>,
+    by_agv: HashMap<u32, Vec<u64>>,
+    by_hold: HashMap<(u32, Hold), u64>,
+    grant_keys: HashMap<u32, u64>,
+    next_key: u64,
+    next_grant: u32,
+    /// Limits on grants.
+    pub limits: GrantLimits,
+}
+
+fn bbox_of(shape: &Shape) -> Option<AABB<[f64; 2]>> {
+    let r = shape.bounding_rect()?;
+    Some(AABB::from_corners(
+        [r.min().x, r.min().y],
+        [r.max().x, r.max().y],
+    ))
+}
+
+impl SpaceTable {
+    /// A table for `site`'s maps (their bounds and forbidden areas). Grant ids start at
+    /// `first_grant` (continue them across restarts).
+    pub fn new(site: &Site, first_grant: u32) -> Self {
+        let mut maps = HashMap::new();
+        for m in site.maps() {
+            maps.insert(
+                m.id,
+                MapSpace {
+                    tree: RTree::new(),
+                    forbidden: m
+                        .areas
+                        .iter()
+                        .filter(|a| a.kind == AreaKind::Forbidden)
+                        .map(|a| (a.id, a.polygon.clone()))
+                        .collect(),
+                    bounds: Some(Rect::new(
+                        Coord {
+                            x: m.bounds.min[0],
+                            y: m.bounds.min[1],
+                        },
+                        Coord {
+                            x: m.bounds.max[0],
+                            y: m.bounds.max[1],
+                        },
+                    )),
+                },
+            );
+        }
+        Self {
+            maps,
+            next_grant: first_grant.max(1),
+            ..Self::default()
+        }
+    }
+
+    /// Whether `shape` on `map` is free for `agv`: no other AGV's footprint, reservation or
+    /// grant intersects it, nor a forbidden area.
+    pub fn check(&self, agv: u32, map: u16, shape: &Shape) -> Result<(), Conflict> {
+        let space = self.maps.get(&map).ok_or(Conflict::WrongMap)?;
+        let bbox = bbox_of(shape).ok_or(Conflict::TooLarge)?;
+        for (id, area) in &space.forbidden {
+            if area.intersects(shape) {
+                return Err(Conflict::Forbidden { area: *id });
+            }
+        }
+        // Footprints first: they are the strongest reason.
+        let mut found: Option<Conflict> = None;
+        for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
+            let e = &self.entries[&hit.data];
+            if e.agv == agv || !e.shape.intersects(shape) {
+                continue;
+            }
+            let c = match e.hold {
+                Hold::Footprint => return Err(Conflict::Occupied { agv: e.agv }),
+                Hold::Reservation { .. } => Conflict::Reserved { agv: e.agv },
+                Hold::Grant { id } => Conflict::Granted {
+                    agv: e.agv,
+                    grant: id,
+                },
+            };
+            found.get_or_insert(c);
+        }
+        found.map_or(Ok(()), Err)
+    }
+
+    fn insert(&mut self, agv: u32, map: u16, hold: Hold, shape: Shape, times: (u64, u64)) -> u64 {
+        let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
+        let key = self.next_key;
+        self.next_key += 1;
+        if let Some(space) = self.maps.get_mut(&map) {
+            space
+                .tree
+                .insert(GeomWithData::new(Rectangle::from_aabb(bbox), key));
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                agv,
+                map,
+                hold,
+                shape,
+                bbox,
+                granted_at_ms: times.0,
+                expires_at_ms: times.1,
+            },
+        );
+        self.by_agv.entry(agv).or_default().push(key);
+        self.by_hold.insert((agv, hold), key);
+        if let Hold::Grant { id } = hold {
+            self.grant_keys.insert(id, key);
+        }
+        key
+    }
+
+    fn remove(&mut self, key: u64) -> Option<Entry> {
+        let e = self.entries.remove(&key)?;
+        if let Some(space) = self.maps.get_mut(&e.map) {
+            space
+                .tree
+                .remove(&GeomWithData::new(Rectangle::from_aabb(e.bbox), key));
+        }
+        if let Some(keys) = self.by_agv.get_mut(&e.agv) {
+            keys.retain(|k| *k != key);
+        }
+        self.by_hold.remove(&(e.agv, e.hold));
+        if let Hold::Grant { id } = e.hold {
+            self.grant_keys.remove(&id);
+        }
+        Some(e)
+    }
+
+    /// Sets where `agv` physically is (replacing its previous footprint). Never refused: it is
+    /// a fact. Returns the other AGVs whose held space it overlaps (a safety alarm).
+    pub fn set_footprint(&mut self, agv: u32, map: u16, shape: Shape) -> Vec<u32> {
+        if let Some(key) = self.by_hold.get(&(agv, Hold::Footprint)).copied() {
+            self.remove(key);
+        }
+        let mut overlaps = Vec::new();
+        if let (Some(space), Some(bbox)) = (self.maps.get(&map), bbox_of(&shape)) {
+            for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
+                let e = &self.entries[&hit.data];
+                if e.agv != agv && e.shape.intersects(&shape) && !overlaps.contains(&e.agv) {
+                    overlaps.push(e.agv);
+                }
+            }
+        }
+        self.insert(agv, map, Hold::Footprint, shape, (0, u64::MAX));
+        overlaps
+    }
+
+    /// Forgets `agv`'s footprint (an operator cleared it after checking the floor).
+    pub fn clear_footprint(&mut self, agv: u32) -> bool {
+        match self.by_hold.get(&(agv, Hold::Footprint)).copied() {
+            Some(key) => self.remove(key).is_some(),
+            None => false,
+        }
+    }
+
+    /// Reserves `items` (resource id and shape) on `map` for `agv`, all or none. Items it
+    /// already holds are kept as they are.
+    pub fn reserve(&mut self, agv: u32, map: u16, items: &[(u64, Shape)]) -> Result<(), Conflict> {
+        for (resource, shape) in items {
+            if self.by_hold.contains_key(&(
+                agv,
+                Hold::Reservation {
+                    resource: *resource,
+                },
+            )) {
+                continue;
+            }
+            self.check(agv, map, shape)?;
+        }
+        for (resource, shape) in items {
+            let hold = Hold::Reservation {
+                resource: *resource,
+            };
+            if !self.by_hold.contains_key(&(agv, hold)) {
+                self.insert(agv, map, hold, shape.clone(), (0, u64::MAX));
+            }
+        }
+        Ok(())
+    }
+
+    /// Releases `agv`'s reservations for which `release` is true; returns how many.
+    pub fn release_reservations(
+        &mut self,
+        agv: u32,
+        mut release: impl FnMut(u64) -> bool,
+    ) -> usize {
+        let keys: Vec<u64> = self
+            .by_agv
+            .get(&agv)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|k| {
+                matches!(self.entries[k].hold, Hold::Reservation { resource } if release(resource))
+            })
+            .collect();
+        keys.iter().filter(|k| self.remove(**k).is_some()).count()
+    }
+
+    /// Grants `shape` on `map` to `agv` (on `current_map`) for `duration_ms` from `now_ms`.
+    pub fn grant(
+        &mut self,
+        agv: u32,
+        current_map: u16,
+        map: u16,
+        shape: Shape,
+        now_ms: u64,
+        duration_ms: u64,
+    ) -> Result<GrantInfo, Conflict> {
+        if map != current_map {
+            return Err(Conflict::WrongMap);
+        }
+        let space = self.maps.get(&map).ok_or(Conflict::WrongMap)?;
+        if duration_ms == 0
+            || duration_ms > self.limits.max_duration_ms
+            || shape.unsigned_area() > self.limits.max_area_m2
+        {
+            return Err(Conflict::TooLarge);
+        }
+        // Inside the map: its bounding box inside the map's bounds.
+        let inside = match (space.bounds, shape.bounding_rect()) {
+            (Some(b), Some(r)) => {
+                r.min().x >= b.min().x
+                    && r.min().y >= b.min().y
+                    && r.max().x <= b.max().x
+                    && r.max().y <= b.max().y
+            }
+            _ => false,
+        };
+        if !inside {
+            return Err(Conflict::TooLarge);
+        }
+        self.check(agv, map, &shape)?;
+        let id = self.next_grant;
+        self.next_grant = self.next_grant.checked_add(1).unwrap_or(1);
+        let expires = now_ms.saturating_add(duration_ms);
+        self.insert(
+            agv,
+            map,
+            Hold::Grant { id },
+            shape.clone(),
+            (now_ms, expires),
+        );
+        Ok(GrantInfo {
+            id,
+            agv,
+            map,
+            shape,
+            granted_at_ms: now_ms,
+            expires_at_ms: expires,
+        })
+    }
+
+    /// Restores a grant (after a restart), without checks: it was checked when granted.
+    pub fn restore_grant(&mut self, g: GrantInfo) {
+        self.next_grant = self.next_grant.max(g.id.wrapping_add(1)).max(1);
+        self.insert(
+            g.agv,
+            g.map,
+            Hold::Grant { id: g.id },
+            g.shape,
+            (g.granted_at_ms, g.expires_at_ms),
+        );
+    }
+
+    /// Ends grant `id` (released, revoked or expired); returns it.
+    pub fn end_grant(&mut self, id: u32) -> Option<GrantInfo> {
+        let key = *self.grant_keys.get(&id)?;
+        let e = self.remove(key)?;
+        Some(GrantInfo {
+            id,
+            agv: e.agv,
+            map: e.map,
+            shape: e.shape,
+            granted_at_ms: e.granted_at_ms,
+            expires_at_ms: e.expires_at_ms,
+        })
+    }
+
+    /// Grants that expired by `now_ms` (still held: end them with [`Self::end_grant`] once
+    /// the AGV has been told).
+    pub fn expired(&self, now_ms: u64) -> Vec<(u32, u32)> {
+        let mut out: Vec<(u32, u32)> = self
+            .grant_keys
+            .iter()
+            .map(|(id, k)| (*id, &self.entries[k]))
+            .filter(|(_, e)| e.expires_at_ms <= now_ms)
+            .map(|(id, e)| (id, e.agv))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// The grant `id`, if active.
+    pub fn grant_info(&self, id: u32) -> Option<GrantInfo> {
+        let e = &self.entries[self.grant_keys.get(&id)?];
+        Some(GrantInfo {
+            id,
+            agv: e.agv,
+            map: e.map,
+            shape: e.shape.clone(),
+            granted_at_ms: e.granted_at_ms,
+            expires_at_ms: e.expires_at_ms,
+        })
+    }
+
+    /// Every active grant.
+    pub fn grants(&self) -> Vec<GrantInfo> {
+        let mut out: Vec<GrantInfo> = self
+            .entries
+            .values()
+            .filter_map(|e| match e.hold {
+                Hold::Grant { id } => Some(GrantInfo {
+                    id,
+                    agv: e.agv,
+                    map: e.map,
+                    shape: e.shape.clone(),
+                    granted_at_ms: e.granted_at_ms,
+                    expires_at_ms: e.expires_at_ms,
+                }),
+                _ => None,
+            })
+            .collect();
+        out.sort_by_key(|g| g.id);
+        out
+    }
+
+    /// Everything `agv` holds, with its map and shape.
+    pub fn holds(&self, agv: u32) -> Vec<(Hold, u16, &Shape)> {
+        self.by_agv
+            .get(&agv)
+            .into_iter()
+            .flatten()
+            .map(|k| {
+                let e = &self.entries[k];
+                (e.hold, e.map, &e.shape)
+            })
+            .collect()
+    }
+
+    /// Every entry as (AGV, map, hold, shape): for checks and displays.
+    pub fn all(&self) -> impl Iterator<Item = (u32, u16, Hold, &Shape)> {
+        self.entries
+            .values()
+            .map(|e| (e.agv, e.map, e.hold, &e.shape))
+    }
+}

@@ -1,0 +1,228 @@
+//! The safety invariant of the space table, by brute force over random operations: no two
+//! AGVs ever hold intersecting reservations or grants, none touches a forbidden area, and any
+//! overlap involving a footprint was reported when that footprint was set (footprints are
+//! facts: an AGV that moved where it should not is an alarm, not a refusal).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use geo::{Area, Intersects};
+use maps::space::{corridor, disc, oriented_rect};
+use maps::{Conflict, Hold, Shape, Site, SpaceTable};
+use proptest::prelude::*;
+
+fn site() -> &'static Site {
+    static SITE: std::sync::OnceLock<Site> = std::sync::OnceLock::new();
+    SITE.get_or_init(|| {
+        Site::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("sites/demo")).unwrap()
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Footprint {
+        agv: u32,
+        x: f64,
+        y: f64,
+        theta: f64,
+    },
+    ReserveNode {
+        agv: u32,
+        node: usize,
+    },
+    ReserveEdge {
+        agv: u32,
+        edge: usize,
+    },
+    Grant {
+        agv: u32,
+        x: f64,
+        y: f64,
+        r: f64,
+    },
+    ReleaseAll {
+        agv: u32,
+    },
+    EndGrant {
+        nth: usize,
+    },
+    Clear {
+        agv: u32,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let agv = 1u32..6;
+    prop_oneof![
+        (agv.clone(), -1.0f64..22.0, -1.0f64..13.0, -3.2f64..3.2)
+            .prop_map(|(agv, x, y, theta)| Op::Footprint { agv, x, y, theta }),
+        (agv.clone(), 0usize..40).prop_map(|(agv, node)| Op::ReserveNode { agv, node }),
+        (agv.clone(), 0usize..200).prop_map(|(agv, edge)| Op::ReserveEdge { agv, edge }),
+        (agv.clone(), -1.0f64..22.0, -1.0f64..13.0, 0.2f64..3.0)
+            .prop_map(|(agv, x, y, r)| Op::Grant { agv, x, y, r }),
+        agv.clone().prop_map(|agv| Op::ReleaseAll { agv }),
+        (0usize..8).prop_map(|nth| Op::EndGrant { nth }),
+        agv.prop_map(|agv| Op::Clear { agv }),
+    ]
+}
+
+const R: f64 = 0.65; // an AGV's circumscribed radius
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_two_agvs_hold_overlapping_space(ops in proptest::collection::vec(op(), 1..60)) {
+        let site = site();
+        let mut table = SpaceTable::new(site, 1);
+        let forbidden: Vec<_> = site.maps()[0]
+            .areas
+            .iter()
+            .filter(|a| a.kind == maps::file::AreaKind::Forbidden)
+            .map(|a| a.polygon.clone())
+            .collect();
+        // when each hold was created, and what its footprint reported
+        let mut born: HashMap<(u32, Hold), usize> = HashMap::new();
+        let mut reported: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (step, op) in ops.iter().enumerate() {
+            match op.clone() {
+                Op::Footprint { agv, x, y, theta } => {
+                    let shape = Shape::new(vec![oriented_rect(x, y, theta, 0.5, 0.5, 0.4, 0.4)]);
+                    let overlaps = table.set_footprint(agv, 1, shape);
+                    born.insert((agv, Hold::Footprint), step);
+                    reported.insert(agv, overlaps);
+                }
+                Op::ReserveNode { agv, node } => {
+                    let n = &site.nodes()[node];
+                    let shape = Shape::new(vec![disc(n.x, n.y, R)]);
+                    if table.reserve(agv, 1, &[(u64::from(n.id), shape)]).is_ok() {
+                        born.entry((agv, Hold::Reservation { resource: u64::from(n.id) })).or_insert(step);
+                    }
+                }
+                Op::ReserveEdge { agv, edge } => {
+                    let drive: Vec<_> = site.edges().iter().filter(|e| e.kind == maps::EdgeKind::Drive).collect();
+                    let e = drive[edge % drive.len()];
+                    let resource = (1u64 << 40) | u64::from(e.id);
+                    let result = table.reserve(agv, 1, &[(resource, corridor(&e.polyline, R))]);
+                    if e.blocked {
+                        prop_assert!(matches!(result, Err(Conflict::Forbidden { .. })), "a blocked edge was reserved");
+                    }
+                    if result.is_ok() {
+                        born.entry((agv, Hold::Reservation { resource })).or_insert(step);
+                    }
+                }
+                Op::Grant { agv, x, y, r } => {
+                    let shape = Shape::new(vec![disc(x, y, r)]);
+                    if let Ok(g) = table.grant(agv, 1, 1, shape.clone(), 1_000, 10_000) {
+                        prop_assert!(shape.unsigned_area() <= table.limits.max_area_m2);
+                        born.insert((agv, Hold::Grant { id: g.id }), step);
+                    }
+                }
+                Op::ReleaseAll { agv } => {
+                    table.release_reservations(agv, |_| true);
+                }
+                Op::EndGrant { nth } => {
+                    if let Some(g) = table.grants().get(nth) {
+                        let id = g.id;
+                        prop_assert!(table.end_grant(id).is_some());
+                    }
+                }
+                Op::Clear { agv } => {
+                    table.clear_footprint(agv);
+                }
+            }
+            // brute force over every pair of holds
+            let all: Vec<_> = table.all().collect();
+            for (a, _, ha, sa) in &all {
+                if *ha != Hold::Footprint {
+                    for f in &forbidden {
+                        prop_assert!(!f.intersects(*sa), "{:?} of AGV {} touches a forbidden area", ha, a);
+                    }
+                }
+                for (b, _, hb, sb) in &all {
+                    if a == b || !sa.intersects(*sb) {
+                        continue;
+                    }
+                    prop_assert!(
+                        *ha == Hold::Footprint || *hb == Hold::Footprint,
+                        "AGV {} {:?} and AGV {} {:?} overlap", a, ha, b, hb
+                    );
+                    // the footprint set last must have reported the other AGV
+                    let (fa, fb) = (born[&(*a, *ha)], born[&(*b, *hb)]);
+                    let (foot_agv, other, foot_born, other_born) = if *ha == Hold::Footprint && (fa >= fb || *hb != Hold::Footprint) {
+                        (*a, *b, fa, fb)
+                    } else {
+                        (*b, *a, fb, fa)
+                    };
+                    prop_assert!(foot_born >= other_born);
+                    prop_assert!(
+                        reported.get(&foot_agv).is_some_and(|r| r.contains(&other)),
+                        "the overlap of AGV {}'s footprint with AGV {} was not reported", foot_agv, other
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn grants_respect_maps_limits_and_each_other() {
+    let site = site();
+    let mut t = SpaceTable::new(site, 7);
+    let circle = |x: f64, y: f64, r: f64| Shape::new(vec![disc(x, y, r)]);
+    // another AGV stands at (3, 3)
+    t.set_footprint(
+        2,
+        1,
+        Shape::new(vec![oriented_rect(3.0, 3.0, 0.0, 0.5, 0.5, 0.4, 0.4)]),
+    );
+    assert_eq!(
+        t.grant(1, 1, 1, circle(3.5, 3.0, 1.0), 0, 5_000),
+        Err(Conflict::Occupied { agv: 2 })
+    );
+    let g = t.grant(1, 1, 1, circle(15.0, 9.0, 1.0), 0, 5_000).unwrap();
+    assert_eq!(g.id, 7);
+    // the same space for a third AGV: denied, naming the grant
+    assert_eq!(
+        t.grant(3, 1, 1, circle(15.5, 9.0, 1.0), 0, 5_000),
+        Err(Conflict::Granted { agv: 1, grant: 7 })
+    );
+    // and nobody is released into it
+    assert_eq!(
+        t.reserve(3, 1, &[(1, circle(15.0, 10.0, 0.5))]),
+        Err(Conflict::Granted { agv: 1, grant: 7 })
+    );
+    assert_eq!(
+        t.grant(1, 2, 1, circle(5.0, 9.0, 1.0), 0, 5_000),
+        Err(Conflict::WrongMap)
+    );
+    assert_eq!(
+        t.grant(1, 1, 1, circle(5.0, 9.0, 4.0), 0, 5_000),
+        Err(Conflict::TooLarge)
+    );
+    assert_eq!(
+        t.grant(1, 1, 1, circle(5.0, 9.0, 1.0), 0, 600_000),
+        Err(Conflict::TooLarge)
+    );
+    assert_eq!(
+        t.grant(1, 1, 1, circle(21.5, 9.0, 1.0), 0, 5_000),
+        Err(Conflict::TooLarge),
+        "off the map"
+    );
+    assert!(matches!(
+        t.grant(1, 1, 1, circle(10.5, 4.5, 0.5), 0, 5_000),
+        Err(Conflict::Forbidden { area: 1 })
+    ));
+    // expiry, then the space is free again
+    assert_eq!(t.expired(4_999), vec![]);
+    assert_eq!(t.expired(5_000), vec![(7, 1)]);
+    t.end_grant(7).unwrap();
+    assert!(t.grant(3, 1, 1, circle(15.5, 9.0, 1.0), 0, 5_000).is_ok());
+    // an AGV's own footprint never blocks it
+    t.set_footprint(
+        4,
+        1,
+        Shape::new(vec![oriented_rect(6.0, 6.0, 0.0, 0.5, 0.5, 0.4, 0.4)]),
+    );
+    assert!(t.grant(4, 1, 1, circle(6.0, 6.0, 1.0), 0, 1_000).is_ok());
+}
