@@ -113,7 +113,7 @@ pub fn demo() -> SiteFiles {
         AreaFile {
             id: 1,
             kind: AreaKind::Forbidden,
-            polygon: rect(9.5, 3.5, 11.5, 5.5),
+            polygon: rect(10.0, 4.0, 11.0, 5.0),
             speed: None,
             direction: None,
         },

@@ -548,4 +548,95 @@ impl Db {
             max.map_or(0, |m| u32::try_from(m).unwrap_or(u32::MAX)),
         ))
     }
+
+    /// Stores a task's state.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upsert_task(
+        &self,
+        task_id: u32,
+        kind: &str,
+        agv_id: Option<u32>,
+        state: &str,
+        spec: &str,
+        created_by: &str,
+        created_at: i64,
+        updated_at: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (task_id) DO UPDATE SET agv_id = $3, state = $4, spec = $5, \
+             updated_at = $8",
+        )
+        .bind(i64::from(task_id))
+        .bind(kind)
+        .bind(agv_id.map(i64::from))
+        .bind(state)
+        .bind(spec)
+        .bind(created_by)
+        .bind(created_at)
+        .bind(updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The highest task id stored.
+    pub async fn max_task_id(&self) -> Result<u32, sqlx::Error> {
+        let max: Option<i64> = sqlx::query("SELECT MAX(task_id) FROM tasks")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(max.map_or(0, |m| u32::try_from(m).unwrap_or(0)))
+    }
+
+    /// Records reservations (committed before the motion frame relying on them is sent).
+    pub async fn insert_reservations(
+        &self,
+        agv_id: u32,
+        map_id: u16,
+        task_id: u32,
+        resources: &[u64],
+    ) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for r in resources {
+            sqlx::query(
+                "INSERT INTO reservations (agv_id, map_id, resource, task_id, reserved_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (map_id, resource) DO UPDATE \
+                 SET agv_id = $1, task_id = $4, reserved_at = $5",
+            )
+            .bind(i64::from(agv_id))
+            .bind(i32::from(map_id))
+            .bind(r.to_string())
+            .bind(i64::from(task_id))
+            .bind(crate::net::now_ms() as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Deletes `agv_id`'s reservations of `resources` (all of them when empty).
+    pub async fn release_reservations(
+        &self,
+        agv_id: u32,
+        resources: &[u64],
+    ) -> Result<(), sqlx::Error> {
+        if resources.is_empty() {
+            sqlx::query("DELETE FROM reservations WHERE agv_id = $1")
+                .bind(i64::from(agv_id))
+                .execute(&self.pool)
+                .await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for r in resources {
+            sqlx::query("DELETE FROM reservations WHERE agv_id = $1 AND resource = $2")
+                .bind(i64::from(agv_id))
+                .bind(r.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
 }

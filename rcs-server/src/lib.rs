@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod connections;
 pub mod db;
+pub mod dispatch;
 pub mod events;
 pub mod fleet;
 pub mod grants;
@@ -98,6 +99,7 @@ pub async fn start(
         auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
     let space = restore_space(&site, &db, &fleet).await?;
+    let db_max_task = db.max_task_id().await?;
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
@@ -114,6 +116,7 @@ pub async fn start(
         tokens,
         site,
         space,
+        tasks: dispatch::Tasks::new(db_max_task),
         stop: stop_rx.clone(),
     }));
     tracing::info!(%agv_addr, "AGV protocol listening");
@@ -131,6 +134,7 @@ pub async fn start(
     let writer = tokio::spawn(writer::run(state.clone(), log, writer_rx));
     let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
     tokio::spawn(grants::run_expiry(state.clone()));
+    tokio::spawn(dispatch::run(state.clone()));
     let mut http_stop = stop_rx.clone();
     let http =
         axum::serve(http_listener, api::router(state.clone())).with_graceful_shutdown(async move {

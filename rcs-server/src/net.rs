@@ -56,6 +56,8 @@ pub struct Shared {
     pub site: Arc<maps::Site>,
     /// Who holds which space (footprints, reservations, grants).
     pub space: std::sync::Mutex<maps::SpaceTable>,
+    /// Tasks.
+    pub tasks: crate::dispatch::Tasks,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -72,6 +74,7 @@ pub(crate) struct Parts {
     pub tokens: Tokens,
     pub site: Arc<maps::Site>,
     pub space: maps::SpaceTable,
+    pub tasks: crate::dispatch::Tasks,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -92,6 +95,7 @@ impl Shared {
             metrics: Metrics::default(),
             site: p.site,
             space: std::sync::Mutex::new(p.space),
+            tasks: p.tasks,
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),

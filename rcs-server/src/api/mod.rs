@@ -6,6 +6,7 @@ mod agvs;
 mod grants;
 mod maps;
 mod system;
+mod tasks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/agvs/{id}/space", delete(grants::clear_space))
         .route("/api/v1/grants", get(grants::list))
         .route("/api/v1/grants/{id}", delete(grants::revoke))
+        .route("/api/v1/tasks", get(tasks::list).post(tasks::submit))
+        .route("/api/v1/tasks/{id}", get(tasks::one).delete(tasks::cancel))
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
         .route("/api/v1/events", get(system::events))
@@ -63,6 +66,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         maps::one,
         grants::list,
         grants::revoke,
+        tasks::submit,
+        tasks::list,
+        tasks::one,
+        tasks::cancel,
         grants::clear_space,
         system::events,
         system::audit,

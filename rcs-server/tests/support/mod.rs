@@ -184,6 +184,154 @@ pub async fn run_agv<K: AgvCrypto>(
     }
 }
 
+/// A simulated AGV's motion: it follows released path nodes at `speed` m/s.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    pub map_id: u16,
+    pub x: f64,
+    pub y: f64,
+    pub theta: f64,
+    pub speed: f64,
+    pub navigation: NavigationMode,
+    pub last_node_id: u32,
+    pub task_id: u32,
+    pub path: Vec<PathNode>,
+    pub released: usize,
+    /// Index in `path` of the node it drives to.
+    pub next: usize,
+}
+
+impl Driver {
+    pub fn at(x: f64, y: f64) -> Self {
+        Self {
+            map_id: 1,
+            x,
+            y,
+            theta: 0.0,
+            speed: 8.0,
+            navigation: NavigationMode::Slam,
+            last_node_id: 0,
+            task_id: 0,
+            path: vec![],
+            released: 0,
+            next: 0,
+        }
+    }
+
+    fn moving(&self) -> bool {
+        self.next < self.released
+    }
+
+    fn state(&self) -> AgvState {
+        if self.moving() {
+            AgvState::Working
+        } else if self.next < self.path.len() {
+            AgvState::WaitingForRelease
+        } else {
+            AgvState::Idle
+        }
+    }
+
+    /// Takes a command; returns the answer.
+    fn command(&mut self, seq: u32, m: &Message) -> Message {
+        match m {
+            Message::MotionCommand(c) => {
+                self.task_id = c.task_id;
+                self.map_id = c.map_id;
+                self.next = usize::from(c.nodes[0].node_id == self.last_node_id);
+                if self.path.is_empty() || self.last_node_id == 0 {
+                    // first segment: it starts where it stands
+                    self.next = usize::from(
+                        (c.nodes[0].pose.x - self.x).hypot(c.nodes[0].pose.y - self.y) < 0.05,
+                    );
+                    if self.next == 1 {
+                        self.last_node_id = c.nodes[0].node_id;
+                    }
+                }
+                self.path = c.nodes.clone();
+                self.released = usize::from(c.released_nodes);
+                ack(seq, m, ResultCode::Ok)
+            }
+            Message::TaskControl(t) if t.op == TaskOp::Cancel => {
+                self.path.clear();
+                self.released = 0;
+                self.next = 0;
+                self.task_id = 0;
+                ack(seq, m, ResultCode::Ok)
+            }
+            Message::NavSwitch(n) => {
+                self.navigation = n.target;
+                NavSwitchResult {
+                    request_seq: seq,
+                    result: ResultCode::Ok,
+                    mode: n.target,
+                    localisation_quality: 90,
+                }
+                .into()
+            }
+            Message::MapSwitch(ms) => {
+                self.map_id = ms.target_map_id;
+                self.x = ms.initial_pose.x;
+                self.y = ms.initial_pose.y;
+                self.navigation = ms.navigation;
+                self.path.clear();
+                self.released = 0;
+                self.next = 0;
+                MapSwitchResult {
+                    request_seq: seq,
+                    result: ResultCode::Ok,
+                    map_id: ms.target_map_id,
+                    localisation_quality: 90,
+                    pose: ms.initial_pose.clone(),
+                }
+                .into()
+            }
+            other => ack(seq, other, ResultCode::Ok),
+        }
+    }
+
+    /// Drives for `dt` seconds.
+    fn step(&mut self, dt: f64) {
+        let mut budget = self.speed * dt;
+        while self.moving() && budget > 0.0 {
+            let target = &self.path[self.next];
+            let (dx, dy) = (target.pose.x - self.x, target.pose.y - self.y);
+            let d = dx.hypot(dy);
+            if d <= budget {
+                self.x = target.pose.x;
+                self.y = target.pose.y;
+                self.last_node_id = target.node_id;
+                self.next += 1;
+                budget -= d;
+            } else {
+                self.theta = dy.atan2(dx);
+                self.x += dx / d * budget;
+                self.y += dy / d * budget;
+                budget = 0.0;
+            }
+        }
+        if !self.moving() && self.next >= self.path.len() && !self.path.is_empty() {
+            // done: the task is over on the AGV's side
+        }
+    }
+
+    fn status(&self) -> Message {
+        let Message::StatusReport(mut s) = status_at(self.x, self.state()) else {
+            unreachable!()
+        };
+        s.map_id = self.map_id;
+        s.pose = Pose {
+            x: self.x,
+            y: self.y,
+            theta: self.theta,
+        };
+        s.navigation_mode = self.navigation;
+        s.last_node_id = self.last_node_id;
+        s.task_id = self.task_id;
+        s.into()
+    }
+}
+
 /// How a background AGV answers a command: `Some(message)` to respond with it, `None` to stay
 /// silent.
 pub type Answer = Box<dyn Fn(u32, &Message) -> Option<Message> + Send>;
@@ -207,6 +355,7 @@ pub fn ack(seq: u32, m: &Message, result: ResultCode) -> Message {
 /// commands with `answer`, until stopped; `silence` makes it stop sending anything (its TCP
 /// connection stays open).
 pub struct BackgroundAgv {
+    pub driver: Option<Arc<Mutex<Driver>>>,
     requests: tokio::sync::mpsc::UnboundedSender<(Message, oneshot::Sender<Message>)>,
     pub events: Arc<Mutex<Vec<AgvEvent>>>,
     pub commands: Arc<Mutex<Vec<Message>>>,
@@ -230,13 +379,41 @@ impl BackgroundAgv {
     /// As `spawn`, reporting `x` as its position.
     pub fn spawn_at<K: AgvCrypto + Send + 'static>(
         server: &Server,
-        mut agv: AgvSession<K>,
+        agv: AgvSession<K>,
         answer: Answer,
         x: f64,
     ) -> Self
     where
         K::Channel: Send,
     {
+        Self::spawn_with(server, agv, answer, Driver::at(x, 1.25), false)
+    }
+
+    /// An AGV that drives: it follows released path nodes, answers motion, task-control,
+    /// navigation- and map-switch commands, and reports its pose and last node.
+    pub fn spawn_driving<K: AgvCrypto + Send + 'static>(
+        server: &Server,
+        agv: AgvSession<K>,
+        driver: Driver,
+    ) -> Self
+    where
+        K::Channel: Send,
+    {
+        Self::spawn_with(server, agv, ack_all(), driver, true)
+    }
+
+    fn spawn_with<K: AgvCrypto + Send + 'static>(
+        server: &Server,
+        mut agv: AgvSession<K>,
+        answer: Answer,
+        driver: Driver,
+        driving: bool,
+    ) -> Self
+    where
+        K::Channel: Send,
+    {
+        let driver = Arc::new(Mutex::new(driver));
+        let drv = driver.clone();
         let (requests, mut incoming) =
             tokio::sync::mpsc::unbounded_channel::<(Message, oneshot::Sender<Message>)>();
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -250,6 +427,7 @@ impl BackgroundAgv {
             agv.connect(now_ms()).unwrap();
             let mut buf = vec![0u8; 65536];
             let mut next_report = 0u64;
+            let mut last_step = now_ms();
             let mut waiting: std::collections::HashMap<u32, oneshot::Sender<Message>> =
                 std::collections::HashMap::new();
             loop {
@@ -257,7 +435,12 @@ impl BackgroundAgv {
                 while let Some(e) = agv.poll_event() {
                     if let AgvEvent::Command { seq, message } = &e {
                         cmds.lock().unwrap().push(message.clone());
-                        if let Some(reply) = answer(*seq, message) {
+                        let reply = if driving {
+                            Some(drv.lock().unwrap().command(*seq, message))
+                        } else {
+                            answer(*seq, message)
+                        };
+                        if let Some(reply) = reply {
                             let _ = agv.respond(now_ms(), reply);
                         }
                     }
@@ -271,8 +454,14 @@ impl BackgroundAgv {
                     }
                     ev.lock().unwrap().push(e);
                 }
+                if driving {
+                    let now = now_ms();
+                    drv.lock().unwrap().step((now - last_step) as f64 / 1000.0);
+                    last_step = now;
+                }
                 if agv.is_established() && now_ms() >= next_report && !quiet {
-                    let _ = agv.send(now_ms(), status_at(x, AgvState::Idle), false);
+                    let report = drv.lock().unwrap().status();
+                    let _ = agv.send(now_ms(), report, false);
                     next_report = now_ms() + 100;
                 }
                 while let Some(f) = agv.poll_transmit() {
@@ -312,6 +501,7 @@ impl BackgroundAgv {
             }
         });
         Self {
+            driver: driving.then_some(driver),
             requests,
             events,
             commands,
@@ -329,6 +519,14 @@ impl BackgroundAgv {
             .await
             .expect("an answer within 5 s")
             .expect("the AGV task is running")
+    }
+
+    /// Where a driving AGV is: `(x, y, last node)`.
+    pub fn position(&self) -> Option<(f64, f64, u32)> {
+        self.driver
+            .as_ref()
+            .map(|d| d.lock().unwrap())
+            .map(|d| (d.x, d.y, d.last_node_id))
     }
 
     pub fn has_event(&self, f: impl Fn(&AgvEvent) -> bool) -> bool {

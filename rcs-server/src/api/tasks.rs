@@ -1,0 +1,167 @@
+//! `/api/v1/tasks`: submit, query and cancel tasks (shaped after GB/T 43047's task dispatch,
+//! query and cancel).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, Json, Path, authorize};
+use crate::auth::Role;
+use crate::dispatch::{self, Task, TaskKind, TaskState};
+use crate::net::Shared;
+
+/// A task to submit.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    /// What to do.
+    pub kind: TaskKind,
+    /// Where: a node id or a node name (`dock-A`); optional for `charge` and `park` (the
+    /// nearest charger or parking place).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub destination: Option<serde_json::Value>,
+    /// The AGV to use (default: the idle AGV with the fastest route).
+    #[serde(default)]
+    pub agv_id: Option<u32>,
+}
+
+/// Submits a task (operator). 201 with the task.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = TaskRequest,
+    responses((status = 201, body = Task), (status = 400, body = super::ApiErrorBody),
+        (status = 404, body = super::ApiErrorBody)))]
+pub(super) async fn submit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(request): Json<TaskRequest>,
+) -> Result<Response, ApiError> {
+    let who = authorize(&shared, &headers, None, Role::Operator)?;
+    if let Some(agv) = request.agv_id
+        && shared.fleet.get(agv).is_none()
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_agv",
+            format!("no AGV {agv} is known"),
+        ));
+    }
+    let destination = match &request.destination {
+        Some(v) => {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            dispatch::resolve_destination(&shared.site, &text).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_destination",
+                    e.to_string(),
+                )
+            })?
+        }
+        None => {
+            let kind = match request.kind {
+                TaskKind::Charge => maps::file::NodeKind::Charger,
+                TaskKind::Park => maps::file::NodeKind::Parking,
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_task",
+                        "this kind of task needs a destination",
+                    ));
+                }
+            };
+            dispatch::nearest_of_kind(&shared, request.agv_id, kind).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_destination",
+                    "the site has no such place",
+                )
+            })?
+        }
+    };
+    let task = shared
+        .tasks
+        .submit(request.kind, destination, request.agv_id, &who.name);
+    shared
+        .events
+        .audit(
+            &shared.db,
+            "task.submitted",
+            request.agv_id,
+            &who.name,
+            json!({ "task_id": task.id, "kind": request.kind, "destination": destination }),
+        )
+        .await?;
+    dispatch::persist(&shared, task.id).await;
+    Ok((StatusCode::CREATED, axum::Json(task)).into_response())
+}
+
+/// Every task.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
+    responses((status = 200, body = Vec<Task>)))]
+pub(super) async fn list(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Task>>, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    Ok(Json(shared.tasks.list()))
+}
+
+fn unknown(id: u32) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_task",
+        format!("no task {id}"),
+    )
+}
+
+/// One task with its steps.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = u32, Path, description = "task id")),
+    responses((status = 200, body = Task), (status = 404, body = super::ApiErrorBody)))]
+pub(super) async fn one(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+) -> Result<Json<Task>, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    shared.tasks.get(id).map(Json).ok_or_else(|| unknown(id))
+}
+
+/// Cancels a task (a running one on its AGV first).
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = u32, Path, description = "task id")),
+    responses((status = 200, body = Task), (status = 404, body = super::ApiErrorBody),
+        (status = 409, body = super::ApiErrorBody)))]
+pub(super) async fn cancel(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<u32>,
+) -> Result<Json<Task>, ApiError> {
+    let who = authorize(&shared, &headers, None, Role::Operator)?;
+    let task = shared.tasks.get(id).ok_or_else(|| unknown(id))?;
+    if !matches!(task.state, TaskState::Queued | TaskState::Running) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "task_finished",
+            format!("task {id} is already {:?}", task.state).to_lowercase(),
+        ));
+    }
+    shared
+        .events
+        .audit(
+            &shared.db,
+            "task.cancel",
+            task.agv,
+            &who.name,
+            json!({ "task_id": id }),
+        )
+        .await?;
+    dispatch::cancel(&shared, id).await;
+    shared.tasks.get(id).map(Json).ok_or_else(|| unknown(id))
+}

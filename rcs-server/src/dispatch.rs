@@ -1,0 +1,958 @@
+//! Tasks and their dispatch (docs/traffic.md): a task is queued, assigned to an AGV (the one
+//! asked for, or the idle AGV with the fastest route), planned with `maps::Planner`, and run
+//! step by step. Drives are released piece by piece: only nodes and edges the AGV holds in the
+//! space table are released to it, the rest of the leg travels as preview; each reservation is
+//! committed to the database before the motion frame relying on it is sent. Navigation and map
+//! switches are sent at their step and their results awaited.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use maps::space::{corridor, disc};
+use maps::{Leg, Planner, Shape, Vehicle};
+use protocol::message::{
+    Action, MapSwitch, Message, MotionCommand, NavSwitch, PathEdge, PathNode, TaskControl, TaskOp,
+};
+use protocol::types::{
+    ActuatorType, AgvState, LiftAdjustment, MovementType, Point, Pose, ResultCode, TargetAttribute,
+    TaskType, TrajectoryType,
+};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::net::{Shared, now_ms};
+
+/// How many nodes beyond the AGV's last node are kept released (at least; a single lane is
+/// released to its end in one piece).
+pub const LOOKAHEAD: usize = 3;
+/// How often the dispatcher runs.
+pub const TICK: Duration = Duration::from_millis(100);
+/// Margin around an AGV's circumscribed radius for reservations, m.
+pub const MARGIN: f64 = 0.05;
+
+/// What a task does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    /// Drive to the destination.
+    Move,
+    /// Drive there and lift the load (jacking up).
+    Pick,
+    /// Drive there and set the load down.
+    Drop,
+    /// Drive to a charger (the destination, or the nearest) and charge.
+    Charge,
+    /// Drive to a parking place (the destination, or the nearest).
+    Park,
+}
+
+/// A task's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Waiting for an AGV.
+    Queued,
+    /// An AGV is on it.
+    Running,
+    /// Done.
+    Completed,
+    /// Failed (see `error`).
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+/// One step of a task's plan.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Drive along nodes on a map.
+    Drive {
+        /// Map.
+        map: u16,
+        /// Node ids.
+        nodes: Vec<u32>,
+        /// Directed edge ids.
+        edges: Vec<u32>,
+    },
+    /// Switch navigation mode at a node.
+    NavSwitch {
+        /// Map.
+        map: u16,
+        /// Node.
+        node: u32,
+        /// Target mode (`slam`, `qr_code`, ...).
+        to: String,
+    },
+    /// Ride a lift (or pass a link) and switch map.
+    MapSwitch {
+        /// Lift id (0 for a link).
+        lift: u16,
+        /// From map.
+        from_map: u16,
+        /// Door node on the start map.
+        from_node: u32,
+        /// Target map.
+        to_map: u16,
+        /// Door node on the target map.
+        to_node: u32,
+    },
+}
+
+/// A task.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Task {
+    /// Task id.
+    pub id: u32,
+    /// Kind.
+    pub kind: TaskKind,
+    /// Destination node.
+    pub destination: u32,
+    /// The AGV asked for, if any.
+    pub requested_agv: Option<u32>,
+    /// The AGV doing it.
+    pub agv: Option<u32>,
+    /// State.
+    pub state: TaskState,
+    /// The plan.
+    pub steps: Vec<Step>,
+    /// Index of the step being executed.
+    pub step: usize,
+    /// Nodes of the current drive released to the AGV (index of the last released node).
+    pub released: usize,
+    /// The AGV the task waits for (space held by it), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<u32>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Who submitted it.
+    pub created_by: String,
+    /// Submitted at, UTC ms.
+    pub created_at_ms: u64,
+    /// Last change, UTC ms.
+    pub updated_at_ms: u64,
+    #[serde(skip)]
+    segment: u16,
+    /// A command for the current step is in flight.
+    #[serde(skip)]
+    busy: bool,
+    /// The current step was sent (switch steps).
+    #[serde(skip)]
+    sent: bool,
+}
+
+/// The task table.
+#[derive(Debug, Default)]
+pub struct Tasks {
+    tasks: Mutex<BTreeMap<u32, Task>>,
+    next_id: Mutex<u32>,
+}
+
+/// Why a task was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// No such node or named node.
+    #[error("unknown destination {0}")]
+    UnknownDestination(String),
+    /// No such AGV.
+    #[error("unknown AGV {0}")]
+    UnknownAgv(u32),
+    /// No charger or parking place.
+    #[error("the site has no {0}")]
+    NoneOnSite(&'static str),
+}
+
+impl Tasks {
+    /// Starts ids after `last`.
+    pub fn new(last: u32) -> Self {
+        Self {
+            tasks: Mutex::new(BTreeMap::new()),
+            next_id: Mutex::new(last + 1),
+        }
+    }
+
+    /// Adds a queued task; returns it.
+    pub fn submit(
+        &self,
+        kind: TaskKind,
+        destination: u32,
+        requested_agv: Option<u32>,
+        created_by: &str,
+    ) -> Task {
+        let mut next = self.next_id.lock().expect("not poisoned");
+        let id = *next;
+        *next = next.wrapping_add(1).max(1);
+        let now = now_ms();
+        let task = Task {
+            id,
+            kind,
+            destination,
+            requested_agv,
+            agv: None,
+            state: TaskState::Queued,
+            steps: Vec::new(),
+            step: 0,
+            released: 0,
+            waiting_for: None,
+            error: None,
+            created_by: created_by.to_owned(),
+            created_at_ms: now,
+            updated_at_ms: now,
+            segment: 0,
+            busy: false,
+            sent: false,
+        };
+        self.tasks
+            .lock()
+            .expect("not poisoned")
+            .insert(id, task.clone());
+        task
+    }
+
+    /// A copy of one task.
+    pub fn get(&self, id: u32) -> Option<Task> {
+        self.tasks.lock().expect("not poisoned").get(&id).cloned()
+    }
+
+    /// Copies of every task, by id.
+    pub fn list(&self) -> Vec<Task> {
+        self.tasks
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn with<R>(&self, id: u32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+        self.tasks.lock().expect("not poisoned").get_mut(&id).map(f)
+    }
+
+    /// The active task of `agv`, if any.
+    pub fn active_of(&self, agv: u32) -> Option<u32> {
+        self.tasks
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .find(|t| t.agv == Some(agv) && t.state == TaskState::Running)
+            .map(|t| t.id)
+    }
+}
+
+/// Resolves a destination given as a node id or a node name.
+pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskError> {
+    if let Ok(id) = dest.parse::<u32>()
+        && site.node(id).is_some()
+    {
+        return Ok(id);
+    }
+    site.nodes()
+        .iter()
+        .find(|n| n.name.as_deref() == Some(dest))
+        .map(|n| n.id)
+        .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
+}
+
+/// The resource id of a node or a directed edge in the space table.
+fn node_resource(id: u32) -> u64 {
+    u64::from(id)
+}
+
+fn edge_resource(id: u32) -> u64 {
+    (1 << 40) | u64::from(id)
+}
+
+/// An AGV's circumscribed radius plus the margin.
+fn radius(fp: Option<[f64; 4]>) -> f64 {
+    let [f, r, l, rt] = fp.unwrap_or([0.5, 0.5, 0.4, 0.4]);
+    f.max(r).hypot(l.max(rt)) + MARGIN
+}
+
+fn vehicle_of(shared: &Shared, agv: u32) -> Vehicle {
+    let view = shared.fleet.get(agv);
+    let fp = view.as_ref().and_then(|v| v.footprint);
+    Vehicle {
+        width: fp.map_or(0.8, |f| f[2] + f[3]),
+        ..Vehicle::default()
+    }
+}
+
+/// The node an AGV is at: its last reported node, else the nearest to its pose.
+fn current_node(shared: &Shared, agv: u32) -> Option<u32> {
+    let view = shared.fleet.get(agv)?;
+    let status = view.status.as_ref()?;
+    if status.last_node_id != 0 && shared.site.node(status.last_node_id).is_some() {
+        return Some(status.last_node_id);
+    }
+    shared
+        .site
+        .nearest_node(status.map_id, status.pose.x, status.pose.y)
+        .map(|(n, _)| n.id)
+}
+
+fn steps_of(route: &maps::Route) -> Vec<Step> {
+    route
+        .legs
+        .iter()
+        .map(|leg| match leg {
+            Leg::Drive { map, nodes, edges } => Step::Drive {
+                map: *map,
+                nodes: nodes.clone(),
+                edges: edges.clone(),
+            },
+            Leg::NavSwitch { map, node, to, .. } => Step::NavSwitch {
+                map: *map,
+                node: *node,
+                to: serde_json::to_value(to)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            },
+            Leg::Lift {
+                lift, enter, exit, ..
+            } => Step::MapSwitch {
+                lift: *lift,
+                from_map: enter.map,
+                from_node: enter.node,
+                to_map: exit.map,
+                to_node: exit.node,
+            },
+            Leg::Link { from, to, .. } => Step::MapSwitch {
+                lift: 0,
+                from_map: from.map,
+                from_node: from.node,
+                to_map: to.map,
+                to_node: to.node,
+            },
+        })
+        .collect()
+}
+
+fn task_type(kind: TaskKind) -> TaskType {
+    match kind {
+        TaskKind::Move => TaskType::Move,
+        TaskKind::Pick => TaskType::Pick,
+        TaskKind::Drop => TaskType::Drop,
+        TaskKind::Charge => TaskType::Charge,
+        TaskKind::Park => TaskType::Park,
+    }
+}
+
+/// Runs the dispatcher until the server stops.
+pub async fn run(shared: Arc<Shared>) {
+    let mut stop = shared.stop_signal();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            _ = stop.changed() => return,
+        }
+        tick(&shared).await;
+    }
+}
+
+/// One dispatcher pass: assign queued tasks, advance running ones.
+pub async fn tick(shared: &Arc<Shared>) {
+    let tasks = shared.tasks.list();
+    for t in tasks.iter().filter(|t| t.state == TaskState::Queued) {
+        assign(shared, t).await;
+    }
+    for t in tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running && !t.busy)
+    {
+        advance(shared, t.id).await;
+    }
+}
+
+fn is_idle(shared: &Shared, agv: u32) -> bool {
+    shared.fleet.get(agv).is_some_and(|v| {
+        v.online
+            && v.registered
+            && v.status
+                .as_ref()
+                .is_some_and(|s| s.state == AgvState::Idle && !s.e_stop)
+    }) && shared.tasks.active_of(agv).is_none()
+}
+
+async fn assign(shared: &Arc<Shared>, t: &Task) {
+    let candidates: Vec<u32> = match t.requested_agv {
+        Some(a) => vec![a],
+        None => shared
+            .fleet
+            .snapshot()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+    };
+    let mut best: Option<(f64, u32, maps::Route)> = None;
+    {
+        let mut planner = Planner::new(&shared.site);
+        for agv in candidates {
+            if !is_idle(shared, agv) {
+                continue;
+            }
+            let Some(from) = current_node(shared, agv) else {
+                continue;
+            };
+            if let Ok(route) = planner.route(from, t.destination, &vehicle_of(shared, agv))
+                && best.as_ref().is_none_or(|b| route.time_s < b.0)
+            {
+                best = Some((route.time_s, agv, route));
+            }
+        }
+    }
+    let Some((_, agv, route)) = best else {
+        return;
+    };
+    let steps = steps_of(&route);
+    let updated = shared.tasks.with(t.id, |task| {
+        if task.state != TaskState::Queued {
+            return false;
+        }
+        task.agv = Some(agv);
+        task.state = TaskState::Running;
+        task.steps = steps;
+        task.step = 0;
+        task.released = 0;
+        task.updated_at_ms = now_ms();
+        true
+    });
+    if updated == Some(true) {
+        persist(shared, t.id).await;
+        shared.events.publish(
+            "task.assigned",
+            Some(agv),
+            "dispatcher",
+            json!({ "task_id": t.id, "route_time_s": route.time_s, "length_m": route.length_m }),
+        );
+    }
+}
+
+/// Stores a task's state (committed: tasks survive restarts).
+pub async fn persist(shared: &Shared, id: u32) {
+    let Some(t) = shared.tasks.get(id) else {
+        return;
+    };
+    let spec = json!({
+        "destination": t.destination, "requested_agv": t.requested_agv, "steps": t.steps,
+        "error": t.error,
+    });
+    if let Err(e) = shared
+        .db
+        .upsert_task(
+            t.id,
+            &serde_json::to_value(t.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            t.agv,
+            &serde_json::to_value(t.state)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            &spec.to_string(),
+            &t.created_by,
+            t.created_at_ms as i64,
+            t.updated_at_ms as i64,
+        )
+        .await
+    {
+        tracing::error!(error = %e, task_id = id, "task not stored");
+    }
+}
+
+async fn finish(shared: &Arc<Shared>, id: u32, state: TaskState, error: Option<String>) {
+    let agv = shared.tasks.with(id, |t| {
+        t.state = state;
+        t.error = error.clone();
+        t.busy = false;
+        t.updated_at_ms = now_ms();
+        t.agv
+    });
+    if let Some(Some(agv)) = agv {
+        release_all(shared, agv).await;
+    }
+    persist(shared, id).await;
+    let kind = match state {
+        TaskState::Completed => "task.completed",
+        TaskState::Cancelled => "task.cancelled",
+        _ => "task.failed",
+    };
+    shared.events.publish(
+        kind,
+        agv.flatten(),
+        "dispatcher",
+        json!({ "task_id": id, "error": error }),
+    );
+}
+
+/// Releases every reservation of `agv` (its footprint stays).
+async fn release_all(shared: &Shared, agv: u32) {
+    shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .release_reservations(agv, |_| true);
+    if let Err(e) = shared.db.release_reservations(agv, &[]).await {
+        tracing::warn!(error = %e, "reservation release not stored");
+    }
+}
+
+/// Cancels a task: a running one is cancelled on the AGV first.
+pub async fn cancel(shared: &Arc<Shared>, id: u32) -> Option<TaskState> {
+    let t = shared.tasks.get(id)?;
+    match t.state {
+        TaskState::Queued => {
+            finish(shared, id, TaskState::Cancelled, None).await;
+        }
+        TaskState::Running => {
+            if let Some(agv) = t.agv {
+                let wait = Duration::from_millis(shared.config.command_timeout_ms);
+                let _ = shared
+                    .connections
+                    .command(
+                        agv,
+                        TaskControl {
+                            task_id: id,
+                            op: TaskOp::Cancel,
+                        }
+                        .into(),
+                        wait,
+                    )
+                    .await;
+            }
+            finish(shared, id, TaskState::Cancelled, None).await;
+        }
+        _ => {}
+    }
+    shared.tasks.get(id).map(|t| t.state)
+}
+
+async fn advance(shared: &Arc<Shared>, id: u32) {
+    let Some(t) = shared.tasks.get(id) else {
+        return;
+    };
+    let Some(agv) = t.agv else { return };
+    let online = shared.fleet.get(agv).is_some_and(|v| v.online);
+    if !online {
+        // Its space stays blocked; the task waits for it to return.
+        return;
+    }
+    let Some(step) = t.steps.get(t.step).cloned() else {
+        finish(shared, id, TaskState::Completed, None).await;
+        return;
+    };
+    match step {
+        Step::Drive { map, nodes, edges } => drive(shared, &t, agv, map, &nodes, &edges).await,
+        Step::NavSwitch { map, node, to } => {
+            if t.sent {
+                return;
+            }
+            let target = match to.as_str() {
+                "qr_code" => protocol::types::NavigationMode::QrCode,
+                "magnetic" => protocol::types::NavigationMode::Magnetic,
+                "reflector" => protocol::types::NavigationMode::Reflector,
+                _ => protocol::types::NavigationMode::Slam,
+            };
+            let _ = node;
+            send_switch(
+                shared,
+                id,
+                agv,
+                NavSwitch {
+                    target,
+                    map_id: map,
+                    initial_pose: None,
+                }
+                .into(),
+            );
+        }
+        Step::MapSwitch {
+            lift,
+            to_map,
+            to_node,
+            ..
+        } => {
+            if t.sent {
+                return;
+            }
+            let Some(n) = shared.site.node(to_node) else {
+                return;
+            };
+            let floor = shared.site.map(to_map).map_or(0, |m| m.floor);
+            send_switch(
+                shared,
+                id,
+                agv,
+                MapSwitch {
+                    target_map_id: to_map,
+                    target_map_version: shared.site.map(to_map).map_or(0, |m| m.version),
+                    initial_pose: Pose {
+                        x: n.x,
+                        y: n.y,
+                        theta: n.theta.unwrap_or(0.0),
+                    },
+                    lift_id: lift,
+                    floor,
+                    navigation: n.navigation.to_wire(),
+                }
+                .into(),
+            );
+        }
+    }
+}
+
+/// Sends a switch command in the background; the step advances when the AGV answers `Ok`.
+fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
+    shared.tasks.with(id, |t| {
+        t.busy = true;
+        t.sent = true;
+    });
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let wait = Duration::from_millis(shared.config.command_timeout_ms);
+        let answer = shared.connections.command(agv, message, wait).await;
+        let ok = match &answer {
+            Ok(Message::NavSwitchResult(r)) => r.result == ResultCode::Ok,
+            Ok(Message::MapSwitchResult(r)) => r.result == ResultCode::Ok,
+            Ok(Message::Ack(a)) => a.result == ResultCode::Ok,
+            _ => false,
+        };
+        if ok {
+            shared.tasks.with(id, |t| {
+                t.step += 1;
+                t.released = 0;
+                t.sent = false;
+                t.busy = false;
+                t.updated_at_ms = now_ms();
+            });
+            persist(&shared, id).await;
+        } else {
+            finish(
+                &shared,
+                id,
+                TaskState::Failed,
+                Some(format!("switch refused or unanswered: {answer:?}")),
+            )
+            .await;
+        }
+    });
+}
+
+/// The shapes of nodes `from..=to` of a drive and the edges leading to them.
+fn shapes(
+    shared: &Shared,
+    nodes: &[u32],
+    edges: &[u32],
+    from: usize,
+    to: usize,
+    r: f64,
+) -> Vec<(u64, Shape)> {
+    let mut items = Vec::new();
+    for i in from..=to {
+        if let Some(n) = shared.site.node(nodes[i]) {
+            items.push((node_resource(n.id), Shape::new(vec![disc(n.x, n.y, r)])));
+        }
+        if i > 0
+            && let Some(e) = shared.site.edge(edges[i - 1])
+        {
+            items.push((edge_resource(e.id), corridor(&e.polyline, r)));
+        }
+    }
+    items
+}
+
+/// Whether node `i` of a drive is a place an AGV may stop and wait without blocking a single
+/// lane: not a plain corridor node (a node with exactly two neighbours).
+fn is_stop_point(shared: &Shared, node: u32, last: bool) -> bool {
+    if last {
+        return true;
+    }
+    let degree = shared
+        .site
+        .edges()
+        .iter()
+        .filter(|e| e.kind == maps::EdgeKind::Drive && shared.site.ends(e).0 == node)
+        .count();
+    degree != 2
+}
+
+async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32], edges: &[u32]) {
+    let Some(view) = shared.fleet.get(agv) else {
+        return;
+    };
+    let Some(status) = view.status.as_ref() else {
+        return;
+    };
+    let last_index = nodes.len() - 1;
+    // Where the AGV is along the drive (before the first command: at its start).
+    let here = if t.sent && status.map_id == map {
+        nodes
+            .iter()
+            .position(|n| *n == status.last_node_id)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    // Reached the end of the drive: next step.
+    if t.sent
+        && here == last_index
+        && t.released == last_index
+        && status.state != AgvState::Working
+        && status.task_id == t.id
+    {
+        release_behind(shared, agv, nodes, edges, here).await;
+        let done = shared.tasks.with(t.id, |task| {
+            task.step += 1;
+            task.released = 0;
+            task.sent = false;
+            task.updated_at_ms = now_ms();
+            task.step >= task.steps.len()
+        });
+        persist(shared, t.id).await;
+        if done == Some(true) {
+            finish(shared, t.id, TaskState::Completed, None).await;
+        }
+        return;
+    }
+    release_behind(shared, agv, nodes, edges, here).await;
+    // Extend the release: LOOKAHEAD nodes ahead, and never ending inside a single lane (a
+    // lane is released to its end in one piece, so two AGVs never meet head-on in it).
+    let mut target = (here + LOOKAHEAD).min(last_index);
+    while target < last_index && !is_stop_point(shared, nodes[target], false) {
+        target += 1;
+    }
+    let from = if !t.sent {
+        0
+    } else if target > t.released {
+        t.released + 1
+    } else {
+        return;
+    };
+    let r = radius(view.footprint);
+    let items = shapes(shared, nodes, edges, from, target, r);
+    let reserved = shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .reserve(agv, map, &items);
+    if let Err(c @ maps::Conflict::Forbidden { .. }) = reserved {
+        // The path passes too close to a forbidden area for this AGV's size: it can never be
+        // released. Fail clearly rather than wait forever.
+        finish(
+            shared,
+            t.id,
+            TaskState::Failed,
+            Some(format!("the path passes too close to a {c} for this AGV")),
+        )
+        .await;
+        return;
+    }
+    if let Err(c) = reserved {
+        let other = match c {
+            maps::Conflict::Occupied { agv }
+            | maps::Conflict::Reserved { agv }
+            | maps::Conflict::Granted { agv, .. } => Some(agv),
+            _ => None,
+        };
+        let changed = shared.tasks.with(t.id, |task| {
+            let changed = task.waiting_for != other;
+            task.waiting_for = other;
+            changed
+        });
+        if changed == Some(true) {
+            shared.events.publish(
+                "task.waiting",
+                Some(agv),
+                "dispatcher",
+                json!({ "task_id": t.id, "for": other, "why": c.to_string() }),
+            );
+        }
+        return;
+    }
+    // Committed before the motion frame that relies on it.
+    let resources: Vec<u64> = items.iter().map(|(r, _)| *r).collect();
+    if let Err(e) = shared
+        .db
+        .insert_reservations(agv, map, t.id, &resources)
+        .await
+    {
+        tracing::error!(error = %e, "reservations not stored: not released");
+        shared
+            .space
+            .lock()
+            .expect("not poisoned")
+            .release_reservations(agv, |r| resources.contains(&r));
+        return;
+    }
+    let start = if t.sent { t.released } else { 0 };
+    let command = motion(shared, t, map, nodes, edges, start, target);
+    shared.tasks.with(t.id, |task| {
+        task.released = target;
+        task.sent = true;
+        task.segment = task.segment.wrapping_add(1);
+        task.waiting_for = None;
+        task.busy = true;
+        task.updated_at_ms = now_ms();
+    });
+    let shared = shared.clone();
+    let id = t.id;
+    tokio::spawn(async move {
+        let wait = Duration::from_millis(shared.config.command_timeout_ms);
+        let answer = shared.connections.command(agv, command.into(), wait).await;
+        match answer {
+            Ok(Message::Ack(a)) if a.result == ResultCode::Ok => {
+                shared.tasks.with(id, |t| t.busy = false);
+            }
+            other => {
+                finish(
+                    &shared,
+                    id,
+                    TaskState::Failed,
+                    Some(format!("motion command refused or unanswered: {other:?}")),
+                )
+                .await;
+            }
+        }
+    });
+}
+
+async fn release_behind(shared: &Shared, agv: u32, nodes: &[u32], edges: &[u32], here: usize) {
+    if here == 0 {
+        return;
+    }
+    let mut behind: Vec<u64> = nodes[..here].iter().map(|n| node_resource(*n)).collect();
+    behind.extend(edges[..here].iter().map(|e| edge_resource(*e)));
+    let n = shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .release_reservations(agv, |r| behind.contains(&r));
+    if n > 0
+        && let Err(e) = shared.db.release_reservations(agv, &behind).await
+    {
+        tracing::warn!(error = %e, "reservation release not stored");
+    }
+}
+
+fn motion(
+    shared: &Shared,
+    t: &Task,
+    map: u16,
+    nodes: &[u32],
+    edges: &[u32],
+    start: usize,
+    released_to: usize,
+) -> MotionCommand {
+    let last = nodes.len() - 1;
+    let is_final_drive = !t.steps[t.step + 1..]
+        .iter()
+        .any(|s| matches!(s, Step::Drive { .. }));
+    let path_nodes = (start..=last)
+        .map(|i| {
+            let n = shared.site.node(nodes[i]).expect("planned node");
+            let at_end = i == last && is_final_drive;
+            let actions = match (at_end, t.kind) {
+                (true, TaskKind::Pick | TaskKind::Drop) => vec![Action {
+                    action_id: 1,
+                    actuator_id: 0,
+                    actuator: ActuatorType::Lift,
+                    adjustment: if t.kind == TaskKind::Pick {
+                        LiftAdjustment::Raise
+                    } else {
+                        LiftAdjustment::Lower
+                    },
+                    blocking: true,
+                    params: vec![],
+                }],
+                _ => vec![],
+            };
+            PathNode {
+                node_id: n.id,
+                sequence: (i * 2) as u16,
+                pose: Pose {
+                    x: n.x,
+                    y: n.y,
+                    theta: n.theta.unwrap_or(0.0),
+                },
+                attribute: if at_end {
+                    TargetAttribute::Destination
+                } else if i == last {
+                    TargetAttribute::Stop
+                } else {
+                    TargetAttribute::PassThrough
+                },
+                actions,
+            }
+        })
+        .collect();
+    let path_edges = (start..last)
+        .map(|i| {
+            let e = shared.site.edge(edges[i]).expect("planned edge");
+            let (trajectory, control_points) = match &e.trajectory {
+                maps::file::Trajectory::Line => (TrajectoryType::Line, vec![]),
+                maps::file::Trajectory::Arc { .. } => {
+                    let mid = e.polyline[e.polyline.len() / 2];
+                    (
+                        TrajectoryType::Arc,
+                        vec![Point {
+                            x: mid[0],
+                            y: mid[1],
+                        }],
+                    )
+                }
+                maps::file::Trajectory::Bezier { controls } => (
+                    TrajectoryType::Bezier,
+                    controls
+                        .iter()
+                        .map(|c| Point { x: c[0], y: c[1] })
+                        .collect(),
+                ),
+            };
+            PathEdge {
+                edge_id: e.id,
+                sequence: (i * 2 + 1) as u16,
+                trajectory,
+                control_points,
+                movement: MovementType::Forward,
+                max_speed: e.max_speed as f32,
+            }
+        })
+        .collect();
+    MotionCommand {
+        task_id: t.id,
+        task_type: task_type(t.kind),
+        segment: t.segment,
+        map_id: map,
+        nodes: path_nodes,
+        edges: path_edges,
+        released_nodes: (released_to - start + 1) as u16,
+        max_speed: 0.0,
+        extensions: vec![],
+    }
+}
+
+/// Nearest node of a kind to an AGV (for charge and park tasks without a destination).
+pub fn nearest_of_kind(
+    shared: &Shared,
+    agv: Option<u32>,
+    kind: maps::file::NodeKind,
+) -> Option<u32> {
+    let here = agv
+        .and_then(|a| shared.fleet.get(a))
+        .and_then(|v| v.last.map(|l| (l.map_id, l.x, l.y)));
+    let mut best: Option<(f64, u32)> = None;
+    for n in shared.site.nodes().iter().filter(|n| n.kind == kind) {
+        let d = match here {
+            Some((m, x, y)) if m == n.map => (n.x - x).hypot(n.y - y),
+            Some(_) => 1e9,
+            None => 0.0,
+        };
+        if best.is_none_or(|b| d < b.0) {
+            best = Some((d, n.id));
+        }
+    }
+    best.map(|b| b.1)
+}

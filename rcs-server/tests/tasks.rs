@@ -1,0 +1,386 @@
+//! Tasks end to end: AGVs that drive (they follow released path nodes over TCP) get tasks
+//! through the API; paths are released piece by piece only onto reserved space, navigation
+//! switches happen at zone borders, two AGVs never come close, a single lane is never entered
+//! head-on, and cancel stops a running task.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use maps::file::{
+    Bounds, EdgeFile, MapFile, MapRef, Movement, Navigation, NodeFile, NodeKind, SiteFile,
+    SiteFiles, Trajectory,
+};
+use protocol::message::*;
+use rcs_server::Config;
+use serde_json::{Value, json};
+
+mod support;
+use support::{ADMIN, BackgroundAgv, Driver, Running, eventually, normal_agv};
+
+async fn call(
+    s: &Running,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut r = reqwest::Client::new()
+        .request(method, s.url(path))
+        .bearer_auth(ADMIN);
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn driving(s: &Running, id: u32, x: f64, y: f64) -> BackgroundAgv {
+    let agv = BackgroundAgv::spawn_driving(&s.server, normal_agv(id), Driver::at(x, y));
+    let state = s.server.state.clone();
+    eventually("reports", || {
+        state
+            .fleet
+            .get(id)
+            .is_some_and(|v| v.registered && v.status.is_some())
+    })
+    .await;
+    agv
+}
+
+async fn wait_task(s: &Running, id: u64, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, t) = call(
+            s,
+            reqwest::Method::GET,
+            &format!("/api/v1/tasks/{id}"),
+            None,
+        )
+        .await;
+        if t["state"] == state {
+            return t;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let (_, all) = call(s, reqwest::Method::GET, "/api/v1/tasks", None).await;
+            let (_, agvs) = call(s, reqwest::Method::GET, "/api/v1/agvs", None).await;
+            panic!("task {id} not {state}: {t}\nall tasks: {all}\nAGVs: {agvs}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Watches the AGVs' positions every 10 ms; fails if two come closer than `min` metres.
+fn monitor(
+    agvs: Vec<Arc<std::sync::Mutex<Driver>>>,
+    min: f64,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<f64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut closest = f64::INFINITY;
+        while !flag.load(Ordering::Relaxed) {
+            let pos: Vec<(u16, f64, f64)> = agvs
+                .iter()
+                .map(|d| {
+                    let d = d.lock().unwrap();
+                    (d.map_id, d.x, d.y)
+                })
+                .collect();
+            for i in 0..pos.len() {
+                for j in i + 1..pos.len() {
+                    if pos[i].0 == pos[j].0 {
+                        let d = (pos[i].1 - pos[j].1).hypot(pos[i].2 - pos[j].2);
+                        closest = closest.min(d);
+                        assert!(d >= min, "AGVs {i} and {j} came within {d:.2} m");
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        closest
+    });
+    (stop, task)
+}
+
+#[tokio::test]
+async fn a_task_runs_piece_by_piece_and_switches_navigation_at_the_qr_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let agv = driving(&s, 1, 0.0, 0.0).await;
+    let (status, task) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "pick", "destination": "dock-B" })),
+    )
+    .await;
+    assert_eq!(status, 201, "{task}");
+    let id = task["id"].as_u64().unwrap();
+    let done = wait_task(&s, id, "completed").await;
+    assert_eq!(done["agv"], 1);
+    let (x, y, node) = agv.position().unwrap();
+    assert_eq!((x, y), (21.0, 6.0));
+    assert_eq!(node, 24, "dock-B");
+    let cmds = agv.commands.lock().unwrap().clone();
+    let motions: Vec<&MotionCommand> = cmds
+        .iter()
+        .filter_map(|m| match m {
+            Message::MotionCommand(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        motions.len() >= 3,
+        "released piece by piece: {} commands",
+        motions.len()
+    );
+    // never more than the lookahead (plus the node it stands on) released at once
+    assert!(motions.iter().all(|c| c.released_nodes <= 1 + 3 + 4));
+    // segments count up, each starting at the last released node of the one before
+    for w in motions.windows(2) {
+        if w[0].task_id == w[1].task_id
+            && w[0].map_id == w[1].map_id
+            && w[1].segment == w[0].segment + 1
+        {
+            let last_released = &w[0].nodes[usize::from(w[0].released_nodes) - 1];
+            assert_eq!(w[1].nodes[0].node_id, last_released.node_id);
+        }
+    }
+    // the pick action at the destination
+    let last = motions.last().unwrap();
+    let dest = last.nodes.last().unwrap();
+    assert_eq!(dest.node_id, 24);
+    assert!(
+        dest.actions
+            .iter()
+            .any(|a| a.adjustment == protocol::types::LiftAdjustment::Raise)
+    );
+    // a navigation switch into the QR zone
+    assert!(cmds.iter().any(|m| matches!(m, Message::NavSwitch(n) if n.target == protocol::types::NavigationMode::QrCode)));
+    // reservations are gone, only its footprint stays
+    let holds = s.server.state.space.lock().unwrap().holds(1).len();
+    assert_eq!(holds, 1, "only the footprint");
+    agv.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn two_agvs_crossing_never_come_close_and_both_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    let b = driving(&s, 2, 0.0, 12.0).await;
+    let (stop, watch) = monitor(
+        vec![a.driver.clone().unwrap(), b.driver.clone().unwrap()],
+        1.3,
+    );
+    let (_, ta) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "dock-C", "agv_id": 1 })),
+    )
+    .await;
+    let (_, tb) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "dock-A", "agv_id": 2 })),
+    )
+    .await;
+    wait_task(&s, ta["id"].as_u64().unwrap(), "completed").await;
+    wait_task(&s, tb["id"].as_u64().unwrap(), "completed").await;
+    stop.store(true, Ordering::Relaxed);
+    let closest = watch.await.unwrap();
+    assert!(closest >= 1.3, "{closest}");
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
+
+/// Two bays joined by a single lane of four nodes:
+/// ```text
+///  10          20
+///   \         /
+///   11 - 1 - 2 - 3 - 4 - 21
+///   /                     \
+///  12                      22
+/// ```
+fn lane_site(dir: &std::path::Path) {
+    let node = |id, x: f64, y: f64| NodeFile {
+        id,
+        x,
+        y,
+        theta: None,
+        kind: NodeKind::Waypoint,
+        qr: None,
+        name: None,
+    };
+    let edge = |id, from, to| EdgeFile {
+        id,
+        from,
+        to,
+        bidirectional: true,
+        max_speed: None,
+        length: None,
+        trajectory: Trajectory::Line,
+        movement: vec![Movement::Forward],
+        navigation: vec![],
+        width: None,
+    };
+    let nodes = vec![
+        node(10, 0.0, 6.0),
+        node(11, 0.0, 3.0),
+        node(12, 0.0, 0.0),
+        node(1, 3.0, 3.0),
+        node(2, 6.0, 3.0),
+        node(3, 9.0, 3.0),
+        node(4, 12.0, 3.0),
+        node(20, 15.0, 6.0),
+        node(21, 15.0, 3.0),
+        node(22, 15.0, 0.0),
+    ];
+    let edges = vec![
+        edge(1, 10, 11),
+        edge(2, 11, 12),
+        edge(3, 11, 1),
+        edge(4, 1, 2),
+        edge(5, 2, 3),
+        edge(6, 3, 4),
+        edge(7, 4, 21),
+        edge(8, 20, 21),
+        edge(9, 21, 22),
+    ];
+    let files = SiteFiles {
+        site: Some(SiteFile {
+            name: "lane".into(),
+            maps: vec![MapRef {
+                id: 1,
+                name: "Lane".into(),
+                file: "lane.toml".into(),
+                building: String::new(),
+                floor: 0,
+                navigation: Navigation::Slam,
+                version: 1,
+            }],
+            lifts: vec![],
+            links: vec![],
+        }),
+        maps: vec![(
+            "lane.toml".into(),
+            MapFile {
+                bounds: Bounds {
+                    min: [-1.0, -1.0],
+                    max: [16.0, 7.0],
+                },
+                max_speed: 1.5,
+                nodes,
+                edges,
+                areas: vec![],
+            },
+        )],
+    };
+    files.write(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_single_lane_is_never_entered_head_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    lane_site(&site);
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let a = driving(&s, 1, 0.0, 6.0).await; // node 10
+    let b = driving(&s, 2, 15.0, 0.0).await; // node 22
+    let (stop, watch) = monitor(
+        vec![a.driver.clone().unwrap(), b.driver.clone().unwrap()],
+        1.3,
+    );
+    let (_, ta) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": 20, "agv_id": 1 })),
+    )
+    .await;
+    let (_, tb) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": 12, "agv_id": 2 })),
+    )
+    .await;
+    wait_task(&s, ta["id"].as_u64().unwrap(), "completed").await;
+    wait_task(&s, tb["id"].as_u64().unwrap(), "completed").await;
+    stop.store(true, Ordering::Relaxed);
+    watch.await.unwrap();
+    assert_eq!(a.position().unwrap().2, 20);
+    assert_eq!(b.position().unwrap().2, 12);
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_running_task_can_be_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
+    let (_, t) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "dock-C" })),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    wait_task(&s, id, "running").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, t) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &t["state"]), (200, &json!("cancelled")));
+    assert!(a.commands.lock().unwrap().iter().any(|m| matches!(m, Message::TaskControl(c) if c.op == TaskOp::Cancel && u64::from(c.task_id) == id)));
+    assert_eq!(
+        s.server.state.space.lock().unwrap().holds(1).len(),
+        1,
+        "reservations released"
+    );
+    let (status, _) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    // unknown destinations and AGVs are refused
+    let (status, body) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "nowhere" })),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("unknown_destination"))
+    );
+    let (status, _) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": 3, "agv_id": 99 })),
+    )
+    .await;
+    assert_eq!(status, 404);
+    a.stop().await;
+    s.stop().await;
+}
