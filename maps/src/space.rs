@@ -594,6 +594,25 @@ impl SpaceTable {
         out
     }
 
+    /// The reservations of `agv` that do not intersect `keep` on `map` (all of them on other
+    /// maps): what an AGV that stopped inside `keep` no longer needs.
+    pub fn reservations_outside(&self, agv: u32, map: u16, keep: &Shape) -> Vec<u64> {
+        self.by_agv
+            .get(&agv)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| {
+                let e = &self.entries[k];
+                match e.hold {
+                    Hold::Reservation { resource } if e.map != map || !e.shape.intersects(keep) => {
+                        Some(resource)
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
     /// Everything `agv` holds, with its map and shape.
     pub fn holds(&self, agv: u32) -> Vec<(Hold, u16, &Shape)> {
         self.by_agv

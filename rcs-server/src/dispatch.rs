@@ -135,6 +135,9 @@ pub struct Task {
     pub updated_at_ms: u64,
     #[serde(skip)]
     segment: u16,
+    /// Since when it waits for `waiting_for`, UTC ms.
+    #[serde(skip)]
+    waiting_since: u64,
     /// A command for the current step is in flight.
     #[serde(skip)]
     busy: bool,
@@ -201,6 +204,7 @@ impl Tasks {
             created_at_ms: now,
             updated_at_ms: now,
             segment: 0,
+            waiting_since: 0,
             busy: false,
             sent: false,
         };
@@ -364,6 +368,153 @@ pub async fn tick(shared: &Arc<Shared>) {
     {
         advance(shared, t.id).await;
     }
+    resolve_deadlocks(shared).await;
+}
+
+/// How long AGVs must wait on each other in a cycle before it counts as a deadlock, ms.
+pub const DEADLOCK_AFTER_MS: u64 = 500;
+
+/// Finds cycles in the wait-for graph (AGV → the AGV holding the space it needs) and breaks
+/// each: the AGV with the youngest task replans around the space the others hold, or, if it
+/// cannot, backs off to a free neighbouring node first (docs/traffic.md).
+async fn resolve_deadlocks(shared: &Arc<Shared>) {
+    let now = now_ms();
+    let tasks = shared.tasks.list();
+    let waits: std::collections::HashMap<u32, (u32, u32)> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Running && !t.busy)
+        .filter(|t| now.saturating_sub(t.waiting_since) >= DEADLOCK_AFTER_MS)
+        .filter_map(|t| Some((t.agv?, (t.id, t.waiting_for?))))
+        .collect();
+    let mut handled: Vec<u32> = Vec::new();
+    let mut starts: Vec<u32> = waits.keys().copied().collect();
+    starts.sort_unstable();
+    for start in starts {
+        if handled.contains(&start) {
+            continue;
+        }
+        let mut cycle = vec![start];
+        let mut at = start;
+        let found = loop {
+            let Some(&(_, next)) = waits.get(&at) else {
+                break false;
+            };
+            if next == start {
+                break true;
+            }
+            if cycle.contains(&next) || cycle.len() > waits.len() {
+                break false;
+            }
+            cycle.push(next);
+            at = next;
+        };
+        if !found {
+            continue;
+        }
+        handled.extend(&cycle);
+        let victim = *cycle
+            .iter()
+            .max_by_key(|a| waits[a].0)
+            .expect("a cycle has members");
+        let task_id = waits[&victim].0;
+        tracing::info!(?cycle, victim, task_id, "deadlock: replanning");
+        shared.events.publish(
+            "traffic.deadlock",
+            Some(victim),
+            "dispatcher",
+            json!({ "cycle": cycle, "task_id": task_id }),
+        );
+        replan_around(shared, task_id, victim).await;
+    }
+}
+
+/// Nodes other AGVs stand on or hold reservations of.
+fn held_by_others(shared: &Shared, agv: u32) -> Vec<u32> {
+    let mut nodes: Vec<u32> = shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .all()
+        .filter_map(|(a, _, hold, _)| match hold {
+            maps::Hold::Reservation { resource } if a != agv && resource < (1 << 40) => {
+                u32::try_from(resource).ok()
+            }
+            _ => None,
+        })
+        .collect();
+    for (other, _) in shared.fleet.snapshot() {
+        if other != agv
+            && let Some(n) = current_node(shared, other)
+        {
+            nodes.push(n);
+        }
+    }
+    nodes
+}
+
+async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32) {
+    let Some(task) = shared.tasks.get(task_id) else {
+        return;
+    };
+    let Some(here) = current_node(shared, agv) else {
+        return;
+    };
+    let blocked = held_by_others(shared, agv);
+    let vehicle = vehicle_of(shared, agv);
+    let site = &shared.site;
+    let mut planner = Planner::new(site);
+    for e in site.edges() {
+        let (_, to) = site.ends(e);
+        if blocked.contains(&to) {
+            planner.exclude_edge(e.id, true);
+        }
+    }
+    let route = planner
+        .route(here, task.destination, &vehicle)
+        .ok()
+        .or_else(|| {
+            // No way around: back off to a free neighbour, then take the normal route from there.
+            let neighbour = site
+                .edges()
+                .iter()
+                .filter(|e| e.kind == maps::EdgeKind::Drive && !e.blocked)
+                .map(|e| site.ends(e))
+                .filter(|(from, to)| *from == here && !blocked.contains(to))
+                .map(|(_, to)| to)
+                .next()?;
+            let mut plain = Planner::new(site);
+            let back = plain.route(here, neighbour, &vehicle).ok()?;
+            let on = plain.route(neighbour, task.destination, &vehicle).ok()?;
+            Some(maps::Route {
+                time_s: back.time_s + on.time_s,
+                length_m: back.length_m + on.length_m,
+                legs: back.legs.into_iter().chain(on.legs).collect(),
+            })
+        });
+    let Some(route) = route else {
+        tracing::warn!(
+            agv,
+            task_id,
+            "deadlock: no way around and no free neighbour; waiting"
+        );
+        return;
+    };
+    release_all(shared, agv).await;
+    shared.tasks.with(task_id, |t| {
+        t.steps = steps_of(&route);
+        t.step = 0;
+        t.released = 0;
+        t.sent = false;
+        t.waiting_for = None;
+        t.updated_at_ms = now_ms();
+    });
+    persist(shared, task_id).await;
+    shared.events.publish(
+        "task.replanned",
+        Some(agv),
+        "dispatcher",
+        json!({ "task_id": task_id, "route_time_s": route.time_s }),
+    );
 }
 
 fn is_idle(shared: &Shared, agv: u32) -> bool {
@@ -759,6 +910,9 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         };
         let changed = shared.tasks.with(t.id, |task| {
             let changed = task.waiting_for != other;
+            if changed {
+                task.waiting_since = now_ms();
+            }
             task.waiting_for = other;
             changed
         });
@@ -955,4 +1109,57 @@ pub fn nearest_of_kind(
         }
     }
     best.map(|b| b.1)
+}
+
+/// How far an AGV that lost its link may still travel before it has stopped, m.
+pub const STOPPING_DISTANCE: f64 = 1.0;
+
+/// An AGV went offline: its reservations beyond its stopping envelope are released (the
+/// space it occupies and may still roll into stays held), and its running task goes back to
+/// the queue for it, to be replanned from where it stands when it returns.
+pub async fn on_offline(shared: &Shared, agv: u32) {
+    let view = shared.fleet.get(agv);
+    let Some(last) = view.as_ref().and_then(|v| v.last) else {
+        return;
+    };
+    let envelope = Shape::new(vec![disc(
+        last.x,
+        last.y,
+        radius(view.as_ref().and_then(|v| v.footprint)) + STOPPING_DISTANCE,
+    )]);
+    let beyond = shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .reservations_outside(agv, last.map_id, &envelope);
+    if !beyond.is_empty() {
+        shared
+            .space
+            .lock()
+            .expect("not poisoned")
+            .release_reservations(agv, |r| beyond.contains(&r));
+        if let Err(e) = shared.db.release_reservations(agv, &beyond).await {
+            tracing::warn!(error = %e, "reservation release not stored");
+        }
+    }
+    if let Some(id) = shared.tasks.active_of(agv) {
+        requeue(shared, id);
+        persist(shared, id).await;
+    }
+}
+
+/// Puts a running task back in the queue for its AGV: it is replanned from where the AGV
+/// stands once the AGV is idle again.
+fn requeue(shared: &Shared, id: u32) {
+    shared.tasks.with(id, |t| {
+        t.state = TaskState::Queued;
+        t.requested_agv = t.agv;
+        t.steps.clear();
+        t.step = 0;
+        t.released = 0;
+        t.sent = false;
+        t.busy = false;
+        t.waiting_for = None;
+        t.updated_at_ms = now_ms();
+    });
 }

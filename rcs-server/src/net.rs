@@ -245,7 +245,7 @@ impl<'a> Connection<'a> {
                 let write = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await;
                 if !matches!(write, Ok(Ok(()))) {
                     tracing::warn!(agv_id = self.agv_id, peer = %self.peer, "write failed or stalled: closing");
-                    self.finish();
+                    self.finish().await;
                     return;
                 }
             }
@@ -271,7 +271,7 @@ impl<'a> Connection<'a> {
                 _ = stop.changed() => self.session.close(now_ms(), CloseReason::Shutdown),
             }
         }
-        self.finish();
+        self.finish().await;
     }
 
     /// Takes an order from the API.
@@ -295,7 +295,7 @@ impl<'a> Connection<'a> {
     }
 
     /// The connection is over: the AGV goes offline (if this session still owns its id).
-    fn finish(&mut self) {
+    async fn finish(&mut self) {
         for (_, reply) in self.waiting.drain() {
             let _ = reply.send(Err(CommandError::Disconnected));
         }
@@ -319,6 +319,7 @@ impl<'a> Connection<'a> {
                 "server",
                 json!({ "session_id": self.session_id }),
             );
+            crate::dispatch::on_offline(shared, agv_id).await;
         }
         let db = shared.db.clone();
         let session_id = self.session_id;

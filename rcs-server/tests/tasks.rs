@@ -64,7 +64,16 @@ async fn wait_task(s: &Running, id: u64, state: &str) -> Value {
         if tokio::time::Instant::now() >= deadline {
             let (_, all) = call(s, reqwest::Method::GET, "/api/v1/tasks", None).await;
             let (_, agvs) = call(s, reqwest::Method::GET, "/api/v1/agvs", None).await;
-            panic!("task {id} not {state}: {t}\nall tasks: {all}\nAGVs: {agvs}");
+            let (_, log) = call(s, reqwest::Method::GET, "/api/v1/audit?limit=300", None).await;
+            let kinds: Vec<String> = log
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|e| format!("{} {}", e["kind"], e["detail"]))
+                        .collect()
+                })
+                .unwrap_or_default();
+            panic!("task {id} not {state}: {t}\nall tasks: {all}\nAGVs: {agvs}\nlog: {kinds:#?}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -381,6 +390,111 @@ async fn a_running_task_can_be_cancelled() {
     )
     .await;
     assert_eq!(status, 404);
+    a.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn four_agvs_swapping_through_a_crossing_resolve_the_deadlock() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("cross", 1, 5, 5)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |c: u32, r: u32| maps::generate::grid_node(1, 5, c, r);
+    // west, east, south, north of the centre, each bound for the opposite side
+    let starts = [(0, 2, 4, 2), (4, 2, 0, 2), (2, 0, 2, 4), (2, 4, 2, 0)];
+    let mut agvs = Vec::new();
+    for (i, (c, r, _, _)) in starts.iter().enumerate() {
+        let id = i as u32 + 1;
+        agvs.push(driving(&s, id, f64::from(*c) * 2.0, f64::from(*r) * 2.0).await);
+    }
+    let (stop, watch) = monitor(
+        agvs.iter().map(|a| a.driver.clone().unwrap()).collect(),
+        1.3,
+    );
+    let mut ids = Vec::new();
+    for (i, (_, _, c, r)) in starts.iter().enumerate() {
+        let (status, t) = call(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/tasks",
+            Some(json!({ "kind": "move", "destination": node(*c, *r), "agv_id": i + 1 })),
+        )
+        .await;
+        assert_eq!(status, 201, "{t}");
+        ids.push(t["id"].as_u64().unwrap());
+    }
+    for id in &ids {
+        wait_task(&s, *id, "completed").await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    watch.await.unwrap();
+    for (i, (_, _, c, r)) in starts.iter().enumerate() {
+        assert_eq!(
+            agvs[i].position().unwrap().2,
+            node(*c, *r),
+            "AGV {} arrived",
+            i + 1
+        );
+    }
+    let (_, log) = call(&s, reqwest::Method::GET, "/api/v1/audit?limit=2000", None).await;
+    let _ = log;
+    for a in agvs {
+        a.stop().await;
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_agv_that_goes_silent_keeps_only_its_stopping_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link_timeout_ms = 600;
+    let s = Running::start(config).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
+    let (_, t) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "dock-C" })),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    let state = s.server.state.clone();
+    eventually("released ahead", || {
+        state.space.lock().unwrap().holds(1).len() >= 4
+    })
+    .await;
+    a.silent.store(true, Ordering::Relaxed);
+    eventually("offline", || state.fleet.get(1).is_some_and(|v| !v.online)).await;
+    eventually("reservations beyond the envelope released", || {
+        state.space.lock().unwrap().holds(1).len() <= 3
+    })
+    .await;
+    let holds = state
+        .space
+        .lock()
+        .unwrap()
+        .holds(1)
+        .iter()
+        .map(|h| h.0)
+        .collect::<Vec<_>>();
+    assert!(holds.contains(&maps::Hold::Footprint), "{holds:?}");
+    // the task waits in the queue for its AGV, to be replanned from where it stands
+    let (_, t) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(t["state"], "queued");
+    assert_eq!(t["requested_agv"], 1);
     a.stop().await;
     s.stop().await;
 }
