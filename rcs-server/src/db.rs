@@ -639,4 +639,48 @@ impl Db {
         }
         tx.commit().await
     }
+
+    /// Tasks not finished: (id, kind, agv, state, spec JSON, created_by, created_at).
+    #[allow(clippy::type_complexity)]
+    pub async fn open_tasks(
+        &self,
+    ) -> Result<Vec<(u32, String, Option<u32>, String, String, String, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT task_id, kind, agv_id, state, spec, created_by, created_at FROM tasks \
+             WHERE state IN ('queued', 'running') ORDER BY task_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                    r.try_get(1)?,
+                    r.try_get::<Option<i64>, _>(2)?
+                        .and_then(|v| u32::try_from(v).ok()),
+                    r.try_get(3)?,
+                    r.try_get(4)?,
+                    r.try_get(5)?,
+                    r.try_get(6)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every stored reservation as (AGV, map, resource).
+    pub async fn reservations(&self) -> Result<Vec<(u32, u16, u64)>, sqlx::Error> {
+        let rows = sqlx::query("SELECT agv_id, map_id, resource FROM reservations")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    u32::try_from(r.try_get::<i64, _>(0).ok()?).ok()?,
+                    u16::try_from(r.try_get::<i32, _>(1).ok()?).ok()?,
+                    r.try_get::<String, _>(2).ok()?.parse().ok()?,
+                ))
+            })
+            .collect())
+    }
 }

@@ -215,6 +215,51 @@ impl Tasks {
         task
     }
 
+    /// Restores unfinished tasks after a restart: each goes back to the queue (a running one
+    /// for the AGV that had it), to be planned from where its AGV stands.
+    pub fn restore(&self, rows: Vec<(u32, String, Option<u32>, String, String, String, i64)>) {
+        let mut tasks = self.tasks.lock().expect("not poisoned");
+        for (id, kind, agv, _state, spec, created_by, created_at) in rows {
+            let Ok(kind) = serde_json::from_value::<TaskKind>(json!(kind)) else {
+                continue;
+            };
+            let spec: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
+            let Some(destination) = spec["destination"]
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+            else {
+                continue;
+            };
+            let requested = spec["requested_agv"]
+                .as_u64()
+                .and_then(|a| u32::try_from(a).ok())
+                .or(agv);
+            tasks.insert(
+                id,
+                Task {
+                    id,
+                    kind,
+                    destination,
+                    requested_agv: requested,
+                    agv: None,
+                    state: TaskState::Queued,
+                    steps: Vec::new(),
+                    step: 0,
+                    released: 0,
+                    waiting_for: None,
+                    error: None,
+                    created_by,
+                    created_at_ms: created_at.max(0) as u64,
+                    updated_at_ms: now_ms(),
+                    segment: 0,
+                    waiting_since: 0,
+                    busy: false,
+                    sent: false,
+                },
+            );
+        }
+    }
+
     /// A copy of one task.
     pub fn get(&self, id: u32) -> Option<Task> {
         self.tasks.lock().expect("not poisoned").get(&id).cloned()
@@ -257,6 +302,22 @@ pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskErr
         .find(|n| n.name.as_deref() == Some(dest))
         .map(|n| n.id)
         .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
+}
+
+/// The shape of a reserved resource (a node or a directed edge) for an AGV of `footprint`.
+pub fn resource_shape(
+    site: &maps::Site,
+    resource: u64,
+    footprint: Option<[f64; 4]>,
+) -> Option<Shape> {
+    let r = radius(footprint);
+    if resource >= (1 << 40) {
+        let e = site.edge(u32::try_from(resource - (1 << 40)).ok()?)?;
+        Some(corridor(&e.polyline, r))
+    } else {
+        let n = site.node(u32::try_from(resource).ok()?)?;
+        Some(Shape::new(vec![disc(n.x, n.y, r)]))
+    }
 }
 
 /// The resource id of a node or a directed edge in the space table.

@@ -100,6 +100,8 @@ pub async fn start(
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
     let space = restore_space(&site, &db, &fleet).await?;
     let db_max_task = db.max_task_id().await?;
+    let tasks = dispatch::Tasks::new(db_max_task);
+    tasks.restore(db.open_tasks().await?);
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
@@ -116,7 +118,7 @@ pub async fn start(
         tokens,
         site,
         space,
-        tasks: dispatch::Tasks::new(db_max_task),
+        tasks,
         stop: stop_rx.clone(),
     }));
     tracing::info!(%agv_addr, "AGV protocol listening");
@@ -192,6 +194,14 @@ async fn restore_space(
             fleet.update(agv_id, |v| {
                 v.footprint_at = Some((last.map_id, [last.x, last.y, last.theta]))
             });
+        }
+    }
+    // Reservations committed before their motion frames were sent: the AGVs may still be on
+    // that space. They stay held until the AGVs' tasks are replanned and finish.
+    for (agv, map, resource) in db.reservations().await? {
+        let fp = fleet.get(agv).and_then(|v| v.footprint);
+        if let Some(shape) = dispatch::resource_shape(site, resource, fp) {
+            let _ = space.reserve(agv, map, &[(resource, shape)]);
         }
     }
     for g in open {

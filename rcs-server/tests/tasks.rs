@@ -498,3 +498,50 @@ async fn an_agv_that_goes_silent_keeps_only_its_stopping_envelope() {
     a.stop().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn tasks_resume_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    a.driver.as_ref().unwrap().lock().unwrap().speed = 2.0;
+    let (_, t) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": "dock-C" })),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    let state = s.server.state.clone();
+    eventually("on its way", || {
+        state
+            .fleet
+            .get(1)
+            .and_then(|v| v.status.map(|s| s.pose.x))
+            .is_some_and(|x| x > 4.0)
+    })
+    .await;
+    s.stop().await;
+    let (x, y, node) = a.position().unwrap();
+    a.stop().await;
+
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let (_, t) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(t["state"], "queued", "{t}");
+    assert_eq!(t["requested_agv"], 1);
+    // the AGV comes back where it stopped and the task goes on from there
+    let mut driver = Driver::at(x, y);
+    driver.last_node_id = node;
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), driver);
+    wait_task(&s, id, "completed").await;
+    assert_eq!(a.position().unwrap().2, 40, "dock-C");
+    a.stop().await;
+    s.stop().await;
+}
