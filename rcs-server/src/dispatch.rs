@@ -151,6 +151,8 @@ pub struct Task {
 pub struct Tasks {
     tasks: Mutex<BTreeMap<u32, Task>>,
     next_id: Mutex<u32>,
+    /// Who rides each lift (capacity 1).
+    lifts: Mutex<std::collections::HashMap<u16, u32>>,
 }
 
 /// Why a task was not accepted.
@@ -173,6 +175,7 @@ impl Tasks {
         Self {
             tasks: Mutex::new(BTreeMap::new()),
             next_id: Mutex::new(last + 1),
+            lifts: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -685,6 +688,12 @@ async fn finish(shared: &Arc<Shared>, id: u32, state: TaskState, error: Option<S
     });
     if let Some(Some(agv)) = agv {
         release_all(shared, agv).await;
+        shared
+            .tasks
+            .lifts
+            .lock()
+            .expect("not poisoned")
+            .retain(|_, a| *a != agv);
     }
     persist(shared, id).await;
     let kind = match state {
@@ -790,6 +799,62 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
             if t.sent {
                 return;
             }
+            // The lift is a resource (capacity 1): wait while another AGV rides it.
+            if lift != 0 {
+                let mut lifts = shared.tasks.lifts.lock().expect("not poisoned");
+                match lifts.get(&lift) {
+                    Some(&other) if other != agv => {
+                        drop(lifts);
+                        shared.tasks.with(id, |task| {
+                            if task.waiting_for != Some(other) {
+                                task.waiting_since = now_ms();
+                            }
+                            task.waiting_for = Some(other);
+                        });
+                        return;
+                    }
+                    _ => {
+                        lifts.insert(lift, agv);
+                    }
+                }
+            }
+            // Never ride into an occupied door: the exit node is reserved first.
+            let Some(exit) = shared.site.node(to_node) else {
+                return;
+            };
+            let fp = shared.fleet.get(agv).and_then(|v| v.footprint);
+            let item = (
+                node_resource(to_node),
+                Shape::new(vec![disc(exit.x, exit.y, radius(fp))]),
+            );
+            let reserved = shared.space.lock().expect("not poisoned").reserve(
+                agv,
+                to_map,
+                std::slice::from_ref(&item),
+            );
+            if let Err(c) = reserved {
+                let other = match c {
+                    maps::Conflict::Occupied { agv }
+                    | maps::Conflict::Reserved { agv }
+                    | maps::Conflict::Granted { agv, .. } => Some(agv),
+                    _ => None,
+                };
+                shared.tasks.with(id, |task| {
+                    if task.waiting_for != other {
+                        task.waiting_since = now_ms();
+                    }
+                    task.waiting_for = other;
+                });
+                return;
+            }
+            if let Err(e) = shared
+                .db
+                .insert_reservations(agv, to_map, id, &[item.0])
+                .await
+            {
+                tracing::error!(error = %e, "reservation not stored: not riding");
+                return;
+            }
             let Some(n) = shared.site.node(to_node) else {
                 return;
             };
@@ -833,13 +898,48 @@ fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
             _ => false,
         };
         if ok {
-            shared.tasks.with(id, |t| {
+            let switched = shared.tasks.with(id, |t| {
+                let step = t.steps.get(t.step).cloned();
                 t.step += 1;
                 t.released = 0;
                 t.sent = false;
                 t.busy = false;
+                t.waiting_for = None;
                 t.updated_at_ms = now_ms();
+                step
             });
+            if let Some(Some(Step::MapSwitch {
+                lift,
+                to_map,
+                to_node,
+                ..
+            })) = switched
+            {
+                shared
+                    .tasks
+                    .lifts
+                    .lock()
+                    .expect("not poisoned")
+                    .remove(&lift);
+                // Only the exit door stays reserved: the old map's space is left behind.
+                let keep = shared
+                    .site
+                    .node(to_node)
+                    .map(|n| Shape::new(vec![disc(n.x, n.y, 0.1)]));
+                if let Some(keep) = keep {
+                    let behind = shared
+                        .space
+                        .lock()
+                        .expect("not poisoned")
+                        .reservations_outside(agv, to_map, &keep);
+                    shared
+                        .space
+                        .lock()
+                        .expect("not poisoned")
+                        .release_reservations(agv, |r| behind.contains(&r));
+                    let _ = shared.db.release_reservations(agv, &behind).await;
+                }
+            }
             persist(&shared, id).await;
         } else {
             finish(

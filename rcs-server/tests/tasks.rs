@@ -545,3 +545,67 @@ async fn tasks_resume_after_a_restart() {
     a.stop().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_cross_floor_task_rides_a_lift_and_switches_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site =
+        Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f"));
+    let s = Running::start(config).await;
+    let floor = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 20, c, r);
+    // AGV 1 on floor 2 at column 8, row 2; AGV 2 on floor 2 too, both bound for floor 3
+    let mut d1 = Driver::at(16.0, 4.0);
+    d1.map_id = 2;
+    let mut d2 = Driver::at(24.0, 4.0);
+    d2.map_id = 2;
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), d1);
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), d2);
+    let state = s.server.state.clone();
+    eventually("both report", || {
+        [1, 2].iter().all(|id| {
+            state
+                .fleet
+                .get(*id)
+                .is_some_and(|v| v.registered && v.status.is_some())
+        })
+    })
+    .await;
+    let (_, t1) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": floor(3, 12, 7), "agv_id": 1 })),
+    )
+    .await;
+    let (_, t2) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": floor(3, 14, 2), "agv_id": 2 })),
+    )
+    .await;
+    wait_task(&s, t1["id"].as_u64().unwrap(), "completed").await;
+    wait_task(&s, t2["id"].as_u64().unwrap(), "completed").await;
+    for (agv, dest) in [(&a, floor(3, 12, 7)), (&b, floor(3, 14, 2))] {
+        let d = agv.driver.as_ref().unwrap().lock().unwrap().clone();
+        assert_eq!((d.map_id, d.last_node_id), (3, dest));
+        let switches: Vec<_> = agv
+            .commands
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| match m {
+                Message::MapSwitch(ms) => Some((ms.target_map_id, ms.lift_id, ms.floor)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(switches.len(), 1, "{switches:?}");
+        assert_eq!(switches[0].0, 3);
+        assert_eq!(switches[0].2, 3);
+        assert!(switches[0].1 > 0, "by lift");
+    }
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
