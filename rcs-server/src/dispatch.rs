@@ -422,6 +422,7 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// One dispatcher pass: assign queued tasks, advance running ones.
 pub async fn tick(shared: &Arc<Shared>) {
+    send_low_batteries_to_chargers(shared).await;
     let tasks = shared.tasks.list();
     for t in tasks.iter().filter(|t| t.state == TaskState::Queued) {
         assign(shared, t).await;
@@ -433,6 +434,48 @@ pub async fn tick(shared: &Arc<Shared>) {
         advance(shared, t.id).await;
     }
     resolve_deadlocks(shared).await;
+}
+
+/// Below this charge (%), an idle AGV without a task is sent to the nearest charger.
+pub const BATTERY_LOW_PCT: f32 = 20.0;
+
+async fn send_low_batteries_to_chargers(shared: &Arc<Shared>) {
+    let now = now_ms();
+    // AGVs with a task, or sent to charge within the last 30 s (charging may not show yet).
+    let pending: Vec<u32> = shared
+        .tasks
+        .list()
+        .iter()
+        .filter(|t| {
+            matches!(t.state, TaskState::Queued | TaskState::Running)
+                || (t.kind == TaskKind::Charge && now.saturating_sub(t.updated_at_ms) < 30_000)
+        })
+        .filter_map(|t| t.agv.or(t.requested_agv))
+        .collect();
+    for (agv, view) in shared.fleet.snapshot() {
+        let low = view
+            .status
+            .as_ref()
+            .is_some_and(|s| s.battery_pct < BATTERY_LOW_PCT && !s.charging);
+        if !low || pending.contains(&agv) || !is_idle(shared, agv) {
+            continue;
+        }
+        let Some(charger) = nearest_of_kind(shared, Some(agv), maps::file::NodeKind::Charger)
+        else {
+            continue;
+        };
+        let task = shared
+            .tasks
+            .submit(TaskKind::Charge, charger, Some(agv), "dispatcher");
+        persist(shared, task.id).await;
+        shared.events.publish(
+            "task.submitted",
+            Some(agv),
+            "dispatcher",
+            json!({ "task_id": task.id, "kind": "charge", "destination": charger,
+                    "why": "battery low" }),
+        );
+    }
 }
 
 /// How long AGVs must wait on each other in a cycle before it counts as a deadlock, ms.
@@ -1025,6 +1068,23 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         });
         persist(shared, t.id).await;
         if done == Some(true) {
+            if t.kind == TaskKind::Charge {
+                let wait = Duration::from_millis(shared.config.command_timeout_ms);
+                let start = protocol::message::ChargeControl {
+                    op: protocol::message::ChargeOp::Start,
+                    charger_node_id: t.destination,
+                    target_pct: 100.0,
+                };
+                let shared2 = shared.clone();
+                tokio::spawn(async move {
+                    let answer = shared2.connections.command(agv, start.into(), wait).await;
+                    if !matches!(&answer, Ok(Message::Ack(a)) if a.result == ResultCode::Ok)
+                        && !matches!(&answer, Ok(Message::ChargeResult(c)) if c.result == ResultCode::Ok)
+                    {
+                        tracing::warn!(agv, ?answer, "charging did not start");
+                    }
+                });
+            }
             finish(shared, t.id, TaskState::Completed, None).await;
         }
         return;

@@ -609,3 +609,44 @@ async fn a_cross_floor_task_rides_a_lift_and_switches_map() {
     b.stop().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_low_battery_sends_an_idle_agv_to_the_nearest_charger() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let mut d = Driver::at(21.0, 12.0); // dock-C, far corner
+    d.battery_pct = 15.0;
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), d);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, tasks) = call(&s, reqwest::Method::GET, "/api/v1/tasks", None).await;
+        if let Some(t) = tasks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["kind"] == "charge")
+        {
+            if t["state"] == "completed" {
+                assert_eq!(t["created_by"], "dispatcher");
+                assert_eq!(t["destination"], 33, "charger-2 is the nearer one");
+                break;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no charge task: {tasks}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eventually("charging started", || {
+        a.commands.lock().unwrap().iter().any(|m| {
+            matches!(
+                m,
+                Message::ChargeControl(c) if c.op == ChargeOp::Start && c.charger_node_id == 33
+            )
+        })
+    })
+    .await;
+    a.stop().await;
+    s.stop().await;
+}

@@ -193,6 +193,8 @@ pub struct Driver {
     pub theta: f64,
     pub speed: f64,
     pub navigation: NavigationMode,
+    pub battery_pct: f32,
+    pub charging: bool,
     pub last_node_id: u32,
     pub task_id: u32,
     pub path: Vec<PathNode>,
@@ -210,6 +212,8 @@ impl Driver {
             theta: 0.0,
             speed: 8.0,
             navigation: NavigationMode::Slam,
+            battery_pct: 88.0,
+            charging: false,
             last_node_id: 0,
             task_id: 0,
             path: vec![],
@@ -257,6 +261,10 @@ impl Driver {
                 self.released = 0;
                 self.next = 0;
                 self.task_id = 0;
+                ack(seq, m, ResultCode::Ok)
+            }
+            Message::ChargeControl(c) => {
+                self.charging = c.op == ChargeOp::Start;
                 ack(seq, m, ResultCode::Ok)
             }
             Message::NavSwitch(n) => {
@@ -326,6 +334,8 @@ impl Driver {
             theta: self.theta,
         };
         s.navigation_mode = self.navigation;
+        s.battery_pct = self.battery_pct;
+        s.charging = self.charging;
         s.last_node_id = self.last_node_id;
         s.task_id = self.task_id;
         s.into()
