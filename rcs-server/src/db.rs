@@ -60,6 +60,9 @@ pub struct AgvRecord {
     pub footprint: Option<[f64; 4]>,
 }
 
+/// A stored task: (id, kind, AGV, state, spec JSON, created by, created at).
+pub type TaskRow = (u32, String, Option<u32>, String, String, String, i64);
+
 /// A safe-space grant as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GrantRow {
@@ -640,11 +643,8 @@ impl Db {
         tx.commit().await
     }
 
-    /// Tasks not finished: (id, kind, agv, state, spec JSON, created_by, created_at).
-    #[allow(clippy::type_complexity)]
-    pub async fn open_tasks(
-        &self,
-    ) -> Result<Vec<(u32, String, Option<u32>, String, String, String, i64)>, sqlx::Error> {
+    /// Tasks not finished.
+    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT task_id, kind, agv_id, state, spec, created_by, created_at FROM tasks \
              WHERE state IN ('queued', 'running') ORDER BY task_id",

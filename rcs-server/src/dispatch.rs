@@ -220,7 +220,7 @@ impl Tasks {
 
     /// Restores unfinished tasks after a restart: each goes back to the queue (a running one
     /// for the AGV that had it), to be planned from where its AGV stands.
-    pub fn restore(&self, rows: Vec<(u32, String, Option<u32>, String, String, String, i64)>) {
+    pub fn restore(&self, rows: Vec<crate::db::TaskRow>) {
         let mut tasks = self.tasks.lock().expect("not poisoned");
         for (id, kind, agv, _state, spec, created_by, created_at) in rows {
             let Ok(kind) = serde_json::from_value::<TaskKind>(json!(kind)) else {
