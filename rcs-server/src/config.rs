@@ -93,6 +93,9 @@ pub struct Config {
     /// Milliseconds between telemetry batches written to the database.
     #[arg(long, env = "RCS_TELEMETRY_FLUSH_MS", default_value_t = 1_000)]
     pub telemetry_flush_ms: u64,
+    /// Business-system URL that task progress is POSTed to (JSON, retried).
+    #[arg(long, env = "RCS_CALLBACK_URL")]
+    pub callback_url: Option<String>,
     /// Admin API token (otherwise one is generated into `<data-dir>/api-token`, mode 0600).
     #[arg(long = "api-token", env = "RCS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -135,6 +138,7 @@ struct FileConfig {
     link_timeout_ms: Option<u64>,
     command_timeout_ms: Option<u64>,
     telemetry_flush_ms: Option<u64>,
+    callback_url: Option<String>,
 }
 
 impl Config {
@@ -188,6 +192,11 @@ impl Config {
         take!(command_timeout_ms);
         take!(telemetry_flush_ms);
         take!(database_url);
+        if let Some(v) = file.callback_url
+            && defaulted("callback_url")
+        {
+            self.callback_url = Some(v);
+        }
         if let Some(v) = file.data_dir
             && defaulted("data_dir")
         {
@@ -217,6 +226,7 @@ impl Config {
             link_timeout_ms: 5_000,
             command_timeout_ms: 10_000,
             telemetry_flush_ms: 200,
+            callback_url: None,
             api_token: Some("test-admin-token".into()),
         }
     }

@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod callbacks;
 pub mod config;
 pub mod connections;
 pub mod db;
@@ -137,6 +138,9 @@ pub async fn start(
     let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
     tokio::spawn(grants::run_expiry(state.clone()));
     tokio::spawn(dispatch::run(state.clone()));
+    if let Some(url) = state.config.callback_url.clone() {
+        tokio::spawn(callbacks::run(state.clone(), url));
+    }
     let mut http_stop = stop_rx.clone();
     let http =
         axum::serve(http_listener, api::router(state.clone())).with_graceful_shutdown(async move {

@@ -39,6 +39,10 @@ pub struct Metrics {
     pub grants: Family<Kind, Counter>,
     /// Footprints found overlapping space held by another AGV (safety alarms).
     pub safety_overlaps: Counter,
+    /// Task callbacks delivered to the business system.
+    pub callbacks_sent: Counter,
+    /// Task callbacks given up on.
+    pub callbacks_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -58,6 +62,8 @@ impl Default for Metrics {
             protocol_errors: Family::default(),
             grants: Family::default(),
             safety_overlaps: Counter::default(),
+            callbacks_sent: Counter::default(),
+            callbacks_dropped: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -108,6 +114,16 @@ impl Default for Metrics {
             "safety_overlaps",
             "Footprints overlapping space held by another AGV",
             m.safety_overlaps.clone(),
+        );
+        registry.register(
+            "callbacks_sent",
+            "Task callbacks delivered",
+            m.callbacks_sent.clone(),
+        );
+        registry.register(
+            "callbacks_dropped",
+            "Task callbacks given up on",
+            m.callbacks_dropped.clone(),
         );
         Self { registry, ..m }
     }

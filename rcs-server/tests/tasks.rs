@@ -650,3 +650,62 @@ async fn a_low_battery_sends_an_idle_agv_to_the_nearest_charger() {
     a.stop().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn task_progress_is_posted_to_the_business_system() {
+    use axum::routing::post;
+    let received: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/rcs/callback",
+        post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.callback_url = Some(format!("http://{addr}/rcs/callback"));
+    let s = Running::start(config).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    let (_, t) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/tasks",
+        Some(json!({ "kind": "move", "destination": 3 })),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    wait_task(&s, id, "completed").await;
+    eventually("completion posted", || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|v| v["event"] == "task.completed")
+    })
+    .await;
+    let events: Vec<String> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|v| v["task_id"] == id)
+        .map(|v| v["event"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("task.submitted"),
+        "{events:?}"
+    );
+    assert!(events.contains(&"task.assigned".to_owned()));
+    assert_eq!(events.last().map(String::as_str), Some("task.completed"));
+    a.stop().await;
+    s.stop().await;
+}
