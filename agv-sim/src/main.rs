@@ -1,13 +1,123 @@
-//! `agv-sim`: a simulated AGV fleet, load generator and conformance suite.
-//!
-//! The simulator is built by the agv-sim issue. Until then this binary only reports the protocol
-//! it will speak and exits with status 2.
+//! `agv-sim`: runs a simulated fleet against an RCS (`agv-sim run`).
 
-fn main() {
-    eprintln!(
-        "agv-sim {}: protocol version {}; the simulator is not implemented yet (see README.md, status)",
-        env!("CARGO_PKG_VERSION"),
-        protocol::PROTOCOL_VERSION
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agv_sim::agv::{Mode, Profile};
+use clap::{Parser, Subcommand};
+
+/// A simulated AGV fleet for rcs.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a fleet: AGVs over TCP, tasks through the API, an invariant monitor, a report.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The RCS's AGV protocol address.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    server: SocketAddr,
+    /// The RCS's HTTP API.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// API token (admin in secure mode: the fleet enrolls its keys).
+    #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The site directory the server runs on.
+    #[arg(long, default_value = "maps/sites/demo")]
+    site: PathBuf,
+    /// How many AGVs.
+    #[arg(long, default_value_t = 10)]
+    agvs: usize,
+    /// Access mode.
+    #[arg(long, value_enum, default_value = "normal")]
+    mode: Mode,
+    /// Secure profile.
+    #[arg(long, value_enum, default_value = "fast")]
+    profile: Profile,
+    /// How long to submit tasks (e.g. 60s, 5m); submitted tasks are then followed to the end.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Simulated seconds per real second (speeds, actions, battery).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Tasks per minute submitted through the API.
+    #[arg(long, default_value_t = 0.0)]
+    tasks: f64,
+    /// Obstacles per minute of driving, per AGV (each asks for a safe space).
+    #[arg(long, default_value_t = 0.5)]
+    obstacles: f64,
+    /// Random seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// First AGV id.
+    #[arg(long, default_value_t = 1)]
+    first_id: u32,
+    /// How long to wait for open tasks after `--duration`.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    drain: Duration,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
     );
-    std::process::exit(2);
+    let v: f64 = num.parse().map_err(|_| format!("not a duration: {s}"))?;
+    let secs = match unit {
+        "" | "s" => v,
+        "ms" => v / 1000.0,
+        "m" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("unknown unit in {s} (ms, s, m, h)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let Command::Run(a) = Cli::parse().command;
+    let report = agv_sim::run(agv_sim::RunOptions {
+        server: a.server,
+        api: a.api,
+        token: a.token,
+        site: a.site,
+        agvs: a.agvs,
+        mode: a.mode,
+        profile: a.profile,
+        duration: a.duration,
+        time_scale: a.time_scale,
+        tasks_per_min: a.tasks,
+        obstacles_per_min: a.obstacles,
+        seed: a.seed,
+        first_id: a.first_id,
+        drain: a.drain,
+        progress: true,
+    })
+    .await?;
+    print!("{}", report.table());
+    if let Some(path) = a.report_json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if !report.clean() {
+        std::process::exit(1);
+    }
+    Ok(())
 }

@@ -494,6 +494,26 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
         .filter_map(|t| Some((t.agv?, (t.id, t.waiting_for?))))
         .collect();
     let mut handled: Vec<u32> = Vec::new();
+    // Waiting on an AGV that has no task (parked in the way) is no cycle but never ends by
+    // itself: the waiting AGV replans around it.
+    for (&agv, &(task_id, other)) in &waits {
+        if shared.tasks.active_of(other).is_none()
+            && !shared
+                .tasks
+                .list()
+                .iter()
+                .any(|t| t.state == TaskState::Queued && t.requested_agv == Some(other))
+        {
+            handled.push(agv);
+            let on_destination = shared
+                .tasks
+                .get(task_id)
+                .is_some_and(|t| current_node(shared, other) == Some(t.destination));
+            if on_destination || !replan_around(shared, task_id, agv, false).await {
+                clear_the_way(shared, other, task_id).await;
+            }
+        }
+    }
     let mut starts: Vec<u32> = waits.keys().copied().collect();
     starts.sort_unstable();
     for start in starts {
@@ -531,7 +551,7 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
             "dispatcher",
             json!({ "cycle": cycle, "task_id": task_id }),
         );
-        replan_around(shared, task_id, victim).await;
+        replan_around(shared, task_id, victim, true).await;
     }
 }
 
@@ -559,12 +579,13 @@ fn held_by_others(shared: &Shared, agv: u32) -> Vec<u32> {
     nodes
 }
 
-async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32) {
+/// Replans a waiting task around the space others hold; returns whether it did.
+async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32, backoff: bool) -> bool {
     let Some(task) = shared.tasks.get(task_id) else {
-        return;
+        return false;
     };
     let Some(here) = current_node(shared, agv) else {
-        return;
+        return false;
     };
     let blocked = held_by_others(shared, agv);
     let vehicle = vehicle_of(shared, agv);
@@ -580,6 +601,9 @@ async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32) {
         .route(here, task.destination, &vehicle)
         .ok()
         .or_else(|| {
+            if !backoff {
+                return None;
+            }
             // No way around: back off to a free neighbour, then take the normal route from there.
             let neighbour = site
                 .edges()
@@ -604,7 +628,7 @@ async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32) {
             task_id,
             "deadlock: no way around and no free neighbour; waiting"
         );
-        return;
+        return false;
     };
     release_all(shared, agv).await;
     shared.tasks.with(task_id, |t| {
@@ -621,6 +645,68 @@ async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32) {
         Some(agv),
         "dispatcher",
         json!({ "task_id": task_id, "route_time_s": route.time_s }),
+    );
+    true
+}
+
+/// An idle AGV stands where a task must go and there is no way around: it is sent to the
+/// nearest free parking place or waypoint off that task's path.
+async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
+    let Some(here) = current_node(shared, blocker) else {
+        return;
+    };
+    let Some(from) = shared.site.node(here) else {
+        return;
+    };
+    let mut avoid: Vec<u32> = held_by_others(shared, blocker);
+    if let Some(t) = shared.tasks.get(for_task) {
+        avoid.push(t.destination);
+        for step in &t.steps {
+            if let Step::Drive { nodes, .. } = step {
+                avoid.extend(nodes);
+            }
+        }
+    }
+    let target = shared
+        .site
+        .nodes()
+        .iter()
+        .filter(|n| n.map == from.map && n.id != here && !avoid.contains(&n.id))
+        .filter(|n| {
+            matches!(
+                n.kind,
+                maps::file::NodeKind::Parking | maps::file::NodeKind::Waypoint
+            )
+        })
+        .min_by(|a, b| {
+            let da = (a.x - from.x).hypot(a.y - from.y)
+                + if a.kind == maps::file::NodeKind::Parking {
+                    0.0
+                } else {
+                    0.5
+                };
+            let db = (b.x - from.x).hypot(b.y - from.y)
+                + if b.kind == maps::file::NodeKind::Parking {
+                    0.0
+                } else {
+                    0.5
+                };
+            da.total_cmp(&db)
+        })
+        .map(|n| n.id);
+    let Some(target) = target else {
+        return;
+    };
+    let task = shared
+        .tasks
+        .submit(TaskKind::Park, target, Some(blocker), "dispatcher");
+    persist(shared, task.id).await;
+    shared.events.publish(
+        "task.submitted",
+        Some(blocker),
+        "dispatcher",
+        json!({ "task_id": task.id, "kind": "park", "destination": target,
+                "why": format!("clearing the way for task {for_task}") }),
     );
 }
 

@@ -46,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/events", get(system::events))
         .route("/api/v1/audit", get(system::audit))
         .route("/api/v1/tokens", post(system::create_token))
+        .route("/api/v1/server-key", get(system::server_key))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .with_state(shared)
 }
@@ -74,6 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         system::events,
         system::audit,
         system::create_token,
+        system::server_key,
     ),
     components(schemas(ApiErrorBody, crate::events::FleetEvent, Role)),
     modifiers(&BearerAuth),

@@ -222,3 +222,21 @@ pub(super) async fn create_token(
         token,
     }))
 }
+
+/// The server's SM2 public key (SPKI PEM): what AGVs verify the server with in secure mode.
+#[utoipa::path(get, path = "/api/v1/server-key", tag = "system",
+    responses((status = 200, description = "SPKI PEM", content_type = "application/x-pem-file")))]
+pub(super) async fn server_key(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    use sm2::pkcs8::EncodePublicKey as _;
+    let pem = shared
+        .server_key
+        .verifying_key()
+        .public_key()
+        .to_public_key_pem(sm2::pkcs8::LineEnding::LF)
+        .map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}

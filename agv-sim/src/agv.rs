@@ -1,0 +1,682 @@
+//! One simulated AGV: a `protocol::session::AgvSession` over its own TCP connection, driven by
+//! a tokio task. It accesses, registers, applies the pushed configuration, heartbeats, reports
+//! status, follows released path pieces with simple kinematics (acceleration, top speed,
+//! rotation in place), runs blocking lift actions, switches navigation mode and map, drains and
+//! charges its battery, and now and then meets an obstacle: it stops, asks for a safe space,
+//! manoeuvres inside the grant and releases it, or waits and retries when denied.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crypto::session::AgvHandshake;
+use crypto::sign::{CachedVerifier, SigningKey};
+use protocol::message::*;
+use protocol::session::{AgvCrypto, AgvEvent, AgvSession, CloseCause, NoCrypto, SessionConfig};
+use protocol::types::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::monitor::{Monitor, Position};
+use crate::report::Stats;
+
+/// UTC ms now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Access mode of the simulated fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Plaintext.
+    Normal,
+    /// SM2/SM4 secure mode.
+    Secure,
+}
+
+/// Secure profile asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Profile {
+    /// Every frame signed.
+    Guide,
+    /// MAC per frame, signatures on safety-critical ones.
+    Fast,
+}
+
+/// What one AGV is given.
+#[derive(Clone)]
+pub struct Spec {
+    /// AGV id.
+    pub id: u32,
+    /// Start map, pose.
+    pub map_id: u16,
+    /// x, m.
+    pub x: f64,
+    /// y, m.
+    pub y: f64,
+    /// Start node.
+    pub node: u32,
+    /// Secure-mode keys: its own and the server's verifier.
+    pub keys: Option<(Arc<SigningKey>, Arc<CachedVerifier>)>,
+    /// Profile.
+    pub profile: Profile,
+    /// Time scale: speeds, action and battery times are multiplied by it.
+    pub time_scale: f64,
+    /// Obstacles per minute of driving.
+    pub obstacles_per_min: f64,
+    /// Random seed.
+    pub seed: u64,
+}
+
+/// Footprint of every simulated AGV: 1.0 × 0.8 m.
+pub const FOOTPRINT: Footprint = Footprint {
+    front: 0.5,
+    rear: 0.5,
+    left: 0.4,
+    right: 0.4,
+    height: 0.3,
+};
+const TOP_SPEED: f64 = 1.5;
+const ACCEL: f64 = 0.8;
+const TURN_RATE: f64 = 1.5;
+const ACTION_S: f64 = 2.0;
+
+fn registration(id: u32) -> RegisterRequest {
+    RegisterRequest {
+        agv_type: AgvType::Jacking,
+        vendor: "rcs agv-sim".into(),
+        model: "SIM-1".into(),
+        serial: format!("SIM-{id:05}"),
+        firmware: env!("CARGO_PKG_VERSION").into(),
+        footprint: FOOTPRINT,
+        speeds: SpeedLimits {
+            forward: TOP_SPEED as f32,
+            reverse: 0.5,
+            lateral: 0.0,
+            angular: TURN_RATE as f32,
+            acceleration: ACCEL as f32,
+            deceleration: 1.0,
+        },
+        load_capacity_kg: 500.0,
+        navigation_modes: vec![NavigationMode::Slam, NavigationMode::QrCode],
+        maps: vec![],
+        actuators: vec![ActuatorInfo {
+            actuator_id: 0,
+            kind: ActuatorType::Lift,
+            min: 0.0,
+            max: 60.0,
+        }],
+        battery: BatteryInfo {
+            capacity_wh: 1000.0,
+            nominal_voltage: 48.0,
+        },
+        extensions: vec![],
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+}
+
+/// What the AGV is doing with space it asked for.
+#[derive(Debug, Clone, PartialEq)]
+enum Obstacle {
+    None,
+    /// Asked; waiting for the answer.
+    Asking,
+    /// Denied; ask again at this time (ms).
+    RetryAt(u64),
+    /// Granted: manoeuvring out and back until `until`, then release.
+    Manoeuvre {
+        grant: u32,
+        until: u64,
+        cx: f64,
+        cy: f64,
+    },
+}
+
+/// The simulated machine.
+struct Body {
+    map_id: u16,
+    x: f64,
+    y: f64,
+    theta: f64,
+    v: f64,
+    navigation: NavigationMode,
+    battery: f64,
+    charging: bool,
+    last_node_id: u32,
+    task_id: u32,
+    path: Vec<PathNode>,
+    released: usize,
+    next: usize,
+    paused: bool,
+    action_until: Option<f64>,
+    state_override: Option<AgvState>,
+    obstacle: Obstacle,
+}
+
+impl Body {
+    fn moving(&self) -> bool {
+        self.next < self.released && !self.paused
+    }
+
+    fn state(&self) -> AgvState {
+        if let Some(s) = self.state_override {
+            return s;
+        }
+        if matches!(self.obstacle, Obstacle::Manoeuvre { .. }) {
+            return AgvState::InSafeSpace;
+        }
+        if self.charging {
+            return AgvState::Charging;
+        }
+        if self.paused {
+            return AgvState::Paused;
+        }
+        if self.action_until.is_some() || self.moving() {
+            AgvState::Working
+        } else if self.next < self.path.len() {
+            AgvState::WaitingForRelease
+        } else {
+            AgvState::Idle
+        }
+    }
+
+    fn status(&self) -> Message {
+        StatusReport {
+            map_id: self.map_id,
+            pose: Pose {
+                x: self.x,
+                y: self.y,
+                theta: self.theta,
+            },
+            localisation_quality: 95,
+            navigation_mode: self.navigation,
+            velocity: Velocity {
+                vx: self.v as f32,
+                vy: 0.0,
+                omega: 0.0,
+            },
+            state: self.state(),
+            battery_pct: self.battery as f32,
+            battery_voltage: 48.0,
+            charging: self.charging,
+            e_stop: false,
+            loads: vec![],
+            actuators: vec![],
+            task_id: self.task_id,
+            segment: 0,
+            last_node_id: self.last_node_id,
+            last_node_sequence: 0,
+            edge_id: 0,
+            distance_since_last_node: 0.0,
+            grant_id: match self.obstacle {
+                Obstacle::Manoeuvre { grant, .. } => grant,
+                _ => 0,
+            },
+            alarms: vec![],
+            extensions: vec![],
+        }
+        .into()
+    }
+
+    /// Advances `dt` simulated seconds; returns the node ids reached.
+    fn step(&mut self, dt: f64, now: f64) -> Vec<u32> {
+        let mut reached = Vec::new();
+        if self.charging {
+            self.battery = (self.battery + 0.5 * dt).min(100.0);
+            if self.battery >= 99.9 {
+                self.charging = false;
+            }
+            return reached;
+        }
+        if let Some(until) = self.action_until {
+            if now >= until {
+                self.action_until = None;
+            } else {
+                return reached;
+            }
+        }
+        self.battery = (self.battery - if self.moving() { 0.05 } else { 0.005 } * dt).max(0.0);
+        if !self.moving() {
+            self.v = 0.0;
+            return reached;
+        }
+        let mut budget = dt;
+        while budget > 1e-9 && self.moving() {
+            let target = &self.path[self.next];
+            let (dx, dy) = (target.pose.x - self.x, target.pose.y - self.y);
+            let d = dx.hypot(dy);
+            if d < 1e-6 {
+                self.last_node_id = target.node_id;
+                reached.push(target.node_id);
+                let actions = !target.actions.is_empty();
+                self.next += 1;
+                if actions {
+                    self.action_until = Some(now + ACTION_S);
+                    self.v = 0.0;
+                    return reached;
+                }
+                continue;
+            }
+            // rotate in place first when the heading is far off
+            let heading = dy.atan2(dx);
+            let mut err = heading - self.theta;
+            while err > std::f64::consts::PI {
+                err -= std::f64::consts::TAU;
+            }
+            while err < -std::f64::consts::PI {
+                err += std::f64::consts::TAU;
+            }
+            if err.abs() > 0.05 {
+                self.v = 0.0;
+                let turn = (TURN_RATE * budget).min(err.abs());
+                self.theta += turn * err.signum();
+                budget -= turn / TURN_RATE;
+                continue;
+            }
+            self.theta = heading;
+            self.v = (self.v + ACCEL * budget).min(TOP_SPEED);
+            let travel = self.v * budget;
+            if travel >= d {
+                budget -= d / self.v.max(1e-6);
+                self.x = target.pose.x;
+                self.y = target.pose.y;
+            } else {
+                self.x += dx / d * travel;
+                self.y += dy / d * travel;
+                budget = 0.0;
+            }
+        }
+        reached
+    }
+
+    fn command(&mut self, seq: u32, m: &Message) -> Message {
+        let ok = |m: &Message| -> Message {
+            Ack {
+                request_seq: seq,
+                request_type: m.message_type(),
+                result: ResultCode::Ok,
+                detail: String::new(),
+            }
+            .into()
+        };
+        match m {
+            Message::MotionCommand(c) => {
+                if c.map_id != self.map_id {
+                    return Ack {
+                        request_seq: seq,
+                        request_type: m.message_type(),
+                        result: ResultCode::MapMismatch,
+                        detail: String::new(),
+                    }
+                    .into();
+                }
+                self.task_id = c.task_id;
+                let first = &c.nodes[0];
+                let at_first = (first.pose.x - self.x).hypot(first.pose.y - self.y) < 0.01;
+                self.next = usize::from(at_first);
+                if at_first {
+                    self.last_node_id = first.node_id;
+                }
+                self.path = c.nodes.clone();
+                self.released = usize::from(c.released_nodes);
+                self.charging = false;
+                ok(m)
+            }
+            Message::TaskControl(t) => {
+                match t.op {
+                    TaskOp::Pause => self.paused = true,
+                    TaskOp::Resume => self.paused = false,
+                    TaskOp::Cancel => {
+                        self.path.clear();
+                        self.released = 0;
+                        self.next = 0;
+                        self.task_id = 0;
+                        self.paused = false;
+                    }
+                }
+                ok(m)
+            }
+            Message::ChargeControl(c) => {
+                self.charging = c.op == ChargeOp::Start;
+                ok(m)
+            }
+            Message::NavSwitch(n) => {
+                self.navigation = n.target;
+                NavSwitchResult {
+                    request_seq: seq,
+                    result: ResultCode::Ok,
+                    mode: n.target,
+                    localisation_quality: 90,
+                }
+                .into()
+            }
+            Message::MapSwitch(s) => {
+                self.map_id = s.target_map_id;
+                self.x = s.initial_pose.x;
+                self.y = s.initial_pose.y;
+                self.theta = s.initial_pose.theta;
+                self.navigation = s.navigation;
+                self.path.clear();
+                self.released = 0;
+                self.next = 0;
+                MapSwitchResult {
+                    request_seq: seq,
+                    result: ResultCode::Ok,
+                    map_id: s.target_map_id,
+                    localisation_quality: 90,
+                    pose: s.initial_pose.clone(),
+                }
+                .into()
+            }
+            Message::SpaceRevoke(r) => {
+                if matches!(self.obstacle, Obstacle::Manoeuvre { grant, .. } if grant == r.grant_id)
+                    && let Obstacle::Manoeuvre { cx, cy, .. } = self.obstacle
+                {
+                    // back to where it stood, then hold
+                    self.x = cx;
+                    self.y = cy;
+                    self.obstacle = Obstacle::None;
+                }
+                ok(m)
+            }
+            Message::ParamQuery(q) => ParamQueryResponse {
+                request_seq: seq,
+                result: ResultCode::Ok,
+                values: q
+                    .params
+                    .iter()
+                    .map(|p| Param {
+                        param: *p,
+                        value: ParamValue::F32(1.0),
+                    })
+                    .collect(),
+            }
+            .into(),
+            other => ok(other),
+        }
+    }
+}
+
+/// Runs one AGV until `stop` turns true or its session ends for good.
+pub async fn run(
+    server: SocketAddr,
+    spec: Spec,
+    monitor: Arc<Monitor>,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let config = SessionConfig::default();
+    let reg = registration(spec.id);
+    let result = match &spec.keys {
+        Some((key, rcs)) => {
+            let hs = AgvHandshake::new(
+                key.clone(),
+                crypto::DEFAULT_ID,
+                rcs.clone(),
+                crypto::system_rng(),
+            );
+            let profile = match spec.profile {
+                Profile::Guide => SecureProfile::Guide,
+                Profile::Fast => SecureProfile::Fast,
+            };
+            let session = AgvSession::new(
+                config,
+                spec.id,
+                AccessMode::Secure,
+                profile,
+                Some(hs),
+                reg,
+                now_ms(),
+            );
+            drive(server, session, &spec, &monitor, &stats, &mut stop).await
+        }
+        None => {
+            let session = AgvSession::<NoCrypto>::new(
+                config,
+                spec.id,
+                AccessMode::Normal,
+                SecureProfile::Guide,
+                None,
+                reg,
+                now_ms(),
+            );
+            drive(server, session, &spec, &monitor, &stats, &mut stop).await
+        }
+    };
+    if let Err(e) = result {
+        stats.error(&format!("io: {e}"));
+    }
+}
+
+async fn drive<K: AgvCrypto>(
+    server: SocketAddr,
+    mut session: AgvSession<K>,
+    spec: &Spec,
+    monitor: &Monitor,
+    stats: &Stats,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(server).await?;
+    let _ = stream.set_nodelay(true);
+    session
+        .connect(now_ms())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut rng = Rng(spec.seed ^ u64::from(spec.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut body = Body {
+        map_id: spec.map_id,
+        x: spec.x,
+        y: spec.y,
+        theta: 0.0,
+        v: 0.0,
+        navigation: NavigationMode::Slam,
+        battery: 60.0 + (rng.next() % 40) as f64,
+        charging: false,
+        last_node_id: spec.node,
+        task_id: 0,
+        path: Vec::new(),
+        released: 0,
+        next: 0,
+        paused: false,
+        action_until: None,
+        state_override: None,
+        obstacle: Obstacle::None,
+    };
+    let scale = spec.time_scale.max(0.01);
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let mut status_period = 1000u64;
+    let mut next_status = 0u64;
+    let mut connected = false;
+    let mut space_sent_at: Option<(u32, Instant)> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    let tick = Duration::from_millis(50);
+    loop {
+        // the machine
+        let sim_now = started.elapsed().as_secs_f64() * scale;
+        let dt = last.elapsed().as_secs_f64() * scale;
+        last = Instant::now();
+        if matches!(body.obstacle, Obstacle::None | Obstacle::RetryAt(_)) {
+            body.step(dt, sim_now);
+        }
+        monitor.set(
+            spec.id,
+            Position {
+                map: body.map_id,
+                x: body.x,
+                y: body.y,
+                theta: body.theta,
+            },
+        );
+        // obstacles: only when stopped at a node between pieces, so it never leaves held space
+        let now = now_ms();
+        if session.is_established() {
+            let at_rest = !body.moving() && body.action_until.is_none() && !body.charging;
+            let ask = match body.obstacle {
+                Obstacle::None => {
+                    at_rest
+                        && spec.obstacles_per_min > 0.0
+                        && rng.chance(spec.obstacles_per_min / 60.0 * 0.05 * scale)
+                }
+                Obstacle::RetryAt(t) => now >= t,
+                _ => false,
+            };
+            if ask {
+                let request = SpaceRequest {
+                    map_id: body.map_id,
+                    region: Region::Circle {
+                        center: Point {
+                            x: body.x,
+                            y: body.y,
+                        },
+                        radius: 1.2,
+                    },
+                    limit: SpaceLimit::Free,
+                    duration_ms: (5_000.0 / scale).max(500.0) as u32,
+                    reason: SpaceReason::ObstacleAvoidance,
+                };
+                if let Ok(seq) = session.send(now, request.into(), true) {
+                    stats.grants_requested.fetch_add(1, Ordering::Relaxed);
+                    space_sent_at = Some((seq, Instant::now()));
+                    body.obstacle = Obstacle::Asking;
+                }
+            }
+            if let Obstacle::Manoeuvre {
+                grant,
+                until,
+                cx,
+                cy,
+            } = body.obstacle
+            {
+                // a small excursion inside the granted circle and back
+                let phase = ((until.saturating_sub(now)) as f64 / 1000.0 * scale)
+                    .sin()
+                    .abs();
+                body.x = cx + 0.3 * phase;
+                body.y = cy;
+                if now >= until {
+                    body.x = cx;
+                    body.y = cy;
+                    let _ = session.send(now, SpaceRelease { grant_id: grant }.into(), true);
+                    body.obstacle = Obstacle::None;
+                }
+            }
+        }
+        // the protocol
+        if session.is_established()
+            && now >= next_status
+            && session.send(now, body.status(), false).is_ok()
+        {
+            next_status = now + status_period;
+        }
+        while let Some(event) = session.poll_event() {
+            match event {
+                AgvEvent::Connected { .. } => {}
+                AgvEvent::Registered => {
+                    if !connected {
+                        connected = true;
+                        stats.connected.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                AgvEvent::Configured(c) => {
+                    status_period = u64::from(c.status_period_ms).max(50);
+                }
+                AgvEvent::Command { seq, message } => {
+                    stats.commands.fetch_add(1, Ordering::Relaxed);
+                    stats.frames_received.fetch_add(1, Ordering::Relaxed);
+                    let answer = body.command(seq, &message);
+                    let _ = session.respond(now_ms(), answer);
+                }
+                AgvEvent::Response {
+                    request_seq,
+                    message,
+                } => {
+                    stats.frames_received.fetch_add(1, Ordering::Relaxed);
+                    if let Some((seq, at)) = space_sent_at
+                        && seq == request_seq
+                    {
+                        stats.latency(at.elapsed());
+                        space_sent_at = None;
+                        match message {
+                            Message::SpaceGrant(g) => {
+                                stats.grants_granted.fetch_add(1, Ordering::Relaxed);
+                                body.obstacle = Obstacle::Manoeuvre {
+                                    grant: g.grant_id,
+                                    until: now_ms() + (1_500.0 / scale).max(200.0) as u64,
+                                    cx: body.x,
+                                    cy: body.y,
+                                };
+                            }
+                            Message::SpaceDeny(d) => {
+                                stats.grants_denied.fetch_add(1, Ordering::Relaxed);
+                                body.obstacle = if d.retry_after_ms > 0 {
+                                    Obstacle::RetryAt(now_ms() + u64::from(d.retry_after_ms))
+                                } else {
+                                    Obstacle::None
+                                };
+                            }
+                            _ => body.obstacle = Obstacle::None,
+                        }
+                    }
+                }
+                AgvEvent::Unanswered { message_type, .. } => {
+                    stats.error(&format!("unanswered {message_type:?}"))
+                }
+                AgvEvent::PeerError { code, .. } => stats.error(&format!("peer error {code:?}")),
+                AgvEvent::LinkLost => stats.error("link lost"),
+                AgvEvent::Closed(cause) => {
+                    if !matches!(
+                        cause,
+                        CloseCause::Local(CloseReason::Shutdown)
+                            | CloseCause::Peer(CloseReason::Shutdown)
+                    ) {
+                        stats.error(&format!("closed: {cause:?}"));
+                    }
+                }
+            }
+        }
+        while let Some(frame) = session.poll_transmit() {
+            stats.frames_sent.fetch_add(1, Ordering::Relaxed);
+            stream.write_all(&frame).await?;
+        }
+        if session.is_closed() {
+            return Ok(());
+        }
+        let wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
+        let until_timer = Duration::from_millis(wake.saturating_sub(now_ms()));
+        tokio::select! {
+            r = stream.read(&mut buf) => match r? {
+                0 => {
+                    if !*stop.borrow() {
+                        stats.error("connection closed by the server");
+                    }
+                    return Ok(());
+                }
+                n => session.handle_input(now_ms(), &buf[..n]),
+            },
+            () = tokio::time::sleep(until_timer.min(tick)) => session.handle_timeout(now_ms()),
+            _ = stop.changed() => {
+                session.close(now_ms(), CloseReason::Shutdown);
+                while let Some(frame) = session.poll_transmit() {
+                    let _ = stream.write_all(&frame).await;
+                }
+                return Ok(());
+            }
+        }
+    }
+}

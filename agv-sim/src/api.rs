@@ -1,0 +1,112 @@
+//! The RCS's HTTP API as the simulator uses it: the server key, enrollment, tasks.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// An API client with a bearer token.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// An API call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Transport.
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    /// The server answered with an error.
+    #[error("{status}: {body}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Its body.
+        body: String,
+    },
+}
+
+impl Api {
+    /// A client for `base` (`http://127.0.0.1:8080`).
+    pub fn new(base: &str, token: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    async fn check(r: reqwest::Response) -> Result<reqwest::Response, ApiError> {
+        if r.status().is_success() {
+            Ok(r)
+        } else {
+            Err(ApiError::Status {
+                status: r.status().as_u16(),
+                body: r.text().await.unwrap_or_default(),
+            })
+        }
+    }
+
+    /// The server's public key, SPKI PEM.
+    pub async fn server_key(&self) -> Result<String, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/server-key", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.text().await?)
+    }
+
+    /// Enrolls an AGV key.
+    pub async fn enroll(&self, agv_id: u32, pem: &str) -> Result<(), ApiError> {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/agvs/enroll", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "agv_id": agv_id, "public_key_pem": pem }))
+            .send()
+            .await?;
+        Self::check(r).await?;
+        Ok(())
+    }
+
+    /// Submits a task; returns its id.
+    pub async fn submit(&self, kind: &str, destination: u32) -> Result<u64, ApiError> {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/tasks", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "kind": kind, "destination": destination }))
+            .send()
+            .await?;
+        let v: Value = Self::check(r).await?.json().await?;
+        Ok(v["id"].as_u64().unwrap_or(0))
+    }
+
+    /// Every task as (id, state).
+    pub async fn tasks(&self) -> Result<Vec<(u64, String)>, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/tasks", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let v: Value = Self::check(r).await?.json().await?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                (
+                    t["id"].as_u64().unwrap_or(0),
+                    t["state"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect())
+    }
+}

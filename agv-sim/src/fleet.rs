@@ -1,0 +1,344 @@
+//! A fleet run: spawn the AGVs (one tokio task each, no thread per AGV), play the business
+//! system (submit tasks at a rate, follow them to completion), watch the invariant, report.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crypto::sign::{CachedVerifier, SigningKey, VerifyingKey};
+use maps::file::NodeKind;
+use sm2::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+use tokio::sync::watch;
+
+use crate::agv::{self, Mode, Profile, Spec};
+use crate::api::Api;
+use crate::monitor::Monitor;
+use crate::report::{Report, Stats};
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The AGV protocol address.
+    pub server: SocketAddr,
+    /// The HTTP API base URL.
+    pub api: String,
+    /// An API token (admin for secure mode: it enrolls the keys; operator otherwise).
+    pub token: String,
+    /// The site directory (the server's).
+    pub site: PathBuf,
+    /// How many AGVs.
+    pub agvs: usize,
+    /// Access mode.
+    pub mode: Mode,
+    /// Secure profile.
+    pub profile: Profile,
+    /// How long to run (then submitted tasks are drained).
+    pub duration: Duration,
+    /// Simulated time per real second.
+    pub time_scale: f64,
+    /// Tasks per minute (real time) submitted through the API.
+    pub tasks_per_min: f64,
+    /// Obstacles per minute of driving, per AGV.
+    pub obstacles_per_min: f64,
+    /// Seed.
+    pub seed: u64,
+    /// First AGV id.
+    pub first_id: u32,
+    /// How long to wait for submitted tasks after `duration`.
+    pub drain: Duration,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Start places: distinct nodes at least 2.5 m from each other, spread over the site's maps.
+fn start_nodes(
+    site: &maps::Site,
+    n: usize,
+    seed: u64,
+) -> anyhow::Result<Vec<(u16, f64, f64, u32)>> {
+    let mut nodes: Vec<&maps::Node> = site
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == NodeKind::Waypoint)
+        .collect();
+    // deterministic shuffle
+    let mut x = seed | 1;
+    for i in (1..nodes.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        nodes.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    let mut chosen: Vec<(u16, f64, f64, u32)> = Vec::new();
+    for node in nodes {
+        if chosen.len() == n {
+            break;
+        }
+        if chosen
+            .iter()
+            .all(|c| c.0 != node.map || (c.1 - node.x).hypot(c.2 - node.y) >= 2.5)
+        {
+            chosen.push((node.map, node.x, node.y, node.id));
+        }
+    }
+    anyhow::ensure!(
+        chosen.len() == n,
+        "the site has room for {} AGVs, not {n}",
+        chosen.len()
+    );
+    Ok(chosen)
+}
+
+/// Runs the fleet and returns the report.
+pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
+    let started = Instant::now();
+    let site = maps::Site::load(&opts.site)?;
+    let api = Api::new(&opts.api, &opts.token);
+    let starts = start_nodes(&site, opts.agvs, opts.seed)?;
+    let rcs = match opts.mode {
+        Mode::Secure => {
+            let pem = api.server_key().await?;
+            let public = sm2::PublicKey::from_public_key_pem(pem.trim())
+                .map_err(|e| anyhow::anyhow!("server key: {e}"))?;
+            Some(Arc::new(CachedVerifier::new(VerifyingKey::new(
+                crypto::DEFAULT_ID,
+                public,
+            )?)))
+        }
+        Mode::Normal => None,
+    };
+    let stats = Arc::new(Stats::default());
+    let monitor = Arc::new(Monitor::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut handles = Vec::new();
+    for (i, (map_id, x, y, node)) in starts.into_iter().enumerate() {
+        let id = opts.first_id + i as u32;
+        let keys = match &rcs {
+            Some(rcs) => {
+                let key = SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng())?;
+                let pem = key
+                    .verifying_key()
+                    .public_key()
+                    .to_public_key_pem(sm2::pkcs8::LineEnding::LF)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                api.enroll(id, &pem).await?;
+                Some((Arc::new(key), rcs.clone()))
+            }
+            None => None,
+        };
+        let spec = Spec {
+            id,
+            map_id,
+            x,
+            y,
+            node,
+            keys,
+            profile: opts.profile,
+            time_scale: opts.time_scale,
+            obstacles_per_min: opts.obstacles_per_min,
+            seed: opts.seed,
+        };
+        handles.push(tokio::spawn(agv::run(
+            opts.server,
+            spec,
+            monitor.clone(),
+            stats.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    // the invariant monitor
+    let mon = monitor.clone();
+    let mut mon_stop = stop_rx.clone();
+    let watcher = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(50)) => { mon.check(); }
+                _ = mon_stop.changed() => return,
+            }
+        }
+    });
+    // wait for the fleet to register
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (stats.connected.load(Ordering::Relaxed) as usize) < opts.agvs
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(opts.duration.as_secs().max(1))
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    // the business system
+    let destinations: Vec<(u32, u16, f64, f64)> = {
+        let named: Vec<(u32, u16, f64, f64)> = site
+            .nodes()
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Station | NodeKind::Parking))
+            .map(|n| (n.id, n.map, n.x, n.y))
+            .collect();
+        if named.is_empty() {
+            site.nodes()
+                .iter()
+                .map(|n| (n.id, n.map, n.x, n.y))
+                .collect()
+        } else {
+            named
+        }
+    };
+    let mut submitted: Vec<u64> = Vec::new();
+    let mut targets: HashMap<u64, u32> = HashMap::new();
+    let mut states: HashMap<u64, String> = HashMap::new();
+    let run_start = Instant::now();
+    let interval = if opts.tasks_per_min > 0.0 {
+        Some(Duration::from_secs_f64(60.0 / opts.tasks_per_min))
+    } else {
+        None
+    };
+    let mut next_task = Instant::now();
+    let mut next_poll = Instant::now();
+    let mut rng = opts.seed | 1;
+    let kinds = ["move", "pick", "drop"];
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        let running = now.duration_since(run_start) < opts.duration;
+        if running {
+            if let Some(iv) = interval
+                && now >= next_task
+            {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                // a free destination: nobody parked on it, no open task bound for it (a
+                // business system does not send two AGVs to one dock at once)
+                let busy: Vec<u32> = targets
+                    .iter()
+                    .filter(|(id, _)| {
+                        !matches!(
+                            states.get(id).map(String::as_str),
+                            Some("completed" | "failed" | "cancelled")
+                        )
+                    })
+                    .map(|(_, d)| *d)
+                    .collect();
+                let free: Vec<u32> = destinations
+                    .iter()
+                    .filter(|(id, m, x, y)| {
+                        !busy.contains(id) && !monitor.occupied(*m, *x, *y, 0.5)
+                    })
+                    .map(|d| d.0)
+                    .collect();
+                if !free.is_empty() {
+                    let dest = free[(rng % free.len() as u64) as usize];
+                    let kind = kinds[((rng >> 20) % 3) as usize];
+                    match api.submit(kind, dest).await {
+                        Ok(id) => {
+                            submitted.push(id);
+                            targets.insert(id, dest);
+                        }
+                        Err(e) => stats.error(&format!("task submission: {e}")),
+                    }
+                }
+                next_task += iv;
+            }
+        } else if drain_until.is_none() {
+            drain_until = Some(now + opts.drain);
+        }
+        if now >= next_poll && !submitted.is_empty() {
+            next_poll = now + Duration::from_millis(500);
+            if let Ok(all) = api.tasks().await {
+                for (id, state) in all {
+                    if submitted.contains(&id) {
+                        states.insert(id, state);
+                    }
+                }
+            }
+        }
+        let open = submitted
+            .iter()
+            .filter(|id| {
+                !matches!(
+                    states.get(id).map(String::as_str),
+                    Some("completed" | "failed" | "cancelled")
+                )
+            })
+            .count();
+        bar.set_position(
+            now.duration_since(run_start)
+                .as_secs()
+                .min(opts.duration.as_secs()),
+        );
+        bar.set_message(format!(
+            "{} AGVs, tasks {} open / {} done, {} violations",
+            stats.connected.load(Ordering::Relaxed),
+            open,
+            states.values().filter(|s| *s == "completed").count(),
+            monitor.violations().len()
+        ));
+        if let Some(until) = drain_until
+            && (open == 0 || now >= until)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bar.finish_and_clear();
+    if std::env::var_os("SIM_DEBUG").is_some() {
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/tasks", opts.api))
+            .bearer_auth(&opts.token)
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!("TASKS {r}");
+        let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/audit?limit=3000", opts.api))
+            .bearer_auth(&opts.token)
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!("AUDIT {r}");
+    }
+    let _ = stop_tx.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    let _ = watcher.await;
+    monitor.check();
+    let count = |s: &[&str]| {
+        submitted
+            .iter()
+            .filter(|id| states.get(id).is_some_and(|st| s.contains(&st.as_str())))
+            .count() as u64
+    };
+    let completed = count(&["completed"]);
+    let failed = count(&["failed", "cancelled"]);
+    Ok(Report {
+        agvs: opts.agvs,
+        agvs_connected: stats.connected.load(Ordering::Relaxed),
+        frames_sent: stats.frames_sent.load(Ordering::Relaxed),
+        messages_received: stats.frames_received.load(Ordering::Relaxed),
+        commands_received: stats.commands.load(Ordering::Relaxed),
+        errors: stats.errors(),
+        tasks_submitted: submitted.len() as u64,
+        tasks_completed: completed,
+        tasks_failed: failed,
+        tasks_unfinished: submitted.len() as u64 - completed - failed,
+        grants_requested: stats.grants_requested.load(Ordering::Relaxed),
+        grants_granted: stats.grants_granted.load(Ordering::Relaxed),
+        grants_denied: stats.grants_denied.load(Ordering::Relaxed),
+        request_latency_ms: stats.latency_ms(),
+        violations: monitor.violations(),
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,18 @@
+//! `agv-sim`: a simulated AGV fleet that drives an RCS end to end over the protocol (each AGV a
+//! `protocol::session::AgvSession` on its own TCP connection), plays the business system
+//! through the HTTP API, checks the no-overlap invariant as it runs, and reports.
+//!
+//! - [`agv`]: one simulated AGV.
+//! - [`fleet`]: a run of many.
+//! - [`api`]: the HTTP API client.
+//! - [`monitor`]: the invariant monitor.
+//! - [`report`]: statistics and the report.
+
+pub mod agv;
+pub mod api;
+pub mod fleet;
+pub mod monitor;
+pub mod report;
+
+pub use fleet::{RunOptions, run};
+pub use report::Report;

@@ -1,0 +1,165 @@
+//! Run statistics, collected lock-free where they are hot, and the final report (printed as a
+//! table, or written as JSON with `--report-json`).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::monitor::Violation;
+
+/// Counters shared by every simulated AGV.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// AGVs that registered.
+    pub connected: AtomicU64,
+    /// Frames the fleet sent.
+    pub frames_sent: AtomicU64,
+    /// Commands and answers the fleet received.
+    pub frames_received: AtomicU64,
+    /// Commands received.
+    pub commands: AtomicU64,
+    /// Safe-space requests.
+    pub grants_requested: AtomicU64,
+    /// Granted.
+    pub grants_granted: AtomicU64,
+    /// Denied.
+    pub grants_denied: AtomicU64,
+    errors: Mutex<BTreeMap<String, u64>>,
+    latencies_us: Mutex<Vec<u64>>,
+}
+
+impl Stats {
+    /// Counts an error of `kind`.
+    pub fn error(&self, kind: &str) {
+        *self
+            .errors
+            .lock()
+            .expect("not poisoned")
+            .entry(kind.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Records a request→answer latency.
+    pub fn latency(&self, d: Duration) {
+        self.latencies_us
+            .lock()
+            .expect("not poisoned")
+            .push(d.as_micros() as u64);
+    }
+
+    /// Errors by kind.
+    pub fn errors(&self) -> BTreeMap<String, u64> {
+        self.errors.lock().expect("not poisoned").clone()
+    }
+
+    /// p50, p99, max of the latencies, ms.
+    pub fn latency_ms(&self) -> Option<(f64, f64, f64)> {
+        let mut v = self.latencies_us.lock().expect("not poisoned").clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Some((
+            at(0.5),
+            at(0.99),
+            *v.last().expect("not empty") as f64 / 1000.0,
+        ))
+    }
+}
+
+/// The end-of-run report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// AGVs asked for.
+    pub agvs: usize,
+    /// AGVs that registered.
+    pub agvs_connected: u64,
+    /// Frames sent by the fleet.
+    pub frames_sent: u64,
+    /// Commands and answers received by the fleet.
+    pub messages_received: u64,
+    /// Commands received (motion, switches, task control...).
+    pub commands_received: u64,
+    /// Errors by kind (protocol errors, unexpected closes, unanswered requests).
+    pub errors: BTreeMap<String, u64>,
+    /// Tasks submitted.
+    pub tasks_submitted: u64,
+    /// Tasks completed.
+    pub tasks_completed: u64,
+    /// Tasks failed or cancelled.
+    pub tasks_failed: u64,
+    /// Tasks still running at the end.
+    pub tasks_unfinished: u64,
+    /// Safe-space requests.
+    pub grants_requested: u64,
+    /// Granted.
+    pub grants_granted: u64,
+    /// Denied.
+    pub grants_denied: u64,
+    /// Request→answer latency of the AGVs' space requests, ms: p50, p99, max.
+    pub request_latency_ms: Option<(f64, f64, f64)>,
+    /// Footprint overlaps seen by the monitor.
+    pub violations: Vec<Violation>,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Whether the run was clean: no errors, no violations, no failed or unfinished tasks.
+    pub fn clean(&self) -> bool {
+        self.errors.is_empty()
+            && self.violations.is_empty()
+            && self.tasks_failed == 0
+            && self.tasks_unfinished == 0
+            && self.agvs_connected as usize == self.agvs
+    }
+
+    /// A human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let mut row = |k: &str, v: String| out.push_str(&format!("{k:<28} {v}\n"));
+        row(
+            "AGVs connected",
+            format!("{} / {}", self.agvs_connected, self.agvs),
+        );
+        row("frames sent", self.frames_sent.to_string());
+        row("messages received", self.messages_received.to_string());
+        row("commands received", self.commands_received.to_string());
+        row(
+            "tasks done / failed / open",
+            format!(
+                "{} / {} / {} (of {})",
+                self.tasks_completed,
+                self.tasks_failed,
+                self.tasks_unfinished,
+                self.tasks_submitted
+            ),
+        );
+        row(
+            "grants req / ok / denied",
+            format!(
+                "{} / {} / {}",
+                self.grants_requested, self.grants_granted, self.grants_denied
+            ),
+        );
+        row(
+            "request latency p50/p99/max",
+            self.request_latency_ms.map_or("-".into(), |(a, b, c)| {
+                format!("{a:.1} / {b:.1} / {c:.1} ms")
+            }),
+        );
+        row("invariant violations", self.violations.len().to_string());
+        if self.errors.is_empty() {
+            row("errors", "none".into());
+        }
+        for (k, v) in &self.errors {
+            row("error", format!("{v} × {k}"));
+        }
+        row("seconds", format!("{:.1}", self.seconds));
+        out
+    }
+}
