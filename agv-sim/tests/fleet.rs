@@ -72,3 +72,9 @@ async fn demo_site_normal_mode() {
     let r = fleet("demo", 12, Mode::Normal, 90.0, 8).await;
     assert_clean(&r);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warehouse_50_agvs_secure_mode_cross_floor() {
+    let r = fleet("warehouse-3f", 50, Mode::Secure, 120.0, 10).await;
+    assert_clean(&r);
+}
