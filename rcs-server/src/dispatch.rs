@@ -464,17 +464,7 @@ async fn send_low_batteries_to_chargers(shared: &Arc<Shared>) {
         else {
             continue;
         };
-        let task = shared
-            .tasks
-            .submit(TaskKind::Charge, charger, Some(agv), "dispatcher");
-        persist(shared, task.id).await;
-        shared.events.publish(
-            "task.submitted",
-            Some(agv),
-            "dispatcher",
-            json!({ "task_id": task.id, "kind": "charge", "destination": charger,
-                    "why": "battery low" }),
-        );
+        submit_own(shared, TaskKind::Charge, charger, agv, "battery low".into()).await;
     }
 }
 
@@ -697,16 +687,27 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
     let Some(target) = target else {
         return;
     };
+    submit_own(
+        shared,
+        TaskKind::Park,
+        target,
+        blocker,
+        format!("clearing the way for task {for_task}"),
+    )
+    .await;
+}
+
+/// Submits a task of the dispatcher's own for `agv`, stored and announced.
+async fn submit_own(shared: &Shared, kind: TaskKind, destination: u32, agv: u32, why: String) {
     let task = shared
         .tasks
-        .submit(TaskKind::Park, target, Some(blocker), "dispatcher");
+        .submit(kind, destination, Some(agv), "dispatcher");
     persist(shared, task.id).await;
     shared.events.publish(
         "task.submitted",
-        Some(blocker),
+        Some(agv),
         "dispatcher",
-        json!({ "task_id": task.id, "kind": "park", "destination": target,
-                "why": format!("clearing the way for task {for_task}") }),
+        json!({ "task_id": task.id, "kind": kind, "destination": destination, "why": why }),
     );
 }
 
@@ -934,12 +935,7 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
                 match lifts.get(&lift) {
                     Some(&other) if other != agv => {
                         drop(lifts);
-                        shared.tasks.with(id, |task| {
-                            if task.waiting_for != Some(other) {
-                                task.waiting_since = now_ms();
-                            }
-                            task.waiting_for = Some(other);
-                        });
+                        set_waiting(shared, id, Some(other));
                         return;
                     }
                     _ => {
@@ -962,18 +958,7 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
                 std::slice::from_ref(&item),
             );
             if let Err(c) = reserved {
-                let other = match c {
-                    maps::Conflict::Occupied { agv }
-                    | maps::Conflict::Reserved { agv }
-                    | maps::Conflict::Granted { agv, .. } => Some(agv),
-                    _ => None,
-                };
-                shared.tasks.with(id, |task| {
-                    if task.waiting_for != other {
-                        task.waiting_since = now_ms();
-                    }
-                    task.waiting_for = other;
-                });
+                set_waiting(shared, id, holder(c));
                 return;
             }
             if let Err(e) = shared
@@ -1008,6 +993,31 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
             );
         }
     }
+}
+
+/// The AGV holding the space a conflict names.
+fn holder(c: maps::Conflict) -> Option<u32> {
+    match c {
+        maps::Conflict::Occupied { agv }
+        | maps::Conflict::Reserved { agv }
+        | maps::Conflict::Granted { agv, .. } => Some(agv),
+        _ => None,
+    }
+}
+
+/// Records what a task waits for; returns whether that changed.
+fn set_waiting(shared: &Shared, id: u32, other: Option<u32>) -> bool {
+    shared
+        .tasks
+        .with(id, |task| {
+            let changed = task.waiting_for != other;
+            if changed {
+                task.waiting_since = now_ms();
+            }
+            task.waiting_for = other;
+            changed
+        })
+        .unwrap_or(false)
 }
 
 /// Sends a switch command in the background; the step advances when the AGV answers `Ok`.
@@ -1209,21 +1219,8 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     }
     if let Err(c) = reserved {
-        let other = match c {
-            maps::Conflict::Occupied { agv }
-            | maps::Conflict::Reserved { agv }
-            | maps::Conflict::Granted { agv, .. } => Some(agv),
-            _ => None,
-        };
-        let changed = shared.tasks.with(t.id, |task| {
-            let changed = task.waiting_for != other;
-            if changed {
-                task.waiting_since = now_ms();
-            }
-            task.waiting_for = other;
-            changed
-        });
-        if changed == Some(true) {
+        let other = holder(c);
+        if set_waiting(shared, t.id, other) {
             shared.events.publish(
                 "task.waiting",
                 Some(agv),
