@@ -28,6 +28,8 @@ use crate::net::{Shared, now_ms};
 pub const LOOKAHEAD: usize = 3;
 /// How often the dispatcher runs.
 pub const TICK: Duration = Duration::from_millis(100);
+/// How many idle AGVs (nearest first) are routed when a task is assigned.
+pub const ASSIGN_CANDIDATES: usize = 8;
 /// Margin around an AGV's circumscribed radius for reservations, m.
 pub const MARGIN: f64 = 0.05;
 
@@ -731,16 +733,27 @@ async fn assign(shared: &Arc<Shared>, t: &Task) {
             .map(|(id, _)| id)
             .collect(),
     };
+    // Route only the few idle AGVs nearest the destination (straight line, same map first):
+    // with thousands of AGVs, routing every one per task would stall the dispatcher.
+    let Some(goal) = shared.site.node(t.destination) else {
+        return;
+    };
+    let mut near: Vec<(f64, u32, u32)> = candidates
+        .into_iter()
+        .filter(|a| is_idle(shared, *a))
+        .filter_map(|a| {
+            let from = current_node(shared, a)?;
+            let n = shared.site.node(from)?;
+            let d = (n.x - goal.x).hypot(n.y - goal.y) + if n.map == goal.map { 0.0 } else { 1e6 };
+            Some((d, a, from))
+        })
+        .collect();
+    near.sort_by(|a, b| a.0.total_cmp(&b.0));
+    near.truncate(ASSIGN_CANDIDATES);
     let mut best: Option<(f64, u32, maps::Route)> = None;
     {
         let mut planner = Planner::new(&shared.site);
-        for agv in candidates {
-            if !is_idle(shared, agv) {
-                continue;
-            }
-            let Some(from) = current_node(shared, agv) else {
-                continue;
-            };
+        for (_, agv, from) in near {
             if let Ok(route) = planner.route(from, t.destination, &vehicle_of(shared, agv))
                 && best.as_ref().is_none_or(|b| route.time_s < b.0)
             {
