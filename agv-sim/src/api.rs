@@ -109,4 +109,52 @@ impl Api {
             })
             .collect())
     }
+
+    /// Sets (or clears) an AGV's secure-mode policy.
+    pub async fn set_policy(&self, agv_id: u32, policy: Option<&str>) -> Result<(), ApiError> {
+        let r = self
+            .http
+            .put(format!("{}/api/v1/agvs/{agv_id}/policy", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "secure": policy }))
+            .send()
+            .await?;
+        Self::check(r).await?;
+        Ok(())
+    }
+
+    /// A node position on `map` with room around it: 2 m on every side and 9 m to the east,
+    /// nearest the map's middle row.
+    pub async fn free_spot(&self, map: u16) -> Result<(f64, f64), ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/maps/{map}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let v: Value = Self::check(r).await?.json().await?;
+        let b: Vec<f64> = v["bounds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_f64)
+            .collect();
+        let (x0, y0, x1, y1) = (b[0], b[1], b[2], b[3]);
+        let mid = (y0 + y1) / 2.0;
+        v["node_list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| Some((n["x"].as_f64()?, n["y"].as_f64()?)))
+            .filter(|(x, y)| *x - 2.0 >= x0 && *x + 9.0 <= x1 && *y - 2.0 >= y0 && *y + 2.0 <= y1)
+            .min_by(|a, b| {
+                ((a.1 - mid).abs(), a.0)
+                    .partial_cmp(&((b.1 - mid).abs(), b.0))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .ok_or_else(|| ApiError::Status {
+                status: 404,
+                body: "no free spot on the map".into(),
+            })
+    }
 }

@@ -7,9 +7,11 @@
 //! - [`api`]: the HTTP API client.
 //! - [`monitor`]: the invariant monitor.
 //! - [`report`]: statistics and the report.
+//! - [`conformance`]: scenario checks of docs/protocol.md against any RCS.
 
 pub mod agv;
 pub mod api;
+pub mod conformance;
 pub mod fleet;
 pub mod monitor;
 pub mod report;

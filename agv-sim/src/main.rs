@@ -1,4 +1,5 @@
-//! `agv-sim`: runs a simulated fleet against an RCS (`agv-sim run`).
+//! `agv-sim`: runs a simulated fleet against an RCS (`agv-sim run`), or the conformance suite
+//! (`agv-sim conformance`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,6 +20,27 @@ struct Cli {
 enum Command {
     /// Runs a fleet: AGVs over TCP, tasks through the API, an invariant monitor, a report.
     Run(RunArgs),
+    /// Runs the conformance suite (docs/protocol.md) against an RCS.
+    Conformance(ConformanceArgs),
+}
+
+#[derive(clap::Args)]
+struct ConformanceArgs {
+    /// The RCS's AGV protocol address.
+    #[arg(long, default_value = "127.0.0.1:7700")]
+    server: SocketAddr,
+    /// The RCS's HTTP API (checks that need it are skipped without it).
+    #[arg(long)]
+    api: Option<String>,
+    /// Admin API token.
+    #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// AGV ids the suite may use start here (it uses 15).
+    #[arg(long, default_value_t = 60_000)]
+    first_id: u32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -93,7 +115,30 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
-    let Command::Run(a) = Cli::parse().command;
+    let a = match Cli::parse().command {
+        Command::Run(a) => a,
+        Command::Conformance(c) => {
+            let api = match (c.api, c.token) {
+                (Some(url), Some(token)) => Some(agv_sim::api::Api::new(&url, &token)),
+                _ => None,
+            };
+            let target = agv_sim::conformance::Target {
+                server: c.server,
+                api,
+                first_id: c.first_id,
+            };
+            let outcomes = agv_sim::conformance::run(&target).await;
+            if c.json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                print!("{}", agv_sim::conformance::table(&outcomes));
+            }
+            if outcomes.iter().any(|o| o.result == "fail") {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
+    };
     let report = agv_sim::run(agv_sim::RunOptions {
         server: a.server,
         api: a.api,

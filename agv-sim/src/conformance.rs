@@ -1,0 +1,708 @@
+//! The conformance suite: scenario checks of docs/protocol.md against any RCS over TCP. Each
+//! check names the spec section it verifies. Checks that need the RCS's HTTP API (enrolling a
+//! key, setting a per-AGV policy, reading a map) are skipped without `--api`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use crypto::session::AgvHandshake;
+use crypto::sign::{CachedVerifier, SigningKey, VerifyingKey};
+use protocol::frame::{Flags, FrameDecoder, Header, encode_message};
+use protocol::message::*;
+use protocol::session::{AgvCrypto, AgvEvent, AgvSession, CloseCause, NoCrypto, SessionConfig};
+use protocol::types::*;
+use serde::Serialize;
+use sm2::pkcs8::{DecodePublicKey as _, EncodePublicKey as _};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::agv::now_ms;
+use crate::api::Api;
+
+/// One check's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Spec section.
+    pub section: &'static str,
+    /// What is checked.
+    pub check: &'static str,
+    /// `pass`, `fail` or `skip`.
+    pub result: &'static str,
+    /// Why it failed or was skipped.
+    pub detail: String,
+}
+
+/// Where the RCS is.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// AGV protocol address.
+    pub server: SocketAddr,
+    /// HTTP API and an admin token, if available.
+    pub api: Option<Api>,
+    /// AGV ids the suite may use start here (it uses up to 20).
+    pub first_id: u32,
+}
+
+type CheckResult = Result<(), String>;
+
+/// The handshake's random source.
+type HsRng = rand_core::UnwrapErr<getrandom::SysRng>;
+
+struct Client<K: AgvCrypto> {
+    stream: TcpStream,
+    session: AgvSession<K>,
+    events: Vec<AgvEvent>,
+    /// Frames the session sent, as written.
+    sent: Vec<bytes::Bytes>,
+    closed_by_peer: bool,
+}
+
+fn registration(id: u32) -> RegisterRequest {
+    RegisterRequest {
+        agv_type: AgvType::Jacking,
+        vendor: "rcs conformance".into(),
+        model: "C-1".into(),
+        serial: format!("C-{id}"),
+        firmware: env!("CARGO_PKG_VERSION").into(),
+        footprint: crate::agv::FOOTPRINT,
+        speeds: SpeedLimits {
+            forward: 1.0,
+            reverse: 0.5,
+            lateral: 0.0,
+            angular: 1.0,
+            acceleration: 0.5,
+            deceleration: 1.0,
+        },
+        load_capacity_kg: 100.0,
+        navigation_modes: vec![NavigationMode::Slam],
+        maps: vec![],
+        actuators: vec![],
+        battery: BatteryInfo {
+            capacity_wh: 500.0,
+            nominal_voltage: 24.0,
+        },
+        extensions: vec![],
+    }
+}
+
+fn status(x: f64, y: f64) -> Message {
+    StatusReport {
+        map_id: 1,
+        pose: Pose { x, y, theta: 0.0 },
+        localisation_quality: 95,
+        navigation_mode: NavigationMode::Slam,
+        velocity: Velocity {
+            vx: 0.0,
+            vy: 0.0,
+            omega: 0.0,
+        },
+        state: AgvState::Idle,
+        battery_pct: 80.0,
+        battery_voltage: 24.0,
+        charging: false,
+        e_stop: false,
+        loads: vec![],
+        actuators: vec![],
+        task_id: 0,
+        segment: 0,
+        last_node_id: 0,
+        last_node_sequence: 0,
+        edge_id: 0,
+        distance_since_last_node: 0.0,
+        grant_id: 0,
+        alarms: vec![],
+        extensions: vec![],
+    }
+    .into()
+}
+
+impl<K: AgvCrypto> Client<K> {
+    async fn connect(target: &Target, mut session: AgvSession<K>) -> Result<Self, String> {
+        let stream = TcpStream::connect(target.server)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        session.connect(now_ms()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            stream,
+            session,
+            events: Vec::new(),
+            sent: Vec::new(),
+            closed_by_peer: false,
+        })
+    }
+
+    /// Runs the session until `done` holds for the events so far, it closes, or `wait` passes.
+    async fn pump(&mut self, wait: Duration, mut done: impl FnMut(&[AgvEvent]) -> bool) -> bool {
+        let deadline = Instant::now() + wait;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            while let Some(e) = self.session.poll_event() {
+                if let AgvEvent::Command { seq, message } = &e {
+                    let ack = Ack {
+                        request_seq: *seq,
+                        request_type: message.message_type(),
+                        result: ResultCode::Ok,
+                        detail: String::new(),
+                    };
+                    let _ = self.session.respond(now_ms(), ack.into());
+                }
+                self.events.push(e);
+            }
+            while let Some(f) = self.session.poll_transmit() {
+                self.sent.push(f.clone());
+                if self.stream.write_all(&f).await.is_err() {
+                    self.closed_by_peer = true;
+                }
+            }
+            if done(&self.events) {
+                return true;
+            }
+            if self.session.is_closed() || self.closed_by_peer || Instant::now() >= deadline {
+                return done(&self.events);
+            }
+            let wake = self.session.poll_timeout().unwrap_or(now_ms() + 100);
+            let sleep = Duration::from_millis(wake.saturating_sub(now_ms()).min(50));
+            tokio::select! {
+                r = self.stream.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => self.closed_by_peer = true,
+                    Ok(n) => self.session.handle_input(now_ms(), &buf[..n]),
+                },
+                () = tokio::time::sleep(sleep) => self.session.handle_timeout(now_ms()),
+            }
+        }
+    }
+
+    async fn establish(&mut self) -> CheckResult {
+        let ok = self
+            .pump(Duration::from_secs(10), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Configured(_)))
+            })
+            .await;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("not established: {:?}", self.events))
+        }
+    }
+
+    fn peer_error(&self, code: ErrorCode) -> bool {
+        self.events
+            .iter()
+            .any(|e| matches!(e, AgvEvent::PeerError { code: c, .. } if *c == code))
+    }
+}
+
+fn normal(id: u32) -> AgvSession<NoCrypto> {
+    AgvSession::new(
+        SessionConfig::default(),
+        id,
+        AccessMode::Normal,
+        SecureProfile::Guide,
+        None,
+        registration(id),
+        now_ms(),
+    )
+}
+
+fn raw_frame(message: &Message, agv: u32, seq: u32) -> BytesMut {
+    let mut buf = BytesMut::new();
+    let h = Header::new(
+        message.message_type(),
+        Flags::ACK_REQUESTED,
+        seq,
+        agv,
+        now_ms(),
+    );
+    encode_message(&mut buf, h, message, 65536).expect("valid message");
+    buf
+}
+
+/// Reads raw frames until the peer closes or `wait` passes: the error codes received and
+/// whether it closed.
+async fn raw_errors(stream: &mut TcpStream, wait: Duration) -> (Vec<ErrorCode>, bool) {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut codes = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_) => return (codes, false),
+            Ok(Ok(0)) | Ok(Err(_)) => return (codes, true),
+            Ok(Ok(_)) => {}
+        }
+        while let Ok(Some(f)) = decoder.decode(&mut buf) {
+            match Message::decode_body(f.header.message_type, &f.body) {
+                Ok(Message::ErrorReport(e)) => codes.push(e.code),
+                Ok(Message::Close(_)) => return (codes, true),
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn secure_session(
+    target: &Target,
+    id: u32,
+    profile: SecureProfile,
+    enroll: bool,
+) -> Result<AgvSession<AgvHandshake<HsRng>>, String> {
+    let key = Arc::new(
+        SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng())
+            .map_err(|e| e.to_string())?,
+    );
+    let api = target.api.as_ref().ok_or("needs --api")?;
+    let pem = api.server_key().await.map_err(|e| e.to_string())?;
+    let public = sm2::PublicKey::from_public_key_pem(pem.trim()).map_err(|e| e.to_string())?;
+    let rcs = Arc::new(CachedVerifier::new(
+        VerifyingKey::new(crypto::DEFAULT_ID, public).map_err(|e| e.to_string())?,
+    ));
+    if enroll {
+        let agv_pem = key
+            .verifying_key()
+            .public_key()
+            .to_public_key_pem(sm2::pkcs8::LineEnding::LF)
+            .map_err(|e| e.to_string())?;
+        api.enroll(id, &agv_pem).await.map_err(|e| e.to_string())?;
+    }
+    let hs = AgvHandshake::new(key, crypto::DEFAULT_ID, rcs, crypto::system_rng());
+    Ok(AgvSession::new(
+        SessionConfig::default(),
+        id,
+        AccessMode::Secure,
+        profile,
+        Some(hs),
+        registration(id),
+        now_ms(),
+    ))
+}
+
+/// Runs every check; returns the outcomes in order.
+pub async fn run(target: &Target) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    let id = |n: u32| target.first_id + n;
+    macro_rules! check {
+        ($section:expr, $name:expr, $body:expr) => {{
+            let started = Instant::now();
+            let r: Result<(), String> = $body.await;
+            let (result, detail) = match r {
+                Ok(()) => ("pass", String::new()),
+                Err(e) if e.starts_with("needs --api") => ("skip", e),
+                Err(e) => ("fail", e),
+            };
+            tracing::info!(
+                section = $section,
+                check = $name,
+                result,
+                ms = started.elapsed().as_millis() as u64
+            );
+            out.push(Outcome {
+                section: $section,
+                check: $name,
+                result,
+                detail,
+            });
+        }};
+    }
+
+    check!(
+        "6.1–6.3",
+        "normal access, registration and configuration push",
+        async {
+            let mut c = Client::connect(target, normal(id(0))).await?;
+            c.establish().await?;
+            if !c.events.iter().any(|e| {
+                matches!(
+                    e,
+                    AgvEvent::Connected {
+                        mode: AccessMode::Normal,
+                        ..
+                    }
+                )
+            }) {
+                return Err("no access response".into());
+            }
+            Ok(())
+        }
+    );
+
+    check!("6.11", "status reports are taken without error", async {
+        let mut c = Client::connect(target, normal(id(1))).await?;
+        c.establish().await?;
+        for i in 0..5 {
+            c.session
+                .send(now_ms(), status(1.0 + f64::from(i) * 0.01, 1.0), false)
+                .map_err(|e| e.to_string())?;
+        }
+        c.pump(Duration::from_millis(500), |_| false).await;
+        match c
+            .events
+            .iter()
+            .find(|e| matches!(e, AgvEvent::PeerError { .. } | AgvEvent::Closed(_)))
+        {
+            Some(e) => Err(format!("{e:?}")),
+            None => Ok(()),
+        }
+    });
+
+    check!(
+        "4.1, 6.4",
+        "heartbeats keep the link alive past the link timeout",
+        async {
+            let mut c = Client::connect(target, normal(id(2))).await?;
+            c.establish().await?;
+            let timeout = c
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    AgvEvent::Configured(cfg) => Some(u64::from(cfg.link_timeout_ms)),
+                    _ => None,
+                })
+                .unwrap_or(5000);
+            c.pump(Duration::from_millis(timeout + 1000), |_| false)
+                .await;
+            if c.session.is_closed() || c.closed_by_peer {
+                return Err(format!("link dropped: {:?}", c.events));
+            }
+            Ok(())
+        }
+    );
+
+    check!(
+        "5",
+        "a frame with a bad CRC is answered ChecksumMismatch",
+        async {
+            let mut c = Client::connect(target, normal(id(3))).await?;
+            c.establish().await?;
+            let mut f = raw_frame(&status(1.0, 1.0), id(3), 9_000);
+            let n = f.len();
+            f[n - 5] ^= 0x5A;
+            c.stream.write_all(&f).await.map_err(|e| e.to_string())?;
+            c.pump(Duration::from_secs(2), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            })
+            .await;
+            if c.peer_error(ErrorCode::ChecksumMismatch) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "5",
+        "an unknown message type is answered UnknownMessageType",
+        async {
+            let mut c = Client::connect(target, normal(id(4))).await?;
+            c.establish().await?;
+            // a valid frame of an undefined type: an empty body with its CRC
+            let mut f = BytesMut::new();
+            let mut h = Header::new(
+                MessageType(0x7A7A),
+                Flags::ACK_REQUESTED,
+                9_001,
+                id(4),
+                now_ms(),
+            );
+            h.body_len = 0;
+            protocol::frame::encode_raw(&mut f, h, &[], &[], 65536).map_err(|e| e.to_string())?;
+            c.stream.write_all(&f).await.map_err(|e| e.to_string())?;
+            c.pump(Duration::from_secs(2), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            })
+            .await;
+            if c.peer_error(ErrorCode::UnknownMessageType) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "2, 5",
+        "an oversized frame is refused from its header and the connection closed",
+        async {
+            let mut s = TcpStream::connect(target.server)
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut h = Header::new(
+                MessageType::ACCESS_REQUEST,
+                Flags::ACK_REQUESTED,
+                1,
+                id(5),
+                now_ms(),
+            );
+            h.body_len = 16 * 1024 * 1024;
+            s.write_all(&h.to_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            let (codes, closed) = raw_errors(&mut s, Duration::from_secs(5)).await;
+            if codes.contains(&ErrorCode::FrameTooLarge) && closed {
+                Ok(())
+            } else {
+                Err(format!("errors {codes:?}, closed {closed}"))
+            }
+        }
+    );
+
+    check!(
+        "4.1",
+        "a message before access is refused UnexpectedMessage",
+        async {
+            let mut s = TcpStream::connect(target.server)
+                .await
+                .map_err(|e| e.to_string())?;
+            s.write_all(&raw_frame(&status(1.0, 1.0), id(6), 1))
+                .await
+                .map_err(|e| e.to_string())?;
+            let (codes, _) = raw_errors(&mut s, Duration::from_secs(2)).await;
+            if codes.contains(&ErrorCode::UnexpectedMessage) {
+                Ok(())
+            } else {
+                Err(format!("errors {codes:?}"))
+            }
+        }
+    );
+
+    check!(
+        "4.1",
+        "a silent AGV is closed after the link timeout",
+        async {
+            let mut s = TcpStream::connect(target.server)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (_, closed) = raw_errors(&mut s, Duration::from_secs(12)).await;
+            if closed {
+                Ok(())
+            } else {
+                Err("still open after 12 s".into())
+            }
+        }
+    );
+
+    check!(
+        "10.1",
+        "secure access with an unknown key is refused AuthenticationFailed",
+        async {
+            let session = secure_session(target, id(7), SecureProfile::Guide, false).await?;
+            let mut c = Client::connect(target, session).await?;
+            c.pump(Duration::from_secs(5), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Closed(_)))
+            })
+            .await;
+            if c.events.contains(&AgvEvent::Closed(CloseCause::Refused(
+                ResultCode::AuthenticationFailed,
+            ))) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    for (n, profile, name) in [
+        (
+            8,
+            SecureProfile::Guide,
+            "secure access with an enrolled key, guide profile",
+        ),
+        (
+            9,
+            SecureProfile::Fast,
+            "secure access with an enrolled key, fast profile",
+        ),
+    ] {
+        check!("10.1–10.2", name, async {
+            let session = secure_session(target, id(n), profile, true).await?;
+            let mut c = Client::connect(target, session).await?;
+            c.establish().await?;
+            c.session
+                .send(now_ms(), status(2.0, 2.0), false)
+                .map_err(|e| e.to_string())?;
+            c.pump(Duration::from_millis(500), |_| false).await;
+            if c.events
+                .iter()
+                .any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            {
+                return Err(format!("{:?}", c.events));
+            }
+            Ok(())
+        });
+    }
+
+    check!(
+        "10.3",
+        "a tampered protected frame is refused BadSignature",
+        async {
+            let session = secure_session(target, id(10), SecureProfile::Guide, true).await?;
+            let mut c = Client::connect(target, session).await?;
+            c.establish().await?;
+            c.session
+                .send(now_ms(), status(3.0, 3.0), false)
+                .map_err(|e| e.to_string())?;
+            let frame = c.session.poll_transmit().ok_or("nothing to send")?;
+            let mut bad = frame.to_vec();
+            bad[40] ^= 0x01; // a ciphertext byte: the tag no longer matches
+            // keep the CRCs valid so only the signature check can catch it
+            let body_end = bad.len() - 4;
+            let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&bad[32..body_end]);
+            bad[body_end..].copy_from_slice(&crc.to_le_bytes());
+            c.stream.write_all(&bad).await.map_err(|e| e.to_string())?;
+            c.pump(Duration::from_secs(2), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            })
+            .await;
+            if c.peer_error(ErrorCode::BadSignature) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "10.3",
+        "a replayed protected frame is refused Replay",
+        async {
+            let session = secure_session(target, id(11), SecureProfile::Fast, true).await?;
+            let mut c = Client::connect(target, session).await?;
+            c.establish().await?;
+            c.session
+                .send(now_ms(), status(4.0, 4.0), false)
+                .map_err(|e| e.to_string())?;
+            c.pump(Duration::from_millis(300), |_| false).await;
+            let last = c.sent.last().cloned().ok_or("nothing sent")?;
+            c.stream.write_all(&last).await.map_err(|e| e.to_string())?;
+            c.pump(Duration::from_secs(2), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            })
+            .await;
+            if c.peer_error(ErrorCode::Replay) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "10.4",
+        "normal access is refused where secure mode is required",
+        async {
+            let api = target.api.as_ref().ok_or("needs --api")?;
+            api.set_policy(id(12), Some("required"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut c = Client::connect(target, normal(id(12))).await?;
+            c.pump(Duration::from_secs(5), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Closed(_)))
+            })
+            .await;
+            let _ = api.set_policy(id(12), None).await;
+            if c.events.contains(&AgvEvent::Closed(CloseCause::Refused(
+                ResultCode::SecureModeRequired,
+            ))) {
+                Ok(())
+            } else {
+                Err(format!("{:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "6.10",
+        "a safe space is granted, and the same space denied to another AGV",
+        async {
+            let api = target.api.as_ref().ok_or("needs --api")?;
+            let (x, y) = api.free_spot(1).await.map_err(|e| e.to_string())?;
+            let mut a = Client::connect(target, normal(id(13))).await?;
+            a.establish().await?;
+            let mut b = Client::connect(target, normal(id(14))).await?;
+            b.establish().await?;
+            a.session
+                .send(now_ms(), status(x, y), false)
+                .map_err(|e| e.to_string())?;
+            b.session
+                .send(now_ms(), status(x + 6.0, y), false)
+                .map_err(|e| e.to_string())?;
+            a.pump(Duration::from_millis(300), |_| false).await;
+            b.pump(Duration::from_millis(300), |_| false).await;
+            let ask = |cx: f64| -> Message {
+                SpaceRequest {
+                    map_id: 1,
+                    region: Region::Circle {
+                        center: Point { x: cx, y },
+                        radius: 1.0,
+                    },
+                    limit: SpaceLimit::Free,
+                    duration_ms: 5_000,
+                    reason: SpaceReason::ObstacleAvoidance,
+                }
+                .into()
+            };
+            a.session
+                .send(now_ms(), ask(x + 1.5), true)
+                .map_err(|e| e.to_string())?;
+            a.pump(Duration::from_secs(3), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Response { .. }))
+            })
+            .await;
+            let granted = a.events.iter().find_map(|e| match e {
+                AgvEvent::Response {
+                    message: Message::SpaceGrant(g),
+                    ..
+                } => Some(g.grant_id),
+                _ => None,
+            });
+            let Some(grant) = granted else {
+                return Err(format!("A not granted: {:?}", a.events));
+            };
+            b.session
+                .send(now_ms(), ask(x + 2.0), true)
+                .map_err(|e| e.to_string())?;
+            b.pump(Duration::from_secs(3), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Response { .. }))
+            })
+            .await;
+            let denied = b.events.iter().any(|e| matches!(
+            e,
+            AgvEvent::Response { message: Message::SpaceDeny(d), .. } if d.reason == DenyReason::Granted
+        ));
+            a.session
+                .send(now_ms(), SpaceRelease { grant_id: grant }.into(), true)
+                .map_err(|e| e.to_string())?;
+            a.pump(Duration::from_millis(300), |_| false).await;
+            if denied {
+                Ok(())
+            } else {
+                Err(format!("B not denied: {:?}", b.events))
+            }
+        }
+    );
+
+    out
+}
+
+/// The outcomes as a table.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut s = format!("{:<10} {:<6} {}\n", "section", "result", "check");
+    for o in outcomes {
+        s.push_str(&format!("{:<10} {:<6} {}", o.section, o.result, o.check));
+        if !o.detail.is_empty() {
+            let d: String = o.detail.chars().take(160).collect();
+            s.push_str(&format!(" — {d}"));
+        }
+        s.push('\n');
+    }
+    let failed = outcomes.iter().filter(|o| o.result == "fail").count();
+    let skipped = outcomes.iter().filter(|o| o.result == "skip").count();
+    s.push_str(&format!(
+        "{} checks: {} passed, {failed} failed, {skipped} skipped\n",
+        outcomes.len(),
+        outcomes.len() - failed - skipped
+    ));
+    s
+}
