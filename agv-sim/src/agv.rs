@@ -84,6 +84,8 @@ const TOP_SPEED: f64 = 1.5;
 const ACCEL: f64 = 0.8;
 const TURN_RATE: f64 = 1.5;
 const ACTION_S: f64 = 2.0;
+/// Radius of the safe space asked for around an obstacle, m.
+const GRANT_RADIUS: f64 = 1.2;
 
 fn registration(id: u32) -> RegisterRequest {
     RegisterRequest {
@@ -167,6 +169,8 @@ struct Body {
     action_until: Option<f64>,
     state_override: Option<AgvState>,
     obstacle: Obstacle,
+    /// Where it stood when its current path arrived.
+    origin: (f64, f64),
 }
 
 impl Body {
@@ -232,6 +236,38 @@ impl Body {
             extensions: vec![],
         }
         .into()
+    }
+
+    /// Whether it is inside space it was given: its granted circle while manoeuvring, else on
+    /// the released part of its path (from where it stood when the path arrived), or where it
+    /// stands with no path.
+    fn inside_held(&self) -> bool {
+        if let Obstacle::Manoeuvre { cx, cy, .. } = self.obstacle {
+            return (self.x - cx).hypot(self.y - cy) <= GRANT_RADIUS + 0.01;
+        }
+        if self.path.is_empty() {
+            return true;
+        }
+        let mut points = vec![self.origin];
+        points.extend(
+            self.path[..self.released.min(self.path.len())]
+                .iter()
+                .map(|n| (n.pose.x, n.pose.y)),
+        );
+        if points.len() == 1 {
+            return (self.x - points[0].0).hypot(self.y - points[0].1) < 0.05;
+        }
+        points.windows(2).any(|w| {
+            let (a, b) = (w[0], w[1]);
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let len2 = dx * dx + dy * dy;
+            let t = if len2 < 1e-12 {
+                0.0
+            } else {
+                (((self.x - a.0) * dx + (self.y - a.1) * dy) / len2).clamp(0.0, 1.0)
+            };
+            (self.x - (a.0 + t * dx)).hypot(self.y - (a.1 + t * dy)) < 0.05
+        })
     }
 
     /// Advances `dt` simulated seconds; returns the node ids reached.
@@ -333,6 +369,7 @@ impl Body {
                 if at_first {
                     self.last_node_id = first.node_id;
                 }
+                self.origin = (self.x, self.y);
                 self.path = c.nodes.clone();
                 self.released = usize::from(c.released_nodes);
                 self.charging = false;
@@ -496,6 +533,7 @@ async fn drive<K: AgvCrypto>(
         action_until: None,
         state_override: None,
         obstacle: Obstacle::None,
+        origin: (spec.x, spec.y),
     };
     let scale = spec.time_scale.max(0.01);
     let started = Instant::now();
@@ -523,6 +561,9 @@ async fn drive<K: AgvCrypto>(
                 theta: body.theta,
             },
         );
+        if !body.inside_held() {
+            monitor.outside(spec.id, body.map_id, body.x, body.y);
+        }
         // obstacles: only when stopped at a node between pieces, so it never leaves held space
         let now = now_ms();
         if session.is_established() {
@@ -544,7 +585,7 @@ async fn drive<K: AgvCrypto>(
                             x: body.x,
                             y: body.y,
                         },
-                        radius: 1.2,
+                        radius: GRANT_RADIUS as f32,
                     },
                     limit: SpaceLimit::Free,
                     duration_ms: (5_000.0 / scale).max(500.0) as u32,

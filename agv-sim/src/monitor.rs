@@ -1,5 +1,6 @@
 //! The invariant monitor: every tick it checks that no two simulated AGVs' footprints overlap
-//! (on the same map). Candidates come from a 2 m grid hash of positions, the exact test is
+//! (on the same map); each AGV reports when it finds itself outside the space it was given
+//! (the released part of its path, or its granted circle). Candidates come from a 2 m grid hash of positions, the exact test is
 //! `geo`'s polygon intersection, so it scales to thousands of AGVs.
 
 use std::collections::HashMap;
@@ -26,7 +27,9 @@ pub struct Position {
 /// One violation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Violation {
-    /// The AGVs.
+    /// `overlap` (two footprints) or `outside` (an AGV outside the space it was given).
+    pub kind: &'static str,
+    /// The AGVs (the same twice for `outside`).
     pub agvs: (u32, u32),
     /// Map.
     pub map: u16,
@@ -90,6 +93,7 @@ impl Monitor {
                         let (b, pb) = &positions[j];
                         if shape(pa).intersects(&shape(pb)) {
                             found.push(Violation {
+                                kind: "overlap",
                                 agvs: (*a.min(b), *a.max(b)),
                                 map: pa.map,
                                 distance: (pa.x - pb.x).hypot(pa.y - pb.y),
@@ -104,6 +108,20 @@ impl Monitor {
             self.violations.lock().expect("not poisoned").extend(found);
         }
         n
+    }
+
+    /// Records that `agv` is outside the space it was given.
+    pub fn outside(&self, agv: u32, map: u16, x: f64, y: f64) {
+        let _ = (x, y);
+        self.violations
+            .lock()
+            .expect("not poisoned")
+            .push(Violation {
+                kind: "outside",
+                agvs: (agv, agv),
+                map,
+                distance: 0.0,
+            });
     }
 
     /// Whether an AGV stands within `radius` of `(x, y)` on `map`.
