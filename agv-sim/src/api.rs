@@ -157,4 +157,16 @@ impl Api {
                 body: "no free spot on the map".into(),
             })
     }
+
+    /// Sends an operator command to an AGV (`{"command": ...}`); returns the HTTP status.
+    pub async fn command(&self, agv_id: u32, body: &Value) -> Result<u16, ApiError> {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/agvs/{agv_id}/commands", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
+        Ok(r.status().as_u16())
+    }
 }
