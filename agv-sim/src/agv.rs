@@ -640,6 +640,9 @@ async fn drive<K: AgvCrypto>(
                 AgvEvent::Command { seq, message } => {
                     stats.commands.fetch_add(1, Ordering::Relaxed);
                     stats.frames_received.fetch_add(1, Ordering::Relaxed);
+                    if matches!(message, Message::MapSwitch(_)) {
+                        stats.map_switches.fetch_add(1, Ordering::Relaxed);
+                    }
                     let answer = body.command(seq, &message);
                     let _ = session.respond(now_ms(), answer);
                 }

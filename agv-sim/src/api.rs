@@ -76,13 +76,18 @@ impl Api {
         Ok(())
     }
 
-    /// Submits a task; returns its id.
-    pub async fn submit(&self, kind: &str, destination: u32) -> Result<u64, ApiError> {
+    /// Submits a task (for a given AGV, or the dispatcher's choice); returns its id.
+    pub async fn submit(
+        &self,
+        kind: &str,
+        destination: u32,
+        agv_id: Option<u32>,
+    ) -> Result<u64, ApiError> {
         let r = self
             .http
             .post(format!("{}/api/v1/tasks", self.base))
             .bearer_auth(&self.token)
-            .json(&json!({ "kind": kind, "destination": destination }))
+            .json(&json!({ "kind": kind, "destination": destination, "agv_id": agv_id }))
             .send()
             .await?;
         let v: Value = Self::check(r).await?.json().await?;

@@ -239,7 +239,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                 if !free.is_empty() {
                     let dest = free[(rng % free.len() as u64) as usize];
                     let kind = kinds[((rng >> 20) % 3) as usize];
-                    match api.submit(kind, dest).await {
+                    // every third task names an AGV (wherever it is: on a multi-floor site,
+                    // often another floor), the rest are the dispatcher's to assign
+                    let named = (submitted.len() % 3 == 2)
+                        .then(|| opts.first_id + ((rng >> 32) % opts.agvs as u64) as u32);
+                    match api.submit(kind, dest, named).await {
                         Ok(id) => {
                             submitted.push(id);
                             targets.insert(id, dest);
@@ -329,6 +333,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         frames_sent: stats.frames_sent.load(Ordering::Relaxed),
         messages_received: stats.frames_received.load(Ordering::Relaxed),
         commands_received: stats.commands.load(Ordering::Relaxed),
+        map_switches: stats.map_switches.load(Ordering::Relaxed),
         errors: stats.errors(),
         tasks_submitted: submitted.len() as u64,
         tasks_completed: completed,

@@ -21,6 +21,8 @@ pub struct Stats {
     pub frames_received: AtomicU64,
     /// Commands received.
     pub commands: AtomicU64,
+    /// Map switches received (lift rides, links).
+    pub map_switches: AtomicU64,
     /// Safe-space requests.
     pub grants_requested: AtomicU64,
     /// Granted.
@@ -84,6 +86,8 @@ pub struct Report {
     pub messages_received: u64,
     /// Commands received (motion, switches, task control...).
     pub commands_received: u64,
+    /// Map switches among them (lift rides and links between buildings).
+    pub map_switches: u64,
     /// Errors by kind (protocol errors, unexpected closes, unanswered requests).
     pub errors: BTreeMap<String, u64>,
     /// Tasks submitted.
@@ -129,6 +133,7 @@ impl Report {
         row("frames sent", self.frames_sent.to_string());
         row("messages received", self.messages_received.to_string());
         row("commands received", self.commands_received.to_string());
+        row("map switches", self.map_switches.to_string());
         row(
             "tasks done / failed / open",
             format!(

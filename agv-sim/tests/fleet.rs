@@ -1,6 +1,8 @@
 //! End to end: a real rcs-server (temporary SQLite) and a simulated fleet over TCP, tasks
-//! through the HTTP API, accelerated time. Every task must complete, with zero protocol errors
-//! and zero invariant violations.
+//! through the HTTP API, accelerated time, both modes on both sample sites (12 AGVs on the
+//! 40-node demo hall — 50 do not fit — and 50 on the three-floor warehouse, where tasks cross
+//! floors by lift). Every task must complete, with zero protocol errors and zero invariant
+//! violations.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -74,7 +76,29 @@ async fn demo_site_normal_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_site_secure_mode() {
+    let r = fleet("demo", 12, Mode::Secure, 90.0, 8).await;
+    assert_clean(&r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_50_agvs_secure_mode_cross_floor() {
     let r = fleet("warehouse-3f", 50, Mode::Secure, 120.0, 10).await;
     assert_clean(&r);
+    assert!(
+        r.map_switches > 0,
+        "some tasks crossed floors: {}",
+        r.table()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warehouse_50_agvs_normal_mode_cross_floor() {
+    let r = fleet("warehouse-3f", 50, Mode::Normal, 120.0, 10).await;
+    assert_clean(&r);
+    assert!(
+        r.map_switches > 0,
+        "some tasks crossed floors: {}",
+        r.table()
+    );
 }
