@@ -226,3 +226,35 @@ fn grants_respect_maps_limits_and_each_other() {
     );
     assert!(t.grant(4, 1, 1, circle(6.0, 6.0, 1.0), 0, 1_000).is_ok());
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Regions straight off the wire (any coordinates an AGV may send, self-intersecting,
+    /// degenerate, huge) never panic the shape conversion or the grant decision.
+    #[test]
+    fn any_region_from_the_wire_is_decided_without_panic(
+        kind in 0u8..4,
+        coords in proptest::collection::vec(-1e12f64..1e12, 4..20),
+        small in proptest::collection::vec(-30.0f64..30.0, 4..20),
+        size in -1.0f32..1e6,
+        use_small in any::<bool>(),
+    ) {
+        use protocol::message::Region;
+        use protocol::types::{Point, Pose};
+        let c = if use_small { &small } else { &coords };
+        let points: Vec<Point> = c.chunks(2).filter(|p| p.len() == 2).map(|p| Point { x: p[0], y: p[1] }).collect();
+        let region = match kind {
+            0 => Region::Rectangle { center: Pose { x: c[0], y: c[1], theta: c[2] }, length: size, width: size },
+            1 => Region::Polygon { points },
+            2 => Region::Circle { center: Point { x: c[0], y: c[1] }, radius: size },
+            _ => Region::Corridor { points, half_width: size },
+        };
+        if let Ok(shape) = maps::space::region_shape(&region) {
+            let mut t = SpaceTable::new(site(), 1);
+            t.set_footprint(2, 1, Shape::new(vec![oriented_rect(3.0, 3.0, 0.0, 0.5, 0.5, 0.4, 0.4)]));
+            let _ = t.grant(1, 1, 1, shape.clone(), 0, 1_000);
+            let _ = t.check(3, 1, &shape);
+        }
+    }
+}
