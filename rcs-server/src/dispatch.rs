@@ -21,6 +21,7 @@ use protocol::types::{
 use serde::Serialize;
 use serde_json::json;
 
+use crate::connections::CommandError;
 use crate::net::{Shared, now_ms};
 
 /// How many nodes beyond the AGV's last node are kept released (at least; a single lane is
@@ -1049,6 +1050,17 @@ fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
             Ok(Message::Ack(a)) => a.result == ResultCode::Ok,
             _ => false,
         };
+        if matches!(
+            answer,
+            Err(CommandError::Disconnected | CommandError::Offline)
+        ) {
+            // offline: requeued by `on_offline`, not failed
+            shared.tasks.with(id, |t| {
+                t.busy = false;
+                t.sent = false;
+            });
+            return;
+        }
         if ok {
             let switched = shared.tasks.with(id, |t| {
                 let step = t.steps.get(t.step).cloned();
@@ -1275,6 +1287,10 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         let answer = shared.connections.command(agv, command.into(), wait).await;
         match answer {
             Ok(Message::Ack(a)) if a.result == ResultCode::Ok => {
+                shared.tasks.with(id, |t| t.busy = false);
+            }
+            // The AGV went offline: not the task's failure; going offline requeues it.
+            Err(CommandError::Disconnected | CommandError::Offline) => {
                 shared.tasks.with(id, |t| t.busy = false);
             }
             other => {

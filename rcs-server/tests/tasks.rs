@@ -486,14 +486,7 @@ async fn an_agv_that_goes_silent_keeps_only_its_stopping_envelope() {
         .collect::<Vec<_>>();
     assert!(holds.contains(&maps::Hold::Footprint), "{holds:?}");
     // the task waits in the queue for its AGV, to be replanned from where it stands
-    let (_, t) = call(
-        &s,
-        reqwest::Method::GET,
-        &format!("/api/v1/tasks/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(t["state"], "queued");
+    let t = wait_task(&s, id, "queued").await;
     assert_eq!(t["requested_agv"], 1);
     a.stop().await;
     s.stop().await;
