@@ -35,6 +35,13 @@ async fn call(
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
+/// Submits a task; asserts it was accepted and returns it.
+async fn submit(s: &Running, body: Value) -> Value {
+    let (status, task) = call(s, reqwest::Method::POST, "/api/v1/tasks", Some(body)).await;
+    assert_eq!(status, 201, "{task}");
+    task
+}
+
 async fn driving(s: &Running, id: u32, x: f64, y: f64) -> BackgroundAgv {
     let agv = BackgroundAgv::spawn_driving(&s.server, normal_agv(id), Driver::at(x, y));
     let state = s.server.state.clone();
@@ -184,18 +191,14 @@ async fn two_agvs_crossing_never_come_close_and_both_finish() {
         vec![a.driver.clone().unwrap(), b.driver.clone().unwrap()],
         1.3,
     );
-    let (_, ta) = call(
+    let ta = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": "dock-C", "agv_id": 1 })),
+        json!({ "kind": "move", "destination": "dock-C", "agv_id": 1 }),
     )
     .await;
-    let (_, tb) = call(
+    let tb = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": "dock-A", "agv_id": 2 })),
+        json!({ "kind": "move", "destination": "dock-A", "agv_id": 2 }),
     )
     .await;
     wait_task(&s, ta["id"].as_u64().unwrap(), "completed").await;
@@ -307,18 +310,14 @@ async fn a_single_lane_is_never_entered_head_on() {
         vec![a.driver.clone().unwrap(), b.driver.clone().unwrap()],
         1.3,
     );
-    let (_, ta) = call(
+    let ta = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": 20, "agv_id": 1 })),
+        json!({ "kind": "move", "destination": 20, "agv_id": 1 }),
     )
     .await;
-    let (_, tb) = call(
+    let tb = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": 12, "agv_id": 2 })),
+        json!({ "kind": "move", "destination": 12, "agv_id": 2 }),
     )
     .await;
     wait_task(&s, ta["id"].as_u64().unwrap(), "completed").await;
@@ -338,13 +337,7 @@ async fn a_running_task_can_be_cancelled() {
     let s = Running::start(Config::for_tests(dir.path())).await;
     let a = driving(&s, 1, 0.0, 0.0).await;
     a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
-    let (_, t) = call(
-        &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": "dock-C" })),
-    )
-    .await;
+    let t = submit(&s, json!({ "kind": "move", "destination": "dock-C" })).await;
     let id = t["id"].as_u64().unwrap();
     wait_task(&s, id, "running").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -457,13 +450,7 @@ async fn an_agv_that_goes_silent_keeps_only_its_stopping_envelope() {
     let s = Running::start(config).await;
     let a = driving(&s, 1, 0.0, 0.0).await;
     a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
-    let (_, t) = call(
-        &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": "dock-C" })),
-    )
-    .await;
+    let t = submit(&s, json!({ "kind": "move", "destination": "dock-C" })).await;
     let id = t["id"].as_u64().unwrap();
     let state = s.server.state.clone();
     eventually("released ahead", || {
@@ -498,13 +485,7 @@ async fn tasks_resume_after_a_restart() {
     let s = Running::start(Config::for_tests(dir.path())).await;
     let a = driving(&s, 1, 0.0, 0.0).await;
     a.driver.as_ref().unwrap().lock().unwrap().speed = 2.0;
-    let (_, t) = call(
-        &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": "dock-C" })),
-    )
-    .await;
+    let t = submit(&s, json!({ "kind": "move", "destination": "dock-C" })).await;
     let id = t["id"].as_u64().unwrap();
     let state = s.server.state.clone();
     eventually("on its way", || {
@@ -564,18 +545,14 @@ async fn a_cross_floor_task_rides_a_lift_and_switches_map() {
         })
     })
     .await;
-    let (_, t1) = call(
+    let t1 = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": floor(3, 12, 7), "agv_id": 1 })),
+        json!({ "kind": "move", "destination": floor(3, 12, 7), "agv_id": 1 }),
     )
     .await;
-    let (_, t2) = call(
+    let t2 = submit(
         &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": floor(3, 14, 2), "agv_id": 2 })),
+        json!({ "kind": "move", "destination": floor(3, 14, 2), "agv_id": 2 }),
     )
     .await;
     wait_task(&s, t1["id"].as_u64().unwrap(), "completed").await;
@@ -668,13 +645,7 @@ async fn task_progress_is_posted_to_the_business_system() {
     config.callback_url = Some(format!("http://{addr}/rcs/callback"));
     let s = Running::start(config).await;
     let a = driving(&s, 1, 0.0, 0.0).await;
-    let (_, t) = call(
-        &s,
-        reqwest::Method::POST,
-        "/api/v1/tasks",
-        Some(json!({ "kind": "move", "destination": 3 })),
-    )
-    .await;
+    let t = submit(&s, json!({ "kind": "move", "destination": 3 })).await;
     let id = t["id"].as_u64().unwrap();
     wait_task(&s, id, "completed").await;
     eventually("completion posted", || {
