@@ -180,6 +180,14 @@ impl Fleet {
         all
     }
 
+    /// Calls `f` with every AGV id and view (in no order) under the read lock: for readers that
+    /// need a few fields of every AGV without copying whole views.
+    pub fn for_each(&self, mut f: impl FnMut(u32, &AgvView)) {
+        for (id, v) in self.agvs.read().expect("not poisoned").iter() {
+            f(*id, v);
+        }
+    }
+
     /// How many AGVs are online.
     pub fn online(&self) -> usize {
         self.agvs

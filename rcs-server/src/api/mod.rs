@@ -3,7 +3,9 @@
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
 mod agvs;
+mod dashboard;
 mod grants;
+mod live;
 mod maps;
 mod system;
 mod tasks;
@@ -23,11 +25,17 @@ use crate::auth::{Principal, Role};
 use crate::net::Shared;
 
 pub use agvs::{AgvDto, CommandRequest, CommandResponse, EnrollRequest, PoseDto};
+pub use live::{HeldSpace, LiveAgv, WhoAmI};
 pub use system::TokenRequest;
 
 /// The API's router over the shared server state.
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/style.css", get(dashboard::style))
+        .route("/dashboard/icon.svg", get(dashboard::icon))
+        .route("/favicon.ico", get(dashboard::icon))
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
         .route("/api/openapi.json", get(system::openapi))
@@ -44,6 +52,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
         .route("/api/v1/events", get(system::events))
+        .route("/api/v1/live", get(live::live))
+        .route("/api/v1/space", get(live::space))
+        .route("/api/v1/whoami", get(live::whoami))
         .route("/api/v1/audit", get(system::audit))
         .route("/api/v1/tokens", post(system::create_token))
         .route("/api/v1/server-key", get(system::server_key))
@@ -73,6 +84,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         tasks::cancel,
         grants::clear_space,
         system::events,
+        live::live,
+        live::space,
+        live::whoami,
         system::audit,
         system::create_token,
         system::server_key,

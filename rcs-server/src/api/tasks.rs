@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, Json, Path, authorize};
+use super::{ApiError, Json, Path, Query, authorize};
 use crate::auth::Role;
 use crate::dispatch::{self, Task, TaskKind, TaskState};
 use crate::net::Shared;
@@ -101,15 +101,55 @@ pub(super) async fn submit(
     Ok((StatusCode::CREATED, axum::Json(task)).into_response())
 }
 
-/// Every task.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
-    responses((status = 200, body = Vec<Task>)))]
+/// Task list filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct ListQuery {
+    /// Only tasks in these states (comma-separated: `queued,running`).
+    state: Option<String>,
+    /// Only tasks of this AGV.
+    agv_id: Option<u32>,
+    /// At most this many, newest first (default: all, by id).
+    limit: Option<usize>,
+}
+
+/// Tasks: every one by id, or the newest `limit` matching the filters.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(ListQuery),
+    responses((status = 200, body = Vec<Task>), (status = 400, body = super::ApiErrorBody)))]
 pub(super) async fn list(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
+    Query(q): Query<ListQuery>,
 ) -> Result<Json<Vec<Task>>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
-    Ok(Json(shared.tasks.list()))
+    let mut states = Vec::new();
+    for name in q.state.as_deref().unwrap_or("").split(',') {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let state: TaskState = serde_json::from_value(json!(name)).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "unknown task state `{name}` (queued, running, completed, failed, cancelled)"
+                ),
+            )
+        })?;
+        states.push(state);
+    }
+    let mut tasks: Vec<Task> = shared
+        .tasks
+        .list()
+        .into_iter()
+        .filter(|t| states.is_empty() || states.contains(&t.state))
+        .filter(|t| q.agv_id.is_none() || t.agv == q.agv_id || t.requested_agv == q.agv_id)
+        .collect();
+    tasks.sort_by_key(|t| t.id);
+    if let Some(limit) = q.limit {
+        tasks.reverse();
+        tasks.truncate(limit);
+    }
+    Ok(Json(tasks))
 }
 
 fn unknown(id: u32) -> ApiError {

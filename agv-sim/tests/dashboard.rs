@@ -1,0 +1,532 @@
+//! The browser dashboard end to end, in headless Chromium driven over WebDriver (Debian's
+//! `chromium` and `chromium-driver`; `.ci/run` installs them): a real rcs-server on the
+//! three-floor warehouse, a simulated fleet of 8 AGVs doing tasks, and the page served by the
+//! server. The test signs in with an operator token, sees the AGVs appear and move, switches
+//! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
+//! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
+//! action buttons. Screenshots go to `target/dashboard-*.png`.
+//!
+//! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
+//! (saying so) on machines that cannot have a browser.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use agv_sim::RunOptions;
+use agv_sim::agv::{Mode, Profile};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::{Client, ClientBuilder, Locator};
+use rcs_server::Config;
+use serde_json::{Value, json};
+
+const AGVS: usize = 8;
+const WAIT: Duration = Duration::from_secs(40);
+
+fn site() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// The browser and its driver, from `CHROMIUM` / `CHROMEDRIVER` or Debian's paths.
+fn browser() -> Option<(PathBuf, PathBuf)> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let driver = std::env::var_os("CHROMEDRIVER")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
+    (chromium.exists() && driver.exists()).then_some((chromium, driver))
+}
+
+/// Kills chromedriver (and with it the browser) however the test ends.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it gives `Some`, or fails the test with `what` after [`WAIT`].
+async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+}
+
+/// The HTTP API, as the test checks it.
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn token(&self, name: &str, role: &str) -> String {
+        let v: Value = self
+            .http
+            .post(format!("{}/api/v1/tokens", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "name": name, "role": role }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn agv_state(&self, id: u64) -> String {
+        self.get(&format!("/api/v1/agvs/{id}")).await["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+async fn js(c: &Client, script: &str) -> Value {
+    c.execute(script, vec![]).await.unwrap()
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    let path = target_dir().join(format!("dashboard-{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: {}", path.display());
+}
+
+/// A real click (pointer down and up) at canvas coordinates.
+async fn click_canvas(c: &Client, x: f64, y: f64) {
+    let origin = js(
+        c,
+        "const r = document.getElementById('map').getBoundingClientRect(); return [r.left, r.top];",
+    )
+    .await;
+    let (left, top) = (origin[0].as_f64().unwrap(), origin[1].as_f64().unwrap());
+    let mouse = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo {
+            duration: None,
+            x: (left + x).round(),
+            y: (top + y).round(),
+        })
+        .then(PointerAction::Down {
+            button: MOUSE_BUTTON_LEFT,
+        })
+        .then(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+    c.perform_actions(mouse).await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+async fn visible(c: &Client, css: &str) -> bool {
+    match c.find(Locator::Css(css)).await {
+        Ok(e) => e.is_displayed().await.unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+async fn sign_in(c: &Client, base: &str, token: &str) {
+    c.goto(base).await.unwrap();
+    let input = c.wait().for_element(Locator::Id("token")).await.unwrap();
+    input.send_keys(token).await.unwrap();
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the login prompt to close", || async {
+        (!visible(c, "#login").await).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_headless_chromium() {
+    let Some((chromium, chromedriver)) = browser() else {
+        if std::env::var_os("RCS_SKIP_BROWSER").is_some() {
+            println!("SKIPPED: dashboard browser test (RCS_SKIP_BROWSER is set)");
+            return;
+        }
+        panic!(
+            "headless Chromium is missing: this test needs /usr/bin/chromium and \
+             /usr/bin/chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run \
+             installs them), or CHROMIUM and CHROMEDRIVER pointing at them. Set \
+             RCS_SKIP_BROWSER=1 to skip it knowingly."
+        );
+    };
+
+    // The server and a fleet that keeps working for longer than the test.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site());
+    let admin = config.api_token.clone().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let (server, serve) = rcs_server::start(config, async {
+        let _ = rx.await;
+    })
+    .await
+    .unwrap();
+    let serving = tokio::spawn(serve);
+    let base = format!("http://{}", server.http_addr);
+    let fleet = tokio::spawn(agv_sim::run(RunOptions {
+        server: server.agv_addr,
+        api: base.clone(),
+        token: admin.clone(),
+        site: site(),
+        agvs: AGVS,
+        mode: Mode::Normal,
+        profile: Profile::Fast,
+        duration: Duration::from_secs(600),
+        time_scale: 2.0,
+        tasks_per_min: 40.0,
+        obstacles_per_min: 0.0,
+        seed: 11,
+        first_id: 1,
+        drain: Duration::from_secs(1),
+        progress: false,
+    }));
+    let api = Api {
+        base: base.clone(),
+        token: admin,
+        http: reqwest::Client::new(),
+    };
+    let operator = api.token("night-shift", "operator").await;
+    let viewer = api.token("wall-screen", "viewer").await;
+
+    // The browser.
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=1400,900"],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let c = until("chromedriver to accept a session", || {
+        let (caps, connector, webdriver) = (caps.clone(), connector.clone(), webdriver.clone());
+        async move {
+            ClientBuilder::new(connector)
+                .capabilities(caps)
+                .connect(&webdriver)
+                .await
+                .ok()
+        }
+    })
+    .await;
+
+    // Sign in as an operator.
+    sign_in(&c, &base, &operator).await;
+    assert!(text(&c, "#who").await.contains("operator"));
+    assert!(visible(&c, "#actions").await || !visible(&c, "#details").await);
+
+    // Every AGV appears in the fleet list and some on the canvas.
+    until("every AGV in the fleet list", || async {
+        let rows = c.find_all(Locator::Css("#fleet-list tr")).await.ok()?.len();
+        (rows == AGVS).then_some(())
+    })
+    .await;
+    let first_map = js(
+        &c,
+        "return Number(document.getElementById('map').dataset.map);",
+    )
+    .await;
+    until("AGVs drawn on the first map", || async {
+        let drawn = js(
+            &c,
+            "return Number(document.getElementById('map').dataset.agvs || 0);",
+        )
+        .await
+        .as_u64()?;
+        (drawn > 0).then_some(())
+    })
+    .await;
+    screenshot(&c, "fleet").await;
+
+    // They move: some AGV's live pose changes.
+    let poses = "return Array.from({length: 8}, (_, i) => window.rcsDashboard.agv(i + 1))\
+                 .map(a => a ? [a.x, a.y, a.map] : null);";
+    let before = js(&c, poses).await;
+    until("an AGV to move on the map", || async {
+        (js(&c, poses).await != before).then_some(())
+    })
+    .await;
+    let frames = js(
+        &c,
+        "return Number(document.getElementById('map').dataset.frames);",
+    )
+    .await;
+    assert!(frames.as_u64().unwrap() > 1, "the canvas redraws");
+
+    // Switch floors: pick another map in the selector; the canvas shows it and its AGVs.
+    let maps = api.get("/api/v1/maps").await;
+    let agvs = api.get("/api/v1/agvs").await;
+    let other = maps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_u64().unwrap())
+        .filter(|id| Some(*id) != first_map.as_u64())
+        .max_by_key(|id| {
+            agvs.as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["map_id"].as_u64() == Some(*id))
+                .count()
+        })
+        .unwrap();
+    c.find(Locator::Id("map-select"))
+        .await
+        .unwrap()
+        .select_by_value(&other.to_string())
+        .await
+        .unwrap();
+    until("the canvas to show the other floor", || async {
+        let shown = js(
+            &c,
+            "return Number(document.getElementById('map').dataset.map);",
+        )
+        .await;
+        (shown.as_u64() == Some(other)).then_some(())
+    })
+    .await;
+    until("AGVs drawn on the other floor", || async {
+        let drawn = js(
+            &c,
+            "return Number(document.getElementById('map').dataset.agvs || 0);",
+        )
+        .await
+        .as_u64()?;
+        (drawn > 0).then_some(())
+    })
+    .await;
+    screenshot(&c, "floor").await;
+
+    // Pause an AGV through its detail panel; the API sees it paused. Resume it the same way.
+    let target = agvs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["map_id"].as_u64() == Some(other))
+        .map(|a| a["id"].as_u64().unwrap())
+        .unwrap();
+    c.find(Locator::Css(&format!(
+        "#fleet-list tr[data-agv='{target}']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until("the detail panel", || async {
+        (text(&c, "#details-title").await == format!("AGV {target}")).then_some(())
+    })
+    .await;
+    c.find(Locator::Css("#actions button[data-action='pause']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the AGV to be paused (API)", || async {
+        (api.agv_state(target).await == "paused").then_some(())
+    })
+    .await;
+    until("the pause to show in the detail panel", || async {
+        text(&c, "#details dd[data-field='state']")
+            .await
+            .starts_with("paused")
+            .then_some(())
+    })
+    .await;
+    screenshot(&c, "paused").await;
+
+    // The paused AGV stands still: picking it on the canvas selects it.
+    c.find(Locator::Id("details-close"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let at = js(
+        &c,
+        &format!("return window.rcsDashboard.agvScreen({target});"),
+    )
+    .await;
+    let (x, y) = (at[0].as_f64().unwrap(), at[1].as_f64().unwrap());
+    click_canvas(&c, x, y).await;
+    until("the canvas pick to select the AGV", || async {
+        (visible(&c, "#details").await
+            && text(&c, "#details-title").await == format!("AGV {target}"))
+        .then_some(())
+    })
+    .await;
+    c.find(Locator::Css("#actions button[data-action='resume']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the AGV to be resumed (API)", || async {
+        (api.agv_state(target).await != "paused").then_some(())
+    })
+    .await;
+
+    // Submit a task by clicking a free node of this floor.
+    let map = api.get(&format!("/api/v1/maps/{other}")).await;
+    let agvs = api.get("/api/v1/agvs").await;
+    let node = map["node_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "station")
+        .max_by(|a, b| {
+            let clearance = |n: &Value| {
+                agvs.as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|a| a["pose"].as_object())
+                    .map(|p| {
+                        (p["x"].as_f64().unwrap() - n["x"].as_f64().unwrap())
+                            .hypot(p["y"].as_f64().unwrap() - n["y"].as_f64().unwrap())
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
+            clearance(a).total_cmp(&clearance(b))
+        })
+        .expect("the floor has stations");
+    let node_id = node["id"].as_u64().unwrap();
+    let at = js(
+        &c,
+        &format!("return window.rcsDashboard.nodeScreen({node_id});"),
+    )
+    .await;
+    click_canvas(&c, at[0].as_f64().unwrap(), at[1].as_f64().unwrap()).await;
+    until("the node popup", || async {
+        text(&c, "#popup h3")
+            .await
+            .starts_with(&format!("Node {node_id}"))
+            .then_some(())
+    })
+    .await;
+    c.find(Locator::Id("task-agv"))
+        .await
+        .unwrap()
+        .select_by_value("")
+        .await
+        .unwrap();
+    c.find(Locator::Id("task-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    until("the task in the API", || async {
+        let tasks = api.get("/api/v1/tasks").await;
+        tasks
+            .as_array()?
+            .iter()
+            .any(|t| t["destination"].as_u64() == Some(node_id) && t["created_by"] == "night-shift")
+            .then_some(())
+    })
+    .await;
+    until("the task in the task list", || async {
+        c.find(Locator::Css("#task-list tr"))
+            .await
+            .is_ok()
+            .then_some(())
+    })
+    .await;
+    screenshot(&c, "task").await;
+
+    // A viewer sees the fleet but gets no action buttons and no task form.
+    c.find(Locator::Id("logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    sign_in(&c, &base, &viewer).await;
+    assert!(text(&c, "#who").await.contains("viewer"));
+    until("the fleet list for the viewer", || async {
+        c.find(Locator::Css(&format!(
+            "#fleet-list tr[data-agv='{target}']"
+        )))
+        .await
+        .ok()
+    })
+    .await
+    .click()
+    .await
+    .unwrap();
+    until("the detail panel for the viewer", || async {
+        visible(&c, "#details").await.then_some(())
+    })
+    .await;
+    assert!(
+        !visible(&c, "#actions").await,
+        "a viewer gets no action buttons"
+    );
+
+    c.close().await.unwrap();
+    fleet.abort();
+    let _ = tx.send(());
+    serving.await.unwrap();
+}

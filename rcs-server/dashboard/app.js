@@ -1,0 +1,871 @@
+// rcs dashboard: a live fleet map on a canvas, the fleet, tasks, alarms and events beside it,
+// operator actions through the HTTP API. Plain JavaScript with no dependencies, served from the
+// server binary. The token lives in sessionStorage (this tab only) and goes to the API as a
+// bearer token (as `access_token` for the two event streams, which browsers cannot give headers).
+'use strict';
+
+(() => {
+  const LIVE_INTERVAL_MS = 250;
+  const SPACE_POLL_MS = 1000;
+  const TASK_POLL_MS = 2000;
+  const DETAIL_POLL_MS = 1000;
+  const LIST_REFRESH_MS = 1000;
+  const MAX_EVENTS = 200;
+  const TOKEN_KEY = 'rcs.token';
+  const MAP_KEY = 'rcs.map';
+
+  const EVENT_KINDS = [
+    'agv.online', 'agv.offline', 'agv.registered', 'agv.state', 'agv.link_lost', 'agv.refused',
+    'agv.enrolled', 'agv.policy', 'agv.space_cleared', 'command.sent', 'command.result',
+    'grant.granted', 'grant.denied', 'grant.ended', 'grant.revoke', 'task.submitted',
+    'task.assigned', 'task.waiting', 'task.replanned', 'task.completed', 'task.failed',
+    'task.cancelled', 'task.cancel', 'traffic.deadlock', 'safety.overlap', 'token.created',
+    'lagged',
+  ];
+
+  const STATE_COLOURS = {
+    initializing: '#8a96a6',
+    idle: '#30a46c',
+    working: '#2b7de9',
+    paused: '#f5a524',
+    waiting_for_release: '#a18fff',
+    in_safe_space: '#12a594',
+    switching_map: '#d6409f',
+    switching_navigation: '#d6409f',
+    charging: '#46a758',
+    manual: '#978365',
+    emergency_stop: '#e5484d',
+    fault: '#e5484d',
+    link_lost: '#e5484d',
+  };
+  const OFFLINE_COLOUR = '#5b6573';
+  const AREA_COLOURS = {
+    forbidden: 'rgba(229, 72, 77, .28)',
+    slow: 'rgba(245, 165, 36, .18)',
+    one_way: 'rgba(161, 143, 255, .16)',
+    no_stop: 'rgba(214, 64, 159, .16)',
+    qr_zone: 'rgba(18, 165, 148, .14)',
+    slam_zone: 'rgba(43, 125, 233, .10)',
+    lift_shaft: 'rgba(214, 64, 159, .30)',
+    charging_area: 'rgba(70, 167, 88, .18)',
+    no_rotate: 'rgba(151, 131, 101, .20)',
+    pedestrian: 'rgba(255, 230, 41, .16)',
+  };
+  const NODE_COLOURS = {
+    waypoint: '#6b7785',
+    station: '#2b7de9',
+    charger: '#46a758',
+    lift_door: '#d6409f',
+    parking: '#978365',
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => (
+    { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
+  const colourOf = (agv) => (agv.online ? STATE_COLOURS[agv.state] || '#8a96a6' : OFFLINE_COLOUR);
+  const hue = (id) => `hsl(${(id * 137.508) % 360}, 70%, 60%)`;
+  const hueA = (id, a) => `hsla(${(id * 137.508) % 360}, 70%, 60%, ${a})`;
+  const fmt = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : '—');
+  const time = (ms) => new Date(ms).toLocaleTimeString();
+
+  // ---- state -------------------------------------------------------------------------------
+
+  const S = {
+    token: null,
+    role: null,
+    name: null,
+    maps: [],
+    mapDetail: new Map(), // id -> map with nodes, edges, areas, lifts
+    mapId: null,
+    agvs: new Map(), // id -> { data, from, to, t0 }
+    space: [],
+    tasks: [],
+    events: [],
+    selected: null,
+    detail: null,
+    view: { scale: 20, ox: 0, oy: 0 },
+    dirty: true,
+    listDirty: true,
+    frames: 0,
+    streams: [],
+    timers: [],
+  };
+  const canOperate = () => S.role === 'operator' || S.role === 'admin';
+
+  // ---- API ---------------------------------------------------------------------------------
+
+  class ApiFailure extends Error {
+    constructor(status, body) {
+      super((body && (body.message || body.error)) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  async function api(method, path, body, token = S.token) {
+    const headers = { Authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (_) { /* no body */ }
+    if (res.status === 401 && token === S.token && S.token) {
+      logout('The token is no longer accepted: sign in again.');
+    }
+    if (!res.ok) throw new ApiFailure(res.status, data);
+    return data;
+  }
+
+  function toast(text, kind = 'ok') {
+    const t = $('toast');
+    t.textContent = text;
+    t.className = kind;
+    t.hidden = false;
+    clearTimeout(toast.timer);
+    toast.timer = setTimeout(() => { t.hidden = true; }, 4000);
+  }
+
+  // ---- login -------------------------------------------------------------------------------
+
+  async function login(token) {
+    const me = await api('GET', '/api/v1/whoami', undefined, token);
+    S.token = token;
+    S.role = me.role;
+    S.name = me.name;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    $('login').hidden = true;
+    $('who').textContent = `${me.name} · ${me.role}`;
+    $('actions').hidden = !canOperate();
+    document.body.dataset.role = me.role;
+    await start();
+  }
+
+  function logout(message) {
+    for (const s of S.streams) s.close();
+    for (const t of S.timers) clearInterval(t);
+    S.streams = [];
+    S.timers = [];
+    S.token = null;
+    S.role = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    $('login-error').textContent = message || '';
+    $('login').hidden = false;
+    $('token').value = '';
+    $('token').focus();
+    setLink(false);
+  }
+
+  $('login-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    $('login-error').textContent = '';
+    try {
+      await login($('token').value.trim());
+    } catch (err) {
+      $('login-error').textContent = err.status === 401 ? 'Unknown token.' : err.message;
+    }
+  });
+  $('logout').addEventListener('click', () => logout(''));
+
+  // ---- start: maps, streams, pollers -------------------------------------------------------
+
+  async function start() {
+    S.maps = await api('GET', '/api/v1/maps');
+    S.maps.sort((a, b) => a.building.localeCompare(b.building) || a.floor - b.floor || a.id - b.id);
+    const select = $('map-select');
+    select.innerHTML = S.maps.map((m) => `<option value="${m.id}">${esc(m.name)}`
+      + ` (${esc(m.building)}, floor ${m.floor})</option>`).join('');
+    const stored = Number(sessionStorage.getItem(MAP_KEY));
+    await showMap(S.maps.some((m) => m.id === stored) ? stored : S.maps[0]?.id);
+
+    openLive();
+    openEvents();
+    S.timers.push(setInterval(pollSpace, SPACE_POLL_MS));
+    S.timers.push(setInterval(pollTasks, TASK_POLL_MS));
+    S.timers.push(setInterval(pollDetail, DETAIL_POLL_MS));
+    S.timers.push(setInterval(renderLists, LIST_REFRESH_MS));
+    pollTasks();
+    pollSpace();
+  }
+
+  async function loadMap(id) {
+    if (!S.mapDetail.has(id)) {
+      const m = await api('GET', `/api/v1/maps/${id}`);
+      m.nodeById = new Map(m.node_list.map((n) => [n.id, n]));
+      S.mapDetail.set(id, m);
+    }
+    return S.mapDetail.get(id);
+  }
+
+  async function showMap(id) {
+    if (id === undefined || id === null) return;
+    await loadMap(id);
+    S.mapId = id;
+    $('map-select').value = String(id);
+    sessionStorage.setItem(MAP_KEY, String(id));
+    hidePopup();
+    fit();
+    S.space = [];
+    pollSpace();
+    legend();
+  }
+
+  $('map-select').addEventListener('change', (e) => { showMap(Number(e.target.value)); });
+  $('fit').addEventListener('click', fit);
+
+  function setLink(up) {
+    const l = $('link');
+    l.className = `link ${up ? 'up' : 'down'}`;
+    l.textContent = up ? 'live' : 'reconnecting';
+  }
+
+  function openLive() {
+    const q = new URLSearchParams({ access_token: S.token, interval_ms: LIVE_INTERVAL_MS });
+    const es = new EventSource(`/api/v1/live?${q}`);
+    es.onopen = () => setLink(true);
+    es.onerror = () => setLink(false);
+    es.addEventListener('agvs', (e) => {
+      const now = performance.now();
+      for (const a of JSON.parse(e.data)) {
+        const pose = { x: a.x, y: a.y, theta: a.theta, map: a.map };
+        const old = S.agvs.get(a.id);
+        if (old && old.to.map === a.map) {
+          old.from = interpolate(old, now);
+          old.to = pose;
+          old.t0 = now;
+          old.data = a;
+        } else {
+          S.agvs.set(a.id, { data: a, from: pose, to: pose, t0: now });
+        }
+      }
+      S.dirty = true;
+      S.listDirty = true;
+    });
+    S.streams.push(es);
+  }
+
+  function openEvents() {
+    const es = new EventSource(`/api/v1/events?${new URLSearchParams({ access_token: S.token })}`);
+    const take = (e) => {
+      let ev;
+      try { ev = JSON.parse(e.data); } catch (_) { return; }
+      if (e.type === 'lagged') ev = { kind: 'lagged', at_ms: Date.now(), detail: ev };
+      S.events.unshift(ev);
+      if (S.events.length > MAX_EVENTS) S.events.length = MAX_EVENTS;
+      renderEvents();
+      if (ev.kind && (ev.kind.startsWith('task.') || ev.kind.startsWith('grant.'))) {
+        pollTasks();
+        pollSpace();
+      }
+    };
+    for (const k of EVENT_KINDS) es.addEventListener(k, take);
+    S.streams.push(es);
+  }
+
+  async function pollSpace() {
+    if (S.mapId === null || !S.token) return;
+    const mapId = S.mapId;
+    try {
+      const held = await api('GET', `/api/v1/space?map_id=${mapId}`);
+      if (mapId === S.mapId) {
+        S.space = held.filter((h) => h.kind !== 'footprint');
+        S.dirty = true;
+      }
+    } catch (_) { /* the next poll retries */ }
+  }
+
+  async function pollTasks() {
+    if (!S.token) return;
+    try {
+      S.tasks = await api('GET', '/api/v1/tasks?limit=200');
+      renderTasks();
+    } catch (_) { /* the next poll retries */ }
+  }
+
+  async function pollDetail() {
+    if (S.selected === null || !S.token) return;
+    const id = S.selected;
+    try {
+      const d = await api('GET', `/api/v1/agvs/${id}`);
+      if (id === S.selected) {
+        S.detail = d;
+        renderDetail();
+      }
+    } catch (_) { /* the next poll retries */ }
+  }
+
+  // ---- view: world <-> screen --------------------------------------------------------------
+
+  const canvas = $('map');
+  const ctx = canvas.getContext('2d');
+
+  const toScreen = (x, y) => [S.view.ox + x * S.view.scale, S.view.oy - y * S.view.scale];
+  const toWorld = (sx, sy) => [(sx - S.view.ox) / S.view.scale, (S.view.oy - sy) / S.view.scale];
+
+  function resize() {
+    const r = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(r.width * dpr));
+    canvas.height = Math.max(1, Math.round(r.height * dpr));
+    S.dirty = true;
+  }
+
+  function fit() {
+    const m = S.maps.find((x) => x.id === S.mapId);
+    if (!m) return;
+    resize();
+    const r = canvas.getBoundingClientRect();
+    const [x0, y0, x1, y1] = m.bounds;
+    const pad = 24;
+    const scale = Math.min((r.width - 2 * pad) / Math.max(x1 - x0, 1),
+      (r.height - 2 * pad) / Math.max(y1 - y0, 1));
+    S.view.scale = Math.max(scale, 0.01);
+    S.view.ox = (r.width - (x1 - x0) * S.view.scale) / 2 - x0 * S.view.scale;
+    S.view.oy = (r.height + (y1 - y0) * S.view.scale) / 2 + y0 * S.view.scale;
+    S.dirty = true;
+  }
+
+  window.addEventListener('resize', () => { resize(); });
+
+  // Pan by dragging, zoom with the wheel around the pointer; a click that did not drag picks.
+  let drag = null;
+  canvas.addEventListener('mousedown', (e) => {
+    drag = { x: e.clientX, y: e.clientY, ox: S.view.ox, oy: S.view.oy, moved: false };
+  });
+  window.addEventListener('mousemove', (e) => {
+    if (!drag) return;
+    const dx = e.clientX - drag.x;
+    const dy = e.clientY - drag.y;
+    if (Math.abs(dx) + Math.abs(dy) > 4) drag.moved = true;
+    if (drag.moved) {
+      S.view.ox = drag.ox + dx;
+      S.view.oy = drag.oy + dy;
+      S.dirty = true;
+    }
+  });
+  window.addEventListener('mouseup', (e) => {
+    const d = drag;
+    drag = null;
+    if (d && !d.moved && e.target === canvas) pick(e);
+  });
+  canvas.addEventListener('wheel', (e) => {
+    e.preventDefault();
+    const r = canvas.getBoundingClientRect();
+    const sx = e.clientX - r.left;
+    const sy = e.clientY - r.top;
+    const [wx, wy] = toWorld(sx, sy);
+    const k = Math.exp(-e.deltaY * 0.0015);
+    S.view.scale = Math.min(Math.max(S.view.scale * k, 0.05), 2000);
+    S.view.ox = sx - wx * S.view.scale;
+    S.view.oy = sy + wy * S.view.scale;
+    S.dirty = true;
+  }, { passive: false });
+
+  // ---- drawing -----------------------------------------------------------------------------
+
+  function interpolate(a, now) {
+    const t = Math.min(1, (now - a.t0) / LIVE_INTERVAL_MS);
+    if (t >= 1) return a.to;
+    let dth = a.to.theta - a.from.theta;
+    while (dth > Math.PI) dth -= 2 * Math.PI;
+    while (dth < -Math.PI) dth += 2 * Math.PI;
+    return {
+      x: a.from.x + (a.to.x - a.from.x) * t,
+      y: a.from.y + (a.to.y - a.from.y) * t,
+      theta: a.from.theta + dth * t,
+      map: a.to.map,
+    };
+  }
+
+  function footprintCorners(a, pose) {
+    const [front, rear, left, right] = a.data.footprint || [0.5, 0.5, 0.35, 0.35];
+    const c = Math.cos(pose.theta);
+    const s = Math.sin(pose.theta);
+    return [[front, left], [front, -right], [-rear, -right], [-rear, left]]
+      .map(([u, v]) => [pose.x + u * c - v * s, pose.y + u * s + v * c]);
+  }
+
+  function polygonPath(points) {
+    ctx.beginPath();
+    points.forEach(([x, y], i) => {
+      const [sx, sy] = toScreen(x, y);
+      if (i === 0) ctx.moveTo(sx, sy); else ctx.lineTo(sx, sy);
+    });
+    ctx.closePath();
+  }
+
+  function draw(now) {
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const m = S.mapDetail.get(S.mapId);
+    if (!m) return 0;
+    const px = S.view.scale;
+
+    // Areas.
+    for (const a of m.areas) {
+      polygonPath(a.polygon);
+      ctx.fillStyle = AREA_COLOURS[a.kind] || 'rgba(138, 150, 166, .12)';
+      ctx.fill();
+      if (a.kind === 'forbidden' || a.kind === 'lift_shaft') {
+        ctx.strokeStyle = a.kind === 'forbidden' ? '#e5484d' : '#d6409f';
+        ctx.lineWidth = 1;
+        ctx.stroke();
+      }
+    }
+
+    // Edges (both directions share a line; blocked ones dashed red).
+    ctx.lineWidth = Math.max(1, Math.min(3, px * 0.06));
+    for (const e of m.edges) {
+      ctx.beginPath();
+      e.polyline.forEach(([x, y], i) => {
+        const [sx, sy] = toScreen(x, y);
+        if (i === 0) ctx.moveTo(sx, sy); else ctx.lineTo(sx, sy);
+      });
+      ctx.strokeStyle = e.blocked ? '#e5484d' : '#3a4554';
+      ctx.setLineDash(e.blocked ? [4, 4] : []);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+
+    // Reserved paths and grants.
+    for (const h of S.space) {
+      for (const poly of h.polygons) {
+        polygonPath(poly);
+        if (h.kind === 'grant') {
+          ctx.fillStyle = 'rgba(245, 165, 36, .22)';
+          ctx.fill();
+          ctx.setLineDash([5, 3]);
+          ctx.strokeStyle = '#f5a524';
+          ctx.lineWidth = 1.5;
+          ctx.stroke();
+          ctx.setLineDash([]);
+        } else {
+          ctx.fillStyle = hueA(h.agv_id, 0.13);
+          ctx.fill();
+          ctx.strokeStyle = hueA(h.agv_id, 0.45);
+          ctx.lineWidth = 1;
+          ctx.stroke();
+        }
+      }
+    }
+
+    // Nodes; lift doors as squares with the lift's name.
+    const lifts = new Map(m.lifts.map((l) => [l.node, l]));
+    const r = Math.max(2, Math.min(5, px * 0.12));
+    for (const n of m.node_list) {
+      const [sx, sy] = toScreen(n.x, n.y);
+      ctx.fillStyle = NODE_COLOURS[n.kind] || NODE_COLOURS.waypoint;
+      if (lifts.has(n.id)) {
+        ctx.fillRect(sx - r - 2, sy - r - 2, 2 * r + 4, 2 * r + 4);
+        ctx.fillStyle = '#fff';
+        ctx.font = '10px system-ui, sans-serif';
+        ctx.fillText(`lift ${lifts.get(n.id).name}`, sx + r + 4, sy + 3);
+      } else {
+        ctx.beginPath();
+        ctx.arc(sx, sy, n.kind === 'waypoint' ? r * 0.7 : r, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+      if (px > 28 && n.name && !lifts.has(n.id)) {
+        ctx.fillStyle = '#8a96a6';
+        ctx.font = '10px system-ui, sans-serif';
+        ctx.fillText(n.name, sx + r + 3, sy - r);
+      }
+    }
+
+    // AGVs on this map.
+    let drawn = 0;
+    const labels = px > 14;
+    for (const [id, a] of S.agvs) {
+      if (a.to.map !== S.mapId) continue;
+      const pose = interpolate(a, now);
+      const corners = footprintCorners(a, pose);
+      polygonPath(corners);
+      ctx.fillStyle = colourOf(a.data);
+      ctx.globalAlpha = a.data.online ? 0.9 : 0.55;
+      ctx.fill();
+      ctx.globalAlpha = 1;
+      ctx.lineWidth = id === S.selected ? 3 : 1;
+      ctx.strokeStyle = id === S.selected ? '#ffffff' : hue(id);
+      ctx.setLineDash(a.data.online ? [] : [3, 3]);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      // Heading: a line from the centre to the front.
+      const [front] = a.data.footprint || [0.5];
+      const [cx, cy] = toScreen(pose.x, pose.y);
+      const [hx, hy] = toScreen(pose.x + Math.cos(pose.theta) * front * 1.3,
+        pose.y + Math.sin(pose.theta) * front * 1.3);
+      ctx.beginPath();
+      ctx.moveTo(cx, cy);
+      ctx.lineTo(hx, hy);
+      ctx.strokeStyle = '#fff';
+      ctx.lineWidth = 1.5;
+      ctx.stroke();
+      if (labels) {
+        const battery = a.data.battery ?? '?';
+        const badge = `${id} · ${battery}%${a.data.charging ? '⚡' : ''}${a.data.secure ? ' · S' : ''}`;
+        ctx.font = '11px system-ui, sans-serif';
+        const w = ctx.measureText(badge).width + 6;
+        ctx.fillStyle = 'rgba(18, 22, 28, .8)';
+        ctx.fillRect(cx - w / 2, cy - px * 0.9 - 16, w, 14);
+        ctx.fillStyle = (a.data.battery ?? 100) < 20 ? '#ff9592' : '#dce3ec';
+        ctx.fillText(badge, cx - w / 2 + 3, cy - px * 0.9 - 5);
+      }
+      drawn += 1;
+    }
+    return drawn;
+  }
+
+  function frame(now) {
+    let animating = false;
+    for (const a of S.agvs.values()) {
+      if (a.to.map === S.mapId && now - a.t0 < LIVE_INTERVAL_MS + 20) {
+        animating = true;
+        break;
+      }
+    }
+    if (S.dirty || animating) {
+      S.dirty = false;
+      const drawn = draw(now);
+      S.frames += 1;
+      canvas.dataset.map = String(S.mapId);
+      canvas.dataset.agvs = String(drawn);
+      canvas.dataset.frames = String(S.frames);
+    }
+    requestAnimationFrame(frame);
+  }
+
+  function legend() {
+    const items = Object.entries(STATE_COLOURS)
+      .filter(([k]) => ['idle', 'working', 'paused', 'waiting_for_release', 'in_safe_space',
+        'charging', 'fault'].includes(k))
+      .map(([k]) => `<span><i class="st-${esc(k)}"></i>${esc(k.replace(/_/g, ' '))}</span>`);
+    items.push('<span><i class="st-offline"></i>offline</span>');
+    items.push('<span><i class="lg-grant"></i>grant</span>');
+    items.push('<span><i class="lg-reserved"></i>reserved path</span>');
+    $('legend').innerHTML = items.join('');
+  }
+
+  // ---- picking: an AGV, else a node --------------------------------------------------------
+
+  function insidePolygon(pts, x, y) {
+    let inside = false;
+    for (let i = 0, j = pts.length - 1; i < pts.length; j = i, i += 1) {
+      const [xi, yi] = pts[i];
+      const [xj, yj] = pts[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+
+  function agvAt(sx, sy) {
+    const [wx, wy] = toWorld(sx, sy);
+    const now = performance.now();
+    let best = null;
+    let bestD = 12 / S.view.scale; // within 12 px of a small AGV's centre also picks it
+    for (const [id, a] of S.agvs) {
+      if (a.to.map !== S.mapId) continue;
+      const pose = interpolate(a, now);
+      if (insidePolygon(footprintCorners(a, pose), wx, wy)) return id;
+      const d = Math.hypot(pose.x - wx, pose.y - wy);
+      if (d < bestD) { best = id; bestD = d; }
+    }
+    return best;
+  }
+
+  function nodeAt(sx, sy) {
+    const m = S.mapDetail.get(S.mapId);
+    if (!m) return null;
+    let best = null;
+    let bestD = 10;
+    for (const n of m.node_list) {
+      const [nx, ny] = toScreen(n.x, n.y);
+      const d = Math.hypot(nx - sx, ny - sy);
+      if (d < bestD) { best = n; bestD = d; }
+    }
+    return best;
+  }
+
+  function pick(e) {
+    const r = canvas.getBoundingClientRect();
+    const sx = e.clientX - r.left;
+    const sy = e.clientY - r.top;
+    const agv = agvAt(sx, sy);
+    if (agv !== null) {
+      hidePopup();
+      select(agv);
+      return;
+    }
+    const node = nodeAt(sx, sy);
+    if (node) showNodePopup(node, sx, sy); else hidePopup();
+  }
+
+  // ---- node popup: submit a task -----------------------------------------------------------
+
+  function hidePopup() { $('popup').hidden = true; }
+
+  function showNodePopup(n, sx, sy) {
+    const p = $('popup');
+    const title = `Node ${n.id}${n.name ? ` · ${n.name}` : ''}`;
+    let html = `<h3>${esc(title)}</h3><div class="muted">${esc(n.kind)} · ${esc(n.navigation)}`
+      + ` · (${fmt(n.x)}, ${fmt(n.y)})</div>`;
+    if (canOperate()) {
+      const sel = S.selected !== null
+        ? `<option value="${S.selected}">AGV ${S.selected} (selected)</option>` : '';
+      html += '<label>Task <select id="task-kind">'
+        + ['move', 'pick', 'drop', 'park', 'charge'].map((k) => `<option>${k}</option>`).join('')
+        + '</select></label>'
+        + `<label>AGV <select id="task-agv"><option value="">any idle AGV</option>${sel}</select></label>`
+        + '<div class="row"><button type="button" id="task-submit">Send task here</button>'
+        + '<button type="button" id="task-close">Close</button></div>';
+    } else {
+      html += '<div class="row"><button type="button" id="task-close">Close</button></div>';
+    }
+    p.innerHTML = html;
+    const pane = $('map-pane').getBoundingClientRect();
+    p.style.left = `${Math.min(sx + 12, pane.width - 240)}px`;
+    p.style.top = `${Math.min(sy + 12, pane.height - 170)}px`;
+    p.hidden = false;
+    $('task-close').onclick = hidePopup;
+    const submit = $('task-submit');
+    if (submit) {
+      if (S.selected !== null) $('task-agv').value = String(S.selected);
+      submit.onclick = async () => {
+        const agv = $('task-agv').value;
+        const body = { kind: $('task-kind').value, destination: n.id };
+        if (agv) body.agv_id = Number(agv);
+        submit.disabled = true;
+        try {
+          const t = await api('POST', '/api/v1/tasks', body);
+          toast(`Task ${t.id} submitted: ${t.kind} to node ${n.id}`);
+          hidePopup();
+          pollTasks();
+        } catch (err) {
+          toast(`Task refused: ${err.message}`, 'bad');
+          submit.disabled = false;
+        }
+      };
+    }
+  }
+
+  // ---- selection and details ---------------------------------------------------------------
+
+  function select(id) {
+    S.selected = id;
+    S.detail = null;
+    $('details').hidden = false;
+    const a = S.agvs.get(id);
+    if (a && a.to.map !== undefined && a.to.map !== S.mapId && S.maps.some((m) => m.id === a.to.map)) {
+      showMap(a.to.map);
+    }
+    renderDetail();
+    pollDetail();
+    S.dirty = true;
+    S.listDirty = true;
+    renderLists();
+  }
+
+  $('details-close').addEventListener('click', () => {
+    S.selected = null;
+    $('details').hidden = true;
+    S.dirty = true;
+    S.listDirty = true;
+  });
+
+  function activeTaskOf(id) {
+    return S.tasks.find((t) => t.agv === id && (t.state === 'running' || t.state === 'queued'));
+  }
+
+  function renderDetail() {
+    const id = S.selected;
+    if (id === null) return;
+    const live = S.agvs.get(id)?.data;
+    const d = S.detail;
+    $('details-title').textContent = `AGV ${id}`;
+    const map = S.maps.find((m) => m.id === (d?.map_id ?? live?.map));
+    const task = activeTaskOf(id);
+    const rows = [
+      ['State', `${d?.state ?? live?.state ?? '—'}${(d?.online ?? live?.online) ? '' : ' (offline)'}`],
+      ['Session', d?.session ? `${d.session.mode} · ${d.session.profile} · #${d.session.session_id}` : 'none'],
+      ['Map', map ? `${map.name} (floor ${map.floor})` : (d?.map_id ?? '—')],
+      ['Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],
+      ['Navigation', d?.navigation_mode ?? live?.nav ?? '—'],
+      ['Battery', d?.battery_pct !== undefined ? `${fmt(d.battery_pct, 0)} %${d.charging ? ' · charging' : ''}` : '—'],
+      ['Task', task ? `#${task.id} ${task.kind} → ${task.destination} (${task.state})`
+        : (d?.task_id ? `#${d.task_id} (AGV's own)` : 'none')],
+      ['E-stop', d?.e_stop ? 'ENGAGED' : 'off'],
+      ['Localisation', d?.localisation_quality ?? '—'],
+      ['Alarms', d?.alarms?.length ? d.alarms.join(', ') : 'none'],
+      ['Identity', d?.identity ? `${d.identity.vendor} ${d.identity.model} · ${d.identity.serial}` : '—'],
+      ['Last seen', d?.last_seen_ms ? time(d.last_seen_ms) : '—'],
+    ];
+    $('details-body').innerHTML = rows
+      .map(([k, v]) => `<dt>${esc(k)}</dt><dd data-field="${esc(k.toLowerCase())}">${esc(v)}</dd>`)
+      .join('');
+    $('actions').hidden = !canOperate();
+  }
+
+  async function act(action) {
+    const id = S.selected;
+    if (id === null) return;
+    try {
+      if (action === 'pause' || action === 'resume') {
+        await api('POST', `/api/v1/agvs/${id}/commands`, { command: action });
+        toast(`AGV ${id}: ${action} acknowledged`);
+      } else if (action === 'charge') {
+        const t = await api('POST', '/api/v1/tasks', { kind: 'charge', agv_id: id });
+        toast(`AGV ${id}: task ${t.id} to the nearest charger`);
+      } else if (action === 'cancel') {
+        const task = activeTaskOf(id);
+        if (task) {
+          await api('DELETE', `/api/v1/tasks/${task.id}`);
+          toast(`Task ${task.id} cancelled`);
+        } else if (S.detail?.task_id) {
+          await api('POST', `/api/v1/agvs/${id}/commands`, { command: 'cancel', task_id: S.detail.task_id });
+          toast(`AGV ${id}: its task ${S.detail.task_id} cancelled`);
+        } else {
+          toast(`AGV ${id} has no task`, 'bad');
+        }
+      }
+    } catch (err) {
+      toast(`AGV ${id}: ${action} failed: ${err.message}`, 'bad');
+    }
+    pollDetail();
+    pollTasks();
+  }
+
+  $('actions').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-action]');
+    if (!b) return;
+    b.disabled = true;
+    act(b.dataset.action).finally(() => { b.disabled = false; });
+  });
+
+  // ---- side panel --------------------------------------------------------------------------
+
+  document.querySelector('.tabs').addEventListener('click', (e) => {
+    const b = e.target.closest('button[data-tab]');
+    if (!b) return;
+    for (const t of document.querySelectorAll('.tabs button')) t.classList.toggle('active', t === b);
+    for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== `tab-${b.dataset.tab}`;
+  });
+
+  $('state-filter').addEventListener('change', () => { S.listDirty = true; renderLists(); });
+  $('fleet-search').addEventListener('input', () => { S.listDirty = true; renderLists(); });
+
+  function stateFilterOptions() {
+    const sel = $('state-filter');
+    const have = new Set([...sel.options].map((o) => o.value));
+    for (const a of S.agvs.values()) {
+      const s = a.data.state;
+      if (s && !have.has(s)) {
+        const o = document.createElement('option');
+        o.value = s;
+        o.textContent = s.replace(/_/g, ' ');
+        sel.appendChild(o);
+        have.add(s);
+      }
+    }
+  }
+
+  function mapName(id) {
+    const m = S.maps.find((x) => x.id === id);
+    return m ? m.name : (id ?? '—');
+  }
+
+  function renderLists() {
+    if (!S.listDirty) return;
+    S.listDirty = false;
+    stateFilterOptions();
+    const filter = $('state-filter').value;
+    const search = $('fleet-search').value.trim();
+    const all = [...S.agvs.values()].map((a) => a.data).sort((a, b) => a.id - b.id);
+    const online = all.filter((a) => a.online).length;
+    $('counts').textContent = `${online} online / ${all.length} AGVs`;
+    const shown = all.filter((a) => (!filter
+      || (filter === 'online' && a.online) || (filter === 'offline' && !a.online)
+      || (a.online && a.state === filter))
+      && (!search || String(a.id).includes(search)));
+    $('fleet-list').innerHTML = shown.map((a) => `<tr data-agv="${a.id}"`
+      + `${a.id === S.selected ? ' class="selected"' : ''}>`
+      + `<td>${a.id}</td><td><span class="dot st-${esc(a.online ? a.state : 'offline')}"></span>`
+      + `${esc(a.online ? (a.state || '?').replace(/_/g, ' ') : 'offline')}</td>`
+      + `<td>${esc(mapName(a.map))}</td>`
+      + `<td${(a.battery ?? 100) < 20 ? ' class="bad"' : ''}>${a.battery ?? '—'}%${a.charging ? ' ⚡' : ''}</td>`
+      + `<td>${a.online ? (a.secure ? 'secure' : 'normal') : '—'}</td></tr>`).join('');
+
+    const alarmed = all.filter((a) => a.alarm_count > 0 || a.e_stop || a.state === 'fault'
+      || a.state === 'emergency_stop' || a.state === 'link_lost');
+    $('alarm-count').textContent = alarmed.length ? `(${alarmed.length})` : '';
+    $('alarm-list').innerHTML = alarmed.map((a) => `<tr data-agv="${a.id}"><td>${a.id}</td>`
+      + `<td>${esc(a.state || '?')}${a.e_stop ? ' · e-stop' : ''}</td>`
+      + `<td class="bad">${esc(a.alarms.join(', '))}${a.alarm_count > a.alarms.length ? ' …' : ''}</td></tr>`)
+      .join('');
+    if (S.selected !== null) renderDetail();
+  }
+
+  for (const id of ['fleet-list', 'alarm-list']) {
+    $(id).addEventListener('click', (e) => {
+      const row = e.target.closest('tr[data-agv]');
+      if (row) select(Number(row.dataset.agv));
+    });
+  }
+  $('task-list').addEventListener('click', (e) => {
+    const row = e.target.closest('tr[data-agv]');
+    if (row && row.dataset.agv) select(Number(row.dataset.agv));
+  });
+
+  function renderTasks() {
+    $('task-list').innerHTML = S.tasks.map((t) => `<tr data-task="${t.id}" data-agv="${t.agv ?? ''}">`
+      + `<td>${t.id}</td><td>${esc(t.kind)}</td><td>${t.destination}</td>`
+      + `<td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
+      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.waiting_for ? ` (waits for ${t.waiting_for})` : ''}</td></tr>`)
+      .join('');
+  }
+
+  function summary(ev) {
+    const d = ev.detail || {};
+    const parts = [];
+    for (const k of ['state', 'from', 'to', 'command', 'result', 'task_id', 'reason', 'grant_id', 'error']) {
+      if (d[k] !== undefined && d[k] !== null && typeof d[k] !== 'object') parts.push(`${k} ${d[k]}`);
+    }
+    return parts.join(' · ');
+  }
+
+  function renderEvents() {
+    $('event-list').innerHTML = S.events.map((ev) => `<li><time>${esc(time(ev.at_ms))}</time>`
+      + `<b>${esc(ev.kind)}</b>${ev.agv_id !== undefined ? `AGV ${ev.agv_id} ` : ''}`
+      + `<span class="muted">${esc(summary(ev))}</span></li>`).join('');
+  }
+
+  // ---- hooks for tests and scripts ---------------------------------------------------------
+
+  window.rcsDashboard = {
+    /** Screen position (relative to the canvas) of a node of the shown map. */
+    nodeScreen(id) {
+      const n = S.mapDetail.get(S.mapId)?.nodeById.get(id);
+      return n ? toScreen(n.x, n.y) : null;
+    },
+    /** Screen position (relative to the canvas) of an AGV on the shown map. */
+    agvScreen(id) {
+      const a = S.agvs.get(id);
+      if (!a || a.to.map !== S.mapId) return null;
+      return toScreen(a.to.x, a.to.y);
+    },
+    /** The live snapshot of an AGV. */
+    agv(id) { return S.agvs.get(id)?.data ?? null; },
+    /** How many overlays (reservations, grants) the shown map has. */
+    overlays() { return S.space.length; },
+  };
+
+  // ---- boot --------------------------------------------------------------------------------
+
+  resize();
+  requestAnimationFrame(frame);
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) {
+    login(saved).catch(() => logout(''));
+  } else {
+    $('token').focus();
+  }
+})();

@@ -1,0 +1,50 @@
+//! The browser dashboard: a static page, a script and a stylesheet compiled into the binary
+//! (the site runs on a factory LAN: no CDN, no internet). The page asks for a token and talks
+//! only to this server's API.
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+const INDEX: &str = include_str!("../../dashboard/index.html");
+const SCRIPT: &str = include_str!("../../dashboard/app.js");
+const STYLE: &str = include_str!("../../dashboard/style.css");
+const ICON: &str = include_str!("../../dashboard/icon.svg");
+
+/// Only this server's own scripts, styles and API; never framed.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_FRAME_OPTIONS, "DENY"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /`: the dashboard page.
+pub(super) async fn index() -> Response {
+    asset("text/html; charset=utf-8", INDEX)
+}
+
+/// `GET /dashboard/app.js`.
+pub(super) async fn script() -> Response {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// `GET /dashboard/style.css`.
+pub(super) async fn style() -> Response {
+    asset("text/css; charset=utf-8", STYLE)
+}
+
+/// `GET /dashboard/icon.svg` (also answers `/favicon.ico`).
+pub(super) async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
+}
