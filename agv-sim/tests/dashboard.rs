@@ -9,20 +9,20 @@
 //! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
 //! (saying so) on machines that cannot have a browser.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agv_sim::RunOptions;
 use agv_sim::agv::{Mode, Profile};
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use rcs_server::Config;
 use serde_json::{Value, json};
 
+mod browser;
+use browser::{js, sign_in, visible};
+
 const AGVS: usize = 8;
-const WAIT: Duration = Duration::from_secs(40);
 
 fn site() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f")
@@ -32,47 +32,15 @@ fn target_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
 }
 
-/// The browser and its driver, from `CHROMIUM` / `CHROMEDRIVER` or Debian's paths.
-fn browser() -> Option<(PathBuf, PathBuf)> {
-    let chromium = std::env::var_os("CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    let driver = std::env::var_os("CHROMEDRIVER")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromedriver"), PathBuf::from);
-    (chromium.exists() && driver.exists()).then_some((chromium, driver))
-}
-
-/// Kills chromedriver (and with it the browser) however the test ends.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Polls `check` until it gives `Some`, or fails the test with `what` after [`WAIT`].
-async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` until it gives `Some`, or fails the test with `what`.
+async fn until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
+    browser::poll(browser::WAIT, check)
+        .await
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
 }
 
 /// The HTTP API, as the test checks it.
@@ -122,10 +90,6 @@ impl Api {
     }
 }
 
-async fn js(c: &Client, script: &str) -> Value {
-    c.execute(script, vec![]).await.unwrap()
-}
-
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     let path = target_dir().join(format!("dashboard-{name}.png"));
@@ -163,32 +127,9 @@ async fn text(c: &Client, css: &str) -> String {
     }
 }
 
-async fn visible(c: &Client, css: &str) -> bool {
-    match c.find(Locator::Css(css)).await {
-        Ok(e) => e.is_displayed().await.unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
-async fn sign_in(c: &Client, base: &str, token: &str) {
-    c.goto(base).await.unwrap();
-    let input = c.wait().for_element(Locator::Id("token")).await.unwrap();
-    input.send_keys(token).await.unwrap();
-    c.find(Locator::Id("login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    until("the login prompt to close", || async {
-        (!visible(c, "#login").await).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium() {
-    let Some((chromium, chromedriver)) = browser() else {
+    let Some((chromium, chromedriver)) = browser::browser() else {
         if std::env::var_os("RCS_SKIP_BROWSER").is_some() {
             println!("SKIPPED: dashboard browser test (RCS_SKIP_BROWSER is set)");
             return;
@@ -240,37 +181,7 @@ async fn dashboard_in_headless_chromium() {
     let viewer = api.token("wall-screen", "viewer").await;
 
     // The browser.
-    let port = free_port();
-    let _driver = Driver(
-        Command::new(&chromedriver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts"),
-    );
-    let webdriver = format!("http://127.0.0.1:{port}");
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        json!({
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1400,900"],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let c = until("chromedriver to accept a session", || {
-        let (caps, connector, webdriver) = (caps.clone(), connector.clone(), webdriver.clone());
-        async move {
-            ClientBuilder::new(connector)
-                .capabilities(caps)
-                .connect(&webdriver)
-                .await
-                .ok()
-        }
-    })
-    .await;
+    let (_driver, c) = browser::open(&chromium, &chromedriver).await;
 
     // Sign in as an operator.
     sign_in(&c, &base, &operator).await;

@@ -90,6 +90,9 @@
     streams: [],
     timers: [],
   };
+  // Rendering and stream costs, for the load script (window.rcsDashboard.perf()).
+  const PERF = { draws: [], handles: [], bytes: 0, updates: 0, drawnFrames: 0, since: performance.now() };
+  const keepLast = (list, v) => { list.push(v); if (list.length > 2000) list.shift(); };
   const canOperate = () => S.role === 'operator' || S.role === 'admin';
 
   // ---- API ---------------------------------------------------------------------------------
@@ -192,6 +195,8 @@
     if (!S.mapDetail.has(id)) {
       const m = await api('GET', `/api/v1/maps/${id}`);
       m.nodeById = new Map(m.node_list.map((n) => [n.id, n]));
+      m.liftByNode = new Map(m.lifts.map((l) => [l.node, l]));
+      m.pairs = new Set(m.edges.map((e) => `${e.from}-${e.to}`));
       S.mapDetail.set(id, m);
     }
     return S.mapDetail.get(id);
@@ -219,13 +224,35 @@
     l.textContent = up ? 'live' : 'reconnecting';
   }
 
+  // An EventSource reconnects by itself after a network error, but gives up for good on an
+  // HTTP error (a revoked token, a server that answered 503 while stopping): then check the token
+  // (a 401 logs out) and open a new one.
+  function reopenWhenClosed(es, open) {
+    if (es.readyState !== EventSource.CLOSED) return;
+    S.streams = S.streams.filter((x) => x !== es);
+    setTimeout(async () => {
+      if (!S.token) return;
+      try {
+        await api('GET', '/api/v1/whoami');
+        open();
+      } catch (err) {
+        if (S.token) setTimeout(() => reopenWhenClosed(es, open), 0);
+      }
+    }, 3000);
+  }
+
   function openLive() {
     const q = new URLSearchParams({ access_token: S.token, interval_ms: LIVE_INTERVAL_MS });
     const es = new EventSource(`/api/v1/live?${q}`);
     es.onopen = () => setLink(true);
-    es.onerror = () => setLink(false);
+    es.onerror = () => {
+      setLink(false);
+      reopenWhenClosed(es, openLive);
+    };
     es.addEventListener('agvs', (e) => {
       const now = performance.now();
+      PERF.bytes += e.data.length;
+      PERF.updates += 1;
       for (const a of JSON.parse(e.data)) {
         const pose = { x: a.x, y: a.y, theta: a.theta, map: a.map };
         const old = S.agvs.get(a.id);
@@ -240,6 +267,7 @@
       }
       S.dirty = true;
       S.listDirty = true;
+      keepLast(PERF.handles, performance.now() - now);
     });
     S.streams.push(es);
   }
@@ -259,6 +287,7 @@
       }
     };
     for (const k of EVENT_KINDS) es.addEventListener(k, take);
+    es.onerror = () => reopenWhenClosed(es, openEvents);
     S.streams.push(es);
   }
 
@@ -385,135 +414,197 @@
       .map(([u, v]) => [pose.x + u * c - v * s, pose.y + u * s + v * c]);
   }
 
-  function polygonPath(points) {
-    ctx.beginPath();
+  function polygonPath(points, c = ctx, begin = true) {
+    if (begin) c.beginPath();
     points.forEach(([x, y], i) => {
       const [sx, sy] = toScreen(x, y);
-      if (i === 0) ctx.moveTo(sx, sy); else ctx.lineTo(sx, sy);
+      if (i === 0) c.moveTo(sx, sy); else c.lineTo(sx, sy);
     });
-    ctx.closePath();
+    c.closePath();
+  }
+
+  // The map itself (areas, edges, nodes, lifts) changes only with the view: it is drawn into an
+  // offscreen layer once per view and copied each frame. Everything of a colour goes in one path.
+  const layer = document.createElement('canvas');
+  const lctx = layer.getContext('2d');
+  let layerKey = '';
+
+  function drawMapLayer(m, dpr) {
+    const key = `${m.id}|${S.view.scale}|${S.view.ox}|${S.view.oy}|${canvas.width}|${canvas.height}`;
+    if (key === layerKey) return;
+    layerKey = key;
+    layer.width = canvas.width;
+    layer.height = canvas.height;
+    const c = lctx;
+    c.setTransform(dpr, 0, 0, dpr, 0, 0);
+    c.clearRect(0, 0, layer.width, layer.height);
+    const px = S.view.scale;
+
+    for (const a of m.areas) {
+      polygonPath(a.polygon, c);
+      c.fillStyle = AREA_COLOURS[a.kind] || 'rgba(138, 150, 166, .12)';
+      c.fill();
+      if (a.kind === 'forbidden' || a.kind === 'lift_shaft') {
+        c.strokeStyle = a.kind === 'forbidden' ? '#e5484d' : '#d6409f';
+        c.lineWidth = 1;
+        c.stroke();
+      }
+    }
+
+    // Edges: one path for the open ones, one (dashed red) for the blocked.
+    c.lineWidth = Math.max(1, Math.min(3, px * 0.06));
+    for (const blocked of [false, true]) {
+      c.beginPath();
+      for (const e of m.edges) {
+        if (e.blocked !== blocked || (e.from > e.to && m.pairs.has(`${e.to}-${e.from}`))) continue;
+        e.polyline.forEach(([x, y], i) => {
+          const [sx, sy] = toScreen(x, y);
+          if (i === 0) c.moveTo(sx, sy); else c.lineTo(sx, sy);
+        });
+      }
+      c.strokeStyle = blocked ? '#e5484d' : '#3a4554';
+      c.setLineDash(blocked ? [4, 4] : []);
+      c.stroke();
+    }
+    c.setLineDash([]);
+
+    // Nodes by kind; lift doors as squares with the lift's name.
+    const r = Math.max(2, Math.min(5, px * 0.12));
+    const byKind = new Map();
+    for (const n of m.node_list) {
+      if (m.liftByNode.has(n.id)) continue;
+      if (!byKind.has(n.kind)) byKind.set(n.kind, []);
+      byKind.get(n.kind).push(n);
+    }
+    for (const [kind, nodes] of byKind) {
+      const rr = kind === 'waypoint' ? r * 0.7 : r;
+      c.beginPath();
+      for (const n of nodes) {
+        const [sx, sy] = toScreen(n.x, n.y);
+        c.moveTo(sx + rr, sy);
+        c.arc(sx, sy, rr, 0, 2 * Math.PI);
+      }
+      c.fillStyle = NODE_COLOURS[kind] || NODE_COLOURS.waypoint;
+      c.fill();
+    }
+    c.font = '10px system-ui, sans-serif';
+    for (const [nodeId, lift] of m.liftByNode) {
+      const n = m.nodeById.get(nodeId);
+      if (!n) continue;
+      const [sx, sy] = toScreen(n.x, n.y);
+      c.fillStyle = NODE_COLOURS.lift_door;
+      c.fillRect(sx - r - 2, sy - r - 2, 2 * r + 4, 2 * r + 4);
+      c.fillStyle = '#fff';
+      c.fillText(`lift ${lift.name}`, sx + r + 4, sy + 3);
+    }
+    if (px > 28) {
+      c.fillStyle = '#8a96a6';
+      for (const n of m.node_list) {
+        if (!n.name || m.liftByNode.has(n.id)) continue;
+        const [sx, sy] = toScreen(n.x, n.y);
+        c.fillText(n.name, sx + r + 3, sy - r);
+      }
+    }
   }
 
   function draw(now) {
     const dpr = window.devicePixelRatio || 1;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
     const m = S.mapDetail.get(S.mapId);
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (!m) return 0;
+    drawMapLayer(m, dpr);
+    ctx.drawImage(layer, 0, 0);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const px = S.view.scale;
 
-    // Areas.
-    for (const a of m.areas) {
-      polygonPath(a.polygon);
-      ctx.fillStyle = AREA_COLOURS[a.kind] || 'rgba(138, 150, 166, .12)';
-      ctx.fill();
-      if (a.kind === 'forbidden' || a.kind === 'lift_shaft') {
-        ctx.strokeStyle = a.kind === 'forbidden' ? '#e5484d' : '#d6409f';
+    // Reserved paths (in their AGV's hue) and grants (orange, dashed).
+    for (const h of S.space) {
+      ctx.beginPath();
+      for (const poly of h.polygons) polygonPath(poly, ctx, false);
+      if (h.kind === 'grant') {
+        ctx.fillStyle = 'rgba(245, 165, 36, .22)';
+        ctx.fill();
+        ctx.setLineDash([5, 3]);
+        ctx.strokeStyle = '#f5a524';
+        ctx.lineWidth = 1.5;
+        ctx.stroke();
+        ctx.setLineDash([]);
+      } else {
+        ctx.fillStyle = hueA(h.agv_id, 0.13);
+        ctx.fill();
+        ctx.strokeStyle = hueA(h.agv_id, 0.45);
         ctx.lineWidth = 1;
         ctx.stroke();
       }
     }
 
-    // Edges (both directions share a line; blocked ones dashed red).
-    ctx.lineWidth = Math.max(1, Math.min(3, px * 0.06));
-    for (const e of m.edges) {
-      ctx.beginPath();
-      e.polyline.forEach(([x, y], i) => {
-        const [sx, sy] = toScreen(x, y);
-        if (i === 0) ctx.moveTo(sx, sy); else ctx.lineTo(sx, sy);
-      });
-      ctx.strokeStyle = e.blocked ? '#e5484d' : '#3a4554';
-      ctx.setLineDash(e.blocked ? [4, 4] : []);
-      ctx.stroke();
-    }
-    ctx.setLineDash([]);
-
-    // Reserved paths and grants.
-    for (const h of S.space) {
-      for (const poly of h.polygons) {
-        polygonPath(poly);
-        if (h.kind === 'grant') {
-          ctx.fillStyle = 'rgba(245, 165, 36, .22)';
-          ctx.fill();
-          ctx.setLineDash([5, 3]);
-          ctx.strokeStyle = '#f5a524';
-          ctx.lineWidth = 1.5;
-          ctx.stroke();
-          ctx.setLineDash([]);
-        } else {
-          ctx.fillStyle = hueA(h.agv_id, 0.13);
-          ctx.fill();
-          ctx.strokeStyle = hueA(h.agv_id, 0.45);
-          ctx.lineWidth = 1;
-          ctx.stroke();
-        }
-      }
-    }
-
-    // Nodes; lift doors as squares with the lift's name.
-    const lifts = new Map(m.lifts.map((l) => [l.node, l]));
-    const r = Math.max(2, Math.min(5, px * 0.12));
-    for (const n of m.node_list) {
-      const [sx, sy] = toScreen(n.x, n.y);
-      ctx.fillStyle = NODE_COLOURS[n.kind] || NODE_COLOURS.waypoint;
-      if (lifts.has(n.id)) {
-        ctx.fillRect(sx - r - 2, sy - r - 2, 2 * r + 4, 2 * r + 4);
-        ctx.fillStyle = '#fff';
-        ctx.font = '10px system-ui, sans-serif';
-        ctx.fillText(`lift ${lifts.get(n.id).name}`, sx + r + 4, sy + 3);
-      } else {
-        ctx.beginPath();
-        ctx.arc(sx, sy, n.kind === 'waypoint' ? r * 0.7 : r, 0, 2 * Math.PI);
-        ctx.fill();
-      }
-      if (px > 28 && n.name && !lifts.has(n.id)) {
-        ctx.fillStyle = '#8a96a6';
-        ctx.font = '10px system-ui, sans-serif';
-        ctx.fillText(n.name, sx + r + 3, sy - r);
-      }
-    }
-
-    // AGVs on this map.
-    let drawn = 0;
-    const labels = px > 14;
+    // AGVs on this map: footprints filled by state colour (one path per colour), outlines,
+    // headings in one path, badges when zoomed in enough to read them.
+    const shown = [];
     for (const [id, a] of S.agvs) {
       if (a.to.map !== S.mapId) continue;
-      const pose = interpolate(a, now);
-      const corners = footprintCorners(a, pose);
-      polygonPath(corners);
-      ctx.fillStyle = colourOf(a.data);
-      ctx.globalAlpha = a.data.online ? 0.9 : 0.55;
+      shown.push([id, a, interpolate(a, now)]);
+    }
+    const byColour = new Map();
+    for (const item of shown) {
+      const key = `${colourOf(item[1].data)}|${item[1].data.online ? 1 : 0}`;
+      if (!byColour.has(key)) byColour.set(key, []);
+      byColour.get(key).push(item);
+    }
+    for (const [key, items] of byColour) {
+      const [colour, online] = key.split('|');
+      ctx.beginPath();
+      for (const [, a, pose] of items) polygonPath(footprintCorners(a, pose), ctx, false);
+      ctx.fillStyle = colour;
+      ctx.globalAlpha = online === '1' ? 0.9 : 0.55;
       ctx.fill();
       ctx.globalAlpha = 1;
-      ctx.lineWidth = id === S.selected ? 3 : 1;
-      ctx.strokeStyle = id === S.selected ? '#ffffff' : hue(id);
-      ctx.setLineDash(a.data.online ? [] : [3, 3]);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = online === '1' ? 'rgba(255, 255, 255, .55)' : '#8a96a6';
+      ctx.setLineDash(online === '1' ? [] : [3, 3]);
       ctx.stroke();
       ctx.setLineDash([]);
-      // Heading: a line from the centre to the front.
-      const [front] = a.data.footprint || [0.5];
+    }
+    ctx.beginPath();
+    for (const [, a, pose] of shown) {
+      const front = (a.data.footprint || [0.5])[0];
       const [cx, cy] = toScreen(pose.x, pose.y);
       const [hx, hy] = toScreen(pose.x + Math.cos(pose.theta) * front * 1.3,
         pose.y + Math.sin(pose.theta) * front * 1.3);
-      ctx.beginPath();
       ctx.moveTo(cx, cy);
       ctx.lineTo(hx, hy);
-      ctx.strokeStyle = '#fff';
+    }
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+    const sel = shown.find(([id]) => id === S.selected);
+    if (sel) {
+      polygonPath(footprintCorners(sel[1], sel[2]));
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = '#ffffff';
+      ctx.stroke();
+      const [cx, cy] = toScreen(sel[2].x, sel[2].y);
+      ctx.beginPath();
+      ctx.arc(cx, cy, Math.max(14, px * 1.2), 0, 2 * Math.PI);
       ctx.lineWidth = 1.5;
       ctx.stroke();
-      if (labels) {
+    }
+    if (px > 14 || shown.length <= 60) {
+      ctx.font = '11px system-ui, sans-serif';
+      for (const [id, a, pose] of shown) {
+        const [cx, cy] = toScreen(pose.x, pose.y);
         const battery = a.data.battery ?? '?';
         const badge = `${id} · ${battery}%${a.data.charging ? '⚡' : ''}${a.data.secure ? ' · S' : ''}`;
-        ctx.font = '11px system-ui, sans-serif';
         const w = ctx.measureText(badge).width + 6;
+        const top = cy - Math.max(px * 0.9, 10) - 16;
         ctx.fillStyle = 'rgba(18, 22, 28, .8)';
-        ctx.fillRect(cx - w / 2, cy - px * 0.9 - 16, w, 14);
+        ctx.fillRect(cx - w / 2, top, w, 14);
         ctx.fillStyle = (a.data.battery ?? 100) < 20 ? '#ff9592' : '#dce3ec';
-        ctx.fillText(badge, cx - w / 2 + 3, cy - px * 0.9 - 5);
+        ctx.fillText(badge, cx - w / 2 + 3, top + 11);
       }
-      drawn += 1;
     }
-    return drawn;
+    return shown.length;
   }
 
   function frame(now) {
@@ -526,7 +617,10 @@
     }
     if (S.dirty || animating) {
       S.dirty = false;
+      const t0 = performance.now();
       const drawn = draw(now);
+      keepLast(PERF.draws, performance.now() - t0);
+      PERF.drawnFrames += 1;
       S.frames += 1;
       canvas.dataset.map = String(S.mapId);
       canvas.dataset.agvs = String(drawn);
@@ -856,6 +950,31 @@
     agv(id) { return S.agvs.get(id)?.data ?? null; },
     /** How many overlays (reservations, grants) the shown map has. */
     overlays() { return S.space.length; },
+    /** Costs since the last call: canvas draw and live-update handling times (ms), frames
+     * drawn per second, live updates and bytes per second. Resets the counters. */
+    perf() {
+      const q = (list, p) => {
+        if (!list.length) return 0;
+        const sorted = [...list].sort((a, b) => a - b);
+        return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+      };
+      const secs = (performance.now() - PERF.since) / 1000;
+      const out = {
+        seconds: secs,
+        fps: PERF.drawnFrames / secs,
+        draw_ms_p50: q(PERF.draws, 0.5),
+        draw_ms_p95: q(PERF.draws, 0.95),
+        draw_ms_max: q(PERF.draws, 1),
+        update_ms_p50: q(PERF.handles, 0.5),
+        update_ms_p95: q(PERF.handles, 0.95),
+        updates_per_s: PERF.updates / secs,
+        bytes_per_s: PERF.bytes / secs,
+        agvs: S.agvs.size,
+        drawn: Number(canvas.dataset.agvs || 0),
+      };
+      Object.assign(PERF, { draws: [], handles: [], bytes: 0, updates: 0, drawnFrames: 0, since: performance.now() });
+      return out;
+    },
   };
 
   // ---- boot --------------------------------------------------------------------------------
