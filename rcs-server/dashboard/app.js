@@ -842,6 +842,8 @@
     if (!b) return;
     for (const t of document.querySelectorAll('.tabs button')) t.classList.toggle('active', t === b);
     for (const s of document.querySelectorAll('.tab')) s.hidden = s.id !== `tab-${b.dataset.tab}`;
+    S.listDirty = true;
+    renderLists();
   });
 
   $('state-filter').addEventListener('change', () => { S.listDirty = true; renderLists(); });
@@ -876,7 +878,7 @@
     const all = [...S.agvs.values()].map((a) => a.data).sort((a, b) => a.id - b.id);
     const online = all.filter((a) => a.online).length;
     $('counts').textContent = `${online} online / ${all.length} AGVs`;
-    const shown = all.filter((a) => (!filter
+    const shown = $('tab-fleet').hidden ? [] : all.filter((a) => (!filter
       || (filter === 'online' && a.online) || (filter === 'offline' && !a.online)
       || (a.online && a.state === filter))
       && (!search || String(a.id).includes(search)));
