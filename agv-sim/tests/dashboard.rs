@@ -4,7 +4,8 @@
 //! server. The test signs in with an operator token, sees the AGVs appear and move, switches
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
 //! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
-//! action buttons. Screenshots go to `target/dashboard-*.png`.
+//! action buttons; the reserved path of a running task shows as an overlay. Screenshots go to
+//! `target/dashboard-*.png`.
 //!
 //! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
 //! (saying so) on machines that cannot have a browser.
@@ -406,6 +407,29 @@ async fn dashboard_in_headless_chromium() {
     })
     .await;
     screenshot(&c, "task").await;
+
+    // The reserved path of a running task shows as an overlay on its AGV's floor.
+    until(
+        "reserved-path overlays on a running task's floor",
+        || async {
+            let tasks = api.get("/api/v1/tasks?state=running").await;
+            let agv = tasks.as_array()?.iter().find_map(|t| t["agv"].as_u64())?;
+            let floor = api.get(&format!("/api/v1/agvs/{agv}")).await["map_id"].as_u64()?;
+            c.find(Locator::Id("map-select"))
+                .await
+                .ok()?
+                .select_by_value(&floor.to_string())
+                .await
+                .ok()?;
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            let n = js(&c, "return window.rcsDashboard.overlays();")
+                .await
+                .as_u64()?;
+            (n > 0).then_some(())
+        },
+    )
+    .await;
+    screenshot(&c, "overlays").await;
 
     // A viewer sees the fleet but gets no action buttons and no task form.
     c.find(Locator::Id("logout"))

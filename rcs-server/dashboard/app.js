@@ -67,6 +67,20 @@
   const hueA = (id, a) => `hsla(${(id * 137.508) % 360}, 70%, 60%, ${a})`;
   const fmt = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : '—');
   const time = (ms) => new Date(ms).toLocaleTimeString();
+  // Calls `fn` at most once per `ms`, the last call of a burst included.
+  const throttle = (fn, ms) => {
+    let last = 0;
+    let timer = null;
+    return () => {
+      const wait = last + ms - Date.now();
+      if (wait <= 0) {
+        last = Date.now();
+        fn();
+      } else if (!timer) {
+        timer = setTimeout(() => { timer = null; last = Date.now(); fn(); }, wait);
+      }
+    };
+  };
 
   // ---- state -------------------------------------------------------------------------------
 
@@ -280,10 +294,10 @@
       if (e.type === 'lagged') ev = { kind: 'lagged', at_ms: Date.now(), detail: ev };
       S.events.unshift(ev);
       if (S.events.length > MAX_EVENTS) S.events.length = MAX_EVENTS;
-      renderEvents();
+      renderEventsSoon();
       if (ev.kind && (ev.kind.startsWith('task.') || ev.kind.startsWith('grant.'))) {
-        pollTasks();
-        pollSpace();
+        pollTasksSoon();
+        pollSpaceSoon();
       }
     };
     for (const k of EVENT_KINDS) es.addEventListener(k, take);
@@ -864,6 +878,34 @@
     }
   }
 
+  // Brings `tbody` to one row per item, in order, keeping the rows of items it already shows
+  // (a click on a row is not lost to a refresh) and rewriting a row only when its cells changed.
+  function syncRows(tbody, items, key, cells, decorate) {
+    const existing = new Map();
+    for (const tr of tbody.children) existing.set(tr.dataset.key, tr);
+    let prev = null;
+    for (const it of items) {
+      const k = String(key(it));
+      let tr = existing.get(k);
+      if (tr) {
+        existing.delete(k);
+      } else {
+        tr = document.createElement('tr');
+        tr.dataset.key = k;
+      }
+      const html = cells(it);
+      if (tr.rcsCells !== html) {
+        tr.innerHTML = html;
+        tr.rcsCells = html;
+      }
+      decorate(tr, it);
+      const at = prev ? prev.nextSibling : tbody.firstChild;
+      if (at !== tr) tbody.insertBefore(tr, at);
+      prev = tr;
+    }
+    for (const tr of existing.values()) tr.remove();
+  }
+
   function mapName(id) {
     const m = S.maps.find((x) => x.id === id);
     return m ? m.name : (id ?? '—');
@@ -882,21 +924,23 @@
       || (filter === 'online' && a.online) || (filter === 'offline' && !a.online)
       || (a.online && a.state === filter))
       && (!search || String(a.id).includes(search)));
-    $('fleet-list').innerHTML = shown.map((a) => `<tr data-agv="${a.id}"`
-      + `${a.id === S.selected ? ' class="selected"' : ''}>`
-      + `<td>${a.id}</td><td><span class="dot st-${esc(a.online ? a.state : 'offline')}"></span>`
+    syncRows($('fleet-list'), shown, (a) => a.id, (a) => `<td>${a.id}</td>`
+      + `<td><span class="dot st-${esc(a.online ? a.state : 'offline')}"></span>`
       + `${esc(a.online ? (a.state || '?').replace(/_/g, ' ') : 'offline')}</td>`
       + `<td>${esc(mapName(a.map))}</td>`
       + `<td${(a.battery ?? 100) < 20 ? ' class="bad"' : ''}>${a.battery ?? '—'}%${a.charging ? ' ⚡' : ''}</td>`
-      + `<td>${a.online ? (a.secure ? 'secure' : 'normal') : '—'}</td></tr>`).join('');
+      + `<td>${a.online ? (a.secure ? 'secure' : 'normal') : '—'}</td>`, (tr, a) => {
+      tr.dataset.agv = String(a.id);
+      tr.classList.toggle('selected', a.id === S.selected);
+    });
 
     const alarmed = all.filter((a) => a.alarm_count > 0 || a.e_stop || a.state === 'fault'
       || a.state === 'emergency_stop' || a.state === 'link_lost');
     $('alarm-count').textContent = alarmed.length ? `(${alarmed.length})` : '';
-    $('alarm-list').innerHTML = alarmed.map((a) => `<tr data-agv="${a.id}"><td>${a.id}</td>`
+    syncRows($('alarm-list'), alarmed, (a) => a.id, (a) => `<td>${a.id}</td>`
       + `<td>${esc(a.state || '?')}${a.e_stop ? ' · e-stop' : ''}</td>`
-      + `<td class="bad">${esc(a.alarms.join(', '))}${a.alarm_count > a.alarms.length ? ' …' : ''}</td></tr>`)
-      .join('');
+      + `<td class="bad">${esc(a.alarms.join(', '))}${a.alarm_count > a.alarms.length ? ' …' : ''}</td>`,
+    (tr, a) => { tr.dataset.agv = String(a.id); });
     if (S.selected !== null) renderDetail();
   }
 
@@ -912,11 +956,13 @@
   });
 
   function renderTasks() {
-    $('task-list').innerHTML = S.tasks.map((t) => `<tr data-task="${t.id}" data-agv="${t.agv ?? ''}">`
-      + `<td>${t.id}</td><td>${esc(t.kind)}</td><td>${t.destination}</td>`
-      + `<td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
-      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.waiting_for ? ` (waits for ${t.waiting_for})` : ''}</td></tr>`)
-      .join('');
+    syncRows($('task-list'), S.tasks, (t) => t.id, (t) => `<td>${t.id}</td><td>${esc(t.kind)}</td>`
+      + `<td>${t.destination}</td><td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
+      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.waiting_for ? ` (waits for ${t.waiting_for})` : ''}</td>`,
+    (tr, t) => {
+      tr.dataset.task = String(t.id);
+      tr.dataset.agv = t.agv === null || t.agv === undefined ? '' : String(t.agv);
+    });
   }
 
   function summary(ev) {
@@ -927,6 +973,10 @@
     }
     return parts.join(' · ');
   }
+
+  const renderEventsSoon = throttle(() => renderEvents(), 250);
+  const pollTasksSoon = throttle(() => pollTasks(), 500);
+  const pollSpaceSoon = throttle(() => pollSpace(), 300);
 
   function renderEvents() {
     $('event-list').innerHTML = S.events.map((ev) => `<li><time>${esc(time(ev.at_ms))}</time>`
