@@ -480,11 +480,15 @@ pub const DEADLOCK_AFTER_MS: u64 = 500;
 async fn resolve_deadlocks(shared: &Arc<Shared>) {
     let now = now_ms();
     let tasks = shared.tasks.list();
+    // Only AGVs standing at the end of what was released to them count as waiting: the path of
+    // an AGV still driving its released pieces must not be taken away (it has the right to
+    // drive there, and another AGV would be given that space while it is still on it).
     let waits: std::collections::HashMap<u32, (u32, u32)> = tasks
         .iter()
         .filter(|t| t.state == TaskState::Running && !t.busy)
         .filter(|t| now.saturating_sub(t.waiting_since) >= DEADLOCK_AFTER_MS)
         .filter_map(|t| Some((t.agv?, (t.id, t.waiting_for?))))
+        .filter(|(agv, _)| at_rest(shared, *agv))
         .collect();
     let mut handled: Vec<u32> = Vec::new();
     // Waiting on an AGV that has no task (parked in the way) is no cycle but never ends by
@@ -572,11 +576,34 @@ fn held_by_others(shared: &Shared, agv: u32) -> Vec<u32> {
     nodes
 }
 
-/// Replans a waiting task around the space others hold; returns whether it did.
+/// Whether `agv` stands still at the end of what was released to it: online, reporting
+/// `WaitingForRelease` (or `Idle`), not moving, at its last node. Only then may its
+/// reservations be given up and its path replanned.
+fn at_rest(shared: &Shared, agv: u32) -> bool {
+    let Some(view) = shared.fleet.get(agv) else {
+        return false;
+    };
+    let Some(s) = view.status.as_ref().filter(|_| view.online) else {
+        return false;
+    };
+    let still =
+        s.velocity.vx.abs() < 0.01 && s.velocity.vy.abs() < 0.01 && s.velocity.omega.abs() < 0.01;
+    // At the node it is routed from (its last node, or the nearest before it passed any).
+    let at_node = current_node(shared, agv)
+        .and_then(|id| shared.site.node(id))
+        .is_some_and(|n| n.map == s.map_id && (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
+    matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && still && at_node
+}
+
+/// Replans a waiting task around the space others hold; returns whether it did. Never for an
+/// AGV that is not [`at_rest`]: its reservations are all given up.
 async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32, backoff: bool) -> bool {
     let Some(task) = shared.tasks.get(task_id) else {
         return false;
     };
+    if !at_rest(shared, agv) {
+        return false;
+    }
     let Some(here) = current_node(shared, agv) else {
         return false;
     };

@@ -673,3 +673,147 @@ async fn task_progress_is_posted_to_the_business_system() {
     a.stop().await;
     s.stop().await;
 }
+
+/// Watches, every 10 ms, that each AGV that is driving stands on space the server reserved for
+/// it (a piece of its released path): the server must never take a moving AGV's reservations.
+fn reservation_monitor(
+    state: Arc<rcs_server::net::Shared>,
+    agvs: Vec<(u32, Arc<std::sync::Mutex<Driver>>)>,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<usize>) {
+    use geo::Intersects as _;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut checks = 0;
+        while !flag.load(Ordering::Relaxed) {
+            for (id, driver) in &agvs {
+                let (moving, map, x, y) = {
+                    let d = driver.lock().unwrap();
+                    (d.next < d.released, d.map_id, d.x, d.y)
+                };
+                if !moving {
+                    continue;
+                }
+                let here = geo::Point::new(x, y);
+                let (covered, holds) = {
+                    let space = state.space.lock().unwrap();
+                    let holds = space.holds(*id);
+                    let covered = holds.iter().any(|(hold, m, shape)| {
+                        matches!(hold, maps::Hold::Reservation { .. })
+                            && *m == map
+                            && shape.intersects(&here)
+                    });
+                    (covered, holds.iter().map(|h| h.0).collect::<Vec<_>>())
+                };
+                // (the lock is released before a failure, or the server would see it poisoned)
+                assert!(
+                    covered,
+                    "AGV {id} drives at ({x:.2}, {y:.2}) on space not reserved for it: {holds:?}"
+                );
+                checks += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        checks
+    });
+    (stop, task)
+}
+
+/// Two AGVs head on along one row: the deadlock is resolved by replanning one of them, both
+/// arrive, they never come close, and neither ever drives on space not reserved for it.
+#[tokio::test]
+async fn a_head_on_deadlock_is_resolved_only_with_the_agvs_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("row", 1, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |c: u32, r: u32| maps::generate::grid_node(1, 9, c, r);
+    let a = driving(&s, 1, 0.0, 2.0).await;
+    let b = driving(&s, 2, 16.0, 2.0).await;
+    for agv in [&a, &b] {
+        agv.driver.as_ref().unwrap().lock().unwrap().speed = 1.5;
+    }
+    let (stop, watch) = monitor(
+        vec![a.driver.clone().unwrap(), b.driver.clone().unwrap()],
+        1.3,
+    );
+    let (stop_held, watch_held) = reservation_monitor(
+        s.server.state.clone(),
+        vec![
+            (1, a.driver.clone().unwrap()),
+            (2, b.driver.clone().unwrap()),
+        ],
+    );
+    let ta = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    let tb = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(0, 1), "agv_id": 2 }),
+    )
+    .await;
+    for t in [&ta, &tb] {
+        wait_task(&s, t["id"].as_u64().unwrap(), "completed").await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    stop_held.store(true, Ordering::Relaxed);
+    let closest = watch.await.unwrap();
+    let checks = watch_held.await.unwrap();
+    assert!(
+        checks > 100,
+        "the reservation monitor ran ({checks} checks)"
+    );
+    println!("closest approach {closest:.2} m");
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
+
+/// An AGV whose path is blocked by an idle AGV is replanned around it, but only once it stands
+/// at the end of what it was released: while it still drives its released pieces, the space
+/// under it stays reserved for it (the reservation monitor fails otherwise).
+#[tokio::test]
+async fn an_agv_is_replanned_around_a_parked_one_only_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("row", 1, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |c: u32, r: u32| maps::generate::grid_node(1, 9, c, r);
+    let mover = driving(&s, 1, 0.0, 2.0).await;
+    let parked = driving(&s, 2, 10.0, 2.0).await;
+    mover.driver.as_ref().unwrap().lock().unwrap().speed = 1.2;
+    let (stop, watch) = monitor(
+        vec![
+            mover.driver.clone().unwrap(),
+            parked.driver.clone().unwrap(),
+        ],
+        1.3,
+    );
+    let (stop_held, watch_held) = reservation_monitor(
+        s.server.state.clone(),
+        vec![(1, mover.driver.clone().unwrap())],
+    );
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    wait_task(&s, t["id"].as_u64().unwrap(), "completed").await;
+    stop.store(true, Ordering::Relaxed);
+    stop_held.store(true, Ordering::Relaxed);
+    watch.await.unwrap();
+    assert!(watch_held.await.unwrap() > 100);
+    mover.stop().await;
+    parked.stop().await;
+    s.stop().await;
+}
