@@ -799,7 +799,7 @@
       ['Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],
       ['Navigation', d?.navigation_mode ?? live?.nav ?? '—'],
       ['Battery', d?.battery_pct !== undefined ? `${fmt(d.battery_pct, 0)} %${d.charging ? ' · charging' : ''}` : '—'],
-      ['Task', task ? `#${task.id} ${task.kind} → ${task.destination} (${task.state})`
+      ['Task', task ? `#${task.id} ${task.kind} → ${nodeLabel(task.destination)} (${task.state})`
         : (d?.task_id ? `#${d.task_id} (AGV's own)` : 'none')],
       ['E-stop', d?.e_stop ? 'ENGAGED' : 'off'],
       ['Localisation', d?.localisation_quality ?? '—'],
@@ -906,6 +906,15 @@
     for (const tr of existing.values()) tr.remove();
   }
 
+  // A node's name where a loaded map has one, else its id.
+  function nodeLabel(id) {
+    for (const m of S.mapDetail.values()) {
+      const n = m.nodeById.get(id);
+      if (n) return n.name ? `${n.name} (${id})` : String(id);
+    }
+    return String(id);
+  }
+
   function mapName(id) {
     const m = S.maps.find((x) => x.id === id);
     return m ? m.name : (id ?? '—');
@@ -957,7 +966,7 @@
 
   function renderTasks() {
     syncRows($('task-list'), S.tasks, (t) => t.id, (t) => `<td>${t.id}</td><td>${esc(t.kind)}</td>`
-      + `<td>${t.destination}</td><td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
+      + `<td>${esc(nodeLabel(t.destination))}</td><td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
       + ` title="${esc(t.error || '')}">${esc(t.state)}${t.waiting_for ? ` (waits for ${t.waiting_for})` : ''}</td>`,
     (tr, t) => {
       tr.dataset.task = String(t.id);

@@ -588,10 +588,19 @@ fn at_rest(shared: &Shared, agv: u32) -> bool {
     };
     let still =
         s.velocity.vx.abs() < 0.01 && s.velocity.vy.abs() < 0.01 && s.velocity.omega.abs() < 0.01;
-    // At the node it is routed from (its last node, or the nearest before it passed any).
-    let at_node = current_node(shared, agv)
-        .and_then(|id| shared.site.node(id))
-        .is_some_and(|n| n.map == s.map_id && (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
+    // At a node of the map it is on: its last node, or (before it passed any, or just after a
+    // lift ride, when its last node is the door on the floor it left) the nearest one.
+    let node = shared
+        .site
+        .node(s.last_node_id)
+        .filter(|n| n.map == s.map_id)
+        .or_else(|| {
+            shared
+                .site
+                .nearest_node(s.map_id, s.pose.x, s.pose.y)
+                .map(|(n, _)| n)
+        });
+    let at_node = node.is_some_and(|n| (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
     matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && still && at_node
 }
 
