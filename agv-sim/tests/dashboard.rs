@@ -21,7 +21,7 @@ use rcs_server::Config;
 use serde_json::{Value, json};
 
 mod browser;
-use browser::{js, sign_in, visible};
+use browser::{click, js, select, sign_in, visible};
 
 const AGVS: usize = 8;
 
@@ -244,12 +244,7 @@ async fn dashboard_in_headless_chromium() {
                 .count()
         })
         .unwrap();
-    c.find(Locator::Id("map-select"))
-        .await
-        .unwrap()
-        .select_by_value(&other.to_string())
-        .await
-        .unwrap();
+    select(&c, "#map-select", &other.to_string()).await;
     until("the canvas to show the other floor", || async {
         let shown = js(
             &c,
@@ -279,24 +274,12 @@ async fn dashboard_in_headless_chromium() {
         .find(|a| a["map_id"].as_u64() == Some(other))
         .map(|a| a["id"].as_u64().unwrap())
         .unwrap();
-    c.find(Locator::Css(&format!(
-        "#fleet-list tr[data-agv='{target}']"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&c, &format!("#fleet-list tr[data-agv='{target}']")).await;
     until("the detail panel", || async {
         (text(&c, "#details-title").await == format!("AGV {target}")).then_some(())
     })
     .await;
-    c.find(Locator::Css("#actions button[data-action='pause']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#actions button[data-action='pause']").await;
     until("the AGV to be paused (API)", || async {
         (api.agv_state(target).await == "paused").then_some(())
     })
@@ -311,12 +294,7 @@ async fn dashboard_in_headless_chromium() {
     screenshot(&c, "paused").await;
 
     // The paused AGV stands still: picking it on the canvas selects it.
-    c.find(Locator::Id("details-close"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#details-close").await;
     let at = js(
         &c,
         &format!("return window.rcsDashboard.agvScreen({target});"),
@@ -330,12 +308,7 @@ async fn dashboard_in_headless_chromium() {
         .then_some(())
     })
     .await;
-    c.find(Locator::Css("#actions button[data-action='resume']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#actions button[data-action='resume']").await;
     until("the AGV to be resumed (API)", || async {
         (api.agv_state(target).await != "paused").then_some(())
     })
@@ -384,12 +357,7 @@ async fn dashboard_in_headless_chromium() {
         .select_by_value("")
         .await
         .unwrap();
-    c.find(Locator::Id("task-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#task-submit").await;
     until("the task in the API", || async {
         let tasks = api.get("/api/v1/tasks").await;
         tasks
@@ -432,12 +400,7 @@ async fn dashboard_in_headless_chromium() {
     screenshot(&c, "overlays").await;
 
     // A viewer sees the fleet but gets no action buttons and no task form.
-    c.find(Locator::Id("logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "#logout").await;
     sign_in(&c, &base, &viewer).await;
     assert!(text(&c, "#who").await.contains("viewer"));
     until("the fleet list for the viewer", || async {

@@ -67,6 +67,11 @@ proptest! {
         let mut planner = Planner::new(site);
         let expected = dijkstra(site, from, to, &v);
         match planner.route(from, to, &v) {
+            // A route to where the vehicle stands has nothing to drive.
+            Ok(route) if from == to => {
+                prop_assert!(route.legs.is_empty() && route.time_s == 0.0, "{:?}", route);
+                prop_assert_eq!(expected, Some(0.0));
+            }
             Ok(route) => {
                 let nodes = route.nodes();
                 prop_assert_eq!(nodes.first(), Some(&from));

@@ -16,24 +16,9 @@ use rcs_server::net::now_ms;
 use serde_json::{Value, json};
 
 mod support;
-use support::{ADMIN, BackgroundAgv, Running, ack, ack_all, eventually, normal_agv, registration};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn get(s: &Running, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut r = client().get(s.url(path));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use support::{
+    ADMIN, BackgroundAgv, Running, ack, ack_all, client, eventually, get, normal_agv, registration,
+};
 
 async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
     let mut r = client().post(s.url(path)).json(body);

@@ -10,24 +10,7 @@ use rcs_server::Config;
 use serde_json::{Value, json};
 
 mod support;
-use support::{ADMIN, BackgroundAgv, Running, ack_all, normal_agv};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-async fn get(s: &Running, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut r = client().get(s.url(path));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let resp = r.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
-}
+use support::{ADMIN, BackgroundAgv, Running, ack_all, client, get, normal_agv};
 
 #[tokio::test]
 async fn the_page_and_its_assets_are_served_without_a_token() {

@@ -126,3 +126,23 @@ pub async fn sign_in(c: &Client, base: &str, token: &str) {
     .await
     .expect("the login prompt closes");
 }
+
+/// Clicks the element `css` (found fresh, so a re-rendered element is not stale).
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+/// Picks `value` in the `<select>` `css`.
+pub async fn select(c: &Client, css: &str, value: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
+}

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
+use axum::response::sse::Event;
 use maps::Hold;
 use protocol::message::AccessMode;
 use serde::{Deserialize, Serialize};
@@ -216,7 +216,7 @@ pub(super) async fn live(
     let period = Duration::from_millis(q.interval_ms.unwrap_or(250).clamp(100, 5_000));
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stop = shared.stop_signal();
+    let stop = shared.stop_signal();
     let stream = futures_util::stream::unfold(
         (shared, interval, Sent::default()),
         |(shared, mut interval, mut sent)| async move {
@@ -229,12 +229,7 @@ pub(super) async fn live(
             }
         },
     );
-    let stream = futures_util::StreamExt::take_until(stream, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(super::sse_until_stop(stream, stop))
 }
 
 /// Held space query.

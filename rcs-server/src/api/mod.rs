@@ -262,6 +262,24 @@ fn authorize(
     Ok(principal)
 }
 
+/// A server-sent event stream with a keep-alive comment every 15 s, ending with the server (so
+/// graceful shutdown does not wait on subscribers).
+fn sse_until_stop<S>(stream: S, mut stop: tokio::sync::watch::Receiver<bool>) -> Response
+where
+    S: futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
+    let stream = futures_util::StreamExt::take_until(stream, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    axum::response::sse::Sse::new(stream)
+        .keep_alive(
+            axum::response::sse::KeepAlive::new().interval(std::time::Duration::from_secs(15)),
+        )
+        .into_response()
+}
+
 /// `CamelCase` to `snake_case`.
 fn snake(name: &str) -> String {
     let mut out = String::with_capacity(name.len() + 4);

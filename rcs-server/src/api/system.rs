@@ -2,11 +2,10 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -87,7 +86,7 @@ pub(super) async fn events(
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers, q.access_token.as_deref(), Role::Viewer)?;
     let filter = q.agv_id;
-    let mut stop = shared.stop_signal();
+    let stop = shared.stop_signal();
     let stream =
         BroadcastStream::new(shared.events.subscribe()).filter_map(move |item| match item {
             Ok(e) => {
@@ -105,13 +104,7 @@ pub(super) async fn events(
                 .event("lagged")
                 .data(json!({ "missed": n }).to_string()))),
         });
-    // Ends with the server, so graceful shutdown does not wait on subscribers.
-    let stream = futures_util::StreamExt::take_until(stream, async move {
-        let _ = stop.wait_for(|s| *s).await;
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response())
+    Ok(super::sse_until_stop(stream, stop))
 }
 
 /// Audit log query.

@@ -566,3 +566,22 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// An HTTP client with a 20 s timeout.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// `GET path` with an optional bearer token: the status and the JSON body (null if none).
+pub async fn get(s: &Running, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut r = client().get(s.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let resp = r.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+}
