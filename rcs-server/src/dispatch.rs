@@ -437,6 +437,7 @@ pub async fn tick(shared: &Arc<Shared>) {
         advance(shared, t.id).await;
     }
     resolve_deadlocks(shared).await;
+    release_settled(shared).await;
 }
 
 /// Below this charge (%), an idle AGV without a task is sent to the nearest charger.
@@ -576,18 +577,38 @@ fn held_by_others(shared: &Shared, agv: u32) -> Vec<u32> {
     nodes
 }
 
+/// Whether `agv` is online and stands still in a state that does not move it (idle, waiting,
+/// paused, charging, faulted or emergency-stopped; not under manual control), wherever it is.
+fn stopped(shared: &Shared, agv: u32) -> bool {
+    still_status(shared, agv).is_some_and(|s| {
+        matches!(
+            s.state,
+            AgvState::Idle
+                | AgvState::WaitingForRelease
+                | AgvState::Paused
+                | AgvState::Charging
+                | AgvState::Fault
+                | AgvState::EmergencyStop
+        )
+    })
+}
+
+/// The last status report of `agv` if it is online and not moving (no velocity).
+fn still_status(shared: &Shared, agv: u32) -> Option<protocol::message::StatusReport> {
+    let view = shared.fleet.get(agv)?;
+    let s = view.status.filter(|_| view.online)?;
+    let still =
+        s.velocity.vx.abs() < 0.01 && s.velocity.vy.abs() < 0.01 && s.velocity.omega.abs() < 0.01;
+    still.then_some(s)
+}
+
 /// Whether `agv` stands still at the end of what was released to it: online, reporting
 /// `WaitingForRelease` (or `Idle`), not moving, at its last node. Only then may its
 /// reservations be given up and its path replanned.
 fn at_rest(shared: &Shared, agv: u32) -> bool {
-    let Some(view) = shared.fleet.get(agv) else {
+    let Some(s) = still_status(shared, agv) else {
         return false;
     };
-    let Some(s) = view.status.as_ref().filter(|_| view.online) else {
-        return false;
-    };
-    let still =
-        s.velocity.vx.abs() < 0.01 && s.velocity.vy.abs() < 0.01 && s.velocity.omega.abs() < 0.01;
     // At a node of the map it is on: its last node, or (before it passed any, or just after a
     // lift ride, when its last node is the door on the floor it left) the nearest one.
     let node = shared
@@ -601,7 +622,7 @@ fn at_rest(shared: &Shared, agv: u32) -> bool {
                 .map(|(n, _)| n)
         });
     let at_node = node.is_some_and(|n| (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
-    matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && still && at_node
+    matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && at_node
 }
 
 /// Replans a waiting task around the space others hold; returns whether it did. Never for an
@@ -867,7 +888,14 @@ async fn finish(shared: &Arc<Shared>, id: u32, state: TaskState, error: Option<S
         t.agv
     });
     if let Some(Some(agv)) = agv {
-        release_all(shared, agv).await;
+        // A completed task ended with the AGV at its destination. A cancelled or failed one may
+        // end with the AGV still stopping: it keeps its stopping envelope until it is seen
+        // stopped (`release_settled`).
+        if state == TaskState::Completed {
+            release_all(shared, agv).await;
+        } else {
+            release_beyond_envelope(shared, agv).await;
+        }
         shared
             .tasks
             .lifts
@@ -1487,6 +1515,17 @@ pub const STOPPING_DISTANCE: f64 = 1.0;
 /// space it occupies and may still roll into stays held), and its running task goes back to
 /// the queue for it, to be replanned from where it stands when it returns.
 pub async fn on_offline(shared: &Shared, agv: u32) {
+    release_beyond_envelope(shared, agv).await;
+    if let Some(id) = shared.tasks.active_of(agv) {
+        requeue(shared, id);
+        persist(shared, id).await;
+    }
+}
+
+/// Releases the reservations of `agv` beyond its stopping envelope (where it last reported,
+/// plus [`STOPPING_DISTANCE`]): what it can no longer reach if it stops now. The rest stays held
+/// until it is seen stopped.
+async fn release_beyond_envelope(shared: &Shared, agv: u32) {
     let view = shared.fleet.get(agv);
     let Some(last) = view.as_ref().and_then(|v| v.last) else {
         return;
@@ -1511,9 +1550,33 @@ pub async fn on_offline(shared: &Shared, agv: u32) {
             tracing::warn!(error = %e, "reservation release not stored");
         }
     }
-    if let Some(id) = shared.tasks.active_of(agv) {
-        requeue(shared, id);
-        persist(shared, id).await;
+}
+
+/// Releases what AGVs without a running task still hold of their last path once they are seen
+/// stopped (a cancelled or failed task keeps its stopping envelope until then; an offline AGV
+/// keeps it until it returns).
+async fn release_settled(shared: &Shared) {
+    let running: Vec<u32> = shared
+        .tasks
+        .list()
+        .iter()
+        .filter(|t| t.state == TaskState::Running)
+        .filter_map(|t| t.agv)
+        .collect();
+    let mut holding: Vec<u32> = shared
+        .space
+        .lock()
+        .expect("not poisoned")
+        .all()
+        .filter(|(_, _, hold, _)| matches!(hold, maps::Hold::Reservation { .. }))
+        .map(|(agv, ..)| agv)
+        .collect();
+    holding.sort_unstable();
+    holding.dedup();
+    for agv in holding {
+        if !running.contains(&agv) && stopped(shared, agv) {
+            release_all(shared, agv).await;
+        }
     }
 }
 
