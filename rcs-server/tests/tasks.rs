@@ -86,6 +86,18 @@ async fn wait_task(s: &Running, id: u64, state: &str) -> Value {
     }
 }
 
+/// A server on a generated one-floor grid of `cols` × `rows` nodes 2 m apart (`dir` holds the
+/// site and the data).
+async fn grid_server(dir: &tempfile::TempDir, cols: u32, rows: u32) -> Running {
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid", 1, cols, rows)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    Running::start(config).await
+}
+
 /// Watches the AGVs' positions every 10 ms; fails if two come closer than `min` metres.
 fn monitor(
     agvs: Vec<Arc<std::sync::Mutex<Driver>>>,
@@ -392,13 +404,7 @@ async fn a_running_task_can_be_cancelled() {
 #[tokio::test]
 async fn four_agvs_swapping_through_a_crossing_resolve_the_deadlock() {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("cross", 1, 5, 5)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = grid_server(&dir, 5, 5).await;
     let node = |c: u32, r: u32| maps::generate::grid_node(1, 5, c, r);
     // west, east, south, north of the centre, each bound for the opposite side
     let starts = [(0, 2, 4, 2), (4, 2, 0, 2), (2, 0, 2, 4), (2, 4, 2, 0)];
@@ -726,13 +732,7 @@ fn reservation_monitor(
 #[tokio::test]
 async fn a_head_on_deadlock_is_resolved_only_with_the_agvs_at_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("row", 1, 9, 3)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = grid_server(&dir, 9, 3).await;
     let node = |c: u32, r: u32| maps::generate::grid_node(1, 9, c, r);
     let a = driving(&s, 1, 0.0, 2.0).await;
     let b = driving(&s, 2, 16.0, 2.0).await;
@@ -783,13 +783,7 @@ async fn a_head_on_deadlock_is_resolved_only_with_the_agvs_at_rest() {
 #[tokio::test]
 async fn an_agv_is_replanned_around_a_parked_one_only_at_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("row", 1, 9, 3)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = grid_server(&dir, 9, 3).await;
     let node = |c: u32, r: u32| maps::generate::grid_node(1, 9, c, r);
     let mover = driving(&s, 1, 0.0, 2.0).await;
     let parked = driving(&s, 2, 10.0, 2.0).await;
