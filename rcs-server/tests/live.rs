@@ -130,6 +130,11 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
     .await;
 
     assert_eq!(get(&s, "/api/v1/live", None).await.0, 401);
+    let (status, err) = get(&s, "/api/v1/live?interval_ms=soon", Some(ADMIN)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
     let resp = client()
         .get(s.url(&format!(
             "/api/v1/live?access_token={ADMIN}&interval_ms=100"
@@ -220,6 +225,11 @@ async fn held_space_by_map_and_kind() {
     assert_eq!(grants, json!([]));
     let (_, other_map) = get(&s, "/api/v1/space?map_id=99", Some(ADMIN)).await;
     assert_eq!(other_map, json!([]));
+    let (status, err) = get(&s, "/api/v1/space?map_id=first", Some(ADMIN)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
     let (status, err) = get(&s, "/api/v1/space?kind=bogus", Some(ADMIN)).await;
     assert_eq!(
         (status, err["error"].as_str()),
@@ -264,6 +274,11 @@ async fn the_task_list_filters_by_state_agv_and_limit() {
     assert_eq!(done, json!([]));
     let (_, none) = get(&s, "/api/v1/tasks?agv_id=7", Some(ADMIN)).await;
     assert_eq!(none, json!([]));
+    let (status, err) = get(&s, "/api/v1/tasks?limit=-1", Some(ADMIN)).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (400, Some("invalid_query"))
+    );
     let (status, err) = get(&s, "/api/v1/tasks?state=sleeping", Some(ADMIN)).await;
     assert_eq!(
         (status, err["error"].as_str()),
