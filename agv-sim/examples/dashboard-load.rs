@@ -3,7 +3,7 @@
 //! doing tasks, and the dashboard in headless Chromium; after the page has every AGV, it reads the
 //! page's own counters (`window.rcsDashboard.perf()`) over a window: canvas draw time, frames
 //! drawn per second, live-update handling time, live stream bytes per second. Figures go to
-//! docs/performance.md; a screenshot per size to `target/dashboard-load-N.png`.
+//! docs/performance.md; a screenshot per size to `target/tmp/dashboard-load-N.png`.
 //!
 //! `cargo run --release -p agv-sim --example dashboard-load -- --agvs 100,1000 --seconds 20`
 
@@ -84,9 +84,9 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
     )
     .await;
     let png = c.screenshot().await?;
-    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("../target/dashboard-load-{agvs}.png"));
-    std::fs::write(&shot, png)?;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tmp");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(format!("dashboard-load-{agvs}.png")), png)?;
     c.close().await?;
     fleet.abort();
     let _ = tx.send(());

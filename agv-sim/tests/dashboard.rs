@@ -5,7 +5,7 @@
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
 //! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
 //! action buttons; the reserved path of a running task shows as an overlay. Screenshots go to
-//! `target/dashboard-*.png`.
+//! `target/tmp/dashboard-*.png`.
 //!
 //! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
 //! (saying so) on machines that cannot have a browser.
@@ -29,8 +29,9 @@ fn site() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f")
 }
 
+/// Where screenshots go: cargo's scratch directory for integration tests (`target/tmp`).
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// Polls `check` until it gives `Some`, or fails the test with `what`.
@@ -93,7 +94,9 @@ impl Api {
 
 async fn screenshot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
-    let path = target_dir().join(format!("dashboard-{name}.png"));
+    let dir = target_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("dashboard-{name}.png"));
     std::fs::write(&path, png).unwrap();
     println!("screenshot: {}", path.display());
 }
