@@ -17,6 +17,8 @@ use serde_json::Value;
 
 #[path = "../tests/browser/mod.rs"]
 mod browser;
+#[path = "../tests/server/mod.rs"]
+mod server;
 
 #[derive(Parser)]
 struct Args {
@@ -39,16 +41,10 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
     maps::generate::grid_site("dashboard-load", 1, args.grid, args.grid).write(&site)?;
     let mut config = Config::for_tests(&dir.path().join("data"));
     config.site = Some(site.clone());
-    let token = config.api_token.clone().unwrap_or_default();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (server, serve) = rcs_server::start(config, async {
-        let _ = rx.await;
-    })
-    .await?;
-    let serving = tokio::spawn(serve);
-    let base = format!("http://{}", server.http_addr);
+    let serving = server::Serving::start(config).await;
+    let (base, token) = (serving.api(), serving.token.clone());
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
-        server: server.agv_addr,
+        server: serving.server.agv_addr,
         api: base.clone(),
         token: token.clone(),
         site,
@@ -67,9 +63,8 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
 
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;
     browser::sign_in(&c, &base, &token).await;
-    let drawn = "return Number(document.getElementById('map').dataset.agvs || 0);";
     browser::poll(Duration::from_secs(120), || async {
-        (browser::js(&c, drawn).await.as_u64()? as usize >= agvs).then_some(())
+        (browser::canvas(&c, "agvs").await? as usize >= agvs).then_some(())
     })
     .await
     .ok_or_else(|| anyhow::anyhow!("the page never showed {agvs} AGVs"))?;
@@ -89,8 +84,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
     std::fs::write(dir.join(format!("dashboard-load-{agvs}.png")), png)?;
     c.close().await?;
     fleet.abort();
-    let _ = tx.send(());
-    serving.await?;
+    serving.stop().await;
     let mut perf = perf;
     perf["working_in_list"] = moving;
     Ok(perf)

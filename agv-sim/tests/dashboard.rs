@@ -21,6 +21,7 @@ use rcs_server::Config;
 use serde_json::{Value, json};
 
 mod browser;
+mod server;
 use browser::{click, js, select, sign_in, visible};
 
 const AGVS: usize = 8;
@@ -150,17 +151,11 @@ async fn dashboard_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
     config.site = Some(site());
-    let admin = config.api_token.clone().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (server, serve) = rcs_server::start(config, async {
-        let _ = rx.await;
-    })
-    .await
-    .unwrap();
-    let serving = tokio::spawn(serve);
-    let base = format!("http://{}", server.http_addr);
+    let serving = server::Serving::start(config).await;
+    let admin = serving.token.clone();
+    let base = serving.api();
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
-        server: server.agv_addr,
+        server: serving.server.agv_addr,
         api: base.clone(),
         token: admin.clone(),
         site: site(),
@@ -198,18 +193,9 @@ async fn dashboard_in_headless_chromium() {
         (rows == AGVS).then_some(())
     })
     .await;
-    let first_map = js(
-        &c,
-        "return Number(document.getElementById('map').dataset.map);",
-    )
-    .await;
+    let first_map = browser::canvas(&c, "map").await;
     until("AGVs drawn on the first map", || async {
-        let drawn = js(
-            &c,
-            "return Number(document.getElementById('map').dataset.agvs || 0);",
-        )
-        .await
-        .as_u64()?;
+        let drawn = browser::canvas(&c, "agvs").await?;
         (drawn > 0).then_some(())
     })
     .await;
@@ -223,12 +209,8 @@ async fn dashboard_in_headless_chromium() {
         (js(&c, poses).await != before).then_some(())
     })
     .await;
-    let frames = js(
-        &c,
-        "return Number(document.getElementById('map').dataset.frames);",
-    )
-    .await;
-    assert!(frames.as_u64().unwrap() > 1, "the canvas redraws");
+    let frames = browser::canvas(&c, "frames").await;
+    assert!(frames.unwrap_or(0) > 1, "the canvas redraws");
 
     // Switch floors: pick another map in the selector; the canvas shows it and its AGVs.
     let maps = api.get("/api/v1/maps").await;
@@ -238,7 +220,7 @@ async fn dashboard_in_headless_chromium() {
         .unwrap()
         .iter()
         .map(|m| m["id"].as_u64().unwrap())
-        .filter(|id| Some(*id) != first_map.as_u64())
+        .filter(|id| Some(*id) != first_map)
         .max_by_key(|id| {
             agvs.as_array()
                 .unwrap()
@@ -249,21 +231,12 @@ async fn dashboard_in_headless_chromium() {
         .unwrap();
     select(&c, "#map-select", &other.to_string()).await;
     until("the canvas to show the other floor", || async {
-        let shown = js(
-            &c,
-            "return Number(document.getElementById('map').dataset.map);",
-        )
-        .await;
-        (shown.as_u64() == Some(other)).then_some(())
+        let shown = browser::canvas(&c, "map").await;
+        (shown == Some(other)).then_some(())
     })
     .await;
     until("AGVs drawn on the other floor", || async {
-        let drawn = js(
-            &c,
-            "return Number(document.getElementById('map').dataset.agvs || 0);",
-        )
-        .await
-        .as_u64()?;
+        let drawn = browser::canvas(&c, "agvs").await?;
         (drawn > 0).then_some(())
     })
     .await;
@@ -428,6 +401,5 @@ async fn dashboard_in_headless_chromium() {
 
     c.close().await.unwrap();
     fleet.abort();
-    let _ = tx.send(());
-    serving.await.unwrap();
+    serving.stop().await;
 }

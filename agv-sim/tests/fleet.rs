@@ -11,6 +11,8 @@ use agv_sim::agv::{Mode, Profile};
 use agv_sim::{Report, RunOptions};
 use rcs_server::Config;
 
+mod server;
+
 fn site(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../maps/sites")
@@ -27,18 +29,11 @@ async fn fleet(
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
     config.site = Some(site(site_name));
-    let token = config.api_token.clone().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let (server, serve) = rcs_server::start(config, async {
-        let _ = rx.await;
-    })
-    .await
-    .unwrap();
-    let serving = tokio::spawn(serve);
+    let serving = server::Serving::start(config).await;
     let report = agv_sim::run(RunOptions {
-        server: server.agv_addr,
-        api: format!("http://{}", server.http_addr),
-        token,
+        server: serving.server.agv_addr,
+        api: serving.api(),
+        token: serving.token.clone(),
         site: site(site_name),
         agvs,
         mode,
@@ -54,8 +49,7 @@ async fn fleet(
     })
     .await
     .unwrap();
-    let _ = tx.send(());
-    serving.await.unwrap();
+    serving.stop().await;
     println!("{}", report.table());
     report
 }

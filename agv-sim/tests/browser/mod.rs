@@ -146,3 +146,14 @@ pub async fn select(c: &Client, css: &str, value: &str) {
         .await
         .unwrap_or_else(|e| panic!("select {value} in {css}: {e}"));
 }
+
+/// A number the dashboard's canvas publishes in its `data-` attributes (`map`, `agvs`,
+/// `frames`), if it has one yet.
+pub async fn canvas(c: &Client, key: &str) -> Option<u64> {
+    js(
+        c,
+        &format!("return Number(document.getElementById('map').dataset.{key} || 0);"),
+    )
+    .await
+    .as_u64()
+}
