@@ -59,6 +59,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         first_id: 1,
         drain: Duration::from_secs(1),
         progress: false,
+        destinations: Default::default(),
     }));
 
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;

@@ -51,6 +51,19 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Show a progress bar.
     pub progress: bool,
+    /// Where tasks go.
+    pub destinations: Destinations,
+}
+
+/// Which nodes the simulated business system sends tasks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Destinations {
+    /// Stations and parking places (every node when the site has none).
+    #[default]
+    Stations,
+    /// Every waypoint, station and parking place outside forbidden areas: a busy site where
+    /// AGVs cross each other's paths everywhere.
+    Any,
 }
 
 /// Start places: distinct nodes at least 2.5 m from each other, spread over the site's maps.
@@ -181,7 +194,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         let named: Vec<(u32, u16, f64, f64)> = site
             .nodes()
             .iter()
-            .filter(|n| matches!(n.kind, NodeKind::Station | NodeKind::Parking))
+            .filter(|n| match opts.destinations {
+                Destinations::Stations => matches!(n.kind, NodeKind::Station | NodeKind::Parking),
+                Destinations::Any => {
+                    matches!(
+                        n.kind,
+                        NodeKind::Station | NodeKind::Parking | NodeKind::Waypoint
+                    ) && site
+                        .areas_at(n.map, n.x, n.y)
+                        .all(|a| a.kind != maps::file::AreaKind::Forbidden)
+                }
+            })
             .map(|n| (n.id, n.map, n.x, n.y))
             .collect();
         if named.is_empty() {

@@ -16,5 +16,5 @@ pub mod fleet;
 pub mod monitor;
 pub mod report;
 
-pub use fleet::{RunOptions, run};
+pub use fleet::{Destinations, RunOptions, run};
 pub use report::Report;

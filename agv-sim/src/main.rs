@@ -87,6 +87,9 @@ struct RunArgs {
     /// How long to wait for open tasks after `--duration`.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     drain: Duration,
+    /// Where tasks go: stations (and parking places), or any free node.
+    #[arg(long, value_enum, default_value = "stations")]
+    destinations: agv_sim::Destinations,
     /// Also write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -155,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         first_id: a.first_id,
         drain: a.drain,
         progress: true,
+        destinations: a.destinations,
     })
     .await?;
     print!("{}", report.table());

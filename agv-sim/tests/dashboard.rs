@@ -1,5 +1,5 @@
 //! The browser dashboard end to end, in headless Chromium driven over WebDriver (Debian's
-//! `chromium` and `chromium-driver`; `.ci/run` installs them): a real rcs-server on the
+//! `chromium` and `chromium-driver`; `scripts/test` installs them): a real rcs-server on the
 //! three-floor warehouse, a simulated fleet of 8 AGVs doing tasks, and the page served by the
 //! server. The test signs in with an operator token, sees the AGVs appear and move, switches
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
@@ -141,7 +141,7 @@ async fn dashboard_in_headless_chromium() {
         }
         panic!(
             "headless Chromium is missing: this test needs /usr/bin/chromium and \
-             /usr/bin/chromedriver (Debian: apt-get install chromium chromium-driver; .ci/run \
+             /usr/bin/chromedriver (Debian: apt-get install chromium chromium-driver; scripts/test \
              installs them), or CHROMIUM and CHROMEDRIVER pointing at them. Set \
              RCS_SKIP_BROWSER=1 to skip it knowingly."
         );
@@ -170,6 +170,7 @@ async fn dashboard_in_headless_chromium() {
         first_id: 1,
         drain: Duration::from_secs(1),
         progress: false,
+        destinations: Default::default(),
     }));
     let api = Api {
         base: base.clone(),

@@ -46,6 +46,7 @@ async fn fleet(
         first_id: 1,
         drain: Duration::from_secs(40),
         progress: false,
+        destinations: Default::default(),
     })
     .await
     .unwrap();
