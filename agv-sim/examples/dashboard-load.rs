@@ -60,6 +60,8 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),
+        relocate: 0.0,
+        fail_fast: false,
     }));
 
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::monitor::{Monitor, Position};
+use crate::monitor::{Held, Monitor, Position};
 use crate::report::Stats;
 
 /// UTC ms now.
@@ -70,6 +70,19 @@ pub struct Spec {
     pub obstacles_per_min: f64,
     /// Random seed.
     pub seed: u64,
+    /// Whether (and where) it may be moved by hand while its link is down: it then comes
+    /// back at another place than the one the RCS last saw.
+    pub relocate: Option<Relocate>,
+}
+
+/// Moves by hand while the link is down: an operator pushing an AGV out of the way while the
+/// RCS is restarting.
+#[derive(Debug, Clone)]
+pub struct Relocate {
+    /// Chance, per reconnection, that the AGV was moved.
+    pub probability: f64,
+    /// Where it may be put: map, x, y, node (the nearest free one is not required).
+    pub places: Arc<Vec<(u16, f64, f64, u32)>>,
 }
 
 /// Footprint of every simulated AGV: 1.0 × 0.8 m.
@@ -171,9 +184,76 @@ struct Body {
     obstacle: Obstacle,
     /// Where it stood when its current path arrived.
     origin: (f64, f64),
+    /// Registered in the current session.
+    registered: bool,
+    /// How many sessions registered so far.
+    sessions: u32,
 }
 
 impl Body {
+    fn new(spec: &Spec, battery: f64) -> Self {
+        Self {
+            map_id: spec.map_id,
+            x: spec.x,
+            y: spec.y,
+            theta: 0.0,
+            v: 0.0,
+            navigation: NavigationMode::Slam,
+            battery,
+            charging: false,
+            last_node_id: spec.node,
+            task_id: 0,
+            path: Vec::new(),
+            released: 0,
+            next: 0,
+            paused: false,
+            action_until: None,
+            state_override: None,
+            obstacle: Obstacle::None,
+            origin: (spec.x, spec.y),
+            registered: false,
+            sessions: 0,
+        }
+    }
+
+    fn position(&self) -> Position {
+        Position {
+            map: self.map_id,
+            x: self.x,
+            y: self.y,
+            theta: self.theta,
+        }
+    }
+
+    /// What it holds as it sees it: the released nodes ahead, or its grant.
+    fn held(&self) -> Held {
+        let ahead = self.next.min(self.path.len())..self.released.min(self.path.len());
+        Held {
+            task_id: self.task_id,
+            released_ahead: self.path[ahead].iter().map(|n| n.node_id).collect(),
+            grant: match self.obstacle {
+                Obstacle::Manoeuvre { grant, .. } => Some(grant),
+                _ => None,
+            },
+        }
+    }
+
+    /// Its link is lost: it stops where it is and drives nothing more until a new release
+    /// (docs/protocol.md 8, LinkLost); a manoeuvre in a grant ends back where it began.
+    fn on_link_lost(&mut self) {
+        if let Obstacle::Manoeuvre { cx, cy, .. } = self.obstacle {
+            self.x = cx;
+            self.y = cy;
+        }
+        self.obstacle = Obstacle::None;
+        self.path.clear();
+        self.released = 0;
+        self.next = 0;
+        self.v = 0.0;
+        self.paused = false;
+        self.action_until = None;
+        self.origin = (self.x, self.y);
+    }
     fn moving(&self) -> bool {
         self.next < self.released && !self.paused
     }
@@ -362,16 +442,41 @@ impl Body {
                     }
                     .into();
                 }
-                self.task_id = c.task_id;
                 let first = &c.nodes[0];
                 let at_first = (first.pose.x - self.x).hypot(first.pose.y - self.y) < 0.01;
-                self.next = usize::from(at_first);
-                if at_first {
-                    self.last_node_id = first.node_id;
+                // A later segment of the same task replaces the path from its first node on,
+                // which is a node of the released part not yet passed (docs/protocol.md 6.6):
+                // the AGV keeps driving its current path up to there.
+                let continues = (c.task_id == self.task_id && !at_first)
+                    .then(|| {
+                        let from = self.next.saturating_sub(1);
+                        self.path[..self.released.min(self.path.len())]
+                            .iter()
+                            .enumerate()
+                            .skip(from)
+                            .rev()
+                            .find(|(_, n)| n.node_id == first.node_id)
+                            .map(|(k, _)| k)
+                    })
+                    .flatten();
+                match continues {
+                    Some(k) => {
+                        self.path.truncate(k);
+                        self.path.extend(c.nodes.iter().cloned());
+                        self.released = k + usize::from(c.released_nodes);
+                    }
+                    None => {
+                        // A new path: from where it stands (or straight to its first node).
+                        self.task_id = c.task_id;
+                        self.next = usize::from(at_first);
+                        if at_first {
+                            self.last_node_id = first.node_id;
+                        }
+                        self.origin = (self.x, self.y);
+                        self.path = c.nodes.clone();
+                        self.released = usize::from(c.released_nodes);
+                    }
                 }
-                self.origin = (self.x, self.y);
-                self.path = c.nodes.clone();
-                self.released = usize::from(c.released_nodes);
                 self.charging = false;
                 ok(m)
             }
@@ -450,7 +555,18 @@ impl Body {
     }
 }
 
-/// Runs one AGV until `stop` turns true or its session ends for good.
+/// How one connection ended.
+enum Ended {
+    /// The run is over.
+    Stop,
+    /// The connection or session ended: reconnect.
+    Lost,
+}
+
+/// Runs one AGV until `stop` turns true: it connects, and whenever its connection is lost
+/// (the RCS restarted, the network failed) it stops where it is, forgets its path and
+/// reconnects with a growing pause (0.2 s doubling to 2 s). With `relocate` it may come back
+/// at another place, as if moved by hand while the link was down.
 pub async fn run(
     server: SocketAddr,
     spec: Spec,
@@ -458,9 +574,68 @@ pub async fn run(
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut rng = Rng(spec.seed ^ u64::from(spec.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut body = Body::new(&spec, 60.0 + (rng.next() % 40) as f64);
+    monitor.set(spec.id, body.position());
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let ended = connect(
+            server, &spec, &mut body, &mut rng, &monitor, &stats, &mut stop,
+        )
+        .await;
+        if std::mem::replace(&mut body.registered, false) {
+            stats.connected.fetch_sub(1, Ordering::Relaxed);
+            if !*stop.borrow() {
+                stats.disconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            pause = Duration::from_millis(200);
+        }
+        // An RCS that is down or restarting refuses connections: keep trying.
+        if matches!(ended, Ok(Ended::Stop)) || *stop.borrow() {
+            return;
+        }
+        body.on_link_lost();
+        monitor.held(spec.id, body.held());
+        if let Some(r) = &spec.relocate
+            && rng.chance(r.probability)
+            && !r.places.is_empty()
+        {
+            let start = (rng.next() % r.places.len() as u64) as usize;
+            let free = (0..r.places.len())
+                .map(|i| r.places[(start + i) % r.places.len()])
+                .find(|(map, x, y, _)| !monitor.occupied(*map, *x, *y, 1.6));
+            if let Some((map, x, y, node)) = free {
+                body.map_id = map;
+                body.x = x;
+                body.y = y;
+                body.theta = 0.0;
+                body.last_node_id = node;
+                body.origin = (x, y);
+                stats.relocated.fetch_add(1, Ordering::Relaxed);
+                monitor.set(spec.id, body.position());
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One connection: a new session over a new TCP connection.
+async fn connect(
+    server: SocketAddr,
+    spec: &Spec,
+    body: &mut Body,
+    rng: &mut Rng,
+    monitor: &Monitor,
+    stats: &Stats,
+    stop: &mut watch::Receiver<bool>,
+) -> std::io::Result<Ended> {
     let config = SessionConfig::default();
     let reg = registration(spec.id);
-    let result = match &spec.keys {
+    match &spec.keys {
         Some((key, rcs)) => {
             let hs = AgvHandshake::new(
                 key.clone(),
@@ -481,7 +656,7 @@ pub async fn run(
                 reg,
                 now_ms(),
             );
-            drive(server, session, &spec, &monitor, &stats, &mut stop).await
+            drive(server, session, spec, body, rng, monitor, stats, stop).await
         }
         None => {
             let session = AgvSession::<NoCrypto>::new(
@@ -493,57 +668,37 @@ pub async fn run(
                 reg,
                 now_ms(),
             );
-            drive(server, session, &spec, &monitor, &stats, &mut stop).await
+            drive(server, session, spec, body, rng, monitor, stats, stop).await
         }
-    };
-    if let Err(e) = result {
-        stats.error(&format!("io: {e}"));
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn drive<K: AgvCrypto>(
     server: SocketAddr,
     mut session: AgvSession<K>,
     spec: &Spec,
+    body: &mut Body,
+    rng: &mut Rng,
     monitor: &Monitor,
     stats: &Stats,
     stop: &mut watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Ended> {
     let mut stream = TcpStream::connect(server).await?;
     let _ = stream.set_nodelay(true);
     session
         .connect(now_ms())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut rng = Rng(spec.seed ^ u64::from(spec.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut body = Body {
-        map_id: spec.map_id,
-        x: spec.x,
-        y: spec.y,
-        theta: 0.0,
-        v: 0.0,
-        navigation: NavigationMode::Slam,
-        battery: 60.0 + (rng.next() % 40) as f64,
-        charging: false,
-        last_node_id: spec.node,
-        task_id: 0,
-        path: Vec::new(),
-        released: 0,
-        next: 0,
-        paused: false,
-        action_until: None,
-        state_override: None,
-        obstacle: Obstacle::None,
-        origin: (spec.x, spec.y),
-    };
     let scale = spec.time_scale.max(0.01);
     let started = Instant::now();
     let mut last = Instant::now();
     let mut status_period = 1000u64;
     let mut next_status = 0u64;
-    let mut connected = false;
     let mut space_sent_at: Option<(u32, Instant)> = None;
     let mut buf = vec![0u8; 16 * 1024];
     let tick = Duration::from_millis(50);
+    let mut held = body.held();
+    monitor.held(spec.id, held.clone());
     loop {
         // the machine
         let sim_now = started.elapsed().as_secs_f64() * scale;
@@ -552,17 +707,14 @@ async fn drive<K: AgvCrypto>(
         if matches!(body.obstacle, Obstacle::None | Obstacle::RetryAt(_)) {
             body.step(dt, sim_now);
         }
-        monitor.set(
-            spec.id,
-            Position {
-                map: body.map_id,
-                x: body.x,
-                y: body.y,
-                theta: body.theta,
-            },
-        );
+        monitor.set(spec.id, body.position());
+        let now_held = body.held();
+        if now_held != held {
+            held = now_held;
+            monitor.held(spec.id, held.clone());
+        }
         if !body.inside_held() {
-            monitor.outside(spec.id, body.map_id, body.x, body.y);
+            monitor.outside(spec.id, body.position(), held.clone());
         }
         // obstacles: only when stopped at a node between pieces, so it never leaves held space
         let now = now_ms();
@@ -629,8 +781,12 @@ async fn drive<K: AgvCrypto>(
             match event {
                 AgvEvent::Connected { .. } => {}
                 AgvEvent::Registered => {
-                    if !connected {
-                        connected = true;
+                    if !body.registered {
+                        body.registered = true;
+                        body.sessions += 1;
+                        if body.sessions > 1 {
+                            stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                        }
                         stats.connected.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -682,12 +838,13 @@ async fn drive<K: AgvCrypto>(
                     stats.error(&format!("unanswered {message_type:?}"))
                 }
                 AgvEvent::PeerError { code, .. } => stats.error(&format!("peer error {code:?}")),
-                AgvEvent::LinkLost => stats.error("link lost"),
+                AgvEvent::LinkLost => {}
                 AgvEvent::Closed(cause) => {
                     if !matches!(
                         cause,
                         CloseCause::Local(CloseReason::Shutdown)
                             | CloseCause::Peer(CloseReason::Shutdown)
+                            | CloseCause::LinkTimeout
                     ) {
                         stats.error(&format!("closed: {cause:?}"));
                     }
@@ -696,22 +853,19 @@ async fn drive<K: AgvCrypto>(
         }
         while let Some(frame) = session.poll_transmit() {
             stats.frames_sent.fetch_add(1, Ordering::Relaxed);
-            stream.write_all(&frame).await?;
+            if stream.write_all(&frame).await.is_err() {
+                return Ok(Ended::Lost);
+            }
         }
         if session.is_closed() {
-            return Ok(());
+            return Ok(Ended::Lost);
         }
         let wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
         let until_timer = Duration::from_millis(wake.saturating_sub(now_ms()));
         tokio::select! {
-            r = stream.read(&mut buf) => match r? {
-                0 => {
-                    if !*stop.borrow() {
-                        stats.error("connection closed by the server");
-                    }
-                    return Ok(());
-                }
-                n => session.handle_input(now_ms(), &buf[..n]),
+            r = stream.read(&mut buf) => match r {
+                Ok(0) | Err(_) => return Ok(Ended::Lost),
+                Ok(n) => session.handle_input(now_ms(), &buf[..n]),
             },
             () = tokio::time::sleep(until_timer.min(tick)) => session.handle_timeout(now_ms()),
             _ = stop.changed() => {
@@ -719,7 +873,7 @@ async fn drive<K: AgvCrypto>(
                 while let Some(frame) = session.poll_transmit() {
                     let _ = stream.write_all(&frame).await;
                 }
-                return Ok(());
+                return Ok(Ended::Stop);
             }
         }
     }

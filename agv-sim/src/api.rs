@@ -115,6 +115,30 @@ impl Api {
             .collect())
     }
 
+    /// Every piece of held space as (AGV, map, kind, id): footprints, reservations (a node id,
+    /// or 2^40 + an edge id) and grants.
+    pub async fn space(&self) -> Result<Vec<(u32, u16, String, Option<u64>)>, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/space", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        let v: Value = Self::check(r).await?.json().await?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                (
+                    h["agv_id"].as_u64().unwrap_or(0) as u32,
+                    h["map_id"].as_u64().unwrap_or(0) as u16,
+                    h["kind"].as_str().unwrap_or("").to_owned(),
+                    h["id"].as_u64(),
+                )
+            })
+            .collect())
+    }
+
     /// Sets (or clears) an AGV's secure-mode policy.
     pub async fn set_policy(&self, agv_id: u32, policy: Option<&str>) -> Result<(), ApiError> {
         let r = self

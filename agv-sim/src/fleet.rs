@@ -53,6 +53,11 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where tasks go.
     pub destinations: Destinations,
+    /// Chance that an AGV whose link was lost comes back at another free node (moved by hand
+    /// while offline), per reconnection.
+    pub relocate: f64,
+    /// Stop the run at the first invariant violation.
+    pub fail_fast: bool,
 }
 
 /// Which nodes the simulated business system sends tasks to.
@@ -127,6 +132,20 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let monitor = Arc::new(Monitor::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = Vec::new();
+    let relocate = (opts.relocate > 0.0).then(|| agv::Relocate {
+        probability: opts.relocate,
+        places: Arc::new(
+            site.nodes()
+                .iter()
+                .filter(|n| n.kind == NodeKind::Waypoint)
+                .filter(|n| {
+                    site.areas_at(n.map, n.x, n.y)
+                        .all(|a| a.kind != maps::file::AreaKind::Forbidden)
+                })
+                .map(|n| (n.map, n.x, n.y, n.id))
+                .collect(),
+        ),
+    });
     for (i, (map_id, x, y, node)) in starts.into_iter().enumerate() {
         let id = opts.first_id + i as u32;
         let keys = match &rcs {
@@ -153,6 +172,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             time_scale: opts.time_scale,
             obstacles_per_min: opts.obstacles_per_min,
             seed: opts.seed,
+            relocate: relocate.clone(),
         };
         handles.push(tokio::spawn(agv::run(
             opts.server,
@@ -230,6 +250,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let mut rng = opts.seed | 1;
     let kinds = ["move", "pick", "drop"];
     let mut drain_until: Option<Instant> = None;
+    let mut annotated = 0u64;
     loop {
         let now = Instant::now();
         let running = now.duration_since(run_start) < opts.duration;
@@ -308,8 +329,15 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             stats.connected.load(Ordering::Relaxed),
             open,
             states.values().filter(|s| *s == "completed").count(),
-            monitor.violations().len()
+            monitor.samples()
         ));
+        if monitor.samples() > annotated {
+            annotated = monitor.samples();
+            annotate(&api, &monitor).await;
+            if opts.fail_fast {
+                break;
+            }
+        }
         if let Some(until) = drain_until
             && (open == 0 || now >= until)
         {
@@ -336,6 +364,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .await?;
         eprintln!("AUDIT {r}");
     }
+    let connected_at_end = stats.connected.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
     for h in handles {
         let _ = h.await;
@@ -352,7 +381,10 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let failed = count(&["failed", "cancelled"]);
     Ok(Report {
         agvs: opts.agvs,
-        agvs_connected: stats.connected.load(Ordering::Relaxed),
+        agvs_connected: connected_at_end,
+        disconnects: stats.disconnects.load(Ordering::Relaxed),
+        reconnects: stats.reconnects.load(Ordering::Relaxed),
+        relocated: stats.relocated.load(Ordering::Relaxed),
         frames_sent: stats.frames_sent.load(Ordering::Relaxed),
         messages_received: stats.frames_received.load(Ordering::Relaxed),
         commands_received: stats.commands.load(Ordering::Relaxed),
@@ -366,7 +398,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         grants_granted: stats.grants_granted.load(Ordering::Relaxed),
         grants_denied: stats.grants_denied.load(Ordering::Relaxed),
         request_latency_ms: stats.latency_ms(),
+        violation_samples: monitor.samples(),
         violations: monitor.violations(),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Adds what the RCS holds for the AGVs of new violations (`GET /api/v1/space`).
+async fn annotate(api: &Api, monitor: &Monitor) {
+    let Ok(space) = api.space().await else {
+        return;
+    };
+    monitor.annotate(|agv| {
+        space
+            .iter()
+            .filter(|(a, ..)| *a == agv)
+            .map(|(_, map, kind, id)| match id {
+                Some(id) if *id >= 1 << 40 => format!("{kind} edge {} (map {map})", id - (1 << 40)),
+                Some(id) => format!("{kind} {id} (map {map})"),
+                None => format!("{kind} (map {map})"),
+            })
+            .collect()
+    });
 }

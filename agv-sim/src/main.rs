@@ -90,6 +90,13 @@ struct RunArgs {
     /// Where tasks go: stations (and parking places), or any free node.
     #[arg(long, value_enum, default_value = "stations")]
     destinations: agv_sim::Destinations,
+    /// Chance that an AGV whose link was lost comes back at another free node, as if moved by
+    /// hand while offline (per reconnection, 0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    relocate: f64,
+    /// Stop at the first invariant violation (its AGVs, poses and held space are printed).
+    #[arg(long)]
+    fail_fast: bool,
     /// Also write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -159,6 +166,8 @@ async fn main() -> anyhow::Result<()> {
         drain: a.drain,
         progress: true,
         destinations: a.destinations,
+        relocate: a.relocate,
+        fail_fast: a.fail_fast,
     })
     .await?;
     print!("{}", report.table());

@@ -1,18 +1,26 @@
 //! The invariant monitor: every tick it checks that no two simulated AGVs' footprints overlap
 //! (on the same map); each AGV reports when it finds itself outside the space it was given
-//! (the released part of its path, or its granted circle). Candidates come from a 2 m grid hash of positions, the exact test is
-//! `geo`'s polygon intersection, so it scales to thousands of AGVs.
+//! (the released part of its path, or its granted circle). Candidates come from a 2 m grid hash
+//! of positions, the exact test is `geo`'s polygon intersection, so it scales to thousands of
+//! AGVs.
+//!
+//! Every check that finds a violation counts one **sample**; the first sample of each distinct
+//! violation (kind and pair of AGVs) is kept with both AGVs' poses and the space each held as
+//! the simulator saw it (the RCS's view is added by the fleet run), so a report can say who
+//! drove into whom and with which space.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use geo::Intersects;
 use maps::space::oriented_rect;
+use serde::Serialize;
 
 use crate::agv::FOOTPRINT;
 
 /// Where an AGV is.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Position {
     /// Map.
     pub map: u16,
@@ -24,8 +32,20 @@ pub struct Position {
     pub theta: f64,
 }
 
-/// One violation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// The space an AGV holds as the simulator sees it: what the RCS released to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Held {
+    /// Its task (0: none).
+    pub task_id: u32,
+    /// The released nodes still ahead of it, the one it drives to first (empty: it stands).
+    pub released_ahead: Vec<u32>,
+    /// The safe-space grant it manoeuvres in, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant: Option<u32>,
+}
+
+/// One violation: the first sample of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Violation {
     /// `overlap` (two footprints) or `outside` (an AGV outside the space it was given).
     pub kind: &'static str,
@@ -35,34 +55,129 @@ pub struct Violation {
     pub map: u16,
     /// Their distance, m.
     pub distance: f64,
+    /// Seconds since the monitor started.
+    pub at_s: f64,
+    /// Where each was.
+    pub poses: [Position; 2],
+    /// What each held, as the simulator saw it.
+    pub held: [Held; 2],
+    /// What each held as the RCS said (`GET /api/v1/space`), when it could be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcs_held: Option<[Vec<String>; 2]>,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b) = self.agvs;
+        let pose = |p: &Position| format!("({:.2}, {:.2}, {:.2} rad)", p.x, p.y, p.theta);
+        let held = |h: &Held| {
+            let mut s = format!("task {} released ahead {:?}", h.task_id, h.released_ahead);
+            if let Some(g) = h.grant {
+                s.push_str(&format!(", grant {g}"));
+            }
+            s
+        };
+        write!(
+            f,
+            "{} at {:.1} s on map {}: ",
+            self.kind, self.at_s, self.map
+        )?;
+        write!(
+            f,
+            "AGV {a} at {} holding [{}]",
+            pose(&self.poses[0]),
+            held(&self.held[0])
+        )?;
+        if a != b {
+            write!(
+                f,
+                "; AGV {b} at {} holding [{}]; {:.2} m apart",
+                pose(&self.poses[1]),
+                held(&self.held[1]),
+                self.distance
+            )?;
+        }
+        if let Some([ra, rb]) = &self.rcs_held {
+            write!(f, "; the RCS held for {a}: {}", ra.join(", "))?;
+            if a != b {
+                write!(f, "; for {b}: {}", rb.join(", "))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Shared positions and the violations found.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Monitor {
-    positions: Mutex<HashMap<u32, Position>>,
-    violations: Mutex<Vec<Violation>>,
+    positions: Mutex<HashMap<u32, (Position, Held)>>,
+    first: Mutex<Vec<Violation>>,
+    samples: AtomicU64,
+    started: std::time::Instant,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self {
+            positions: Mutex::default(),
+            first: Mutex::default(),
+            samples: AtomicU64::new(0),
+            started: std::time::Instant::now(),
+        }
+    }
 }
 
 const CELL: f64 = 2.0;
 
+fn footprint(p: &Position) -> geo::Polygon<f64> {
+    oriented_rect(
+        p.x,
+        p.y,
+        p.theta,
+        f64::from(FOOTPRINT.front),
+        f64::from(FOOTPRINT.rear),
+        f64::from(FOOTPRINT.left),
+        f64::from(FOOTPRINT.right),
+    )
+}
+
 impl Monitor {
     /// Records where `agv` is.
     pub fn set(&self, agv: u32, p: Position) {
-        self.positions.lock().expect("not poisoned").insert(agv, p);
+        self.positions
+            .lock()
+            .expect("not poisoned")
+            .entry(agv)
+            .or_insert_with(|| (p, Held::default()))
+            .0 = p;
+    }
+
+    /// Records what `agv` holds (when it changes: a command, a grant, a lost link).
+    pub fn held(&self, agv: u32, held: Held) {
+        if let Some(e) = self.positions.lock().expect("not poisoned").get_mut(&agv) {
+            e.1 = held;
+        }
+    }
+
+    fn record(&self, v: Violation) {
+        self.samples.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().expect("not poisoned");
+        if !first.iter().any(|f| f.kind == v.kind && f.agvs == v.agvs) {
+            first.push(v);
+        }
     }
 
     /// Checks every pair of nearby AGVs once; returns how many overlaps it found.
     pub fn check(&self) -> usize {
-        let positions: Vec<(u32, Position)> = self
+        let positions: Vec<(u32, Position, Held)> = self
             .positions
             .lock()
             .expect("not poisoned")
             .iter()
-            .map(|(k, v)| (*k, *v))
+            .map(|(k, (p, h))| (*k, *p, h.clone()))
             .collect();
         let mut grid: HashMap<(u16, i64, i64), Vec<usize>> = HashMap::new();
-        for (i, (_, p)) in positions.iter().enumerate() {
+        for (i, (_, p, _)) in positions.iter().enumerate() {
             let key = (
                 p.map,
                 (p.x / CELL).floor() as i64,
@@ -70,19 +185,9 @@ impl Monitor {
             );
             grid.entry(key).or_default().push(i);
         }
-        let shape = |p: &Position| {
-            oriented_rect(
-                p.x,
-                p.y,
-                p.theta,
-                f64::from(FOOTPRINT.front),
-                f64::from(FOOTPRINT.rear),
-                f64::from(FOOTPRINT.left),
-                f64::from(FOOTPRINT.right),
-            )
-        };
-        let mut found = Vec::new();
-        for (i, (a, pa)) in positions.iter().enumerate() {
+        let at_s = self.started.elapsed().as_secs_f64();
+        let mut found = 0;
+        for (i, (a, pa, ha)) in positions.iter().enumerate() {
             let (cx, cy) = ((pa.x / CELL).floor() as i64, (pa.y / CELL).floor() as i64);
             for dx in -1..=1 {
                 for dy in -1..=1 {
@@ -90,38 +195,44 @@ impl Monitor {
                         if j <= i {
                             continue;
                         }
-                        let (b, pb) = &positions[j];
-                        if shape(pa).intersects(&shape(pb)) {
-                            found.push(Violation {
+                        let (b, pb, hb) = &positions[j];
+                        if footprint(pa).intersects(&footprint(pb)) {
+                            found += 1;
+                            let ((a, pa, ha), (b, pb, hb)) = if a < b {
+                                ((a, pa, ha), (b, pb, hb))
+                            } else {
+                                ((b, pb, hb), (a, pa, ha))
+                            };
+                            self.record(Violation {
                                 kind: "overlap",
-                                agvs: (*a.min(b), *a.max(b)),
+                                agvs: (*a, *b),
                                 map: pa.map,
                                 distance: (pa.x - pb.x).hypot(pa.y - pb.y),
+                                at_s,
+                                poses: [*pa, *pb],
+                                held: [ha.clone(), hb.clone()],
+                                rcs_held: None,
                             });
                         }
                     }
                 }
             }
         }
-        let n = found.len();
-        if n > 0 {
-            self.violations.lock().expect("not poisoned").extend(found);
-        }
-        n
+        found
     }
 
     /// Records that `agv` is outside the space it was given.
-    pub fn outside(&self, agv: u32, map: u16, x: f64, y: f64) {
-        let _ = (x, y);
-        self.violations
-            .lock()
-            .expect("not poisoned")
-            .push(Violation {
-                kind: "outside",
-                agvs: (agv, agv),
-                map,
-                distance: 0.0,
-            });
+    pub fn outside(&self, agv: u32, p: Position, held: Held) {
+        self.record(Violation {
+            kind: "outside",
+            agvs: (agv, agv),
+            map: p.map,
+            distance: 0.0,
+            at_s: self.started.elapsed().as_secs_f64(),
+            poses: [p, p],
+            held: [held.clone(), held],
+            rcs_held: None,
+        });
     }
 
     /// Whether an AGV stands within `radius` of `(x, y)` on `map`.
@@ -130,11 +241,70 @@ impl Monitor {
             .lock()
             .expect("not poisoned")
             .values()
-            .any(|p| p.map == map && (p.x - x).hypot(p.y - y) < radius)
+            .any(|(p, _)| p.map == map && (p.x - x).hypot(p.y - y) < radius)
     }
 
-    /// Every violation found so far.
+    /// How many samples found a violation so far.
+    pub fn samples(&self) -> u64 {
+        self.samples.load(Ordering::Relaxed)
+    }
+
+    /// The first sample of every distinct violation found so far.
     pub fn violations(&self) -> Vec<Violation> {
-        self.violations.lock().expect("not poisoned").clone()
+        self.first.lock().expect("not poisoned").clone()
+    }
+
+    /// Adds what the RCS said each AGV held to the violations that have none yet: `lookup`
+    /// gives an AGV's held space as short descriptions.
+    pub fn annotate(&self, mut lookup: impl FnMut(u32) -> Vec<String>) {
+        for v in self.first.lock().expect("not poisoned").iter_mut() {
+            if v.rcs_held.is_none() {
+                v.rcs_held = Some([lookup(v.agvs.0), lookup(v.agvs.1)]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(map: u16, x: f64, y: f64) -> Position {
+        Position {
+            map,
+            x,
+            y,
+            theta: 0.0,
+        }
+    }
+
+    #[test]
+    fn overlaps_are_counted_per_sample_and_kept_once_per_pair() {
+        let m = Monitor::default();
+        m.set(1, at(1, 0.0, 0.0));
+        m.set(2, at(1, 0.9, 0.0));
+        m.set(3, at(2, 0.9, 0.0));
+        m.held(
+            2,
+            Held {
+                task_id: 7,
+                released_ahead: vec![5, 6],
+                grant: None,
+            },
+        );
+        assert_eq!(m.check(), 1);
+        assert_eq!(m.check(), 1);
+        assert_eq!(m.samples(), 2);
+        let v = m.violations();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].agvs, (1, 2));
+        assert_eq!(v[0].held[1].released_ahead, vec![5, 6]);
+        let text = v[0].to_string();
+        assert!(
+            text.contains("AGV 1 at (0.00, 0.00") && text.contains("AGV 2"),
+            "{text}"
+        );
+        m.set(2, at(1, 1.1, 0.0));
+        assert_eq!(m.check(), 0, "1.1 m apart along their length: clear");
     }
 }

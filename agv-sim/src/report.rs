@@ -13,8 +13,14 @@ use crate::monitor::Violation;
 /// Counters shared by every simulated AGV.
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// AGVs that registered.
+    /// AGVs registered now (each counted while its session lasts).
     pub connected: AtomicU64,
+    /// Sessions that ended while the run went on (the RCS restarted, a link failed).
+    pub disconnects: AtomicU64,
+    /// Registrations after the first one of an AGV.
+    pub reconnects: AtomicU64,
+    /// AGVs that came back at another place (moved by hand while offline).
+    pub relocated: AtomicU64,
     /// Frames the fleet sent.
     pub frames_sent: AtomicU64,
     /// Commands and answers the fleet received.
@@ -78,8 +84,14 @@ impl Stats {
 pub struct Report {
     /// AGVs asked for.
     pub agvs: usize,
-    /// AGVs that registered.
+    /// AGVs registered at the end of the run.
     pub agvs_connected: u64,
+    /// Sessions lost during the run (restarts of the RCS, failed links).
+    pub disconnects: u64,
+    /// Registrations after an AGV's first.
+    pub reconnects: u64,
+    /// AGVs that came back at another place than where their link was lost.
+    pub relocated: u64,
     /// Frames sent by the fleet.
     pub frames_sent: u64,
     /// Commands and answers received by the fleet.
@@ -106,7 +118,9 @@ pub struct Report {
     pub grants_denied: u64,
     /// Request→answer latency of the AGVs' space requests, ms: p50, p99, max.
     pub request_latency_ms: Option<(f64, f64, f64)>,
-    /// Footprint overlaps seen by the monitor.
+    /// Monitor checks that found a violation (one per pair per 50 ms check).
+    pub violation_samples: u64,
+    /// The first sample of each distinct violation (kind and pair of AGVs).
     pub violations: Vec<Violation>,
     /// Seconds the run took.
     pub seconds: f64,
@@ -117,6 +131,7 @@ impl Report {
     pub fn clean(&self) -> bool {
         self.errors.is_empty()
             && self.violations.is_empty()
+            && self.violation_samples == 0
             && self.tasks_failed == 0
             && self.tasks_unfinished == 0
             && self.agvs_connected as usize == self.agvs
@@ -132,6 +147,15 @@ impl Report {
         );
         row("frames sent", self.frames_sent.to_string());
         row("messages received", self.messages_received.to_string());
+        if self.disconnects > 0 || self.reconnects > 0 {
+            row(
+                "disconnects / reconnects",
+                format!(
+                    "{} / {} ({} moved while offline)",
+                    self.disconnects, self.reconnects, self.relocated
+                ),
+            );
+        }
         row("commands received", self.commands_received.to_string());
         row("map switches", self.map_switches.to_string());
         row(
@@ -157,7 +181,17 @@ impl Report {
                 format!("{a:.1} / {b:.1} / {c:.1} ms")
             }),
         );
-        row("invariant violations", self.violations.len().to_string());
+        row(
+            "invariant violations",
+            format!(
+                "{} samples, {} distinct",
+                self.violation_samples,
+                self.violations.len()
+            ),
+        );
+        for v in self.violations.iter().take(10) {
+            row("violation", v.to_string());
+        }
         if self.errors.is_empty() {
             row("errors", "none".into());
         }

@@ -171,6 +171,8 @@ async fn dashboard_in_headless_chromium() {
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),
+        relocate: 0.0,
+        fail_fast: false,
     }));
     let api = Api {
         base: base.clone(),

@@ -47,6 +47,8 @@ async fn fleet(
         drain: Duration::from_secs(40),
         progress: false,
         destinations: Default::default(),
+        relocate: 0.0,
+        fail_fast: false,
     })
     .await
     .unwrap();
