@@ -240,20 +240,36 @@ impl Driver {
     fn command(&mut self, seq: u32, m: &Message) -> Message {
         match m {
             Message::MotionCommand(c) => {
-                self.task_id = c.task_id;
-                self.map_id = c.map_id;
-                self.next = usize::from(c.nodes[0].node_id == self.last_node_id);
-                if self.path.is_empty() || self.last_node_id == 0 {
-                    // first segment: it starts where it stands
-                    self.next = usize::from(
-                        (c.nodes[0].pose.x - self.x).hypot(c.nodes[0].pose.y - self.y) < 0.05,
-                    );
-                    if self.next == 1 {
-                        self.last_node_id = c.nodes[0].node_id;
+                let first = &c.nodes[0];
+                let at_first = (first.pose.x - self.x).hypot(first.pose.y - self.y) < 0.05;
+                // A later segment continues the current path from its first node, a released
+                // node not yet passed (docs/protocol.md 6.6).
+                let continues = (c.task_id == self.task_id && c.map_id == self.map_id && !at_first)
+                    .then(|| {
+                        let from = self.next.saturating_sub(1);
+                        (from..self.released.min(self.path.len()))
+                            .rev()
+                            .find(|&k| self.path[k].node_id == first.node_id)
+                    })
+                    .flatten();
+                match continues {
+                    Some(k) => {
+                        self.path.truncate(k);
+                        self.path.extend(c.nodes.iter().cloned());
+                        self.released = k + usize::from(c.released_nodes);
+                    }
+                    None => {
+                        // a new path: it starts where it stands (or drives straight to it)
+                        self.task_id = c.task_id;
+                        self.map_id = c.map_id;
+                        self.next = usize::from(at_first);
+                        if at_first {
+                            self.last_node_id = first.node_id;
+                        }
+                        self.path = c.nodes.clone();
+                        self.released = usize::from(c.released_nodes);
                     }
                 }
-                self.path = c.nodes.clone();
-                self.released = usize::from(c.released_nodes);
                 ack(seq, m, ResultCode::Ok)
             }
             Message::TaskControl(t) if t.op == TaskOp::Cancel => {
