@@ -1006,3 +1006,98 @@ fn per_agv_policy_overrides_the_servers() {
     p.run(200);
     assert!(p.established());
 }
+
+#[test]
+fn an_implausible_registration_is_refused_with_invalid_field_and_may_be_retried() {
+    let mut p = normal_pair(OPEN);
+    p.auto_answer = false;
+    p.run(50);
+    assert!(
+        p.rcs_events
+            .iter()
+            .any(|e| matches!(e, RcsEvent::RegistrationRequested(_)))
+    );
+    let now = p.rcs_now();
+    p.rcs
+        .refuse_registration(now, "footprint over the site's limits".into())
+        .unwrap();
+    assert!(
+        p.rcs.refuse_registration(now, "twice".into()).is_err(),
+        "only a pending registration can be refused"
+    );
+    p.run(50);
+    assert!(
+        p.agv_events.iter().any(|e| matches!(
+            e,
+            AgvEvent::PeerError {
+                code: ErrorCode::InvalidField,
+                ..
+            }
+        )),
+        "{:?}",
+        p.agv_events
+    );
+    assert!(!p.agv.is_established() && !p.rcs.is_established());
+    assert!(!p.rcs.is_closed(), "one refusal does not close the session");
+    // The AGV (or a corrected firmware) registers again: the RCS takes it.
+    p.rcs_events.clear();
+    let now = p.now;
+    let mut wire = BytesMut::new();
+    let h = Header::new(
+        MessageType::REGISTER_REQUEST,
+        Flags::ACK_REQUESTED,
+        90,
+        AGV,
+        now,
+    );
+    frame::encode_message(&mut wire, h, &registration().into(), 65536).unwrap();
+    let rnow = p.rcs_now();
+    p.rcs.handle_input(rnow, &wire);
+    p.events();
+    assert!(
+        p.rcs_events
+            .iter()
+            .any(|e| matches!(e, RcsEvent::RegistrationRequested(_))),
+        "a corrected registration is taken: {:?}",
+        p.rcs_events
+    );
+    p.rcs.accept_registration(rnow, ResultCode::Ok).unwrap();
+    assert!(p.rcs.is_established());
+}
+
+#[test]
+fn an_application_refusal_answers_the_frame_and_counts_toward_the_limit() {
+    let mut p = normal_pair(OPEN);
+    p.run(100);
+    assert!(p.established());
+    for seq in 0..4 {
+        let now = p.rcs_now();
+        p.rcs.reject(
+            now,
+            500 + seq,
+            ErrorCode::InvalidField,
+            "pose off the map".into(),
+        );
+    }
+    p.run(20);
+    let refusals = p
+        .agv_events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                AgvEvent::PeerError {
+                    code: ErrorCode::InvalidField,
+                    request_seq
+                } if (500..504).contains(request_seq)
+            )
+        })
+        .count();
+    assert_eq!(refusals, 4);
+    assert!(!p.rcs.is_closed());
+    let now = p.rcs_now();
+    p.rcs
+        .reject(now, 504, ErrorCode::InvalidField, "pose off the map".into());
+    p.events();
+    assert!(p.rcs.is_closed(), "the fifth refusal within 10 s closes");
+}

@@ -23,6 +23,45 @@ pub struct SiteFile {
     /// Passages between maps that are not lifts (between buildings).
     #[serde(default)]
     pub links: Vec<LinkFile>,
+    /// The largest vehicle the site takes: a registration with a larger footprint is refused.
+    #[serde(default, skip_serializing_if = "VehicleLimits::is_default")]
+    pub vehicles: VehicleLimits,
+}
+
+/// The largest footprint an AGV may register on the site (`[vehicles]` in `site.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VehicleLimits {
+    /// Longest footprint (`front + rear`), m.
+    pub max_length: f64,
+    /// Widest footprint (`left + right`), m.
+    pub max_width: f64,
+}
+
+impl Default for VehicleLimits {
+    fn default() -> Self {
+        Self {
+            max_length: 4.0,
+            max_width: 3.0,
+        }
+    }
+}
+
+impl VehicleLimits {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Whether a footprint `[front, rear, left, right]` fits these limits (each side at least
+    /// 0, a length and a width above 0, at most the limits).
+    pub fn admits(&self, [front, rear, left, right]: [f64; 4]) -> bool {
+        let sides = [front, rear, left, right];
+        sides.iter().all(|s| s.is_finite() && *s >= 0.0)
+            && front + rear > 0.0
+            && left + right > 0.0
+            && front + rear <= self.max_length
+            && left + right <= self.max_width
+    }
 }
 
 /// One map of the site: where its file is and what it is.

@@ -153,6 +153,7 @@ pub fn demo() -> SiteFiles {
             }],
             lifts: vec![],
             links: vec![],
+            vehicles: Default::default(),
         }),
         maps: vec![(PathBuf::from("hall.toml"), m)],
     }
@@ -207,6 +208,7 @@ pub fn grid_site(name: &str, floors: u32, cols: u32, rows: u32) -> SiteFiles {
             maps: refs,
             lifts,
             links: vec![],
+            vehicles: Default::default(),
         }),
         maps,
     }

@@ -35,6 +35,7 @@ pub struct Site {
     pub(crate) hot_nodes: Vec<HotNode>,
     /// The cheapest transition between maps, s (infinite without any).
     pub(crate) min_transition: f64,
+    pub(crate) vehicles: crate::file::VehicleLimits,
 }
 
 /// What the planner reads of an edge.
@@ -297,8 +298,22 @@ impl Site {
             }]));
         };
         let SiteFile {
-            name, maps: refs, ..
+            name,
+            maps: refs,
+            vehicles,
+            ..
         } = site;
+        if !(vehicles.max_length.is_finite()
+            && vehicles.max_length > 0.0
+            && vehicles.max_width.is_finite()
+            && vehicles.max_width > 0.0)
+        {
+            problem(
+                &site_file,
+                "vehicles".into(),
+                "max_length and max_width must be above 0".into(),
+            );
+        }
         let mut maps: Vec<Map> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
         let mut node_index: HashMap<u32, u32> = HashMap::new();
@@ -749,6 +764,23 @@ impl Site {
             hot_edges,
             hot_nodes,
             min_transition,
+            vehicles: *vehicles,
+        })
+    }
+
+    /// The largest vehicle the site takes.
+    pub fn vehicles(&self) -> &crate::file::VehicleLimits {
+        &self.vehicles
+    }
+
+    /// Whether `(x, y)` is a plausible pose on map `map`: the map is the site's, the point
+    /// finite and inside its bounds.
+    pub fn on_map(&self, map: u16, x: f64, y: f64) -> bool {
+        self.map(map).is_some_and(|m| {
+            x.is_finite()
+                && y.is_finite()
+                && (m.bounds.min[0]..=m.bounds.max[0]).contains(&x)
+                && (m.bounds.min[1]..=m.bounds.max[1]).contains(&y)
         })
     }
 

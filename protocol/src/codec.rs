@@ -464,6 +464,34 @@ macro_rules! wire_struct {
         }
     };
     (
+        check = $check:path, generated = $valid:path;
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $crate::codec::wire_struct!(
+            check = $check;
+            $(#[$meta])* pub struct $name { $($(#[$fmeta])* pub $field: $ty,)* }
+        );
+
+        // Generated field by field, then brought within the check's rules by `$valid`.
+        #[cfg(feature = "arbitrary")]
+        impl $crate::arb::Gen for $name {
+            #[allow(unused_variables)]
+            fn generate(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Self> {
+                let mut value = Self { $($field: $crate::arb::Gen::generate(u)?,)* };
+                $valid(&mut value);
+                Ok(value)
+            }
+        }
+        #[cfg(feature = "arbitrary")]
+        $crate::arb::arbitrary_via_gen!($name);
+    };
+    (
         check = $check:path;
         $(#[$meta:meta])*
         pub struct $name:ident {

@@ -35,6 +35,7 @@ pub fn is_safety_critical(ty: MessageType) -> bool {
         ty,
         MessageType::MOTION_COMMAND
             | MessageType::TASK_CONTROL
+            | MessageType::SAFETY_STOP
             | MessageType::MAP_SWITCH
             | MessageType::NAV_SWITCH
             | MessageType::SPACE_GRANT
@@ -379,6 +380,7 @@ mod tests {
     #[test]
     fn safety_critical_types() {
         assert!(is_safety_critical(MessageType::MOTION_COMMAND));
+        assert!(is_safety_critical(MessageType::SAFETY_STOP));
         assert!(!is_safety_critical(MessageType::STATUS_REPORT));
     }
 

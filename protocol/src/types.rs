@@ -55,6 +55,8 @@ wire_enum! {
         Fault = 11,
         /// Stopped because it lost the link to the RCS (liveness timeout on the AGV side).
         LinkLost = 12,
+        /// Stopped by the RCS's SafetyStop; moves again only after SafetyStop(Clear) and a new release.
+        SafetyStop = 13,
     }
 }
 

@@ -168,6 +168,8 @@ fn docs_match_vectors_and_tables() {
         AccessMode,
         SecureProfile,
         TaskOp,
+        StopOp,
+        StopReason,
         TaskState,
         ChargeOp,
         SpaceReason,

@@ -290,6 +290,7 @@ fn lane_site(dir: &std::path::Path) {
             }],
             lifts: vec![],
             links: vec![],
+            vehicles: Default::default(),
         }),
         maps: vec![(
             "lane.toml".into(),

@@ -28,8 +28,8 @@ pub use charge::{ChargeControl, ChargeOp, ChargeResult};
 pub use config::{AlarmParams, ConfigPush};
 pub use control::{Ack, ErrorReport, Heartbeat, HeartbeatAck};
 pub use motion::{
-    Action, ActionParam, ActionStatus, MotionCommand, PathEdge, PathNode, TaskControl, TaskOp,
-    TaskProgress, TaskState,
+    Action, ActionParam, ActionStatus, MotionCommand, PathEdge, PathNode, SafetyStop, StopOp,
+    StopReason, TaskControl, TaskOp, TaskProgress, TaskState,
 };
 pub use navigation::{MapSwitch, MapSwitchResult, NavSwitch, NavSwitchResult};
 pub use params::{
@@ -215,6 +215,8 @@ messages! {
     TaskControl = 0x0602 as TASK_CONTROL, "RCS → AGV";
     /// AGV reports task progress.
     TaskProgress = 0x0603 as TASK_PROGRESS, "AGV → RCS";
+    /// RCS stops an AGV at once for safety, or lifts that stop (acknowledged with an Ack).
+    SafetyStop = 0x0604 as SAFETY_STOP, "RCS → AGV";
     /// RCS starts or stops charging.
     ChargeControl = 0x0701 as CHARGE_CONTROL, "RCS → AGV";
     /// AGV reports the charging outcome.

@@ -204,6 +204,42 @@ wire_struct! {
 }
 
 wire_enum! {
+    /// What a safety stop does.
+    pub enum StopOp: u8 {
+        /// Brake to a standstill at once (not at the next safe point) and stay stopped: no motion, no manoeuvre, no moving action until `Clear`; the released path is void.
+        Stop = 0,
+        /// The stop is lifted: the AGV keeps its task and moves again only on a new release.
+        Clear = 1,
+    }
+}
+
+wire_enum! {
+    /// Why the RCS stops an AGV.
+    pub enum StopReason: u8 {
+        /// An AGV is where the RCS did not put it: its footprint overlaps space held by another AGV (this AGV, or one in or next to this AGV's released space).
+        Overlap = 0,
+        /// An operator stopped it.
+        Operator = 1,
+    }
+}
+
+wire_struct! {
+    /// RCS → AGV: a safety stop, or its end. Unlike `TaskControl(Pause)`, which stops at the
+    /// next safe point, a stop brakes at once and voids the released path; only `Clear` (from
+    /// the RCS, in the same session) lifts it. Acknowledged with an Ack (`Ok` once braking).
+    pub struct SafetyStop {
+        /// Stop or clear.
+        pub op: StopOp,
+        /// Why.
+        pub reason: StopReason,
+        /// The safety episode (the RCS's alarm) this stop belongs to; `Clear` names the same.
+        pub episode: u32,
+        /// The other AGV involved (0: none).
+        pub other_agv_id: u32,
+    }
+}
+
+wire_enum! {
     /// Task states in progress reports.
     pub enum TaskState: u8 {
         /// Accepted, not started.

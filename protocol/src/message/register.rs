@@ -7,9 +7,11 @@ use crate::codec::wire_struct;
 use crate::types::{ActuatorType, AgvType, Extension, NavigationMode, ResultCode};
 
 wire_struct! {
+    check = Footprint::check, generated = Footprint::make_valid;
     /// The AGV's footprint: the rectangle enclosing body and load, relative to its control
     /// point (rotation centre), metres. `front` and `rear` are along the heading, `left` and
-    /// `right` across it; all are non-negative distances from the control point.
+    /// `right` across it; all are non-negative distances from the control point, and the
+    /// rectangle has a length (`front + rear > 0`) and a width (`left + right > 0`).
     pub struct Footprint {
         /// Distance to the front edge, m.
         pub front: f32,
@@ -21,6 +23,38 @@ wire_struct! {
         pub right: f32,
         /// Height, m.
         pub height: f32,
+    }
+}
+
+impl Footprint {
+    fn check(&self) -> Result<(), &'static str> {
+        let dims = [self.front, self.rear, self.left, self.right, self.height];
+        if dims.iter().any(|d| *d < 0.0) {
+            return Err("negative footprint dimension");
+        }
+        if self.front + self.rear <= 0.0 || self.left + self.right <= 0.0 {
+            return Err("a footprint needs a length and a width");
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "arbitrary")]
+    fn make_valid(&mut self) {
+        for d in [
+            &mut self.front,
+            &mut self.rear,
+            &mut self.left,
+            &mut self.right,
+            &mut self.height,
+        ] {
+            *d = d.abs();
+        }
+        if self.front + self.rear <= 0.0 {
+            self.front = 0.5;
+        }
+        if self.left + self.right <= 0.0 {
+            self.left = 0.4;
+        }
     }
 }
 
@@ -120,5 +154,56 @@ wire_struct! {
         pub config_version: u32,
         /// The RCS clock, UTC ms.
         pub server_time_ms: u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::codec::{Reader, Wire};
+    use crate::error::{DecodeError, EncodeError};
+
+    fn bytes(dims: [f32; 5]) -> BytesMut {
+        let mut w = BytesMut::new();
+        for d in dims {
+            d.encode(&mut w).unwrap();
+        }
+        w
+    }
+
+    #[test]
+    fn an_implausible_footprint_is_refused_both_ways() {
+        for dims in [
+            [-1.0, 1e30, 0.4, 0.4, 0.3],
+            [0.5, 0.5, -0.1, 0.4, 0.3],
+            [0.5, 0.5, 0.4, 0.4, -0.3],
+            [0.0, 0.0, 0.4, 0.4, 0.3],
+            [0.5, 0.5, 0.0, 0.0, 0.3],
+        ] {
+            let w = bytes(dims);
+            assert!(
+                matches!(
+                    Footprint::decode(&mut Reader::new(&w)),
+                    Err(DecodeError::InvalidValue { .. })
+                ),
+                "{dims:?}"
+            );
+            let f = Footprint {
+                front: dims[0],
+                rear: dims[1],
+                left: dims[2],
+                right: dims[3],
+                height: dims[4],
+            };
+            assert!(matches!(
+                f.encode(&mut BytesMut::new()),
+                Err(EncodeError::InvalidValue { .. })
+            ));
+        }
+        // The control point may sit at an edge: zero on one side is fine.
+        let w = bytes([0.0, 1.0, 0.4, 0.4, 0.0]);
+        assert!(Footprint::decode(&mut Reader::new(&w)).is_ok());
     }
 }

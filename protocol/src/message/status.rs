@@ -57,8 +57,10 @@ wire_struct! {
 }
 
 wire_struct! {
+    check = StatusReport::check, generated = StatusReport::make_valid;
     /// AGV → RCS: the periodic state report (every `status_period_ms`, and at once on a state
-    /// change).
+    /// change). The battery level is within 0..=100 % and the localisation quality within
+    /// 0..=100.
     pub struct StatusReport {
         /// Current map.
         pub map_id: u16,
@@ -105,6 +107,24 @@ wire_struct! {
     }
 }
 
+impl StatusReport {
+    fn check(&self) -> Result<(), &'static str> {
+        if !(0.0..=100.0).contains(&self.battery_pct) {
+            return Err("battery level outside 0..=100 %");
+        }
+        if self.localisation_quality > 100 {
+            return Err("localisation quality over 100");
+        }
+        Ok(())
+    }
+
+    #[cfg(feature = "arbitrary")]
+    fn make_valid(&mut self) {
+        self.battery_pct = self.battery_pct.abs() % 100.0;
+        self.localisation_quality %= 101;
+    }
+}
+
 wire_struct! {
     /// How often an error occurred.
     pub struct ErrorCounter {
@@ -134,5 +154,79 @@ wire_struct! {
         pub error_counters: Vec<ErrorCounter>,
         /// Vendor extensions.
         pub extensions: Vec<Extension>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+
+    use super::*;
+    use crate::codec::{Reader, Wire};
+    use crate::error::{DecodeError, EncodeError};
+
+    fn report(battery_pct: f32, localisation_quality: u8) -> StatusReport {
+        StatusReport {
+            map_id: 1,
+            pose: Pose {
+                x: 1.0,
+                y: 2.0,
+                theta: 0.0,
+            },
+            localisation_quality,
+            navigation_mode: NavigationMode::Slam,
+            velocity: Velocity {
+                vx: 0.0,
+                vy: 0.0,
+                omega: 0.0,
+            },
+            state: AgvState::Idle,
+            battery_pct,
+            battery_voltage: 48.0,
+            charging: false,
+            e_stop: false,
+            loads: Vec::new(),
+            actuators: Vec::new(),
+            task_id: 0,
+            segment: 0,
+            last_node_id: 0,
+            last_node_sequence: 0,
+            edge_id: 0,
+            distance_since_last_node: 0.0,
+            grant_id: 0,
+            alarms: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn battery_and_localisation_outside_their_ranges_are_refused() {
+        let mut good = BytesMut::new();
+        report(100.0, 100).encode(&mut good).unwrap();
+        assert_eq!(
+            StatusReport::decode(&mut Reader::new(&good)).unwrap(),
+            report(100.0, 100)
+        );
+        for (battery, quality) in [(-5.0, 90), (100.5, 90), (50.0, 101)] {
+            assert!(matches!(
+                report(battery, quality).encode(&mut BytesMut::new()),
+                Err(EncodeError::InvalidValue { .. })
+            ));
+            // The same bytes as a valid report with the field patched.
+            let mut w = BytesMut::new();
+            report(50.0, 90).encode(&mut w).unwrap();
+            let mut raw = w.to_vec();
+            // map_id 2, pose 24, localisation_quality at 26
+            raw[26] = quality;
+            // navigation 1, velocity 12, state 1: battery at 27 + 14
+            raw[41..45].copy_from_slice(&battery.to_le_bytes());
+            assert!(
+                matches!(
+                    StatusReport::decode(&mut Reader::new(&raw)),
+                    Err(DecodeError::InvalidValue { .. })
+                ),
+                "{battery} {quality}"
+            );
+        }
     }
 }

@@ -136,6 +136,35 @@ impl<K: RcsCrypto> RcsSession<K> {
         Ok(())
     }
 
+    /// Refuses the pending registration because a value is implausible (a footprint larger
+    /// than the site takes...): answers it with an `Error` naming the RegisterRequest
+    /// (`InvalidField`, `detail` saying which) and waits for another registration. Refusals
+    /// count toward the bad-frame limit (docs/protocol.md 5); at the limit the session closes.
+    pub fn refuse_registration(&mut self, now: u64, detail: String) -> Result<(), SessionError> {
+        let State::Registering { request_seq } = self.state else {
+            return Err(SessionError::NotEstablished);
+        };
+        self.state = State::AwaitRegistration;
+        self.reject(now, request_seq, ErrorCode::InvalidField, detail);
+        Ok(())
+    }
+
+    /// Refuses a message the application found implausible (a pose off the site's maps...):
+    /// answers frame `seq` with an `Error` of `code`. Refusals count toward the bad-frame limit
+    /// (docs/protocol.md 5); at the limit the session closes with `ProtocolViolation`.
+    pub fn reject(&mut self, now: u64, seq: u32, code: ErrorCode, detail: String) {
+        if self.is_closed() {
+            return;
+        }
+        if self.link.reject(now, seq, code, detail) {
+            self.finish(
+                now,
+                CloseReason::ProtocolViolation,
+                CloseCause::ProtocolViolation,
+            );
+        }
+    }
+
     /// Sends a command (motion, task control, grant...) with ACK_REQUESTED; it is resent until
     /// answered and reported `Unanswered` after the last try.
     pub fn send_command(&mut self, now: u64, message: Message) -> Result<u32, SessionError> {

@@ -434,6 +434,17 @@ pub fn all() -> Vec<Sample> {
             .into(),
         ),
         s(
+            "safety_stop",
+            header(MessageType::SAFETY_STOP, ack, 12, 9500),
+            SafetyStop {
+                op: StopOp::Stop,
+                reason: StopReason::Overlap,
+                episode: 7,
+                other_agv_id: 1002,
+            }
+            .into(),
+        ),
+        s(
             "task_progress",
             header(MessageType::TASK_PROGRESS, none, 40, 9000),
             TaskProgress {
