@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::net::Shared;
+use crate::state::Shared;
 
 /// Tries per callback.
 const TRIES: u32 = 4;

@@ -614,7 +614,7 @@ impl Db {
             .bind(i32::from(map_id))
             .bind(r.to_string())
             .bind(i64::from(task_id))
-            .bind(crate::net::now_ms() as i64)
+            .bind(crate::state::now_ms() as i64)
             .execute(&mut *tx)
             .await?;
         }

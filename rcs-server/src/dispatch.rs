@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::connections::CommandError;
-use crate::net::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// How many nodes beyond the AGV's last node are kept released (at least; a single lane is
 /// released to its end in one piece).

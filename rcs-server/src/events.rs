@@ -9,7 +9,7 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 
 use crate::db::{Db, EventRow};
-use crate::net::now_ms;
+use crate::state::now_ms;
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 pub const SUBSCRIBER_BACKLOG: usize = 4096;

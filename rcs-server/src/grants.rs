@@ -14,7 +14,7 @@ use protocol::types::ResultCode;
 use serde_json::json;
 
 use crate::db::GrantRow;
-use crate::net::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// How long a denied AGV should wait before asking again when the space is held by another
 /// AGV (it may move on).

@@ -5,7 +5,7 @@
 //! Modules: [`config`] (what operators set), [`db`] (persistence, migrations), [`keys`] (the
 //! server key pair and enrolled AGV keys), [`auth`] (API tokens and roles), [`fleet`] (in-memory
 //! fleet state), [`connections`] (which connection serves which AGV; API commands to sessions),
-//! [`net`] (the AGV listener and connection driver), [`events`] (the event stream and audit
+//! [`state`] (the state they all share), [`net`] (the AGV listener and connection driver), [`events`] (the event stream and audit
 //! log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP API). [`run`]
 //! starts everything and returns when `shutdown` resolves.
 
@@ -22,6 +22,7 @@ pub mod grants;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod state;
 pub mod writer;
 
 use std::future::Future;
@@ -76,7 +77,7 @@ pub struct Server {
     /// Where the admin API token is.
     pub admin_token: AdminTokenSource,
     /// Shared state.
-    pub state: Arc<net::Shared>,
+    pub state: Arc<state::Shared>,
 }
 
 /// How long shutdown waits for open HTTP requests.
@@ -109,7 +110,7 @@ pub async fn start(
     let http_addr = http_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let (events, log) = events::Events::new();
-    let state = Arc::new(net::Shared::new(net::Parts {
+    let state = Arc::new(state::Shared::new(state::Parts {
         config,
         db,
         server_key,

@@ -137,8 +137,14 @@ async fn main() -> anyhow::Result<()> {
             let pem = std::fs::read_to_string(&public_key)
                 .with_context(|| format!("reading {}", public_key.display()))?;
             let key_id: String = vk.key_id().iter().map(|b| format!("{b:02x}")).collect();
-            db.enroll(id, &pem, &key_id, &distid, rcs_server::net::now_ms() as i64)
-                .await?;
+            db.enroll(
+                id,
+                &pem,
+                &key_id,
+                &distid,
+                rcs_server::state::now_ms() as i64,
+            )
+            .await?;
             println!("enrolled AGV {id}, key id {key_id}");
         }
         Some(Command::Token {
@@ -152,7 +158,7 @@ async fn main() -> anyhow::Result<()> {
                 &rcs_server::auth::digest(&token),
                 &name,
                 &role,
-                rcs_server::net::now_ms() as i64,
+                rcs_server::state::now_ms() as i64,
             )
             .await?;
             println!("{token}");

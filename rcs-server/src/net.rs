@@ -1,162 +1,38 @@
 //! The AGV listener and the per-connection driver: one tokio task per connection (no thread per
 //! AGV) feeding an `RcsSession` with what it reads, writing what it transmits, and taking
-//! orders (commands from the API, close) through a bounded queue.
+//! orders (commands from the API, close) through a bounded queue. The state the connections
+//! share with everything else is [`crate::state::Shared`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use crypto::session::RcsHandshake;
-use crypto::sign::SigningKey;
-use protocol::message::{AccessMode, AlarmParams, ConfigPush, Message, MessageType};
-use protocol::session::{CloseCause, RcsEvent, RcsSession, SessionConfig};
+use protocol::message::{AccessMode, Message, MessageType};
+use protocol::session::{CloseCause, RcsEvent, RcsSession};
 use protocol::types::{CloseReason, ResultCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::auth::Tokens;
-use crate::config::Config;
-use crate::connections::{CommandError, Connections, Order, QUEUE};
-use crate::db::Db;
-use crate::events::Events;
-use crate::fleet::Fleet;
+use crate::connections::{CommandError, Order, QUEUE};
 use crate::keys::EnrolledKeys;
-use crate::metrics::{Metrics, kind};
+use crate::metrics::kind;
+use crate::state::{Shared, now_ms};
 
 /// A write that takes longer than this closes the connection (the AGV stopped reading).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// State shared by the listeners, every connection and the API.
-#[derive(Debug)]
-pub struct Shared {
-    /// Configuration.
-    pub config: Config,
-    /// Database.
-    pub db: Db,
-    /// The server key pair.
-    pub server_key: Arc<SigningKey>,
-    /// Enrolled AGV keys.
-    pub keys: EnrolledKeys,
-    /// Fleet state.
-    pub fleet: Fleet,
-    /// Which connection serves which AGV.
-    pub connections: Connections,
-    /// The event stream.
-    pub events: Events,
-    /// API tokens.
-    pub tokens: Tokens,
-    /// Metrics.
-    pub metrics: Metrics,
-    /// The site (maps).
-    pub site: Arc<maps::Site>,
-    /// Who holds which space (footprints, reservations, grants).
-    pub space: std::sync::Mutex<maps::SpaceTable>,
-    /// Tasks.
-    pub tasks: crate::dispatch::Tasks,
-    stop: watch::Receiver<bool>,
-    permits: Arc<Semaphore>,
-    next_session: AtomicU32,
-}
-
-/// The parts [`Shared`] is made of.
-pub(crate) struct Parts {
-    pub config: Config,
-    pub db: Db,
-    pub server_key: Arc<SigningKey>,
-    pub keys: EnrolledKeys,
-    pub fleet: Fleet,
-    pub events: Events,
-    pub tokens: Tokens,
-    pub site: Arc<maps::Site>,
-    pub space: maps::SpaceTable,
-    pub tasks: crate::dispatch::Tasks,
-    pub stop: watch::Receiver<bool>,
-}
-
-impl Shared {
-    pub(crate) fn new(p: Parts) -> Self {
-        let permits = Arc::new(Semaphore::new(p.config.max_connections));
-        // Session ids continue across restarts: seconds since the epoch, low bits.
-        let seed = (now_ms() / 1000) as u32;
-        Self {
-            config: p.config,
-            db: p.db,
-            server_key: p.server_key,
-            keys: p.keys,
-            fleet: p.fleet,
-            connections: Connections::default(),
-            events: p.events,
-            tokens: p.tokens,
-            metrics: Metrics::default(),
-            site: p.site,
-            space: std::sync::Mutex::new(p.space),
-            tasks: p.tasks,
-            stop: p.stop,
-            permits,
-            next_session: AtomicU32::new(seed.max(1)),
-        }
-    }
-
-    /// The configuration pushed to every AGV after registration.
-    pub fn config_push(&self) -> ConfigPush {
-        ConfigPush {
-            config_version: 1,
-            status_period_ms: 100,
-            heartbeat_period_ms: self.session_config().heartbeat_period_ms as u32,
-            link_timeout_ms: self.config.link_timeout_ms as u32,
-            operation_report_period_s: 60,
-            alarms: AlarmParams {
-                battery_low_pct: 20.0,
-                battery_critical_pct: 10.0,
-                min_localisation_quality: 50,
-                max_path_deviation: 0.2,
-            },
-            max_linear_speed: 2.0,
-            max_angular_speed: 1.0,
-            extensions: vec![],
-        }
-    }
-
-    /// The session parameters of every AGV connection.
-    pub fn session_config(&self) -> SessionConfig {
-        let link = self.config.link_timeout_ms.max(100);
-        SessionConfig {
-            handshake_timeout_ms: self.config.handshake_timeout_ms,
-            link_timeout_ms: link,
-            heartbeat_period_ms: (link / 5).clamp(20, 1000),
-            ..SessionConfig::default()
-        }
-    }
-
-    /// Whether the server is shutting down.
-    pub fn stopping(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.clone()
-    }
-}
-
-/// UTC milliseconds now.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Accepts connections until the stop signal; each runs in its own task. At the connection
 /// limit, new connections wait in the listen backlog.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
-    let mut stop = shared.stop.clone();
+    let mut stop = shared.stop_signal();
     loop {
         let permit = tokio::select! {
-            p = shared.permits.clone().acquire_owned() => p.expect("never closed"),
+            p = shared.permits().acquire_owned() => p.expect("never closed"),
             _ = stop.changed() => return,
         };
         let (stream, peer) = tokio::select! {
@@ -204,7 +80,7 @@ impl<'a> Connection<'a> {
             .config
             .secure
             .session_policy(shared.config.allow_fast);
-        let session_id = shared.next_session.fetch_add(1, Ordering::Relaxed);
+        let session_id = shared.next_session_id();
         let handshake = RcsHandshake::new(
             shared.server_key.clone(),
             crypto::DEFAULT_ID,
@@ -234,7 +110,7 @@ impl<'a> Connection<'a> {
 
     async fn drive(mut self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
-        let mut stop = self.shared.stop.clone();
+        let mut stop = self.shared.stop_signal();
         let mut buf = BytesMut::with_capacity(8192);
         loop {
             // Events first: answering them queues frames, which must go out before we wait.

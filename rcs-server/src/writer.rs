@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::db::{EventRow, TelemetryRow};
 use crate::metrics::Metrics;
-use crate::net::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// Telemetry older than this is pruned.
 pub const RETENTION_MS: u64 = 24 * 3600 * 1000;

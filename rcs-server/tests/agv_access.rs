@@ -9,7 +9,7 @@ use crypto::sign::{CachedVerifier, SigningKey};
 use protocol::message::*;
 use protocol::session::{AgvCrypto, AgvEvent, AgvSession, CloseCause, NoCrypto, SessionConfig};
 use protocol::types::*;
-use rcs_server::net::now_ms;
+use rcs_server::state::now_ms;
 use rcs_server::{Config, Server};
 
 mod support;

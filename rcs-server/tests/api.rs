@@ -12,7 +12,7 @@ use protocol::message::*;
 use protocol::session::{AgvEvent, AgvSession, CloseCause, SessionConfig};
 use protocol::types::*;
 use rcs_server::Config;
-use rcs_server::net::now_ms;
+use rcs_server::state::now_ms;
 use serde_json::{Value, json};
 
 mod support;

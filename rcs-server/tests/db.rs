@@ -90,7 +90,7 @@ async fn postgres_when_available() {
     let name = format!(
         "rcs_test_{}_{}",
         std::process::id(),
-        rcs_server::net::now_ms()
+        rcs_server::state::now_ms()
     );
     admin
         .execute_raw(&format!("CREATE DATABASE {name}"))

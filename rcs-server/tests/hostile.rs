@@ -10,7 +10,7 @@ use protocol::message::*;
 use protocol::session::AgvEvent;
 use protocol::types::*;
 use rcs_server::Config;
-use rcs_server::net::now_ms;
+use rcs_server::state::now_ms;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -686,7 +686,7 @@ async fn task_progress_is_posted_to_the_business_system() {
 /// Watches, every 10 ms, that each AGV that is driving stands on space the server reserved for
 /// it (a piece of its released path): the server must never take a moving AGV's reservations.
 fn reservation_monitor(
-    state: Arc<rcs_server::net::Shared>,
+    state: Arc<rcs_server::state::Shared>,
     agvs: Vec<(u32, Arc<std::sync::Mutex<Driver>>)>,
 ) -> (Arc<AtomicBool>, tokio::task::JoinHandle<usize>) {
     use geo::Intersects as _;

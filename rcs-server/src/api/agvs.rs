@@ -19,7 +19,7 @@ use crate::config::SecurePolicy;
 use crate::connections::CommandError;
 use crate::fleet::AgvView;
 use crate::metrics::kind;
-use crate::net::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// A pose in a map's frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::{ApiError, Json, Path, authorize};
 use crate::auth::Role;
-use crate::net::Shared;
+use crate::state::Shared;
 
 /// An active grant.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

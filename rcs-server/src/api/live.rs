@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, Json, Query, authorize};
 use crate::auth::Role;
 use crate::fleet::AgvView;
-use crate::net::Shared;
+use crate::state::Shared;
 
 /// Who the caller's token belongs to.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

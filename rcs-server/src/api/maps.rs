@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{ApiError, Json, Path, authorize};
 use crate::auth::Role;
-use crate::net::Shared;
+use crate::state::Shared;
 
 /// A map in the list.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

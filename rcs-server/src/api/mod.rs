@@ -22,7 +22,7 @@ use serde::Serialize;
 use utoipa::OpenApi;
 
 use crate::auth::{Principal, Role};
-use crate::net::Shared;
+use crate::state::Shared;
 
 pub use agvs::{AgvDto, CommandRequest, CommandResponse, EnrollRequest, PoseDto};
 pub use live::{HeldSpace, LiveAgv, WhoAmI};

@@ -16,7 +16,7 @@ use utoipa::OpenApi as _;
 
 use super::{ApiDoc, ApiError, Json, Query, authorize};
 use crate::auth::{self, Role};
-use crate::net::{Shared, now_ms};
+use crate::state::{Shared, now_ms};
 
 /// Liveness and a summary.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

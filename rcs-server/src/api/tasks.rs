@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{ApiError, Json, Path, Query, authorize};
 use crate::auth::Role;
 use crate::dispatch::{self, Task, TaskKind, TaskState};
-use crate::net::Shared;
+use crate::state::Shared;
 
 /// A task to submit.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

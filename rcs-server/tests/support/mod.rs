@@ -9,7 +9,7 @@ use std::time::Duration;
 use protocol::message::*;
 use protocol::session::{AgvCrypto, AgvEvent, AgvSession, NoCrypto, SessionConfig};
 use protocol::types::*;
-use rcs_server::net::now_ms;
+use rcs_server::state::now_ms;
 use rcs_server::{Config, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

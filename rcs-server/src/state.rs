@@ -1,0 +1,150 @@
+//! The server's shared state: configuration, database, keys, fleet, connections, events,
+//! tokens, metrics, the site, the space table and the tasks, as one [`Shared`] that the AGV
+//! listener, the dispatcher, the grant expiry and the API all hold (behind an `Arc`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crypto::sign::SigningKey;
+use protocol::message::{AlarmParams, ConfigPush};
+use protocol::session::SessionConfig;
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::Tokens;
+use crate::config::Config;
+use crate::connections::Connections;
+use crate::db::Db;
+use crate::events::Events;
+use crate::fleet::Fleet;
+use crate::keys::EnrolledKeys;
+use crate::metrics::Metrics;
+
+/// State shared by the listeners, every connection and the API.
+#[derive(Debug)]
+pub struct Shared {
+    /// Configuration.
+    pub config: Config,
+    /// Database.
+    pub db: Db,
+    /// The server key pair.
+    pub server_key: Arc<SigningKey>,
+    /// Enrolled AGV keys.
+    pub keys: EnrolledKeys,
+    /// Fleet state.
+    pub fleet: Fleet,
+    /// Which connection serves which AGV.
+    pub connections: Connections,
+    /// The event stream.
+    pub events: Events,
+    /// API tokens.
+    pub tokens: Tokens,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The site (maps).
+    pub site: Arc<maps::Site>,
+    /// Who holds which space (footprints, reservations, grants).
+    pub space: std::sync::Mutex<maps::SpaceTable>,
+    /// Tasks.
+    pub tasks: crate::dispatch::Tasks,
+    stop: watch::Receiver<bool>,
+    permits: Arc<Semaphore>,
+    next_session: AtomicU32,
+}
+
+/// The parts [`Shared`] is made of.
+pub(crate) struct Parts {
+    pub config: Config,
+    pub db: Db,
+    pub server_key: Arc<SigningKey>,
+    pub keys: EnrolledKeys,
+    pub fleet: Fleet,
+    pub events: Events,
+    pub tokens: Tokens,
+    pub site: Arc<maps::Site>,
+    pub space: maps::SpaceTable,
+    pub tasks: crate::dispatch::Tasks,
+    pub stop: watch::Receiver<bool>,
+}
+
+impl Shared {
+    pub(crate) fn new(p: Parts) -> Self {
+        let permits = Arc::new(Semaphore::new(p.config.max_connections));
+        // Session ids continue across restarts: seconds since the epoch, low bits.
+        let seed = (now_ms() / 1000) as u32;
+        Self {
+            config: p.config,
+            db: p.db,
+            server_key: p.server_key,
+            keys: p.keys,
+            fleet: p.fleet,
+            connections: Connections::default(),
+            events: p.events,
+            tokens: p.tokens,
+            metrics: Metrics::default(),
+            site: p.site,
+            space: std::sync::Mutex::new(p.space),
+            tasks: p.tasks,
+            stop: p.stop,
+            permits,
+            next_session: AtomicU32::new(seed.max(1)),
+        }
+    }
+
+    /// The configuration pushed to every AGV after registration.
+    pub fn config_push(&self) -> ConfigPush {
+        ConfigPush {
+            config_version: 1,
+            status_period_ms: 100,
+            heartbeat_period_ms: self.session_config().heartbeat_period_ms as u32,
+            link_timeout_ms: self.config.link_timeout_ms as u32,
+            operation_report_period_s: 60,
+            alarms: AlarmParams {
+                battery_low_pct: 20.0,
+                battery_critical_pct: 10.0,
+                min_localisation_quality: 50,
+                max_path_deviation: 0.2,
+            },
+            max_linear_speed: 2.0,
+            max_angular_speed: 1.0,
+            extensions: vec![],
+        }
+    }
+
+    /// The session parameters of every AGV connection.
+    pub fn session_config(&self) -> SessionConfig {
+        let link = self.config.link_timeout_ms.max(100);
+        SessionConfig {
+            handshake_timeout_ms: self.config.handshake_timeout_ms,
+            link_timeout_ms: link,
+            heartbeat_period_ms: (link / 5).clamp(20, 1000),
+            ..SessionConfig::default()
+        }
+    }
+
+    /// Whether the server is shutting down.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.clone()
+    }
+
+    /// The connection permits (at most `max_connections` at once).
+    pub(crate) fn permits(&self) -> Arc<Semaphore> {
+        self.permits.clone()
+    }
+
+    /// A new session id.
+    pub(crate) fn next_session_id(&self) -> u32 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// UTC milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
