@@ -2,6 +2,8 @@
 //! TCP through `protocol::session::AgvSession`.
 #![allow(dead_code)]
 
+pub mod fleet;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -201,6 +203,17 @@ pub struct Driver {
     pub released: usize,
     /// Index in `path` of the node it drives to.
     pub next: usize,
+    /// Stopped by a SafetyStop until its Clear.
+    pub safety_stopped: bool,
+    /// SafetyStop commands received: (op, episode, other AGV).
+    pub stops: Vec<(StopOp, u32, u32)>,
+    /// On cancel it drives on to the end of its released path before it stops (a reading of
+    /// "the next safe point"); otherwise it stops where it is.
+    pub cancel_at_released_end: bool,
+    /// Commands of these types get no answer (and are not carried out).
+    pub mute: Vec<MessageType>,
+    /// The grant it reports using.
+    pub grant_id: u32,
 }
 
 impl Driver {
@@ -219,15 +232,22 @@ impl Driver {
             path: vec![],
             released: 0,
             next: 0,
+            safety_stopped: false,
+            stops: vec![],
+            cancel_at_released_end: false,
+            mute: vec![],
+            grant_id: 0,
         }
     }
 
     fn moving(&self) -> bool {
-        self.next < self.released
+        self.next < self.released && !self.safety_stopped
     }
 
     fn state(&self) -> AgvState {
-        if self.moving() {
+        if self.safety_stopped {
+            AgvState::SafetyStop
+        } else if self.moving() {
             AgvState::Working
         } else if self.next < self.path.len() {
             AgvState::WaitingForRelease
@@ -236,9 +256,35 @@ impl Driver {
         }
     }
 
-    /// Takes a command; returns the answer.
-    fn command(&mut self, seq: u32, m: &Message) -> Message {
+    /// Takes a command; returns the answer (none for a muted type).
+    fn command(&mut self, seq: u32, m: &Message) -> Option<Message> {
+        if self.mute.contains(&m.message_type()) {
+            return None;
+        }
+        Some(self.answer(seq, m))
+    }
+
+    fn answer(&mut self, seq: u32, m: &Message) -> Message {
         match m {
+            Message::SafetyStop(stop) => {
+                self.stops.push((stop.op, stop.episode, stop.other_agv_id));
+                if stop.op == StopOp::Stop {
+                    // brakes at once; the released path is void
+                    self.safety_stopped = true;
+                    self.path.clear();
+                    self.released = 0;
+                    self.next = 0;
+                } else {
+                    self.safety_stopped = false;
+                }
+                ack(seq, m, ResultCode::Ok)
+            }
+            Message::MotionCommand(_) if self.safety_stopped => {
+                ack(seq, m, ResultCode::StateConflict)
+            }
+            Message::MotionCommand(c) if c.map_id != self.map_id => {
+                ack(seq, m, ResultCode::MapMismatch)
+            }
             Message::MotionCommand(c) => {
                 let first = &c.nodes[0];
                 let at_first = (first.pose.x - self.x).hypot(first.pose.y - self.y) < 0.05;
@@ -273,9 +319,14 @@ impl Driver {
                 ack(seq, m, ResultCode::Ok)
             }
             Message::TaskControl(t) if t.op == TaskOp::Cancel => {
-                self.path.clear();
-                self.released = 0;
-                self.next = 0;
+                if self.cancel_at_released_end {
+                    // it stops at the end of what was released; nothing more comes
+                    self.path.truncate(self.released);
+                } else {
+                    self.path.clear();
+                    self.released = 0;
+                    self.next = 0;
+                }
                 self.task_id = 0;
                 ack(seq, m, ResultCode::Ok)
             }
@@ -354,6 +405,10 @@ impl Driver {
         s.charging = self.charging;
         s.last_node_id = self.last_node_id;
         s.task_id = self.task_id;
+        s.grant_id = self.grant_id;
+        if self.moving() {
+            s.velocity.vx = self.speed as f32;
+        }
         s.into()
     }
 }
@@ -462,7 +517,7 @@ impl BackgroundAgv {
                     if let AgvEvent::Command { seq, message } = &e {
                         cmds.lock().unwrap().push(message.clone());
                         let reply = if driving {
-                            Some(drv.lock().unwrap().command(*seq, message))
+                            drv.lock().unwrap().command(*seq, message)
                         } else {
                             answer(*seq, message)
                         };
