@@ -184,6 +184,8 @@ struct Body {
     obstacle: Obstacle,
     /// Where it stood when its current path arrived.
     origin: (f64, f64),
+    /// Stopped by a SafetyStop until its Clear.
+    safety_stopped: bool,
     /// Registered in the current session.
     registered: bool,
     /// How many sessions registered so far.
@@ -211,6 +213,7 @@ impl Body {
             state_override: None,
             obstacle: Obstacle::None,
             origin: (spec.x, spec.y),
+            safety_stopped: false,
             registered: false,
             sessions: 0,
         }
@@ -253,14 +256,20 @@ impl Body {
         self.paused = false;
         self.action_until = None;
         self.origin = (self.x, self.y);
+        // a stop ends with its session
+        self.safety_stopped = false;
     }
+
     fn moving(&self) -> bool {
-        self.next < self.released && !self.paused
+        self.next < self.released && !self.paused && !self.safety_stopped
     }
 
     fn state(&self) -> AgvState {
         if let Some(s) = self.state_override {
             return s;
+        }
+        if self.safety_stopped {
+            return AgvState::SafetyStop;
         }
         if matches!(self.obstacle, Obstacle::Manoeuvre { .. }) {
             return AgvState::InSafeSpace;
@@ -431,7 +440,36 @@ impl Body {
             }
             .into()
         };
+        let conflict = |m: &Message| -> Message {
+            Ack {
+                request_seq: seq,
+                request_type: m.message_type(),
+                result: ResultCode::StateConflict,
+                detail: "safety stop".into(),
+            }
+            .into()
+        };
         match m {
+            Message::SafetyStop(stop) => {
+                if stop.op == StopOp::Stop {
+                    // brakes at once; its released path is void
+                    self.safety_stopped = true;
+                    self.v = 0.0;
+                    self.path.clear();
+                    self.released = 0;
+                    self.next = 0;
+                    self.origin = (self.x, self.y);
+                } else {
+                    self.safety_stopped = false;
+                }
+                ok(m)
+            }
+            Message::MotionCommand(_)
+            | Message::MapSwitch(_)
+            | Message::NavSwitch(_)
+            | Message::TaskControl(TaskControl {
+                op: TaskOp::Resume, ..
+            }) if self.safety_stopped => conflict(m),
             Message::MotionCommand(c) => {
                 if c.map_id != self.map_id {
                     return Ack {
@@ -718,7 +756,8 @@ async fn drive<K: AgvCrypto>(
         }
         // obstacles: only when stopped at a node between pieces, so it never leaves held space
         let now = now_ms();
-        if session.is_established() {
+        // (a safety stop freezes everything: no request, no manoeuvre)
+        if session.is_established() && !body.safety_stopped {
             let at_rest = !body.moving() && body.action_until.is_none() && !body.charging;
             let ask = match body.obstacle {
                 Obstacle::None => {

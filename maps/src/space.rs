@@ -25,6 +25,11 @@ pub type Shape = MultiPolygon<f64>;
 /// Sides of the polygons that stand for circles (circumscribed: they contain the circle).
 const CIRCLE_SIDES: usize = 8;
 
+/// Radius of a lift's cabin around each of its door nodes, m. All doors of a lift are one
+/// cabin, on whichever floor it stands: space touching one door's cabin is only free when
+/// nobody else holds space touching any other door's cabin of that lift.
+pub const CABIN_RADIUS: f64 = 0.5;
+
 /// A closed polygon from points.
 pub fn polygon(points: &[[f64; 2]]) -> Polygon<f64> {
     Polygon::new(
@@ -254,6 +259,15 @@ struct Entry {
 
 type Indexed = GeomWithData<Rectangle<[f64; 2]>, u64>;
 
+/// One door of a lift: the cabin on that floor.
+#[derive(Debug, Clone)]
+struct Cabin {
+    lift: u16,
+    map: u16,
+    shape: Shape,
+    bbox: AABB<[f64; 2]>,
+}
+
 #[derive(Debug, Default)]
 struct MapSpace {
     tree: RTree<Indexed>,
@@ -269,6 +283,7 @@ pub struct SpaceTable {
     by_agv: HashMap<u32, Vec<u64>>,
     by_hold: HashMap<(u32, Hold), u64>,
     grant_keys: HashMap<u32, u64>,
+    cabins: Vec<Cabin>,
     next_key: u64,
     next_grant: u32,
     /// Limits on grants.
@@ -312,11 +327,56 @@ impl SpaceTable {
                 },
             );
         }
+        let cabins = site
+            .lifts()
+            .iter()
+            .flat_map(|l| l.doors.iter().map(move |d| (l.id, d.0, d.1)))
+            .filter_map(|(lift, map, node)| {
+                let n = site.node(node)?;
+                let shape = MultiPolygon::new(vec![disc(n.x, n.y, CABIN_RADIUS)]);
+                let bbox = bbox_of(&shape)?;
+                Some(Cabin {
+                    lift,
+                    map,
+                    shape,
+                    bbox,
+                })
+            })
+            .collect();
         Self {
             maps,
+            cabins,
             next_grant: first_grant.max(1),
             ..Self::default()
         }
+    }
+
+    /// Holds of AGVs other than `agv` in the cabins of the lifts whose cabin `shape` on `map`
+    /// touches, on the other floors (the same floor is the ordinary check): (AGV, hold).
+    fn cabin_holders(&self, agv: u32, map: u16, shape: &Shape) -> Vec<(u32, Hold)> {
+        let mut out = Vec::new();
+        for c in self
+            .cabins
+            .iter()
+            .filter(|c| c.map == map && c.shape.intersects(shape))
+        {
+            for other in self
+                .cabins
+                .iter()
+                .filter(|o| o.lift == c.lift && o.map != map)
+            {
+                let Some(space) = self.maps.get(&other.map) else {
+                    continue;
+                };
+                for hit in space.tree.locate_in_envelope_intersecting(&other.bbox) {
+                    let e = &self.entries[&hit.data];
+                    if e.agv != agv && e.shape.intersects(&other.shape) {
+                        out.push((e.agv, e.hold));
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether `shape` on `map` is free for `agv`: no other AGV's footprint, reservation or
@@ -341,6 +401,18 @@ impl SpaceTable {
                 Hold::Reservation { .. } => Conflict::Reserved { agv: e.agv },
                 Hold::Grant { id } => Conflict::Granted {
                     agv: e.agv,
+                    grant: id,
+                },
+            };
+            found.get_or_insert(c);
+        }
+        // The cabin of a lift is one space on every floor.
+        for (other, hold) in self.cabin_holders(agv, map, shape) {
+            let c = match hold {
+                Hold::Footprint => return Err(Conflict::Occupied { agv: other }),
+                Hold::Reservation { .. } => Conflict::Reserved { agv: other },
+                Hold::Grant { id } => Conflict::Granted {
+                    agv: other,
                     grant: id,
                 },
             };
@@ -401,17 +473,55 @@ impl SpaceTable {
         if let Some(key) = self.by_hold.get(&(agv, Hold::Footprint)).copied() {
             self.remove(key);
         }
+        let overlaps = self.overlapping(agv, map, &shape);
+        self.insert(agv, map, Hold::Footprint, shape, (0, u64::MAX));
+        overlaps
+    }
+
+    /// The AGVs other than `agv` holding space that `shape` on `map` intersects (cabins of
+    /// lifts included), each once, by id.
+    fn overlapping(&self, agv: u32, map: u16, shape: &Shape) -> Vec<u32> {
         let mut overlaps = Vec::new();
-        if let (Some(space), Some(bbox)) = (self.maps.get(&map), bbox_of(&shape)) {
+        if let (Some(space), Some(bbox)) = (self.maps.get(&map), bbox_of(shape)) {
             for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
                 let e = &self.entries[&hit.data];
-                if e.agv != agv && e.shape.intersects(&shape) && !overlaps.contains(&e.agv) {
+                if e.agv != agv && e.shape.intersects(shape) {
                     overlaps.push(e.agv);
                 }
             }
         }
-        self.insert(agv, map, Hold::Footprint, shape, (0, u64::MAX));
+        overlaps.extend(self.cabin_holders(agv, map, shape).iter().map(|h| h.0));
+        overlaps.sort_unstable();
+        overlaps.dedup();
         overlaps
+    }
+
+    /// The AGVs whose held space `agv`'s footprint overlaps now (empty without a footprint).
+    pub fn footprint_overlaps(&self, agv: u32) -> Vec<u32> {
+        let Some(e) = self
+            .by_hold
+            .get(&(agv, Hold::Footprint))
+            .and_then(|k| self.entries.get(k))
+        else {
+            return Vec::new();
+        };
+        self.overlapping(agv, e.map, &e.shape)
+    }
+
+    /// Whether the footprints of `a` and `b` touch (on one map): the AGVs are in contact.
+    pub fn footprints_touch(&self, a: u32, b: u32) -> bool {
+        matches!(
+            (self.footprint(a), self.footprint(b)),
+            (Some((ma, sa)), Some((mb, sb))) if ma == mb && sa.intersects(sb)
+        )
+    }
+
+    /// `agv`'s footprint: its map and shape.
+    pub fn footprint(&self, agv: u32) -> Option<(u16, &Shape)> {
+        let e = self
+            .entries
+            .get(self.by_hold.get(&(agv, Hold::Footprint))?)?;
+        Some((e.map, &e.shape))
     }
 
     /// Forgets `agv`'s footprint (an operator cleared it after checking the floor).
@@ -445,6 +555,15 @@ impl SpaceTable {
             }
         }
         Ok(())
+    }
+
+    /// Restores a reservation committed before a restart, without checks: the AGV may be on it
+    /// (it was checked when it was made; another AGV's last stored pose may be older than it).
+    pub fn restore_reservation(&mut self, agv: u32, map: u16, resource: u64, shape: Shape) {
+        let hold = Hold::Reservation { resource };
+        if !self.by_hold.contains_key(&(agv, hold)) {
+            self.insert(agv, map, hold, shape, (0, u64::MAX));
+        }
     }
 
     /// Releases `agv`'s reservations for which `release` is true; returns how many.

@@ -125,6 +125,21 @@ impl Connections {
         message: Message,
         wait: Duration,
     ) -> Result<Message, CommandError> {
+        let answer = self.start_command(agv_id, message)?;
+        match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(CommandError::Disconnected),
+            Err(_) => Err(CommandError::Timeout),
+        }
+    }
+
+    /// Hands `message` to the connection serving `agv_id` at once, without waiting: the
+    /// receiver gets its answer (or why there was none).
+    pub fn start_command(
+        &self,
+        agv_id: u32,
+        message: Message,
+    ) -> Result<oneshot::Receiver<Result<Message, CommandError>>, CommandError> {
         let orders = {
             let map = self.by_agv.lock().expect("not poisoned");
             map.get(&agv_id)
@@ -141,11 +156,7 @@ impl Connections {
                 mpsc::error::TrySendError::Full(_) => CommandError::Busy,
                 mpsc::error::TrySendError::Closed(_) => CommandError::Offline,
             })?;
-        match tokio::time::timeout(wait, answer).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(CommandError::Disconnected),
-            Err(_) => Err(CommandError::Timeout),
-        }
+        Ok(answer)
     }
 
     /// Asks the session serving `agv_id` to close; returns whether one did.

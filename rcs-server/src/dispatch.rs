@@ -310,15 +310,21 @@ pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskErr
         .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
 }
 
-/// The shape of a reserved resource (a node or a directed edge) for an AGV of `footprint`.
+/// The shape of a reserved resource (a node, a directed edge, or the approach from where the
+/// AGV stood, `from`, to a node) for an AGV of `footprint`.
 pub fn resource_shape(
     site: &maps::Site,
     resource: u64,
     footprint: Option<[f64; 4]>,
+    from: Option<(f64, f64)>,
 ) -> Option<Shape> {
     let r = radius(footprint);
-    if resource >= (1 << 40) {
-        let e = site.edge(u32::try_from(resource - (1 << 40)).ok()?)?;
+    if resource >= APPROACH {
+        let n = site.node(u32::try_from(resource - APPROACH).ok()?)?;
+        let (x, y) = from.unwrap_or((n.x, n.y));
+        Some(corridor(&[[x, y], [n.x, n.y]], r))
+    } else if resource >= EDGE {
+        let e = site.edge(u32::try_from(resource - EDGE).ok()?)?;
         Some(corridor(&e.polyline, r))
     } else {
         let n = site.node(u32::try_from(resource).ok()?)?;
@@ -326,13 +332,19 @@ pub fn resource_shape(
     }
 }
 
+/// Edge resources are `EDGE + edge id`.
+const EDGE: u64 = 1 << 40;
+/// The approach to the first node of a drive from where the AGV stands off it: `APPROACH +
+/// node id`.
+const APPROACH: u64 = 1 << 41;
+
 /// The resource id of a node or a directed edge in the space table.
 fn node_resource(id: u32) -> u64 {
     u64::from(id)
 }
 
 fn edge_resource(id: u32) -> u64 {
-    (1 << 40) | u64::from(id)
+    EDGE | u64::from(id)
 }
 
 /// An AGV's circumscribed radius plus the margin.
@@ -350,17 +362,37 @@ fn vehicle_of(shared: &Shared, agv: u32) -> Vehicle {
     }
 }
 
-/// The node an AGV is at: its last reported node, else the nearest to its pose.
+/// The node an AGV is at, or nearest to, on the map it reports (its last node may lie on
+/// another map after a lift ride); none while it does not know where it is.
 fn current_node(shared: &Shared, agv: u32) -> Option<u32> {
     let view = shared.fleet.get(agv)?;
     let status = view.status.as_ref()?;
-    if status.last_node_id != 0 && shared.site.node(status.last_node_id).is_some() {
-        return Some(status.last_node_id);
+    if status.localisation_quality == 0 {
+        return None;
     }
     shared
         .site
         .nearest_node(status.map_id, status.pose.x, status.pose.y)
         .map(|(n, _)| n.id)
+}
+
+/// The approach to `node` (the first of a drive on `map`) when `agv` stands farther than 5 cm
+/// off it: a corridor from where it stands.
+fn approach(shared: &Shared, agv: u32, map: u16, node: u32) -> Option<(u64, Shape)> {
+    let view = shared.fleet.get(agv)?;
+    let s = view.status.as_ref().filter(|s| s.map_id == map)?;
+    let n = shared.site.node(node)?;
+    if (n.x - s.pose.x).hypot(n.y - s.pose.y) <= 0.05 {
+        return None;
+    }
+    let resource = APPROACH | u64::from(node);
+    let shape = resource_shape(
+        &shared.site,
+        resource,
+        view.footprint,
+        Some((s.pose.x, s.pose.y)),
+    )?;
+    Some((resource, shape))
 }
 
 fn steps_of(route: &maps::Route) -> Vec<Step> {
@@ -574,6 +606,12 @@ fn held_by_others(shared: &Shared, agv: u32) -> Vec<u32> {
             nodes.push(n);
         }
     }
+    // A lift's doors are one cabin: one of them taken takes them all.
+    for lift in shared.site.lifts() {
+        if lift.doors.iter().any(|d| nodes.contains(&d.1)) {
+            nodes.extend(lift.doors.iter().map(|d| d.1));
+        }
+    }
     nodes
 }
 
@@ -589,6 +627,7 @@ fn stopped(shared: &Shared, agv: u32) -> bool {
                 | AgvState::Charging
                 | AgvState::Fault
                 | AgvState::EmergencyStop
+                | AgvState::SafetyStop
         )
     })
 }
@@ -609,18 +648,11 @@ fn at_rest(shared: &Shared, agv: u32) -> bool {
     let Some(s) = still_status(shared, agv) else {
         return false;
     };
-    // At a node of the map it is on: its last node, or (before it passed any, or just after a
-    // lift ride, when its last node is the door on the floor it left) the nearest one.
+    // At a node of the map it is on (its last node may lie on another map after a lift ride).
     let node = shared
         .site
-        .node(s.last_node_id)
-        .filter(|n| n.map == s.map_id)
-        .or_else(|| {
-            shared
-                .site
-                .nearest_node(s.map_id, s.pose.x, s.pose.y)
-                .map(|(n, _)| n)
-        });
+        .nearest_node(s.map_id, s.pose.x, s.pose.y)
+        .map(|(n, _)| n);
     let at_node = node.is_some_and(|n| (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
     matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && at_node
 }
@@ -775,10 +807,11 @@ fn is_idle(shared: &Shared, agv: u32) -> bool {
     shared.fleet.get(agv).is_some_and(|v| {
         v.online
             && v.registered
-            && v.status
-                .as_ref()
-                .is_some_and(|s| s.state == AgvState::Idle && !s.e_stop)
+            && v.status.as_ref().is_some_and(|s| {
+                s.state == AgvState::Idle && !s.e_stop && s.localisation_quality > 0
+            })
     }) && shared.tasks.active_of(agv).is_none()
+        && !shared.safety.is_stopped(agv)
 }
 
 async fn assign(shared: &Arc<Shared>, t: &Task) {
@@ -889,12 +922,22 @@ async fn finish(shared: &Arc<Shared>, id: u32, state: TaskState, error: Option<S
     });
     if let Some(Some(agv)) = agv {
         // A completed task ended with the AGV at its destination. A cancelled or failed one may
-        // end with the AGV still stopping: it keeps its stopping envelope until it is seen
-        // stopped (`release_settled`).
+        // end with the AGV still driving what was released to it (it may have got a piece
+        // whose answer was lost, or drive on to where it can stop): all of it stays held until
+        // it is seen standing (`release_settled`). A failed task is cancelled on the AGV too,
+        // so that it stops and drops it.
         if state == TaskState::Completed {
             release_all(shared, agv).await;
-        } else {
-            release_beyond_envelope(shared, agv).await;
+        } else if state == TaskState::Failed {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let wait = Duration::from_millis(shared.config.command_timeout_ms);
+                let cancel = TaskControl {
+                    task_id: id,
+                    op: TaskOp::Cancel,
+                };
+                let _ = shared.connections.command(agv, cancel.into(), wait).await;
+            });
         }
         shared
             .tasks
@@ -965,8 +1008,8 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
     };
     let Some(agv) = t.agv else { return };
     let online = shared.fleet.get(agv).is_some_and(|v| v.online);
-    if !online {
-        // Its space stays blocked; the task waits for it to return.
+    if !online || shared.safety.is_stopped(agv) {
+        // Its space stays blocked; the task waits for it to return (or to be cleared).
         return;
     }
     let Some(step) = t.steps.get(t.step).cloned() else {
@@ -1289,7 +1332,12 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     };
     let r = radius(view.footprint);
-    let items = shapes(shared, nodes, edges, from, target, r);
+    let mut items = shapes(shared, nodes, edges, from, target, r);
+    if !t.sent {
+        // Standing off its first node (stopped on an edge, moved by hand): it drives there
+        // straight, over space it must hold too.
+        items.extend(approach(shared, agv, map, nodes[0]));
+    }
     let reserved = shared
         .space
         .lock()
@@ -1376,6 +1424,7 @@ async fn release_behind(shared: &Shared, agv: u32, nodes: &[u32], edges: &[u32],
     }
     let mut behind: Vec<u64> = nodes[..here].iter().map(|n| node_resource(*n)).collect();
     behind.extend(edges[..here].iter().map(|e| edge_resource(*e)));
+    behind.push(APPROACH | u64::from(nodes[0]));
     let n = shared
         .space
         .lock()
@@ -1508,46 +1557,63 @@ pub fn nearest_of_kind(
     best.map(|b| b.1)
 }
 
-/// How far an AGV that lost its link may still travel before it has stopped, m.
-pub const STOPPING_DISTANCE: f64 = 1.0;
-
-/// An AGV went offline: its reservations beyond its stopping envelope are released (the
-/// space it occupies and may still roll into stays held), and its running task goes back to
-/// the queue for it, to be replanned from where it stands when it returns.
+/// An AGV went offline: everything it holds stays held (it may still be driving what was
+/// released to it until its own link timeout stops it, and nobody sees where it stands), and
+/// its running task goes back to the queue for it, to be replanned from where it stands when it
+/// returns and is seen standing.
 pub async fn on_offline(shared: &Shared, agv: u32) {
-    release_beyond_envelope(shared, agv).await;
     if let Some(id) = shared.tasks.active_of(agv) {
         requeue(shared, id);
         persist(shared, id).await;
     }
 }
 
-/// Releases the reservations of `agv` beyond its stopping envelope (where it last reported,
-/// plus [`STOPPING_DISTANCE`]): what it can no longer reach if it stops now. The rest stays held
-/// until it is seen stopped.
-async fn release_beyond_envelope(shared: &Shared, agv: u32) {
-    let view = shared.fleet.get(agv);
-    let Some(last) = view.as_ref().and_then(|v| v.last) else {
-        return;
-    };
-    let envelope = Shape::new(vec![disc(
-        last.x,
-        last.y,
-        radius(view.as_ref().and_then(|v| v.footprint)) + STOPPING_DISTANCE,
-    )]);
-    let beyond = shared
+/// An AGV stopped for safety episode `episode` stands still with a void released path: its
+/// running task goes back to the queue (replanned from where it stands once it is cleared), its
+/// reservations are withdrawn and its grants revoked (freed once it acknowledges).
+pub async fn withdraw(shared: &Arc<Shared>, agv: u32, episode: u32) {
+    if let Some(id) = shared.tasks.active_of(agv) {
+        requeue(shared, id);
+        persist(shared, id).await;
+        shared.events.publish(
+            "task.interrupted",
+            Some(agv),
+            "server",
+            json!({ "task_id": id, "episode": episode, "why": "safety stop" }),
+        );
+    }
+    let holds = shared
         .space
         .lock()
         .expect("not poisoned")
-        .reservations_outside(agv, last.map_id, &envelope);
-    if !beyond.is_empty() {
-        shared
-            .space
-            .lock()
-            .expect("not poisoned")
-            .release_reservations(agv, |r| beyond.contains(&r));
-        if let Err(e) = shared.db.release_reservations(agv, &beyond).await {
-            tracing::warn!(error = %e, "reservation release not stored");
+        .holds(agv)
+        .iter()
+        .map(|h| h.0)
+        .collect::<Vec<_>>();
+    if holds
+        .iter()
+        .any(|h| matches!(h, maps::Hold::Reservation { .. }))
+    {
+        release_all(shared, agv).await;
+    }
+    for hold in holds {
+        if let maps::Hold::Grant { id } = hold
+            && shared.safety.start_revoke(id)
+        {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let info = shared.space.lock().expect("not poisoned").grant_info(id);
+                if let Some(g) = info {
+                    crate::grants::revoke(
+                        &shared,
+                        &g,
+                        protocol::message::RevokeReason::Safety,
+                        "server",
+                    )
+                    .await;
+                }
+                shared.safety.end_revoke(id);
+            });
         }
     }
 }

@@ -204,11 +204,13 @@ impl Fleet {
         f(agvs.entry(agv_id).or_insert_with(AgvView::new))
     }
 
-    /// Records a registration.
+    /// Records a registration. Its footprint is placed anew with its next report (it may
+    /// differ from the one held).
     pub fn register(&self, agv_id: u32, req: &RegisterRequest) {
         self.update(agv_id, |v| {
             v.registered = true;
             v.footprint = Some(dims(&req.footprint));
+            v.footprint_at = None;
             v.identity = Some(Identity {
                 vendor: req.vendor.clone(),
                 model: req.model.clone(),

@@ -3,7 +3,7 @@
 //! requests are granted only into space nobody else holds, each grant is committed to the
 //! database before it is sent, and grants end on release, expiry or an operator's revoke.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use maps::space::{Conflict, GrantInfo, Shape, oriented_rect, region_shape};
 use protocol::message::{
@@ -51,13 +51,28 @@ pub fn shape_from_json(text: &str) -> Option<Shape> {
     ))
 }
 
-/// Moves an AGV's footprint to its reported pose (if it registered a footprint and moved).
-pub fn on_status(shared: &Shared, agv_id: u32, status: &StatusReport) {
+/// Moves an AGV's footprint to its reported pose (if it registered a footprint and moved, or
+/// registered anew), from the session `session_id` that owns it. A footprint that overlaps space held by other AGVs opens a safety episode:
+/// the stops are on their way before this returns (`received`: when the report was taken). A
+/// report from an AGV that does not know where it is (localisation quality 0) moves nothing.
+pub fn on_status(
+    shared: &Shared,
+    agv_id: u32,
+    session_id: u32,
+    status: &StatusReport,
+    received: Instant,
+) {
+    if status.localisation_quality == 0 {
+        return;
+    }
     let Some(fp) = shared.fleet.get_footprint(agv_id) else {
         return;
     };
     let pose = [status.pose.x, status.pose.y, status.pose.theta];
     let moved = shared.fleet.update(agv_id, |v| {
+        if v.session_id != session_id {
+            return false; // a session that no longer owns the AGV id
+        }
         let moved = v.footprint_at.is_none_or(|(map, p)| {
             map != status.map_id
                 || (p[0] - pose[0]).abs() > MOVE_EPSILON
@@ -80,18 +95,7 @@ pub fn on_status(shared: &Shared, agv_id: u32, status: &StatusReport) {
             .expect("not poisoned")
             .set_footprint(agv_id, status.map_id, shape);
     if !overlaps.is_empty() {
-        tracing::error!(
-            agv_id,
-            ?overlaps,
-            "footprint overlaps space held by other AGVs"
-        );
-        shared.metrics.safety_overlaps.inc();
-        shared.events.publish(
-            "safety.overlap",
-            Some(agv_id),
-            "server",
-            json!({ "others": overlaps, "map_id": status.map_id }),
-        );
+        crate::safety::on_footprint(shared, agv_id, status.map_id, &overlaps, received);
     }
 }
 
@@ -207,13 +211,17 @@ pub async fn on_request(shared: &Shared, agv_id: u32, seq: u32, req: SpaceReques
     .into()
 }
 
-/// Ends a grant in the table and the database and tells the event stream.
+/// Ends a grant in the table and the database and tells the event stream (once: a grant
+/// already ended is left as it is).
 pub async fn end(shared: &Shared, grant: &GrantInfo, cause: &str, actor: &str) {
-    shared
+    let ended = shared
         .space
         .lock()
         .expect("not poisoned")
         .end_grant(grant.id);
+    if ended.is_none() {
+        return;
+    }
     if let Err(e) = shared.db.end_grant(grant.id, cause, now_ms() as i64).await {
         tracing::warn!(error = %e, grant_id = grant.id, "grant end not stored");
     }
@@ -271,30 +279,45 @@ pub async fn revoke(shared: &Shared, grant: &GrantInfo, reason: RevokeReason, ac
     acked
 }
 
-/// Ends expired grants every 200 ms until the server stops.
+/// Ends expired grants until the server stops. An expired grant's space stays held until the
+/// AGV lets go of it: it acknowledges the `SpaceRevoke(Expired)` it is sent (again every few
+/// seconds while it does not), or a report taken after the expiry names no grant or another
+/// one. An AGV's clock may lag the server's, and an offline AGV cannot say: until then it may
+/// still be manoeuvring there.
 pub async fn run_expiry(shared: std::sync::Arc<Shared>) {
     let mut stop = shared.stop_signal();
+    // grant id -> when to send its revoke again
+    let mut revoking: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
             _ = stop.changed() => return,
         }
-        let expired = shared.space.lock().expect("not poisoned").expired(now_ms());
-        for (id, _) in expired {
+        let now = now_ms();
+        let expired = shared.space.lock().expect("not poisoned").expired(now);
+        revoking.retain(|id, _| expired.iter().any(|(g, _)| g == id));
+        for (id, agv) in expired {
             let info = shared.space.lock().expect("not poisoned").grant_info(id);
-            if let Some(g) = info {
-                // An expired grant is over (the AGV knows its expiry too): the space goes back
-                // at once, the AGV's footprint stays where it is, and the AGV is told.
-                end(&shared, &g, "expired", "server").await;
-                let shared = shared.clone();
+            let Some(g) = info else {
+                continue;
+            };
+            // Told at once, and again every few seconds while it does not answer: an
+            // acknowledged revoke ends the grant.
+            if revoking.get(&id).is_none_or(|at| now >= *at) {
+                revoking.insert(id, now + shared.config.command_timeout_ms + 2_000);
+                let (shared, g) = (shared.clone(), g.clone());
                 tokio::spawn(async move {
-                    let wait = Duration::from_millis(shared.config.command_timeout_ms);
-                    let revoke = SpaceRevoke {
-                        grant_id: g.id,
-                        reason: RevokeReason::Expired,
-                    };
-                    let _ = shared.connections.command(g.agv, revoke.into(), wait).await;
+                    revoke(&shared, &g, RevokeReason::Expired, "server").await;
                 });
+            }
+            // A report taken after the expiry that names no grant, or another one: it let go.
+            let let_go = shared.fleet.get(agv).is_some_and(|v| {
+                v.online
+                    && v.last_seen_ms > g.expires_at_ms
+                    && v.status.as_ref().is_some_and(|s| s.grant_id != id)
+            });
+            if let_go {
+                end(&shared, &g, "expired", "server").await;
             }
         }
     }

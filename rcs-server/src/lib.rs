@@ -5,9 +5,11 @@
 //! Modules: [`config`] (what operators set), [`db`] (persistence, migrations), [`keys`] (the
 //! server key pair and enrolled AGV keys), [`auth`] (API tokens and roles), [`fleet`] (in-memory
 //! fleet state), [`connections`] (which connection serves which AGV; API commands to sessions),
-//! [`state`] (the state they all share), [`net`] (the AGV listener and connection driver), [`events`] (the event stream and audit
-//! log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP API). [`run`]
-//! starts everything and returns when `shutdown` resolves.
+//! [`state`] (the state they all share), [`net`] (the AGV listener and connection driver),
+//! [`grants`] (footprints and safe-space grants), [`dispatch`] (tasks and traffic control),
+//! [`safety`] (stopping AGVs that are where the RCS did not put them), [`events`] (the event
+//! stream and audit log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP
+//! API). [`run`] starts everything and returns when `shutdown` resolves.
 
 pub mod api;
 pub mod auth;
@@ -22,6 +24,7 @@ pub mod grants;
 pub mod keys;
 pub mod metrics;
 pub mod net;
+pub mod safety;
 pub mod state;
 pub mod writer;
 
@@ -139,6 +142,7 @@ pub async fn start(
     let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
     tokio::spawn(grants::run_expiry(state.clone()));
     tokio::spawn(dispatch::run(state.clone()));
+    tokio::spawn(safety::run(state.clone()));
     if let Some(url) = state.config.callback_url.clone() {
         tokio::spawn(callbacks::run(state.clone(), url));
     }
@@ -192,21 +196,16 @@ async fn restore_space(
 ) -> Result<maps::SpaceTable, ServerError> {
     let (open, max_id) = db.open_grants().await?;
     let mut space = maps::SpaceTable::new(site, max_id.wrapping_add(1));
-    for (agv_id, view) in fleet.snapshot() {
-        if let (Some(fp), Some(last)) = (view.footprint, view.last) {
-            let shape = grants::footprint_shape(fp, last.x, last.y, last.theta);
-            space.set_footprint(agv_id, last.map_id, shape);
-            fleet.update(agv_id, |v| {
-                v.footprint_at = Some((last.map_id, [last.x, last.y, last.theta]))
-            });
-        }
-    }
-    // Reservations committed before their motion frames were sent: the AGVs may still be on
-    // that space. They stay held until the AGVs' tasks are replanned and finish.
+    // Reservations committed before their motion frames were sent, and open grants: the AGVs
+    // may be on that space. Held again without checks (they were checked when made; a last
+    // stored pose may be older than them), until the AGVs are seen standing.
     for (agv, map, resource) in db.reservations().await? {
-        let fp = fleet.get(agv).and_then(|v| v.footprint);
-        if let Some(shape) = dispatch::resource_shape(site, resource, fp) {
-            let _ = space.reserve(agv, map, &[(resource, shape)]);
+        let view = fleet.get(agv);
+        let fp = view.as_ref().and_then(|v| v.footprint);
+        let from = view.as_ref().and_then(|v| v.last).map(|l| (l.x, l.y));
+        match dispatch::resource_shape(site, resource, fp, from) {
+            Some(shape) => space.restore_reservation(agv, map, resource, shape),
+            None => tracing::error!(agv_id = agv, resource, "stored reservation not on the site"),
         }
     }
     for g in open {
@@ -220,6 +219,24 @@ async fn restore_space(
                 expires_at_ms: g.expires_at as u64,
             }),
             None => tracing::error!(grant_id = g.grant_id, "stored grant region unreadable"),
+        }
+    }
+    // Every known AGV's footprint at its last stored pose: offline, its space stays blocked
+    // until it reports again or an operator clears it.
+    for (agv_id, view) in fleet.snapshot() {
+        if let (Some(fp), Some(last)) = (view.footprint, view.last) {
+            let shape = grants::footprint_shape(fp, last.x, last.y, last.theta);
+            let overlaps = space.set_footprint(agv_id, last.map_id, shape);
+            if !overlaps.is_empty() {
+                tracing::warn!(
+                    agv_id,
+                    ?overlaps,
+                    "stored pose overlaps space restored for other AGVs (checked again when it reports)"
+                );
+            }
+            fleet.update(agv_id, |v| {
+                v.footprint_at = Some((last.map_id, [last.x, last.y, last.theta]))
+            });
         }
     }
     Ok(space)

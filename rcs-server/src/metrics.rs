@@ -4,6 +4,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Label set: one `kind` label.
@@ -37,8 +38,13 @@ pub struct Metrics {
     pub protocol_errors: Family<Kind, Counter>,
     /// Space requests by outcome.
     pub grants: Family<Kind, Counter>,
-    /// Footprints found overlapping space held by another AGV (safety alarms).
+    /// Footprints found overlapping space held by another AGV (safety episodes opened or
+    /// grown).
     pub safety_overlaps: Counter,
+    /// Safety stops sent.
+    pub safety_stops: Counter,
+    /// From the status report that showed an overlap to the stopped AGV's acknowledgement, s.
+    pub safety_stop_seconds: Histogram,
     /// Task callbacks delivered to the business system.
     pub callbacks_sent: Counter,
     /// Task callbacks given up on.
@@ -62,6 +68,10 @@ impl Default for Metrics {
             protocol_errors: Family::default(),
             grants: Family::default(),
             safety_overlaps: Counter::default(),
+            safety_stops: Counter::default(),
+            safety_stop_seconds: Histogram::new([
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+            ]),
             callbacks_sent: Counter::default(),
             callbacks_dropped: Counter::default(),
             registry: Registry::default(),
@@ -114,6 +124,12 @@ impl Default for Metrics {
             "safety_overlaps",
             "Footprints overlapping space held by another AGV",
             m.safety_overlaps.clone(),
+        );
+        registry.register("safety_stops", "Safety stops sent", m.safety_stops.clone());
+        registry.register(
+            "safety_stop_seconds",
+            "From the report that showed an overlap to the stop's acknowledgement",
+            m.safety_stop_seconds.clone(),
         );
         registry.register(
             "callbacks_sent",

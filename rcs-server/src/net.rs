@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use crypto::session::RcsHandshake;
 use protocol::message::{AccessMode, Message, MessageType};
 use protocol::session::{CloseCause, RcsEvent, RcsSession};
-use protocol::types::{CloseReason, ResultCode};
+use protocol::types::{CloseReason, ErrorCode, ResultCode};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -278,6 +278,31 @@ impl<'a> Connection<'a> {
                 }
             }
             RcsEvent::RegistrationRequested(req) => {
+                // A footprint the site cannot take never becomes held space.
+                let dims = crate::fleet::dims(&req.footprint);
+                if !shared.site.vehicles().admits(dims) {
+                    let limits = shared.site.vehicles();
+                    tracing::warn!(
+                        agv_id = self.agv_id,
+                        ?dims,
+                        "registration refused: implausible footprint"
+                    );
+                    shared.events.publish(
+                        "agv.refused",
+                        Some(self.agv_id),
+                        "server",
+                        json!({ "reason": "implausible footprint", "footprint": dims,
+                                "max_length": limits.max_length, "max_width": limits.max_width }),
+                    );
+                    let _ = self.session.refuse_registration(
+                        now,
+                        format!(
+                            "footprint {dims:?} (front, rear, left, right) is over the site's limits ({} m long, {} m wide)",
+                            limits.max_length, limits.max_width
+                        ),
+                    );
+                    return;
+                }
                 // Persisted before it is acknowledged.
                 let result = match shared.db.register(self.agv_id, &req, now as i64).await {
                     Ok(()) => ResultCode::Ok,
@@ -295,14 +320,40 @@ impl<'a> Connection<'a> {
                         "agv",
                         json!({ "vendor": req.vendor, "model": req.model, "serial": req.serial }),
                     );
+                    // Still stopped for a safety episode: told again in this session.
+                    crate::safety::on_registered(shared, self.agv_id);
                 }
             }
             RcsEvent::Message {
-                message: Message::StatusReport(status),
+                seq,
+                message: Message::StatusReport(mut status),
                 ..
             } => {
+                let received = std::time::Instant::now();
                 shared.metrics.status_reports.inc();
-                crate::grants::on_status(shared, self.agv_id, &status);
+                if status.localisation_quality > 0
+                    && !shared
+                        .site
+                        .on_map(status.map_id, status.pose.x, status.pose.y)
+                {
+                    // Never held space: refused, and nothing of it is used.
+                    let detail = format!(
+                        "pose ({:.2}, {:.2}) is not on map {} of the site",
+                        status.pose.x, status.pose.y, status.map_id
+                    );
+                    tracing::warn!(agv_id = self.agv_id, "status refused: {detail}");
+                    self.session
+                        .reject(now, seq, ErrorCode::InvalidField, detail);
+                    return;
+                }
+                if status.localisation_quality == 0 {
+                    // It does not know where it is: its last known place stands.
+                    if let Some(last) = shared.fleet.get(self.agv_id).and_then(|v| v.status) {
+                        status.map_id = last.map_id;
+                        status.pose = last.pose;
+                    }
+                }
+                crate::grants::on_status(shared, self.agv_id, self.session_id, &status, received);
                 if let Some(change) = shared
                     .fleet
                     .report(self.agv_id, self.session_id, now, status)

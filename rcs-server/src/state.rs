@@ -47,6 +47,8 @@ pub struct Shared {
     pub space: std::sync::Mutex<maps::SpaceTable>,
     /// Tasks.
     pub tasks: crate::dispatch::Tasks,
+    /// Safety episodes and stopped AGVs.
+    pub safety: crate::safety::Safety,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -85,6 +87,7 @@ impl Shared {
             site: p.site,
             space: std::sync::Mutex::new(p.space),
             tasks: p.tasks,
+            safety: crate::safety::Safety::default(),
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),

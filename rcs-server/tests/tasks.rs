@@ -340,43 +340,6 @@ async fn four_agvs_swapping_through_a_crossing_resolve_the_deadlock() {
 }
 
 #[tokio::test]
-async fn an_agv_that_goes_silent_keeps_only_its_stopping_envelope() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(dir.path());
-    config.link_timeout_ms = 600;
-    let s = Running::start(config).await;
-    let a = driving(&s, 1, 0.0, 0.0).await;
-    a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
-    let t = submit(&s, json!({ "kind": "move", "destination": "dock-C" })).await;
-    let id = t["id"].as_u64().unwrap();
-    let state = s.server.state.clone();
-    eventually("released ahead", || {
-        state.space.lock().unwrap().holds(1).len() >= 4
-    })
-    .await;
-    a.silent.store(true, Ordering::Relaxed);
-    eventually("offline", || state.fleet.get(1).is_some_and(|v| !v.online)).await;
-    eventually("reservations beyond the envelope released", || {
-        state.space.lock().unwrap().holds(1).len() <= 3
-    })
-    .await;
-    let holds = state
-        .space
-        .lock()
-        .unwrap()
-        .holds(1)
-        .iter()
-        .map(|h| h.0)
-        .collect::<Vec<_>>();
-    assert!(holds.contains(&maps::Hold::Footprint), "{holds:?}");
-    // the task waits in the queue for its AGV, to be replanned from where it stands
-    let t = wait_task(&s, id, "queued").await;
-    assert_eq!(t["requested_agv"], 1);
-    a.stop().await;
-    s.stop().await;
-}
-
-#[tokio::test]
 async fn tasks_resume_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let s = Running::start(Config::for_tests(dir.path())).await;

@@ -212,6 +212,8 @@ pub struct Driver {
     pub cancel_at_released_end: bool,
     /// Commands of these types get no answer (and are not carried out).
     pub mute: Vec<MessageType>,
+    /// Commands of these types are carried out but their answers are lost.
+    pub answers_lost: Vec<MessageType>,
     /// The grant it reports using.
     pub grant_id: u32,
 }
@@ -236,6 +238,7 @@ impl Driver {
             stops: vec![],
             cancel_at_released_end: false,
             mute: vec![],
+            answers_lost: vec![],
             grant_id: 0,
         }
     }
@@ -261,7 +264,8 @@ impl Driver {
         if self.mute.contains(&m.message_type()) {
             return None;
         }
-        Some(self.answer(seq, m))
+        let answer = self.answer(seq, m);
+        (!self.answers_lost.contains(&m.message_type())).then_some(answer)
     }
 
     fn answer(&mut self, seq: u32, m: &Message) -> Message {
@@ -511,6 +515,7 @@ impl BackgroundAgv {
             let mut last_step = now_ms();
             let mut waiting: std::collections::HashMap<u32, oneshot::Sender<Message>> =
                 std::collections::HashMap::new();
+            let mut cut = false;
             loop {
                 let quiet = quiet.load(Ordering::Relaxed);
                 while let Some(e) = agv.poll_event() {
@@ -558,10 +563,15 @@ impl BackgroundAgv {
                 }
                 let sleep = Duration::from_millis(50);
                 tokio::select! {
-                    r = stream.read(&mut buf) => match r {
+                    r = stream.read(&mut buf), if !cut => match r {
                         Ok(0) | Err(_) => {
                             ev.lock().unwrap().push(AgvEvent::LinkLost);
-                            return;
+                            if !quiet {
+                                return;
+                            }
+                            // a silent AGV behind a broken network does not see the close:
+                            // it drives on what it was released
+                            cut = true;
                         }
                         Ok(n) => if !quiet { agv.handle_input(now_ms(), &buf[..n]) },
                     },

@@ -1,0 +1,728 @@
+//! Safety end to end (docs/traffic.md, "Safety"): every way in which space held by or released
+//! to one AGV could come to overlap another AGV is closed — going offline, a failed or cancelled
+//! task, a new footprint at registration, space restored after a restart, an AGV back on another
+//! map, an expired grant, two AGVs in one lift cabin — and an AGV that is where the RCS did not
+//! put it is stopped at once, with every AGV whose released space it touches, until the overlap
+//! is resolved. Implausible registrations and reports are refused with `InvalidField`.
+//!
+//! Each test fails on the server as it was before these rules (the reason is in its comment).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use protocol::frame::{Flags, FrameDecoder, Header, encode_raw};
+use protocol::message::*;
+use protocol::session::{AgvEvent, AgvSession, NoCrypto, SessionConfig};
+use protocol::types::*;
+use rcs_server::Config;
+use rcs_server::state::now_ms;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mod support;
+use support::fleet::{call, driving, grid_server, monitor, reservation_monitor, submit, wait_task};
+use support::{BackgroundAgv, Driver, Running, eventually, normal_agv, registration, run_agv};
+
+fn grid(c: u32, r: u32) -> u32 {
+    maps::generate::grid_node(1, 9, c, r)
+}
+
+fn reservations(state: &rcs_server::state::Shared, agv: u32) -> Vec<u64> {
+    let mut r: Vec<u64> = state
+        .space
+        .lock()
+        .unwrap()
+        .holds(agv)
+        .iter()
+        .filter_map(|(h, ..)| match h {
+            maps::Hold::Reservation { resource } => Some(*resource),
+            _ => None,
+        })
+        .collect();
+    r.sort_unstable();
+    r
+}
+
+/// An AGV that loses its link keeps driving what it was released until its own link timeout
+/// stops it: everything released to it stays held while it is offline. (Before: what lay more
+/// than 1 m beyond its last reported pose was released at once, and the reservation monitor
+/// caught it driving there.)
+#[tokio::test]
+async fn an_agv_that_goes_offline_keeps_all_the_space_released_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid", 1, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    config.link_timeout_ms = 600;
+    let s = Running::start(config).await;
+    let a = driving(&s, 1, 0.0, 2.0).await;
+    a.driver.as_ref().unwrap().lock().unwrap().speed = 1.0;
+    let (stop_held, watch_held) =
+        reservation_monitor(s.server.state.clone(), vec![(1, a.driver.clone().unwrap())]);
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": grid(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    let state = s.server.state.clone();
+    eventually("released ahead", || reservations(&state, 1).len() >= 5).await;
+    a.silent.store(true, Ordering::Relaxed);
+    let held = reservations(&state, 1);
+    eventually("offline", || state.fleet.get(1).is_some_and(|v| !v.online)).await;
+    // it drives on to the end of what it was released (it does not hear anything any more)
+    eventually("at the end of its released path", || {
+        let d = a.driver.as_ref().unwrap().lock().unwrap();
+        d.next >= d.released
+    })
+    .await;
+    assert_eq!(
+        reservations(&state, 1),
+        held,
+        "everything released to it stays held while it is offline"
+    );
+    let t = wait_task(&s, id, "queued").await;
+    assert_eq!(t["requested_agv"], 1);
+    stop_held.store(true, Ordering::Relaxed);
+    assert!(watch_held.await.unwrap() > 50);
+    a.stop().await;
+    s.stop().await;
+}
+
+/// A motion command whose answer is lost fails the task, but the AGV may have got it and may
+/// still be driving everything released to it: that stays held until it is seen standing.
+/// (Before: all but its stopping envelope was released when the task failed, and the AGV drove
+/// on into the released space.)
+#[tokio::test]
+async fn a_failed_task_keeps_the_space_its_agv_may_still_drive() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid", 1, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    config.command_timeout_ms = 800;
+    let s = Running::start(config).await;
+    let a = driving(&s, 1, 0.0, 2.0).await;
+    let driver = a.driver.clone().unwrap();
+    {
+        let mut d = driver.lock().unwrap();
+        d.speed = 0.8;
+        // the cancel that follows the failure stops it at the end of what it holds
+        d.cancel_at_released_end = true;
+    }
+    let (stop_held, watch_held) =
+        reservation_monitor(s.server.state.clone(), vec![(1, driver.clone())]);
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": grid(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    eventually("first piece released", || {
+        !driver.lock().unwrap().path.is_empty()
+    })
+    .await;
+    // later pieces arrive, but their answers are lost
+    driver
+        .lock()
+        .unwrap()
+        .answers_lost
+        .push(protocol::MessageType::MOTION_COMMAND);
+    let t = wait_task(&s, id, "failed").await;
+    assert!(
+        t["error"].as_str().unwrap_or("").contains("motion command"),
+        "{t}"
+    );
+    let state = s.server.state.clone();
+    let still_driving = {
+        let d = driver.lock().unwrap();
+        d.next < d.released
+    };
+    assert!(
+        still_driving,
+        "still driving what it was released when the task failed"
+    );
+    eventually("standing at the end of its released path", || {
+        let d = driver.lock().unwrap();
+        d.next >= d.released
+    })
+    .await;
+    eventually("released once it stands", || {
+        reservations(&state, 1).is_empty()
+    })
+    .await;
+    stop_held.store(true, Ordering::Relaxed);
+    assert!(watch_held.await.unwrap() > 50);
+    a.stop().await;
+    s.stop().await;
+}
+
+/// An AGV told to cancel may drive on to a point where it can stop (here: the end of what it
+/// was released): its path stays held until it stands. (Before: all but a 1 m envelope was
+/// released at once.)
+#[tokio::test]
+async fn a_cancelled_agv_keeps_its_released_path_until_it_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = grid_server(&dir, 9, 3).await;
+    let a = driving(&s, 1, 0.0, 2.0).await;
+    let driver = a.driver.clone().unwrap();
+    {
+        let mut d = driver.lock().unwrap();
+        d.speed = 0.7;
+        d.cancel_at_released_end = true;
+    }
+    let (stop_held, watch_held) =
+        reservation_monitor(s.server.state.clone(), vec![(1, driver.clone())]);
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": grid(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    let state = s.server.state.clone();
+    eventually("released ahead", || reservations(&state, 1).len() >= 5).await;
+    let (status, t) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &t["state"]), (200, &json!("cancelled")));
+    eventually("standing at the end of its released path", || {
+        let d = driver.lock().unwrap();
+        d.next >= d.released
+    })
+    .await;
+    eventually("released once it stands", || {
+        reservations(&state, 1).is_empty()
+    })
+    .await;
+    stop_held.store(true, Ordering::Relaxed);
+    assert!(watch_held.await.unwrap() > 50);
+    a.stop().await;
+    s.stop().await;
+}
+
+fn agv_with_footprint(id: u32, side: f32) -> AgvSession<NoCrypto> {
+    let mut reg = registration();
+    reg.footprint = Footprint {
+        front: side,
+        rear: side,
+        left: side,
+        right: side,
+        height: 0.3,
+    };
+    AgvSession::new(
+        SessionConfig::default(),
+        id,
+        AccessMode::Normal,
+        SecureProfile::Guide,
+        None,
+        reg,
+        now_ms(),
+    )
+}
+
+fn footprint_width(state: &rcs_server::state::Shared, agv: u32) -> Option<f64> {
+    use geo::BoundingRect as _;
+    state
+        .space
+        .lock()
+        .unwrap()
+        .holds(agv)
+        .iter()
+        .find(|(h, ..)| *h == maps::Hold::Footprint)
+        .and_then(|(_, _, shape)| shape.bounding_rect())
+        .map(|r| r.width())
+}
+
+/// An AGV that registers again with a larger footprint holds the larger one at once, also when
+/// it stands where it stood. (Before: the footprint moved only when the pose did, so the old,
+/// smaller one stayed in the table.)
+#[tokio::test]
+async fn a_new_footprint_at_registration_replaces_the_held_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+    let small = BackgroundAgv::spawn_at(
+        &s.server,
+        agv_with_footprint(1, 0.3),
+        support::ack_all(),
+        6.0,
+    );
+    eventually("small footprint held", || {
+        footprint_width(&state, 1).is_some_and(|w| (w - 0.6).abs() < 0.01)
+    })
+    .await;
+    small.stop().await;
+    eventually("offline", || state.fleet.get(1).is_some_and(|v| !v.online)).await;
+    let large = BackgroundAgv::spawn_at(
+        &s.server,
+        agv_with_footprint(1, 1.0),
+        support::ack_all(),
+        6.0,
+    );
+    eventually("registered again and reporting", || {
+        state
+            .fleet
+            .get(1)
+            .is_some_and(|v| v.online && v.registered && v.status.is_some())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let w = footprint_width(&state, 1).unwrap();
+    assert!(
+        (w - 2.0).abs() < 0.01,
+        "the held footprint is 2 m wide, not {w}"
+    );
+    large.stop().await;
+    s.stop().await;
+}
+
+/// After a restart, reservations that were committed are held again even where another AGV's
+/// last stored pose lies (that pose is written behind and may be older than the reservation).
+/// (Before: such a reservation was silently dropped, and its AGV could be standing on it.)
+#[tokio::test]
+async fn restored_reservations_are_held_even_over_a_stale_footprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+    // AGV 1 stands on node 2 (3, 0) of the demo hall; AGV 2 further east.
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), Driver::at(3.0, 0.0));
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), Driver::at(9.0, 0.0));
+    eventually("both report", || {
+        [1, 2]
+            .iter()
+            .all(|id| state.fleet.get(*id).is_some_and(|v| v.status.is_some()))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // telemetry written
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+    // What the database may hold after a crash: AGV 2's reservation of node 2 was committed
+    // after AGV 1's last telemetry row (AGV 1 had driven on by then).
+    let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
+        .await
+        .unwrap();
+    db.insert_reservations(2, 1, 0, &[2]).await.unwrap();
+    db.close().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    assert_eq!(
+        reservations(&s.server.state, 2),
+        vec![2],
+        "the committed reservation is held again"
+    );
+    s.stop().await;
+}
+
+/// An AGV that reports being on map 2 is routed from where it stands on map 2, whatever its
+/// last node says (a lift ride leaves the door on the floor it left as its last node; an AGV
+/// carried to another floor by hand keeps an old one). (Before: it was routed from its last
+/// node on map 1 and the task failed with MapMismatch.)
+#[tokio::test]
+async fn an_agv_is_routed_from_the_map_it_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid3", 2, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
+    let mut d = Driver::at(0.0, 2.0);
+    d.map_id = 2;
+    d.last_node_id = node(1, 2, 1); // a node on floor 1 (moved by hand between floors)
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), d);
+    let state = s.server.state.clone();
+    eventually("reports", || {
+        state
+            .fleet
+            .get(1)
+            .is_some_and(|v| v.registered && v.status.is_some())
+    })
+    .await;
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(2, 4, 1), "agv_id": 1 }),
+    )
+    .await;
+    wait_task(&s, t["id"].as_u64().unwrap(), "completed").await;
+    a.stop().await;
+    s.stop().await;
+}
+
+/// A grant that expired while the AGV still uses it keeps its space until the AGV
+/// acknowledges the revoke or reports it no longer uses it (its clock may lag the RCS's).
+/// (Before: the space went back at once.)
+#[tokio::test]
+async fn an_expired_grant_is_held_until_the_agv_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+    let a = driving(&s, 1, 3.0, 3.0).await;
+    let driver = a.driver.clone().unwrap();
+    driver
+        .lock()
+        .unwrap()
+        .mute
+        .push(protocol::MessageType::SPACE_REVOKE);
+    let answer = a
+        .request(
+            SpaceRequest {
+                map_id: 1,
+                region: Region::Circle {
+                    center: Point { x: 3.0, y: 3.0 },
+                    radius: 1.0,
+                },
+                limit: SpaceLimit::Free,
+                duration_ms: 300,
+                reason: SpaceReason::ObstacleAvoidance,
+            }
+            .into(),
+        )
+        .await;
+    let Message::SpaceGrant(g) = answer else {
+        panic!("granted: {answer:?}")
+    };
+    driver.lock().unwrap().grant_id = g.grant_id;
+    let granted = |state: &rcs_server::state::Shared| {
+        state
+            .space
+            .lock()
+            .unwrap()
+            .holds(1)
+            .iter()
+            .any(|(h, ..)| *h == maps::Hold::Grant { id: g.grant_id })
+    };
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(granted(&state), "expired but still in use: held");
+    // it stops using it
+    driver.lock().unwrap().grant_id = 0;
+    eventually("the grant ends", || !granted(&state)).await;
+    a.stop().await;
+    s.stop().await;
+}
+
+/// Two AGVs are never in one lift cabin: every door of a lift is the cabin on its floor, so an
+/// AGV standing at the floor-2 door keeps the lift from taking another AGV from floor 1 to
+/// floor 3. (Before: only the exit door was checked, and the second AGV rode "through" the
+/// first one.)
+#[tokio::test]
+async fn two_agvs_are_never_in_one_lift_cabin() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid3", 3, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
+    // A stands in the west cabin on floor 2; B goes from floor 1 to floor 3.
+    let mut da = Driver::at(0.0, 2.0);
+    da.map_id = 2;
+    da.last_node_id = node(2, 0, 1);
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), da);
+    let mut db = Driver::at(2.0, 2.0);
+    db.last_node_id = node(1, 1, 1);
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), db);
+    let state = s.server.state.clone();
+    eventually("both report", || {
+        [1, 2].iter().all(|id| {
+            state
+                .fleet
+                .get(*id)
+                .is_some_and(|v| v.registered && v.status.is_some())
+        })
+    })
+    .await;
+    let drivers = [a.driver.clone().unwrap(), b.driver.clone().unwrap()];
+    let stop = Arc::new(AtomicBool::new(false));
+    let (flag, ds) = (stop.clone(), drivers.clone());
+    let cabin = tokio::spawn(async move {
+        while !flag.load(Ordering::Relaxed) {
+            let at_west_door = ds
+                .iter()
+                .filter(|d| {
+                    let d = d.lock().unwrap();
+                    d.x.hypot(d.y - 2.0) < 1.0
+                })
+                .count();
+            assert!(at_west_door < 2, "two AGVs in the west lift cabin");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(3, 1, 1), "agv_id": 2 }),
+    )
+    .await;
+    wait_task(&s, t["id"].as_u64().unwrap(), "completed").await;
+    stop.store(true, Ordering::Relaxed);
+    cabin.await.unwrap();
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
+
+/// An AGV that appears inside another AGV's released path (it reconnected at a pose the RCS did
+/// not put it at) is an intruder: within a status period the AGV whose released space it
+/// touches and the intruder itself get a SafetyStop, an alarm names both, the episode is in the
+/// audit log, and nothing overlapping the intruder is released. The stopped AGV's path is then
+/// withdrawn, the stops are cleared, and its task completes around the intruder. (Before: the
+/// server only logged, and the first AGV drove into the second.)
+#[tokio::test]
+async fn an_intruder_stops_every_agv_whose_space_it_touches_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = grid_server(&dir, 9, 3).await;
+    let state = s.server.state.clone();
+    let a = driving(&s, 1, 0.0, 2.0).await;
+    let da = a.driver.clone().unwrap();
+    da.lock().unwrap().speed = 0.4;
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": grid(8, 1), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    eventually("node (6, 2) released to AGV 1", || {
+        reservations(&state, 1).contains(&u64::from(grid(3, 1)))
+    })
+    .await;
+    // AGV 2 turns up at (6, 2), in the middle of AGV 1's released path.
+    let mut events = state.events.subscribe();
+    let appeared = Instant::now();
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), Driver::at(6.0, 2.0));
+    let db = b.driver.clone().unwrap();
+    let (stop_mon, watch) = monitor(vec![da.clone(), db.clone()], 1.0);
+    eventually("AGV 1 stopped", || da.lock().unwrap().safety_stopped).await;
+    let latency = appeared.elapsed();
+    println!("AGV 1 stopped {latency:?} after AGV 2 connected and reported");
+    let (op, episode, other) = da.lock().unwrap().stops[0];
+    assert_eq!((op, other), (StopOp::Stop, 2));
+    eventually("AGV 2 stopped too", || {
+        db.lock()
+            .unwrap()
+            .stops
+            .contains(&(StopOp::Stop, episode, 1))
+    })
+    .await;
+    // the alarm names both AGVs
+    let mut alarm = None;
+    while let Ok(Ok(e)) = tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+        if e.kind == "safety.overlap" {
+            alarm = Some(e);
+            break;
+        }
+    }
+    let alarm = alarm.expect("a safety.overlap alarm");
+    assert_eq!(alarm.agv_id, Some(2), "{alarm:?}");
+    assert_eq!(alarm.detail["others"], json!([1]), "{alarm:?}");
+    assert_eq!(alarm.detail["episode"], json!(episode), "{alarm:?}");
+    assert!(
+        alarm.detail["stopped"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2),
+        "{alarm:?}"
+    );
+    // resolved: both cleared, the task goes on around AGV 2 and completes
+    eventually("AGV 1 cleared", || {
+        da.lock()
+            .unwrap()
+            .stops
+            .contains(&(StopOp::Clear, episode, 2))
+    })
+    .await;
+    eventually("AGV 2 cleared", || !db.lock().unwrap().safety_stopped).await;
+    da.lock().unwrap().speed = 3.0; // the way around is longer
+    wait_task(&s, id, "completed").await;
+    stop_mon.store(true, Ordering::Relaxed);
+    let closest = watch.await.unwrap();
+    println!("closest approach {closest:.2} m");
+    // in the audit log
+    let (_, log) = call(&s, reqwest::Method::GET, "/api/v1/audit?limit=500", None).await;
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"safety.overlap") && kinds.contains(&"safety.resolved"),
+        "{kinds:?}"
+    );
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
+
+/// Reads frames until one answers `seq` with an Error; returns its code.
+async fn error_for(stream: &mut TcpStream, seq: u32) -> Option<ErrorCode> {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = BytesMut::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_) | Ok(Ok(0)) | Ok(Err(_)) => return None,
+            Ok(Ok(_)) => {}
+        }
+        while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+            if let Ok(Message::ErrorReport(e)) =
+                Message::decode_body(frame.header.message_type, &frame.body)
+                && e.request_seq == seq
+            {
+                return Some(e.code);
+            }
+        }
+    }
+}
+
+/// A valid body of `message` with the f32 `from` replaced by `to` at its first occurrence.
+fn patched(message: &Message, from: f32, to: f32) -> Vec<u8> {
+    let mut body = BytesMut::new();
+    message.encode_body(&mut body).unwrap();
+    let mut body = body.to_vec();
+    let at = body
+        .windows(4)
+        .position(|w| w == from.to_le_bytes())
+        .expect("the value is in the body");
+    body[at..at + 4].copy_from_slice(&to.to_le_bytes());
+    body
+}
+
+/// Implausible values never become held space: a footprint larger than the site takes or with
+/// a negative side, a pose off the site's maps, a battery of −5 % are refused with
+/// `InvalidField`. (Before: all were accepted, and one report blocked that space for every
+/// task.)
+#[tokio::test]
+async fn implausible_registrations_and_reports_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+
+    // 30 m on every side: over the site's limits
+    let events = run_agv(&s.server, agv_with_footprint(7, 30.0), |_, e| {
+        matches!(e, Some(AgvEvent::PeerError { .. }))
+    })
+    .await;
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            AgvEvent::PeerError {
+                code: ErrorCode::InvalidField,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, AgvEvent::Registered)));
+    assert!(state.fleet.get(7).is_none_or(|v| v.footprint.is_none()));
+
+    // front −1 m, rear 1e30 m: against the rules of the message (raw bytes: our encoder refuses)
+    let mut stream = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let access: Message = AccessRequest {
+        mode: AccessMode::Normal,
+        profile: SecureProfile::Guide,
+        min_version: 1,
+        max_version: 1,
+        key_exchange: None,
+    }
+    .into();
+    let mut wire = BytesMut::new();
+    let mut body = BytesMut::new();
+    access.encode_body(&mut body).unwrap();
+    let h = Header::new(access.message_type(), Flags::ACK_REQUESTED, 1, 8, now_ms());
+    encode_raw(&mut wire, h, &body, &[], 65536).unwrap();
+    let reg: Message = registration().into();
+    let mut body = patched(&reg, 0.5, -1.0);
+    let at = body
+        .windows(4)
+        .position(|w| w == 0.5f32.to_le_bytes())
+        .unwrap();
+    body[at..at + 4].copy_from_slice(&1e30f32.to_le_bytes());
+    let h = Header::new(reg.message_type(), Flags::ACK_REQUESTED, 2, 8, now_ms());
+    encode_raw(&mut wire, h, &body, &[], 65536).unwrap();
+    stream.write_all(&wire).await.unwrap();
+    assert_eq!(
+        error_for(&mut stream, 2).await,
+        Some(ErrorCode::InvalidField)
+    );
+    assert!(state.fleet.get(8).is_none_or(|v| v.footprint.is_none()));
+
+    // a pose off the map and a battery of −5 %, from a registered AGV
+    let agv = BackgroundAgv::spawn_at(&s.server, normal_agv(9), support::ack_all(), 6.0);
+    eventually("AGV 9 holds its footprint", || {
+        footprint_width(&state, 9).is_some()
+    })
+    .await;
+    let before = state.fleet.get(9).unwrap().footprint_at;
+    let mut off_map = match support::status_at(1000.0, AgvState::Idle) {
+        Message::StatusReport(s) => s,
+        _ => unreachable!(),
+    };
+    off_map.pose.y = 1000.0;
+    let low: Message = match support::status_at(6.0, AgvState::Idle) {
+        Message::StatusReport(mut s) => {
+            s.battery_pct = 42.0;
+            s.into()
+        }
+        _ => unreachable!(),
+    };
+    let bad_battery = patched(&low, 42.0, -5.0);
+    agv.silent.store(true, Ordering::Relaxed);
+    agv.stop().await;
+    // a plain connection as AGV 10 sends both
+    let mut stream = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let mut wire = BytesMut::new();
+    let h = Header::new(access.message_type(), Flags::ACK_REQUESTED, 1, 10, now_ms());
+    let mut body = BytesMut::new();
+    access.encode_body(&mut body).unwrap();
+    encode_raw(&mut wire, h, &body, &[], 65536).unwrap();
+    let h = Header::new(reg.message_type(), Flags::ACK_REQUESTED, 2, 10, now_ms());
+    let mut body = BytesMut::new();
+    reg.encode_body(&mut body).unwrap();
+    encode_raw(&mut wire, h, &body, &[], 65536).unwrap();
+    stream.write_all(&wire).await.unwrap();
+    eventually_async(|| state.fleet.get(10).is_some_and(|v| v.registered)).await;
+    let mut wire = BytesMut::new();
+    let off: Message = off_map.into();
+    let mut body = BytesMut::new();
+    off.encode_body(&mut body).unwrap();
+    let h = Header::new(off.message_type(), Flags::NONE, 3, 10, now_ms());
+    encode_raw(&mut wire, h, &body, &[], 65536).unwrap();
+    stream.write_all(&wire).await.unwrap();
+    assert_eq!(
+        error_for(&mut stream, 3).await,
+        Some(ErrorCode::InvalidField)
+    );
+    let mut wire = BytesMut::new();
+    let h = Header::new(off.message_type(), Flags::NONE, 4, 10, now_ms());
+    encode_raw(&mut wire, h, &bad_battery, &[], 65536).unwrap();
+    stream.write_all(&wire).await.unwrap();
+    assert_eq!(
+        error_for(&mut stream, 4).await,
+        Some(ErrorCode::InvalidField)
+    );
+    assert!(
+        footprint_width(&state, 10).is_none(),
+        "no held space from refused reports"
+    );
+    assert!(state.fleet.get(10).is_some_and(|v| v.status.is_none()));
+    assert_eq!(state.fleet.get(9).unwrap().footprint_at, before);
+    s.stop().await;
+}
+
+async fn eventually_async(mut cond: impl FnMut() -> bool) {
+    eventually("condition", &mut cond).await;
+}
