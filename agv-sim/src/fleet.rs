@@ -129,7 +129,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         Mode::Normal => None,
     };
     let stats = Arc::new(Stats::default());
-    let monitor = Arc::new(Monitor::default());
+    let monitor = Arc::new(Monitor::for_site(&site));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut handles = Vec::new();
     let relocate = (opts.relocate > 0.0).then(|| agv::Relocate {

@@ -47,7 +47,8 @@ pub struct Held {
 /// One violation: the first sample of it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Violation {
-    /// `overlap` (two footprints) or `outside` (an AGV outside the space it was given).
+    /// `overlap` (two footprints), `cabin` (two AGVs in one lift's cabin, at its doors on
+    /// different floors) or `outside` (an AGV outside the space it was given).
     pub kind: &'static str,
     /// The AGVs (the same twice for `outside`).
     pub agvs: (u32, u32),
@@ -111,6 +112,8 @@ impl std::fmt::Display for Violation {
 #[derive(Debug)]
 pub struct Monitor {
     positions: Mutex<HashMap<u32, (Position, Held)>>,
+    /// Lift doors: (lift, map, x, y). The doors of a lift are one cabin on every floor.
+    cabins: Vec<(u16, u16, f64, f64)>,
     first: Mutex<Vec<Violation>>,
     samples: AtomicU64,
     started: std::time::Instant,
@@ -120,6 +123,7 @@ impl Default for Monitor {
     fn default() -> Self {
         Self {
             positions: Mutex::default(),
+            cabins: Vec::new(),
             first: Mutex::default(),
             samples: AtomicU64::new(0),
             started: std::time::Instant::now(),
@@ -142,6 +146,25 @@ fn footprint(p: &Position) -> geo::Polygon<f64> {
 }
 
 impl Monitor {
+    /// A monitor that also checks that no two AGVs are in one lift's cabin (at its doors on
+    /// different floors) at once: `site`'s lifts.
+    pub fn for_site(site: &maps::Site) -> Self {
+        let cabins = site
+            .lifts()
+            .iter()
+            .flat_map(|l| {
+                l.doors.iter().filter_map(move |(map, node, _)| {
+                    let n = site.node(*node)?;
+                    Some((l.id, *map, n.x, n.y))
+                })
+            })
+            .collect();
+        Self {
+            cabins,
+            ..Self::default()
+        }
+    }
+
     /// Records where `agv` is.
     pub fn set(&self, agv: u32, p: Position) {
         self.positions
@@ -214,6 +237,40 @@ impl Monitor {
                                 rcs_held: None,
                             });
                         }
+                    }
+                }
+            }
+        }
+        // one cabin per lift, whichever floor its doors are on
+        let cabin = |x: f64, y: f64| maps::space::disc(x, y, maps::space::CABIN_RADIUS);
+        for (k, &(lift, map, x, y)) in self.cabins.iter().enumerate() {
+            for &(other_lift, other_map, ox, oy) in &self.cabins[k + 1..] {
+                if other_lift != lift || other_map == map {
+                    continue;
+                }
+                let here = positions
+                    .iter()
+                    .filter(|(_, p, _)| p.map == map && footprint(p).intersects(&cabin(x, y)));
+                for (a, pa, ha) in here {
+                    for (b, pb, hb) in positions.iter().filter(|(b, p, _)| {
+                        b != a && p.map == other_map && footprint(p).intersects(&cabin(ox, oy))
+                    }) {
+                        found += 1;
+                        let ((a, pa, ha), (b, pb, hb)) = if a < b {
+                            ((a, pa, ha), (b, pb, hb))
+                        } else {
+                            ((b, pb, hb), (a, pa, ha))
+                        };
+                        self.record(Violation {
+                            kind: "cabin",
+                            agvs: (*a, *b),
+                            map: pa.map,
+                            distance: 0.0,
+                            at_s,
+                            poses: [*pa, *pb],
+                            held: [ha.clone(), hb.clone()],
+                            rcs_held: None,
+                        });
                     }
                 }
             }
@@ -306,5 +363,22 @@ mod tests {
         );
         m.set(2, at(1, 1.1, 0.0));
         assert_eq!(m.check(), 0, "1.1 m apart along their length: clear");
+    }
+
+    #[test]
+    fn two_agvs_at_one_lift_on_different_floors_are_in_one_cabin() {
+        let site = maps::Site::compile(
+            &maps::generate::grid_site("m", 2, 5, 3),
+            std::path::Path::new("<test>"),
+        )
+        .unwrap();
+        let m = Monitor::for_site(&site);
+        // the west doors are at (0, 2) on both floors
+        m.set(1, at(1, 0.0, 2.0));
+        m.set(2, at(2, 4.0, 2.0));
+        assert_eq!(m.check(), 0);
+        m.set(2, at(2, 0.3, 2.0));
+        assert_eq!(m.check(), 1);
+        assert_eq!(m.violations()[0].kind, "cabin");
     }
 }

@@ -19,8 +19,8 @@
     'agv.enrolled', 'agv.policy', 'agv.space_cleared', 'command.sent', 'command.result',
     'grant.granted', 'grant.denied', 'grant.ended', 'grant.revoke', 'task.submitted',
     'task.assigned', 'task.waiting', 'task.replanned', 'task.completed', 'task.failed',
-    'task.cancelled', 'task.cancel', 'traffic.deadlock', 'safety.overlap', 'token.created',
-    'lagged',
+    'task.cancelled', 'task.cancel', 'task.interrupted', 'traffic.deadlock', 'safety.overlap',
+    'safety.stop', 'safety.clear', 'safety.resolved', 'token.created', 'lagged',
   ];
 
   const STATE_COLOURS = {
@@ -37,6 +37,7 @@
     emergency_stop: '#e5484d',
     fault: '#e5484d',
     link_lost: '#e5484d',
+    safety_stop: '#e5484d',
   };
   const OFFLINE_COLOUR = '#5b6573';
   const AREA_COLOURS = {
@@ -944,7 +945,7 @@
     });
 
     const alarmed = all.filter((a) => a.alarm_count > 0 || a.e_stop || a.state === 'fault'
-      || a.state === 'emergency_stop' || a.state === 'link_lost');
+      || a.state === 'emergency_stop' || a.state === 'link_lost' || a.state === 'safety_stop');
     $('alarm-count').textContent = alarmed.length ? `(${alarmed.length})` : '';
     syncRows($('alarm-list'), alarmed, (a) => a.id, (a) => `<td>${a.id}</td>`
       + `<td>${esc(a.state || '?')}${a.e_stop ? ' · e-stop' : ''}</td>`

@@ -118,6 +118,10 @@ async fn tokens_roles_and_the_open_endpoints() {
     let (status, body) = get(&s, "/api/v1/nothing", Some(&viewer)).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
 
+    // no safety episode open
+    let (status, body) = get(&s, "/api/v1/safety", Some(&viewer)).await;
+    assert_eq!((status, body), (200, serde_json::json!([])));
+
     // the OpenAPI document names every route
     let (status, doc) = get(&s, "/api/openapi.json", None).await;
     assert_eq!(status, 200);
@@ -129,6 +133,7 @@ async fn tokens_roles_and_the_open_endpoints() {
         "/api/v1/events",
         "/api/v1/live",
         "/api/v1/space",
+        "/api/v1/safety",
         "/api/v1/whoami",
         "/api/v1/tokens",
         "/healthz",

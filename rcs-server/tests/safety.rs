@@ -726,3 +726,40 @@ async fn implausible_registrations_and_reports_are_refused() {
 async fn eventually_async(mut cond: impl FnMut() -> bool) {
     eventually("condition", &mut cond).await;
 }
+
+/// Two AGVs whose footprints touch cannot be sorted out by withdrawing space: both stay
+/// stopped, the episode is listed at `GET /api/v1/safety`, until one is moved away by hand;
+/// then both are cleared.
+#[tokio::test]
+async fn agvs_in_contact_stay_stopped_until_moved_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = grid_server(&dir, 9, 3).await;
+    let state = s.server.state.clone();
+    let a = driving(&s, 1, 4.0, 2.0).await;
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), Driver::at(4.6, 2.0));
+    let (da, db) = (a.driver.clone().unwrap(), b.driver.clone().unwrap());
+    eventually("both stopped", || {
+        da.lock().unwrap().safety_stopped && db.lock().unwrap().safety_stopped
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, open) = call(&s, reqwest::Method::GET, "/api/v1/safety", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(open.as_array().map(Vec::len), Some(1), "{open}");
+    assert_eq!(open[0]["intruder"], 2, "{open}");
+    assert_eq!(open[0]["stopped"], json!([2, 1]), "{open}");
+    assert!(
+        da.lock().unwrap().safety_stopped && db.lock().unwrap().safety_stopped,
+        "still stopped: their footprints touch"
+    );
+    // an operator pushes AGV 2 onto the next node
+    db.lock().unwrap().x = 6.0;
+    eventually("both cleared", || {
+        !da.lock().unwrap().safety_stopped && !db.lock().unwrap().safety_stopped
+    })
+    .await;
+    eventually("no episode open", || state.safety.open().is_empty()).await;
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}

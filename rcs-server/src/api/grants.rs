@@ -1,5 +1,5 @@
 //! `/api/v1/grants`: active safe-space grants and operator revokes; clearing the space an
-//! offline AGV still blocks.
+//! offline AGV still blocks; `/api/v1/safety`: open safety episodes.
 
 use std::sync::Arc;
 
@@ -30,6 +30,18 @@ pub struct GrantDto {
     /// The region as polygon outlines `[[[x, y], ...], ...]`.
     #[schema(value_type = Object)]
     pub region: serde_json::Value,
+}
+
+/// Open safety episodes: AGVs found where the RCS did not put them, and the AGVs stopped for
+/// them (docs/traffic.md, "When an overlap appears anyway").
+#[utoipa::path(get, path = "/api/v1/safety", tag = "grants",
+    responses((status = 200, body = Vec<crate::safety::Episode>)))]
+pub(super) async fn safety(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::safety::Episode>>, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    Ok(Json(shared.safety.open()))
 }
 
 /// Active safe-space grants.

@@ -46,6 +46,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/agvs/{id}/policy", put(agvs::set_policy))
         .route("/api/v1/agvs/{id}/space", delete(grants::clear_space))
         .route("/api/v1/grants", get(grants::list))
+        .route("/api/v1/safety", get(grants::safety))
         .route("/api/v1/grants/{id}", delete(grants::revoke))
         .route("/api/v1/tasks", get(tasks::list).post(tasks::submit))
         .route("/api/v1/tasks/{id}", get(tasks::one).delete(tasks::cancel))
@@ -78,6 +79,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         maps::one,
         grants::list,
         grants::revoke,
+        grants::safety,
         tasks::submit,
         tasks::list,
         tasks::one,
