@@ -621,7 +621,8 @@ pub async fn run(
             server, &spec, &mut body, &mut rng, &monitor, &stats, &mut stop,
         )
         .await;
-        if std::mem::replace(&mut body.registered, false) {
+        let lost = std::mem::replace(&mut body.registered, false);
+        if lost {
             stats.connected.fetch_sub(1, Ordering::Relaxed);
             if !*stop.borrow() {
                 stats.disconnects.fetch_add(1, Ordering::Relaxed);
@@ -634,7 +635,9 @@ pub async fn run(
         }
         body.on_link_lost();
         monitor.held(spec.id, body.held());
+        // moved by hand (at most once per lost session) while the link is down
         if let Some(r) = &spec.relocate
+            && lost
             && rng.chance(r.probability)
             && !r.places.is_empty()
         {

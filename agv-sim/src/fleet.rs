@@ -71,7 +71,14 @@ pub enum Destinations {
     Any,
 }
 
-/// Start places: distinct nodes at least 2.5 m from each other, spread over the site's maps.
+/// Whether node `n` lies in a forbidden area (no AGV may stand or go there).
+fn forbidden(site: &maps::Site, n: &maps::Node) -> bool {
+    site.areas_at(n.map, n.x, n.y)
+        .any(|a| a.kind == maps::file::AreaKind::Forbidden)
+}
+
+/// Start places: distinct nodes at least 2.5 m from each other, outside forbidden areas, spread
+/// over the site's maps.
 fn start_nodes(
     site: &maps::Site,
     n: usize,
@@ -80,7 +87,7 @@ fn start_nodes(
     let mut nodes: Vec<&maps::Node> = site
         .nodes()
         .iter()
-        .filter(|n| n.kind == NodeKind::Waypoint)
+        .filter(|n| n.kind == NodeKind::Waypoint && !forbidden(site, n))
         .collect();
     // deterministic shuffle
     let mut x = seed | 1;
@@ -137,11 +144,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         places: Arc::new(
             site.nodes()
                 .iter()
-                .filter(|n| n.kind == NodeKind::Waypoint)
-                .filter(|n| {
-                    site.areas_at(n.map, n.x, n.y)
-                        .all(|a| a.kind != maps::file::AreaKind::Forbidden)
-                })
+                .filter(|n| n.kind == NodeKind::Waypoint && !forbidden(&site, n))
                 .map(|n| (n.map, n.x, n.y, n.id))
                 .collect(),
         ),
@@ -220,9 +223,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                     matches!(
                         n.kind,
                         NodeKind::Station | NodeKind::Parking | NodeKind::Waypoint
-                    ) && site
-                        .areas_at(n.map, n.x, n.y)
-                        .all(|a| a.kind != maps::file::AreaKind::Forbidden)
+                    ) && !forbidden(&site, n)
                 }
             })
             .map(|n| (n.id, n.map, n.x, n.y))
@@ -251,6 +252,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let kinds = ["move", "pick", "drop"];
     let mut drain_until: Option<Instant> = None;
     let mut annotated = 0u64;
+    let mut api_down = 0u64;
     loop {
         let now = Instant::now();
         let running = now.duration_since(run_start) < opts.duration;
@@ -291,6 +293,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                         Ok(id) => {
                             submitted.push(id);
                             targets.insert(id, dest);
+                        }
+                        // The RCS is down or restarting: a business system tries again.
+                        Err(crate::api::ApiError::Http(_)) => {
+                            api_down += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            continue;
                         }
                         Err(e) => stats.error(&format!("task submission: {e}")),
                     }
@@ -356,6 +364,14 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .await?;
         eprintln!("TASKS {r}");
         let r = reqwest::Client::new()
+            .get(format!("{}/api/v1/agvs", opts.api))
+            .bearer_auth(&opts.token)
+            .send()
+            .await?
+            .text()
+            .await?;
+        eprintln!("AGVS {r}");
+        let r = reqwest::Client::new()
             .get(format!("{}/api/v1/audit?limit=3000", opts.api))
             .bearer_auth(&opts.token)
             .send()
@@ -398,6 +414,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         grants_granted: stats.grants_granted.load(Ordering::Relaxed),
         grants_denied: stats.grants_denied.load(Ordering::Relaxed),
         request_latency_ms: stats.latency_ms(),
+        api_unavailable: api_down,
         violation_samples: monitor.samples(),
         violations: monitor.violations(),
         seconds: started.elapsed().as_secs_f64(),

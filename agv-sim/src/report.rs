@@ -118,6 +118,8 @@ pub struct Report {
     pub grants_denied: u64,
     /// Request→answer latency of the AGVs' space requests, ms: p50, p99, max.
     pub request_latency_ms: Option<(f64, f64, f64)>,
+    /// Task submissions the API did not take because it was unreachable (retried).
+    pub api_unavailable: u64,
     /// Monitor checks that found a violation (one per pair per 50 ms check).
     pub violation_samples: u64,
     /// The first sample of each distinct violation (kind and pair of AGVs).
@@ -147,6 +149,12 @@ impl Report {
         );
         row("frames sent", self.frames_sent.to_string());
         row("messages received", self.messages_received.to_string());
+        if self.api_unavailable > 0 {
+            row(
+                "API unreachable (retried)",
+                self.api_unavailable.to_string(),
+            );
+        }
         if self.disconnects > 0 || self.reconnects > 0 {
             row(
                 "disconnects / reconnects",

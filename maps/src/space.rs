@@ -535,23 +535,37 @@ impl SpaceTable {
     /// Reserves `items` (resource id and shape) on `map` for `agv`, all or none. Items it
     /// already holds are kept as they are.
     pub fn reserve(&mut self, agv: u32, map: u16, items: &[(u64, Shape)]) -> Result<(), Conflict> {
-        for (resource, shape) in items {
-            if self.by_hold.contains_key(&(
-                agv,
-                Hold::Reservation {
-                    resource: *resource,
-                },
-            )) {
-                continue;
+        self.reserve_on_maps(agv, &[(map, items)])
+    }
+
+    /// Reserves items on several maps for `agv` (a lift ride: the way into the cabin on one
+    /// floor and out of it on another), all or none.
+    pub fn reserve_on_maps(
+        &mut self,
+        agv: u32,
+        parts: &[(u16, &[(u64, Shape)])],
+    ) -> Result<(), Conflict> {
+        for (map, items) in parts {
+            for (resource, shape) in items.iter() {
+                if self.by_hold.contains_key(&(
+                    agv,
+                    Hold::Reservation {
+                        resource: *resource,
+                    },
+                )) {
+                    continue;
+                }
+                self.check(agv, *map, shape)?;
             }
-            self.check(agv, map, shape)?;
         }
-        for (resource, shape) in items {
-            let hold = Hold::Reservation {
-                resource: *resource,
-            };
-            if !self.by_hold.contains_key(&(agv, hold)) {
-                self.insert(agv, map, hold, shape.clone(), (0, u64::MAX));
+        for (map, items) in parts {
+            for (resource, shape) in items.iter() {
+                let hold = Hold::Reservation {
+                    resource: *resource,
+                };
+                if !self.by_hold.contains_key(&(agv, hold)) {
+                    self.insert(agv, *map, hold, shape.clone(), (0, u64::MAX));
+                }
             }
         }
         Ok(())

@@ -669,6 +669,36 @@ impl Db {
             .collect()
     }
 
+    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, with their last
+    /// change (UTC ms), by id.
+    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<(TaskRow, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT task_id, kind, agv_id, state, spec, created_by, created_at, updated_at \
+             FROM tasks WHERE state NOT IN ('queued', 'running') AND updated_at >= $1 \
+             ORDER BY task_id",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    (
+                        u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+                        r.try_get(1)?,
+                        r.try_get::<Option<i64>, _>(2)?
+                            .and_then(|v| u32::try_from(v).ok()),
+                        r.try_get(3)?,
+                        r.try_get(4)?,
+                        r.try_get(5)?,
+                        r.try_get(6)?,
+                    ),
+                    r.try_get(7)?,
+                ))
+            })
+            .collect()
+    }
+
     /// Every stored reservation as (AGV, map, resource).
     pub async fn reservations(&self) -> Result<Vec<(u32, u16, u64)>, sqlx::Error> {
         let rows = sqlx::query("SELECT agv_id, map_id, resource FROM reservations")

@@ -67,7 +67,7 @@ pub enum TaskState {
 }
 
 /// One step of a task's plan.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Drive along nodes on a map.
@@ -147,6 +147,9 @@ pub struct Task {
     /// The current step was sent (switch steps).
     #[serde(skip)]
     sent: bool,
+    /// After backing off for a deadlock: the AGV it lets pass first, until when (UTC ms).
+    #[serde(skip)]
+    yield_to: Option<(u32, u64)>,
 }
 
 /// The task table.
@@ -213,6 +216,7 @@ impl Tasks {
             waiting_since: 0,
             busy: false,
             sent: false,
+            yield_to: None,
         };
         self.tasks
             .lock()
@@ -261,8 +265,53 @@ impl Tasks {
                     waiting_since: 0,
                     busy: false,
                     sent: false,
+                    yield_to: None,
                 },
             );
+        }
+    }
+
+    /// Restores tasks that had finished before a restart (`rows` with their last change), so
+    /// that they are listed and answered as they ended.
+    pub fn restore_finished(&self, rows: Vec<(crate::db::TaskRow, i64)>) {
+        let mut tasks = self.tasks.lock().expect("not poisoned");
+        for ((id, kind, agv, state, spec, created_by, created_at), updated_at) in rows {
+            let (Ok(kind), Ok(state)) = (
+                serde_json::from_value::<TaskKind>(json!(kind)),
+                serde_json::from_value::<TaskState>(json!(state)),
+            ) else {
+                continue;
+            };
+            let spec: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
+            let Some(destination) = spec["destination"]
+                .as_u64()
+                .and_then(|d| u32::try_from(d).ok())
+            else {
+                continue;
+            };
+            tasks.entry(id).or_insert(Task {
+                id,
+                kind,
+                destination,
+                requested_agv: spec["requested_agv"]
+                    .as_u64()
+                    .and_then(|a| u32::try_from(a).ok()),
+                agv,
+                state,
+                steps: serde_json::from_value(spec["steps"].clone()).unwrap_or_default(),
+                step: 0,
+                released: 0,
+                waiting_for: None,
+                error: spec["error"].as_str().map(str::to_owned),
+                created_by,
+                created_at_ms: created_at.max(0) as u64,
+                updated_at_ms: updated_at.max(0) as u64,
+                segment: 0,
+                waiting_since: 0,
+                busy: false,
+                sent: false,
+                yield_to: None,
+            });
         }
     }
 
@@ -506,6 +555,8 @@ async fn send_low_batteries_to_chargers(shared: &Arc<Shared>) {
 
 /// How long AGVs must wait on each other in a cycle before it counts as a deadlock, ms.
 pub const DEADLOCK_AFTER_MS: u64 = 500;
+/// How long an AGV that backed off out of a deadlock lets the other AGV pass first, at most, ms.
+pub const YIELD_MS: u64 = 10_000;
 
 /// Finds cycles in the wait-for graph (AGV → the AGV holding the space it needs) and breaks
 /// each: the AGV with the youngest task replans around the space the others hold, or, if it
@@ -539,7 +590,7 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
                 .tasks
                 .get(task_id)
                 .is_some_and(|t| current_node(shared, other) == Some(t.destination));
-            if on_destination || !replan_around(shared, task_id, agv, false).await {
+            if on_destination || !replan_around(shared, task_id, agv, None).await {
                 clear_the_way(shared, other, task_id).await;
             }
         }
@@ -581,7 +632,7 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
             "dispatcher",
             json!({ "cycle": cycle, "task_id": task_id }),
         );
-        replan_around(shared, task_id, victim, true).await;
+        replan_around(shared, task_id, victim, Some(waits[&victim].1)).await;
     }
 }
 
@@ -642,24 +693,23 @@ fn still_status(shared: &Shared, agv: u32) -> Option<protocol::message::StatusRe
 }
 
 /// Whether `agv` stands still at the end of what was released to it: online, reporting
-/// `WaitingForRelease` (or `Idle`), not moving, at its last node. Only then may its
-/// reservations be given up and its path replanned.
+/// `WaitingForRelease` (at the end of its released path) or `Idle` (nothing released: it may
+/// stand off a node, after a cancel, a lost link or a move by hand), not moving. Only then may
+/// its reservations be given up and its path replanned (from the nearest node, with the
+/// approach to it).
 fn at_rest(shared: &Shared, agv: u32) -> bool {
-    let Some(s) = still_status(shared, agv) else {
-        return false;
-    };
-    // At a node of the map it is on (its last node may lie on another map after a lift ride).
-    let node = shared
-        .site
-        .nearest_node(s.map_id, s.pose.x, s.pose.y)
-        .map(|(n, _)| n);
-    let at_node = node.is_some_and(|n| (n.x - s.pose.x).hypot(n.y - s.pose.y) < 0.1);
-    matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle) && at_node
+    still_status(shared, agv)
+        .is_some_and(|s| matches!(s.state, AgvState::WaitingForRelease | AgvState::Idle))
 }
 
 /// Replans a waiting task around the space others hold; returns whether it did. Never for an
 /// AGV that is not [`at_rest`]: its reservations are all given up.
-async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32, backoff: bool) -> bool {
+async fn replan_around(
+    shared: &Arc<Shared>,
+    task_id: u32,
+    agv: u32,
+    backoff_for: Option<u32>,
+) -> bool {
     let Some(task) = shared.tasks.get(task_id) else {
         return false;
     };
@@ -679,13 +729,13 @@ async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32, backoff: bo
             planner.exclude_edge(e.id, true);
         }
     }
+    let mut backed_off = false;
     let route = planner
         .route(here, task.destination, &vehicle)
         .ok()
         .or_else(|| {
-            if !backoff {
-                return None;
-            }
+            backoff_for?;
+            backed_off = true;
             // No way around: back off to a free neighbour, then take the normal route from there.
             let neighbour = site
                 .edges()
@@ -713,12 +763,18 @@ async fn replan_around(shared: &Arc<Shared>, task_id: u32, agv: u32, backoff: bo
         return false;
     };
     release_all(shared, agv).await;
+    // Backed off: it lets the AGV it waited for pass before it goes on (or it would take the
+    // freed space back at once, and both would wait again).
+    let yield_to = backoff_for
+        .filter(|_| backed_off)
+        .map(|other| (other, now_ms() + YIELD_MS));
     shared.tasks.with(task_id, |t| {
         t.steps = steps_of(&route);
         t.step = 0;
         t.released = 0;
         t.sent = false;
         t.waiting_for = None;
+        t.yield_to = yield_to;
         t.updated_at_ms = now_ms();
     });
     persist(shared, task_id).await;
@@ -1179,37 +1235,31 @@ fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
                 t.updated_at_ms = now_ms();
                 step
             });
-            if let Some(Some(Step::MapSwitch {
-                lift,
-                to_map,
-                to_node,
-                ..
-            })) = switched
-            {
+            if let Some(Some(Step::MapSwitch { lift, to_map, .. })) = switched {
                 shared
                     .tasks
                     .lifts
                     .lock()
                     .expect("not poisoned")
                     .remove(&lift);
-                // Only the exit door stays reserved: the old map's space is left behind.
-                let keep = shared
-                    .site
-                    .node(to_node)
-                    .map(|n| Shape::new(vec![disc(n.x, n.y, 0.1)]));
-                if let Some(keep) = keep {
-                    let behind = shared
-                        .space
-                        .lock()
-                        .expect("not poisoned")
-                        .reservations_outside(agv, to_map, &keep);
-                    shared
-                        .space
-                        .lock()
-                        .expect("not poisoned")
-                        .release_reservations(agv, |r| behind.contains(&r));
-                    let _ = shared.db.release_reservations(agv, &behind).await;
-                }
+                // The old map's space is left behind; the way out on the new map stays.
+                let behind: Vec<u64> = shared
+                    .space
+                    .lock()
+                    .expect("not poisoned")
+                    .holds(agv)
+                    .iter()
+                    .filter_map(|(h, m, _)| match h {
+                        maps::Hold::Reservation { resource } if *m != to_map => Some(*resource),
+                        _ => None,
+                    })
+                    .collect();
+                shared
+                    .space
+                    .lock()
+                    .expect("not poisoned")
+                    .release_reservations(agv, |r| behind.contains(&r));
+                let _ = shared.db.release_reservations(agv, &behind).await;
             }
             persist(&shared, id).await;
         } else {
@@ -1318,6 +1368,20 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     }
     release_behind(shared, agv, nodes, edges, here).await;
+    if !t.sent
+        && t.step > 0
+        && let Some((other, until)) = t.yield_to
+    {
+        let still_waits = shared
+            .tasks
+            .active_of(other)
+            .and_then(|o| shared.tasks.get(o))
+            .is_some_and(|o| o.waiting_for == Some(agv));
+        if still_waits && now_ms() < until {
+            return;
+        }
+        shared.tasks.with(t.id, |task| task.yield_to = None);
+    }
     // Extend the release: LOOKAHEAD nodes ahead, and never ending inside a single lane (a
     // lane is released to its end in one piece, so two AGVs never meet head-on in it).
     let mut target = (here + LOOKAHEAD).min(last_index);
@@ -1338,11 +1402,18 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         // straight, over space it must hold too.
         items.extend(approach(shared, agv, map, nodes[0]));
     }
-    let reserved = shared
-        .space
-        .lock()
-        .expect("not poisoned")
-        .reserve(agv, map, &items);
+    // Into a lift only with the way out of it on the other floor: the exit door and the first
+    // piece beyond it, so that an AGV never stands in a cabin it cannot leave.
+    let exit = (target == last_index)
+        .then(|| exit_items(shared, t, r))
+        .flatten();
+    let reserved = {
+        let mut space = shared.space.lock().expect("not poisoned");
+        match &exit {
+            Some((to_map, out)) => space.reserve_on_maps(agv, &[(map, &items), (*to_map, out)]),
+            None => space.reserve(agv, map, &items),
+        }
+    };
     if let Err(c @ maps::Conflict::Forbidden { .. }) = reserved {
         // The path passes too close to a forbidden area for this AGV's size: it can never be
         // released. Fail clearly rather than wait forever.
@@ -1369,17 +1440,27 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
     }
     // Committed before the motion frame that relies on it.
     let resources: Vec<u64> = items.iter().map(|(r, _)| *r).collect();
-    if let Err(e) = shared
+    let mut stored = shared
         .db
         .insert_reservations(agv, map, t.id, &resources)
-        .await
-    {
+        .await;
+    let mut exit_resources = Vec::new();
+    if let (Ok(()), Some((to_map, out))) = (&stored, &exit) {
+        exit_resources = out.iter().map(|(r, _)| *r).collect();
+        stored = shared
+            .db
+            .insert_reservations(agv, *to_map, t.id, &exit_resources)
+            .await;
+    }
+    if let Err(e) = stored {
         tracing::error!(error = %e, "reservations not stored: not released");
         shared
             .space
             .lock()
             .expect("not poisoned")
-            .release_reservations(agv, |r| resources.contains(&r));
+            .release_reservations(agv, |r| {
+                resources.contains(&r) || exit_resources.contains(&r)
+            });
         return;
     }
     let start = if t.sent { t.released } else { 0 };
@@ -1416,6 +1497,26 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
             }
         }
     });
+}
+
+/// When the drive of task `t` ends at a lift (or link) door: the target map and the way out on
+/// it (the exit door and the first release of the drive that follows).
+fn exit_items(shared: &Shared, t: &Task, r: f64) -> Option<(u16, Vec<(u64, Shape)>)> {
+    let Some(Step::MapSwitch { to_map, .. }) = t.steps.get(t.step + 1) else {
+        return None;
+    };
+    let Some(Step::Drive { map, nodes, edges }) = t.steps.get(t.step + 2) else {
+        return None;
+    };
+    if map != to_map || nodes.is_empty() {
+        return None;
+    }
+    let last = nodes.len() - 1;
+    let mut target = LOOKAHEAD.min(last);
+    while target < last && !is_stop_point(shared, nodes[target], false) {
+        target += 1;
+    }
+    Some((*to_map, shapes(shared, nodes, edges, 0, target, r)))
 }
 
 async fn release_behind(shared: &Shared, agv: u32, nodes: &[u32], edges: &[u32], here: usize) {

@@ -107,6 +107,9 @@ pub async fn start(
     let db_max_task = db.max_task_id().await?;
     let tasks = dispatch::Tasks::new(db_max_task);
     tasks.restore(db.open_tasks().await?);
+    // Tasks finished within the last day are answered after a restart as they ended.
+    let day_ago = state::now_ms().saturating_sub(24 * 60 * 60 * 1000) as i64;
+    tasks.restore_finished(db.finished_tasks(day_ago).await?);
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;

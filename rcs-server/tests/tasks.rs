@@ -620,3 +620,91 @@ async fn an_agv_is_replanned_around_a_parked_one_only_at_rest() {
     parked.stop().await;
     s.stop().await;
 }
+
+/// A task that finished before a restart is listed and answered as it ended.
+#[tokio::test]
+async fn a_finished_task_is_answered_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    let t = submit(&s, json!({ "kind": "move", "destination": "park-1" })).await;
+    let id = t["id"].as_u64().unwrap();
+    wait_task(&s, id, "completed").await;
+    a.stop().await;
+    s.stop().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let (status, t) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &t["state"]), (200, &json!("completed")), "{t}");
+    assert_eq!(t["agv"], 1);
+    assert!(t["steps"].as_array().is_some_and(|s| !s.is_empty()), "{t}");
+    let (_, all) = call(&s, reqwest::Method::GET, "/api/v1/tasks", None).await;
+    assert!(all.as_array().unwrap().iter().any(|x| x["id"] == id));
+    s.stop().await;
+}
+
+/// An AGV that came out of a lift on floor 3 and an AGV waiting in front of that lift to ride
+/// it wait on each other: the deadlock is resolved (one of them goes another way) and both
+/// tasks complete.
+#[tokio::test]
+async fn an_agv_leaving_a_lift_and_one_waiting_for_it_do_not_block_each_other() {
+    lift_exit_deadlock(14.0).await;
+}
+
+/// The same with the waiting AGV standing off its node (stopped on an edge, moved by hand):
+/// it counts as at rest too. (Before: only AGVs on a node did, and this cycle was never
+/// broken.)
+#[tokio::test]
+async fn a_deadlock_with_an_agv_standing_off_its_node_is_resolved() {
+    lift_exit_deadlock(13.6).await;
+}
+
+async fn lift_exit_deadlock(b_x: f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    maps::generate::grid_site("grid3", 3, 9, 3)
+        .write(&site)
+        .unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(site);
+    let s = Running::start(config).await;
+    let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
+    // A in the east cabin on floor 3, B just in front of it
+    let mut da = Driver::at(16.0, 2.0);
+    da.map_id = 3;
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), da);
+    let mut db = Driver::at(b_x, 2.0);
+    db.map_id = 3;
+    let b = BackgroundAgv::spawn_driving(&s.server, normal_agv(2), db);
+    let state = s.server.state.clone();
+    eventually("both report", || {
+        [1, 2].iter().all(|id| {
+            state
+                .fleet
+                .get(*id)
+                .is_some_and(|v| v.registered && v.status.is_some())
+        })
+    })
+    .await;
+    let ta = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(3, 0, 1), "agv_id": 1 }),
+    )
+    .await;
+    let tb = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(2, 5, 1), "agv_id": 2 }),
+    )
+    .await;
+    for t in [&ta, &tb] {
+        wait_task(&s, t["id"].as_u64().unwrap(), "completed").await;
+    }
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}
