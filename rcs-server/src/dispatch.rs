@@ -620,19 +620,28 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
             continue;
         }
         handled.extend(&cycle);
-        let victim = *cycle
-            .iter()
-            .max_by_key(|a| waits[a].0)
-            .expect("a cycle has members");
-        let task_id = waits[&victim].0;
-        tracing::info!(?cycle, victim, task_id, "deadlock: replanning");
-        shared.events.publish(
-            "traffic.deadlock",
-            Some(victim),
-            "dispatcher",
-            json!({ "cycle": cycle, "task_id": task_id }),
-        );
-        replan_around(shared, task_id, victim, Some(waits[&victim].1)).await;
+        // The AGV with the youngest task gives way; if it has no way around and no free
+        // neighbour, the next youngest does, and so on.
+        let mut order = cycle.clone();
+        order.sort_by_key(|a| std::cmp::Reverse(waits[a].0));
+        let mut resolved = false;
+        for victim in order {
+            let task_id = waits[&victim].0;
+            if replan_around(shared, task_id, victim, Some(waits[&victim].1)).await {
+                tracing::info!(?cycle, victim, task_id, "deadlock: replanned");
+                shared.events.publish(
+                    "traffic.deadlock",
+                    Some(victim),
+                    "dispatcher",
+                    json!({ "cycle": cycle, "task_id": task_id }),
+                );
+                resolved = true;
+                break;
+            }
+        }
+        if !resolved {
+            tracing::debug!(?cycle, "deadlock: nobody in the cycle can give way; waiting");
+        }
     }
 }
 
@@ -755,11 +764,7 @@ async fn replan_around(
             })
         });
     let Some(route) = route else {
-        tracing::warn!(
-            agv,
-            task_id,
-            "deadlock: no way around and no free neighbour; waiting"
-        );
+        tracing::debug!(agv, task_id, "no way around and no free neighbour");
         return false;
     };
     release_all(shared, agv).await;
