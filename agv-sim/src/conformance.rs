@@ -41,7 +41,7 @@ pub struct Target {
     pub server: SocketAddr,
     /// HTTP API and an admin token, if available.
     pub api: Option<Api>,
-    /// AGV ids the suite may use start here (it uses 18).
+    /// AGV ids the suite may use start here (it uses 22).
     pub first_id: u32,
 }
 
@@ -808,6 +808,133 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
                 Ok(())
             } else {
                 Err(format!("B not denied: {:?}", b.events))
+            }
+        }
+    );
+
+    check!(
+        "5",
+        "implausible values (a negative footprint side, a battery level of 150 %) are answered InvalidField",
+        async {
+            // Raw frames: a conforming encoder refuses to write them.
+            let patch = |message: &Message, from: f32, to: f32| -> Vec<u8> {
+                let mut body = BytesMut::new();
+                message.encode_body(&mut body).expect("valid message");
+                let mut body = body.to_vec();
+                if let Some(at) = body.windows(4).position(|w| w == from.to_le_bytes()) {
+                    body[at..at + 4].copy_from_slice(&to.to_le_bytes());
+                }
+                body
+            };
+            let raw = |message: &Message, body: &[u8], agv: u32, seq: u32| -> BytesMut {
+                let mut f = BytesMut::new();
+                let h = Header::new(
+                    message.message_type(),
+                    Flags::ACK_REQUESTED,
+                    seq,
+                    agv,
+                    now_ms(),
+                );
+                protocol::frame::encode_raw(&mut f, h, body, &[], 65536).expect("fits");
+                f
+            };
+            let mut stream = TcpStream::connect(target.server)
+                .await
+                .map_err(|e| format!("connect: {e}"))?;
+            let mut wire = raw_frame(
+                &AccessRequest {
+                    mode: AccessMode::Normal,
+                    profile: SecureProfile::Guide,
+                    min_version: 1,
+                    max_version: 1,
+                    key_exchange: None,
+                }
+                .into(),
+                id(18),
+                1,
+            );
+            let reg: Message = registration(id(18)).into();
+            wire.extend_from_slice(&raw(&reg, &patch(&reg, 0.5, -1.0), id(18), 2));
+            stream.write_all(&wire).await.map_err(|e| e.to_string())?;
+            let (codes, _) = raw_errors(&mut stream, Duration::from_secs(2)).await;
+            if !codes.contains(&ErrorCode::InvalidField) {
+                return Err(format!("negative footprint side: {codes:?}"));
+            }
+            let mut c = Client::connect(target, normal(id(19))).await?;
+            c.establish().await?;
+            let report = status(1.0, 1.0);
+            let f = raw(&report, &patch(&report, 80.0, 150.0), id(19), 9_200);
+            c.stream.write_all(&f).await.map_err(|e| e.to_string())?;
+            c.pump(Duration::from_secs(2), |ev| {
+                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
+            })
+            .await;
+            if c.peer_error(ErrorCode::InvalidField) {
+                Ok(())
+            } else {
+                Err(format!("battery 150 %: {:?}", c.events))
+            }
+        }
+    );
+
+    check!(
+        "6.6",
+        "two AGVs reported in one place are both stopped at once (SafetyStop), and cleared once apart",
+        async {
+            let api = target.api.as_ref().ok_or("needs --api")?;
+            let (x, y) = api.free_spot(1).await.map_err(|e| e.to_string())?;
+            // between the places the 6.10 check used (x and x + 6)
+            let mut a = Client::connect(target, normal(id(20))).await?;
+            a.establish().await?;
+            a.session
+                .send(now_ms(), status(x + 2.5, y), false)
+                .map_err(|e| e.to_string())?;
+            a.pump(Duration::from_millis(300), |_| false).await;
+            let mut b = Client::connect(target, normal(id(21))).await?;
+            b.establish().await?;
+            b.session
+                .send(now_ms(), status(x + 3.0, y), false)
+                .map_err(|e| e.to_string())?;
+            let stopped = |ev: &[AgvEvent], op: StopOp, other: u32| {
+                ev.iter().any(|e| matches!(e, AgvEvent::Command { message: Message::SafetyStop(s), .. } if s.op == op && s.other_agv_id == other))
+            };
+            b.pump(Duration::from_secs(2), |ev| {
+                stopped(ev, StopOp::Stop, id(20))
+            })
+            .await;
+            a.pump(Duration::from_secs(2), |ev| {
+                stopped(ev, StopOp::Stop, id(21))
+            })
+            .await;
+            if !stopped(&a.events, StopOp::Stop, id(21))
+                || !stopped(&b.events, StopOp::Stop, id(20))
+            {
+                return Err(format!(
+                    "not both stopped: A {:?}; B {:?}",
+                    a.events, b.events
+                ));
+            }
+            // B moves (by hand) clear of A
+            b.session
+                .send(now_ms(), status(x + 4.2, y), false)
+                .map_err(|e| e.to_string())?;
+            b.pump(Duration::from_secs(3), |ev| {
+                stopped(ev, StopOp::Clear, id(20))
+            })
+            .await;
+            a.pump(Duration::from_secs(3), |ev| {
+                stopped(ev, StopOp::Clear, id(21))
+            })
+            .await;
+            if stopped(&a.events, StopOp::Clear, id(21))
+                && stopped(&b.events, StopOp::Clear, id(20))
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "not both cleared: A {:?}; B {:?}",
+                    a.events, b.events
+                ))
             }
         }
     );

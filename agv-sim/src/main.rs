@@ -35,7 +35,7 @@ struct ConformanceArgs {
     /// Admin API token.
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// AGV ids the suite may use start here (it uses 18).
+    /// AGV ids the suite may use start here (it uses 22).
     #[arg(long, default_value_t = 60_000)]
     first_id: u32,
     /// Print JSON instead of a table.

@@ -640,7 +640,10 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
             }
         }
         if !resolved {
-            tracing::debug!(?cycle, "deadlock: nobody in the cycle can give way; waiting");
+            tracing::debug!(
+                ?cycle,
+                "deadlock: nobody in the cycle can give way; waiting"
+            );
         }
     }
 }
