@@ -504,13 +504,17 @@ impl Body {
                         self.released = k + usize::from(c.released_nodes);
                     }
                     None => {
-                        // A new path: from where it stands (or straight to its first node).
+                        // A new path: from where it stands (or straight to its first node);
+                        // in a manoeuvre, from where it returns to.
                         self.task_id = c.task_id;
                         self.next = usize::from(at_first);
                         if at_first {
                             self.last_node_id = first.node_id;
                         }
-                        self.origin = (self.x, self.y);
+                        self.origin = match self.obstacle {
+                            Obstacle::Manoeuvre { cx, cy, .. } => (cx, cy),
+                            _ => (self.x, self.y),
+                        };
                         self.path = c.nodes.clone();
                         self.released = usize::from(c.released_nodes);
                     }

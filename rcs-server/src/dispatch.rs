@@ -1376,6 +1376,10 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     }
     release_behind(shared, agv, nodes, edges, here).await;
+    if !t.sent && status.state == AgvState::InSafeSpace {
+        // Manoeuvring in a safe space: a new path starts once it is back where it stands.
+        return;
+    }
     if !t.sent
         && t.step > 0
         && let Some((other, until)) = t.yield_to
