@@ -627,7 +627,13 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
         let mut resolved = false;
         for victim in order {
             let task_id = waits[&victim].0;
-            if replan_around(shared, task_id, victim, Some(waits[&victim].1)).await {
+            // the AGV waiting for it in the cycle: it goes first once the victim backed off
+            let waiting_for_victim = cycle
+                .iter()
+                .copied()
+                .find(|a| waits[a].1 == victim)
+                .unwrap_or(waits[&victim].1);
+            if replan_around(shared, task_id, victim, Some(waiting_for_victim)).await {
                 tracing::info!(?cycle, victim, task_id, "deadlock: replanned");
                 shared.events.publish(
                     "traffic.deadlock",
@@ -715,7 +721,9 @@ fn at_rest(shared: &Shared, agv: u32) -> bool {
 }
 
 /// Replans a waiting task around the space others hold; returns whether it did. Never for an
-/// AGV that is not [`at_rest`]: its reservations are all given up.
+/// AGV that is not [`at_rest`]: its reservations are all given up. With `backoff_for`, an AGV
+/// with no way around backs off to a free neighbour first and lets that AGV (the one waiting
+/// for it) pass before it goes on.
 async fn replan_around(
     shared: &Arc<Shared>,
     task_id: u32,
