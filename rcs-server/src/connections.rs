@@ -26,6 +26,10 @@ pub enum Order {
         message: Box<Message>,
         /// Where the outcome goes.
         reply: oneshot::Sender<Result<Message, CommandError>>,
+        /// Its number among the commands issued to this connection (1, 2, ...): a status
+        /// report received once every command up to `n` was answered describes the AGV after
+        /// them ([`Connections::issued`]).
+        generation: u64,
     },
     /// Close the session.
     Close(CloseReason),
@@ -49,6 +53,9 @@ pub enum CommandError {
     /// The session closed before the answer came.
     #[error("the AGV disconnected before answering")]
     Disconnected,
+    /// The AGV answered with an error report.
+    #[error("the AGV answered with error {0:?}")]
+    Refused(protocol::types::ErrorCode),
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +63,8 @@ struct Entry {
     session_id: u32,
     secure: bool,
     orders: mpsc::Sender<Order>,
+    /// Commands handed to this connection so far.
+    issued: u64,
 }
 
 /// Why a claim on an AGV id was refused.
@@ -96,6 +105,7 @@ impl Connections {
                 session_id,
                 secure,
                 orders,
+                issued: 0,
             },
         );
         Ok(())
@@ -116,6 +126,14 @@ impl Connections {
     pub fn session(&self, agv_id: u32) -> Option<(u32, bool)> {
         let map = self.by_agv.lock().expect("not poisoned");
         map.get(&agv_id).map(|e| (e.session_id, e.secure))
+    }
+
+    /// How many commands were handed to the session serving `agv_id` (none: offline). A status
+    /// report that covers fewer ([`crate::fleet::AgvView::covers`]) may predate one of them:
+    /// the AGV may already be moving on a command it had not yet received when it reported.
+    pub fn issued(&self, agv_id: u32) -> Option<u64> {
+        let map = self.by_agv.lock().expect("not poisoned");
+        map.get(&agv_id).map(|e| e.issued)
     }
 
     /// Sends `message` as a command to `agv_id` and waits up to `wait` for its answer.
@@ -140,22 +158,22 @@ impl Connections {
         agv_id: u32,
         message: Message,
     ) -> Result<oneshot::Receiver<Result<Message, CommandError>>, CommandError> {
-        let orders = {
-            let map = self.by_agv.lock().expect("not poisoned");
-            map.get(&agv_id)
-                .map(|e| e.orders.clone())
-                .ok_or(CommandError::Offline)?
-        };
+        // Counted and queued under the lock, so generations reach the connection in order.
+        let mut map = self.by_agv.lock().expect("not poisoned");
+        let entry = map.get_mut(&agv_id).ok_or(CommandError::Offline)?;
         let (reply, answer) = oneshot::channel();
-        orders
+        entry
+            .orders
             .try_send(Order::Command {
                 message: Box::new(message),
                 reply,
+                generation: entry.issued + 1,
             })
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => CommandError::Busy,
                 mpsc::error::TrySendError::Closed(_) => CommandError::Offline,
             })?;
+        entry.issued += 1;
         Ok(answer)
     }
 

@@ -701,13 +701,9 @@ fn stopped(shared: &Shared, agv: u32) -> bool {
     })
 }
 
-/// The last status report of `agv` if it is online and not moving (no velocity).
+/// See [`Shared::still_status`].
 fn still_status(shared: &Shared, agv: u32) -> Option<protocol::message::StatusReport> {
-    let view = shared.fleet.get(agv)?;
-    let s = view.status.filter(|_| view.online)?;
-    let still =
-        s.velocity.vx.abs() < 0.01 && s.velocity.vy.abs() < 0.01 && s.velocity.omega.abs() < 0.01;
-    still.then_some(s)
+    shared.still_status(agv)
 }
 
 /// Whether `agv` stands still at the end of what was released to it: online, reporting

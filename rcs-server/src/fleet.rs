@@ -51,6 +51,10 @@ pub struct AgvView {
     pub last: Option<TelemetryRow>,
     /// When it was last heard, UTC ms.
     pub last_seen_ms: u64,
+    /// How many of the commands issued to its session ([`crate::connections::Connections::issued`])
+    /// its last status report describes it after: each of them was answered before the report
+    /// came. A report covering fewer may show it standing before a command set it moving.
+    pub covers: u64,
     /// The snapshot changed since the telemetry writer last took it.
     dirty: bool,
 }
@@ -70,6 +74,7 @@ impl AgvView {
             status: None,
             last: None,
             last_seen_ms: 0,
+            covers: 0,
             dirty: false,
         }
     }
@@ -222,12 +227,14 @@ impl Fleet {
     }
 
     /// Takes a status report of the session `session_id` (ignored if another session owns the
-    /// AGV id now); returns what changed if its state, map or navigation mode did.
+    /// AGV id now) that [`AgvView::covers`] the first `covers` commands; returns what changed if
+    /// its state, map or navigation mode did.
     pub fn report(
         &self,
         agv_id: u32,
         session_id: u32,
         now_ms: u64,
+        covers: u64,
         status: StatusReport,
     ) -> Option<StateChange> {
         self.update(agv_id, |v| {
@@ -242,6 +249,7 @@ impl Fleet {
             v.last = Some(snapshot(agv_id, now_ms, &status));
             v.dirty = true;
             v.last_seen_ms = now_ms;
+            v.covers = covers;
             v.status = Some(status);
             (before != Some(now)).then_some(StateChange {
                 from: before.map(|b| b.0.to_raw()),

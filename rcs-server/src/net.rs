@@ -70,8 +70,11 @@ struct Connection<'a> {
     agv_id: u32,
     orders_tx: mpsc::Sender<Order>,
     orders: mpsc::Receiver<Order>,
-    /// API commands waiting for their answer, by the seq `send_command` returned.
-    waiting: HashMap<u32, Reply>,
+    /// API commands waiting for their answer, by the seq `send_command` returned, with their
+    /// generation ([`Order::Command`]).
+    waiting: HashMap<u32, (u64, Reply)>,
+    /// The generation of the last command taken from the queue.
+    taken: u64,
 }
 
 impl<'a> Connection<'a> {
@@ -105,6 +108,7 @@ impl<'a> Connection<'a> {
             orders_tx,
             orders,
             waiting: HashMap::new(),
+            taken: 0,
         }
     }
 
@@ -153,10 +157,15 @@ impl<'a> Connection<'a> {
     /// Takes an order from the API.
     fn order(&mut self, order: Order) {
         match order {
-            Order::Command { message, reply } => {
+            Order::Command {
+                message,
+                reply,
+                generation,
+            } => {
+                self.taken = generation;
                 match self.session.send_command(now_ms(), *message) {
                     Ok(seq) => {
-                        self.waiting.insert(seq, reply);
+                        self.waiting.insert(seq, (generation, reply));
                     }
                     Err(protocol::session::SessionError::Busy) => {
                         let _ = reply.send(Err(CommandError::Busy));
@@ -172,7 +181,7 @@ impl<'a> Connection<'a> {
 
     /// The connection is over: the AGV goes offline (if this session still owns its id).
     async fn finish(&mut self) {
-        for (_, reply) in self.waiting.drain() {
+        for (_, (_, reply)) in self.waiting.drain() {
             let _ = reply.send(Err(CommandError::Disconnected));
         }
         if self.agv_id == 0 {
@@ -243,6 +252,7 @@ impl<'a> Connection<'a> {
                     v.profile = profile;
                     v.registered = false;
                     v.status = None;
+                    v.covers = 0;
                     v.last_seen_ms = now;
                     was
                 });
@@ -354,9 +364,17 @@ impl<'a> Connection<'a> {
                     }
                 }
                 crate::grants::on_status(shared, self.agv_id, self.session_id, &status, received);
-                if let Some(change) = shared
-                    .fleet
-                    .report(self.agv_id, self.session_id, now, status)
+                // What this report can tell: the AGV after every command answered before it.
+                let covers = self
+                    .waiting
+                    .values()
+                    .map(|(g, _)| g - 1)
+                    .min()
+                    .unwrap_or(self.taken);
+                if let Some(change) =
+                    shared
+                        .fleet
+                        .report(self.agv_id, self.session_id, now, covers, status)
                 {
                     shared.events.publish(
                         "agv.state",
@@ -407,13 +425,13 @@ impl<'a> Connection<'a> {
                 request_seq,
                 message,
             } => {
-                if let Some(reply) = self.waiting.remove(&request_seq) {
+                if let Some((_, reply)) = self.waiting.remove(&request_seq) {
                     let _ = reply.send(Ok(message));
                 }
             }
             RcsEvent::Unanswered { seq, message_type } => {
                 tracing::warn!(agv_id = self.agv_id, ?message_type, "command unanswered");
-                if let Some(reply) = self.waiting.remove(&seq) {
+                if let Some((_, reply)) = self.waiting.remove(&seq) {
                     let _ = reply.send(Err(CommandError::Timeout));
                 }
             }
@@ -424,6 +442,9 @@ impl<'a> Connection<'a> {
                     request_seq,
                     "AGV reported an error"
                 );
+                if let Some((_, reply)) = self.waiting.remove(&request_seq) {
+                    let _ = reply.send(Err(CommandError::Refused(code)));
+                }
                 shared
                     .metrics
                     .protocol_errors

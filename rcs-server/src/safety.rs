@@ -520,13 +520,7 @@ fn withdrawable(shared: &Shared, agv: u32) -> bool {
     let Some(view) = shared.fleet.get(agv) else {
         return false;
     };
-    let still = view.online
-        && view.status.as_ref().is_some_and(|s| {
-            s.velocity.vx.abs() < 0.01
-                && s.velocity.vy.abs() < 0.01
-                && s.velocity.omega.abs() < 0.01
-        });
-    still && shared.safety.lock().acknowledged_in(agv, view.session_id)
+    shared.still_status(agv).is_some() && shared.safety.lock().acknowledged_in(agv, view.session_id)
 }
 
 async fn resolve(shared: &Shared, id: u32) {

@@ -70,6 +70,21 @@ pub(crate) struct Parts {
 }
 
 impl Shared {
+    /// The last status report of `agv` if it is online and not moving (no velocity), and the
+    /// report came after the answer to every command sent to it (one that came before may show
+    /// it standing just before a motion set it going).
+    pub fn still_status(&self, agv: u32) -> Option<protocol::message::StatusReport> {
+        let view = self.fleet.get(agv)?;
+        let issued = self.connections.issued(agv)?;
+        let s = view
+            .status
+            .filter(|_| view.online && view.covers >= issued)?;
+        let still = s.velocity.vx.abs() < 0.01
+            && s.velocity.vy.abs() < 0.01
+            && s.velocity.omega.abs() < 0.01;
+        still.then_some(s)
+    }
+
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
         // Session ids continue across restarts: seconds since the epoch, low bits.

@@ -170,6 +170,19 @@ async fn a_failed_task_keeps_the_space_its_agv_may_still_drive() {
 /// released at once.)
 #[tokio::test]
 async fn a_cancelled_agv_keeps_its_released_path_until_it_stands() {
+    cancelled_while_driving(100).await;
+}
+
+/// A status report that left the AGV before a motion reached it shows it standing: it does not
+/// count as standing once the motion is answered. Here the AGV reports every 1.5 s and the task
+/// is cancelled just after it set off, so its last report, from before, is all the server has.
+/// (Before: its released path was given up on that report while it drove; seen in CI.)
+#[tokio::test]
+async fn a_report_from_before_a_motion_does_not_count_as_standing() {
+    cancelled_while_driving(1500).await;
+}
+
+async fn cancelled_while_driving(report_every_ms: u64) {
     let dir = tempfile::tempdir().unwrap();
     let s = grid_server(&dir, 9, 3).await;
     let a = driving(&s, 1, 0.0, 2.0).await;
@@ -178,7 +191,10 @@ async fn a_cancelled_agv_keeps_its_released_path_until_it_stands() {
         let mut d = driver.lock().unwrap();
         d.speed = 0.7;
         d.cancel_at_released_end = true;
+        d.report_every_ms = report_every_ms;
     }
+    // the first report at the new period: standing, before any motion
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let (stop_held, watch_held) =
         reservation_monitor(s.server.state.clone(), vec![(1, driver.clone())]);
     let t = submit(

@@ -580,6 +580,7 @@ pub(super) async fn command(
                 CommandError::Busy => (StatusCode::CONFLICT, "agv_busy"),
                 CommandError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
                 CommandError::Disconnected => (StatusCode::GATEWAY_TIMEOUT, "agv_disconnected"),
+                CommandError::Refused(_) => (StatusCode::CONFLICT, "agv_error"),
             };
             (
                 code.to_owned(),

@@ -216,6 +216,8 @@ pub struct Driver {
     pub answers_lost: Vec<MessageType>,
     /// The grant it reports using.
     pub grant_id: u32,
+    /// Its status period, ms.
+    pub report_every_ms: u64,
 }
 
 impl Driver {
@@ -240,6 +242,7 @@ impl Driver {
             mute: vec![],
             answers_lost: vec![],
             grant_id: 0,
+            report_every_ms: 100,
         }
     }
 
@@ -546,9 +549,12 @@ impl BackgroundAgv {
                     last_step = now;
                 }
                 if agv.is_established() && now_ms() >= next_report && !quiet {
-                    let report = drv.lock().unwrap().status();
+                    let (report, every) = {
+                        let d = drv.lock().unwrap();
+                        (d.status(), d.report_every_ms)
+                    };
                     let _ = agv.send(now_ms(), report, false);
-                    next_report = now_ms() + 100;
+                    next_report = now_ms() + every;
                 }
                 while let Some(f) = agv.poll_transmit() {
                     if quiet {
