@@ -150,6 +150,13 @@ pub struct Task {
     /// After backing off for a deadlock: the AGV it lets pass first, until when (UTC ms).
     #[serde(skip)]
     yield_to: Option<(u32, u64)>,
+    /// The last node of the current drive the AGV is known to have reached (none: not even its
+    /// first yet; its last node may be a stale one that comes later in this path).
+    #[serde(skip)]
+    reached: Option<usize>,
+    /// The AGV's last node when the current drive's first piece was sent.
+    #[serde(skip)]
+    stale_node: u32,
 }
 
 /// The task table.
@@ -217,6 +224,8 @@ impl Tasks {
             busy: false,
             sent: false,
             yield_to: None,
+            reached: None,
+            stale_node: 0,
         };
         self.tasks
             .lock()
@@ -266,6 +275,8 @@ impl Tasks {
                     busy: false,
                     sent: false,
                     yield_to: None,
+                    reached: None,
+                    stale_node: 0,
                 },
             );
         }
@@ -311,6 +322,8 @@ impl Tasks {
                 busy: false,
                 sent: false,
                 yield_to: None,
+                reached: None,
+                stale_node: 0,
             });
         }
     }
@@ -784,6 +797,7 @@ async fn replan_around(
         t.steps = steps_of(&route);
         t.step = 0;
         t.released = 0;
+        t.reached = None;
         t.sent = false;
         t.waiting_for = None;
         t.yield_to = yield_to;
@@ -933,6 +947,7 @@ async fn assign(shared: &Arc<Shared>, t: &Task) {
         task.steps = steps;
         task.step = 0;
         task.released = 0;
+        task.reached = None;
         task.updated_at_ms = now_ms();
         true
     });
@@ -1241,6 +1256,7 @@ fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
                 let step = t.steps.get(t.step).cloned();
                 t.step += 1;
                 t.released = 0;
+                t.reached = None;
                 t.sent = false;
                 t.busy = false;
                 t.waiting_for = None;
@@ -1332,12 +1348,36 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     };
     let last_index = nodes.len() - 1;
-    // Where the AGV is along the drive (before the first command: at its start).
+    // Where the AGV is along the drive: nowhere before it reached the first node (its last node
+    // may be a stale one that comes later in this path: it stopped short of the first node,
+    // coming from there); then only forwards from where it was.
     let here = if t.sent && status.map_id == map {
-        nodes
-            .iter()
-            .position(|n| *n == status.last_node_id)
-            .unwrap_or(0)
+        let reached = t.reached.or_else(|| {
+            // it reports the first node, or a later one that is not the node it had when the
+            // drive was sent (it passed the first without reporting it)
+            if status.last_node_id == nodes[0] {
+                Some(0)
+            } else if status.last_node_id != t.stale_node {
+                let upto = t.released.min(last_index);
+                nodes[..=upto]
+                    .iter()
+                    .position(|n| *n == status.last_node_id)
+            } else {
+                None
+            }
+        });
+        match reached {
+            None => 0,
+            Some(from) => {
+                let upto = t.released.max(from).min(last_index);
+                let here = nodes[from..=upto]
+                    .iter()
+                    .rposition(|n| *n == status.last_node_id)
+                    .map_or(from, |i| from + i);
+                shared.tasks.with(t.id, |task| task.reached = Some(here));
+                here
+            }
+        }
     } else {
         0
     };
@@ -1352,6 +1392,7 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         let done = shared.tasks.with(t.id, |task| {
             task.step += 1;
             task.released = 0;
+            task.reached = None;
             task.sent = false;
             task.updated_at_ms = now_ms();
             task.step >= task.steps.len()
@@ -1481,7 +1522,12 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
     }
     let start = if t.sent { t.released } else { 0 };
     let command = motion(shared, t, map, nodes, edges, start, target);
+    let last_node = status.last_node_id;
+    let first_piece = !t.sent;
     shared.tasks.with(t.id, |task| {
+        if first_piece {
+            task.stale_node = last_node;
+        }
         task.released = target;
         task.sent = true;
         task.segment = task.segment.wrapping_add(1);
@@ -1772,6 +1818,7 @@ fn requeue(shared: &Shared, id: u32) {
         t.steps.clear();
         t.step = 0;
         t.released = 0;
+        t.reached = None;
         t.sent = false;
         t.busy = false;
         t.waiting_for = None;

@@ -779,3 +779,46 @@ async fn agvs_in_contact_stay_stopped_until_moved_apart() {
     b.stop().await;
     s.stop().await;
 }
+
+/// An AGV that stopped short of a node, coming from the next node of its new path (its last
+/// node is that one), has not passed anything of the new path: nothing is released behind it
+/// before it reports the first node. (Before: its last node was found in the path and all
+/// before it, the first node and the approach it was driving, was released at once; found by
+/// the traffic core's fleet simulation.)
+#[tokio::test]
+async fn a_stale_last_node_releases_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = grid_server(&dir, 9, 3).await;
+    let mut driver = Driver::at(2.6, 2.0);
+    driver.theta = std::f64::consts::PI;
+    driver.last_node_id = grid(2, 1);
+    driver.speed = 0.3;
+    let a = BackgroundAgv::spawn_driving(&s.server, normal_agv(1), driver);
+    let state = s.server.state.clone();
+    eventually("reports", || {
+        state
+            .fleet
+            .get(1)
+            .is_some_and(|v| v.registered && v.status.is_some())
+    })
+    .await;
+    let driver = a.driver.clone().unwrap();
+    let (stop_held, watch_held) =
+        reservation_monitor(s.server.state.clone(), vec![(1, driver.clone())]);
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": grid(5, 1), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    eventually("on its first node", || {
+        driver.lock().unwrap().last_node_id == grid(1, 1)
+    })
+    .await;
+    let done = wait_task(&s, id, "completed").await;
+    assert_eq!(done["state"], "completed");
+    stop_held.store(true, Ordering::Relaxed);
+    assert!(watch_held.await.unwrap() > 50);
+    a.stop().await;
+    s.stop().await;
+}
