@@ -22,6 +22,48 @@ enum Command {
     Run(RunArgs),
     /// Runs the conformance suite (docs/protocol.md) against an RCS.
     Conformance(ConformanceArgs),
+    /// Runs the traffic core alone against simulated AGVs in virtual time (no server, no TCP):
+    /// deterministic for a seed; reports throughput, task times, waits, invariant violations
+    /// and the core's CPU time.
+    Virtual(VirtualArgs),
+}
+
+#[derive(clap::Args)]
+struct VirtualArgs {
+    /// How many AGVs.
+    #[arg(long, default_value_t = 100)]
+    agvs: usize,
+    /// Simulated time with new tasks (e.g. 15m, 1h).
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    duration: Duration,
+    /// Simulated time after that for open tasks to finish.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    drain: Duration,
+    /// Tasks per simulated hour for the whole fleet (default: 30 per AGV).
+    #[arg(long)]
+    tasks_per_hour: Option<f64>,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// A site directory (default: a generated rack warehouse with about `--nodes-per-agv`
+    /// nodes for each AGV).
+    #[arg(long)]
+    site: Option<PathBuf>,
+    /// Nodes per AGV of the generated warehouse (4: a quarter of the nodes taken).
+    #[arg(long, default_value_t = 4.0)]
+    nodes_per_agv: f64,
+    /// Check footprints and coverage every this many steps (1: every 100 ms).
+    #[arg(long, default_value_t = 1)]
+    check_every: u64,
+    /// Pauses per AGV and hour.
+    #[arg(long, default_value_t = 2.0)]
+    pauses: f64,
+    /// Drop-outs per AGV and hour.
+    #[arg(long, default_value_t = 0.5)]
+    dropouts: f64,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    report_json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -127,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let a = match Cli::parse().command {
         Command::Run(a) => a,
+        Command::Virtual(v) => return run_virtual(v),
         Command::Conformance(c) => {
             let api = match (c.api, c.token) {
                 (Some(url), Some(token)) => Some(agv_sim::api::Api::new(&url, &token)),
@@ -176,6 +219,50 @@ async fn main() -> anyhow::Result<()> {
     }
     if !report.clean() {
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
+    let files = match &v.site {
+        Some(dir) => maps::file::SiteFiles::read(dir)?,
+        None => {
+            // blocks of about 12 nodes, about twice as wide as deep
+            let blocks = (v.agvs as f64 * v.nodes_per_agv / 12.0).max(4.0);
+            let by = (blocks / 2.0).sqrt().ceil().max(2.0) as u32;
+            let bx = (blocks / f64::from(by)).ceil().max(2.0) as u32;
+            maps::generate::rack_warehouse(bx, by)
+        }
+    };
+    let site = maps::Site::compile(
+        &files,
+        v.site.as_deref().unwrap_or(std::path::Path::new(".")),
+    )?;
+    let cfg = traffic::sim::Config {
+        agvs: v.agvs,
+        duration_ms: v.duration.as_millis() as u64,
+        drain_ms: v.drain.as_millis() as u64,
+        seed: v.seed,
+        tasks_per_hour: v.tasks_per_hour.unwrap_or(30.0 * v.agvs as f64),
+        pauses_per_hour: v.pauses,
+        dropouts_per_hour: v.dropouts,
+        check_every: v.check_every,
+        ..traffic::sim::Config::default()
+    };
+    let total = (cfg.duration_ms + cfg.drain_ms) / 60_000;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} simulated min {msg}")
+            .expect("template"),
+    );
+    let report = traffic::sim::run(&site, &cfg, |_, r| {
+        bar.inc(1);
+        bar.set_message(format!("{} tasks completed", r.completed));
+    });
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if let Some(path) = v.report_json {
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
 }

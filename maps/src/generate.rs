@@ -300,3 +300,103 @@ pub fn embedded_demo() -> SiteFiles {
         maps: vec![(PathBuf::from("hall.toml"), hall)],
     }
 }
+
+/// A one-floor warehouse of `blocks_x` × `blocks_y` blocks, for fleet simulations. Each block
+/// is 5 × 3 cells 2 m apart: a full aisle below and above, and in the middle row two rack cells
+/// (no nodes) with a station facing the first from each aisle, two parking bays (dead ends: one
+/// off the aisle below, one off the aisle above), and a cross aisle on the block's west side.
+/// Every tenth node of the south aisle is a charger. About 13 nodes per block, two of them
+/// parking bays: with 4 nodes per AGV a fleet has about 0.6 bays per AGV.
+pub fn rack_warehouse(blocks_x: u32, blocks_y: u32) -> SiteFiles {
+    let (cols, rows, s) = (5 * blocks_x + 1, 3 * blocks_y + 1, 2.0);
+    let inner = |c: u32, r: u32| r % 3 == 1 && c % 5 != 0 && c < cols - 1 && r < rows - 1;
+    let rack = |c: u32, r: u32| inner(c, r) && (c % 5 == 2 || c % 5 == 4);
+    // parking bays: c % 5 == 1 opens to the aisle below, c % 5 == 3 to the aisle above
+    let bay = |c: u32, r: u32| inner(c, r) && (c % 5 == 1 || c % 5 == 3);
+    let id = |c: u32, r: u32| r * cols + c + 1;
+    let opens_to = |c: u32, r: u32| if c % 5 == 1 { r - 1 } else { r + 1 };
+    let linked = |c: u32, r: u32, c2: u32, r2: u32| -> bool {
+        if c2 >= cols || r2 >= rows || rack(c, r) || rack(c2, r2) {
+            return false;
+        }
+        match (bay(c, r), bay(c2, r2)) {
+            (false, false) => true,
+            (true, false) => c == c2 && opens_to(c, r) == r2,
+            (false, true) => c == c2 && opens_to(c2, r2) == r,
+            (true, true) => false,
+        }
+    };
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let mut next_edge = 1;
+    for r in 0..rows {
+        for c in 0..cols {
+            if rack(c, r) {
+                continue;
+            }
+            let kind = if bay(c, r) {
+                NodeKind::Parking
+            } else if r == 0 && c % 10 == 5 {
+                NodeKind::Charger
+            } else if r % 3 != 1 && c % 5 == 2 && r > 0 && r < rows - 1 {
+                NodeKind::Station
+            } else {
+                NodeKind::Waypoint
+            };
+            nodes.push(NodeFile {
+                id: id(c, r),
+                x: f64::from(c) * s,
+                y: f64::from(r) * s,
+                theta: None,
+                kind,
+                qr: None,
+                name: None,
+            });
+            for (c2, r2) in [(c + 1, r), (c, r + 1)] {
+                if linked(c, r, c2, r2) {
+                    edges.push(EdgeFile {
+                        id: next_edge,
+                        from: id(c, r),
+                        to: id(c2, r2),
+                        bidirectional: true,
+                        max_speed: None,
+                        length: None,
+                        trajectory: Trajectory::Line,
+                        movement: vec![Movement::Forward],
+                        navigation: vec![],
+                        width: None,
+                    });
+                    next_edge += 1;
+                }
+            }
+        }
+    }
+    let map = MapFile {
+        bounds: Bounds {
+            min: [-1.0, -1.0],
+            max: [f64::from(cols - 1) * s + 1.0, f64::from(rows - 1) * s + 1.0],
+        },
+        max_speed: 1.5,
+        nodes,
+        edges,
+        areas: vec![],
+    };
+    SiteFiles {
+        site: Some(SiteFile {
+            name: format!("racks-{blocks_x}x{blocks_y}"),
+            maps: vec![MapRef {
+                id: 1,
+                name: "Hall".into(),
+                file: PathBuf::from("hall.toml"),
+                building: "A".into(),
+                floor: 1,
+                navigation: Navigation::Slam,
+                version: 1,
+            }],
+            lifts: vec![],
+            links: vec![],
+            vehicles: Default::default(),
+        }),
+        maps: vec![(PathBuf::from("hall.toml"), map)],
+    }
+}

@@ -1,0 +1,122 @@
+//! AGVs as the core sees them: what they last reported.
+
+use serde::Serialize;
+
+/// What an AGV says it is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No task.
+    Idle,
+    /// Driving released path.
+    Driving,
+    /// Standing at the end of what was released to it.
+    WaitingForRelease,
+    /// Charging.
+    Charging,
+    /// Switching map or navigation, riding a lift.
+    Switching,
+    /// Stopped by a fault, an emergency stop or a safety stop.
+    Stopped,
+    /// Under manual control, or manoeuvring in a safe space: the core gives it no new path.
+    Manual,
+}
+
+/// A status report, as the core needs it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Report {
+    /// Map it is on.
+    pub map: u16,
+    /// Pose: x, y (m), heading (rad).
+    pub pose: [f64; 3],
+    /// Whether it moves (any velocity).
+    pub moving: bool,
+    /// What it does.
+    pub mode: Mode,
+    /// The last node it passed or stands on (0: none).
+    pub last_node: u32,
+    /// Battery, %.
+    pub battery_pct: f32,
+    /// The report came after the answer to every command sent to the AGV: it describes the AGV
+    /// after them. Only such a report shows an AGV standing (one sent before a motion reached
+    /// it shows it standing while it already drives).
+    pub settled: bool,
+}
+
+/// One AGV.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Agv {
+    /// Id.
+    pub id: u32,
+    /// A session is up.
+    pub online: bool,
+    /// Footprint: front, rear, left, right, m.
+    pub dims: [f64; 4],
+    /// Top speed, m/s.
+    pub max_speed: f64,
+    /// Map.
+    pub map: u16,
+    /// Pose.
+    pub pose: [f64; 3],
+    /// Moving.
+    pub moving: bool,
+    /// Mode.
+    pub mode: Mode,
+    /// Last node.
+    pub last_node: u32,
+    /// Battery, %.
+    pub battery_pct: f32,
+    /// Its last report was settled (see [`Report::settled`]).
+    pub settled: bool,
+    /// Has reported since it came online.
+    pub reported: bool,
+    /// Its active task (running).
+    pub task: Option<u32>,
+    /// Since when it has had nothing to do, ms.
+    pub idle_since_ms: u64,
+    /// Since when it is offline, ms.
+    pub offline_since_ms: Option<u64>,
+}
+
+impl Agv {
+    pub(crate) fn new(id: u32, dims: [f64; 4], max_speed: f64) -> Self {
+        Self {
+            id,
+            online: false,
+            dims,
+            max_speed,
+            map: 0,
+            pose: [0.0; 3],
+            moving: false,
+            mode: Mode::Idle,
+            last_node: 0,
+            battery_pct: 100.0,
+            settled: false,
+            reported: false,
+            task: None,
+            idle_since_ms: 0,
+            offline_since_ms: None,
+        }
+    }
+
+    /// The radius of the circle around its footprint, m.
+    pub fn radius(&self) -> f64 {
+        let [f, r, l, rt] = self.dims;
+        f.max(r).hypot(l.max(rt))
+    }
+
+    /// Online, seen standing on a settled report, in a mode that does not move it.
+    pub fn standing(&self) -> bool {
+        self.online
+            && self.reported
+            && self.settled
+            && !self.moving
+            && !matches!(self.mode, Mode::Driving | Mode::Manual | Mode::Switching)
+    }
+
+    /// Standing at the end of what was released to it, or idle: its reservations may be given
+    /// up and its path replanned.
+    pub fn at_rest(&self) -> bool {
+        self.standing() && matches!(self.mode, Mode::Idle | Mode::WaitingForRelease)
+    }
+}

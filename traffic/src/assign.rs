@@ -1,0 +1,211 @@
+//! Assignment: the queue in order (priority, deadline, submission), the available AGV nearest
+//! each task's destination, routes from where AGVs stand.
+
+use crate::action::{Action, Event};
+use crate::agv::Mode;
+use crate::core::Core;
+use crate::task::{Step, TaskState};
+
+impl Core<'_> {
+    /// Whether `agv` can take a task of `kind` now.
+    pub(crate) fn available(&self, agv: u32, charge: bool) -> bool {
+        let Some(a) = self.agvs.get(&agv) else {
+            return false;
+        };
+        let rested = a.standing()
+            && match a.mode {
+                Mode::Idle | Mode::WaitingForRelease => true,
+                Mode::Charging => a.battery_pct >= self.settings.work_above_pct || charge,
+                _ => false,
+            };
+        a.task.is_none()
+            && rested
+            && !self.settling.contains(&agv)
+            && (charge || a.battery_pct >= self.settings.charge_below_pct)
+    }
+
+    /// The node an AGV's routes start from: the nearest to its pose on its map.
+    pub(crate) fn current_node(&self, agv: u32) -> Option<u32> {
+        let a = self.agvs.get(&agv)?;
+        self.site
+            .nearest_node(a.map, a.pose[0], a.pose[1])
+            .map(|(n, _)| n.id)
+    }
+
+    /// Plans task `id` for `agv` from where it stands; returns the steps.
+    pub(crate) fn plan(&mut self, agv: u32, to: u32) -> Option<Vec<Step>> {
+        let from = self.current_node(agv)?;
+        let a = &self.agvs[&agv];
+        let vehicle = maps::Vehicle {
+            max_speed: a.max_speed,
+            width: a.dims[2] + a.dims[3],
+            ..maps::Vehicle::default()
+        };
+        let route = self.planner.route(from, to, &vehicle).ok()?;
+        let mut steps = steps_of(&route);
+        if steps.is_empty() {
+            // Already there: a drive of one node (it may stand off it: the approach).
+            let map = self.site.node(from)?.map;
+            steps.push(Step::Drive {
+                map,
+                nodes: vec![from],
+                edges: vec![],
+            });
+        }
+        Some(steps)
+    }
+
+    /// Queued tasks in order (priority, deadline, submission) get AGVs: a task naming an AGV
+    /// waits for it; any other gets the available AGV nearest its destination (straight line,
+    /// other maps 1 km a map away), found in an R-tree of the available AGVs built once a tick.
+    pub(crate) fn assign(&mut self, now: u64) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let mut pool: Option<rstar::RTree<rstar::primitives::GeomWithData<[f64; 3], u32>>> = None;
+        let order: Vec<(std::cmp::Reverse<u8>, u64, u32)> = self.queue.iter().copied().collect();
+        // Bounded work per tick: at most this many routes are planned; the rest wait a tick.
+        let mut budget = self.settings.routes_per_tick;
+        for key in order {
+            if budget == 0 {
+                break;
+            }
+            let id = key.2;
+            let Some(t) = self.tasks.get(&id) else {
+                self.queue.remove(&key);
+                continue;
+            };
+            let charge = t.spec.kind == crate::task::TaskKind::Charge;
+            let dest = t.spec.destination;
+            let agv = match t.spec.agv {
+                Some(a) => {
+                    if !self.available(a, charge) {
+                        continue;
+                    }
+                    a
+                }
+                None => {
+                    let pool = pool.get_or_insert_with(|| {
+                        rstar::RTree::bulk_load(
+                            self.idle
+                                .iter()
+                                .filter(|a| {
+                                    self.available(**a, false) && !self.requested.contains_key(a)
+                                })
+                                .map(|a| {
+                                    let v = &self.agvs[a];
+                                    rstar::primitives::GeomWithData::new(
+                                        [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
+                                        *a,
+                                    )
+                                })
+                                .collect(),
+                        )
+                    });
+                    if pool.size() == 0 {
+                        break;
+                    }
+                    let Some(n) = self.site.node(dest) else {
+                        continue;
+                    };
+                    let at = [n.x, n.y, f64::from(n.map) * 1000.0];
+                    let Some(hit) = pool.nearest_neighbor(&at).cloned() else {
+                        break;
+                    };
+                    pool.remove(&hit);
+                    hit.data
+                }
+            };
+            budget -= 1;
+            let Some(steps) = self.plan(agv, dest) else {
+                self.queue_remove(id);
+                self.tasks.get_mut(&id).expect("task").agv = Some(agv);
+                self.end(
+                    now,
+                    id,
+                    TaskState::Failed,
+                    Some(format!("no route for AGV {agv} to node {dest}")),
+                );
+                continue;
+            };
+            self.queue_remove(id);
+            let t = self.tasks.get_mut(&id).expect("task");
+            t.agv = Some(agv);
+            t.state = TaskState::Running;
+            t.steps = steps;
+            t.step = 0;
+            t.released = 0;
+            t.reached = None;
+            t.sent = false;
+            t.wait = None;
+            t.started_ms.get_or_insert(now);
+            t.updated_ms = now;
+            let a = self.agvs.get_mut(&agv).expect("agv");
+            a.task = Some(id);
+            self.idle.remove(&agv);
+            self.running.insert(id);
+            self.dirty.insert(id);
+            self.actions.push_back(Action::StoreTask { task: id });
+            self.actions
+                .push_back(Action::Publish(Event::Assigned { task: id, agv }));
+        }
+    }
+
+    /// Puts task `id` in the queue.
+    pub(crate) fn queue_insert(&mut self, id: u32) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        if self.queue.insert(t.order())
+            && let Some(a) = t.spec.agv
+        {
+            *self.requested.entry(a).or_default() += 1;
+        }
+    }
+
+    /// Takes task `id` out of the queue.
+    pub(crate) fn queue_remove(&mut self, id: u32) {
+        let Some(t) = self.tasks.get(&id) else { return };
+        if self.queue.remove(&t.order())
+            && let Some(a) = t.spec.agv
+            && let Some(n) = self.requested.get_mut(&a)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.requested.remove(&a);
+            }
+        }
+    }
+}
+
+/// The steps of a route.
+pub(crate) fn steps_of(route: &maps::Route) -> Vec<Step> {
+    route
+        .legs
+        .iter()
+        .map(|leg| match leg {
+            maps::Leg::Drive { map, nodes, edges } => Step::Drive {
+                map: *map,
+                nodes: nodes.clone(),
+                edges: edges.clone(),
+            },
+            maps::Leg::NavSwitch { map, node, to, .. } => Step::NavSwitch {
+                map: *map,
+                node: *node,
+                to: *to,
+            },
+            maps::Leg::Lift {
+                lift, enter, exit, ..
+            } => Step::Lift {
+                lift: *lift,
+                enter: enter.node,
+                to_map: exit.map,
+                exit: exit.node,
+            },
+            maps::Leg::Link { from, to, .. } => Step::Lift {
+                lift: 0,
+                enter: from.node,
+                to_map: to.map,
+                exit: to.node,
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,465 @@
+//! Deadlocks: cycles in the wait-for graph (AGV → the AGV holding the space it needs) and
+//! AGVs parked in someone's way. A cycle is broken by its youngest task: it replans around the
+//! space the others hold, or backs off to a free neighbouring node and lets the AGV waiting for
+//! it pass first; if it can do neither the next youngest tries. An idle AGV in the way is sent
+//! to a free node off the waiting AGV's path (docs/traffic.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use maps::Shape;
+use maps::space::{corridor, disc};
+
+use crate::action::{Action, Event};
+use crate::core::Core;
+use crate::task::{Spec, Step, TaskKind, TaskState};
+use crate::wait::WaitReason;
+
+impl Core<'_> {
+    pub(crate) fn resolve_deadlocks(&mut self, now: u64) {
+        // Only AGVs standing at the end of what was released to them count as waiting: the
+        // path of an AGV still driving its released pieces is never taken away.
+        let mut waits: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        for id in &self.running {
+            let t = &self.tasks[id];
+            let Some(agv) = t.agv else { continue };
+            let Some(w) = &t.wait else { continue };
+            let WaitReason::ForAgv { agv: other, .. } = w.reason else {
+                continue;
+            };
+            if now.saturating_sub(w.since_ms) < self.settings.deadlock_after_ms {
+                continue;
+            }
+            if self.agvs.get(&agv).is_some_and(|a| a.at_rest()) {
+                waits.insert(agv, (*id, other));
+            }
+        }
+        let mut handled: BTreeSet<u32> = BTreeSet::new();
+        // Waiting on an AGV without a task: it never ends by itself.
+        for (&agv, &(task, other)) in &waits {
+            let o = &self.agvs[&other];
+            if o.task.is_some() || !o.online || self.queued_for(other) {
+                continue;
+            }
+            handled.insert(agv);
+            let dest = self.tasks[&task].spec.destination;
+            let on_dest = self.current_node(other) == Some(dest);
+            if on_dest || !self.replan_around(now, task, agv) {
+                self.clear_the_way(now, other, task);
+            }
+        }
+        for &start in waits.keys() {
+            if handled.contains(&start) {
+                continue;
+            }
+            let mut seen = vec![start];
+            let mut at = start;
+            let cycle = loop {
+                let Some(&(_, next)) = waits.get(&at) else {
+                    break None;
+                };
+                if let Some(i) = seen.iter().position(|a| *a == next) {
+                    break Some(seen[i..].to_vec());
+                }
+                seen.push(next);
+                at = next;
+            };
+            let Some(cycle) = cycle else { continue };
+            if cycle.iter().any(|a| handled.contains(a)) {
+                continue;
+            }
+            handled.extend(cycle.iter().copied());
+            self.stats.deadlocks += 1;
+            let mut victims: Vec<(u64, u32, u32)> = cycle
+                .iter()
+                .map(|a| {
+                    let task = waits[a].0;
+                    (self.tasks[&task].created_ms, task, *a)
+                })
+                .collect();
+            victims.sort_by(|x, y| y.cmp(x));
+            let order = victims.clone();
+            let mut resolved = false;
+            for (_, task, agv) in victims {
+                if self.replan_around(now, task, agv) {
+                    self.publish_deadlock(&cycle, "replanned");
+                    resolved = true;
+                    break;
+                }
+                // The member of the cycle waiting for this one.
+                let waiter = cycle
+                    .iter()
+                    .copied()
+                    .find(|a| waits.get(a).is_some_and(|w| w.1 == agv))
+                    .unwrap_or(agv);
+                if self.back_off(now, task, agv, waiter) {
+                    self.publish_deadlock(&cycle, "backed_off");
+                    resolved = true;
+                    break;
+                }
+            }
+            if !resolved {
+                // Nobody can move: make room next to one of them (youngest first).
+                for &(_, _, agv) in &order {
+                    let waiter = cycle
+                        .iter()
+                        .copied()
+                        .find(|a| waits.get(a).is_some_and(|w| w.1 == agv))
+                        .unwrap_or(agv);
+                    if self.make_room(now, agv, waiter) {
+                        self.publish_deadlock(&cycle, "made_room");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn publish_deadlock(&mut self, cycle: &[u32], how: &'static str) {
+        self.actions.push_back(Action::Publish(Event::Deadlock {
+            cycle: cycle.to_vec(),
+            how,
+        }));
+    }
+
+    /// Whether a queued task names `agv`.
+    pub(crate) fn queued_for(&self, agv: u32) -> bool {
+        self.queue.iter().any(|k| {
+            self.tasks
+                .get(&k.2)
+                .is_some_and(|t| t.spec.agv == Some(agv))
+        })
+    }
+
+    /// The nodes of task `task`'s current and later drives not yet passed.
+    fn remaining_nodes(&self, task: u32) -> BTreeSet<u32> {
+        let t = &self.tasks[&task];
+        let mut out = BTreeSet::new();
+        for (i, s) in t.steps.iter().enumerate().skip(t.step) {
+            if let Step::Drive { nodes, .. } = s {
+                let from = if i == t.step {
+                    t.released.min(nodes.len() - 1)
+                } else {
+                    0
+                };
+                out.extend(nodes[from..].iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Whether node `node` (on `map`) and the way to it are free for `agv`.
+    fn free_for(&self, agv: u32, map: u16, node: u32, via: Option<&[[f64; 2]]>, r: f64) -> bool {
+        let Some(n) = self.site.node(node) else {
+            return false;
+        };
+        if self
+            .space
+            .check(agv, map, &Shape::new(vec![disc(n.x, n.y, r)]))
+            .is_err()
+        {
+            return false;
+        }
+        via.is_none_or(|line| self.space.check(agv, map, &corridor(line, r)).is_ok())
+    }
+
+    /// Replans task `task` of `agv` (at rest) around the space others hold on its way; returns
+    /// whether it did.
+    pub(crate) fn replan_around(&mut self, now: u64, task: u32, agv: u32) -> bool {
+        let Some(a) = self.agvs.get(&agv) else {
+            return false;
+        };
+        if !a.at_rest() {
+            return false;
+        }
+        let map = a.map;
+        let r = self.reach(agv);
+        let dest = self.tasks[&task].spec.destination;
+        // Around the nodes ahead that are not free for it now, and every node where another
+        // AGV stands still nearby (it will not clear the way by itself soon).
+        let mut blocked: BTreeSet<u32> = self
+            .remaining_nodes(task)
+            .into_iter()
+            .filter(|n| {
+                self.site.node(*n).is_some_and(|node| node.map == map)
+                    && !self.free_for(agv, map, *n, None, r)
+            })
+            .collect();
+        if blocked.is_empty() {
+            return false;
+        }
+        let (x, y) = (a.pose[0], a.pose[1]);
+        for o in self.agvs.values() {
+            if o.id != agv
+                && o.map == map
+                && !o.moving
+                && (o.pose[0] - x).abs() < 40.0
+                && (o.pose[1] - y).abs() < 40.0
+                && let Some((n, _)) = self.site.nearest_node(map, o.pose[0], o.pose[1])
+            {
+                blocked.insert(n.id);
+            }
+        }
+        if blocked.contains(&dest) {
+            return false;
+        }
+        if let Some(here) = self.current_node(agv) {
+            blocked.remove(&here);
+        }
+        let excluded: Vec<u32> = blocked
+            .iter()
+            .flat_map(|n| self.incoming.get(n).cloned().unwrap_or_default())
+            .collect();
+        for e in &excluded {
+            self.planner.exclude_edge(*e, true);
+        }
+        let steps = self.plan(agv, dest);
+        for e in &excluded {
+            self.planner.exclude_edge(*e, false);
+        }
+        // Only a way that is free to start on now resolves anything.
+        let steps = steps.filter(|steps| match steps.first() {
+            Some(Step::Drive { map, nodes, edges }) => {
+                let target = self.release_target(nodes, 0);
+                self.shapes(nodes, edges, 0, target, r)
+                    .iter()
+                    .all(|(_, s)| self.space.check(agv, *map, s).is_ok())
+            }
+            _ => true,
+        });
+        let Some(steps) = steps else {
+            return false;
+        };
+        self.release_all(agv);
+        let t = self.tasks.get_mut(&task).expect("task");
+        t.steps = steps;
+        t.step = 0;
+        t.released = 0;
+        t.reached = None;
+        t.sent = false;
+        t.wait = None;
+        t.replans += 1;
+        t.updated_ms = now;
+        self.stats.replans += 1;
+        self.dirty.insert(task);
+        self.actions.push_back(Action::StoreTask { task });
+        self.actions
+            .push_back(Action::Publish(Event::Replanned { task, agv }));
+        true
+    }
+
+    /// `agv` (at rest) backs off to the nearest node off `waiter`'s way that it can reach over
+    /// free space (a few hops at most), then lets `waiter` pass before it goes on; returns
+    /// whether it could.
+    fn back_off(&mut self, now: u64, task: u32, agv: u32, waiter: u32) -> bool {
+        let avoid = self
+            .agvs
+            .get(&waiter)
+            .and_then(|w| w.task)
+            .map(|t| self.remaining_nodes(t))
+            .unwrap_or_default();
+        self.back_off_avoiding(now, task, agv, waiter, &avoid)
+    }
+
+    /// As [`Self::back_off`], to a node not in `avoid`.
+    fn back_off_avoiding(
+        &mut self,
+        now: u64,
+        task: u32,
+        agv: u32,
+        waiter: u32,
+        avoid: &BTreeSet<u32>,
+    ) -> bool {
+        let Some(a) = self.agvs.get(&agv) else {
+            return false;
+        };
+        if !a.at_rest() {
+            return false;
+        }
+        let map = a.map;
+        let Some(here) = self.current_node(agv) else {
+            return false;
+        };
+        let r = self.reach(agv);
+        let dest = self.tasks[&task].spec.destination;
+        // Breadth first over free nodes and edges.
+        let mut parent: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        let mut frontier = vec![here];
+        let mut found = None;
+        'search: for _ in 0..6 {
+            let mut next_frontier = Vec::new();
+            for n in frontier {
+                let out = self.neighbours.get(&n).cloned().unwrap_or_default();
+                for (edge, m) in out {
+                    if m == here || parent.contains_key(&m) || self.lift_doors.contains(&m) {
+                        continue;
+                    }
+                    let (Some(from), Some(to)) = (self.site.node(n), self.site.node(m)) else {
+                        continue;
+                    };
+                    if !self.free_for(agv, map, m, Some(&[[from.x, from.y], [to.x, to.y]]), r) {
+                        continue;
+                    }
+                    parent.insert(m, (n, edge));
+                    if !avoid.contains(&m) {
+                        found = Some(m);
+                        break 'search;
+                    }
+                    next_frontier.push(m);
+                }
+            }
+            frontier = next_frontier;
+        }
+        let Some(target) = found else {
+            return false;
+        };
+        let mut nodes = vec![target];
+        let mut edges = Vec::new();
+        let mut at = target;
+        while at != here {
+            let (p, e) = parent[&at];
+            nodes.push(p);
+            edges.push(e);
+            at = p;
+        }
+        nodes.reverse();
+        edges.reverse();
+        let vehicle = maps::Vehicle {
+            max_speed: self.agvs[&agv].max_speed,
+            width: self.agvs[&agv].dims[2] + self.agvs[&agv].dims[3],
+            ..maps::Vehicle::default()
+        };
+        let Ok(route) = self.planner.route(target, dest, &vehicle) else {
+            return false;
+        };
+        let mut steps = vec![Step::Drive { map, nodes, edges }];
+        steps.extend(crate::assign::steps_of(&route));
+        self.release_all(agv);
+        let until = now + self.settings.yield_ms;
+        let t = self.tasks.get_mut(&task).expect("task");
+        t.steps = steps;
+        t.step = 0;
+        t.released = 0;
+        t.reached = None;
+        t.sent = false;
+        t.yield_to = Some((waiter, until));
+        t.wait = None;
+        t.replans += 1;
+        t.updated_ms = now;
+        self.stats.backoffs += 1;
+        self.dirty.insert(task);
+        self.actions.push_back(Action::StoreTask { task });
+        true
+    }
+
+    /// Sends idle `blocker` to a free node off the way of task `for_task` (nearest first).
+    fn clear_the_way(&mut self, now: u64, blocker: u32, for_task: u32) {
+        let avoid = self.remaining_nodes(for_task);
+        self.clear_avoiding(now, blocker, &avoid);
+    }
+
+    /// Sends idle `blocker` to the nearest free node not in `avoid`; returns whether it did.
+    fn clear_avoiding(&mut self, now: u64, blocker: u32, avoid: &BTreeSet<u32>) -> bool {
+        if self.queued_for(blocker) || !self.agvs[&blocker].at_rest() {
+            return false;
+        }
+        let Some(start) = self.current_node(blocker) else {
+            return false;
+        };
+        let map = self.agvs[&blocker].map;
+        let r = self.reach(blocker);
+        // Breadth first over the graph from where it stands, a few hops out.
+        let mut seen = BTreeSet::from([start]);
+        let mut frontier = vec![start];
+        for _ in 0..8 {
+            let mut next_frontier = Vec::new();
+            for n in frontier {
+                for &(_, m) in self.neighbours.get(&n).map(Vec::as_slice).unwrap_or(&[]) {
+                    if !seen.insert(m) {
+                        continue;
+                    }
+                    next_frontier.push(m);
+                    let ok = !avoid.contains(&m)
+                        && !self.lift_doors.contains(&m)
+                        && !self.targeted(m)
+                        && self.site.node(m).is_some_and(|x| {
+                            x.map == map && x.kind != maps::file::NodeKind::Station
+                        })
+                        && self.free_for(blocker, map, m, None, r);
+                    if ok {
+                        let mut spec = Spec::new(TaskKind::Park, m);
+                        spec.agv = Some(blocker);
+                        spec.priority = 100;
+                        self.enqueue(now, spec, true);
+                        self.stats.cleared += 1;
+                        return true;
+                    }
+                }
+            }
+            frontier = next_frontier;
+        }
+        false
+    }
+
+    /// Makes room next to `agv` (at rest, its way blocked by `waiter`'s cycle): an AGV at rest
+    /// on a neighbouring node off `waiter`'s way is moved on (backed off, or sent off if idle),
+    /// so that `agv` can back off there next. Returns whether one was moved.
+    fn make_room(&mut self, now: u64, agv: u32, waiter: u32) -> bool {
+        let Some(here) = self.current_node(agv) else {
+            return false;
+        };
+        let mut avoid = self
+            .agvs
+            .get(&waiter)
+            .and_then(|w| w.task)
+            .map(|t| self.remaining_nodes(t))
+            .unwrap_or_default();
+        avoid.insert(here);
+        let map = self.agvs[&agv].map;
+        let out = self.neighbours.get(&here).cloned().unwrap_or_default();
+        for (_, m) in out {
+            if avoid.contains(&m) || self.lift_doors.contains(&m) {
+                continue;
+            }
+            let Some(n) = self.site.node(m) else { continue };
+            // who stands there
+            let Some(x) = self
+                .agvs
+                .values()
+                .find(|o| {
+                    o.id != agv
+                        && o.map == map
+                        && (o.pose[0] - n.x).abs() < 0.5
+                        && (o.pose[1] - n.y).abs() < 0.5
+                })
+                .map(|o| o.id)
+            else {
+                continue;
+            };
+            if !self.agvs[&x].at_rest() {
+                continue;
+            }
+            let mut keep_off = avoid.clone();
+            keep_off.insert(m);
+            let moved = match self.agvs[&x].task {
+                Some(tx) => self.back_off_avoiding(now, tx, x, agv, &keep_off),
+                None => self.clear_avoiding(now, x, &keep_off),
+            };
+            if moved {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether an unfinished task goes to `node`.
+    pub(crate) fn targeted(&self, node: u32) -> bool {
+        self.running
+            .iter()
+            .chain(self.queue.iter().map(|k| &k.2))
+            .any(|id| {
+                self.tasks
+                    .get(id)
+                    .is_some_and(|t| t.spec.destination == node && t.state != TaskState::Completed)
+            })
+    }
+}

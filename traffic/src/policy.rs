@@ -1,0 +1,177 @@
+//! Fleet policies: idle AGVs leave stations, chargers and lift doors for parking places or
+//! out-of-the-way nodes; low batteries charge; idle AGVs charge when a charger is free.
+
+use std::collections::BTreeSet;
+
+use maps::Shape;
+use maps::file::NodeKind;
+use maps::space::disc;
+
+use crate::agv::Mode;
+use crate::core::Core;
+use crate::task::{Spec, TaskKind};
+
+impl Core<'_> {
+    pub(crate) fn policies(&mut self, now: u64) {
+        let idle: Vec<u32> = self.idle.iter().copied().collect();
+        if idle.is_empty() {
+            return;
+        }
+        let targets: BTreeSet<u32> = self
+            .running
+            .iter()
+            .chain(self.queue.iter().map(|k| &k.2))
+            .filter_map(|id| self.tasks.get(id))
+            .filter(|t| !t.state.is_final())
+            .map(|t| t.spec.destination)
+            .collect();
+        let mut taken = targets;
+        let queued_for: BTreeSet<u32> = self.requested.keys().copied().collect();
+        let mut budget = 200;
+        for agv in idle {
+            if budget == 0 {
+                break;
+            }
+            if queued_for.contains(&agv) || !self.available(agv, true) {
+                continue;
+            }
+            let a = &self.agvs[&agv];
+            if a.mode == Mode::Charging {
+                continue;
+            }
+            let battery = a.battery_pct;
+            let idle_for = now.saturating_sub(a.idle_since_ms);
+            let Some(here) = self.current_node(agv) else {
+                continue;
+            };
+            let kind = self.site.node(here).map(|n| n.kind);
+            if battery < self.settings.charge_below_pct {
+                if let Some(c) = self.free_node(agv, &self.chargers, &taken) {
+                    taken.insert(c);
+                    self.internal(now, agv, TaskKind::Charge, c);
+                    self.stats.charges += 1;
+                    budget -= 1;
+                }
+                continue;
+            }
+            let Some(after) = self.settings.park_after_ms else {
+                continue;
+            };
+            if idle_for < after {
+                continue;
+            }
+            if battery < self.settings.opportunity_below_pct
+                && kind != Some(NodeKind::Charger)
+                && let Some(c) = self.free_node(agv, &self.chargers, &taken)
+            {
+                taken.insert(c);
+                self.internal(now, agv, TaskKind::Charge, c);
+                self.stats.charges += 1;
+                budget -= 1;
+                continue;
+            }
+            // Off a parking place it is in someone's way sooner or later: to a free parking
+            // place; with none free, off stations, chargers and lift doors at least.
+            if kind == Some(NodeKind::Parking) {
+                continue;
+            }
+            let on_work = matches!(
+                kind,
+                Some(NodeKind::Station | NodeKind::Charger | NodeKind::LiftDoor)
+            ) || self.lift_doors.contains(&here);
+            let place = self.free_node(agv, &self.parking, &taken).or_else(|| {
+                on_work
+                    .then(|| self.free_waypoint(agv, here, &taken))
+                    .flatten()
+            });
+            if let Some(p) = place {
+                taken.insert(p);
+                self.internal(now, agv, TaskKind::Park, p);
+                self.stats.parks += 1;
+                budget -= 1;
+            }
+        }
+    }
+
+    fn internal(&mut self, now: u64, agv: u32, kind: TaskKind, node: u32) {
+        let mut spec = Spec::new(kind, node);
+        spec.agv = Some(agv);
+        spec.priority = 0;
+        self.enqueue(now, spec, true);
+        // Its own idle clock restarts: it is not sent again while this one is pending.
+        if let Some(a) = self.agvs.get_mut(&agv) {
+            a.idle_since_ms = now;
+        }
+    }
+
+    /// The nearest node of `places` on `agv`'s map that nobody targets and is free for it
+    /// (among the 64 nearest).
+    fn free_node(
+        &self,
+        agv: u32,
+        places: &crate::core::Places,
+        taken: &BTreeSet<u32>,
+    ) -> Option<u32> {
+        let a = &self.agvs[&agv];
+        let r = self.reach(agv);
+        let at = [a.pose[0], a.pose[1], f64::from(a.map) * 1000.0];
+        places
+            .tree
+            .nearest_neighbor_iter(&at)
+            .take(64)
+            .map(|p| p.data)
+            .filter(|c| !taken.contains(c))
+            .find(|c| {
+                self.site.node(*c).is_some_and(|n| {
+                    n.map == a.map
+                        && self
+                            .space
+                            .check(agv, n.map, &Shape::new(vec![disc(n.x, n.y, r)]))
+                            .is_ok()
+                })
+            })
+    }
+
+    /// A free waypoint near `from` that is no station, charger or lift door and not next to
+    /// one (out of the way), breadth first a few hops out.
+    fn free_waypoint(&self, agv: u32, from: u32, taken: &BTreeSet<u32>) -> Option<u32> {
+        let map = self.agvs[&agv].map;
+        let r = self.reach(agv);
+        let plain = |n: u32| {
+            self.site
+                .node(n)
+                .is_some_and(|x| x.kind == NodeKind::Waypoint && x.map == map)
+                && !self.lift_doors.contains(&n)
+        };
+        let mut seen = BTreeSet::from([from]);
+        let mut frontier = vec![from];
+        for _ in 0..10 {
+            let mut next = Vec::new();
+            for n in frontier {
+                for &(_, m) in self.neighbours.get(&n).map(Vec::as_slice).unwrap_or(&[]) {
+                    if !seen.insert(m) {
+                        continue;
+                    }
+                    next.push(m);
+                    let quiet = plain(m)
+                        && self
+                            .neighbours
+                            .get(&m)
+                            .is_some_and(|ns| ns.iter().all(|(_, k)| plain(*k)));
+                    if quiet && !taken.contains(&m) {
+                        let x = self.site.node(m).expect("node");
+                        if self
+                            .space
+                            .check(agv, map, &Shape::new(vec![disc(x.x, x.y, r)]))
+                            .is_ok()
+                        {
+                            return Some(m);
+                        }
+                    }
+                }
+            }
+            frontier = next;
+        }
+        None
+    }
+}

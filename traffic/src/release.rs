@@ -1,0 +1,373 @@
+//! Advancing running tasks: releasing a drive piece by piece (all or nothing, never ending
+//! inside a single lane, into a lift only with the way out reserved), releasing behind the
+//! AGV, switch and lift steps, completion.
+
+use maps::Shape;
+use maps::space::{corridor, disc};
+
+use crate::action::{Action, Command};
+use crate::agv::Mode;
+use crate::core::{APPROACH, Core, EDGE, Pending};
+use crate::task::{Step, TaskKind, TaskState};
+use crate::wait::WaitReason;
+
+impl Core<'_> {
+    /// Looks at running task `id` again: next piece, next step, completion.
+    pub(crate) fn advance(&mut self, now: u64, id: u32) {
+        let Some(t) = self.tasks.get(&id) else {
+            return;
+        };
+        if t.state != TaskState::Running || t.busy.is_some() {
+            return;
+        }
+        let Some(agv) = t.agv else { return };
+        let Some(a) = self.agvs.get(&agv) else { return };
+        if !a.online {
+            self.set_wait(now, id, WaitReason::Offline);
+            return;
+        }
+        if !a.reported {
+            return;
+        }
+        let sent = t.sent;
+        match t.steps.get(t.step).cloned() {
+            None => self.complete(now, id),
+            Some(Step::Drive { map, nodes, edges }) => {
+                self.drive(now, id, agv, map, &nodes, &edges);
+            }
+            Some(Step::NavSwitch { map, to, .. }) => {
+                if sent {
+                    return;
+                }
+                self.send_step(id, agv, Command::NavSwitch { task: id, map, to });
+            }
+            Some(Step::Lift {
+                lift, to_map, exit, ..
+            }) => {
+                if sent {
+                    return;
+                }
+                if let Some(&who) = self.lifts.get(&lift)
+                    && who != agv
+                {
+                    self.set_wait(now, id, WaitReason::ForLift { lift });
+                    return;
+                }
+                self.lifts.insert(lift, agv);
+                self.send_step(
+                    id,
+                    agv,
+                    Command::Lift {
+                        task: id,
+                        lift,
+                        to_map,
+                        exit,
+                    },
+                );
+            }
+        }
+    }
+
+    fn send_step(&mut self, task: u32, agv: u32, command: Command) {
+        let id = self.command_id();
+        self.pending.insert(id, (agv, Pending::Step { task }));
+        if let Some(t) = self.tasks.get_mut(&task) {
+            t.sent = true;
+            t.busy = Some(id);
+            t.wait = None;
+        }
+        self.actions.push_back(Action::Send { id, agv, command });
+    }
+
+    fn complete(&mut self, now: u64, id: u32) {
+        let (kind, dest, agv) = {
+            let t = &self.tasks[&id];
+            (t.spec.kind, t.spec.destination, t.agv)
+        };
+        self.end(now, id, TaskState::Completed, None);
+        if kind == TaskKind::Charge
+            && let Some(agv) = agv
+        {
+            let cmd = self.command_id();
+            self.pending.insert(cmd, (agv, Pending::Other));
+            self.actions.push_back(Action::Send {
+                id: cmd,
+                agv,
+                command: Command::Charge { node: dest },
+            });
+        }
+    }
+
+    /// The reservation radius of `agv`, m.
+    pub(crate) fn reach(&self, agv: u32) -> f64 {
+        self.agvs[&agv].radius() + self.settings.margin
+    }
+
+    /// Node and edge pieces `from..=to` of a drive, with their shapes.
+    pub(crate) fn shapes(
+        &self,
+        nodes: &[u32],
+        edges: &[u32],
+        from: usize,
+        to: usize,
+        r: f64,
+    ) -> Vec<(u64, Shape)> {
+        let mut items = Vec::with_capacity(2 * (to + 1 - from));
+        for i in from..=to {
+            if let Some(n) = self.site.node(nodes[i]) {
+                items.push((u64::from(n.id), Shape::new(vec![disc(n.x, n.y, r)])));
+            }
+            if i > 0
+                && let Some(e) = self.site.edge(edges[i - 1])
+            {
+                items.push((EDGE | u64::from(e.id), corridor(&e.polyline, r)));
+            }
+        }
+        items
+    }
+
+    /// Whether an AGV may stop and wait at `node` without blocking a single lane: not a plain
+    /// corridor node (exactly two neighbours).
+    pub(crate) fn is_stop_point(&self, node: u32) -> bool {
+        self.neighbours.get(&node).map_or(0, Vec::len) != 2
+    }
+
+    /// The end of the next release from `here`: `lookahead` nodes on, extended to the next stop
+    /// point.
+    pub(crate) fn release_target(&self, nodes: &[u32], here: usize) -> usize {
+        let last = nodes.len() - 1;
+        let mut target = (here + self.settings.lookahead).min(last);
+        while target < last && !self.is_stop_point(nodes[target]) {
+            target += 1;
+        }
+        target
+    }
+
+    fn drive(&mut self, now: u64, id: u32, agv: u32, map: u16, nodes: &[u32], edges: &[u32]) {
+        let t = &self.tasks[&id];
+        let a = &self.agvs[&agv];
+        let last = nodes.len() - 1;
+        let (sent, released, step, yield_to) = (t.sent, t.released, t.step, t.yield_to);
+        // Where the AGV is along the drive: nowhere before it reached the first node (its last
+        // node may be a stale one that comes later in this path: it stopped short of the first
+        // node, coming from there); then only forwards from where it was.
+        let here = if sent && a.map == map {
+            // it reports the first node, or a later one that is not the node it had when the
+            // drive was sent (it passed the first without reporting it)
+            let reached = t.reached.or_else(|| {
+                if a.last_node == nodes[0] {
+                    Some(0)
+                } else if a.last_node != t.stale_node {
+                    nodes[..=released].iter().position(|n| *n == a.last_node)
+                } else {
+                    None
+                }
+            });
+            match reached {
+                None => 0,
+                Some(from) => {
+                    let upto = released.max(from);
+                    let here = nodes[from..=upto]
+                        .iter()
+                        .rposition(|n| *n == a.last_node)
+                        .map_or(from, |i| from + i);
+                    self.tasks.get_mut(&id).expect("task").reached = Some(here);
+                    here
+                }
+            }
+        } else {
+            0
+        };
+        let a = &self.agvs[&agv];
+        if sent
+            && here == last
+            && released == last
+            && !a.moving
+            && a.settled
+            && a.mode != Mode::Driving
+        {
+            self.release_behind(agv, nodes, edges, here);
+            let t = self.tasks.get_mut(&id).expect("task");
+            t.step += 1;
+            t.released = 0;
+            t.reached = None;
+            t.sent = false;
+            t.updated_ms = now;
+            self.dirty.insert(id);
+            return;
+        }
+        let manual = a.mode == Mode::Manual;
+        self.release_behind(agv, nodes, edges, here);
+        if !sent && manual {
+            // Manoeuvring in a safe space: a new path starts once it is back.
+            return;
+        }
+        if !sent
+            && step > 0
+            && let Some((other, until)) = yield_to
+        {
+            let still_waits = self
+                .agvs
+                .get(&other)
+                .and_then(|o| o.task)
+                .and_then(|o| self.tasks.get(&o))
+                .and_then(|o| o.wait.as_ref())
+                .is_some_and(|w| w.reason.agv() == Some(agv));
+            if still_waits && now < until {
+                self.set_wait(now, id, WaitReason::Yielding { to: other });
+                return;
+            }
+            self.tasks.get_mut(&id).expect("task").yield_to = None;
+        }
+        let target = self.release_target(nodes, here);
+        let from = if !sent {
+            0
+        } else if target > released {
+            released + 1
+        } else {
+            return;
+        };
+        let r = self.reach(agv);
+        let mut items = self.shapes(nodes, edges, from, target, r);
+        if !sent {
+            items.extend(self.approach(agv, map, nodes[0], r));
+        }
+        let exit = if target == last {
+            self.exit_items(id, r)
+        } else {
+            None
+        };
+        let reserved = match &exit {
+            Some((to_map, out)) => self
+                .space
+                .reserve_on_maps(agv, &[(map, &items), (*to_map, out)]),
+            None => self.space.reserve(agv, map, &items),
+        };
+        match reserved {
+            Err(c @ maps::Conflict::Forbidden { .. }) => {
+                self.end(
+                    now,
+                    id,
+                    TaskState::Failed,
+                    Some(format!("the path passes too close to a {c} for this AGV")),
+                );
+            }
+            Err(maps::Conflict::WrongMap | maps::Conflict::TooLarge) => {
+                self.end(
+                    now,
+                    id,
+                    TaskState::Failed,
+                    Some("the path leaves the map".to_owned()),
+                );
+            }
+            Err(c) => {
+                // the first node of the piece that is not free (where it waits to go on)
+                let node = (from..=target)
+                    .find(|&i| {
+                        self.shapes(nodes, edges, i, i, r)
+                            .iter()
+                            .any(|(_, s)| self.space.check(agv, map, s).is_err())
+                    })
+                    .map_or(nodes[from], |i| nodes[i]);
+                let reason = match c {
+                    maps::Conflict::Granted { agv, grant } => WaitReason::ForGrant { agv, grant },
+                    maps::Conflict::Occupied { agv: o } | maps::Conflict::Reserved { agv: o } => {
+                        if self.agvs.get(&o).is_some_and(|v| !v.online) {
+                            WaitReason::BlockedByOffline { agv: o, node }
+                        } else {
+                            WaitReason::ForAgv { agv: o, node }
+                        }
+                    }
+                    _ => unreachable!("handled above"),
+                };
+                self.set_wait(now, id, reason);
+            }
+            Ok(()) => {
+                let mut reserve = vec![(map, items.iter().map(|(r, _)| *r).collect::<Vec<_>>())];
+                if let Some((to_map, out)) = &exit {
+                    reserve.push((*to_map, out.iter().map(|(r, _)| *r).collect()));
+                }
+                let start = if sent { released } else { 0 };
+                let command = Command::Motion {
+                    task: id,
+                    map,
+                    nodes: nodes[start..=target].to_vec(),
+                    edges: edges[start..target].to_vec(),
+                    new_path: !sent,
+                    last: target == last,
+                };
+                let cmd = self.command_id();
+                self.pending.insert(
+                    cmd,
+                    (
+                        agv,
+                        Pending::Motion {
+                            task: id,
+                            reserve: reserve.clone(),
+                            before: (released, sent),
+                        },
+                    ),
+                );
+                let last_node = self.agvs[&agv].last_node;
+                let t = self.tasks.get_mut(&id).expect("task");
+                if !sent {
+                    t.stale_node = last_node;
+                }
+                t.released = target;
+                t.sent = true;
+                t.busy = Some(cmd);
+                t.wait = None;
+                t.updated_ms = now;
+                self.stats.motions += 1;
+                self.actions.push_back(Action::Motion {
+                    id: cmd,
+                    agv,
+                    reserve,
+                    task: id,
+                    command,
+                });
+            }
+        }
+    }
+
+    /// The approach to `node` (the first of a drive on `map`) when `agv` stands farther than
+    /// 5 cm off it: a corridor from where it stands.
+    fn approach(&self, agv: u32, map: u16, node: u32, r: f64) -> Option<(u64, Shape)> {
+        let a = self.agvs.get(&agv)?;
+        let n = self.site.node(node)?;
+        if a.map != map || (n.x - a.pose[0]).hypot(n.y - a.pose[1]) <= 0.05 {
+            return None;
+        }
+        Some((
+            APPROACH | u64::from(node),
+            corridor(&[[a.pose[0], a.pose[1]], [n.x, n.y]], r),
+        ))
+    }
+
+    /// When the current drive of task `id` ends at a lift door: the target map and the way out
+    /// on it (the exit door and the first release of the drive that follows).
+    fn exit_items(&self, id: u32, r: f64) -> Option<(u16, Vec<(u64, Shape)>)> {
+        let t = &self.tasks[&id];
+        let Some(Step::Lift { to_map, .. }) = t.steps.get(t.step + 1) else {
+            return None;
+        };
+        let Some(Step::Drive { map, nodes, edges }) = t.steps.get(t.step + 2) else {
+            return None;
+        };
+        if map != to_map || nodes.is_empty() {
+            return None;
+        }
+        let target = self.release_target(nodes, 0);
+        Some((*to_map, self.shapes(nodes, edges, 0, target, r)))
+    }
+
+    fn release_behind(&mut self, agv: u32, nodes: &[u32], edges: &[u32], here: usize) {
+        if here == 0 {
+            return;
+        }
+        let mut behind: Vec<u64> = nodes[..here].iter().map(|n| u64::from(*n)).collect();
+        behind.extend(edges[..here].iter().map(|e| EDGE | u64::from(*e)));
+        behind.push(APPROACH | u64::from(nodes[0]));
+        self.release(agv, &behind);
+    }
+}

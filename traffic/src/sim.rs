@@ -1,0 +1,836 @@
+//! A deterministic fleet simulation of the core: simulated AGVs (acceleration, turning on the
+//! spot, lifts, charging) with random disturbances (slower than planned, pauses, drop-outs and
+//! returns), driven in virtual time, seeded. No TCP, no clock: the same configuration gives the
+//! same run. It checks the invariants as it goes: no two footprints overlap, no two AGVs'
+//! reservations overlap, no AGV outside the space released to it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use geo::Intersects as _;
+use maps::space::oriented_rect;
+use maps::{Hold, Shape, Site};
+use serde::Serialize;
+
+use crate::action::{Action, Command, Outcome};
+use crate::agv::{Mode, Report};
+use crate::core::{Core, Settings, Stats};
+use crate::task::{Spec, TaskKind, TaskState};
+
+/// What to simulate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// AGVs.
+    pub agvs: usize,
+    /// Simulated time, ms.
+    pub duration_ms: u64,
+    /// After `duration_ms`, no new tasks; the run goes on up to this long for open ones, ms.
+    pub drain_ms: u64,
+    /// Seed.
+    pub seed: u64,
+    /// Tasks submitted per simulated hour (the whole fleet).
+    pub tasks_per_hour: f64,
+    /// One step, ms (status period and tick).
+    pub step_ms: u64,
+    /// Share of AGVs slower than planned (70-95 % of their speed).
+    pub slow_share: f64,
+    /// Pauses per AGV and hour (1-5 s standing still, path kept).
+    pub pauses_per_hour: f64,
+    /// Drop-outs per AGV and hour (offline 5-30 s, then back where they stopped).
+    pub dropouts_per_hour: f64,
+    /// Check footprints and coverage every this many steps (1: every step).
+    pub check_every: u64,
+    /// The core's settings.
+    #[serde(skip)]
+    pub settings: Settings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            agvs: 100,
+            duration_ms: 15 * 60_000,
+            drain_ms: 5 * 60_000,
+            seed: 1,
+            tasks_per_hour: 6_000.0,
+            step_ms: 100,
+            slow_share: 0.2,
+            pauses_per_hour: 2.0,
+            dropouts_per_hour: 0.5,
+            check_every: 1,
+            settings: Settings::default(),
+        }
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SimReport {
+    /// AGVs.
+    pub agvs: usize,
+    /// Nodes on the site.
+    pub nodes: usize,
+    /// Simulated seconds (with the drain).
+    pub simulated_s: f64,
+    /// Tasks the generator asked for.
+    pub requested: u64,
+    /// Tasks the core accepted.
+    pub submitted: u64,
+    /// Refused by the core, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Completed user tasks.
+    pub completed: u64,
+    /// Completed in the submission window, per hour.
+    pub throughput_per_hour: f64,
+    /// Failed, with their reasons.
+    pub failed: BTreeMap<String, u64>,
+    /// Open at the end (queued or running).
+    pub open: u64,
+    /// Task time (submitted to completed), s: p50.
+    pub task_p50_s: f64,
+    /// p99.
+    pub task_p99_s: f64,
+    /// Waits by reason: (episodes, total s).
+    pub waits: BTreeMap<String, (u64, f64)>,
+    /// What the core did.
+    pub core: Stats,
+    /// Footprint overlaps seen (pairs × steps).
+    pub footprint_overlaps: u64,
+    /// Reservation overlaps seen.
+    pub reservation_overlaps: u64,
+    /// Samples of an AGV driving outside its reservations.
+    pub outside: u64,
+    /// The first violations, described.
+    pub violations: Vec<String>,
+    /// The first tasks still open at the end: why each waits.
+    pub stuck: Vec<String>,
+    /// CPU time of the core (inputs, ticks), s.
+    pub core_cpu_s: f64,
+    /// CPU time of the whole run (simulated AGVs and checks too), s.
+    pub run_cpu_s: f64,
+    /// Core CPU per simulated second, ms.
+    pub core_ms_per_sim_s: f64,
+    /// One decision step (`tick`) for the whole fleet: p50, µs.
+    pub tick_p50_us: f64,
+    /// p99, µs.
+    pub tick_p99_us: f64,
+    /// max, µs.
+    pub tick_max_us: f64,
+    /// One step's status reports of the whole fleet into the core: p99, µs.
+    pub reports_p99_us: f64,
+}
+
+/// A small deterministic generator (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded.
+    pub fn new(seed: u64) -> Self {
+        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+const DIMS: [f64; 4] = [0.5, 0.5, 0.4, 0.4];
+const ACCEL: f64 = 0.5;
+const TURN: f64 = 1.5;
+const VMAX: f64 = 1.5;
+
+#[derive(Debug, Clone)]
+struct SimAgv {
+    id: u32,
+    map: u16,
+    x: f64,
+    y: f64,
+    theta: f64,
+    v: f64,
+    slow: f64,
+    /// Released path: (node, x, y).
+    path: Vec<(u32, f64, f64)>,
+    next: usize,
+    last: bool,
+    task: u32,
+    last_node: u32,
+    battery: f32,
+    charging: bool,
+    online: bool,
+    back_at: u64,
+    paused_until: u64,
+    /// A lift ride: ends at, command id, map, exit node.
+    riding: Option<(u64, u64, u16, u32)>,
+    /// It moved or turned in the last step.
+    moving: bool,
+}
+
+impl SimAgv {
+    fn mode(&self) -> Mode {
+        if self.riding.is_some() {
+            Mode::Switching
+        } else if self.next < self.path.len() {
+            // also while it turns on the spot or is held up: it has released path to drive
+            Mode::Driving
+        } else if self.charging {
+            Mode::Charging
+        } else if self.task != 0 && !self.last {
+            Mode::WaitingForRelease
+        } else {
+            Mode::Idle
+        }
+    }
+
+    /// Advances `dt` s along the released path.
+    fn step(&mut self, dt: f64, now: u64) {
+        self.moving = false;
+        if self.next >= self.path.len() || now < self.paused_until || self.riding.is_some() {
+            self.v = 0.0;
+            if self.charging {
+                self.battery = (self.battery + 0.5 * dt as f32).min(100.0);
+            }
+            return;
+        }
+        self.charging = false;
+        let (_, tx, ty) = self.path[self.next];
+        let (dx, dy) = (tx - self.x, ty - self.y);
+        let d = dx.hypot(dy);
+        if d < 1e-3 {
+            self.arrive();
+            return;
+        }
+        let want = dy.atan2(dx);
+        let mut diff = want - self.theta;
+        while diff > std::f64::consts::PI {
+            diff -= std::f64::consts::TAU;
+        }
+        while diff < -std::f64::consts::PI {
+            diff += std::f64::consts::TAU;
+        }
+        if diff.abs() > 0.05 {
+            // turn on the spot
+            self.v = 0.0;
+            let turn = (TURN * dt).min(diff.abs());
+            self.theta += turn * diff.signum();
+            self.moving = true;
+            return;
+        }
+        self.theta = want;
+        // distance left to the end of what was released
+        let mut left = d;
+        for w in self.path[self.next..].windows(2) {
+            left += (w[1].1 - w[0].1).hypot(w[1].2 - w[0].2);
+        }
+        let vmax = VMAX * self.slow;
+        let v = (self.v + ACCEL * dt)
+            .min(vmax)
+            .min((2.0 * ACCEL * left).sqrt().max(0.05));
+        self.v = v;
+        self.moving = true;
+        self.battery = (self.battery - 0.01 * dt as f32).max(0.0);
+        let mut travel = v * dt;
+        while travel > 0.0 && self.next < self.path.len() {
+            let (_, tx, ty) = self.path[self.next];
+            let (dx, dy) = (tx - self.x, ty - self.y);
+            let d = dx.hypot(dy);
+            if travel >= d {
+                self.x = tx;
+                self.y = ty;
+                travel -= d;
+                self.arrive();
+                // a turn comes next: stop here
+                if let Some(&(_, nx, ny)) = self.path.get(self.next) {
+                    let h = (ny - self.y).atan2(nx - self.x);
+                    if (h - self.theta).abs() > 0.05 {
+                        self.v = 0.0;
+                        break;
+                    }
+                }
+            } else {
+                self.x += dx / d * travel;
+                self.y += dy / d * travel;
+                travel = 0.0;
+            }
+        }
+    }
+
+    fn arrive(&mut self) {
+        self.last_node = self.path[self.next].0;
+        self.next += 1;
+        if self.next >= self.path.len() {
+            self.v = 0.0;
+            if self.last {
+                self.task = 0;
+            }
+        }
+    }
+
+    fn report(&self, battery: f32) -> Report {
+        Report {
+            map: self.map,
+            pose: [self.x, self.y, self.theta],
+            moving: self.moving,
+            mode: self.mode(),
+            last_node: self.last_node,
+            battery_pct: battery,
+            settled: true,
+        }
+    }
+
+    fn footprint(&self) -> Shape {
+        Shape::new(vec![oriented_rect(
+            self.x, self.y, self.theta, DIMS[0], DIMS[1], DIMS[2], DIMS[3],
+        )])
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Runs `cfg` on `site`; `progress` is called every simulated minute with the report so far.
+pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport)) -> SimReport {
+    let run_start = Instant::now();
+    let mut rng = Rng::new(cfg.seed);
+    let mut core = Core::new(site, cfg.settings.clone(), 0);
+    let mut report = SimReport {
+        agvs: cfg.agvs,
+        nodes: site.node_count(),
+        ..SimReport::default()
+    };
+    // Task destinations: stations; start places: plain nodes, distinct.
+    let stations: Vec<u32> = site
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == maps::file::NodeKind::Station)
+        .map(|n| n.id)
+        .collect();
+    let mut places: Vec<&maps::Node> = site
+        .nodes()
+        .iter()
+        .filter(|n| {
+            n.kind == maps::file::NodeKind::Waypoint || n.kind == maps::file::NodeKind::Parking
+        })
+        .collect();
+    for i in (1..places.len()).rev() {
+        let j = rng.below(i + 1);
+        places.swap(i, j);
+    }
+    let mut agvs: Vec<SimAgv> = places
+        .iter()
+        .take(cfg.agvs)
+        .enumerate()
+        .map(|(i, n)| SimAgv {
+            id: i as u32 + 1,
+            map: n.map,
+            x: n.x,
+            y: n.y,
+            theta: 0.0,
+            v: 0.0,
+            slow: 1.0,
+            path: Vec::new(),
+            next: 0,
+            last: true,
+            task: 0,
+            last_node: n.id,
+            battery: 50.0 + 50.0 * rng.unit() as f32,
+            charging: false,
+            online: true,
+            back_at: 0,
+            paused_until: 0,
+            riding: None,
+            moving: false,
+        })
+        .collect();
+    for a in &mut agvs {
+        if rng.unit() < cfg.slow_share {
+            a.slow = 0.7 + 0.25 * rng.unit();
+        }
+    }
+    let mut core_time = Duration::ZERO;
+    let mut ticks: Vec<f64> = Vec::new();
+    let mut reports: Vec<f64> = Vec::new();
+    let t0 = Instant::now();
+    for a in &agvs {
+        core.online(0, a.id, DIMS, VMAX);
+        core.report(0, a.id, &a.report(a.battery));
+    }
+    core_time += t0.elapsed();
+    let step_s = cfg.step_ms as f64 / 1000.0;
+    let per_step_tasks = cfg.tasks_per_hour / 3_600_000.0 * cfg.step_ms as f64;
+    let pause_p = cfg.pauses_per_hour / 3_600_000.0 * cfg.step_ms as f64;
+    let drop_p = cfg.dropouts_per_hour / 3_600_000.0 * cfg.step_ms as f64;
+    let mut submitted_at: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut durations: Vec<f64> = Vec::new();
+    let mut waits: BTreeMap<u32, (crate::wait::WaitReason, u64)> = BTreeMap::new();
+    let mut owed = 0.0;
+    let end = cfg.duration_ms + cfg.drain_ms;
+    let mut now = 0;
+    let mut step_no = 0u64;
+    while now < end {
+        now += cfg.step_ms;
+        step_no += 1;
+        // New tasks.
+        if now <= cfg.duration_ms && !stations.is_empty() {
+            owed += per_step_tasks;
+            while owed >= 1.0 {
+                owed -= 1.0;
+                report.requested += 1;
+                let dest = stations[rng.below(stations.len())];
+                let kind = [TaskKind::Move, TaskKind::Pick, TaskKind::Drop][rng.below(3)];
+                let t = Instant::now();
+                let r = core.submit(now, Spec::new(kind, dest));
+                core_time += t.elapsed();
+                match r {
+                    Ok(id) => {
+                        report.submitted += 1;
+                        submitted_at.insert(id, now);
+                    }
+                    Err(e) => *report.refused.entry(e.to_string()).or_default() += 1,
+                }
+            }
+        } else if now > cfg.duration_ms && core.running.is_empty() && core.queue.is_empty() {
+            break;
+        }
+        // Disturbances and motion.
+        for a in &mut agvs {
+            if !a.online {
+                if now >= a.back_at {
+                    a.online = true;
+                    let t = Instant::now();
+                    core.online(now, a.id, DIMS, VMAX);
+                    core_time += t.elapsed();
+                }
+                continue;
+            }
+            if a.riding.is_none() && rng.unit() < drop_p {
+                // link lost: it stops and forgets its path
+                a.online = false;
+                a.back_at = now + 5_000 + rng.below(25_000) as u64;
+                a.path.clear();
+                a.next = 0;
+                a.v = 0.0;
+                a.task = 0;
+                a.last = true;
+                a.moving = false;
+                let t = Instant::now();
+                core.offline(now, a.id);
+                core_time += t.elapsed();
+                continue;
+            }
+            if rng.unit() < pause_p {
+                a.paused_until = now + 1_000 + rng.below(4_000) as u64;
+            }
+            a.step(step_s, now);
+        }
+        // Lift rides that end.
+        let mut done_rides = Vec::new();
+        for a in &mut agvs {
+            if let Some((at, cmd, map, exit)) = a.riding
+                && now >= at
+            {
+                a.riding = None;
+                if let Some(n) = site.node(exit) {
+                    a.map = map;
+                    a.x = n.x;
+                    a.y = n.y;
+                    a.last_node = exit;
+                }
+                done_rides.push(cmd);
+            }
+        }
+        let t = Instant::now();
+        for cmd in done_rides {
+            core.answered(now, cmd, Outcome::Ok);
+        }
+        // Reports.
+        for a in &agvs {
+            if a.online && a.riding.is_none() {
+                core.report(now, a.id, &a.report(a.battery));
+            }
+        }
+        let r = t.elapsed();
+        reports.push(r.as_secs_f64() * 1e6);
+        // Decide.
+        let t = Instant::now();
+        core.tick(now);
+        let d = t.elapsed();
+        ticks.push(d.as_secs_f64() * 1e6);
+        core_time += r + d;
+        // Carry out.
+        let t = Instant::now();
+        let mut answers = Vec::new();
+        let trace: Option<u32> = std::env::var("TRACE_AGV").ok().and_then(|v| v.parse().ok());
+        if let Some(x) = trace {
+            let a = &agvs[x as usize - 1];
+            let c = core.agv(x);
+            let holds: Vec<String> = core
+                .space()
+                .holds(x)
+                .iter()
+                .map(|h| format!("{:?}", h.0))
+                .collect();
+            eprintln!(
+                "{now} sim: pos ({:.2},{:.2}) th {:.2} v {:.2} moving {} next {}/{} last_node {} | core task {:?} {:?} | holds {}",
+                a.x,
+                a.y,
+                a.theta,
+                a.v,
+                a.moving,
+                a.next,
+                a.path.len(),
+                a.last_node,
+                c.and_then(|c| c.task),
+                c.and_then(|c| c.task).and_then(|t| core.task(t)).map(|t| (
+                    t.step,
+                    t.released,
+                    t.sent,
+                    t.wait.as_ref().map(|w| w.reason),
+                    t.steps
+                        .iter()
+                        .map(|s| match s {
+                            crate::task::Step::Drive { nodes, .. } => nodes.clone(),
+                            _ => vec![],
+                        })
+                        .collect::<Vec<_>>()
+                )),
+                holds.join(",")
+            );
+        }
+        loop {
+            while let Some(action) = core.poll_action() {
+                if let Some(x) = trace {
+                    match &action {
+                        Action::Motion { agv, .. }
+                        | Action::Send { agv, .. }
+                        | Action::Released { agv, .. }
+                            if *agv == x =>
+                        {
+                            eprintln!("{now} action {action:?}");
+                        }
+                        _ => {}
+                    }
+                }
+                match action {
+                    Action::Motion {
+                        id, agv, command, ..
+                    }
+                    | Action::Send { id, agv, command } => {
+                        let a = &mut agvs[agv as usize - 1];
+                        if !a.online {
+                            answers.push((id, Outcome::Offline));
+                            continue;
+                        }
+                        match command {
+                            Command::Motion {
+                                task,
+                                nodes,
+                                new_path,
+                                last,
+                                ..
+                            } => {
+                                let pts = nodes
+                                    .iter()
+                                    .filter_map(|n| site.node(*n).map(|x| (*n, x.x, x.y)));
+                                if new_path {
+                                    a.path = pts.collect();
+                                    a.next = 0;
+                                } else {
+                                    a.path.extend(pts.skip(1));
+                                }
+                                a.task = task;
+                                a.last = last;
+                                answers.push((id, Outcome::Ok));
+                            }
+                            Command::Cancel { .. } => {
+                                // stops at the node it drives to
+                                let keep = (a.next + 1).min(a.path.len());
+                                a.path.truncate(keep);
+                                a.last = true;
+                                answers.push((id, Outcome::Ok));
+                            }
+                            Command::NavSwitch { .. } => answers.push((id, Outcome::Ok)),
+                            Command::Lift { to_map, exit, .. } => {
+                                a.riding = Some((now + 8_000, id, to_map, exit));
+                            }
+                            Command::Charge { .. } => {
+                                a.charging = true;
+                                answers.push((id, Outcome::Ok));
+                            }
+                        }
+                    }
+                    Action::Publish(crate::action::Event::Ended { task, state }) => {
+                        if let Some(at) = submitted_at.remove(&task) {
+                            match state {
+                                TaskState::Completed => {
+                                    durations.push((now - at) as f64 / 1000.0);
+                                }
+                                TaskState::Failed => {
+                                    let why = core
+                                        .task(task)
+                                        .and_then(|t| t.error.clone())
+                                        .unwrap_or_default();
+                                    *report.failed.entry(why).or_default() += 1;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if answers.is_empty() {
+                break;
+            }
+            let t2 = Instant::now();
+            for (id, o) in answers.drain(..) {
+                core.answered(now, id, o);
+            }
+            core_time += t2.elapsed();
+        }
+        let _ = t;
+        // Waits: episodes and their length.
+        for id in &core.running {
+            let t = &core.tasks[id];
+            match &t.wait {
+                Some(w) => {
+                    let e = waits.entry(*id).or_insert((w.reason, w.since_ms));
+                    if e.0 != w.reason {
+                        let (reason, since) = *e;
+                        let s = report.waits.entry(reason.name().to_owned()).or_default();
+                        s.0 += 1;
+                        s.1 += now.saturating_sub(since) as f64 / 1000.0;
+                        *e = (w.reason, w.since_ms);
+                    }
+                }
+                None => {
+                    if let Some((reason, since)) = waits.remove(id) {
+                        let s = report.waits.entry(reason.name().to_owned()).or_default();
+                        s.0 += 1;
+                        s.1 += now.saturating_sub(since) as f64 / 1000.0;
+                    }
+                }
+            }
+        }
+        waits.retain(|id, _| core.running.contains(id));
+        // Invariants.
+        if step_no % cfg.check_every.max(1) == 0 {
+            check(&core, &agvs, &mut report, now);
+        }
+        if now % 60_000 == 0 {
+            core.forget_finished(now.saturating_sub(60_000));
+            report.completed = core.stats.completed;
+            progress(now, &report);
+        }
+    }
+    check_reservations(&core, &mut report, now);
+    report.simulated_s = now as f64 / 1000.0;
+    report.completed = core.stats.completed;
+    report.open = (core.running.iter().chain(core.queue.iter().map(|k| &k.2)))
+        .filter(|id| core.tasks.get(id).is_some_and(|t| !t.internal))
+        .count() as u64;
+    if std::env::var_os("SIM_DEBUG").is_some() {
+        for a in core.agvs() {
+            let t = a.task.and_then(|t| core.task(t));
+            eprintln!(
+                "AGV {} online {} mode {:?} node {} task {:?} internal {:?} wait {:?} settling {} queued_for {}",
+                a.id,
+                a.online,
+                a.mode,
+                a.last_node,
+                a.task,
+                t.map(|t| t.internal),
+                t.and_then(|t| t.wait.as_ref()).map(|w| w.reason),
+                core.settling.contains(&a.id),
+                core.queued_for(a.id),
+            );
+            if let Some(t) = t
+                && t.wait.is_none()
+            {
+                eprintln!(
+                    "   task {} step {} released {} sent {} busy {:?} yield {:?} steps {:?} pose {:?}",
+                    t.id, t.step, t.released, t.sent, t.busy, t.yield_to, t.steps, a.pose
+                );
+            }
+        }
+    }
+    for t in core
+        .tasks()
+        .filter(|t| !t.state.is_final() && !t.internal)
+        .take(20)
+    {
+        report.stuck.push(format!(
+            "task {} ({:?}, node {}) {:?} AGV {:?} step {}/{} released {} wait {:?} since {:.1}s; AGV: {:?}",
+            t.id,
+            t.spec.kind,
+            t.spec.destination,
+            t.state,
+            t.agv,
+            t.step,
+            t.steps.len(),
+            t.released,
+            t.wait.as_ref().map(|w| w.reason),
+            t.wait.as_ref().map_or(0.0, |w| w.since_ms as f64 / 1000.0),
+            t.agv.and_then(|a| core.agv(a)).map(|a| (a.mode, a.moving, a.settled, a.last_node, a.pose)),
+        ));
+    }
+    report.throughput_per_hour = report.completed as f64 / (cfg.duration_ms as f64 / 3_600_000.0);
+    durations.sort_by(f64::total_cmp);
+    report.task_p50_s = percentile(&durations, 0.5);
+    report.task_p99_s = percentile(&durations, 0.99);
+    ticks.sort_by(f64::total_cmp);
+    reports.sort_by(f64::total_cmp);
+    report.tick_p50_us = percentile(&ticks, 0.5);
+    report.tick_p99_us = percentile(&ticks, 0.99);
+    report.tick_max_us = ticks.last().copied().unwrap_or(0.0);
+    report.reports_p99_us = percentile(&reports, 0.99);
+    report.core = core.stats.clone();
+    report.core_cpu_s = core_time.as_secs_f64();
+    report.run_cpu_s = run_start.elapsed().as_secs_f64();
+    report.core_ms_per_sim_s = report.core_cpu_s * 1000.0 / report.simulated_s.max(1e-9);
+    report
+}
+
+fn violation(report: &mut SimReport, text: String) {
+    if report.violations.len() < 20 {
+        report.violations.push(text);
+    }
+}
+
+/// Footprints never overlap; a moving AGV stands on its own reservations.
+fn check(core: &Core<'_>, agvs: &[SimAgv], report: &mut SimReport, now: u64) {
+    use rstar::{AABB, RTree, primitives::GeomWithData};
+    let points: Vec<GeomWithData<[f64; 2], usize>> = agvs
+        .iter()
+        .enumerate()
+        .map(|(i, a)| GeomWithData::new([a.x, a.y + f64::from(a.map) * 1e5], i))
+        .collect();
+    let tree = RTree::bulk_load(points);
+    let reach = DIMS[0].max(DIMS[1]).hypot(DIMS[2].max(DIMS[3]));
+    for (i, a) in agvs.iter().enumerate() {
+        let p = [a.x, a.y + f64::from(a.map) * 1e5];
+        let env = AABB::from_corners(
+            [p[0] - 2.0 * reach, p[1] - 2.0 * reach],
+            [p[0] + 2.0 * reach, p[1] + 2.0 * reach],
+        );
+        for hit in tree.locate_in_envelope(&env) {
+            let j = hit.data;
+            if j <= i {
+                continue;
+            }
+            let b = &agvs[j];
+            if a.map == b.map && a.footprint().intersects(&b.footprint()) {
+                report.footprint_overlaps += 1;
+                violation(
+                    report,
+                    format!(
+                        "t={:.1}s AGVs {} and {} overlap at ({:.2}, {:.2}) / ({:.2}, {:.2})",
+                        now as f64 / 1000.0,
+                        a.id,
+                        b.id,
+                        a.x,
+                        a.y,
+                        b.x,
+                        b.y
+                    ),
+                );
+            }
+        }
+        // Outside its released space while driving.
+        if a.online && a.moving {
+            let holds = core.space().holds(a.id);
+            let (s, c) = a.theta.sin_cos();
+            let uncovered = [
+                (0.0, 0.0),
+                (0.5, 0.4),
+                (0.5, -0.4),
+                (-0.5, 0.4),
+                (-0.5, -0.4),
+            ]
+            .iter()
+            .filter(|(u, w)| {
+                let pt = geo::Point::new(a.x + u * c - w * s, a.y + u * s + w * c);
+                !holds.iter().any(|(h, m, shape)| {
+                    matches!(h, Hold::Reservation { .. }) && *m == a.map && shape.intersects(&pt)
+                })
+            })
+            .count();
+            if uncovered > 0 {
+                report.outside += 1;
+                violation(
+                    report,
+                    format!(
+                        "t={:.1}s AGV {} drives at ({:.2}, {:.2}) outside its reservations",
+                        now as f64 / 1000.0,
+                        a.id,
+                        a.x,
+                        a.y
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// No two AGVs' reservations overlap (checked over the whole table).
+pub fn check_reservations(core: &Core<'_>, report: &mut SimReport, now: u64) {
+    use geo::BoundingRect as _;
+    use rstar::{AABB, RTree, RTreeObject as _, primitives::GeomWithData, primitives::Rectangle};
+    let entries: Vec<(u32, u16, &Shape)> = core
+        .space()
+        .all()
+        .filter(|(_, _, h, _)| matches!(h, Hold::Reservation { .. }))
+        .map(|(a, m, _, s)| (a, m, s))
+        .collect();
+    let rects: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, m, s))| {
+            let r = s.bounding_rect()?;
+            let off = f64::from(*m) * 1e5;
+            Some(GeomWithData::new(
+                Rectangle::from_corners([r.min().x, r.min().y + off], [r.max().x, r.max().y + off]),
+                i,
+            ))
+        })
+        .collect();
+    let tree = RTree::bulk_load(rects.clone());
+    for r in &rects {
+        let env: AABB<[f64; 2]> = r.geom().envelope();
+        for hit in tree.locate_in_envelope_intersecting(&env) {
+            let (i, j) = (r.data, hit.data);
+            if j <= i {
+                continue;
+            }
+            let (a, ma, sa) = entries[i];
+            let (b, mb, sb) = entries[j];
+            if a != b && ma == mb && sa.intersects(sb) {
+                report.reservation_overlaps += 1;
+                violation(
+                    report,
+                    format!(
+                        "t={:.1}s reservations of AGVs {a} and {b} overlap on map {ma}",
+                        now as f64 / 1000.0
+                    ),
+                );
+            }
+        }
+    }
+}
