@@ -359,6 +359,27 @@ pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskErr
         .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
 }
 
+/// Checks a task against the task rules (`crate::task_rules`): for a task naming `agv`, the
+/// route from where it stands (if that is known) with its vehicle.
+pub fn check_task(
+    shared: &Shared,
+    kind: TaskKind,
+    destination: u32,
+    agv: Option<u32>,
+) -> Result<(), crate::task_rules::TaskRefusal> {
+    let vehicle = agv.map(|a| vehicle_of(shared, a));
+    let start = agv.zip(vehicle.as_ref()).and_then(|(agv, vehicle)| {
+        Some(crate::task_rules::Start {
+            agv,
+            node: current_node(shared, agv)?,
+            vehicle,
+        })
+    });
+    shared
+        .task_rules
+        .check(&shared.site, kind, destination, start)
+}
+
 /// The shape of a reserved resource (a node, a directed edge, or the approach from where the
 /// AGV stood, `from`, to a node) for an AGV of `footprint`.
 pub fn resource_shape(
@@ -828,6 +849,13 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
                 maps::file::NodeKind::Parking | maps::file::NodeKind::Waypoint
             )
         })
+        // (never into a forbidden or no-stop area, nor where there is no way in)
+        .filter(|n| {
+            shared
+                .task_rules
+                .check(&shared.site, TaskKind::Move, n.id, None)
+                .is_ok()
+        })
         .min_by(|a, b| {
             let da = (a.x - from.x).hypot(a.y - from.y)
                 + if a.kind == maps::file::NodeKind::Parking {
@@ -843,13 +871,19 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
                 };
             da.total_cmp(&db)
         })
-        .map(|n| n.id);
-    let Some(target) = target else {
+        .map(|n| (n.id, n.kind));
+    let Some((target, kind)) = target else {
         return;
+    };
+    // a park task goes to a parking place only (task_rules); elsewhere it is a move
+    let kind = if kind == maps::file::NodeKind::Parking {
+        TaskKind::Park
+    } else {
+        TaskKind::Move
     };
     submit_own(
         shared,
-        TaskKind::Park,
+        kind,
         target,
         blocker,
         format!("clearing the way for task {for_task}"),

@@ -32,7 +32,12 @@ pub struct TaskRequest {
 
 /// Submits a task (operator). 201 with the task.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = TaskRequest,
-    responses((status = 201, body = Task), (status = 400, body = super::ApiErrorBody),
+    responses((status = 201, body = Task, description = "queued"),
+        (status = 400, body = super::ApiErrorBody,
+            description = "invalid request or refused destination (`unknown_destination`, \
+            `not_a_charger`, `not_a_parking_place`, `not_a_load_place`, \
+            `destination_lift_door`, `destination_forbidden`, `destination_no_stop`, \
+            `destination_unreachable`, `invalid_task`)"),
         (status = 404, body = super::ApiErrorBody)))]
 pub(super) async fn submit(
     State(shared): State<Arc<Shared>>,
@@ -84,6 +89,9 @@ pub(super) async fn submit(
             })?
         }
     };
+    dispatch::check_task(&shared, request.kind, destination, request.agv_id).map_err(
+        |refusal| ApiError::new(StatusCode::BAD_REQUEST, refusal.code(), refusal.to_string()),
+    )?;
     let task = shared
         .tasks
         .submit(request.kind, destination, request.agv_id, &who.name);
