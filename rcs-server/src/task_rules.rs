@@ -22,6 +22,11 @@ use maps::{Planner, RouteError, Site, Vehicle};
 
 use crate::dispatch::TaskKind;
 
+/// The default priority of a task.
+pub const DEFAULT_PRIORITY: u8 = 50;
+/// The highest priority a task may have (the lowest is 0).
+pub const MAX_PRIORITY: u8 = 100;
+
 /// Why a task is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TaskRefusal {

@@ -1,5 +1,7 @@
 //! Task submission policies end to end: the task rules (a task to a place that does not fit its
-//! kind, a lift door, a forbidden area or an unreachable node is refused with 400 and a code).
+//! kind, a lift door, a forbidden area or an unreachable node is refused with 400 and a code),
+//! idempotent submission by the submitter's reference (also across restarts and for tasks
+//! finished long ago), and priorities and deadlines (validated and shown).
 
 use maps::file::{
     AreaFile, AreaKind, Bounds, EdgeFile, MapFile, MapRef, Movement, Navigation, NodeFile,
@@ -271,5 +273,192 @@ async fn unreachable_destinations_are_refused() {
     assert_eq!(done["agv"], 1);
     assert_eq!(agv.position().unwrap().2, 5);
     agv.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn priority_deadline_and_reference_are_checked_and_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    for priority in [
+        json!(101),
+        json!(-1),
+        json!(2.5),
+        json!("high"),
+        json!(1000),
+    ] {
+        refused(
+            &s,
+            json!({ "kind": "move", "destination": "dock-A", "priority": priority }),
+            "invalid_priority",
+        )
+        .await;
+    }
+    for reference in [String::new(), "x".repeat(129)] {
+        refused(
+            &s,
+            json!({ "kind": "move", "destination": "dock-A", "reference": reference }),
+            "invalid_reference",
+        )
+        .await;
+    }
+    let t = submit(&s, json!({ "kind": "move", "destination": "dock-A" })).await;
+    assert_eq!(t["priority"], 50, "{t}");
+    assert_eq!(t["late"], false, "{t}");
+    assert!(
+        t.get("reference").is_none() && t.get("deadline_ms").is_none(),
+        "{t}"
+    );
+    let far = rcs_server::state::now_ms() + 24 * 3_600_000;
+    let long = "é".repeat(128); // 128 characters, 256 bytes
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": "dock-B", "priority": 0, "deadline_ms": far,
+                "reference": long }),
+    )
+    .await;
+    assert_eq!(
+        (
+            &t["priority"],
+            &t["deadline_ms"],
+            &t["late"],
+            &t["reference"]
+        ),
+        (&json!(0), &json!(far), &json!(false), &json!(long))
+    );
+    // a deadline already past: late while it waits
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": "dock-C", "priority": 100, "deadline_ms": 1_000 }),
+    )
+    .await;
+    assert_eq!((&t["priority"], &t["late"]), (&json!(100), &json!(true)));
+    let (_, again) = call(
+        &s,
+        reqwest::Method::GET,
+        &format!("/api/v1/tasks/{}", t["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(again["late"], true, "{again}");
+    assert_eq!(task_count(&s).await, 3);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_reference_makes_submission_idempotent_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let first = submit(
+        &s,
+        json!({ "kind": "move", "destination": "dock-A", "reference": "order-1", "priority": 70 }),
+    )
+    .await;
+    let id = first["id"].as_u64().unwrap();
+    assert_eq!(first["reference"], "order-1");
+    let dock_a = first["destination"].clone();
+    // the same request again, by name or by node id: the same task, 200
+    for destination in [json!("dock-A"), dock_a.clone()] {
+        let (status, again) = post(
+            &s,
+            json!({ "kind": "move", "destination": destination, "reference": "order-1" }),
+        )
+        .await;
+        assert_eq!((status, &again["id"]), (200, &json!(id)), "{again}");
+        assert_eq!(
+            again["priority"], 70,
+            "the first submission's priority stays"
+        );
+    }
+    // another request with that reference: 409 naming the task
+    for body in [
+        json!({ "kind": "move", "destination": "dock-B", "reference": "order-1" }),
+        json!({ "kind": "pick", "destination": "dock-A", "reference": "order-1" }),
+        json!({ "kind": "move", "destination": "dock-A", "reference": "order-1", "agv_id": 1 }),
+    ] {
+        let (status, answer) = post(&s, body.clone()).await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (409, Some("reference_conflict")),
+            "{body} → {answer}"
+        );
+        assert_eq!(answer["detail"]["task_id"], id);
+    }
+    // the same reference twice at once: one task
+    let body = json!({ "kind": "charge", "reference": "order-2" });
+    let (a, b) = tokio::join!(post(&s, body.clone()), post(&s, body.clone()));
+    assert_eq!(a.1["id"], b.1["id"], "{} {}", a.1, b.1);
+    let mut statuses = [a.0, b.0];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 201]);
+    // a charge task left to the server's choice is not the same as one to a named charger
+    let (status, _) = post(
+        &s,
+        json!({ "kind": "charge", "destination": a.1["destination"], "reference": "order-2" }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(task_count(&s).await, 2);
+    s.stop().await;
+
+    // after a restart the references are still answered
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let (status, again) = post(
+        &s,
+        json!({ "kind": "move", "destination": "dock-A", "reference": "order-1" }),
+    )
+    .await;
+    assert_eq!((status, &again["id"]), (200, &json!(id)), "{again}");
+    assert_eq!(
+        (&again["reference"], &again["priority"], &again["state"]),
+        (&json!("order-1"), &json!(70), &json!("queued"))
+    );
+    let (status, _) = post(
+        &s,
+        json!({ "kind": "move", "destination": "dock-B", "reference": "order-1" }),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (status, _) = post(&s, json!({ "kind": "charge", "reference": "order-2" })).await;
+    assert_eq!(status, 200);
+    let (status, cancelled) = call(
+        &s,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/tasks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!((status, &cancelled["state"]), (200, &json!("cancelled")));
+    let newer = submit(
+        &s,
+        json!({ "kind": "move", "destination": "dock-C", "reference": "order-3" }),
+    )
+    .await;
+    assert!(newer["id"].as_u64().unwrap() > id);
+    s.stop().await;
+
+    // a task that ended more than a day before the restart is not loaded, but its reference
+    // is still answered (from the database)
+    let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
+        .await
+        .unwrap();
+    db.execute_raw("UPDATE tasks SET updated_at = 1 WHERE reference = 'order-1'")
+        .await
+        .unwrap();
+    db.close().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let path = format!("/api/v1/tasks/{id}");
+    assert_eq!(call(&s, reqwest::Method::GET, &path, None).await.0, 404);
+    let (status, again) = post(
+        &s,
+        json!({ "kind": "move", "destination": "dock-A", "reference": "order-1" }),
+    )
+    .await;
+    assert_eq!(
+        (status, &again["id"], &again["state"]),
+        (200, &json!(id), &json!("cancelled")),
+        "{again}"
+    );
+    assert_eq!(call(&s, reqwest::Method::GET, &path, None).await.0, 200);
     s.stop().await;
 }
