@@ -139,7 +139,7 @@ pub struct Task {
     /// The submitter's reference (idempotent submission), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    /// Priority, 0 to 100.
+    /// Priority, 0 to 100: queued tasks are assigned higher priority first.
     pub priority: u8,
     /// When it should be done, UTC ms.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -625,7 +625,12 @@ pub async fn run(shared: Arc<Shared>) {
 pub async fn tick(shared: &Arc<Shared>) {
     send_low_batteries_to_chargers(shared).await;
     let tasks = shared.tasks.list();
-    for t in tasks.iter().filter(|t| t.state == TaskState::Queued) {
+    let mut queued: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Queued)
+        .collect();
+    queued.sort_by_key(|t| crate::task_rules::queue_key(t.priority, t.deadline_ms, t.id));
+    for t in queued {
         assign(shared, t).await;
     }
     for t in tasks

@@ -1,6 +1,7 @@
 //! Which tasks make sense where (docs/operations.md, "Tasks"): the rules a task must meet to be
-//! accepted. Pure functions of the site, the task and (for a task naming an AGV) where that AGV
-//! stands, so that the API, the dispatcher and a traffic core can share them.
+//! accepted, and the order in which queued tasks are assigned. Pure functions of the site, the
+//! task and (for a task naming an AGV) where that AGV stands, so that the API, the dispatcher and
+//! a traffic core can share them.
 //!
 //! A destination is refused when it is
 //!
@@ -15,6 +16,7 @@
 //!   check is exact for "reachable from any start" and costs one look-up (the index of nodes
 //!   with a way in is built once per site).
 
+use std::cmp::Reverse;
 use std::collections::HashSet;
 
 use maps::file::{AreaKind, NodeKind};
@@ -267,6 +269,12 @@ pub fn validate(
     start: Option<Start<'_>>,
 ) -> Result<(), TaskRefusal> {
     TaskRules::new(site).check(site, kind, destination, start)
+}
+
+/// The order in which queued tasks are assigned: higher priority first, then the earlier
+/// deadline (none last), then submission order (task id). Sort by this key, ascending.
+pub fn queue_key(priority: u8, deadline_ms: Option<u64>, id: u32) -> (Reverse<u8>, u64, u32) {
+    (Reverse(priority), deadline_ms.unwrap_or(u64::MAX), id)
 }
 
 #[cfg(test)]
@@ -543,5 +551,22 @@ mod tests {
             validate(&site, TaskKind::Move, 4, None),
             Err(TaskRefusal::NoWayIn { node: 4 })
         );
+    }
+
+    #[test]
+    fn queued_tasks_go_by_priority_then_deadline_then_submission() {
+        // (id, priority, deadline)
+        let mut queue = [
+            (1, 10, None),
+            (2, 50, None),
+            (3, 90, None),
+            (4, 50, Some(2_000)),
+            (5, 50, Some(1_000)),
+            (6, 50, None),
+            (7, 90, Some(5_000)),
+        ];
+        queue.sort_by_key(|&(id, p, d)| queue_key(p, d, id));
+        let order: Vec<u32> = queue.iter().map(|t| t.0).collect();
+        assert_eq!(order, [7, 3, 5, 4, 2, 6, 1]);
     }
 }

@@ -1,13 +1,15 @@
 //! Task submission policies end to end: the task rules (a task to a place that does not fit its
 //! kind, a lift door, a forbidden area or an unreachable node is refused with 400 and a code),
 //! idempotent submission by the submitter's reference (also across restarts and for tasks
-//! finished long ago), and priorities and deadlines (validated and shown).
+//! finished long ago), and priorities and deadlines (validated, shown, and the order queued
+//! tasks are assigned in).
 
 use maps::file::{
     AreaFile, AreaKind, Bounds, EdgeFile, MapFile, MapRef, Movement, Navigation, NodeFile,
     NodeKind, SiteFile, SiteFiles, Trajectory,
 };
 use maps::generate::grid_node;
+use protocol::message::Message;
 use rcs_server::Config;
 use serde_json::{Value, json};
 
@@ -460,5 +462,61 @@ async fn a_reference_makes_submission_idempotent_across_restarts() {
         "{again}"
     );
     assert_eq!(call(&s, reqwest::Method::GET, &path, None).await.0, 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn queued_tasks_run_by_priority_then_deadline_then_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let now = rcs_server::state::now_ms();
+    // No AGV yet: everything waits in the queue.
+    let mut ids = std::collections::HashMap::new();
+    for (name, body) in [
+        (
+            "low",
+            json!({ "kind": "move", "destination": "dock-A", "priority": 10 }),
+        ),
+        ("plain", json!({ "kind": "move", "destination": "dock-B" })),
+        (
+            "urgent",
+            json!({ "kind": "move", "destination": "dock-C", "priority": 90 }),
+        ),
+        (
+            "later",
+            json!({ "kind": "move", "destination": "line-1", "deadline_ms": now + 7_200_000 }),
+        ),
+        (
+            "sooner",
+            json!({ "kind": "move", "destination": "park-1", "priority": 50,
+                    "deadline_ms": now + 3_600_000 }),
+        ),
+        (
+            "plain-2",
+            json!({ "kind": "move", "destination": "park-2" }),
+        ),
+    ] {
+        let t = submit(&s, body).await;
+        assert_eq!(t["state"], "queued");
+        ids.insert(t["id"].as_u64().unwrap(), name);
+    }
+    let agv = driving(&s, 1, 0.0, 0.0).await;
+    for id in ids.keys() {
+        wait_task(&s, *id, "completed").await;
+    }
+    let mut order: Vec<&str> = Vec::new();
+    for m in agv.commands.lock().unwrap().iter() {
+        if let Message::MotionCommand(c) = m {
+            let name = ids[&u64::from(c.task_id)];
+            if order.last() != Some(&name) {
+                order.push(name);
+            }
+        }
+    }
+    assert_eq!(
+        order,
+        ["urgent", "sooner", "later", "plain", "plain-2", "low"]
+    );
+    agv.stop().await;
     s.stop().await;
 }
