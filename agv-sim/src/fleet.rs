@@ -77,6 +77,29 @@ fn forbidden(site: &maps::Site, n: &maps::Node) -> bool {
         .any(|a| a.kind == maps::file::AreaKind::Forbidden)
 }
 
+/// Whether the RCS takes tasks to node `n` (its task rules): not a lift door, not in a
+/// forbidden, no-stop or lift-shaft area.
+fn task_destination(site: &maps::Site, n: &maps::Node) -> bool {
+    use maps::file::AreaKind;
+    n.kind != NodeKind::LiftDoor
+        && !site.areas_at(n.map, n.x, n.y).any(|a| {
+            matches!(
+                a.kind,
+                AreaKind::Forbidden | AreaKind::NoStop | AreaKind::LiftShaft
+            )
+        })
+}
+
+/// The task kinds the RCS takes to a node of `kind`: `park` only to parking places, `pick` and
+/// `drop` only to stations and waypoints, `move` anywhere (but lift doors).
+fn task_kinds(kind: NodeKind) -> &'static [&'static str] {
+    match kind {
+        NodeKind::Station | NodeKind::Waypoint => &["move", "pick", "drop"],
+        NodeKind::Parking => &["move", "park"],
+        NodeKind::Charger | NodeKind::LiftDoor => &["move"],
+    }
+}
+
 /// Start places: distinct nodes at least 2.5 m from each other, outside forbidden areas, spread
 /// over the site's maps.
 fn start_nodes(
@@ -212,26 +235,27 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    // the business system
-    let destinations: Vec<(u32, u16, f64, f64)> = {
-        let named: Vec<(u32, u16, f64, f64)> = site
+    // the business system: tasks only where the RCS takes them (never a lift door, a
+    // forbidden or no-stop area; a kind of task that fits the node)
+    let destinations: Vec<(u32, u16, f64, f64, NodeKind)> = {
+        let named: Vec<(u32, u16, f64, f64, NodeKind)> = site
             .nodes()
             .iter()
+            .filter(|n| task_destination(&site, n))
             .filter(|n| match opts.destinations {
                 Destinations::Stations => matches!(n.kind, NodeKind::Station | NodeKind::Parking),
-                Destinations::Any => {
-                    matches!(
-                        n.kind,
-                        NodeKind::Station | NodeKind::Parking | NodeKind::Waypoint
-                    ) && !forbidden(&site, n)
-                }
+                Destinations::Any => matches!(
+                    n.kind,
+                    NodeKind::Station | NodeKind::Parking | NodeKind::Waypoint
+                ),
             })
-            .map(|n| (n.id, n.map, n.x, n.y))
+            .map(|n| (n.id, n.map, n.x, n.y, n.kind))
             .collect();
         if named.is_empty() {
             site.nodes()
                 .iter()
-                .map(|n| (n.id, n.map, n.x, n.y))
+                .filter(|n| task_destination(&site, n))
+                .map(|n| (n.id, n.map, n.x, n.y, n.kind))
                 .collect()
         } else {
             named
@@ -249,7 +273,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let mut next_task = Instant::now();
     let mut next_poll = Instant::now();
     let mut rng = opts.seed | 1;
-    let kinds = ["move", "pick", "drop"];
     let mut drain_until: Option<Instant> = None;
     let mut annotated = 0u64;
     let mut api_down = 0u64;
@@ -275,16 +298,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                     })
                     .map(|(_, d)| *d)
                     .collect();
-                let free: Vec<u32> = destinations
+                let free: Vec<(u32, NodeKind)> = destinations
                     .iter()
-                    .filter(|(id, m, x, y)| {
+                    .filter(|(id, m, x, y, _)| {
                         !busy.contains(id) && !monitor.occupied(*m, *x, *y, 0.5)
                     })
-                    .map(|d| d.0)
+                    .map(|d| (d.0, d.4))
                     .collect();
                 if !free.is_empty() {
-                    let dest = free[(rng % free.len() as u64) as usize];
-                    let kind = kinds[((rng >> 20) % 3) as usize];
+                    let (dest, node_kind) = free[(rng % free.len() as u64) as usize];
+                    let kinds = task_kinds(node_kind);
+                    let kind = kinds[((rng >> 20) % kinds.len() as u64) as usize];
                     // every third task names an AGV (wherever it is: on a multi-floor site,
                     // often another floor), the rest are the dispatcher's to assign
                     let named = (submitted.len() % 3 == 2)

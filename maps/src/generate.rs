@@ -160,16 +160,16 @@ pub fn demo() -> SiteFiles {
 }
 
 /// A grid site of `floors` floors of `cols` × `rows` nodes 2 m apart, with two lifts serving
-/// every floor at the middle of the west and east sides (map ids 1..=floors; no lifts for one
-/// floor).
+/// every floor at the middle of the west and east sides (map ids 1..=floors; no lifts, and so
+/// no lift doors, for one floor).
 pub fn grid_site(name: &str, floors: u32, cols: u32, rows: u32) -> SiteFiles {
     let mut maps = Vec::new();
     let mut refs = Vec::new();
     let lift_cells = [(0, rows / 2), (cols - 1, rows / 2)];
     for f in 1..=floors {
         let mut m = grid_map(f, cols, rows, 2.0);
-        for (c, r) in lift_cells {
-            node_mut(&mut m, grid_node(f, cols, c, r)).kind = NodeKind::LiftDoor;
+        for (c, r) in lift_cells.iter().filter(|_| floors > 1) {
+            node_mut(&mut m, grid_node(f, cols, *c, *r)).kind = NodeKind::LiftDoor;
         }
         let file = PathBuf::from(format!("floor{f}.toml"));
         refs.push(MapRef {

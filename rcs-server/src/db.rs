@@ -60,8 +60,48 @@ pub struct AgvRecord {
     pub footprint: Option<[f64; 4]>,
 }
 
-/// A stored task: (id, kind, AGV, state, spec JSON, created by, created at).
-pub type TaskRow = (u32, String, Option<u32>, String, String, String, i64);
+/// A stored task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    /// Task id.
+    pub task_id: u32,
+    /// Kind (`move`, `pick`, ...).
+    pub kind: String,
+    /// The AGV doing it.
+    pub agv_id: Option<u32>,
+    /// State (`queued`, `running`, ...).
+    pub state: String,
+    /// The rest as JSON: destination, requested AGV, steps, error, priority, deadline.
+    pub spec: String,
+    /// Who submitted it.
+    pub created_by: String,
+    /// Submitted at, UTC ms.
+    pub created_at: i64,
+    /// Last change, UTC ms.
+    pub updated_at: i64,
+    /// The submitter's reference (unique), if any.
+    pub reference: Option<String>,
+}
+
+/// The columns [`task_row`] reads, in order.
+const TASK_COLUMNS: &str =
+    "task_id, kind, agv_id, state, spec, created_by, created_at, updated_at, reference";
+
+fn task_row(r: &sqlx::any::AnyRow) -> Result<TaskRow, sqlx::Error> {
+    Ok(TaskRow {
+        task_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
+        kind: r.try_get(1)?,
+        agv_id: r
+            .try_get::<Option<i64>, _>(2)?
+            .and_then(|v| u32::try_from(v).ok()),
+        state: r.try_get(3)?,
+        spec: r.try_get(4)?,
+        created_by: r.try_get(5)?,
+        created_at: r.try_get(6)?,
+        updated_at: r.try_get(7)?,
+        reference: r.try_get(8)?,
+    })
+}
 
 /// A safe-space grant as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -554,36 +594,37 @@ impl Db {
         ))
     }
 
-    /// Stores a task's state.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn upsert_task(
-        &self,
-        task_id: u32,
-        kind: &str,
-        agv_id: Option<u32>,
-        state: &str,
-        spec: &str,
-        created_by: &str,
-        created_at: i64,
-        updated_at: i64,
-    ) -> Result<(), sqlx::Error> {
+    /// Stores a task's state (its reference only when it is first stored: it never changes).
+    pub async fn upsert_task(&self, t: &TaskRow) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             updated_at, reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (task_id) DO UPDATE SET agv_id = $3, state = $4, spec = $5, \
              updated_at = $8",
         )
-        .bind(i64::from(task_id))
-        .bind(kind)
-        .bind(agv_id.map(i64::from))
-        .bind(state)
-        .bind(spec)
-        .bind(created_by)
-        .bind(created_at)
-        .bind(updated_at)
+        .bind(i64::from(t.task_id))
+        .bind(&t.kind)
+        .bind(t.agv_id.map(i64::from))
+        .bind(&t.state)
+        .bind(&t.spec)
+        .bind(&t.created_by)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(t.reference.as_deref())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The task stored with `reference`, if any (an index look-up).
+    pub async fn task_by_reference(&self, reference: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE reference = $1"
+        ))
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_row).transpose()
     }
 
     /// The highest task id stored.
@@ -647,56 +688,25 @@ impl Db {
 
     /// Tasks not finished.
     pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT task_id, kind, agv_id, state, spec, created_by, created_at FROM tasks \
-             WHERE state IN ('queued', 'running') ORDER BY task_id",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued', 'running') \
+             ORDER BY task_id"
+        ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
-                    r.try_get(1)?,
-                    r.try_get::<Option<i64>, _>(2)?
-                        .and_then(|v| u32::try_from(v).ok()),
-                    r.try_get(3)?,
-                    r.try_get(4)?,
-                    r.try_get(5)?,
-                    r.try_get(6)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(task_row).collect()
     }
 
-    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, with their last
-    /// change (UTC ms), by id.
-    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<(TaskRow, i64)>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT task_id, kind, agv_id, state, spec, created_by, created_at, updated_at \
-             FROM tasks WHERE state NOT IN ('queued', 'running') AND updated_at >= $1 \
-             ORDER BY task_id",
-        )
+    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, by id.
+    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state NOT IN ('queued', 'running') \
+             AND updated_at >= $1 ORDER BY task_id"
+        ))
         .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    (
-                        u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
-                        r.try_get(1)?,
-                        r.try_get::<Option<i64>, _>(2)?
-                            .and_then(|v| u32::try_from(v).ok()),
-                        r.try_get(3)?,
-                        r.try_get(4)?,
-                        r.try_get(5)?,
-                        r.try_get(6)?,
-                    ),
-                    r.try_get(7)?,
-                ))
-            })
-            .collect()
+        rows.iter().map(task_row).collect()
     }
 
     /// Every stored reservation as (AGV, map, resource).

@@ -136,6 +136,21 @@ pub struct Task {
     pub created_at_ms: u64,
     /// Last change, UTC ms.
     pub updated_at_ms: u64,
+    /// The submitter's reference (idempotent submission), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Priority, 0 to 100: queued tasks are assigned higher priority first.
+    pub priority: u8,
+    /// When it should be done, UTC ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// Its deadline passed before it ended (computed when read: an unfinished task is late once
+    /// the deadline is past, a finished one if it ended after it).
+    pub late: bool,
+    /// The AGV and destination it was submitted with (the destination as a node id, none when
+    /// the server chose it): a resubmission with its reference must match them.
+    #[serde(skip)]
+    submitted: (Option<u32>, Option<u32>),
     #[serde(skip)]
     segment: u16,
     /// Since when it waits for `waiting_for`, UTC ms.
@@ -159,10 +174,147 @@ pub struct Task {
     stale_node: u32,
 }
 
+impl Task {
+    /// Whether a submission of `kind` to `destination` (none: the server's choice) for `agv`
+    /// asks for what this task was submitted for.
+    pub fn same_request(&self, kind: TaskKind, destination: Option<u32>, agv: Option<u32>) -> bool {
+        self.kind == kind && self.submitted == (agv, destination)
+    }
+
+    /// A new task in the queue.
+    fn queued(id: u32, new: NewTask, created_by: String, created_at_ms: u64) -> Self {
+        Self {
+            id,
+            kind: new.kind,
+            destination: new.destination,
+            requested_agv: new.agv,
+            agv: None,
+            state: TaskState::Queued,
+            steps: Vec::new(),
+            step: 0,
+            released: 0,
+            waiting_for: None,
+            error: None,
+            created_by,
+            created_at_ms,
+            updated_at_ms: now_ms(),
+            submitted: (new.agv, new.destination_given.then_some(new.destination)),
+            reference: new.reference,
+            priority: new.priority,
+            deadline_ms: new.deadline_ms,
+            late: false,
+            segment: 0,
+            waiting_since: 0,
+            busy: false,
+            sent: false,
+            yield_to: None,
+            reached: None,
+            stale_node: 0,
+        }
+    }
+
+    /// A stored task as it was stored (state, AGV, steps, error); none for a row that cannot
+    /// be read.
+    fn from_row(row: crate::db::TaskRow) -> Option<Self> {
+        let kind = serde_json::from_value::<TaskKind>(json!(row.kind)).ok()?;
+        let state = serde_json::from_value::<TaskState>(json!(row.state)).ok()?;
+        let spec: serde_json::Value = serde_json::from_str(&row.spec).unwrap_or_default();
+        let node = |v: &serde_json::Value| v.as_u64().and_then(|d| u32::try_from(d).ok());
+        let destination = node(&spec["destination"])?;
+        let requested_agv = node(&spec["requested_agv"]);
+        let submitted_agv = match spec.get("submitted_agv") {
+            Some(v) => node(v),
+            None => requested_agv,
+        };
+        let given = spec["destination_given"].as_bool().unwrap_or(true);
+        let mut task = Self::queued(
+            row.task_id,
+            NewTask {
+                kind,
+                destination,
+                destination_given: given,
+                agv: submitted_agv,
+                reference: row.reference,
+                priority: spec["priority"]
+                    .as_u64()
+                    .and_then(|p| u8::try_from(p).ok())
+                    .unwrap_or(crate::task_rules::DEFAULT_PRIORITY),
+                deadline_ms: spec["deadline_ms"].as_u64(),
+            },
+            row.created_by,
+            row.created_at.max(0) as u64,
+        );
+        task.requested_agv = requested_agv;
+        task.agv = row.agv_id;
+        task.state = state;
+        task.steps = serde_json::from_value(spec["steps"].clone()).unwrap_or_default();
+        task.error = spec["error"].as_str().map(str::to_owned);
+        task.updated_at_ms = row.updated_at.max(0) as u64;
+        Some(task)
+    }
+
+    /// A copy as answered at `now` (with `late` computed).
+    fn view(&self, now: u64) -> Self {
+        let mut t = self.clone();
+        let end = match t.state {
+            TaskState::Queued | TaskState::Running => now,
+            _ => t.updated_at_ms,
+        };
+        t.late = t.deadline_ms.is_some_and(|d| end > d);
+        t
+    }
+}
+
+/// A task to add to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTask {
+    /// What to do.
+    pub kind: TaskKind,
+    /// Where.
+    pub destination: u32,
+    /// Whether the destination was given (not chosen by the server).
+    pub destination_given: bool,
+    /// The AGV asked for, if any.
+    pub agv: Option<u32>,
+    /// The submitter's reference, if any (at most one task each).
+    pub reference: Option<String>,
+    /// Priority, 0 to 100.
+    pub priority: u8,
+    /// Deadline, UTC ms.
+    pub deadline_ms: Option<u64>,
+}
+
+impl NewTask {
+    /// A task of `kind` to the given `destination` with the default priority, no deadline and no
+    /// reference.
+    pub fn new(kind: TaskKind, destination: u32, agv: Option<u32>) -> Self {
+        Self {
+            kind,
+            destination,
+            destination_given: true,
+            agv,
+            reference: None,
+            priority: crate::task_rules::DEFAULT_PRIORITY,
+            deadline_ms: None,
+        }
+    }
+}
+
+/// What [`Tasks::submit`] did.
+#[derive(Debug, Clone)]
+pub enum Submission {
+    /// The task was added.
+    Added(Task),
+    /// Its reference was taken: the task that has it (nothing was added).
+    ReferenceTaken(Task),
+}
+
 /// The task table.
 #[derive(Debug, Default)]
 pub struct Tasks {
     tasks: Mutex<BTreeMap<u32, Task>>,
+    /// Task ids by their submitter's reference (locked before `tasks`).
+    references: Mutex<std::collections::HashMap<String, u32>>,
     next_id: Mutex<u32>,
     /// Who rides each lift (capacity 1).
     lifts: Mutex<std::collections::HashMap<u16, u32>>,
@@ -187,159 +339,99 @@ impl Tasks {
     pub fn new(last: u32) -> Self {
         Self {
             tasks: Mutex::new(BTreeMap::new()),
+            references: Mutex::new(std::collections::HashMap::new()),
             next_id: Mutex::new(last + 1),
             lifts: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
-    /// Adds a queued task; returns it.
-    pub fn submit(
-        &self,
-        kind: TaskKind,
-        destination: u32,
-        requested_agv: Option<u32>,
-        created_by: &str,
-    ) -> Task {
+    /// Adds a queued task; if its reference is already taken, nothing is added and the task
+    /// that has it is returned.
+    pub fn submit(&self, new: NewTask, created_by: &str) -> Submission {
+        let mut references = self.references.lock().expect("not poisoned");
+        if let Some(existing) = new
+            .reference
+            .as_ref()
+            .and_then(|r| references.get(r))
+            .and_then(|id| self.get(*id))
+        {
+            return Submission::ReferenceTaken(existing);
+        }
         let mut next = self.next_id.lock().expect("not poisoned");
         let id = *next;
         *next = next.wrapping_add(1).max(1);
+        if let Some(r) = &new.reference {
+            references.insert(r.clone(), id);
+        }
         let now = now_ms();
-        let task = Task {
-            id,
-            kind,
-            destination,
-            requested_agv,
-            agv: None,
-            state: TaskState::Queued,
-            steps: Vec::new(),
-            step: 0,
-            released: 0,
-            waiting_for: None,
-            error: None,
-            created_by: created_by.to_owned(),
-            created_at_ms: now,
-            updated_at_ms: now,
-            segment: 0,
-            waiting_since: 0,
-            busy: false,
-            sent: false,
-            yield_to: None,
-            reached: None,
-            stale_node: 0,
-        };
+        let task = Task::queued(id, new, created_by.to_owned(), now);
         self.tasks
             .lock()
             .expect("not poisoned")
             .insert(id, task.clone());
-        task
+        Submission::Added(task.view(now))
+    }
+
+    /// The task submitted with `reference`, if it is in the table.
+    pub fn by_reference(&self, reference: &str) -> Option<Task> {
+        let id = *self
+            .references
+            .lock()
+            .expect("not poisoned")
+            .get(reference)?;
+        self.get(id)
     }
 
     /// Restores unfinished tasks after a restart: each goes back to the queue (a running one
     /// for the AGV that had it), to be planned from where its AGV stands.
     pub fn restore(&self, rows: Vec<crate::db::TaskRow>) {
-        let mut tasks = self.tasks.lock().expect("not poisoned");
-        for (id, kind, agv, _state, spec, created_by, created_at) in rows {
-            let Ok(kind) = serde_json::from_value::<TaskKind>(json!(kind)) else {
-                continue;
-            };
-            let spec: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
-            let Some(destination) = spec["destination"]
-                .as_u64()
-                .and_then(|d| u32::try_from(d).ok())
-            else {
-                continue;
-            };
-            let requested = spec["requested_agv"]
-                .as_u64()
-                .and_then(|a| u32::try_from(a).ok())
-                .or(agv);
-            tasks.insert(
-                id,
-                Task {
-                    id,
-                    kind,
-                    destination,
-                    requested_agv: requested,
-                    agv: None,
-                    state: TaskState::Queued,
-                    steps: Vec::new(),
-                    step: 0,
-                    released: 0,
-                    waiting_for: None,
-                    error: None,
-                    created_by,
-                    created_at_ms: created_at.max(0) as u64,
-                    updated_at_ms: now_ms(),
-                    segment: 0,
-                    waiting_since: 0,
-                    busy: false,
-                    sent: false,
-                    yield_to: None,
-                    reached: None,
-                    stale_node: 0,
-                },
-            );
-        }
+        self.insert_stored(rows.into_iter().filter_map(Task::from_row).map(|mut t| {
+            t.requested_agv = t.requested_agv.or(t.agv);
+            t.agv = None;
+            t.state = TaskState::Queued;
+            t.steps.clear();
+            t.error = None;
+            t.updated_at_ms = now_ms();
+            t
+        }));
     }
 
-    /// Restores tasks that had finished before a restart (`rows` with their last change), so
-    /// that they are listed and answered as they ended.
-    pub fn restore_finished(&self, rows: Vec<(crate::db::TaskRow, i64)>) {
+    /// Restores tasks that had finished before a restart, so that they are listed and answered
+    /// as they ended (a task already in the table stays as it is).
+    pub fn restore_finished(&self, rows: Vec<crate::db::TaskRow>) {
+        self.insert_stored(rows.into_iter().filter_map(Task::from_row));
+    }
+
+    /// Adds stored tasks (a task already in the table stays as it is) with their references.
+    fn insert_stored(&self, stored: impl Iterator<Item = Task>) {
+        let mut references = self.references.lock().expect("not poisoned");
         let mut tasks = self.tasks.lock().expect("not poisoned");
-        for ((id, kind, agv, state, spec, created_by, created_at), updated_at) in rows {
-            let (Ok(kind), Ok(state)) = (
-                serde_json::from_value::<TaskKind>(json!(kind)),
-                serde_json::from_value::<TaskState>(json!(state)),
-            ) else {
-                continue;
-            };
-            let spec: serde_json::Value = serde_json::from_str(&spec).unwrap_or_default();
-            let Some(destination) = spec["destination"]
-                .as_u64()
-                .and_then(|d| u32::try_from(d).ok())
-            else {
-                continue;
-            };
-            tasks.entry(id).or_insert(Task {
-                id,
-                kind,
-                destination,
-                requested_agv: spec["requested_agv"]
-                    .as_u64()
-                    .and_then(|a| u32::try_from(a).ok()),
-                agv,
-                state,
-                steps: serde_json::from_value(spec["steps"].clone()).unwrap_or_default(),
-                step: 0,
-                released: 0,
-                waiting_for: None,
-                error: spec["error"].as_str().map(str::to_owned),
-                created_by,
-                created_at_ms: created_at.max(0) as u64,
-                updated_at_ms: updated_at.max(0) as u64,
-                segment: 0,
-                waiting_since: 0,
-                busy: false,
-                sent: false,
-                yield_to: None,
-                reached: None,
-                stale_node: 0,
-            });
+        for t in stored {
+            if let Some(r) = &t.reference {
+                references.entry(r.clone()).or_insert(t.id);
+            }
+            tasks.entry(t.id).or_insert(t);
         }
     }
 
     /// A copy of one task.
     pub fn get(&self, id: u32) -> Option<Task> {
-        self.tasks.lock().expect("not poisoned").get(&id).cloned()
+        let now = now_ms();
+        self.tasks
+            .lock()
+            .expect("not poisoned")
+            .get(&id)
+            .map(|t| t.view(now))
     }
 
     /// Copies of every task, by id.
     pub fn list(&self) -> Vec<Task> {
+        let now = now_ms();
         self.tasks
             .lock()
             .expect("not poisoned")
             .values()
-            .cloned()
+            .map(|t| t.view(now))
             .collect()
     }
 
@@ -370,6 +462,27 @@ pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskErr
         .find(|n| n.name.as_deref() == Some(dest))
         .map(|n| n.id)
         .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
+}
+
+/// Checks a task against the task rules (`crate::task_rules`): for a task naming `agv`, the
+/// route from where it stands (if that is known) with its vehicle.
+pub fn check_task(
+    shared: &Shared,
+    kind: TaskKind,
+    destination: u32,
+    agv: Option<u32>,
+) -> Result<(), crate::task_rules::TaskRefusal> {
+    let vehicle = agv.map(|a| vehicle_of(shared, a));
+    let start = agv.zip(vehicle.as_ref()).and_then(|(agv, vehicle)| {
+        Some(crate::task_rules::Start {
+            agv,
+            node: current_node(shared, agv)?,
+            vehicle,
+        })
+    });
+    shared
+        .task_rules
+        .check(&shared.site, kind, destination, start)
 }
 
 /// The shape of a reserved resource (a node, a directed edge, or the approach from where the
@@ -521,7 +634,12 @@ pub async fn run(shared: Arc<Shared>) {
 pub async fn tick(shared: &Arc<Shared>) {
     send_low_batteries_to_chargers(shared).await;
     let tasks = shared.tasks.list();
-    for t in tasks.iter().filter(|t| t.state == TaskState::Queued) {
+    let mut queued: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| t.state == TaskState::Queued)
+        .collect();
+    queued.sort_by_key(|t| crate::task_rules::queue_key(t.priority, t.deadline_ms, t.id));
+    for t in queued {
         assign(shared, t).await;
     }
     for t in tasks
@@ -842,6 +960,13 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
                 maps::file::NodeKind::Parking | maps::file::NodeKind::Waypoint
             )
         })
+        // (never into a forbidden or no-stop area, nor where there is no way in)
+        .filter(|n| {
+            shared
+                .task_rules
+                .check(&shared.site, TaskKind::Move, n.id, None)
+                .is_ok()
+        })
         .min_by(|a, b| {
             let da = (a.x - from.x).hypot(a.y - from.y)
                 + if a.kind == maps::file::NodeKind::Parking {
@@ -857,13 +982,19 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
                 };
             da.total_cmp(&db)
         })
-        .map(|n| n.id);
-    let Some(target) = target else {
+        .map(|n| (n.id, n.kind));
+    let Some((target, kind)) = target else {
         return;
+    };
+    // a park task goes to a parking place only (task_rules); elsewhere it is a move
+    let kind = if kind == maps::file::NodeKind::Parking {
+        TaskKind::Park
+    } else {
+        TaskKind::Move
     };
     submit_own(
         shared,
-        TaskKind::Park,
+        kind,
         target,
         blocker,
         format!("clearing the way for task {for_task}"),
@@ -875,7 +1006,8 @@ async fn clear_the_way(shared: &Arc<Shared>, blocker: u32, for_task: u32) {
 async fn submit_own(shared: &Shared, kind: TaskKind, destination: u32, agv: u32, why: String) {
     let task = shared
         .tasks
-        .submit(kind, destination, Some(agv), "dispatcher");
+        .submit(NewTask::new(kind, destination, Some(agv)), "dispatcher");
+    let (Submission::Added(task) | Submission::ReferenceTaken(task)) = task;
     persist(shared, task.id).await;
     shared.events.publish(
         "task.submitted",
@@ -967,30 +1099,28 @@ pub async fn persist(shared: &Shared, id: u32) {
     let Some(t) = shared.tasks.get(id) else {
         return;
     };
+    let name = |v: serde_json::Result<serde_json::Value>| {
+        v.ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
     let spec = json!({
         "destination": t.destination, "requested_agv": t.requested_agv, "steps": t.steps,
-        "error": t.error,
+        "error": t.error, "priority": t.priority, "deadline_ms": t.deadline_ms,
+        "submitted_agv": t.submitted.0, "destination_given": t.submitted.1.is_some(),
     });
-    if let Err(e) = shared
-        .db
-        .upsert_task(
-            t.id,
-            &serde_json::to_value(t.kind)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            t.agv,
-            &serde_json::to_value(t.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            &spec.to_string(),
-            &t.created_by,
-            t.created_at_ms as i64,
-            t.updated_at_ms as i64,
-        )
-        .await
-    {
+    let row = crate::db::TaskRow {
+        task_id: t.id,
+        kind: name(serde_json::to_value(t.kind)),
+        agv_id: t.agv,
+        state: name(serde_json::to_value(t.state)),
+        spec: spec.to_string(),
+        created_by: t.created_by,
+        created_at: t.created_at_ms as i64,
+        updated_at: t.updated_at_ms as i64,
+        reference: t.reference,
+    };
+    if let Err(e) = shared.db.upsert_task(&row).await {
         tracing::error!(error = %e, task_id = id, "task not stored");
     }
 }

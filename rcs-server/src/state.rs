@@ -47,6 +47,8 @@ pub struct Shared {
     pub space: std::sync::Mutex<maps::SpaceTable>,
     /// Tasks.
     pub tasks: crate::dispatch::Tasks,
+    /// What the task rules need of the site (built once).
+    pub task_rules: crate::task_rules::TaskRules,
     /// Safety episodes and stopped AGVs.
     pub safety: crate::safety::Safety,
     stop: watch::Receiver<bool>,
@@ -99,6 +101,7 @@ impl Shared {
             events: p.events,
             tokens: p.tokens,
             metrics: Metrics::default(),
+            task_rules: crate::task_rules::TaskRules::new(&p.site),
             site: p.site,
             space: std::sync::Mutex::new(p.space),
             tasks: p.tasks,

@@ -3,7 +3,7 @@
 
 use protocol::message::*;
 use protocol::types::*;
-use rcs_server::db::{Db, EnrolledKey};
+use rcs_server::db::{Db, EnrolledKey, TaskRow};
 
 fn registration() -> RegisterRequest {
     RegisterRequest {
@@ -68,6 +68,61 @@ async fn exercise(db: &Db) {
         .await
         .unwrap();
     db.close_session(1, "LinkTimeout", 20).await.unwrap();
+    tasks(db).await;
+}
+
+/// Tasks with and without a reference: stored, found by reference, the reference unique and
+/// never changed by an update.
+async fn tasks(db: &Db) {
+    let row = |task_id: u32, reference: Option<&str>| TaskRow {
+        task_id,
+        kind: "move".into(),
+        agv_id: None,
+        state: "queued".into(),
+        spec: r#"{"destination":3,"priority":70}"#.into(),
+        created_by: "erp".into(),
+        created_at: 100,
+        updated_at: 100,
+        reference: reference.map(str::to_owned),
+    };
+    let first = row(1, Some("order-1"));
+    db.upsert_task(&first).await.unwrap();
+    db.upsert_task(&row(2, None)).await.unwrap();
+    db.upsert_task(&row(3, None)).await.unwrap(); // many without a reference
+    assert_eq!(
+        db.task_by_reference("order-1").await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(db.task_by_reference("order-2").await.unwrap(), None);
+    // another task with that reference is refused
+    assert!(db.upsert_task(&row(4, Some("order-1"))).await.is_err());
+    // an update keeps the reference
+    let done = TaskRow {
+        state: "completed".into(),
+        agv_id: Some(7),
+        updated_at: 200,
+        reference: None,
+        ..first.clone()
+    };
+    db.upsert_task(&done).await.unwrap();
+    let stored = db.task_by_reference("order-1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state.as_str(), stored.agv_id, stored.updated_at),
+        ("completed", Some(7), 200)
+    );
+    let open: Vec<u32> = db
+        .open_tasks()
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.task_id)
+        .collect();
+    assert_eq!(open, [2, 3]);
+    let finished = db.finished_tasks(150).await.unwrap();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].reference.as_deref(), Some("order-1"));
+    assert!(db.finished_tasks(201).await.unwrap().is_empty());
+    assert_eq!(db.max_task_id().await.unwrap(), 3);
 }
 
 #[tokio::test]
@@ -101,8 +156,10 @@ async fn postgres_when_available() {
         .unwrap();
     exercise(&db).await;
     db.close().await;
+    // (FORCE: a connection the pool dropped after the refused duplicate reference may still be
+    // closing on the server's side)
     admin
-        .execute_raw(&format!("DROP DATABASE {name}"))
+        .execute_raw(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .await
         .unwrap();
 }

@@ -693,7 +693,7 @@ async fn lift_exit_deadlock(b_x: f64) {
     .await;
     let ta = submit(
         &s,
-        json!({ "kind": "move", "destination": node(3, 0, 1), "agv_id": 1 }),
+        json!({ "kind": "move", "destination": node(3, 1, 1), "agv_id": 1 }),
     )
     .await;
     let tb = submit(

@@ -11,8 +11,9 @@ use serde_json::json;
 
 use super::{ApiError, Json, Path, Query, authorize};
 use crate::auth::Role;
-use crate::dispatch::{self, Task, TaskKind, TaskState};
+use crate::dispatch::{self, NewTask, Submission, Task, TaskKind, TaskState};
 use crate::state::Shared;
+use crate::task_rules::{DEFAULT_PRIORITY, MAX_PRIORITY};
 
 /// A task to submit.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -28,18 +29,83 @@ pub struct TaskRequest {
     /// The AGV to use (default: the idle AGV with the fastest route).
     #[serde(default)]
     pub agv_id: Option<u32>,
+    /// The submitter's own reference for the task, 1 to 128 characters: submitting again with
+    /// it answers the task it created (200) instead of adding another, or 409
+    /// `reference_conflict` if the kind, destination or AGV differ.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 128)]
+    pub reference: Option<String>,
+    /// Priority, 0 to 100 (default 50): queued tasks are assigned higher priority first.
+    #[serde(default)]
+    #[schema(value_type = Option<u8>, minimum = 0, maximum = 100)]
+    pub priority: Option<serde_json::Value>,
+    /// When it should be done, UTC ms: among equal priorities the earlier deadline goes first;
+    /// a task not over by then is shown `late`.
+    #[serde(default)]
+    pub deadline_ms: Option<u64>,
 }
 
-/// Submits a task (operator). 201 with the task.
+/// The longest reference, in characters.
+const MAX_REFERENCE: usize = 128;
+
+/// Submits a task (operator). 201 with the task; 200 with the task a resubmission of the same
+/// `reference` created.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", request_body = TaskRequest,
-    responses((status = 201, body = Task), (status = 400, body = super::ApiErrorBody),
-        (status = 404, body = super::ApiErrorBody)))]
+    responses((status = 201, body = Task, description = "queued"),
+        (status = 200, body = Task, description = "the task created earlier with this reference"),
+        (status = 400, body = super::ApiErrorBody,
+            description = "invalid request or refused destination (`unknown_destination`, \
+            `not_a_charger`, `not_a_parking_place`, `not_a_load_place`, \
+            `destination_lift_door`, `destination_forbidden`, `destination_no_stop`, \
+            `destination_unreachable`, `invalid_priority`, `invalid_reference`, `invalid_task`)"),
+        (status = 404, body = super::ApiErrorBody),
+        (status = 409, body = super::ApiErrorBody,
+            description = "`reference_conflict`: the reference is taken by a different task")))]
 pub(super) async fn submit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Json(request): Json<TaskRequest>,
 ) -> Result<Response, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
+    let priority = match &request.priority {
+        None => DEFAULT_PRIORITY,
+        Some(v) => v
+            .as_u64()
+            .filter(|p| *p <= u64::from(MAX_PRIORITY))
+            .and_then(|p| u8::try_from(p).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_priority",
+                    format!("priority must be an integer from 0 to {MAX_PRIORITY}, not {v}"),
+                )
+            })?,
+    };
+    if let Some(r) = &request.reference
+        && !(1..=MAX_REFERENCE).contains(&r.chars().count())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_reference",
+            format!("a reference has 1 to {MAX_REFERENCE} characters"),
+        ));
+    }
+    let given = match &request.destination {
+        Some(v) => {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(
+                dispatch::resolve_destination(&shared.site, &text)
+                    .map_err(|e| ApiError::bad_request("unknown_destination", e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    if let Some(r) = &request.reference
+        && let Some(existing) = by_reference(&shared, r).await?
+    {
+        return resubmitted(existing, &request, given);
+    }
     if let Some(agv) = request.agv_id
         && shared.fleet.get(agv).is_none()
     {
@@ -49,44 +115,40 @@ pub(super) async fn submit(
             format!("no AGV {agv} is known"),
         ));
     }
-    let destination = match &request.destination {
-        Some(v) => {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            dispatch::resolve_destination(&shared.site, &text).map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_destination",
-                    e.to_string(),
-                )
-            })?
-        }
+    let destination = match given {
+        Some(d) => d,
         None => {
             let kind = match request.kind {
                 TaskKind::Charge => maps::file::NodeKind::Charger,
                 TaskKind::Park => maps::file::NodeKind::Parking,
                 _ => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
+                    return Err(ApiError::bad_request(
                         "invalid_task",
                         "this kind of task needs a destination",
                     ));
                 }
             };
             dispatch::nearest_of_kind(&shared, request.agv_id, kind).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_destination",
-                    "the site has no such place",
-                )
+                ApiError::bad_request("unknown_destination", "the site has no such place")
             })?
         }
     };
-    let task = shared
-        .tasks
-        .submit(request.kind, destination, request.agv_id, &who.name);
+    dispatch::check_task(&shared, request.kind, destination, request.agv_id)
+        .map_err(|refusal| ApiError::bad_request(refusal.code(), refusal.to_string()))?;
+    let new = NewTask {
+        kind: request.kind,
+        destination,
+        destination_given: given.is_some(),
+        agv: request.agv_id,
+        reference: request.reference.clone(),
+        priority,
+        deadline_ms: request.deadline_ms,
+    };
+    let task = match shared.tasks.submit(new, &who.name) {
+        Submission::Added(task) => task,
+        // the same reference submitted at the same moment
+        Submission::ReferenceTaken(existing) => return resubmitted(existing, &request, given),
+    };
     shared
         .events
         .audit(
@@ -94,11 +156,50 @@ pub(super) async fn submit(
             "task.submitted",
             request.agv_id,
             &who.name,
-            json!({ "task_id": task.id, "kind": request.kind, "destination": destination }),
+            json!({
+                "task_id": task.id, "kind": request.kind, "destination": destination,
+                "reference": task.reference, "priority": task.priority,
+                "deadline_ms": task.deadline_ms,
+            }),
         )
         .await?;
     dispatch::persist(&shared, task.id).await;
     Ok((StatusCode::CREATED, axum::Json(task)).into_response())
+}
+
+/// The task submitted with `reference`: from the table, or from the database (a task that
+/// ended before the last restart and more than a day ago), then kept in the table.
+async fn by_reference(shared: &Shared, reference: &str) -> Result<Option<Task>, ApiError> {
+    if let Some(task) = shared.tasks.by_reference(reference) {
+        return Ok(Some(task));
+    }
+    let Some(row) = shared.db.task_by_reference(reference).await? else {
+        return Ok(None);
+    };
+    shared.tasks.restore_finished(vec![row]);
+    Ok(shared.tasks.by_reference(reference))
+}
+
+/// The answer to a submission whose reference `existing` already has: 200 with it if the
+/// request is the same, else 409 `reference_conflict`.
+fn resubmitted(
+    existing: Task,
+    request: &TaskRequest,
+    destination: Option<u32>,
+) -> Result<Response, ApiError> {
+    if existing.same_request(request.kind, destination, request.agv_id) {
+        return Ok((StatusCode::OK, axum::Json(existing)).into_response());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "reference_conflict",
+        format!(
+            "reference `{}` is task {}, submitted with another kind, destination or AGV",
+            existing.reference.as_deref().unwrap_or_default(),
+            existing.id
+        ),
+    )
+    .with_detail(json!({ "task_id": existing.id })))
 }
 
 /// Task list filters.
