@@ -61,6 +61,10 @@ struct VirtualArgs {
     /// Drop-outs per AGV and hour.
     #[arg(long, default_value_t = 0.5)]
     dropouts: f64,
+    /// Nodes released ahead of an AGV (a very large number: each whole route at once, the
+    /// naive baseline).
+    #[arg(long, default_value_t = 3)]
+    lookahead: usize,
     /// Write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -247,6 +251,10 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         pauses_per_hour: v.pauses,
         dropouts_per_hour: v.dropouts,
         check_every: v.check_every,
+        settings: traffic::Settings {
+            lookahead: v.lookahead,
+            ..traffic::Settings::default()
+        },
         ..traffic::sim::Config::default()
     };
     let total = (cfg.duration_ms + cfg.drain_ms) / 60_000;
