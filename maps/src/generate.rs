@@ -139,9 +139,14 @@ pub fn demo() -> SiteFiles {
             direction: None,
         },
     ];
+    one_hall("demo", m)
+}
+
+/// A site of one map, `hall.toml` ("Hall", building A, floor 1, SLAM).
+fn one_hall(name: &str, map: MapFile) -> SiteFiles {
     SiteFiles {
         site: Some(SiteFile {
-            name: "demo".into(),
+            name: name.into(),
             maps: vec![MapRef {
                 id: 1,
                 name: "Hall".into(),
@@ -155,7 +160,7 @@ pub fn demo() -> SiteFiles {
             links: vec![],
             vehicles: Default::default(),
         }),
-        maps: vec![(PathBuf::from("hall.toml"), m)],
+        maps: vec![(PathBuf::from("hall.toml"), map)],
     }
 }
 
@@ -381,22 +386,5 @@ pub fn rack_warehouse(blocks_x: u32, blocks_y: u32) -> SiteFiles {
         edges,
         areas: vec![],
     };
-    SiteFiles {
-        site: Some(SiteFile {
-            name: format!("racks-{blocks_x}x{blocks_y}"),
-            maps: vec![MapRef {
-                id: 1,
-                name: "Hall".into(),
-                file: PathBuf::from("hall.toml"),
-                building: "A".into(),
-                floor: 1,
-                navigation: Navigation::Slam,
-                version: 1,
-            }],
-            lifts: vec![],
-            links: vec![],
-            vehicles: Default::default(),
-        }),
-        maps: vec![(PathBuf::from("hall.toml"), map)],
-    }
+    one_hall(&format!("racks-{blocks_x}x{blocks_y}"), map)
 }

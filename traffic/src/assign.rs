@@ -132,14 +132,8 @@ impl Core<'_> {
             let t = self.tasks.get_mut(&id).expect("task");
             t.agv = Some(agv);
             t.state = TaskState::Running;
-            t.steps = steps;
-            t.step = 0;
-            t.released = 0;
-            t.reached = None;
-            t.sent = false;
-            t.wait = None;
+            t.set_plan(steps, now);
             t.started_ms.get_or_insert(now);
-            t.updated_ms = now;
             let a = self.agvs.get_mut(&agv).expect("agv");
             a.task = Some(id);
             self.idle.remove(&agv);

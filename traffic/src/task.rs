@@ -218,6 +218,17 @@ impl Task {
         }
     }
 
+    /// Starts the plan `steps` from its first step (nothing released, nothing sent).
+    pub(crate) fn set_plan(&mut self, steps: Vec<Step>, now: u64) {
+        self.steps = steps;
+        self.step = 0;
+        self.released = 0;
+        self.reached = None;
+        self.sent = false;
+        self.wait = None;
+        self.updated_ms = now;
+    }
+
     /// Queue order: higher priority, then earlier deadline, then submission.
     pub(crate) fn order(&self) -> (std::cmp::Reverse<u8>, u64, u32) {
         (
