@@ -52,6 +52,9 @@ struct VirtualArgs {
     /// Nodes per AGV of the generated warehouse (4: a quarter of the nodes taken).
     #[arg(long, default_value_t = 4.0)]
     nodes_per_agv: f64,
+    /// One-way aisles in the generated warehouse (default: two-way).
+    #[arg(long)]
+    one_way: bool,
     /// Check footprints and coverage every this many steps (1: every 100 ms).
     #[arg(long, default_value_t = 1)]
     check_every: u64,
@@ -235,7 +238,7 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
             let blocks = (v.agvs as f64 * v.nodes_per_agv / 12.0).max(4.0);
             let by = (blocks / 2.0).sqrt().ceil().max(2.0) as u32;
             let bx = (blocks / f64::from(by)).ceil().max(2.0) as u32;
-            maps::generate::rack_warehouse(bx, by)
+            maps::generate::rack_warehouse(bx, by, v.one_way)
         }
     };
     let site = maps::Site::compile(

@@ -312,7 +312,11 @@ pub fn embedded_demo() -> SiteFiles {
 /// off the aisle below, one off the aisle above), and a cross aisle on the block's west side.
 /// Every tenth node of the south aisle is a charger. About 13 nodes per block, two of them
 /// parking bays: with 4 nodes per AGV a fleet has about 0.6 bays per AGV.
-pub fn rack_warehouse(blocks_x: u32, blocks_y: u32) -> SiteFiles {
+///
+/// With `one_way`, the aisles are one-way as in most AGV warehouses: aisles below a rack run
+/// east, aisles above it west, cross aisles alternate north and south; the links between two
+/// neighbouring aisles, the bays and the border columns stay two-way.
+pub fn rack_warehouse(blocks_x: u32, blocks_y: u32, one_way: bool) -> SiteFiles {
     let (cols, rows, s) = (5 * blocks_x + 1, 3 * blocks_y + 1, 2.0);
     let inner = |c: u32, r: u32| r % 3 == 1 && c % 5 != 0 && c < cols - 1 && r < rows - 1;
     let rack = |c: u32, r: u32| inner(c, r) && (c % 5 == 2 || c % 5 == 4);
@@ -359,11 +363,26 @@ pub fn rack_warehouse(blocks_x: u32, blocks_y: u32) -> SiteFiles {
             });
             for (c2, r2) in [(c + 1, r), (c, r + 1)] {
                 if linked(c, r, c2, r2) {
+                    // which way it runs when one way: forwards, backwards, or both
+                    let dir = if !one_way || bay(c, r) || bay(c2, r2) {
+                        0
+                    } else if r2 == r {
+                        if r % 3 == 0 { 1 } else { -1 }
+                    } else if c % 5 == 0 && c != 0 && c != cols - 1 && (r % 3 == 1 || r2 % 3 == 1) {
+                        if (c / 5) % 2 == 0 { 1 } else { -1 }
+                    } else {
+                        0
+                    };
+                    let (from, to) = if dir < 0 {
+                        (id(c2, r2), id(c, r))
+                    } else {
+                        (id(c, r), id(c2, r2))
+                    };
                     edges.push(EdgeFile {
                         id: next_edge,
-                        from: id(c, r),
-                        to: id(c2, r2),
-                        bidirectional: true,
+                        from,
+                        to,
+                        bidirectional: dir == 0,
                         max_speed: None,
                         length: None,
                         trajectory: Trajectory::Line,

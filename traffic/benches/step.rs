@@ -13,7 +13,7 @@ fn site_for(agvs: usize) -> maps::Site {
     let by = (blocks / 2.0).sqrt().ceil().max(2.0) as u32;
     let bx = (blocks / f64::from(by)).ceil().max(2.0) as u32;
     maps::Site::compile(
-        &maps::generate::rack_warehouse(bx, by),
+        &maps::generate::rack_warehouse(bx, by, false),
         std::path::Path::new("."),
     )
     .expect("site")

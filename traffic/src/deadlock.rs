@@ -389,8 +389,10 @@ impl Core<'_> {
     }
 
     /// Makes room next to `agv` (at rest, its way blocked by `waiter`'s cycle): an AGV at rest
-    /// on a neighbouring node off `waiter`'s way is moved on (backed off, or sent off if idle),
-    /// so that `agv` can back off there next. Returns whether one was moved.
+    /// on a neighbouring node off `waiter`'s way is moved on (backed off, or sent off if idle)
+    /// so that `agv` can back off there next; if it cannot move either, room is made next to
+    /// it in turn, up to a few AGVs away (a queue unwinds from its free end, one AGV a pass).
+    /// Returns whether one was moved.
     fn make_room(&mut self, now: u64, agv: u32, waiter: u32) -> bool {
         let Some(here) = self.current_node(agv) else {
             return false;
@@ -402,25 +404,25 @@ impl Core<'_> {
             .map(|t| self.remaining_nodes(t))
             .unwrap_or_default();
         avoid.insert(here);
+        self.make_room_at(now, agv, here, &avoid, 4)
+    }
+
+    fn make_room_at(
+        &mut self,
+        now: u64,
+        agv: u32,
+        here: u32,
+        avoid: &BTreeSet<u32>,
+        depth: u32,
+    ) -> bool {
         let map = self.agvs[&agv].map;
         let out = self.neighbours.get(&here).cloned().unwrap_or_default();
+        let mut behind = Vec::new();
         for (_, m) in out {
             if avoid.contains(&m) || self.lift_doors.contains(&m) {
                 continue;
             }
-            let Some(n) = self.site.node(m) else { continue };
-            // who stands there
-            let Some(x) = self
-                .agvs
-                .values()
-                .find(|o| {
-                    o.id != agv
-                        && o.map == map
-                        && (o.pose[0] - n.x).abs() < 0.5
-                        && (o.pose[1] - n.y).abs() < 0.5
-                })
-                .map(|o| o.id)
-            else {
+            let Some(x) = self.standing_at(agv, map, m) else {
                 continue;
             };
             if !self.agvs[&x].at_rest() {
@@ -435,8 +437,26 @@ impl Core<'_> {
             if moved {
                 return true;
             }
+            behind.push((x, m, keep_off));
+        }
+        if depth > 0 {
+            for (x, m, keep_off) in behind {
+                if self.make_room_at(now, x, m, &keep_off, depth - 1) {
+                    return true;
+                }
+            }
         }
         false
+    }
+
+    /// The AGV other than `agv` standing on node `node` of `map`, if any.
+    fn standing_at(&self, agv: u32, map: u16, node: u32) -> Option<u32> {
+        let n = self.site.node(node)?;
+        let shape = maps::Shape::new(vec![disc(n.x, n.y, 0.1)]);
+        match self.space.check(agv, map, &shape) {
+            Err(maps::Conflict::Occupied { agv: x }) => Some(x),
+            _ => None,
+        }
     }
 
     /// Whether an unfinished task goes to `node`.

@@ -5,7 +5,7 @@ use traffic::{Action, Command, Core, Mode, Outcome, Report, Settings, Spec, Task
 
 fn site() -> maps::Site {
     maps::Site::compile(
-        &maps::generate::rack_warehouse(4, 3),
+        &maps::generate::rack_warehouse(4, 3, false),
         std::path::Path::new("."),
     )
     .expect("site")

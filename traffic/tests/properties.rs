@@ -15,7 +15,7 @@ proptest! {
         dropouts in 0.0f64..20.0,
     ) {
         let site = maps::Site::compile(
-            &maps::generate::rack_warehouse(6, 5),
+            &maps::generate::rack_warehouse(6, 5, false),
             std::path::Path::new("."),
         )
         .unwrap();

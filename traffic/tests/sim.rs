@@ -6,7 +6,7 @@ use traffic::sim::{self, Config};
 
 fn site(bx: u32, by: u32) -> maps::Site {
     maps::Site::compile(
-        &maps::generate::rack_warehouse(bx, by),
+        &maps::generate::rack_warehouse(bx, by, false),
         std::path::Path::new("."),
     )
     .expect("generated site compiles")
