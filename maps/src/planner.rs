@@ -148,6 +148,8 @@ pub struct Planner<'s> {
     /// Edges excluded in the next searches (by dense index), e.g. blocked by traffic.
     excluded: Vec<bool>,
     heuristic: bool,
+    /// At most this many nodes expanded by one search (none: no limit).
+    limit: Option<usize>,
 }
 
 const NONE: u32 = u32::MAX;
@@ -170,12 +172,20 @@ impl<'s> Planner<'s> {
             heap: BinaryHeap::new(),
             excluded: vec![false; site.edges.len()],
             heuristic: true,
+            limit: None,
         }
     }
 
     /// Turns the A* heuristic off (plain Dijkstra) or on: the baseline in benchmarks.
     pub fn set_heuristic(&mut self, on: bool) {
         self.heuristic = on;
+    }
+
+    /// Limits the next searches to `limit` expanded nodes (none: no limit): a search that
+    /// reaches it answers `Unreachable`. For searches whose long answers are of no use (a way
+    /// around a blocked spot), so that a goal cut off does not cost a search of the whole site.
+    pub fn set_limit(&mut self, limit: Option<usize>) {
+        self.limit = limit;
     }
 
     /// Excludes (or re-admits) a directed edge from the next searches.
@@ -249,11 +259,16 @@ impl<'s> Planner<'s> {
         self.heap
             .push(Reverse((h(start).to_bits(), u64::MAX, start)));
         let mut found = false;
+        let mut expanded = 0usize;
         while let Some(Reverse((_, _, u))) = self.heap.pop() {
             if self.closed[u as usize] == generation {
                 continue;
             }
             self.closed[u as usize] = generation;
+            expanded += 1;
+            if self.limit.is_some_and(|l| expanded > l) {
+                break;
+            }
             if u == goal {
                 found = true;
                 break;

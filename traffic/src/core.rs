@@ -43,6 +43,8 @@ pub struct Settings {
     pub offline_alarm_after_ms: u64,
     /// At most this many tasks are assigned (routes planned) in one tick.
     pub routes_per_tick: usize,
+    /// At most this many deadlocks (or AGVs in the way) are resolved in one pass.
+    pub resolutions_per_pass: usize,
 }
 
 impl Default for Settings {
@@ -52,13 +54,14 @@ impl Default for Settings {
             margin: 0.05,
             deadlock_after_ms: 500,
             yield_ms: 10_000,
-            retry_ms: 1_000,
+            retry_ms: 2_000,
             park_after_ms: Some(5_000),
             charge_below_pct: 20.0,
             opportunity_below_pct: 60.0,
             work_above_pct: 40.0,
             offline_alarm_after_ms: 30_000,
-            routes_per_tick: 16,
+            routes_per_tick: 8,
+            resolutions_per_pass: 16,
         }
     }
 }
@@ -667,8 +670,8 @@ impl<'s> Core<'s> {
     /// deadlocks and apply the idle and charging policies.
     pub fn tick(&mut self, now: u64) {
         self.settle(now);
-        // Every running task is looked at again at least every `retry_ms` (spread over the
-        // ticks by id): a wait whose blocker changed in a way not woken for ends soon.
+        // Waiting tasks are looked at again at least every `retry_ms` (spread over the ticks by
+        // id): a wait whose blocker changed in a way not woken for ends soon.
         let retry = self.settings.retry_ms.max(100);
         let slot = (now / 100) % (retry / 100);
         let due: Vec<u32> = self

@@ -16,6 +16,13 @@ use crate::wait::WaitReason;
 
 impl Core<'_> {
     pub(crate) fn resolve_deadlocks(&mut self, now: u64) {
+        // Ways around and back are short or of no use: searches stop early.
+        self.planner.set_limit(Some(5_000));
+        self.resolve(now);
+        self.planner.set_limit(None);
+    }
+
+    fn resolve(&mut self, now: u64) {
         // Only AGVs standing at the end of what was released to them count as waiting: the
         // path of an AGV still driving its released pieces is never taken away.
         let mut waits: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
@@ -34,32 +41,54 @@ impl Core<'_> {
             }
         }
         let mut handled: BTreeSet<u32> = BTreeSet::new();
+        // Bounded work a pass: what is left is looked at in the next (waits rotate by how long
+        // they have lasted: the oldest first).
+        let mut budget = self.settings.resolutions_per_pass;
         // Waiting on an AGV without a task: it never ends by itself.
         for (&agv, &(task, other)) in &waits {
+            if budget == 0 {
+                return;
+            }
             let o = &self.agvs[&other];
             if o.task.is_some() || !o.online || self.queued_for(other) {
                 continue;
             }
             handled.insert(agv);
+            budget -= 1;
             let dest = self.tasks[&task].spec.destination;
             let on_dest = self.current_node(other) == Some(dest);
             if on_dest || !self.replan_around(now, task, agv) {
                 self.clear_the_way(now, other, task);
             }
         }
-        for &start in waits.keys() {
-            if handled.contains(&start) {
+        // Each AGV is walked once over all starts (a walk stops where an earlier one went):
+        // linear in the waits, also with long queues behind a cycle.
+        let mut walked: BTreeMap<u32, usize> = BTreeMap::new();
+        for (walk, &start) in waits.keys().enumerate() {
+            if budget == 0 {
+                return;
+            }
+            if handled.contains(&start) || walked.contains_key(&start) {
                 continue;
             }
             let mut seen = vec![start];
+            walked.insert(start, walk);
             let mut at = start;
             let cycle = loop {
                 let Some(&(_, next)) = waits.get(&at) else {
                     break None;
                 };
-                if let Some(i) = seen.iter().position(|a| *a == next) {
-                    break Some(seen[i..].to_vec());
+                match walked.get(&next) {
+                    // back on this walk: a cycle
+                    Some(&w) if w == walk => {
+                        let i = seen.iter().position(|a| *a == next).unwrap_or(0);
+                        break Some(seen[i..].to_vec());
+                    }
+                    // an earlier walk went on from here: nothing new
+                    Some(_) => break None,
+                    None => {}
                 }
+                walked.insert(next, walk);
                 seen.push(next);
                 at = next;
             };
@@ -69,6 +98,7 @@ impl Core<'_> {
             }
             handled.extend(cycle.iter().copied());
             self.stats.deadlocks += 1;
+            budget -= 1;
             let mut victims: Vec<(u64, u32, u32)> = cycle
                 .iter()
                 .map(|a| {
@@ -123,11 +153,7 @@ impl Core<'_> {
 
     /// Whether a queued task names `agv`.
     pub(crate) fn queued_for(&self, agv: u32) -> bool {
-        self.queue.iter().any(|k| {
-            self.tasks
-                .get(&k.2)
-                .is_some_and(|t| t.spec.agv == Some(agv))
-        })
+        self.requested.contains_key(&agv)
     }
 
     /// The nodes of task `task`'s current and later drives not yet passed.

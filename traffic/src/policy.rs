@@ -28,47 +28,61 @@ impl Core<'_> {
         let mut taken = targets;
         let queued_for: BTreeSet<u32> = self.requested.keys().copied().collect();
         let mut budget = 200;
+        // Once a search for a free charger or parking place fails, none is tried again in this
+        // pass (each is a few R-tree and space-table queries).
+        let (mut chargers_left, mut parking_left) = (true, true);
+        let park_after = self.settings.park_after_ms;
         for agv in idle {
             if budget == 0 {
                 break;
             }
-            if queued_for.contains(&agv) || !self.available(agv, true) {
-                continue;
-            }
             let a = &self.agvs[&agv];
-            if a.mode == Mode::Charging {
-                continue;
-            }
             let battery = a.battery_pct;
             let idle_for = now.saturating_sub(a.idle_since_ms);
+            let low = battery < self.settings.charge_below_pct;
+            // the cheap tests first: most idle AGVs have nothing to do here
+            if a.mode == Mode::Charging
+                || (!low && park_after.is_none_or(|after| idle_for < after))
+                || queued_for.contains(&agv)
+                || !self.available(agv, true)
+            {
+                continue;
+            }
             let Some(here) = self.current_node(agv) else {
                 continue;
             };
             let kind = self.site.node(here).map(|n| n.kind);
-            if battery < self.settings.charge_below_pct {
-                if let Some(c) = self.free_node(agv, &self.chargers, &taken) {
-                    taken.insert(c);
-                    self.internal(now, agv, TaskKind::Charge, c);
-                    self.stats.charges += 1;
-                    budget -= 1;
+            if low {
+                if chargers_left {
+                    match self.free_node(agv, &self.chargers, &taken) {
+                        Some(c) => {
+                            taken.insert(c);
+                            self.internal(now, agv, TaskKind::Charge, c);
+                            self.stats.charges += 1;
+                            budget -= 1;
+                        }
+                        None => chargers_left = false,
+                    }
                 }
                 continue;
             }
-            let Some(after) = self.settings.park_after_ms else {
-                continue;
-            };
-            if idle_for < after {
+            let opportunity = battery < self.settings.opportunity_below_pct
+                && kind != Some(NodeKind::Charger)
+                && chargers_left;
+            if !opportunity && kind == Some(NodeKind::Parking) {
                 continue;
             }
-            if battery < self.settings.opportunity_below_pct
-                && kind != Some(NodeKind::Charger)
-                && let Some(c) = self.free_node(agv, &self.chargers, &taken)
-            {
-                taken.insert(c);
-                self.internal(now, agv, TaskKind::Charge, c);
-                self.stats.charges += 1;
-                budget -= 1;
-                continue;
+            if opportunity {
+                match self.free_node(agv, &self.chargers, &taken) {
+                    Some(c) => {
+                        taken.insert(c);
+                        self.internal(now, agv, TaskKind::Charge, c);
+                        self.stats.charges += 1;
+                        budget -= 1;
+                        continue;
+                    }
+                    None => chargers_left = false,
+                }
             }
             // Off a parking place it is in someone's way sooner or later: to a free parking
             // place; with none free, off stations, chargers and lift doors at least.
@@ -79,7 +93,14 @@ impl Core<'_> {
                 kind,
                 Some(NodeKind::Station | NodeKind::Charger | NodeKind::LiftDoor)
             ) || self.lift_doors.contains(&here);
-            let place = self.free_node(agv, &self.parking, &taken).or_else(|| {
+            let parking = if parking_left {
+                let p = self.free_node(agv, &self.parking, &taken);
+                parking_left = p.is_some();
+                p
+            } else {
+                None
+            };
+            let place = parking.or_else(|| {
                 on_work
                     .then(|| self.free_waypoint(agv, here, &taken))
                     .flatten()
