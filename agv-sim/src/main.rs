@@ -68,6 +68,12 @@ struct VirtualArgs {
     /// naive baseline).
     #[arg(long, default_value_t = 3)]
     lookahead: usize,
+    /// Print every step of this AGV and the actions for it (debugging).
+    #[arg(long)]
+    trace_agv: Option<u32>,
+    /// Print every AGV and why its task waits at the end (debugging).
+    #[arg(long)]
+    dump_at_end: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -254,6 +260,8 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         pauses_per_hour: v.pauses,
         dropouts_per_hour: v.dropouts,
         check_every: v.check_every,
+        trace_agv: v.trace_agv,
+        dump_at_end: v.dump_at_end,
         settings: traffic::Settings {
             lookahead: v.lookahead,
             ..traffic::Settings::default()

@@ -40,6 +40,10 @@ pub struct Config {
     pub dropouts_per_hour: f64,
     /// Check footprints and coverage every this many steps (1: every step).
     pub check_every: u64,
+    /// Print every step of this AGV, and the actions for it, to stderr (debugging).
+    pub trace_agv: Option<u32>,
+    /// Print every AGV and its task's wait to stderr at the end (debugging).
+    pub dump_at_end: bool,
     /// The core's settings.
     #[serde(skip)]
     pub settings: Settings,
@@ -58,6 +62,8 @@ impl Default for Config {
             pauses_per_hour: 2.0,
             dropouts_per_hour: 0.5,
             check_every: 1,
+            trace_agv: None,
+            dump_at_end: false,
             settings: Settings::default(),
         }
     }
@@ -477,7 +483,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         // Carry out.
         let t = Instant::now();
         let mut answers = Vec::new();
-        let trace: Option<u32> = std::env::var("TRACE_AGV").ok().and_then(|v| v.parse().ok());
+        let trace = cfg.trace_agv;
         if let Some(x) = trace {
             let a = &agvs[x as usize - 1];
             let c = core.agv(x);
@@ -646,7 +652,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
     report.open = (core.running.iter().chain(core.queue.iter().map(|k| &k.2)))
         .filter(|id| core.tasks.get(id).is_some_and(|t| !t.internal))
         .count() as u64;
-    if std::env::var_os("SIM_DEBUG").is_some() {
+    if cfg.dump_at_end {
         for a in core.agvs() {
             let t = a.task.and_then(|t| core.task(t));
             eprintln!(
