@@ -60,7 +60,7 @@ impl Default for Settings {
             opportunity_below_pct: 60.0,
             work_above_pct: 40.0,
             offline_alarm_after_ms: 30_000,
-            routes_per_tick: 8,
+            routes_per_tick: 32,
             resolutions_per_pass: 16,
         }
     }
