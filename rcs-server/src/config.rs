@@ -93,6 +93,10 @@ pub struct Config {
     /// Milliseconds between telemetry batches written to the database.
     #[arg(long, env = "RCS_TELEMETRY_FLUSH_MS", default_value_t = 1_000)]
     pub telemetry_flush_ms: u64,
+    /// Milliseconds a task may be blocked by an offline AGV's space before an alarm is raised
+    /// (one per task and offline AGV).
+    #[arg(long, env = "RCS_OFFLINE_ALARM_AFTER_MS", default_value_t = 30_000)]
+    pub offline_alarm_after_ms: u64,
     /// Business-system URL that task progress is POSTed to (JSON, retried).
     #[arg(long, env = "RCS_CALLBACK_URL")]
     pub callback_url: Option<String>,
@@ -138,6 +142,7 @@ struct FileConfig {
     link_timeout_ms: Option<u64>,
     command_timeout_ms: Option<u64>,
     telemetry_flush_ms: Option<u64>,
+    offline_alarm_after_ms: Option<u64>,
     callback_url: Option<String>,
 }
 
@@ -191,6 +196,7 @@ impl Config {
         take!(link_timeout_ms);
         take!(command_timeout_ms);
         take!(telemetry_flush_ms);
+        take!(offline_alarm_after_ms);
         take!(database_url);
         if let Some(v) = file.callback_url
             && defaulted("callback_url")
@@ -226,6 +232,7 @@ impl Config {
             link_timeout_ms: 5_000,
             command_timeout_ms: 10_000,
             telemetry_flush_ms: 200,
+            offline_alarm_after_ms: 30_000,
             callback_url: None,
             api_token: Some("test-admin-token".into()),
         }

@@ -23,6 +23,7 @@ use serde_json::json;
 
 use crate::connections::CommandError;
 use crate::state::{Shared, now_ms};
+use crate::waits::WaitReason::{self, ForLift, Settling};
 
 /// How many nodes beyond the AGV's last node are kept released (at least; a single lane is
 /// released to its end in one piece).
@@ -124,7 +125,11 @@ pub struct Task {
     pub step: usize,
     /// Nodes of the current drive released to the AGV (index of the last released node).
     pub released: usize,
-    /// The AGV the task waits for (space held by it), if any.
+    /// Why it does not move, since when (`crate::waits`), if it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::waits::WaitDoc>)]
+    pub wait: Option<crate::waits::Wait>,
+    /// The AGV it waits for (holding the space it needs, or riding the lift), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<u32>,
     /// Why it failed.
@@ -153,12 +158,9 @@ pub struct Task {
     submitted: (Option<u32>, Option<u32>),
     #[serde(skip)]
     segment: u16,
-    /// Since when it waits for `waiting_for`, UTC ms.
-    #[serde(skip)]
-    waiting_since: u64,
     /// A command for the current step is in flight.
     #[serde(skip)]
-    busy: bool,
+    pub(crate) busy: bool,
     /// The current step was sent (switch steps).
     #[serde(skip)]
     sent: bool,
@@ -193,6 +195,7 @@ impl Task {
             steps: Vec::new(),
             step: 0,
             released: 0,
+            wait: None,
             waiting_for: None,
             error: None,
             created_by,
@@ -204,7 +207,6 @@ impl Task {
             deadline_ms: new.deadline_ms,
             late: false,
             segment: 0,
-            waiting_since: 0,
             busy: false,
             sent: false,
             yield_to: None,
@@ -312,7 +314,7 @@ pub enum Submission {
 /// The task table.
 #[derive(Debug, Default)]
 pub struct Tasks {
-    tasks: Mutex<BTreeMap<u32, Task>>,
+    pub(crate) tasks: Mutex<BTreeMap<u32, Task>>,
     /// Task ids by their submitter's reference (locked before `tasks`).
     references: Mutex<std::collections::HashMap<String, u32>>,
     next_id: Mutex<u32>,
@@ -435,7 +437,7 @@ impl Tasks {
             .collect()
     }
 
-    fn with<R>(&self, id: u32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
+    pub(crate) fn with<R>(&self, id: u32, f: impl FnOnce(&mut Task) -> R) -> Option<R> {
         self.tasks.lock().expect("not poisoned").get_mut(&id).map(f)
     }
 
@@ -632,6 +634,7 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// One dispatcher pass: assign queued tasks, advance running ones.
 pub async fn tick(shared: &Arc<Shared>) {
+    crate::waits::begin_pass(shared);
     send_low_batteries_to_chargers(shared).await;
     let tasks = shared.tasks.list();
     let mut queued: Vec<&Task> = tasks
@@ -650,6 +653,7 @@ pub async fn tick(shared: &Arc<Shared>) {
     }
     resolve_deadlocks(shared).await;
     release_settled(shared).await;
+    crate::waits::end_pass(shared).await;
 }
 
 /// Below this charge (%), an idle AGV without a task is sent to the nearest charger.
@@ -701,11 +705,15 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
     let waits: std::collections::HashMap<u32, (u32, u32)> = tasks
         .iter()
         .filter(|t| t.state == TaskState::Running && !t.busy)
-        .filter(|t| now.saturating_sub(t.waiting_since) >= DEADLOCK_AFTER_MS)
+        .filter(|t| {
+            t.wait
+                .as_ref()
+                .is_some_and(|w| now >= w.since_ms + DEADLOCK_AFTER_MS)
+        })
         .filter_map(|t| Some((t.agv?, (t.id, t.waiting_for?))))
         .filter(|(agv, _)| at_rest(shared, *agv))
         .collect();
-    let mut handled: Vec<u32> = Vec::new();
+    let (mut handled, mut stuck) = (Vec::new(), Vec::new());
     // Waiting on an AGV that has no task (parked in the way) is no cycle but never ends by
     // itself: the waiting AGV replans around it.
     for (&agv, &(task_id, other)) in &waits {
@@ -777,12 +785,10 @@ async fn resolve_deadlocks(shared: &Arc<Shared>) {
             }
         }
         if !resolved {
-            tracing::debug!(
-                ?cycle,
-                "deadlock: nobody in the cycle can give way; waiting"
-            );
+            stuck.push(cycle);
         }
     }
+    crate::waits::stuck_cycles(shared, stuck);
 }
 
 /// Nodes other AGVs stand on or hold reservations of.
@@ -902,8 +908,7 @@ async fn replan_around(
             })
         });
     let Some(route) = route else {
-        tracing::debug!(agv, task_id, "no way around and no free neighbour");
-        return false;
+        return false; // (a cycle nobody can break is logged once: `waits::stuck_cycles`)
     };
     release_all(shared, agv).await;
     // Backed off: it lets the AGV it waited for pass before it goes on (or it would take the
@@ -917,7 +922,7 @@ async fn replan_around(
         t.released = 0;
         t.reached = None;
         t.sent = false;
-        t.waiting_for = None;
+        crate::waits::end(&shared.metrics, t);
         t.yield_to = yield_to;
         t.updated_at_ms = now_ms();
     });
@@ -1130,6 +1135,7 @@ async fn finish(shared: &Arc<Shared>, id: u32, state: TaskState, error: Option<S
         t.state = state;
         t.error = error.clone();
         t.busy = false;
+        crate::waits::end(&shared.metrics, t);
         t.updated_at_ms = now_ms();
         t.agv
     });
@@ -1223,7 +1229,12 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
     let online = shared.fleet.get(agv).is_some_and(|v| v.online);
     if !online || shared.safety.is_stopped(agv) {
         // Its space stays blocked; the task waits for it to return (or to be cleared).
-        return;
+        let why = if online {
+            Settling
+        } else {
+            WaitReason::Offline
+        };
+        return crate::waits::set(shared, id, why, None);
     }
     let Some(step) = t.steps.get(t.step).cloned() else {
         finish(shared, id, TaskState::Completed, None).await;
@@ -1269,8 +1280,7 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
                 match lifts.get(&lift) {
                     Some(&other) if other != agv => {
                         drop(lifts);
-                        set_waiting(shared, id, Some(other));
-                        return;
+                        return crate::waits::set(shared, id, ForLift { lift }, Some(other));
                     }
                     _ => {
                         lifts.insert(lift, agv);
@@ -1292,8 +1302,7 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
                 std::slice::from_ref(&item),
             );
             if let Err(c) = reserved {
-                set_waiting(shared, id, holder(c));
-                return;
+                return crate::waits::blocked(shared, id, c, to_node);
             }
             if let Err(e) = shared
                 .db
@@ -1327,31 +1336,6 @@ async fn advance(shared: &Arc<Shared>, id: u32) {
             );
         }
     }
-}
-
-/// The AGV holding the space a conflict names.
-fn holder(c: maps::Conflict) -> Option<u32> {
-    match c {
-        maps::Conflict::Occupied { agv }
-        | maps::Conflict::Reserved { agv }
-        | maps::Conflict::Granted { agv, .. } => Some(agv),
-        _ => None,
-    }
-}
-
-/// Records what a task waits for; returns whether that changed.
-fn set_waiting(shared: &Shared, id: u32, other: Option<u32>) -> bool {
-    shared
-        .tasks
-        .with(id, |task| {
-            let changed = task.waiting_for != other;
-            if changed {
-                task.waiting_since = now_ms();
-            }
-            task.waiting_for = other;
-            changed
-        })
-        .unwrap_or(false)
 }
 
 /// Sends a switch command in the background; the step advances when the AGV answers `Ok`.
@@ -1389,7 +1373,7 @@ fn send_switch(shared: &Arc<Shared>, id: u32, agv: u32, message: Message) {
                 t.reached = None;
                 t.sent = false;
                 t.busy = false;
-                t.waiting_for = None;
+                crate::waits::end(&shared.metrics, t);
                 t.updated_at_ms = now_ms();
                 step
             });
@@ -1553,7 +1537,7 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
     release_behind(shared, agv, nodes, edges, here).await;
     if !t.sent && status.state == AgvState::InSafeSpace {
         // Manoeuvring in a safe space: a new path starts once it is back where it stands.
-        return;
+        return crate::waits::set(shared, t.id, Settling, None);
     }
     if !t.sent
         && t.step > 0
@@ -1565,7 +1549,7 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
             .and_then(|o| shared.tasks.get(o))
             .is_some_and(|o| o.waiting_for == Some(agv));
         if still_waits && now_ms() < until {
-            return;
+            return crate::waits::set(shared, t.id, WaitReason::Yielding { to: other }, None);
         }
         shared.tasks.with(t.id, |task| task.yield_to = None);
     }
@@ -1614,16 +1598,11 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         return;
     }
     if let Err(c) = reserved {
-        let other = holder(c);
-        if set_waiting(shared, t.id, other) {
-            shared.events.publish(
-                "task.waiting",
-                Some(agv),
-                "dispatcher",
-                json!({ "task_id": t.id, "for": other, "why": c.to_string() }),
-            );
-        }
-        return;
+        // where it waits: the first node of the first piece it cannot have
+        let pieces = (from..=target).map(|i| (nodes[i], shapes(shared, nodes, edges, i, i, r)));
+        let (node, c) =
+            crate::waits::first_blocked(shared, agv, map, pieces).unwrap_or((nodes[from], c));
+        return crate::waits::blocked(shared, t.id, c, node);
     }
     // Committed before the motion frame that relies on it.
     let resources: Vec<u64> = items.iter().map(|(r, _)| *r).collect();
@@ -1661,7 +1640,7 @@ async fn drive(shared: &Arc<Shared>, t: &Task, agv: u32, map: u16, nodes: &[u32]
         task.released = target;
         task.sent = true;
         task.segment = task.segment.wrapping_add(1);
-        task.waiting_for = None;
+        crate::waits::end(&shared.metrics, task);
         task.busy = true;
         task.updated_at_ms = now_ms();
     });
@@ -1951,7 +1930,6 @@ fn requeue(shared: &Shared, id: u32) {
         t.reached = None;
         t.sent = false;
         t.busy = false;
-        t.waiting_for = None;
-        t.updated_at_ms = now_ms();
+        t.updated_at_ms = now_ms(); // (its wait: `waits::end_pass`)
     });
 }

@@ -8,7 +8,8 @@
 //! [`state`] (the state they all share), [`net`] (the AGV listener and connection driver),
 //! [`grants`] (footprints and safe-space grants), [`dispatch`] (tasks and traffic control),
 //! [`task_rules`] (which tasks are accepted, and the order queued ones are assigned in),
-//! [`safety`] (stopping AGVs that are where the RCS did not put them), [`events`] (the event
+//! [`safety`] (stopping AGVs that are where the RCS did not put them), [`waits`] (why a task
+//! does not move), [`events`] (the event
 //! stream and audit log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP
 //! API). [`run`] starts everything and returns when `shutdown` resolves.
 
@@ -28,6 +29,7 @@ pub mod net;
 pub mod safety;
 pub mod state;
 pub mod task_rules;
+pub mod waits;
 pub mod writer;
 
 use std::future::Future;

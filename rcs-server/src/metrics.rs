@@ -49,6 +49,19 @@ pub struct Metrics {
     pub callbacks_sent: Counter,
     /// Task callbacks given up on.
     pub callbacks_dropped: Counter,
+    /// Tasks waiting now, by reason (`crate::waits`).
+    pub waiting: Family<Kind, Gauge>,
+    /// Waits that ended, by reason, s.
+    pub wait_seconds: Family<Kind, Histogram, fn() -> Histogram>,
+    /// Alarms raised for tasks blocked by an offline AGV.
+    pub wait_alarms: Counter,
+}
+
+/// The buckets of `rcs_wait_seconds`.
+fn wait_histogram() -> Histogram {
+    Histogram::new([
+        0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    ])
 }
 
 impl Default for Metrics {
@@ -74,6 +87,9 @@ impl Default for Metrics {
             ]),
             callbacks_sent: Counter::default(),
             callbacks_dropped: Counter::default(),
+            waiting: Family::default(),
+            wait_seconds: Family::new_with_constructor(wait_histogram),
+            wait_alarms: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -140,6 +156,21 @@ impl Default for Metrics {
             "callbacks_dropped",
             "Task callbacks given up on",
             m.callbacks_dropped.clone(),
+        );
+        registry.register(
+            "waiting_agvs",
+            "Tasks waiting now (their AGV does not move), by reason",
+            m.waiting.clone(),
+        );
+        registry.register(
+            "wait_seconds",
+            "Waits that ended, by reason",
+            m.wait_seconds.clone(),
+        );
+        registry.register(
+            "wait_alarms",
+            "Alarms for tasks blocked by an offline AGV",
+            m.wait_alarms.clone(),
         );
         Self { registry, ..m }
     }

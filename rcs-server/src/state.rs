@@ -51,6 +51,8 @@ pub struct Shared {
     pub task_rules: crate::task_rules::TaskRules,
     /// Safety episodes and stopped AGVs.
     pub safety: crate::safety::Safety,
+    /// Wait bookkeeping between dispatcher passes (alarms raised, stuck deadlocks).
+    pub waits: crate::waits::Waits,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -106,6 +108,7 @@ impl Shared {
             space: std::sync::Mutex::new(p.space),
             tasks: p.tasks,
             safety: crate::safety::Safety::default(),
+            waits: crate::waits::Waits::default(),
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),

@@ -136,6 +136,7 @@ async fn tokens_roles_and_the_open_endpoints() {
         "/api/v1/safety",
         "/api/v1/whoami",
         "/api/v1/tokens",
+        "/api/v1/waits",
         "/healthz",
         "/metrics",
     ] {

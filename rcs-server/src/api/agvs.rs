@@ -119,10 +119,18 @@ pub struct AgvDto {
     pub localisation_quality: Option<u8>,
     /// Active alarm codes (live sessions only).
     pub alarms: Vec<u16>,
+    /// Why its task does not move (its running task, or one queued for it), if it waits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<crate::waits::WaitEntry>,
 }
 
 impl AgvDto {
-    fn new(id: u32, v: &AgvView, policy: Option<SecurePolicy>) -> Self {
+    fn new(
+        id: u32,
+        v: &AgvView,
+        policy: Option<SecurePolicy>,
+        wait: Option<crate::waits::WaitEntry>,
+    ) -> Self {
         let last = v.last.as_ref();
         Self {
             id,
@@ -161,6 +169,7 @@ impl AgvDto {
                 .as_ref()
                 .map(|s| s.alarms.iter().map(|a| a.code).collect())
                 .unwrap_or_default(),
+            wait,
         }
     }
 }
@@ -173,12 +182,13 @@ pub(super) async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Vec<AgvDto>>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
+    let mut waits = crate::waits::by_agv(&shared);
     Ok(Json(
         shared
             .fleet
             .snapshot()
             .iter()
-            .map(|(id, v)| AgvDto::new(*id, v, shared.keys.policy_of(*id)))
+            .map(|(id, v)| AgvDto::new(*id, v, shared.keys.policy_of(*id), waits.remove(id)))
             .collect(),
     ))
 }
@@ -194,7 +204,8 @@ pub(super) async fn one(
 ) -> Result<Json<AgvDto>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
     let v = shared.fleet.get(id).ok_or_else(|| unknown_agv(id))?;
-    Ok(Json(AgvDto::new(id, &v, shared.keys.policy_of(id))))
+    let wait = crate::waits::by_agv(&shared).remove(&id);
+    Ok(Json(AgvDto::new(id, &v, shared.keys.policy_of(id), wait)))
 }
 
 fn unknown_agv(id: u32) -> ApiError {
@@ -720,5 +731,6 @@ pub(super) async fn set_policy(
         .await?;
     shared.keys.set_policy(id, policy);
     let view = shared.fleet.update(id, |v| v.clone());
-    Ok(Json(AgvDto::new(id, &view, policy)))
+    let wait = crate::waits::by_agv(&shared).remove(&id);
+    Ok(Json(AgvDto::new(id, &view, policy, wait)))
 }

@@ -50,6 +50,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/grants/{id}", delete(grants::revoke))
         .route("/api/v1/tasks", get(tasks::list).post(tasks::submit))
         .route("/api/v1/tasks/{id}", get(tasks::one).delete(tasks::cancel))
+        .route("/api/v1/waits", get(tasks::waits))
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
         .route("/api/v1/events", get(system::events))
@@ -84,6 +85,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         tasks::list,
         tasks::one,
         tasks::cancel,
+        tasks::waits,
         grants::clear_space,
         system::events,
         live::live,

@@ -306,3 +306,16 @@ pub(super) async fn cancel(
     dispatch::cancel(&shared, id).await;
     shared.tasks.get(id).map(Json).ok_or_else(|| unknown(id))
 }
+
+/// Every task that waits now (running, or queued for an offline AGV), longest first, with why
+/// (docs/traffic.md, "Explained waits").
+#[utoipa::path(get, path = "/api/v1/waits", tag = "tasks",
+    responses((status = 200, body = Vec<crate::waits::WaitEntry>),
+        (status = 401, body = super::ApiErrorBody)))]
+pub(super) async fn waits(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<crate::waits::WaitEntry>>, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    Ok(Json(crate::waits::list(&shared, crate::state::now_ms())))
+}
