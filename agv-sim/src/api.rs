@@ -28,6 +28,51 @@ pub enum ApiError {
     },
 }
 
+impl ApiError {
+    /// What went wrong, as a stable code: the server's error code (the `error` of its JSON
+    /// answer, `http_<status>` when it has none), or `api_unreachable` when no answer came.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Http(_) => "api_unreachable".into(),
+            Self::Status { status, body } => serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("http_{status}")),
+        }
+    }
+}
+
+/// A task as the API shows it (the fields the simulator follows).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct TaskView {
+    /// Id.
+    pub id: u64,
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    pub state: String,
+    /// The AGV doing it.
+    #[serde(default)]
+    pub agv: Option<u32>,
+    /// The AGV asked for.
+    #[serde(default)]
+    pub requested_agv: Option<u32>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// Submitted at, UTC ms (the server's clock).
+    #[serde(default)]
+    pub created_at_ms: u64,
+    /// Last change, UTC ms (for a finished task: when it ended).
+    #[serde(default)]
+    pub updated_at_ms: u64,
+}
+
+impl TaskView {
+    /// Whether it is over (completed, failed or cancelled).
+    pub fn finished(&self) -> bool {
+        matches!(self.state.as_str(), "completed" | "failed" | "cancelled")
+    }
+}
+
 impl Api {
     /// A client for `base` (`http://127.0.0.1:8080`).
     pub fn new(base: &str, token: &str) -> Self {
@@ -94,25 +139,26 @@ impl Api {
         Ok(v["id"].as_u64().unwrap_or(0))
     }
 
-    /// Every task as (id, state).
-    pub async fn tasks(&self) -> Result<Vec<(u64, String)>, ApiError> {
+    /// The tasks still queued or running.
+    pub async fn open_tasks(&self) -> Result<Vec<TaskView>, ApiError> {
         let r = self
             .http
-            .get(format!("{}/api/v1/tasks", self.base))
+            .get(format!("{}/api/v1/tasks?state=queued,running", self.base))
             .bearer_auth(&self.token)
             .send()
             .await?;
-        let v: Value = Self::check(r).await?.json().await?;
-        Ok(v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|t| {
-                (
-                    t["id"].as_u64().unwrap_or(0),
-                    t["state"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-            .collect())
+        Ok(Self::check(r).await?.json().await?)
+    }
+
+    /// One task.
+    pub async fn task(&self, id: u64) -> Result<TaskView, ApiError> {
+        let r = self
+            .http
+            .get(format!("{}/api/v1/tasks/{id}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        Ok(Self::check(r).await?.json().await?)
     }
 
     /// Every piece of held space as (AGV, map, kind, id): footprints, reservations (a node id,
@@ -197,5 +243,24 @@ impl Api {
             .send()
             .await?;
         Ok(r.status().as_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_counted_by_the_servers_code() {
+        let refused = ApiError::Status {
+            status: 400,
+            body: r#"{"error":"destination_lift_door","message":"node 7 is a lift door"}"#.into(),
+        };
+        assert_eq!(refused.code(), "destination_lift_door");
+        let bare = ApiError::Status {
+            status: 502,
+            body: "Bad Gateway".into(),
+        };
+        assert_eq!(bare.code(), "http_502");
     }
 }

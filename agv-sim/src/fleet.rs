@@ -1,7 +1,6 @@
 //! A fleet run: spawn the AGVs (one tokio task each, no thread per AGV), play the business
 //! system (submit tasks at a rate, follow them to completion), watch the invariant, report.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,6 +14,8 @@ use tokio::sync::watch;
 
 use crate::agv::{self, Mode, Profile, Spec};
 use crate::api::Api;
+use crate::business::Business;
+pub use crate::business::Destinations;
 use crate::monitor::Monitor;
 use crate::report::{Report, Stats};
 
@@ -60,44 +61,10 @@ pub struct RunOptions {
     pub fail_fast: bool,
 }
 
-/// Which nodes the simulated business system sends tasks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Destinations {
-    /// Stations and parking places (every node when the site has none).
-    #[default]
-    Stations,
-    /// Every waypoint, station and parking place outside forbidden areas: a busy site where
-    /// AGVs cross each other's paths everywhere.
-    Any,
-}
-
 /// Whether node `n` lies in a forbidden area (no AGV may stand or go there).
 fn forbidden(site: &maps::Site, n: &maps::Node) -> bool {
     site.areas_at(n.map, n.x, n.y)
         .any(|a| a.kind == maps::file::AreaKind::Forbidden)
-}
-
-/// Whether the RCS takes tasks to node `n` (its task rules): not a lift door, not in a
-/// forbidden, no-stop or lift-shaft area.
-fn task_destination(site: &maps::Site, n: &maps::Node) -> bool {
-    use maps::file::AreaKind;
-    n.kind != NodeKind::LiftDoor
-        && !site.areas_at(n.map, n.x, n.y).any(|a| {
-            matches!(
-                a.kind,
-                AreaKind::Forbidden | AreaKind::NoStop | AreaKind::LiftShaft
-            )
-        })
-}
-
-/// The task kinds the RCS takes to a node of `kind`: `park` only to parking places, `pick` and
-/// `drop` only to stations and waypoints, `move` anywhere (but lift doors).
-fn task_kinds(kind: NodeKind) -> &'static [&'static str] {
-    match kind {
-        NodeKind::Station | NodeKind::Waypoint => &["move", "pick", "drop"],
-        NodeKind::Parking => &["move", "park"],
-        NodeKind::Charger | NodeKind::LiftDoor => &["move"],
-    }
 }
 
 /// Start places: distinct nodes at least 2.5 m from each other, outside forbidden areas, spread
@@ -235,122 +202,34 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len}s {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    // the business system: tasks only where the RCS takes them (never a lift door, a
-    // forbidden or no-stop area; a kind of task that fits the node)
-    let destinations: Vec<(u32, u16, f64, f64, NodeKind)> = {
-        let named: Vec<(u32, u16, f64, f64, NodeKind)> = site
-            .nodes()
-            .iter()
-            .filter(|n| task_destination(&site, n))
-            .filter(|n| match opts.destinations {
-                Destinations::Stations => matches!(n.kind, NodeKind::Station | NodeKind::Parking),
-                Destinations::Any => matches!(
-                    n.kind,
-                    NodeKind::Station | NodeKind::Parking | NodeKind::Waypoint
-                ),
-            })
-            .map(|n| (n.id, n.map, n.x, n.y, n.kind))
-            .collect();
-        if named.is_empty() {
-            site.nodes()
-                .iter()
-                .filter(|n| task_destination(&site, n))
-                .map(|n| (n.id, n.map, n.x, n.y, n.kind))
-                .collect()
-        } else {
-            named
-        }
-    };
-    let mut submitted: Vec<u64> = Vec::new();
-    let mut targets: HashMap<u64, u32> = HashMap::new();
-    let mut states: HashMap<u64, String> = HashMap::new();
+    // the business system: tasks where the RCS takes them, at the rate asked, followed to
+    // their end
+    let ids: Vec<u32> = (0..opts.agvs).map(|i| opts.first_id + i as u32).collect();
+    let mut business = Business::new(
+        &site,
+        opts.destinations,
+        opts.tasks_per_min,
+        opts.duration,
+        ids,
+        opts.seed,
+    );
     let run_start = Instant::now();
-    let interval = if opts.tasks_per_min > 0.0 {
-        Some(Duration::from_secs_f64(60.0 / opts.tasks_per_min))
-    } else {
-        None
-    };
-    let mut next_task = Instant::now();
     let mut next_poll = Instant::now();
-    let mut rng = opts.seed | 1;
     let mut drain_until: Option<Instant> = None;
     let mut annotated = 0u64;
-    let mut api_down = 0u64;
     loop {
+        business.submit_due(&api, &monitor).await;
         let now = Instant::now();
-        let running = now.duration_since(run_start) < opts.duration;
-        if running {
-            if let Some(iv) = interval
-                && now >= next_task
-            {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                // a free destination: nobody parked on it, no open task bound for it (a
-                // business system does not send two AGVs to one dock at once)
-                let busy: Vec<u32> = targets
-                    .iter()
-                    .filter(|(id, _)| {
-                        !matches!(
-                            states.get(id).map(String::as_str),
-                            Some("completed" | "failed" | "cancelled")
-                        )
-                    })
-                    .map(|(_, d)| *d)
-                    .collect();
-                let free: Vec<(u32, NodeKind)> = destinations
-                    .iter()
-                    .filter(|(id, m, x, y, _)| {
-                        !busy.contains(id) && !monitor.occupied(*m, *x, *y, 0.5)
-                    })
-                    .map(|d| (d.0, d.4))
-                    .collect();
-                if !free.is_empty() {
-                    let (dest, node_kind) = free[(rng % free.len() as u64) as usize];
-                    let kinds = task_kinds(node_kind);
-                    let kind = kinds[((rng >> 20) % kinds.len() as u64) as usize];
-                    // every third task names an AGV (wherever it is: on a multi-floor site,
-                    // often another floor), the rest are the dispatcher's to assign
-                    let named = (submitted.len() % 3 == 2)
-                        .then(|| opts.first_id + ((rng >> 32) % opts.agvs as u64) as u32);
-                    match api.submit(kind, dest, named).await {
-                        Ok(id) => {
-                            submitted.push(id);
-                            targets.insert(id, dest);
-                        }
-                        // The RCS is down or restarting: a business system tries again.
-                        Err(crate::api::ApiError::Http(_)) => {
-                            api_down += 1;
-                            tokio::time::sleep(Duration::from_millis(200)).await;
-                            continue;
-                        }
-                        Err(e) => stats.error(&format!("task submission: {e}")),
-                    }
-                }
-                next_task += iv;
-            }
-        } else if drain_until.is_none() {
+        if drain_until.is_none()
+            && !business.submitting()
+            && now.duration_since(run_start) >= opts.duration
+        {
             drain_until = Some(now + opts.drain);
         }
-        if now >= next_poll && !submitted.is_empty() {
+        if now >= next_poll {
             next_poll = now + Duration::from_millis(500);
-            if let Ok(all) = api.tasks().await {
-                for (id, state) in all {
-                    if submitted.contains(&id) {
-                        states.insert(id, state);
-                    }
-                }
-            }
+            business.follow(&api).await;
         }
-        let open = submitted
-            .iter()
-            .filter(|id| {
-                !matches!(
-                    states.get(id).map(String::as_str),
-                    Some("completed" | "failed" | "cancelled")
-                )
-            })
-            .count();
         bar.set_position(
             now.duration_since(run_start)
                 .as_secs()
@@ -359,8 +238,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         bar.set_message(format!(
             "{} AGVs, tasks {} open / {} done, {} violations",
             stats.connected.load(Ordering::Relaxed),
-            open,
-            states.values().filter(|s| *s == "completed").count(),
+            business.open(),
+            business.completed(),
             monitor.samples()
         ));
         if monitor.samples() > annotated {
@@ -371,7 +250,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             }
         }
         if let Some(until) = drain_until
-            && (open == 0 || now >= until)
+            && (business.open() == 0 || now >= until)
         {
             break;
         }
@@ -411,14 +290,6 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     }
     let _ = watcher.await;
     monitor.check();
-    let count = |s: &[&str]| {
-        submitted
-            .iter()
-            .filter(|id| states.get(id).is_some_and(|st| s.contains(&st.as_str())))
-            .count() as u64
-    };
-    let completed = count(&["completed"]);
-    let failed = count(&["failed", "cancelled"]);
     Ok(Report {
         agvs: opts.agvs,
         agvs_connected: connected_at_end,
@@ -430,15 +301,11 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         commands_received: stats.commands.load(Ordering::Relaxed),
         map_switches: stats.map_switches.load(Ordering::Relaxed),
         errors: stats.errors(),
-        tasks_submitted: submitted.len() as u64,
-        tasks_completed: completed,
-        tasks_failed: failed,
-        tasks_unfinished: submitted.len() as u64 - completed - failed,
+        tasks: business.figures(),
         grants_requested: stats.grants_requested.load(Ordering::Relaxed),
         grants_granted: stats.grants_granted.load(Ordering::Relaxed),
         grants_denied: stats.grants_denied.load(Ordering::Relaxed),
         request_latency_ms: stats.latency_ms(),
-        api_unavailable: api_down,
         violation_samples: monitor.samples(),
         violations: monitor.violations(),
         seconds: started.elapsed().as_secs_f64(),

@@ -5,12 +5,14 @@
 //! - [`agv`]: one simulated AGV.
 //! - [`fleet`]: a run of many.
 //! - [`api`]: the HTTP API client.
+//! - [`business`]: the simulated business system (tasks at a rate, where the RCS takes them).
 //! - [`monitor`]: the invariant monitor.
 //! - [`report`]: statistics and the report.
 //! - [`conformance`]: scenario checks of docs/protocol.md against any RCS.
 
 pub mod agv;
 pub mod api;
+pub mod business;
 pub mod conformance;
 pub mod fleet;
 pub mod monitor;

@@ -127,7 +127,8 @@ struct RunArgs {
     /// Simulated seconds per real second (speeds, actions, battery).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
-    /// Tasks per minute submitted through the API.
+    /// Tasks per minute asked for through the API (mostly pick and drop, some move, a few park
+    /// and charge); the report says how many were submitted and why any were not.
     #[arg(long, default_value_t = 0.0)]
     tasks: f64,
     /// Obstacles per minute of driving, per AGV (each asks for a safe space).
@@ -142,8 +143,10 @@ struct RunArgs {
     /// How long to wait for open tasks after `--duration`.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     drain: Duration,
-    /// Where tasks go: stations (and parking places), or any free node.
-    #[arg(long, value_enum, default_value = "stations")]
+    /// Where tasks go: `any` node a task of its kind may go to by the RCS's rules, or only
+    /// the site's `stations`, parking places and chargers; never a node with an open task of
+    /// the run or an AGV on it.
+    #[arg(long, value_enum, default_value = "any")]
     destinations: agv_sim::Destinations,
     /// Chance that an AGV whose link was lost comes back at another free node, as if moved by
     /// hand while offline (per reconnection, 0..=1).

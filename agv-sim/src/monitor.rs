@@ -301,6 +301,25 @@ impl Monitor {
             .any(|(p, _)| p.map == map && (p.x - x).hypot(p.y - y) < radius)
     }
 
+    /// Where `agv` was last seen, if it was.
+    pub fn position(&self, agv: u32) -> Option<Position> {
+        self.positions
+            .lock()
+            .expect("not poisoned")
+            .get(&agv)
+            .map(|(p, _)| *p)
+    }
+
+    /// Where every AGV was last seen.
+    pub fn positions(&self) -> Vec<Position> {
+        self.positions
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
     /// How many samples found a violation so far.
     pub fn samples(&self) -> u64 {
         self.samples.load(Ordering::Relaxed)

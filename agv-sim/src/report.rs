@@ -79,6 +79,149 @@ impl Stats {
     }
 }
 
+/// The tasks of a run: how many the rate asked for, and how each ended. Every task asked for
+/// is either submitted or not submitted for a counted reason (`requested = submitted + the sum
+/// of not_submitted`), and every task submitted is completed, failed, cancelled or still open
+/// at the end.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TaskFigures {
+    /// The rate asked for, per minute.
+    pub per_minute: f64,
+    /// Tasks the rate asked for while the run submitted (`--duration`).
+    pub requested: u64,
+    /// Tasks the server accepted.
+    pub submitted: u64,
+    /// Of them, by kind (`move`, `pick`, `drop`, `park`, `charge`).
+    pub submitted_by_kind: BTreeMap<String, u64>,
+    /// Of them, how many named an AGV (the rest were the dispatcher's to assign).
+    pub named: u64,
+    /// Tasks not submitted, by reason: the server's error code for a task it refused (e.g.
+    /// `destination_lift_door`), `api_unreachable` (no answer until the next task was due),
+    /// `no_destination` (every destination had an open task or an AGV on it), `run_stopped`
+    /// (the run stopped before their time was over, `--fail-fast`).
+    pub not_submitted: BTreeMap<String, u64>,
+    /// Submission attempts that found the API unreachable (each retried until the next task was
+    /// due).
+    pub api_unreachable_attempts: u64,
+    /// Submitted tasks completed.
+    pub completed: u64,
+    /// Submitted tasks failed.
+    pub failed: u64,
+    /// Why they failed, counted (the server's reason up to its first `:`, digits as `#`).
+    pub failed_reasons: BTreeMap<String, u64>,
+    /// Submitted tasks cancelled.
+    pub cancelled: u64,
+    /// Submitted tasks still queued or running at the end of the run.
+    pub open: u64,
+    /// Of them, still queued (never assigned an AGV).
+    pub open_queued: u64,
+    /// Seconds from submission to completion (the server's clock), p50, p90, max.
+    pub seconds_to_complete: Option<(f64, f64, f64)>,
+}
+
+/// The reasons for not submitting a task that are no refusal by the server.
+const NOT_REFUSALS: [&str; 3] = ["api_unreachable", "no_destination", "run_stopped"];
+
+impl TaskFigures {
+    /// Tasks the server refused (answered with an error code).
+    pub fn refused(&self) -> u64 {
+        self.not_submitted
+            .iter()
+            .filter(|(k, _)| !NOT_REFUSALS.contains(&k.as_str()))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    /// Tasks not submitted, whatever the reason.
+    pub fn not_submitted_total(&self) -> u64 {
+        self.not_submitted.values().sum()
+    }
+
+    /// Whether every task is accounted for: each one asked for submitted or not submitted for
+    /// a counted reason, each one submitted completed, failed, cancelled or still open.
+    pub fn accounted(&self) -> bool {
+        self.requested == self.submitted + self.not_submitted_total()
+            && self.submitted == self.completed + self.failed + self.cancelled + self.open
+    }
+
+    /// The table's rows about tasks.
+    fn rows(&self, row: &mut impl FnMut(&str, String)) {
+        let share = |n: u64, of: u64| {
+            if of == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.1} %", 100.0 * n as f64 / of as f64)
+            }
+        };
+        let counted = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        row(
+            "tasks requested",
+            format!("{} ({} per minute)", self.requested, self.per_minute),
+        );
+        let kinds = self
+            .submitted_by_kind
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        row(
+            "tasks submitted",
+            format!("{} ({kinds}; {} named an AGV)", self.submitted, self.named),
+        );
+        row(
+            "tasks not submitted",
+            if self.not_submitted.is_empty() {
+                "0".into()
+            } else {
+                format!(
+                    "{} ({})",
+                    self.not_submitted_total(),
+                    counted(&self.not_submitted)
+                )
+            },
+        );
+        if self.api_unreachable_attempts > 0 {
+            row(
+                "API unreachable (attempts)",
+                self.api_unreachable_attempts.to_string(),
+            );
+        }
+        row(
+            "tasks completed",
+            format!(
+                "{} ({} of submitted, {} of requested)",
+                self.completed,
+                share(self.completed, self.submitted),
+                share(self.completed, self.requested)
+            ),
+        );
+        row(
+            "tasks failed",
+            if self.failed_reasons.is_empty() {
+                self.failed.to_string()
+            } else {
+                format!("{} ({})", self.failed, counted(&self.failed_reasons))
+            },
+        );
+        row("tasks cancelled", self.cancelled.to_string());
+        row(
+            "tasks open at the end",
+            format!("{} ({} still queued)", self.open, self.open_queued),
+        );
+        row(
+            "task time p50/p90/max",
+            self.seconds_to_complete.map_or("-".into(), |(a, b, c)| {
+                format!("{a:.1} / {b:.1} / {c:.1} s (submitted to completed)")
+            }),
+        );
+    }
+}
+
 /// The end-of-run report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -102,14 +245,8 @@ pub struct Report {
     pub map_switches: u64,
     /// Errors by kind (protocol errors, unexpected closes, unanswered requests).
     pub errors: BTreeMap<String, u64>,
-    /// Tasks submitted.
-    pub tasks_submitted: u64,
-    /// Tasks completed.
-    pub tasks_completed: u64,
-    /// Tasks failed or cancelled.
-    pub tasks_failed: u64,
-    /// Tasks still running at the end.
-    pub tasks_unfinished: u64,
+    /// The tasks asked for and how each ended.
+    pub tasks: TaskFigures,
     /// Safe-space requests.
     pub grants_requested: u64,
     /// Granted.
@@ -118,8 +255,6 @@ pub struct Report {
     pub grants_denied: u64,
     /// Request→answer latency of the AGVs' space requests, ms: p50, p99, max.
     pub request_latency_ms: Option<(f64, f64, f64)>,
-    /// Task submissions the API did not take because it was unreachable (retried).
-    pub api_unavailable: u64,
     /// Monitor checks that found a violation (one per pair per 50 ms check).
     pub violation_samples: u64,
     /// The first sample of each distinct violation (kind and pair of AGVs).
@@ -129,13 +264,16 @@ pub struct Report {
 }
 
 impl Report {
-    /// Whether the run was clean: no errors, no violations, no failed or unfinished tasks.
+    /// Whether the run was clean: no errors, no violations, no task refused by the server, none
+    /// failed, cancelled or still open, every AGV connected at the end.
     pub fn clean(&self) -> bool {
         self.errors.is_empty()
             && self.violations.is_empty()
             && self.violation_samples == 0
-            && self.tasks_failed == 0
-            && self.tasks_unfinished == 0
+            && self.tasks.failed == 0
+            && self.tasks.cancelled == 0
+            && self.tasks.open == 0
+            && self.tasks.refused() == 0
             && self.agvs_connected as usize == self.agvs
     }
 
@@ -149,12 +287,6 @@ impl Report {
         );
         row("frames sent", self.frames_sent.to_string());
         row("messages received", self.messages_received.to_string());
-        if self.api_unavailable > 0 {
-            row(
-                "API unreachable (retried)",
-                self.api_unavailable.to_string(),
-            );
-        }
         if self.disconnects > 0 || self.reconnects > 0 {
             row(
                 "disconnects / reconnects",
@@ -166,16 +298,7 @@ impl Report {
         }
         row("commands received", self.commands_received.to_string());
         row("map switches", self.map_switches.to_string());
-        row(
-            "tasks done / failed / open",
-            format!(
-                "{} / {} / {} (of {})",
-                self.tasks_completed,
-                self.tasks_failed,
-                self.tasks_unfinished,
-                self.tasks_submitted
-            ),
-        );
+        self.tasks.rows(&mut row);
         row(
             "grants req / ok / denied",
             format!(

@@ -58,8 +58,8 @@ async fn fleet(
 }
 
 fn assert_clean(r: &Report) {
-    assert!(r.tasks_submitted > 0, "{}", r.table());
-    assert_eq!(r.tasks_completed, r.tasks_submitted, "{}", r.table());
+    assert!(r.tasks.submitted > 0, "{}", r.table());
+    assert_eq!(r.tasks.completed, r.tasks.submitted, "{}", r.table());
     assert!(r.errors.is_empty(), "{}", r.table());
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     assert_eq!(r.agvs_connected as usize, r.agvs);

@@ -43,8 +43,8 @@ fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions
 fn assert_safe_and_done(r: &Report) {
     println!("{}", r.table());
     assert_eq!(r.violation_samples, 0, "{}", r.table());
-    assert!(r.tasks_submitted >= 20, "{}", r.table());
-    assert_eq!(r.tasks_completed, r.tasks_submitted, "{}", r.table());
+    assert!(r.tasks.submitted >= 20, "{}", r.table());
+    assert_eq!(r.tasks.completed, r.tasks.submitted, "{}", r.table());
     assert!(
         r.map_switches > 0,
         "tasks crossed floors by lift: {}",
