@@ -4,8 +4,8 @@
 //! server. The test signs in with an operator token, sees the AGVs appear and move, switches
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
 //! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
-//! action buttons; the reserved path of a running task shows as an overlay. Screenshots go to
-//! `target/tmp/dashboard-*.png`.
+//! action buttons; the reserved path of a running task shows as an overlay; a waiting task is in
+//! the waits list with its reason. Screenshots go to `target/tmp/dashboard-*.png`.
 //!
 //! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
 //! (saying so) on machines that cannot have a browser.
@@ -58,6 +58,21 @@ impl Api {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
             .send()
             .await
             .unwrap()
@@ -377,6 +392,45 @@ async fn dashboard_in_headless_chromium() {
     )
     .await;
     screenshot(&c, "overlays").await;
+
+    // An explained wait: a task for an AGV that is known (enrolled) but offline waits for it;
+    // the waits list shows it, with its reason.
+    let pem = api
+        .http
+        .get(format!("{base}/api/v1/server-key"))
+        .bearer_auth(&api.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    api.post(
+        "/api/v1/agvs/enroll",
+        json!({ "agv_id": 99, "public_key_pem": pem }),
+    )
+    .await;
+    let waiting = api
+        .post(
+            "/api/v1/tasks",
+            json!({ "kind": "move", "destination": node_id, "agv_id": 99 }),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    click(&c, "button[data-tab='waits']").await;
+    let row = until("the wait in the waits list", || async {
+        let row = text(&c, "#wait-list tr[data-agv='99']").await;
+        (!row.is_empty()).then_some(row)
+    })
+    .await;
+    assert!(
+        row.contains(&waiting.to_string()) && row.contains("its AGV is offline"),
+        "{row}"
+    );
+    assert!(text(&c, "#wait-count").await.starts_with('('));
+    screenshot(&c, "waits").await;
+    click(&c, "button[data-tab='fleet']").await;
 
     // A viewer sees the fleet but gets no action buttons and no task form.
     click(&c, "#logout").await;

@@ -8,6 +8,7 @@
   const LIVE_INTERVAL_MS = 250;
   const SPACE_POLL_MS = 1000;
   const TASK_POLL_MS = 2000;
+  const WAITS_POLL_MS = 1000;
   const DETAIL_POLL_MS = 1000;
   const LIST_REFRESH_MS = 1000;
   const MAX_EVENTS = 200;
@@ -19,7 +20,8 @@
     'agv.enrolled', 'agv.policy', 'agv.space_cleared', 'command.sent', 'command.result',
     'grant.granted', 'grant.denied', 'grant.ended', 'grant.revoke', 'task.submitted',
     'task.assigned', 'task.waiting', 'task.replanned', 'task.completed', 'task.failed',
-    'task.cancelled', 'task.cancel', 'task.interrupted', 'traffic.deadlock', 'safety.overlap',
+    'task.cancelled', 'task.cancel', 'task.interrupted', 'task.blocked_by_offline',
+    'traffic.deadlock', 'safety.overlap',
     'safety.stop', 'safety.clear', 'safety.resolved', 'token.created', 'lagged',
   ];
 
@@ -95,6 +97,8 @@
     agvs: new Map(), // id -> { data, from, to, t0 }
     space: [],
     tasks: [],
+    waits: [], // GET /api/v1/waits, longest first
+    arrows: [], // the wait arrows drawn last
     events: [],
     selected: null,
     detail: null,
@@ -200,6 +204,7 @@
     openEvents();
     S.timers.push(setInterval(pollSpace, SPACE_POLL_MS));
     S.timers.push(setInterval(pollTasks, TASK_POLL_MS));
+    S.timers.push(setInterval(pollWaits, WAITS_POLL_MS));
     S.timers.push(setInterval(pollDetail, DETAIL_POLL_MS));
     S.timers.push(setInterval(renderLists, LIST_REFRESH_MS));
     pollTasks();
@@ -323,6 +328,15 @@
     try {
       S.tasks = await api('GET', '/api/v1/tasks?limit=200');
       renderTasks();
+    } catch (_) { /* the next poll retries */ }
+  }
+
+  async function pollWaits() {
+    if (!S.token) return;
+    try {
+      S.waits = await api('GET', '/api/v1/waits');
+      S.dirty = true;
+      renderWaits();
     } catch (_) { /* the next poll retries */ }
   }
 
@@ -619,6 +633,10 @@
         ctx.fillText(badge, cx - w / 2 + 3, top + 11);
       }
     }
+    // Waits, on top: an arrow from each waiting AGV to the AGV (or lift door) it waits for.
+    const poseOf = new Map(shown.map(([id, , pose]) => [id, pose]));
+    S.arrows = rcsWaits.arrows(S.waits, (id) => poseOf.get(id), (id) => m.nodeById.get(id));
+    rcsWaits.draw(ctx, S.arrows, toScreen, Math.max(5, px * 0.35));
     return shown.length;
   }
 
@@ -652,6 +670,7 @@
     items.push('<span><i class="st-offline"></i>offline</span>');
     items.push('<span><i class="lg-grant"></i>grant</span>');
     items.push('<span><i class="lg-reserved"></i>reserved path</span>');
+    items.push('<span><i class="lg-wait"></i>waits for</span>');
     $('legend').innerHTML = items.join('');
   }
 
@@ -804,6 +823,7 @@
         : (d?.task_id ? `#${d.task_id} (AGV's own)` : 'none')],
       ['E-stop', d?.e_stop ? 'ENGAGED' : 'off'],
       ['Localisation', d?.localisation_quality ?? '—'],
+      ['Waiting', d?.wait ? `${rcsWaits.describe(d.wait)} · ${rcsWaits.duration(d.wait.waited_ms)}` : '—'],
       ['Alarms', d?.alarms?.length ? d.alarms.join(', ') : 'none'],
       ['Identity', d?.identity ? `${d.identity.vendor} ${d.identity.model} · ${d.identity.serial}` : '—'],
       ['Last seen', d?.last_seen_ms ? time(d.last_seen_ms) : '—'],
@@ -954,7 +974,7 @@
     if (S.selected !== null) renderDetail();
   }
 
-  for (const id of ['fleet-list', 'alarm-list']) {
+  for (const id of ['fleet-list', 'alarm-list', 'wait-list']) {
     $(id).addEventListener('click', (e) => {
       const row = e.target.closest('tr[data-agv]');
       if (row) select(Number(row.dataset.agv));
@@ -968,10 +988,21 @@
   function renderTasks() {
     syncRows($('task-list'), S.tasks, (t) => t.id, (t) => `<td>${t.id}</td><td>${esc(t.kind)}</td>`
       + `<td>${esc(nodeLabel(t.destination))}</td><td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
-      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.waiting_for ? ` (waits for ${t.waiting_for})` : ''}</td>`,
+      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.wait ? ` (${esc(rcsWaits.describe(t.wait))})` : ''}</td>`,
     (tr, t) => {
       tr.dataset.task = String(t.id);
       tr.dataset.agv = t.agv === null || t.agv === undefined ? '' : String(t.agv);
+    });
+  }
+
+  // The waits, longest first (as the server sorts them).
+  function renderWaits() {
+    $('wait-count').textContent = S.waits.length ? `(${S.waits.length})` : '';
+    syncRows($('wait-list'), S.waits, (w) => w.task_id, (w) => `<td>${w.agv_id ?? '—'}</td>`
+      + `<td>${w.task_id}</td><td class="why-${esc(w.reason)}">${esc(rcsWaits.describe(w))}</td>`
+      + `<td>${esc(rcsWaits.duration(w.waited_ms))}</td>`, (tr, w) => {
+      tr.dataset.agv = w.agv_id === null || w.agv_id === undefined ? '' : String(w.agv_id);
+      tr.dataset.reason = w.reason;
     });
   }
 
@@ -1010,6 +1041,10 @@
     },
     /** The live snapshot of an AGV. */
     agv(id) { return S.agvs.get(id)?.data ?? null; },
+    /** The wait arrows drawn on the shown map: `[{ from: agv, to: agv or door node, reason }]`. */
+    waitArrows() {
+      return S.arrows.map((a) => ({ from: a.agv, to: a.target, reason: a.reason }));
+    },
     /** How many overlays (reservations, grants) the shown map has. */
     overlays() { return S.space.length; },
     /** Costs since the last call: canvas draw and live-update handling times (ms), frames

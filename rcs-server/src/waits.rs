@@ -131,21 +131,22 @@ pub(crate) fn end(metrics: &Metrics, t: &mut Task) {
 /// same reason keeps its start.
 pub(crate) fn set(shared: &Shared, id: u32, reason: WaitReason, rider: Option<u32>) {
     shared.waits.lock().touched.insert(id);
+    let holder = holder_of(&reason, rider);
     let changed = shared.tasks.with(id, |t| {
-        t.waiting_for = holder_of(&reason, rider);
         if t.wait.as_ref().is_some_and(|w| w.reason == reason) {
+            t.waiting_for = holder; // (a lift's rider may change)
             return None;
         }
         end(&shared.metrics, t);
-        t.waiting_for = holder_of(&reason, rider);
+        t.waiting_for = holder;
         let wait = Wait {
             reason,
             since_ms: now_ms(),
         };
         t.wait = Some(wait.clone());
-        Some((t.agv.or(t.requested_agv), t.waiting_for, wait))
+        Some((t.agv.or(t.requested_agv), wait))
     });
-    if let Some(Some((agv, holder, wait))) = changed {
+    if let Some(Some((agv, wait))) = changed {
         let mut detail = serde_json::to_value(&wait).unwrap_or_default();
         detail["task_id"] = json!(id);
         detail["for"] = json!(holder);

@@ -24,6 +24,11 @@ async fn the_page_and_its_assets_are_served_without_a_token() {
             "window.rcsDashboard",
         ),
         (
+            "/dashboard/waits.js",
+            "text/javascript; charset=utf-8",
+            "window.rcsWaits",
+        ),
+        (
             "/dashboard/style.css",
             "text/css; charset=utf-8",
             "#map-pane",

@@ -346,3 +346,70 @@ async fn a_task_whose_agv_is_offline_waits_for_it() {
     back.stop().await;
     s.stop().await;
 }
+
+/// A single lane; AGV 2 holds a safe-space grant across it. AGV 1's task through the lane
+/// waits for that grant (`for_grant`, naming AGV 2 and the grant), and goes on once AGV 2
+/// releases it.
+#[tokio::test]
+async fn a_task_behind_a_safe_space_grant_names_the_grant() {
+    use protocol::message::*;
+    use protocol::types::*;
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(&dir, 9, 1, |_| {}).await;
+    let node = |c: u32| maps::generate::grid_node(1, 9, c, 0);
+    let a = driving(&s, 1, 0.0, 0.0).await;
+    let b = driving(&s, 2, 16.0, 0.0).await;
+    let answer = b
+        .request(
+            SpaceRequest {
+                map_id: 1,
+                region: Region::Circle {
+                    center: Point { x: 8.0, y: 0.0 },
+                    radius: 0.5,
+                },
+                limit: SpaceLimit::Free,
+                duration_ms: 60_000,
+                reason: SpaceReason::ObstacleAvoidance,
+            }
+            .into(),
+        )
+        .await;
+    let Message::SpaceGrant(grant) = answer else {
+        panic!("expected a grant, got {answer:?}");
+    };
+    let t = submit(
+        &s,
+        json!({ "kind": "move", "destination": node(6), "agv_id": 1 }),
+    )
+    .await;
+    let id = t["id"].as_u64().unwrap();
+    let t = until(
+        &s,
+        &format!("/api/v1/tasks/{id}"),
+        "waiting for the grant",
+        |t| t["wait"]["reason"] == "for_grant",
+    )
+    .await;
+    assert_eq!(t["wait"]["agv"], 2, "{t}");
+    assert_eq!(t["wait"]["grant"], grant.grant_id, "{t}");
+    assert_eq!(t["waiting_for"], 2, "{t}");
+    let m = metrics(&s).await;
+    assert_eq!(
+        metric(&m, "rcs_waiting_agvs{reason=\"for_grant\"}"),
+        1.0,
+        "{m}"
+    );
+    let released = b
+        .request(
+            SpaceRelease {
+                grant_id: grant.grant_id,
+            }
+            .into(),
+        )
+        .await;
+    assert!(matches!(released, Message::Ack(_)), "{released:?}");
+    wait_task(&s, id, "completed").await;
+    a.stop().await;
+    b.stop().await;
+    s.stop().await;
+}

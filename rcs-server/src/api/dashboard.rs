@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const SCRIPT: &str = include_str!("../../dashboard/app.js");
+const WAITS: &str = include_str!("../../dashboard/waits.js");
 const STYLE: &str = include_str!("../../dashboard/style.css");
 const ICON: &str = include_str!("../../dashboard/icon.svg");
 
@@ -37,6 +38,11 @@ pub(super) async fn index() -> Response {
 /// `GET /dashboard/app.js`.
 pub(super) async fn script() -> Response {
     asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+/// `GET /dashboard/waits.js`: explained waits in words and as arrows.
+pub(super) async fn waits() -> Response {
+    asset("text/javascript; charset=utf-8", WAITS)
 }
 
 /// `GET /dashboard/style.css`.

@@ -33,6 +33,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", get(dashboard::index))
         .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/waits.js", get(dashboard::waits))
         .route("/dashboard/style.css", get(dashboard::style))
         .route("/dashboard/icon.svg", get(dashboard::icon))
         .route("/favicon.ico", get(dashboard::icon))
