@@ -32,20 +32,27 @@ fn node_of(site: &maps::Site, kind: maps::file::NodeKind) -> u32 {
         .id
 }
 
+/// A core with AGV 1 idle on a parking place and a move task to a station for it, assigned and
+/// released (two ticks): the core, the parking place, the task.
+fn started(site: &maps::Site) -> (Core<'_>, u32, u32) {
+    let mut core = Core::new(site, Settings::default(), 0);
+    let start = node_of(site, maps::file::NodeKind::Parking);
+    let station = node_of(site, maps::file::NodeKind::Station);
+    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    core.report(0, 1, &report_at(site, start, Mode::Idle, false));
+    let task = core.submit(0, Spec::new(TaskKind::Move, station)).unwrap();
+    // assigned in one tick, released in the next
+    core.tick(100);
+    core.tick(150);
+    (core, start, task)
+}
+
 /// Every motion carries the reservations it relies on, already in the space table, and a
 /// motion that could not be committed gives them back.
 #[test]
 fn a_motion_carries_what_it_relies_on_and_is_undone_when_not_stored() {
     let site = site();
-    let mut core = Core::new(&site, Settings::default(), 0);
-    let start = node_of(&site, maps::file::NodeKind::Parking);
-    let station = node_of(&site, maps::file::NodeKind::Station);
-    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
-    core.report(0, 1, &report_at(&site, start, Mode::Idle, false));
-    let task = core.submit(0, Spec::new(TaskKind::Move, station)).unwrap();
-    // assigned in one tick, released in the next
-    core.tick(100);
-    core.tick(150);
+    let (mut core, start, task) = started(&site);
     let mut motion = None;
     while let Some(a) = core.poll_action() {
         if let Action::Motion {
@@ -102,15 +109,7 @@ fn a_motion_carries_what_it_relies_on_and_is_undone_when_not_stored() {
 #[test]
 fn a_cancelled_agv_keeps_its_path_until_seen_standing() {
     let site = site();
-    let mut core = Core::new(&site, Settings::default(), 0);
-    let start = node_of(&site, maps::file::NodeKind::Parking);
-    let station = node_of(&site, maps::file::NodeKind::Station);
-    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
-    core.report(0, 1, &report_at(&site, start, Mode::Idle, false));
-    let task = core.submit(0, Spec::new(TaskKind::Move, station)).unwrap();
-    // assigned in one tick, released in the next
-    core.tick(100);
-    core.tick(150);
+    let (mut core, start, task) = started(&site);
     let ids: Vec<u64> = std::iter::from_fn(|| core.poll_action())
         .filter_map(|a| match a {
             Action::Motion { id, .. } => Some(id),
