@@ -97,6 +97,17 @@ pub struct Config {
     /// (one per task and offline AGV).
     #[arg(long, env = "RCS_OFFLINE_ALARM_AFTER_MS", default_value_t = 30_000)]
     pub offline_alarm_after_ms: u64,
+    /// Milliseconds an idle AGV may stand on a station, charger or lift door (or in the way)
+    /// before it leaves for a parking place or an out-of-the-way node; 0: idle AGVs stay.
+    #[arg(long, env = "RCS_PARK_AFTER_MS", default_value_t = 5_000)]
+    pub park_after_ms: u64,
+    /// Below this charge (%) an idle AGV goes to charge.
+    #[arg(long, env = "RCS_CHARGE_BELOW_PCT", default_value_t = 20.0)]
+    pub charge_below_pct: f32,
+    /// Below this charge (%) an idle AGV charges when a charger is free instead of parking
+    /// (opportunity charging); 0: off.
+    #[arg(long, env = "RCS_OPPORTUNITY_BELOW_PCT", default_value_t = 60.0)]
+    pub opportunity_below_pct: f32,
     /// Business-system URL that task progress is POSTed to (JSON, retried).
     #[arg(long, env = "RCS_CALLBACK_URL")]
     pub callback_url: Option<String>,
@@ -143,6 +154,9 @@ struct FileConfig {
     command_timeout_ms: Option<u64>,
     telemetry_flush_ms: Option<u64>,
     offline_alarm_after_ms: Option<u64>,
+    park_after_ms: Option<u64>,
+    charge_below_pct: Option<f32>,
+    opportunity_below_pct: Option<f32>,
     callback_url: Option<String>,
 }
 
@@ -197,6 +211,9 @@ impl Config {
         take!(command_timeout_ms);
         take!(telemetry_flush_ms);
         take!(offline_alarm_after_ms);
+        take!(park_after_ms);
+        take!(charge_below_pct);
+        take!(opportunity_below_pct);
         take!(database_url);
         if let Some(v) = file.callback_url
             && defaulted("callback_url")
@@ -233,6 +250,9 @@ impl Config {
             command_timeout_ms: 10_000,
             telemetry_flush_ms: 200,
             offline_alarm_after_ms: 30_000,
+            park_after_ms: 5_000,
+            charge_below_pct: 20.0,
+            opportunity_below_pct: 60.0,
             callback_url: None,
             api_token: Some("test-admin-token".into()),
         }

@@ -88,12 +88,7 @@ pub fn on_status(
         return;
     }
     let shape = footprint_shape(fp, pose[0], pose[1], pose[2]);
-    let overlaps =
-        shared
-            .space
-            .lock()
-            .expect("not poisoned")
-            .set_footprint(agv_id, status.map_id, shape);
+    let overlaps = shared.space().set_footprint(agv_id, status.map_id, shape);
     if !overlaps.is_empty() {
         crate::safety::on_footprint(shared, agv_id, status.map_id, &overlaps, received);
     }
@@ -151,7 +146,7 @@ pub async fn on_request(shared: &Shared, agv_id: u32, seq: u32, req: SpaceReques
             "no status report yet".into(),
         );
     };
-    let decision = shared.space.lock().expect("not poisoned").grant(
+    let decision = shared.space().grant(
         agv_id,
         current_map,
         req.map_id,
@@ -177,11 +172,7 @@ pub async fn on_request(shared: &Shared, agv_id: u32, seq: u32, req: SpaceReques
     };
     if let Err(e) = shared.db.insert_grant(&row).await {
         tracing::error!(error = %e, "grant not stored: denied");
-        shared
-            .space
-            .lock()
-            .expect("not poisoned")
-            .end_grant(grant.id);
+        shared.space().end_grant(grant.id);
         return deny(
             DenyReason::NotAllowed,
             RETRY_AFTER_MS,
@@ -214,14 +205,11 @@ pub async fn on_request(shared: &Shared, agv_id: u32, seq: u32, req: SpaceReques
 /// Ends a grant in the table and the database and tells the event stream (once: a grant
 /// already ended is left as it is).
 pub async fn end(shared: &Shared, grant: &GrantInfo, cause: &str, actor: &str) {
-    let ended = shared
-        .space
-        .lock()
-        .expect("not poisoned")
-        .end_grant(grant.id);
+    let ended = shared.space().end_grant(grant.id);
     if ended.is_none() {
         return;
     }
+    crate::dispatch::space_changed(shared, grant.agv);
     if let Err(e) = shared.db.end_grant(grant.id, cause, now_ms() as i64).await {
         tracing::warn!(error = %e, grant_id = grant.id, "grant end not stored");
     }
@@ -235,11 +223,7 @@ pub async fn end(shared: &Shared, grant: &GrantInfo, cause: &str, actor: &str) {
 
 /// The AGV gives a grant back: the answer code.
 pub async fn on_release(shared: &Shared, agv_id: u32, rel: &SpaceRelease) -> ResultCode {
-    let info = shared
-        .space
-        .lock()
-        .expect("not poisoned")
-        .grant_info(rel.grant_id);
+    let info = shared.space().grant_info(rel.grant_id);
     match info {
         Some(g) if g.agv == agv_id => {
             end(shared, &g, "released", "agv").await;
@@ -294,10 +278,10 @@ pub async fn run_expiry(shared: std::sync::Arc<Shared>) {
             _ = stop.changed() => return,
         }
         let now = now_ms();
-        let expired = shared.space.lock().expect("not poisoned").expired(now);
+        let expired = shared.space().expired(now);
         revoking.retain(|id, _| expired.iter().any(|(g, _)| g == id));
         for (id, agv) in expired {
-            let info = shared.space.lock().expect("not poisoned").grant_info(id);
+            let info = shared.space().grant_info(id);
             let Some(g) = info else {
                 continue;
             };

@@ -29,6 +29,7 @@ pub mod net;
 pub mod safety;
 pub mod state;
 pub mod task_rules;
+pub mod tasks;
 pub mod waits;
 pub mod writer;
 
@@ -109,11 +110,28 @@ pub async fn start(
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
     let space = restore_space(&site, &db, &fleet).await?;
     let db_max_task = db.max_task_id().await?;
-    let tasks = dispatch::Tasks::new(db_max_task);
-    tasks.restore(db.open_tasks().await?);
-    // Tasks finished within the last day are answered after a restart as they ended.
+    // The traffic core borrows the site for as long as the process runs (one site per server).
+    let site_for_core: &'static Arc<maps::Site> = Box::leak(Box::new(site.clone()));
+    let traffic = dispatch::Traffic::new(site_for_core, dispatch::settings(&config), db_max_task);
+    let tasks = tasks::Tasks::default();
+    let open_tasks = db.open_tasks().await?;
     let day_ago = state::now_ms().saturating_sub(24 * 60 * 60 * 1000) as i64;
-    tasks.restore_finished(db.finished_tasks(day_ago).await?);
+    let ended_tasks = db.finished_tasks(day_ago).await?;
+    {
+        let mut core = traffic.lock();
+        core.restore_space(space);
+        for (id, view) in fleet.snapshot() {
+            core.known(
+                id,
+                view.footprint.unwrap_or([0.5, 0.5, 0.4, 0.4]),
+                maps::Vehicle::default().max_speed,
+            );
+        }
+        // Unfinished tasks go back to the queue (a running one for its AGV); tasks that ended
+        // within the last day are answered as they ended.
+        tasks.restore(&mut core, open_tasks);
+        tasks.restore(&mut core, ended_tasks);
+    }
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
@@ -129,7 +147,7 @@ pub async fn start(
         events,
         tokens,
         site,
-        space,
+        traffic,
         tasks,
         stop: stop_rx.clone(),
     }));

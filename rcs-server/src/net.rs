@@ -332,6 +332,7 @@ impl<'a> Connection<'a> {
                     );
                     // Still stopped for a safety episode: told again in this session.
                     crate::safety::on_registered(shared, self.agv_id);
+                    crate::dispatch::online(shared, self.agv_id);
                 }
             }
             RcsEvent::Message {
@@ -371,6 +372,9 @@ impl<'a> Connection<'a> {
                     .map(|(g, _)| g - 1)
                     .min()
                     .unwrap_or(self.taken);
+                if shared.connections.session(self.agv_id).map(|s| s.0) == Some(self.session_id) {
+                    crate::dispatch::report(shared, self.agv_id, &status, covers);
+                }
                 if let Some(change) =
                     shared
                         .fleet

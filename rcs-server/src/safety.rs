@@ -266,6 +266,11 @@ impl Safety {
         self.lock().is_stopped(agv)
     }
 
+    /// Every AGV stopped by an open episode.
+    pub fn stopped(&self) -> std::collections::BTreeSet<u32> {
+        self.lock().stopped.keys().copied().collect()
+    }
+
     /// The open episodes.
     pub fn open(&self) -> Vec<Episode> {
         self.lock().open()
@@ -361,7 +366,7 @@ pub fn on_footprint(shared: &Shared, intruder: u32, map: u16, others: &[u32], de
 
 /// What an alarm says: the episode, every AGV's pose and held space, whether footprints touch.
 fn alarm_detail(shared: &Shared, e: &Episode) -> serde_json::Value {
-    let space = shared.space.lock().expect("not poisoned");
+    let space = shared.space();
     let mut agvs = serde_json::Map::new();
     let mut contact = Vec::new();
     for &agv in std::iter::once(&e.intruder).chain(&e.others) {
@@ -477,7 +482,7 @@ async fn check(shared: &Arc<Shared>) {
     let open = shared.safety.open();
     for e in open {
         let (overlaps, contact) = {
-            let space = shared.space.lock().expect("not poisoned");
+            let space = shared.space();
             let overlaps = space.footprint_overlaps(e.intruder);
             let contact: Vec<u32> = overlaps
                 .iter()

@@ -1,5 +1,5 @@
 //! The server's shared state: configuration, database, keys, fleet, connections, events,
-//! tokens, metrics, the site, the space table and the tasks, as one [`Shared`] that the AGV
+//! tokens, metrics, the site, the traffic core (with the space table) and the tasks, as one [`Shared`] that the AGV
 //! listener, the dispatcher, the grant expiry and the API all hold (behind an `Arc`).
 
 use std::sync::Arc;
@@ -43,10 +43,11 @@ pub struct Shared {
     pub metrics: Metrics,
     /// The site (maps).
     pub site: Arc<maps::Site>,
-    /// Who holds which space (footprints, reservations, grants).
-    pub space: std::sync::Mutex<maps::SpaceTable>,
-    /// Tasks.
-    pub tasks: crate::dispatch::Tasks,
+    /// The traffic core (tasks, AGVs as it sees them, and the space table: footprints,
+    /// reservations, grants) and its driver's state.
+    pub traffic: crate::dispatch::Traffic,
+    /// What the server keeps about tasks beside the core (submitters, references, ended tasks).
+    pub tasks: crate::tasks::Tasks,
     /// What the task rules need of the site (built once).
     pub task_rules: crate::task_rules::TaskRules,
     /// Safety episodes and stopped AGVs.
@@ -68,8 +69,8 @@ pub(crate) struct Parts {
     pub events: Events,
     pub tokens: Tokens,
     pub site: Arc<maps::Site>,
-    pub space: maps::SpaceTable,
-    pub tasks: crate::dispatch::Tasks,
+    pub traffic: crate::dispatch::Traffic,
+    pub tasks: crate::tasks::Tasks,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -89,6 +90,12 @@ impl Shared {
         still.then_some(s)
     }
 
+    /// Who holds which space (footprints, reservations, grants): the traffic core's table,
+    /// locked (the whole core is: never held across an await, nor while taking another lock).
+    pub fn space(&self) -> parking_lot::MappedMutexGuard<'_, maps::SpaceTable> {
+        parking_lot::MutexGuard::map(self.traffic.lock(), |core| core.space_mut())
+    }
+
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
         // Session ids continue across restarts: seconds since the epoch, low bits.
@@ -105,7 +112,7 @@ impl Shared {
             metrics: Metrics::default(),
             task_rules: crate::task_rules::TaskRules::new(&p.site),
             site: p.site,
-            space: std::sync::Mutex::new(p.space),
+            traffic: p.traffic,
             tasks: p.tasks,
             safety: crate::safety::Safety::default(),
             waits: crate::waits::Waits::default(),

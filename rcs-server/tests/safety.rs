@@ -32,9 +32,7 @@ fn grid(c: u32, r: u32) -> u32 {
 
 fn reservations(state: &rcs_server::state::Shared, agv: u32) -> Vec<u64> {
     let mut r: Vec<u64> = state
-        .space
-        .lock()
-        .unwrap()
+        .space()
         .holds(agv)
         .iter()
         .filter_map(|(h, ..)| match h {
@@ -251,9 +249,7 @@ fn agv_with_footprint(id: u32, side: f32) -> AgvSession<NoCrypto> {
 fn footprint_width(state: &rcs_server::state::Shared, agv: u32) -> Option<f64> {
     use geo::BoundingRect as _;
     state
-        .space
-        .lock()
-        .unwrap()
+        .space()
         .holds(agv)
         .iter()
         .find(|(h, ..)| *h == maps::Hold::Footprint)
@@ -414,9 +410,7 @@ async fn an_expired_grant_is_held_until_the_agv_lets_go() {
     driver.lock().unwrap().grant_id = g.grant_id;
     let granted = |state: &rcs_server::state::Shared| {
         state
-            .space
-            .lock()
-            .unwrap()
+            .space()
             .holds(1)
             .iter()
             .any(|(h, ..)| *h == maps::Hold::Grant { id: g.grant_id })

@@ -75,7 +75,7 @@ async fn a_task_runs_piece_by_piece_and_switches_navigation_at_the_qr_zone() {
     // a navigation switch into the QR zone
     assert!(cmds.iter().any(|m| matches!(m, Message::NavSwitch(n) if n.target == protocol::types::NavigationMode::QrCode)));
     // reservations are gone, only its footprint stays
-    let holds = s.server.state.space.lock().unwrap().holds(1).len();
+    let holds = s.server.state.space().holds(1).len();
     assert_eq!(holds, 1, "only the footprint");
     agv.stop().await;
     s.stop().await;
@@ -255,7 +255,7 @@ async fn a_running_task_can_be_cancelled() {
     // its footprint is left.
     let state = s.server.state.clone();
     eventually("reservations released once it stands", || {
-        state.space.lock().unwrap().holds(1).len() == 1
+        state.space().holds(1).len() == 1
     })
     .await;
     let (status, _) = call(

@@ -166,13 +166,20 @@ pub enum Action {
     },
     /// Tell the event stream.
     Publish(Event),
-    /// Raise an alarm (once per episode).
+    /// Raise an alarm (once per episode): task `task` of `agv` waits at `node` for offline
+    /// AGV `blocker`.
     Alarm {
         /// The AGV concerned.
         agv: u32,
-        /// A task concerned.
-        task: Option<u32>,
-        /// What happened and what an operator can do.
-        text: String,
+        /// The task concerned.
+        task: u32,
+        /// The offline AGV it waits for.
+        blocker: u32,
+        /// Where it waits.
+        node: u32,
+        /// How long so far, ms.
+        waited_ms: u64,
+        /// What an operator can do.
+        remedy: String,
     },
 }

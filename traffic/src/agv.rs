@@ -76,6 +76,8 @@ pub struct Agv {
     pub idle_since_ms: u64,
     /// Since when it is offline, ms.
     pub offline_since_ms: Option<u64>,
+    /// Held still by the driver (a safety stop): no motion, no task.
+    pub held: bool,
 }
 
 impl Agv {
@@ -96,6 +98,7 @@ impl Agv {
             task: None,
             idle_since_ms: 0,
             offline_since_ms: None,
+            held: false,
         }
     }
 

@@ -5,6 +5,7 @@ use crate::action::{Action, Event};
 use crate::agv::Mode;
 use crate::core::Core;
 use crate::task::{Step, TaskState};
+use crate::wait::{Wait, WaitReason};
 
 impl Core<'_> {
     /// Whether `agv` can take a task of `kind` now.
@@ -19,6 +20,7 @@ impl Core<'_> {
                 _ => false,
             };
         a.task.is_none()
+            && !a.held
             && rested
             && !self.settling.contains(&agv)
             && (charge || a.battery_pct >= self.settings.charge_below_pct)
@@ -80,6 +82,18 @@ impl Core<'_> {
             let agv = match t.spec.agv {
                 Some(a) => {
                     if !self.available(a, charge) {
+                        // queued for an AGV that is offline: that is why it waits
+                        let offline = self.agvs.get(&a).is_some_and(|v| !v.online);
+                        let shown = t
+                            .wait
+                            .as_ref()
+                            .is_some_and(|w| w.reason == WaitReason::Offline);
+                        if offline != shown {
+                            self.tasks.get_mut(&id).expect("task").wait = offline.then_some(Wait {
+                                reason: WaitReason::Offline,
+                                since_ms: now,
+                            });
+                        }
                         continue;
                     }
                     a
@@ -103,7 +117,8 @@ impl Core<'_> {
                         )
                     });
                     if pool.size() == 0 {
-                        break;
+                        // (tasks naming their AGV further down may still go)
+                        continue;
                     }
                     let Some(n) = self.site.node(dest) else {
                         continue;
@@ -117,7 +132,12 @@ impl Core<'_> {
                 }
             };
             budget -= 1;
+            let named = t.spec.agv.is_some();
             let Some(steps) = self.plan(agv, dest) else {
+                if !named {
+                    // That AGV cannot get there (another may): the task stays queued.
+                    continue;
+                }
                 self.queue_remove(id);
                 self.tasks.get_mut(&id).expect("task").agv = Some(agv);
                 self.end(

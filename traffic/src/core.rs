@@ -45,6 +45,9 @@ pub struct Settings {
     pub routes_per_tick: usize,
     /// At most this many deadlocks (or AGVs in the way) are resolved in one pass.
     pub resolutions_per_pass: usize,
+    /// Reports move AGVs' footprints in the space table. A driver that places footprints
+    /// itself (with its own safety monitor on the same table) turns this off.
+    pub track_footprints: bool,
 }
 
 impl Default for Settings {
@@ -62,6 +65,7 @@ impl Default for Settings {
             offline_alarm_after_ms: 30_000,
             routes_per_tick: 32,
             resolutions_per_pass: 16,
+            track_footprints: true,
         }
     }
 }
@@ -230,6 +234,11 @@ impl<'s> Core<'s> {
         }
     }
 
+    /// The site it runs.
+    pub fn site(&self) -> &'s Site {
+        self.site
+    }
+
     /// The next action, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
@@ -282,6 +291,17 @@ impl<'s> Core<'s> {
             .retain(|_, t| !(t.state.is_final() && t.updated_ms < before_ms));
     }
 
+    /// Queues a command for an AGV: its last report no longer describes it after every
+    /// command it was sent, so it does not count as standing until a report that does.
+    pub(crate) fn push_command(&mut self, action: Action) {
+        if let Action::Motion { agv, .. } | Action::Send { agv, .. } = &action
+            && let Some(a) = self.agvs.get_mut(agv)
+        {
+            a.settled = false;
+        }
+        self.actions.push_back(action);
+    }
+
     pub(crate) fn command_id(&mut self) -> u64 {
         let id = self.next_command;
         self.next_command += 1;
@@ -331,6 +351,94 @@ impl<'s> Core<'s> {
         self.wake(id);
     }
 
+    /// An AGV known from storage (registered before) that is not online: tasks may name it,
+    /// and it is assigned once it comes online.
+    pub fn known(&mut self, id: u32, dims: [f64; 4], max_speed: f64) {
+        self.agvs
+            .entry(id)
+            .or_insert_with(|| Agv::new(id, dims, max_speed));
+    }
+
+    /// The driver holds `agv` still (a safety stop) or lets it go again. A held AGV gets no
+    /// motion, no new task and no step; what it holds stays until [`Core::withdraw`].
+    pub fn hold(&mut self, now: u64, agv: u32, held: bool) {
+        let Some(a) = self.agvs.get_mut(&agv) else {
+            return;
+        };
+        if a.held == held {
+            return;
+        }
+        a.held = held;
+        if !held {
+            a.idle_since_ms = now;
+        }
+        if let Some(t) = a.task {
+            self.dirty.insert(t);
+        }
+        self.wake(agv);
+    }
+
+    /// The driver vouches that `agv` stands still with a void released path (it acknowledged
+    /// a safety stop and stands): its running task goes back to the queue for it (replanned
+    /// from where it stands once it may move) and its reservations are given up now.
+    pub fn withdraw(&mut self, now: u64, agv: u32) -> Option<u32> {
+        let task = self.agvs.get(&agv)?.task;
+        if let Some(t) = task {
+            self.requeue(now, t, false);
+        }
+        self.settling.remove(&agv);
+        self.release_all(agv);
+        task
+    }
+
+    /// Restores a task stored before a restart, queued (for the AGV that had it, if it was
+    /// running: `spec.agv`), with its id and submission time.
+    pub fn restore_task(&mut self, id: u32, spec: Spec, internal: bool, created_ms: u64) {
+        if self.tasks.contains_key(&id) {
+            return;
+        }
+        if let Some(a) = spec.agv {
+            self.agvs
+                .entry(a)
+                .or_insert_with(|| Agv::new(a, [0.5, 0.5, 0.4, 0.4], 1.5));
+        }
+        let task = Task::new(id, spec, internal, created_ms);
+        self.tasks.insert(id, task);
+        self.queue_insert(id);
+        if id >= self.next_task {
+            self.next_task = id.wrapping_add(1).max(1);
+        }
+    }
+
+    /// Takes `space` as the space table (rebuilt from storage after a restart): every AGV
+    /// holding reservations in it keeps them until it is seen standing.
+    pub fn restore_space(&mut self, space: SpaceTable) {
+        self.space = space;
+        let holders: BTreeSet<u32> = self
+            .space
+            .all()
+            .filter(|(_, _, h, _)| matches!(h, maps::Hold::Reservation { .. }))
+            .map(|(a, ..)| a)
+            .collect();
+        self.settling.extend(holders);
+    }
+
+    /// The driver changed what `agv` holds in the space table (an operator cleared it, a
+    /// grant ended): tasks waiting for it look again.
+    pub fn space_changed(&mut self, agv: u32) {
+        self.wake(agv);
+    }
+
+    /// The AGV riding lift `lift` (or holding it for its ride), if any.
+    pub fn lift_rider(&self, lift: u16) -> Option<u32> {
+        self.lifts.get(&lift).copied()
+    }
+
+    /// Whether any action waits to be taken.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// A status report of AGV `id`.
     pub fn report(&mut self, now: u64, id: u32, r: &Report) {
         let Some(agv) = self.agvs.get_mut(&id) else {
@@ -357,7 +465,7 @@ impl<'s> Core<'s> {
         agv.settled = r.settled;
         agv.reported = true;
         let (dims, task) = (agv.dims, agv.task);
-        if moved {
+        if moved && self.settings.track_footprints {
             let shape = maps::Shape::new(vec![maps::space::oriented_rect(
                 r.pose[0], r.pose[1], r.pose[2], dims[0], dims[1], dims[2], dims[3],
             )]);
@@ -426,6 +534,12 @@ impl<'s> Core<'s> {
                 }
                 match outcome {
                     Outcome::Ok | Outcome::Offline => {
+                        if t.wait
+                            .as_ref()
+                            .is_some_and(|w| w.reason == WaitReason::Settling)
+                        {
+                            t.wait = None;
+                        }
                         self.dirty.insert(task);
                     }
                     Outcome::NotStored => {
@@ -589,7 +703,7 @@ impl<'s> Core<'s> {
                 if sent_any {
                     let id_cmd = self.command_id();
                     self.pending.insert(id_cmd, (agv, Pending::Other));
-                    self.actions.push_back(Action::Send {
+                    self.push_command(Action::Send {
                         id: id_cmd,
                         agv,
                         command: Command::Cancel { task: id },
@@ -678,7 +792,10 @@ impl<'s> Core<'s> {
             .running
             .iter()
             .copied()
-            .filter(|id| u64::from(*id) % (retry / 100) == slot && self.tasks[id].wait.is_some())
+            .filter(|id| {
+                let t = &self.tasks[id];
+                u64::from(*id) % (retry / 100) == slot && (t.wait.is_some() || t.busy.is_some())
+            })
             .collect();
         self.dirty.extend(due);
         let dirty = std::mem::take(&mut self.dirty);
@@ -718,6 +835,13 @@ impl<'s> Core<'s> {
     /// Raises one alarm per task and offline AGV blocking it for long.
     fn alarms(&mut self, now: u64) {
         let after = self.settings.offline_alarm_after_ms;
+        // An episode ends when its wait does: a later one raises a new alarm.
+        let tasks = &self.tasks;
+        self.alarmed.retain(|(task, blocker)| {
+            tasks.get(task).and_then(|t| t.wait.as_ref()).is_some_and(
+                |w| matches!(w.reason, WaitReason::BlockedByOffline { agv, .. } if agv == *blocker),
+            )
+        });
         let mut raise = Vec::new();
         for id in &self.running {
             let t = &self.tasks[id];
@@ -728,19 +852,22 @@ impl<'s> Core<'s> {
                 && now.saturating_sub(since_ms) >= after
                 && !self.alarmed.contains(&(*id, agv))
             {
-                raise.push((*id, agv, node, t.agv.unwrap_or(0)));
+                raise.push((*id, agv, node, t.agv.unwrap_or(0), since_ms));
             }
         }
-        for (task, blocker, node, agv) in raise {
+        for (task, blocker, node, agv, since) in raise {
             self.alarmed.insert((task, blocker));
             self.stats.alarms += 1;
             self.actions.push_back(Action::Alarm {
                 agv,
-                task: Some(task),
-                text: format!(
-                    "task {task} of AGV {agv} waits at node {node} for offline AGV {blocker}: \
-                     bring AGV {blocker} back online, or check the floor and clear its space \
-                     (DELETE /api/v1/agvs/{blocker}/space), or cancel task {task}"
+                task,
+                blocker,
+                node,
+                waited_ms: now.saturating_sub(since),
+                remedy: format!(
+                    "bring AGV {blocker} back online; or check the floor and clear its space \
+                     (DELETE /api/v1/agvs/{blocker}/space); or cancel task {task} \
+                     (DELETE /api/v1/tasks/{task})"
                 ),
             });
         }

@@ -17,7 +17,18 @@ impl Core<'_> {
         let Some(t) = self.tasks.get(&id) else {
             return;
         };
-        if t.state != TaskState::Running || t.busy.is_some() {
+        if t.state != TaskState::Running {
+            return;
+        }
+        if t.busy.is_some() {
+            // A command of it is unanswered: while its AGV stands, that is why it waits.
+            let standing = t
+                .agv
+                .and_then(|a| self.agvs.get(&a))
+                .is_some_and(|a| a.online && !a.moving);
+            if standing && t.wait.is_none() {
+                self.set_wait(now, id, WaitReason::Settling);
+            }
             return;
         }
         let Some(agv) = t.agv else { return };
@@ -27,6 +38,11 @@ impl Core<'_> {
             return;
         }
         if !a.reported {
+            return;
+        }
+        if a.held {
+            // Stopped by the driver: nothing new until it lets the AGV go.
+            self.set_wait(now, id, WaitReason::Settling);
             return;
         }
         let sent = t.sent;
@@ -47,13 +63,16 @@ impl Core<'_> {
                 if sent {
                     return;
                 }
-                if let Some(&who) = self.lifts.get(&lift)
-                    && who != agv
-                {
-                    self.set_wait(now, id, WaitReason::ForLift { lift });
-                    return;
+                // (lift 0 is a link between maps: no cabin to share)
+                if lift != 0 {
+                    if let Some(&who) = self.lifts.get(&lift)
+                        && who != agv
+                    {
+                        self.set_wait(now, id, WaitReason::ForLift { lift });
+                        return;
+                    }
+                    self.lifts.insert(lift, agv);
                 }
-                self.lifts.insert(lift, agv);
                 self.send_step(
                     id,
                     agv,
@@ -76,7 +95,7 @@ impl Core<'_> {
             t.busy = Some(id);
             t.wait = None;
         }
-        self.actions.push_back(Action::Send { id, agv, command });
+        self.push_command(Action::Send { id, agv, command });
     }
 
     fn complete(&mut self, now: u64, id: u32) {
@@ -90,7 +109,7 @@ impl Core<'_> {
         {
             let cmd = self.command_id();
             self.pending.insert(cmd, (agv, Pending::Other));
-            self.actions.push_back(Action::Send {
+            self.push_command(Action::Send {
                 id: cmd,
                 agv,
                 command: Command::Charge { node: dest },
@@ -319,7 +338,7 @@ impl Core<'_> {
                 t.wait = None;
                 t.updated_ms = now;
                 self.stats.motions += 1;
-                self.actions.push_back(Action::Motion {
+                self.push_command(Action::Motion {
                     id: cmd,
                     agv,
                     reserve,

@@ -52,7 +52,7 @@ pub(super) async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Vec<GrantDto>>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
-    let grants = shared.space.lock().expect("not poisoned").grants();
+    let grants = shared.space().grants();
     Ok(Json(
         grants
             .iter()
@@ -81,18 +81,13 @@ pub(super) async fn revoke(
     Path(id): Path<u32>,
 ) -> Result<Response, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
-    let grant = shared
-        .space
-        .lock()
-        .expect("not poisoned")
-        .grant_info(id)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_grant",
-                format!("no active grant {id}"),
-            )
-        })?;
+    let grant = shared.space().grant_info(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_grant",
+            format!("no active grant {id}"),
+        )
+    })?;
     shared
         .events
         .audit(
@@ -160,12 +155,18 @@ pub(super) async fn clear_space(
         )
         .await?;
     let (footprint, reservations) = {
-        let mut space = shared.space.lock().expect("not poisoned");
+        let mut space = shared.space();
         (
             space.clear_footprint(id),
             space.release_reservations(id, |_| true),
         )
     };
     shared.fleet.update(id, |v| v.footprint_at = None);
+    if reservations > 0
+        && let Err(e) = shared.db.release_reservations(id, &[]).await
+    {
+        tracing::warn!(error = %e, "reservation release not stored");
+    }
+    crate::dispatch::space_changed(&shared, id);
     Ok(axum::Json(json!({ "footprint": footprint, "reservations": reservations })).into_response())
 }

@@ -280,7 +280,7 @@ pub(super) async fn space(
     let round = |v: f64| (v * 1000.0).round() / 1000.0;
     let mut out = Vec::new();
     {
-        let table = shared.space.lock().expect("not poisoned");
+        let table = shared.space();
         for (agv, map, hold, shape) in table.all() {
             if q.map_id.is_some_and(|m| m != map) {
                 continue;

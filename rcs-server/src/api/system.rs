@@ -51,6 +51,8 @@ pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    // the waits as they are now
+    crate::waits::observe(&shared, &shared.traffic.lock(), crate::state::now_ms());
     (
         [(
             header::CONTENT_TYPE,

@@ -144,10 +144,11 @@ pub(super) async fn submit(
         priority,
         deadline_ms: request.deadline_ms,
     };
-    let task = match shared.tasks.submit(new, &who.name) {
-        Submission::Added(task) => task,
+    let task = match dispatch::submit(&shared, new, &who.name).await {
+        Ok(Submission::Added(task)) => task,
         // the same reference submitted at the same moment
-        Submission::ReferenceTaken(existing) => return resubmitted(existing, &request, given),
+        Ok(Submission::ReferenceTaken(existing)) => return resubmitted(existing, &request, given),
+        Err(refusal) => return Err(ApiError::bad_request("invalid_task", refusal.to_string())),
     };
     shared
         .events
@@ -163,21 +164,20 @@ pub(super) async fn submit(
             }),
         )
         .await?;
-    dispatch::persist(&shared, task.id).await;
     Ok((StatusCode::CREATED, axum::Json(task)).into_response())
 }
 
 /// The task submitted with `reference`: from the table, or from the database (a task that
 /// ended before the last restart and more than a day ago), then kept in the table.
 async fn by_reference(shared: &Shared, reference: &str) -> Result<Option<Task>, ApiError> {
-    if let Some(task) = shared.tasks.by_reference(reference) {
+    if let Some(task) = dispatch::by_reference(shared, reference) {
         return Ok(Some(task));
     }
     let Some(row) = shared.db.task_by_reference(reference).await? else {
         return Ok(None);
     };
-    shared.tasks.restore_finished(vec![row]);
-    Ok(shared.tasks.by_reference(reference))
+    shared.tasks.restore(&mut shared.traffic.lock(), vec![row]);
+    Ok(dispatch::by_reference(shared, reference))
 }
 
 /// The answer to a submission whose reference `existing` already has: 200 with it if the
@@ -238,9 +238,7 @@ pub(super) async fn list(
         })?;
         states.push(state);
     }
-    let mut tasks: Vec<Task> = shared
-        .tasks
-        .list()
+    let mut tasks: Vec<Task> = dispatch::tasks(&shared)
         .into_iter()
         .filter(|t| states.is_empty() || states.contains(&t.state))
         .filter(|t| q.agv_id.is_none() || t.agv == q.agv_id || t.requested_agv == q.agv_id)
@@ -271,7 +269,9 @@ pub(super) async fn one(
     Path(id): Path<u32>,
 ) -> Result<Json<Task>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
-    shared.tasks.get(id).map(Json).ok_or_else(|| unknown(id))
+    dispatch::task(&shared, id)
+        .map(Json)
+        .ok_or_else(|| unknown(id))
 }
 
 /// Cancels a task (a running one on its AGV first).
@@ -285,7 +285,7 @@ pub(super) async fn cancel(
     Path(id): Path<u32>,
 ) -> Result<Json<Task>, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
-    let task = shared.tasks.get(id).ok_or_else(|| unknown(id))?;
+    let task = dispatch::task(&shared, id).ok_or_else(|| unknown(id))?;
     if !matches!(task.state, TaskState::Queued | TaskState::Running) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -304,7 +304,9 @@ pub(super) async fn cancel(
         )
         .await?;
     dispatch::cancel(&shared, id).await;
-    shared.tasks.get(id).map(Json).ok_or_else(|| unknown(id))
+    dispatch::task(&shared, id)
+        .map(Json)
+        .ok_or_else(|| unknown(id))
 }
 
 /// Every task that waits now (running, or queued for an offline AGV), longest first, with why

@@ -164,7 +164,7 @@ pub fn reservation_monitor(
                 .map(|(a, b)| geo::Point::new(x + a * c - b * s, y + a * s + b * c))
                 .collect();
                 let (uncovered, holds) = {
-                    let space = state.space.lock().unwrap();
+                    let space = state.space();
                     let holds = space.holds(*id);
                     let uncovered = points
                         .iter()
