@@ -117,9 +117,13 @@ impl Agv {
             && !matches!(self.mode, Mode::Driving | Mode::Manual | Mode::Switching)
     }
 
-    /// Standing at the end of what was released to it, or idle: its reservations may be given
-    /// up and its path replanned.
+    /// Standing at the end of what was released to it, idle, or charging: its reservations
+    /// may be given up and its path replanned.
     pub fn at_rest(&self) -> bool {
-        self.standing() && matches!(self.mode, Mode::Idle | Mode::WaitingForRelease)
+        self.standing()
+            && matches!(
+                self.mode,
+                Mode::Idle | Mode::WaitingForRelease | Mode::Charging
+            )
     }
 }
