@@ -289,7 +289,7 @@ fn publish(shared: &Shared, event: Event) {
                 .traffic
                 .lock()
                 .task(task)
-                .map(|t| (TaskKind::from(t.spec.kind), t.spec.destination, t.spec.agv))
+                .map(|t| (t.spec.kind, t.spec.destination, t.spec.agv))
             else {
                 return;
             };
@@ -395,7 +395,7 @@ fn motion(shared: &Shared, core: &Core<'_>, task: u32, command: &Command) -> Opt
         return None;
     };
     let t = core.task(task)?;
-    let kind = TaskKind::from(t.spec.kind);
+    let kind = t.spec.kind;
     let (nodes, edges) = match t.steps.get(t.step) {
         Some(traffic::Step::Drive { nodes, edges, .. }) => (nodes, edges),
         _ => return None,
@@ -687,7 +687,7 @@ pub async fn cancel(shared: &Arc<Shared>, id: u32) -> Option<TaskState> {
     {
         tracing::error!(error = %e, task_id = id, "task not stored");
     }
-    state.map(TaskState::from)
+    state
 }
 
 /// One task as the API answers it.

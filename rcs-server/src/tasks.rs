@@ -9,80 +9,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::json;
 
-/// What a task does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    /// Drive to the destination.
-    Move,
-    /// Drive there and lift the load (jacking up).
-    Pick,
-    /// Drive there and set the load down.
-    Drop,
-    /// Drive to a charger (the destination, or the nearest) and charge.
-    Charge,
-    /// Drive to a parking place (the destination, or the nearest).
-    Park,
-}
-
-impl From<TaskKind> for traffic::TaskKind {
-    fn from(k: TaskKind) -> Self {
-        match k {
-            TaskKind::Move => Self::Move,
-            TaskKind::Pick => Self::Pick,
-            TaskKind::Drop => Self::Drop,
-            TaskKind::Charge => Self::Charge,
-            TaskKind::Park => Self::Park,
-        }
-    }
-}
-
-impl From<traffic::TaskKind> for TaskKind {
-    fn from(k: traffic::TaskKind) -> Self {
-        match k {
-            traffic::TaskKind::Move => Self::Move,
-            traffic::TaskKind::Pick => Self::Pick,
-            traffic::TaskKind::Drop => Self::Drop,
-            traffic::TaskKind::Charge => Self::Charge,
-            traffic::TaskKind::Park => Self::Park,
-        }
-    }
-}
-
-/// A task's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Waiting for an AGV.
-    Queued,
-    /// An AGV is on it.
-    Running,
-    /// Done.
-    Completed,
-    /// Failed (see `error`).
-    Failed,
-    /// Cancelled.
-    Cancelled,
-}
-
-impl From<traffic::TaskState> for TaskState {
-    fn from(s: traffic::TaskState) -> Self {
-        match s {
-            traffic::TaskState::Queued => Self::Queued,
-            traffic::TaskState::Running => Self::Running,
-            traffic::TaskState::Completed => Self::Completed,
-            traffic::TaskState::Failed => Self::Failed,
-            traffic::TaskState::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
-impl TaskState {
-    /// Whether it has ended.
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
-    }
-}
+pub use traffic::{TaskKind, TaskState};
 
 /// One step of a task's plan.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -340,7 +267,7 @@ impl NewTask {
     /// What the traffic core is asked.
     pub(crate) fn spec(&self) -> traffic::Spec {
         traffic::Spec {
-            kind: self.kind.into(),
+            kind: self.kind,
             destination: self.destination,
             agv: self.agv,
             priority: self.priority,
@@ -505,7 +432,7 @@ impl Tasks {
                 continue;
             }
             let spec = traffic::Spec {
-                kind: task.kind.into(),
+                kind: task.kind,
                 destination: task.destination,
                 agv: task.requested_agv.or(task.agv),
                 priority: task.priority.min(100),
@@ -530,11 +457,11 @@ fn view(core: &traffic::Core<'_>, t: &traffic::Task, meta: Meta, now: u64) -> Ta
     });
     Task {
         id: t.id,
-        kind: t.spec.kind.into(),
+        kind: t.spec.kind,
         destination: t.spec.destination,
         requested_agv: t.spec.agv,
         agv: t.agv,
-        state: t.state.into(),
+        state: t.state,
         steps: t.steps.iter().map(|s| Step::of(site, s)).collect(),
         step: t.step,
         released: t.released,

@@ -199,7 +199,10 @@ fn a_report_from_before_a_motion_does_not_let_the_path_go() {
     let (mut core, _, task) = started(&site);
     let sent = motions(&mut core);
     assert!(!sent.is_empty());
-    assert!(!core.agv(1).unwrap().settled, "still settled after a motion");
+    assert!(
+        !core.agv(1).unwrap().settled,
+        "still settled after a motion"
+    );
     for id in sent {
         core.answered(160, id, Outcome::Ok);
     }
@@ -207,7 +210,10 @@ fn a_report_from_before_a_motion_does_not_let_the_path_go() {
     core.cancel(200, task);
     core.tick(300);
     core.tick(800);
-    assert!(reservations(&core, 1) > 0, "released on a report from before the motion");
+    assert!(
+        reservations(&core, 1) > 0,
+        "released on a report from before the motion"
+    );
 }
 
 /// A held AGV (a safety stop) gets no motion and no task; withdrawn, its task goes back to the
@@ -267,7 +273,11 @@ fn a_core_rebuilt_from_storage_keeps_what_was_held() {
     spec.agv = Some(1);
     core.restore_task(41, spec, false, 5);
     core.tick(100);
-    assert_eq!(reservations(&core, 1), held, "given up while its AGV is offline");
+    assert_eq!(
+        reservations(&core, 1),
+        held,
+        "given up while its AGV is offline"
+    );
     core.online(200, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
     core.tick(300);
     assert_eq!(reservations(&core, 1), held, "given up before it reported");
