@@ -289,3 +289,44 @@ fn a_core_rebuilt_from_storage_keeps_what_was_held() {
         .expect("submitted");
     assert_eq!(next, 42);
 }
+
+/// An idle AGV on a station leaves for a parking place once idle `park_after_ms`; one idle on a
+/// plain waypoint stays (ready for the next task there; the deadlock rules move it if it is in
+/// someone's way).
+#[test]
+fn idle_agvs_leave_stations_and_stay_on_waypoints() {
+    let site = site();
+    let mut core = Core::new(&site, Settings::default(), 0);
+    let station = node_of(&site, maps::file::NodeKind::Station);
+    let waypoint = site
+        .nodes()
+        .iter()
+        .find(|n| {
+            n.kind == maps::file::NodeKind::Waypoint
+                && (n.x - site.node(station).unwrap().x).hypot(n.y - site.node(station).unwrap().y)
+                    > 5.0
+        })
+        .expect("a waypoint")
+        .id;
+    for (agv, node) in [(1, station), (2, waypoint)] {
+        core.online(0, agv, [0.5, 0.5, 0.4, 0.4], 1.5);
+        core.report(0, agv, &report_at(&site, node, Mode::Idle, false));
+    }
+    let parks = |core: &Core<'_>, agv: u32| {
+        core.tasks()
+            .filter(|t| t.internal && t.spec.kind == TaskKind::Park && t.spec.agv == Some(agv))
+            .count()
+    };
+    core.tick(1_000);
+    assert_eq!(parks(&core, 1), 0, "parked before park_after_ms");
+    core.tick(6_000);
+    assert_eq!(parks(&core, 1), 1, "still idle on the station");
+    let to = core
+        .tasks()
+        .find(|t| t.spec.agv == Some(1))
+        .unwrap()
+        .spec
+        .destination;
+    assert_eq!(site.node(to).unwrap().kind, maps::file::NodeKind::Parking);
+    assert_eq!(parks(&core, 2), 0, "sent off a waypoint");
+}
