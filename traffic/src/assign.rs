@@ -29,9 +29,11 @@ impl Core<'_> {
     /// The node an AGV's routes start from: the nearest to its pose on its map.
     pub(crate) fn current_node(&self, agv: u32) -> Option<u32> {
         let a = self.agvs.get(&agv)?;
-        self.site
-            .nearest_node(a.map, a.pose[0], a.pose[1])
-            .map(|(n, _)| n.id)
+        a.near.get(a.map, a.pose[0], a.pose[1], || {
+            self.site
+                .nearest_node(a.map, a.pose[0], a.pose[1])
+                .map(|(n, _)| n.id)
+        })
     }
 
     /// Plans task `id` for `agv` from where it stands; returns the steps.
@@ -157,7 +159,9 @@ impl Core<'_> {
             let a = self.agvs.get_mut(&agv).expect("agv");
             a.task = Some(id);
             self.idle.remove(&agv);
-            self.running.insert(id);
+            if self.running.insert(id) {
+                self.target(dest);
+            }
             self.dirty.insert(id);
             self.actions.push_back(Action::StoreTask { task: id });
             self.actions
@@ -168,9 +172,12 @@ impl Core<'_> {
     /// Puts task `id` in the queue.
     pub(crate) fn queue_insert(&mut self, id: u32) {
         let Some(t) = self.tasks.get(&id) else { return };
-        if self.queue.insert(t.order())
-            && let Some(a) = t.spec.agv
-        {
+        if !self.queue.insert(t.order()) {
+            return;
+        }
+        let (dest, named) = (t.spec.destination, t.spec.agv);
+        self.target(dest);
+        if let Some(a) = named {
             *self.requested.entry(a).or_default() += 1;
         }
     }
@@ -178,8 +185,12 @@ impl Core<'_> {
     /// Takes task `id` out of the queue.
     pub(crate) fn queue_remove(&mut self, id: u32) {
         let Some(t) = self.tasks.get(&id) else { return };
-        if self.queue.remove(&t.order())
-            && let Some(a) = t.spec.agv
+        if !self.queue.remove(&t.order()) {
+            return;
+        }
+        let (dest, named) = (t.spec.destination, t.spec.agv);
+        self.untarget(dest);
+        if let Some(a) = named
             && let Some(n) = self.requested.get_mut(&a)
         {
             *n -= 1;

@@ -147,6 +147,8 @@ pub struct Core<'s> {
     /// Queued tasks naming each AGV: how many.
     pub(crate) requested: BTreeMap<u32, u32>,
     pub(crate) running: BTreeSet<u32>,
+    /// Destinations of the queued and running tasks: node → how many.
+    pub(crate) targets: BTreeMap<u32, u32>,
     pub(crate) dirty: BTreeSet<u32>,
     /// Blocking AGV → tasks waiting for it.
     pub(crate) waiters: BTreeMap<u32, BTreeSet<u32>>,
@@ -216,6 +218,7 @@ impl<'s> Core<'s> {
             queue: BTreeSet::new(),
             requested: BTreeMap::new(),
             running: BTreeSet::new(),
+            targets: BTreeMap::new(),
             dirty: BTreeSet::new(),
             waiters: BTreeMap::new(),
             settling: BTreeSet::new(),
@@ -655,6 +658,21 @@ impl<'s> Core<'s> {
         self.release(agv, &all);
     }
 
+    /// A queued or running task goes to `node`.
+    pub(crate) fn target(&mut self, node: u32) {
+        *self.targets.entry(node).or_default() += 1;
+    }
+
+    /// A task going to `node` left the queue or ended.
+    pub(crate) fn untarget(&mut self, node: u32) {
+        if let Some(n) = self.targets.get_mut(&node) {
+            *n -= 1;
+            if *n == 0 {
+                self.targets.remove(&node);
+            }
+        }
+    }
+
     /// Tasks waiting for `agv` are looked at again.
     pub(crate) fn wake(&mut self, agv: u32) {
         if let Some(w) = self.waiters.remove(&agv) {
@@ -678,7 +696,10 @@ impl<'s> Core<'s> {
         let agv = t.agv;
         let sent_any = t.sent || t.step > 0;
         let internal = t.internal;
-        self.running.remove(&id);
+        let dest = t.spec.destination;
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
         self.dirty.remove(&id);
         match state {
             TaskState::Completed if !internal => self.stats.completed += 1,
@@ -743,8 +764,11 @@ impl<'s> Core<'s> {
             reason: WaitReason::Offline,
             since_ms: now,
         });
+        let dest = t.spec.destination;
         self.queue_insert(id);
-        self.running.remove(&id);
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
         self.dirty.remove(&id);
         if let Some(agv) = agv {
             self.lifts.retain(|_, a| *a != agv);

@@ -11,7 +11,7 @@ use maps::space::{corridor, disc};
 
 use crate::action::{Action, Event};
 use crate::core::Core;
-use crate::task::{Spec, Step, TaskKind, TaskState};
+use crate::task::{Spec, Step, TaskKind};
 use crate::wait::WaitReason;
 
 impl Core<'_> {
@@ -220,9 +220,13 @@ impl Core<'_> {
                 && !o.moving
                 && (o.pose[0] - x).abs() < 40.0
                 && (o.pose[1] - y).abs() < 40.0
-                && let Some((n, _)) = self.site.nearest_node(map, o.pose[0], o.pose[1])
+                && let Some(n) = o.near.get(map, o.pose[0], o.pose[1], || {
+                    self.site
+                        .nearest_node(map, o.pose[0], o.pose[1])
+                        .map(|(n, _)| n.id)
+                })
             {
-                blocked.insert(n.id);
+                blocked.insert(n);
             }
         }
         if blocked.contains(&dest) {
@@ -487,13 +491,6 @@ impl Core<'_> {
 
     /// Whether an unfinished task goes to `node`.
     pub(crate) fn targeted(&self, node: u32) -> bool {
-        self.running
-            .iter()
-            .chain(self.queue.iter().map(|k| &k.2))
-            .any(|id| {
-                self.tasks
-                    .get(id)
-                    .is_some_and(|t| t.spec.destination == node && t.state != TaskState::Completed)
-            })
+        self.targets.contains_key(&node)
     }
 }
