@@ -580,6 +580,24 @@ impl SpaceTable {
         }
     }
 
+    /// Whether `agv` holds the reservation of `resource`.
+    pub fn holds_reservation(&self, agv: u32, resource: u64) -> bool {
+        self.by_hold
+            .contains_key(&(agv, Hold::Reservation { resource }))
+    }
+
+    /// The resources `agv` holds reservations of.
+    pub fn reservations(&self, agv: u32) -> impl Iterator<Item = u64> + '_ {
+        self.by_agv
+            .get(&agv)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| match self.entries[k].hold {
+                Hold::Reservation { resource } => Some(resource),
+                _ => None,
+            })
+    }
+
     /// Releases `agv`'s reservations for which `release` is true; returns how many.
     pub fn release_reservations(
         &mut self,
