@@ -1,9 +1,10 @@
 //! The core: fleet state, inputs, the tick and assignment. Releasing space lives in
 //! `release`, deadlocks in `deadlock`, idle parking and charging in `policy`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use maps::file::NodeKind;
+use maps::hash::IdMap;
 use maps::{Planner, Site, SpaceTable};
 use serde::Serialize;
 
@@ -161,9 +162,9 @@ pub struct Core<'s> {
     pub(crate) next_task: u32,
     pub(crate) next_command: u64,
     /// Out-neighbours by drive edges: node → (edge id, node id).
-    pub(crate) neighbours: HashMap<u32, Vec<(u32, u32)>>,
+    pub(crate) neighbours: IdMap<u32, Vec<(u32, u32)>>,
     /// Incoming edges (drives and transitions, not blocked): node → edge ids.
-    pub(crate) incoming: HashMap<u32, Vec<u32>>,
+    pub(crate) incoming: IdMap<u32, Vec<u32>>,
     pub(crate) lift_doors: BTreeSet<u32>,
     pub(crate) chargers: Places,
     pub(crate) parking: Places,
@@ -177,8 +178,8 @@ pub struct Core<'s> {
 impl<'s> Core<'s> {
     /// A core for `site` with `settings`; task ids start after `last_task`.
     pub fn new(site: &'s Site, settings: Settings, last_task: u32) -> Self {
-        let mut neighbours: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
-        let mut incoming: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut neighbours: IdMap<u32, Vec<(u32, u32)>> = IdMap::default();
+        let mut incoming: IdMap<u32, Vec<u32>> = IdMap::default();
         for e in site.edges() {
             let (a, b) = site.ends(e);
             if !e.blocked {
