@@ -173,7 +173,13 @@ pub struct Core<'s> {
     pub(crate) actions: VecDeque<Action>,
     pub(crate) last_slow_ms: u64,
     pub(crate) stats: Stats,
+    /// Shapes of node and edge pieces by (resource, radius bits), at most
+    /// [`PIECES_CACHED`] (then it starts afresh).
+    pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
 }
+
+/// Piece shapes kept at most (a few hundred bytes each).
+pub(crate) const PIECES_CACHED: usize = 1 << 16;
 
 impl<'s> Core<'s> {
     /// A core for `site` with `settings`; task ids start after `last_task`.
@@ -235,6 +241,7 @@ impl<'s> Core<'s> {
             actions: VecDeque::new(),
             last_slow_ms: 0,
             stats: Stats::default(),
+            pieces: Default::default(),
         }
     }
 
