@@ -173,6 +173,9 @@ pub struct Core<'s> {
     pub(crate) actions: VecDeque<Action>,
     pub(crate) last_slow_ms: u64,
     pub(crate) stats: Stats,
+    /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
+    /// it (replans look for AGVs standing nearby), dropped at its end.
+    pub(crate) still: Option<Vec<(u16, f64, u32)>>,
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
@@ -241,6 +244,7 @@ impl<'s> Core<'s> {
             actions: VecDeque::new(),
             last_slow_ms: 0,
             stats: Stats::default(),
+            still: None,
             pieces: Default::default(),
         }
     }
@@ -825,8 +829,10 @@ impl<'s> Core<'s> {
             .iter()
             .copied()
             .filter(|id| {
-                let t = &self.tasks[id];
-                u64::from(*id) % (retry / 100) == slot && (t.wait.is_some() || t.busy.is_some())
+                u64::from(*id) % (retry / 100) == slot && {
+                    let t = &self.tasks[id];
+                    t.wait.is_some() || t.busy.is_some()
+                }
             })
             .collect();
         self.dirty.extend(due);
