@@ -86,7 +86,10 @@ pub struct Agv {
 /// The node nearest to an AGV's pose, remembered with the map and position it was found for:
 /// idle AGVs stand still, and the policies and deadlock passes ask for it every half second.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct NearCache(std::cell::Cell<Option<(u16, [u64; 2], Option<u32>)>>);
+pub(crate) struct NearCache(std::cell::Cell<Option<NearKnown>>);
+
+/// Map, x and y bits of a pose, and the node nearest to it.
+type NearKnown = (u16, [u64; 2], Option<u32>);
 
 impl NearCache {
     /// The cached answer for `map` and `(x, y)`, or `find`'s (then remembered).

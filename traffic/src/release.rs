@@ -295,7 +295,7 @@ impl Core<'_> {
             if space.holds_reservation(agv, item.0) {
                 Ok(())
             } else {
-                space.check(agv, map, &item.1)
+                space.check(agv, map, item.1)
             }
         };
         let mut taken: Option<maps::Conflict> = None;
