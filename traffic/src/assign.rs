@@ -10,9 +10,13 @@ use crate::wait::{Wait, WaitReason};
 impl Core<'_> {
     /// Whether `agv` can take a task of `kind` now.
     pub(crate) fn available(&self, agv: u32, charge: bool) -> bool {
-        let Some(a) = self.agvs.get(&agv) else {
-            return false;
-        };
+        self.agvs
+            .get(&agv)
+            .is_some_and(|a| self.available_agv(&agv, a, charge))
+    }
+
+    /// [`Self::available`] for an AGV at hand.
+    fn available_agv(&self, agv: &u32, a: &crate::agv::Agv, charge: bool) -> bool {
         let rested = a.standing()
             && match a.mode {
                 Mode::Idle | Mode::WaitingForRelease => true,
@@ -22,7 +26,7 @@ impl Core<'_> {
         a.task.is_none()
             && !a.held
             && rested
-            && !self.settling.contains(&agv)
+            && !self.settling.contains(agv)
             && (charge || a.battery_pct >= self.settings.charge_below_pct)
     }
 
@@ -102,14 +106,20 @@ impl Core<'_> {
                 }
                 None => {
                     let pool = pool.get_or_insert_with(|| {
+                        // the idle AGVs in id order, walked beside the AGVs (no look-ups)
+                        let mut agvs = self.agvs.iter().peekable();
                         rstar::RTree::bulk_load(
                             self.idle
                                 .iter()
-                                .filter(|a| {
-                                    self.available(**a, false) && !self.requested.contains_key(a)
+                                .filter_map(|id| {
+                                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                                    agvs.next_if(|(k, _)| *k == id)
                                 })
-                                .map(|a| {
-                                    let v = &self.agvs[a];
+                                .filter(|(a, v)| {
+                                    self.available_agv(a, v, false)
+                                        && !self.requested.contains_key(a)
+                                })
+                                .map(|(a, v)| {
                                     rstar::primitives::GeomWithData::new(
                                         [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
                                         *a,
