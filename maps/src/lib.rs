@@ -7,9 +7,11 @@
 //! - [`planner`]: fastest routes across maps, as legs (drive, navigation switch, lift, link).
 //! - [`space`]: who holds which space (footprints, reservations, grants), never overlapping.
 //! - [`generate`]: the committed sample sites and large generated ones.
+//! - [`hash`]: the fast hasher of their id-keyed tables.
 
 pub mod file;
 pub mod generate;
+pub mod hash;
 pub mod planner;
 pub mod site;
 pub mod space;

@@ -1,7 +1,9 @@
 //! The compiled site: files validated and turned into dense, indexed structures (a directed
 //! graph with lift and link transitions, a spatial index of nodes per map, area polygons).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use crate::hash::IdMap;
 use std::path::{Path, PathBuf};
 
 use geo::{Contains, Coord, Intersects, LineString, Point, Polygon};
@@ -23,9 +25,9 @@ pub struct Site {
     pub name: String,
     pub(crate) maps: Vec<Map>,
     pub(crate) nodes: Vec<Node>,
-    pub(crate) node_index: HashMap<u32, u32>,
+    pub(crate) node_index: IdMap<u32, u32>,
     pub(crate) edges: Vec<Edge>,
-    pub(crate) edge_index: HashMap<u32, u32>,
+    pub(crate) edge_index: IdMap<u32, u32>,
     /// Outgoing edges of node `i`: `out[out_start[i]..out_start[i + 1]]`.
     pub(crate) out_start: Vec<u32>,
     pub(crate) out: Vec<u32>,
@@ -316,9 +318,9 @@ impl Site {
         }
         let mut maps: Vec<Map> = Vec::new();
         let mut nodes: Vec<Node> = Vec::new();
-        let mut node_index: HashMap<u32, u32> = HashMap::new();
+        let mut node_index: IdMap<u32, u32> = IdMap::default();
         let mut edges: Vec<Edge> = Vec::new();
-        let mut edge_index: HashMap<u32, u32> = HashMap::new();
+        let mut edge_index: IdMap<u32, u32> = IdMap::default();
         let mut map_ids = HashSet::new();
 
         for (mi, r) in refs.iter().enumerate() {

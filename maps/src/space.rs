@@ -9,14 +9,13 @@
 //! Shapes are `geo` multipolygons in the map's frame; candidates come from an `rstar` R-tree of
 //! bounding boxes per map, then an exact `geo` intersection test.
 
-use std::collections::HashMap;
-
 use geo::{Area, BoundingRect, Coord, Intersects, LineString, MultiPolygon, Polygon, Rect};
 use protocol::message::Region;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, RTree};
 
 use crate::file::AreaKind;
+use crate::hash::IdMap;
 use crate::site::Site;
 
 /// A shape on a map.
@@ -45,15 +44,23 @@ pub fn polygon(points: &[[f64; 2]]) -> Polygon<f64> {
 
 /// A polygon containing the circle of `radius` around `(x, y)`.
 pub fn disc(x: f64, y: f64, radius: f64) -> Polygon<f64> {
-    let r = radius / (std::f64::consts::PI / CIRCLE_SIDES as f64).cos();
-    let pts: Vec<[f64; 2]> = (0..CIRCLE_SIDES)
-        .map(|i| {
-            let t = std::f64::consts::TAU * i as f64 / CIRCLE_SIDES as f64;
-            [x + r * t.cos(), y + r * t.sin()]
-        })
-        .collect();
+    let (outer, unit) = &*OCTAGON;
+    let r = radius / outer;
+    let pts: Vec<[f64; 2]> = unit.iter().map(|(c, s)| [x + r * c, y + r * s]).collect();
     polygon(&pts)
 }
+
+/// The circumscribing factor and the corner directions of the polygons that stand for
+/// circles, computed once (each disc took as many sines and cosines).
+static OCTAGON: std::sync::LazyLock<(f64, [(f64, f64); CIRCLE_SIDES])> =
+    std::sync::LazyLock::new(|| {
+        let outer = (std::f64::consts::PI / CIRCLE_SIDES as f64).cos();
+        let unit = std::array::from_fn(|i| {
+            let t = std::f64::consts::TAU * i as f64 / CIRCLE_SIDES as f64;
+            (t.cos(), t.sin())
+        });
+        (outer, unit)
+    });
 
 /// The rectangle `front`/`rear` along `theta` and `left`/`right` across it, around `(x, y)`.
 pub fn oriented_rect(
@@ -278,11 +285,11 @@ struct MapSpace {
 /// The space table of one site.
 #[derive(Debug, Default)]
 pub struct SpaceTable {
-    maps: HashMap<u16, MapSpace>,
-    entries: HashMap<u64, Entry>,
-    by_agv: HashMap<u32, Vec<u64>>,
-    by_hold: HashMap<(u32, Hold), u64>,
-    grant_keys: HashMap<u32, u64>,
+    maps: IdMap<u16, MapSpace>,
+    entries: IdMap<u64, Entry>,
+    by_agv: IdMap<u32, Vec<u64>>,
+    by_hold: IdMap<(u32, Hold), u64>,
+    grant_keys: IdMap<u32, u64>,
     cabins: Vec<Cabin>,
     next_key: u64,
     next_grant: u32,
@@ -302,7 +309,7 @@ impl SpaceTable {
     /// A table for `site`'s maps (their bounds and forbidden areas). Grant ids start at
     /// `first_grant` (continue them across restarts).
     pub fn new(site: &Site, first_grant: u32) -> Self {
-        let mut maps = HashMap::new();
+        let mut maps = IdMap::default();
         for m in site.maps() {
             maps.insert(
                 m.id,
@@ -578,6 +585,24 @@ impl SpaceTable {
         if !self.by_hold.contains_key(&(agv, hold)) {
             self.insert(agv, map, hold, shape, (0, u64::MAX));
         }
+    }
+
+    /// Whether `agv` holds the reservation of `resource`.
+    pub fn holds_reservation(&self, agv: u32, resource: u64) -> bool {
+        self.by_hold
+            .contains_key(&(agv, Hold::Reservation { resource }))
+    }
+
+    /// The resources `agv` holds reservations of.
+    pub fn reservations(&self, agv: u32) -> impl Iterator<Item = u64> + '_ {
+        self.by_agv
+            .get(&agv)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| match self.entries[k].hold {
+                Hold::Reservation { resource } => Some(resource),
+                _ => None,
+            })
     }
 
     /// Releases `agv`'s reservations for which `release` is true; returns how many.

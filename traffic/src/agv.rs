@@ -78,6 +78,45 @@ pub struct Agv {
     pub offline_since_ms: Option<u64>,
     /// Held still by the driver (a safety stop): no motion, no task.
     pub held: bool,
+    /// The node nearest to its pose, for the pose it was computed at.
+    #[serde(skip)]
+    pub(crate) near: NearCache,
+}
+
+/// The node nearest to an AGV's pose, remembered with the map and position it was found for:
+/// idle AGVs stand still, and the policies and deadlock passes ask for it every half second.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NearCache(std::cell::Cell<Option<NearKnown>>);
+
+/// Map, x and y bits of a pose, and the node nearest to it.
+type NearKnown = (u16, [u64; 2], Option<u32>);
+
+impl NearCache {
+    /// The cached answer for `map` and `(x, y)`, or `find`'s (then remembered).
+    pub(crate) fn get(
+        &self,
+        map: u16,
+        x: f64,
+        y: f64,
+        find: impl FnOnce() -> Option<u32>,
+    ) -> Option<u32> {
+        let key = (map, [x.to_bits(), y.to_bits()]);
+        if let Some((m, xy, node)) = self.0.get()
+            && (m, xy) == key
+        {
+            return node;
+        }
+        let node = find();
+        self.0.set(Some((key.0, key.1, node)));
+        node
+    }
+}
+
+impl PartialEq for NearCache {
+    fn eq(&self, _: &Self) -> bool {
+        // a cache: not part of what an AGV is
+        true
+    }
 }
 
 impl Agv {
@@ -99,6 +138,7 @@ impl Agv {
             idle_since_ms: 0,
             offline_since_ms: None,
             held: false,
+            near: NearCache::default(),
         }
     }
 

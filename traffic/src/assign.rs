@@ -10,9 +10,13 @@ use crate::wait::{Wait, WaitReason};
 impl Core<'_> {
     /// Whether `agv` can take a task of `kind` now.
     pub(crate) fn available(&self, agv: u32, charge: bool) -> bool {
-        let Some(a) = self.agvs.get(&agv) else {
-            return false;
-        };
+        self.agvs
+            .get(&agv)
+            .is_some_and(|a| self.available_agv(&agv, a, charge))
+    }
+
+    /// [`Self::available`] for an AGV at hand.
+    fn available_agv(&self, agv: &u32, a: &crate::agv::Agv, charge: bool) -> bool {
         let rested = a.standing()
             && match a.mode {
                 Mode::Idle | Mode::WaitingForRelease => true,
@@ -22,16 +26,18 @@ impl Core<'_> {
         a.task.is_none()
             && !a.held
             && rested
-            && !self.settling.contains(&agv)
+            && !self.settling.contains(agv)
             && (charge || a.battery_pct >= self.settings.charge_below_pct)
     }
 
     /// The node an AGV's routes start from: the nearest to its pose on its map.
     pub(crate) fn current_node(&self, agv: u32) -> Option<u32> {
         let a = self.agvs.get(&agv)?;
-        self.site
-            .nearest_node(a.map, a.pose[0], a.pose[1])
-            .map(|(n, _)| n.id)
+        a.near.get(a.map, a.pose[0], a.pose[1], || {
+            self.site
+                .nearest_node(a.map, a.pose[0], a.pose[1])
+                .map(|(n, _)| n.id)
+        })
     }
 
     /// Plans task `id` for `agv` from where it stands; returns the steps.
@@ -100,14 +106,20 @@ impl Core<'_> {
                 }
                 None => {
                     let pool = pool.get_or_insert_with(|| {
+                        // the idle AGVs in id order, walked beside the AGVs (no look-ups)
+                        let mut agvs = self.agvs.iter().peekable();
                         rstar::RTree::bulk_load(
                             self.idle
                                 .iter()
-                                .filter(|a| {
-                                    self.available(**a, false) && !self.requested.contains_key(a)
+                                .filter_map(|id| {
+                                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                                    agvs.next_if(|(k, _)| *k == id)
                                 })
-                                .map(|a| {
-                                    let v = &self.agvs[a];
+                                .filter(|(a, v)| {
+                                    self.available_agv(a, v, false)
+                                        && !self.requested.contains_key(a)
+                                })
+                                .map(|(a, v)| {
                                     rstar::primitives::GeomWithData::new(
                                         [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
                                         *a,
@@ -157,7 +169,9 @@ impl Core<'_> {
             let a = self.agvs.get_mut(&agv).expect("agv");
             a.task = Some(id);
             self.idle.remove(&agv);
-            self.running.insert(id);
+            if self.running.insert(id) {
+                self.target(dest);
+            }
             self.dirty.insert(id);
             self.actions.push_back(Action::StoreTask { task: id });
             self.actions
@@ -168,9 +182,12 @@ impl Core<'_> {
     /// Puts task `id` in the queue.
     pub(crate) fn queue_insert(&mut self, id: u32) {
         let Some(t) = self.tasks.get(&id) else { return };
-        if self.queue.insert(t.order())
-            && let Some(a) = t.spec.agv
-        {
+        if !self.queue.insert(t.order()) {
+            return;
+        }
+        let (dest, named) = (t.spec.destination, t.spec.agv);
+        self.target(dest);
+        if let Some(a) = named {
             *self.requested.entry(a).or_default() += 1;
         }
     }
@@ -178,8 +195,12 @@ impl Core<'_> {
     /// Takes task `id` out of the queue.
     pub(crate) fn queue_remove(&mut self, id: u32) {
         let Some(t) = self.tasks.get(&id) else { return };
-        if self.queue.remove(&t.order())
-            && let Some(a) = t.spec.agv
+        if !self.queue.remove(&t.order()) {
+            return;
+        }
+        let (dest, named) = (t.spec.destination, t.spec.agv);
+        self.untarget(dest);
+        if let Some(a) = named
             && let Some(n) = self.requested.get_mut(&a)
         {
             *n -= 1;

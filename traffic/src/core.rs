@@ -1,9 +1,10 @@
 //! The core: fleet state, inputs, the tick and assignment. Releasing space lives in
 //! `release`, deadlocks in `deadlock`, idle parking and charging in `policy`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use maps::file::NodeKind;
+use maps::hash::IdMap;
 use maps::{Planner, Site, SpaceTable};
 use serde::Serialize;
 
@@ -147,6 +148,8 @@ pub struct Core<'s> {
     /// Queued tasks naming each AGV: how many.
     pub(crate) requested: BTreeMap<u32, u32>,
     pub(crate) running: BTreeSet<u32>,
+    /// Destinations of the queued and running tasks: node → how many.
+    pub(crate) targets: BTreeMap<u32, u32>,
     pub(crate) dirty: BTreeSet<u32>,
     /// Blocking AGV → tasks waiting for it.
     pub(crate) waiters: BTreeMap<u32, BTreeSet<u32>>,
@@ -159,9 +162,9 @@ pub struct Core<'s> {
     pub(crate) next_task: u32,
     pub(crate) next_command: u64,
     /// Out-neighbours by drive edges: node → (edge id, node id).
-    pub(crate) neighbours: HashMap<u32, Vec<(u32, u32)>>,
+    pub(crate) neighbours: IdMap<u32, Vec<(u32, u32)>>,
     /// Incoming edges (drives and transitions, not blocked): node → edge ids.
-    pub(crate) incoming: HashMap<u32, Vec<u32>>,
+    pub(crate) incoming: IdMap<u32, Vec<u32>>,
     pub(crate) lift_doors: BTreeSet<u32>,
     pub(crate) chargers: Places,
     pub(crate) parking: Places,
@@ -170,13 +173,22 @@ pub struct Core<'s> {
     pub(crate) actions: VecDeque<Action>,
     pub(crate) last_slow_ms: u64,
     pub(crate) stats: Stats,
+    /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
+    /// it (replans look for AGVs standing nearby), dropped at its end.
+    pub(crate) still: Option<Vec<(u16, f64, u32)>>,
+    /// Shapes of node and edge pieces by (resource, radius bits), at most
+    /// [`PIECES_CACHED`] (then it starts afresh).
+    pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
 }
+
+/// Piece shapes kept at most (a few hundred bytes each).
+pub(crate) const PIECES_CACHED: usize = 1 << 16;
 
 impl<'s> Core<'s> {
     /// A core for `site` with `settings`; task ids start after `last_task`.
     pub fn new(site: &'s Site, settings: Settings, last_task: u32) -> Self {
-        let mut neighbours: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
-        let mut incoming: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut neighbours: IdMap<u32, Vec<(u32, u32)>> = IdMap::default();
+        let mut incoming: IdMap<u32, Vec<u32>> = IdMap::default();
         for e in site.edges() {
             let (a, b) = site.ends(e);
             if !e.blocked {
@@ -216,6 +228,7 @@ impl<'s> Core<'s> {
             queue: BTreeSet::new(),
             requested: BTreeMap::new(),
             running: BTreeSet::new(),
+            targets: BTreeMap::new(),
             dirty: BTreeSet::new(),
             waiters: BTreeMap::new(),
             settling: BTreeSet::new(),
@@ -231,6 +244,8 @@ impl<'s> Core<'s> {
             actions: VecDeque::new(),
             last_slow_ms: 0,
             stats: Stats::default(),
+            still: None,
+            pieces: Default::default(),
         }
     }
 
@@ -655,6 +670,21 @@ impl<'s> Core<'s> {
         self.release(agv, &all);
     }
 
+    /// A queued or running task goes to `node`.
+    pub(crate) fn target(&mut self, node: u32) {
+        *self.targets.entry(node).or_default() += 1;
+    }
+
+    /// A task going to `node` left the queue or ended.
+    pub(crate) fn untarget(&mut self, node: u32) {
+        if let Some(n) = self.targets.get_mut(&node) {
+            *n -= 1;
+            if *n == 0 {
+                self.targets.remove(&node);
+            }
+        }
+    }
+
     /// Tasks waiting for `agv` are looked at again.
     pub(crate) fn wake(&mut self, agv: u32) {
         if let Some(w) = self.waiters.remove(&agv) {
@@ -678,7 +708,10 @@ impl<'s> Core<'s> {
         let agv = t.agv;
         let sent_any = t.sent || t.step > 0;
         let internal = t.internal;
-        self.running.remove(&id);
+        let dest = t.spec.destination;
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
         self.dirty.remove(&id);
         match state {
             TaskState::Completed if !internal => self.stats.completed += 1,
@@ -743,8 +776,11 @@ impl<'s> Core<'s> {
             reason: WaitReason::Offline,
             since_ms: now,
         });
+        let dest = t.spec.destination;
         self.queue_insert(id);
-        self.running.remove(&id);
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
         self.dirty.remove(&id);
         if let Some(agv) = agv {
             self.lifts.retain(|_, a| *a != agv);
@@ -793,8 +829,10 @@ impl<'s> Core<'s> {
             .iter()
             .copied()
             .filter(|id| {
-                let t = &self.tasks[id];
-                u64::from(*id) % (retry / 100) == slot && (t.wait.is_some() || t.busy.is_some())
+                u64::from(*id) % (retry / 100) == slot && {
+                    let t = &self.tasks[id];
+                    t.wait.is_some() || t.busy.is_some()
+                }
             })
             .collect();
         self.dirty.extend(due);

@@ -11,7 +11,7 @@ use maps::space::{corridor, disc};
 
 use crate::action::{Action, Event};
 use crate::core::Core;
-use crate::task::{Spec, Step, TaskKind, TaskState};
+use crate::task::{Spec, Step, TaskKind};
 use crate::wait::WaitReason;
 
 impl Core<'_> {
@@ -20,6 +20,7 @@ impl Core<'_> {
         self.planner.set_limit(Some(5_000));
         self.resolve(now);
         self.planner.set_limit(None);
+        self.still = None;
     }
 
     fn resolve(&mut self, now: u64) {
@@ -214,15 +215,37 @@ impl Core<'_> {
             return false;
         }
         let (x, y) = (a.pose[0], a.pose[1]);
-        for o in self.agvs.values() {
+        // The AGVs standing still, by map and x, once a pass (nobody reports during it).
+        let still = self.still.take().unwrap_or_else(|| {
+            let mut v: Vec<(u16, f64, u32)> = self
+                .agvs
+                .values()
+                .filter(|o| !o.moving)
+                .map(|o| (o.map, o.pose[0], o.id))
+                .collect();
+            v.sort_by(|p, q| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)).then(p.2.cmp(&q.2)));
+            v
+        });
+        let lo = still.partition_point(|s| s.0 < map || (s.0 == map && s.1 < x - 41.0));
+        let near: Vec<u32> = still[lo..]
+            .iter()
+            .take_while(|s| s.0 == map && s.1 <= x + 41.0)
+            .map(|s| s.2)
+            .collect();
+        self.still = Some(still);
+        for o in near.iter().map(|id| &self.agvs[id]) {
             if o.id != agv
                 && o.map == map
                 && !o.moving
                 && (o.pose[0] - x).abs() < 40.0
                 && (o.pose[1] - y).abs() < 40.0
-                && let Some((n, _)) = self.site.nearest_node(map, o.pose[0], o.pose[1])
+                && let Some(n) = o.near.get(map, o.pose[0], o.pose[1], || {
+                    self.site
+                        .nearest_node(map, o.pose[0], o.pose[1])
+                        .map(|(n, _)| n.id)
+                })
             {
-                blocked.insert(n.id);
+                blocked.insert(n);
             }
         }
         if blocked.contains(&dest) {
@@ -487,13 +510,6 @@ impl Core<'_> {
 
     /// Whether an unfinished task goes to `node`.
     pub(crate) fn targeted(&self, node: u32) -> bool {
-        self.running
-            .iter()
-            .chain(self.queue.iter().map(|k| &k.2))
-            .any(|id| {
-                self.tasks
-                    .get(id)
-                    .is_some_and(|t| t.spec.destination == node && t.state != TaskState::Completed)
-            })
+        self.targets.contains_key(&node)
     }
 }

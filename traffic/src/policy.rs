@@ -1,7 +1,7 @@
 //! Fleet policies: idle AGVs leave stations, chargers and lift doors for parking places or
 //! out-of-the-way nodes; low batteries charge; idle AGVs charge when a charger is free.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use maps::Shape;
 use maps::file::NodeKind;
@@ -17,16 +17,8 @@ impl Core<'_> {
         if idle.is_empty() {
             return;
         }
-        let targets: BTreeSet<u32> = self
-            .running
-            .iter()
-            .chain(self.queue.iter().map(|k| &k.2))
-            .filter_map(|id| self.tasks.get(id))
-            .filter(|t| !t.state.is_final())
-            .map(|t| t.spec.destination)
-            .collect();
-        let mut taken = targets;
-        let queued_for: BTreeSet<u32> = self.requested.keys().copied().collect();
+        // Nodes taken: the destinations of unfinished tasks (`targets`; the places chosen in
+        // this pass are queued at once, so they are among them).
         let mut budget = 200;
         // Once a search for a free charger or parking place fails, none is tried again in this
         // pass (each is a few R-tree and space-table queries).
@@ -43,7 +35,7 @@ impl Core<'_> {
             // the cheap tests first: most idle AGVs have nothing to do here
             if a.mode == Mode::Charging
                 || (!low && park_after.is_none_or(|after| idle_for < after))
-                || queued_for.contains(&agv)
+                || self.requested.contains_key(&agv)
                 || !self.available(agv, true)
             {
                 continue;
@@ -54,9 +46,8 @@ impl Core<'_> {
             let kind = self.site.node(here).map(|n| n.kind);
             if low {
                 if chargers_left {
-                    match self.free_node(agv, &self.chargers, &taken) {
+                    match self.free_node(agv, &self.chargers, &self.targets) {
                         Some(c) => {
-                            taken.insert(c);
                             self.internal(now, agv, TaskKind::Charge, c);
                             self.stats.charges += 1;
                             budget -= 1;
@@ -73,9 +64,8 @@ impl Core<'_> {
                 continue;
             }
             if opportunity {
-                match self.free_node(agv, &self.chargers, &taken) {
+                match self.free_node(agv, &self.chargers, &self.targets) {
                     Some(c) => {
-                        taken.insert(c);
                         self.internal(now, agv, TaskKind::Charge, c);
                         self.stats.charges += 1;
                         budget -= 1;
@@ -100,15 +90,14 @@ impl Core<'_> {
                 continue;
             }
             let parking = if parking_left {
-                let p = self.free_node(agv, &self.parking, &taken);
+                let p = self.free_node(agv, &self.parking, &self.targets);
                 parking_left = p.is_some();
                 p
             } else {
                 None
             };
-            let place = parking.or_else(|| self.free_waypoint(agv, here, &taken));
+            let place = parking.or_else(|| self.free_waypoint(agv, here, &self.targets));
             if let Some(p) = place {
-                taken.insert(p);
                 self.internal(now, agv, TaskKind::Park, p);
                 self.stats.parks += 1;
                 budget -= 1;
@@ -133,7 +122,7 @@ impl Core<'_> {
         &self,
         agv: u32,
         places: &crate::core::Places,
-        taken: &BTreeSet<u32>,
+        taken: &BTreeMap<u32, u32>,
     ) -> Option<u32> {
         let a = &self.agvs[&agv];
         let r = self.reach(agv);
@@ -143,7 +132,7 @@ impl Core<'_> {
             .nearest_neighbor_iter(&at)
             .take(64)
             .map(|p| p.data)
-            .filter(|c| !taken.contains(c))
+            .filter(|c| !taken.contains_key(c))
             .find(|c| {
                 self.site.node(*c).is_some_and(|n| {
                     n.map == a.map
@@ -157,7 +146,7 @@ impl Core<'_> {
 
     /// A free waypoint near `from` that is no station, charger or lift door and not next to
     /// one (out of the way), breadth first a few hops out.
-    fn free_waypoint(&self, agv: u32, from: u32, taken: &BTreeSet<u32>) -> Option<u32> {
+    fn free_waypoint(&self, agv: u32, from: u32, taken: &BTreeMap<u32, u32>) -> Option<u32> {
         let map = self.agvs[&agv].map;
         let r = self.reach(agv);
         let plain = |n: u32| {
@@ -181,7 +170,7 @@ impl Core<'_> {
                             .neighbours
                             .get(&m)
                             .is_some_and(|ns| ns.iter().all(|(_, k)| plain(*k)));
-                    if quiet && !taken.contains(&m) {
+                    if quiet && !taken.contains_key(&m) {
                         let x = self.site.node(m).expect("node");
                         if self
                             .space

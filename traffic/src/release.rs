@@ -2,6 +2,8 @@
 //! inside a single lane, into a lift only with the way out reserved), releasing behind the
 //! AGV, switch and lift steps, completion.
 
+use std::sync::Arc;
+
 use maps::Shape;
 use maps::space::{corridor, disc};
 
@@ -133,16 +135,52 @@ impl Core<'_> {
     ) -> Vec<(u64, Shape)> {
         let mut items = Vec::with_capacity(2 * (to + 1 - from));
         for i in from..=to {
-            if let Some(n) = self.site.node(nodes[i]) {
-                items.push((u64::from(n.id), Shape::new(vec![disc(n.x, n.y, r)])));
-            }
-            if i > 0
-                && let Some(e) = self.site.edge(edges[i - 1])
-            {
-                items.push((EDGE | u64::from(e.id), corridor(&e.polyline, r)));
-            }
+            self.push_shapes(&mut items, nodes, edges, i, r);
         }
         items
+            .into_iter()
+            .map(|(res, shape)| (res, Shape::clone(&shape)))
+            .collect()
+    }
+
+    /// The pieces of node `i` of a drive (the node and the edge into it) onto `items`, their
+    /// shapes from the cache of pieces.
+    fn push_shapes(
+        &self,
+        items: &mut Vec<(u64, Arc<Shape>)>,
+        nodes: &[u32],
+        edges: &[u32],
+        i: usize,
+        r: f64,
+    ) {
+        if let Some(n) = self.site.node(nodes[i]) {
+            let res = u64::from(n.id);
+            items.push((
+                res,
+                self.piece(res, r, || Shape::new(vec![disc(n.x, n.y, r)])),
+            ));
+        }
+        if i > 0
+            && let Some(e) = self.site.edge(edges[i - 1])
+        {
+            let res = EDGE | u64::from(e.id);
+            items.push((res, self.piece(res, r, || corridor(&e.polyline, r))));
+        }
+    }
+
+    /// The shape of node or edge piece `res` at reservation radius `r`, built once: a task
+    /// waiting to go on checks the same pieces again whenever the AGV it waits for moves.
+    fn piece(&self, res: u64, r: f64, make: impl FnOnce() -> Shape) -> Arc<Shape> {
+        let mut cache = self.pieces.borrow_mut();
+        if let Some(s) = cache.get(&(res, r.to_bits())) {
+            return Arc::clone(s);
+        }
+        if cache.len() >= crate::core::PIECES_CACHED {
+            cache.clear();
+        }
+        let s = Arc::new(make());
+        cache.insert((res, r.to_bits()), Arc::clone(&s));
+        s
     }
 
     /// Whether an AGV may stop and wait at `node` without blocking a single lane: not a plain
@@ -247,20 +285,70 @@ impl Core<'_> {
             return;
         };
         let r = self.reach(agv);
-        let mut items = self.shapes(nodes, edges, from, target, r);
-        if !sent {
-            items.extend(self.approach(agv, map, nodes[0], r));
-        }
-        let exit = if target == last {
-            self.exit_items(id, r)
-        } else {
-            None
+        // The pieces are checked as the reservation checks them (in order, those it holds
+        // already skipped), each as soon as its shape is built: a waiting task, retried
+        // whenever the AGV it waits for moves, usually finds the first piece taken and builds
+        // no more. Node `from + k` has its pieces at `items[ends[k - 1]..ends[k]]`.
+        let mut items: Vec<(u64, Arc<Shape>)> = Vec::with_capacity(2 * (target + 1 - from) + 1);
+        let mut ends: Vec<usize> = Vec::with_capacity(target + 1 - from);
+        let free = |space: &maps::SpaceTable, map: u16, item: (u64, &Shape)| {
+            if space.holds_reservation(agv, item.0) {
+                Ok(())
+            } else {
+                space.check(agv, map, item.1)
+            }
         };
-        let reserved = match &exit {
-            Some((to_map, out)) => self
+        let mut taken: Option<maps::Conflict> = None;
+        'pieces: for i in from..=target {
+            let start = items.len();
+            self.push_shapes(&mut items, nodes, edges, i, r);
+            ends.push(items.len());
+            for (res, shape) in &items[start..] {
+                if let Err(c) = free(&self.space, map, (*res, shape)) {
+                    taken = Some(c);
+                    break 'pieces;
+                }
+            }
+        }
+        let mut exit = None;
+        if taken.is_none() {
+            if !sent {
+                items.extend(
+                    self.approach(agv, map, nodes[0], r)
+                        .map(|(res, shape)| (res, Arc::new(shape))),
+                );
+            }
+            exit = if target == last {
+                self.exit_items(id, r)
+            } else {
+                None
+            };
+            let tail = items[ends.last().copied().unwrap_or(0)..]
+                .iter()
+                .map(|(res, shape)| (map, *res, &**shape))
+                .chain(
+                    exit.iter()
+                        .flat_map(|(m, out)| out.iter().map(move |(res, shape)| (*m, *res, shape))),
+                );
+            for (m, res, shape) in tail {
+                if let Err(c) = free(&self.space, m, (res, shape)) {
+                    taken = Some(c);
+                    break;
+                }
+            }
+        }
+        let owned = || -> Vec<(u64, Shape)> {
+            items
+                .iter()
+                .map(|(res, shape)| (*res, Shape::clone(shape)))
+                .collect()
+        };
+        let reserved = match (taken, &exit) {
+            (Some(c), _) => Err(c),
+            (None, Some((to_map, out))) => self
                 .space
-                .reserve_on_maps(agv, &[(map, &items), (*to_map, out)]),
-            None => self.space.reserve(agv, map, &items),
+                .reserve_on_maps(agv, &[(map, &owned()), (*to_map, out)]),
+            (None, None) => self.space.reserve(agv, map, &owned()),
         };
         match reserved {
             Err(c @ maps::Conflict::Forbidden { .. }) => {
@@ -280,14 +368,19 @@ impl Core<'_> {
                 );
             }
             Err(c) => {
-                // the first node of the piece that is not free (where it waits to go on)
-                let node = (from..=target)
-                    .find(|&i| {
-                        self.shapes(nodes, edges, i, i, r)
+                // the first node of the piece that is not free (where it waits to go on): its
+                // pieces checked (held or not) up to the one found taken, which is
+                // the last built (or all of them when the approach or the way out was taken)
+                let node = ends
+                    .iter()
+                    .enumerate()
+                    .find(|&(k, &end)| {
+                        let start = if k == 0 { 0 } else { ends[k - 1] };
+                        items[start..end]
                             .iter()
                             .any(|(_, s)| self.space.check(agv, map, s).is_err())
                     })
-                    .map_or(nodes[from], |i| nodes[i]);
+                    .map_or(nodes[from], |(k, _)| nodes[from + k]);
                 let reason = match c {
                     maps::Conflict::Granted { agv, grant } => WaitReason::ForGrant { agv, grant },
                     maps::Conflict::Occupied { agv: o } | maps::Conflict::Reserved { agv: o } => {
@@ -382,6 +475,16 @@ impl Core<'_> {
 
     fn release_behind(&mut self, agv: u32, nodes: &[u32], edges: &[u32], here: usize) {
         if here == 0 {
+            return;
+        }
+        // Usually all of it went when the AGV passed: nothing to look up or give up.
+        let approach = APPROACH | u64::from(nodes[0]);
+        let holds_behind = self.space.reservations(agv).any(|r| {
+            r == approach
+                || nodes[..here].iter().any(|n| u64::from(*n) == r)
+                || edges[..here].iter().any(|e| EDGE | u64::from(*e) == r)
+        });
+        if !holds_behind {
             return;
         }
         let mut behind: Vec<u64> = nodes[..here].iter().map(|n| u64::from(*n)).collect();
