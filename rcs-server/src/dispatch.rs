@@ -199,11 +199,8 @@ async fn carry_out(shared: &Arc<Shared>, action: Action, prepared: Prepared) {
                 if let Err(e) = stored {
                     tracing::error!(error = %e, agv_id = agv, "reservations not stored: not released");
                 }
-                // Never sent: the core takes the space back. What reached storage goes too.
-                let all: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
-                if !all.is_empty() {
-                    let _ = shared.db.release_reservations(agv, &all).await;
-                }
+                // Never sent: the core takes the space back and tells storage to forget
+                // what reached it (a `Released` on the next pass).
                 answered(shared, id, Outcome::NotStored);
                 return;
             };

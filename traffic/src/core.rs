@@ -558,13 +558,14 @@ impl<'s> Core<'s> {
                         self.dirty.insert(task);
                     }
                     Outcome::NotStored => {
-                        // Never sent: the space goes back, the release is undone.
-                        let gone: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
-                        self.space.release_reservations(agv, |r| gone.contains(&r));
+                        // Never sent: the release is undone and the space goes back (storage
+                        // is told too: part of it may have been stored before the failure).
                         if t.state == TaskState::Running {
                             (t.released, t.sent) = before;
                             self.dirty.insert(task);
                         }
+                        let gone: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
+                        self.release(agv, &gone);
                         self.wake(agv);
                     }
                     Outcome::Refused | Outcome::Lost => {

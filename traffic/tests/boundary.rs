@@ -97,6 +97,10 @@ fn a_motion_carries_what_it_relies_on_and_is_undone_when_not_stored() {
         .filter(|h| matches!(h.0, maps::Hold::Reservation { .. }))
         .count();
     assert_eq!(held, 0, "nothing is held for a motion that was never sent");
+    // storage is told to forget what may have reached it
+    let told = std::iter::from_fn(|| core.poll_action())
+        .any(|a| matches!(a, Action::Released { agv: 1, .. }));
+    assert!(told, "storage keeps reservations of a motion never sent");
     // it is tried again
     core.tick(300);
     assert!(
