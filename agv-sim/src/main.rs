@@ -71,6 +71,10 @@ struct VirtualArgs {
     /// Print every step of this AGV and the actions for it (debugging).
     #[arg(long)]
     trace_agv: Option<u32>,
+    /// Congestion control: no new assignments while more than this share of the running
+    /// tasks wait for another AGV (0: off).
+    #[arg(long, default_value_t = 0.5)]
+    congestion_gate: f64,
     /// Print every AGV and why its task waits at the end (debugging).
     #[arg(long)]
     dump_at_end: bool,
@@ -267,6 +271,7 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         dump_at_end: v.dump_at_end,
         settings: traffic::Settings {
             lookahead: v.lookahead,
+            congestion_gate: (v.congestion_gate > 0.0).then_some(v.congestion_gate),
             ..traffic::Settings::default()
         },
         ..traffic::sim::Config::default()

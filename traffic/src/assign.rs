@@ -105,6 +105,10 @@ impl Core<'_> {
                     a
                 }
                 None => {
+                    if self.congested {
+                        // a jam is not fed more AGVs (tasks naming theirs may still go)
+                        continue;
+                    }
                     let pool = pool.get_or_insert_with(|| {
                         // the idle AGVs in id order, walked beside the AGVs (no look-ups)
                         let mut agvs = self.agvs.iter().peekable();

@@ -46,6 +46,10 @@ pub struct Settings {
     pub routes_per_tick: usize,
     /// At most this many deadlocks (or AGVs in the way) are resolved in one pass.
     pub resolutions_per_pass: usize,
+    /// When more than this share of the running tasks wait for another AGV (counted every
+    /// half second), tasks that name no AGV are not assigned until it falls again: a jam is
+    /// not fed more AGVs (congestion control; `None`: off).
+    pub congestion_gate: Option<f64>,
     /// Reports move AGVs' footprints in the space table. A driver that places footprints
     /// itself (with its own safety monitor on the same table) turns this off.
     pub track_footprints: bool,
@@ -66,6 +70,7 @@ impl Default for Settings {
             offline_alarm_after_ms: 30_000,
             routes_per_tick: 32,
             resolutions_per_pass: 16,
+            congestion_gate: Some(0.5),
             track_footprints: true,
         }
     }
@@ -98,6 +103,9 @@ pub struct Stats {
     pub alarms: u64,
     /// Motions sent.
     pub motions: u64,
+    /// Half-second passes that found the fleet congested (no new assignments, see
+    /// [`Settings::congestion_gate`]).
+    pub congested_passes: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +184,9 @@ pub struct Core<'s> {
     /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
     /// it (replans look for AGVs standing nearby), dropped at its end.
     pub(crate) still: Option<Vec<(u16, f64, u32)>>,
+    /// The last half-second pass found more running tasks waiting for AGVs than
+    /// [`Settings::congestion_gate`] allows.
+    pub(crate) congested: bool,
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
@@ -245,6 +256,7 @@ impl<'s> Core<'s> {
             last_slow_ms: 0,
             stats: Stats::default(),
             still: None,
+            congested: false,
             pieces: Default::default(),
         }
     }

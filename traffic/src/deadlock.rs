@@ -1,8 +1,9 @@
 //! Deadlocks: cycles in the wait-for graph (AGV → the AGV holding the space it needs) and
-//! AGVs parked in someone's way. A cycle is broken by its youngest task: it replans around the
-//! space the others hold, or backs off to a free neighbouring node and lets the AGV waiting for
-//! it pass first; if it can do neither the next youngest tries. An idle AGV in the way is sent
-//! to a free node off the waiting AGV's path (docs/traffic.md).
+//! AGVs parked in someone's way. A cycle is broken by the task that gave way least often (then
+//! the youngest): it replans around the space the others hold, or backs off to a free
+//! neighbouring node and lets the AGV waiting for it pass first; if it can do neither the next
+//! tries. An idle AGV in the way is sent to a free node off the waiting AGV's path
+//! (docs/traffic.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,19 +28,39 @@ impl Core<'_> {
         // Only AGVs standing at the end of what was released to them count as waiting: the
         // path of an AGV still driving its released pieces is never taken away.
         let mut waits: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        let (mut user, mut blocked) = (0usize, 0usize);
         for id in &self.running {
             let t = &self.tasks[id];
+            if !t.internal {
+                user += 1;
+            }
             let Some(agv) = t.agv else { continue };
             let Some(w) = &t.wait else { continue };
-            let WaitReason::ForAgv { agv: other, .. } = w.reason else {
-                continue;
+            let other = match w.reason {
+                WaitReason::ForAgv { agv: other, .. } => other,
+                // making way for an AGV that waits in turn: part of the same knot
+                WaitReason::Yielding { to } => to,
+                _ => continue,
             };
+            if !t.internal {
+                blocked += 1;
+            }
             if now.saturating_sub(w.since_ms) < self.settings.deadlock_after_ms {
                 continue;
             }
             if self.agvs.get(&agv).is_some_and(|a| a.at_rest()) {
                 waits.insert(agv, (*id, other));
             }
+        }
+        // Never below half the fleet at work: a jam that does not clear by itself (a knot
+        // the rules below have not untied yet) must not stop the rest of the site.
+        let online = self.agvs.values().filter(|a| a.online).count();
+        self.congested = self
+            .settings
+            .congestion_gate
+            .is_some_and(|share| blocked as f64 > share * user as f64 && 2 * user > online);
+        if self.congested {
+            self.stats.congested_passes += 1;
         }
         let mut handled: BTreeSet<u32> = BTreeSet::new();
         // Bounded work a pass: what is left is looked at in the next (waits rotate by how long
@@ -107,7 +128,15 @@ impl Core<'_> {
                     (self.tasks[&task].created_ms, task, *a)
                 })
                 .collect();
-            victims.sort_by(|x, y| y.cmp(x));
+            // The task that gave way least often first, then the youngest: giving way turns
+            // about (one AGV sent back and forth between two others is a livelock).
+            victims.sort_by_key(|&(created, task, _)| {
+                (
+                    self.tasks[&task].replans,
+                    std::cmp::Reverse(created),
+                    std::cmp::Reverse(task),
+                )
+            });
             let order = victims.clone();
             let mut resolved = false;
             for (_, task, agv) in victims {

@@ -88,6 +88,8 @@ pub struct SimReport {
     pub completed: u64,
     /// Completed in the submission window, per hour.
     pub throughput_per_hour: f64,
+    /// User tasks completed in each simulated minute (a jam shows as a falling rate).
+    pub completed_by_minute: Vec<u64>,
     /// Failed, with their reasons.
     pub failed: BTreeMap<String, u64>,
     /// Open at the end (queued or running).
@@ -642,6 +644,10 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         }
         if now % 60_000 == 0 {
             core.forget_finished(now.saturating_sub(60_000));
+            let before: u64 = report.completed_by_minute.iter().sum();
+            report
+                .completed_by_minute
+                .push(core.stats.completed.saturating_sub(before));
             report.completed = core.stats.completed;
             progress(now, &report);
         }
