@@ -297,6 +297,12 @@ pub struct SpaceTable {
     pub limits: GrantLimits,
 }
 
+/// The bounding box of `shape`: `[min x, min y, max x, max y]` (none for an empty shape).
+pub fn extent(shape: &Shape) -> Option<[f64; 4]> {
+    let r = shape.bounding_rect()?;
+    Some([r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
 fn bbox_of(shape: &Shape) -> Option<AABB<[f64; 2]>> {
     let r = shape.bounding_rect()?;
     Some(AABB::from_corners(

@@ -108,6 +108,27 @@ pub struct Config {
     /// (opportunity charging); 0: off.
     #[arg(long, env = "RCS_OPPORTUNITY_BELOW_PCT", default_value_t = 60.0)]
     pub opportunity_below_pct: f32,
+    /// Congestion control: when more than this share of the running tasks wait for another
+    /// AGV, tasks that name no AGV are not given one until the share falls (a jam is not fed
+    /// more AGVs); 0: off.
+    #[arg(long, env = "RCS_CONGESTION_GATE", default_value_t = 0.5)]
+    pub congestion_gate: f64,
+    /// Several instances on one PostgreSQL: this instance's unique id in the lease (default:
+    /// host name, process id and a random part).
+    #[arg(long, env = "RCS_INSTANCE_ID")]
+    pub instance_id: Option<String>,
+    /// Where AGVs reach this instance (`host:port`) as other instances name it (default: the
+    /// AGV listen address).
+    #[arg(long, env = "RCS_ADVERTISE_AGV")]
+    pub advertise_agv: Option<String>,
+    /// Where operators reach this instance's HTTP API (`host:port`) as standbys name it
+    /// (default: the HTTP listen address).
+    #[arg(long, env = "RCS_ADVERTISE_HTTP")]
+    pub advertise_http: Option<String>,
+    /// Several instances on one PostgreSQL: the leadership lease, ms. A standby takes over at
+    /// most this long after the active instance stopped renewing it.
+    #[arg(long, env = "RCS_LEASE_MS", default_value_t = 5_000)]
+    pub lease_ms: u64,
     /// Business-system URL that task progress is POSTed to (JSON, retried).
     #[arg(long, env = "RCS_CALLBACK_URL")]
     pub callback_url: Option<String>,
@@ -157,6 +178,11 @@ struct FileConfig {
     park_after_ms: Option<u64>,
     charge_below_pct: Option<f32>,
     opportunity_below_pct: Option<f32>,
+    congestion_gate: Option<f64>,
+    instance_id: Option<String>,
+    advertise_agv: Option<String>,
+    advertise_http: Option<String>,
+    lease_ms: Option<u64>,
     callback_url: Option<String>,
 }
 
@@ -214,6 +240,11 @@ impl Config {
         take!(park_after_ms);
         take!(charge_below_pct);
         take!(opportunity_below_pct);
+        take!(congestion_gate);
+        take!(lease_ms);
+        take!(instance_id);
+        take!(advertise_agv);
+        take!(advertise_http);
         take!(database_url);
         if let Some(v) = file.callback_url
             && defaulted("callback_url")
@@ -253,6 +284,11 @@ impl Config {
             park_after_ms: 5_000,
             charge_below_pct: 20.0,
             opportunity_below_pct: 60.0,
+            congestion_gate: 0.5,
+            instance_id: None,
+            advertise_agv: None,
+            advertise_http: None,
+            lease_ms: 5_000,
             callback_url: None,
             api_token: Some("test-admin-token".into()),
         }

@@ -10,6 +10,11 @@ use sqlx::any::AnyPoolOptions;
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// PostgreSQL (else SQLite).
+    postgres: bool,
+    /// Set while this instance is the active one of a cluster: decisions are written only
+    /// under its lease epoch ([`crate::lease`]).
+    fence: Option<std::sync::Arc<crate::lease::Fence>>,
 }
 
 /// One telemetry snapshot row.
@@ -163,7 +168,37 @@ impl Db {
                 .execute(&pool)
                 .await?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            postgres: !sqlite,
+            fence: None,
+        })
+    }
+
+    /// The same database, writing decisions under `fence`: a write that commits a decision
+    /// (reservations, grants, task states) first locks the lease row and checks that the
+    /// fence's epoch is still the lease's; otherwise it is refused and the fence is marked lost.
+    pub fn fenced(&self, fence: std::sync::Arc<crate::lease::Fence>) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            postgres: self.postgres,
+            fence: Some(fence),
+        }
+    }
+
+    /// The pool (for the lease's own statements).
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// A transaction for a decision: under the fence, if any (PostgreSQL: `FOR SHARE` on the
+    /// lease row, so a takeover either waits for this transaction or makes it fail).
+    async fn decision(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(f) = &self.fence {
+            f.check(&mut tx).await?;
+        }
+        Ok(tx)
     }
 
     /// Runs one statement without parameters (administration: creating a test database).
@@ -179,7 +214,26 @@ impl Db {
 
     /// Applies the embedded migrations.
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        sqlx::migrate!("./migrations").run(&self.pool).await
+        sqlx::migrate!("./migrations").run(&self.pool).await?;
+        if self.postgres {
+            // The database's own check that no two AGVs hold overlapping space on one map:
+            // each reservation's bounding box (less 1 cm a side), excluded against every other
+            // AGV's on the same map. PostgreSQL only (SQLite serves one instance); once.
+            sqlx::raw_sql(
+                "DO $$ BEGIN \
+                 PERFORM pg_advisory_xact_lock(770001); \
+                 CREATE EXTENSION IF NOT EXISTS btree_gist; \
+                 ALTER TABLE reservations ADD COLUMN IF NOT EXISTS extent box; \
+                 IF NOT EXISTS (SELECT 1 FROM pg_constraint \
+                     WHERE conname = 'reservations_no_overlap') THEN \
+                   ALTER TABLE reservations ADD CONSTRAINT reservations_no_overlap \
+                     EXCLUDE USING gist (map_id WITH =, agv_id WITH <>, extent WITH &&); \
+                 END IF; END $$",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Enrolls (or replaces) the key of `agv_id`.
@@ -534,6 +588,7 @@ impl Db {
 
     /// Records a grant (committed before the grant is sent).
     pub async fn insert_grant(&self, g: &GrantRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.decision().await?;
         sqlx::query(
             "INSERT INTO grants (grant_id, agv_id, map_id, region, granted_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -544,13 +599,14 @@ impl Db {
         .bind(&g.region)
         .bind(g.granted_at)
         .bind(g.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Records the end of a grant.
     pub async fn end_grant(&self, grant_id: u32, cause: &str, at: i64) -> Result<(), sqlx::Error> {
+        let mut tx = self.decision().await?;
         sqlx::query(
             "UPDATE grants SET released_at = $1, release_cause = $2 \
              WHERE grant_id = $3 AND released_at IS NULL",
@@ -558,9 +614,9 @@ impl Db {
         .bind(at)
         .bind(cause)
         .bind(i64::from(grant_id))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// Grants not ended, and the highest grant id ever issued.
@@ -596,6 +652,7 @@ impl Db {
 
     /// Stores a task's state (its reference only when it is first stored: it never changes).
     pub async fn upsert_task(&self, t: &TaskRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.decision().await?;
         sqlx::query(
             "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
              updated_at, reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
@@ -611,9 +668,9 @@ impl Db {
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(t.reference.as_deref())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The task stored with `reference`, if any (an index look-up).
@@ -636,28 +693,49 @@ impl Db {
         Ok(max.map_or(0, |m| u32::try_from(m).unwrap_or(0)))
     }
 
-    /// Records reservations (committed before the motion frame relying on them is sent).
+    /// Records reservations (committed before the motion frame relying on them is sent), with
+    /// the bounding box of each piece (`[min x, min y, max x, max y]`, m) where known. Refused
+    /// (nothing stored) when another AGV's row holds one of the pieces, or on PostgreSQL when a
+    /// box overlaps another AGV's on the same map by more than 2 cm.
     pub async fn insert_reservations(
         &self,
         agv_id: u32,
         map_id: u16,
         task_id: u32,
         resources: &[u64],
+        extents: &[Option<[f64; 4]>],
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        for r in resources {
-            sqlx::query(
-                "INSERT INTO reservations (agv_id, map_id, resource, task_id, reserved_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (map_id, resource) DO UPDATE \
-                 SET agv_id = $1, task_id = $4, reserved_at = $5",
-            )
-            .bind(i64::from(agv_id))
-            .bind(i32::from(map_id))
-            .bind(r.to_string())
-            .bind(i64::from(task_id))
-            .bind(crate::state::now_ms() as i64)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = self.decision().await?;
+        let sql = if self.postgres {
+            "INSERT INTO reservations (agv_id, map_id, resource, task_id, reserved_at, extent) \
+             VALUES ($1, $2, $3, $4, $5, $6::box) ON CONFLICT (map_id, resource) DO UPDATE \
+             SET task_id = $4, reserved_at = $5, extent = $6::box \
+             WHERE reservations.agv_id = $1"
+        } else {
+            "INSERT INTO reservations (agv_id, map_id, resource, task_id, reserved_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (map_id, resource) DO UPDATE \
+             SET task_id = $4, reserved_at = $5 WHERE reservations.agv_id = $1"
+        };
+        for (i, r) in resources.iter().enumerate() {
+            let mut q = sqlx::query(sql)
+                .bind(i64::from(agv_id))
+                .bind(i32::from(map_id))
+                .bind(r.to_string())
+                .bind(i64::from(task_id))
+                .bind(crate::state::now_ms() as i64);
+            if self.postgres {
+                q = q.bind(extents.get(i).copied().flatten().and_then(|b| {
+                    let (x0, y0, x1, y1) = (b[0] + 0.01, b[1] + 0.01, b[2] - 0.01, b[3] - 0.01);
+                    (x0 <= x1 && y0 <= y1 && [x0, y0, x1, y1].iter().all(|v| v.is_finite()))
+                        .then(|| format!("(({x0},{y0}),({x1},{y1}))"))
+                }));
+            }
+            let done = q.execute(&mut *tx).await?;
+            if done.rows_affected() != 1 {
+                return Err(sqlx::Error::Protocol(format!(
+                    "reservation {r} on map {map_id} is held by another AGV"
+                )));
+            }
         }
         tx.commit().await
     }
@@ -668,14 +746,14 @@ impl Db {
         agv_id: u32,
         resources: &[u64],
     ) -> Result<(), sqlx::Error> {
+        let mut tx = self.decision().await?;
         if resources.is_empty() {
             sqlx::query("DELETE FROM reservations WHERE agv_id = $1")
                 .bind(i64::from(agv_id))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
-            return Ok(());
+            return tx.commit().await;
         }
-        let mut tx = self.pool.begin().await?;
         for r in resources {
             sqlx::query("DELETE FROM reservations WHERE agv_id = $1 AND resource = $2")
                 .bind(i64::from(agv_id))

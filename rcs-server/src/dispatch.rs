@@ -6,7 +6,7 @@
 //! alarms raised. Every fleet rule lives in the core; this module only turns its actions into
 //! frames, rows and events (as `net.rs` drives `protocol::session::RcsSession`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +78,7 @@ pub fn settings(config: &crate::config::Config) -> traffic::Settings {
         park_after_ms: (config.park_after_ms > 0).then_some(config.park_after_ms),
         charge_below_pct: config.charge_below_pct,
         opportunity_below_pct: config.opportunity_below_pct,
+        congestion_gate: (config.congestion_gate > 0.0).then_some(config.congestion_gate),
         // footprints are placed by `grants::on_status`, which watches them for safety
         track_footprints: false,
         ..traffic::Settings::default()
@@ -119,7 +120,9 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// What an action needs from the core to be carried out, taken while it is locked.
 enum Prepared {
-    Motion(Option<MotionCommand>),
+    /// The frame, and the bounding box of each reserved piece (for the database's own check
+    /// that no two AGVs' space overlaps: [`crate::db::Db::insert_reservations`]).
+    Motion(Option<MotionCommand>, BTreeMap<u64, [f64; 4]>),
     Send(Option<Message>),
     Store(Option<Task>),
     Nothing,
@@ -161,8 +164,29 @@ async fn pass(shared: &Arc<Shared>, tick: bool) {
 
 fn prepare(shared: &Shared, core: &Core<'_>, action: &Action, now: u64) -> Prepared {
     match action {
-        Action::Motion { task, command, .. } => {
-            Prepared::Motion(motion(shared, core, *task, command))
+        Action::Motion {
+            task,
+            command,
+            agv,
+            reserve,
+            ..
+        } => {
+            let wanted: BTreeSet<u64> = reserve
+                .iter()
+                .flat_map(|(_, r)| r.iter().copied())
+                .collect();
+            let extents = core
+                .space()
+                .holds(*agv)
+                .into_iter()
+                .filter_map(|(hold, _, shape)| match hold {
+                    maps::Hold::Reservation { resource } if wanted.contains(&resource) => {
+                        Some((resource, maps::space::extent(shape)?))
+                    }
+                    _ => None,
+                })
+                .collect();
+            Prepared::Motion(motion(shared, core, *task, command), extents)
         }
         Action::Send { command, .. } => Prepared::Send(message(shared, command)),
         Action::StoreTask { task } => {
@@ -182,14 +206,16 @@ async fn carry_out(shared: &Arc<Shared>, action: Action, prepared: Prepared) {
                 task,
                 ..
             },
-            Prepared::Motion(command),
+            Prepared::Motion(command, extents),
         ) => {
             // Committed before the motion frame that relies on it.
             let mut stored = Ok(());
             for (map, resources) in &reserve {
+                let boxes: Vec<Option<[f64; 4]>> =
+                    resources.iter().map(|r| extents.get(r).copied()).collect();
                 stored = shared
                     .db
-                    .insert_reservations(agv, *map, task, resources)
+                    .insert_reservations(agv, *map, task, resources, &boxes)
                     .await;
                 if stored.is_err() {
                     break;

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod callbacks;
+pub mod cluster;
 pub mod config;
 pub mod connections;
 pub mod db;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod fleet;
 pub mod grants;
 pub mod keys;
+pub mod lease;
 pub mod metrics;
 pub mod net;
 pub mod safety;
@@ -98,11 +100,25 @@ pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(Server, impl Future<Output = ()>), ServerError> {
+    start_term(config, shutdown, None).await
+}
+
+/// As [`start`], as the active instance of a cluster during `term` (its decisions written under
+/// the term's fence; [`cluster`]).
+pub async fn start_term(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    term: Option<cluster::Term>,
+) -> Result<(Server, impl Future<Output = ()>), ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let site = Arc::new(load_site(&config)?);
     tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
     let db = db::Db::open(&config.database_url()).await?;
     db.migrate().await?;
+    let db = match &term {
+        Some(t) => db.fenced(t.fence.clone()),
+        None => db,
+    };
     let server_key = keys::load_or_create_server_key(&config.data_dir)?;
     let keys = keys::EnrolledKeys::load(&db, config.allow_fast).await?;
     let (tokens, admin_token) =
@@ -149,8 +165,13 @@ pub async fn start(
         site,
         traffic,
         tasks,
+        term,
         stop: stop_rx.clone(),
     }));
+    if let Some(t) = &state.term {
+        state.metrics.cluster_epoch.set(t.fence.epoch() as i64);
+        state.metrics.cluster_terms.set(t.number as i64);
+    }
     tracing::info!(%agv_addr, "AGV protocol listening");
     match &admin_token {
         AdminTokenSource::Configured => {
@@ -267,11 +288,16 @@ async fn restore_space(
     Ok(space)
 }
 
-/// Runs the server until `shutdown` resolves.
+/// Runs the server until `shutdown` resolves: on PostgreSQL as a member of a cluster
+/// ([`cluster::run`]: active while it holds the site's lease, standby otherwise), on SQLite as
+/// the one instance.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    if config.database_url().starts_with("postgres") {
+        return cluster::run(config, shutdown).await;
+    }
     let (_, serve) = start(config, shutdown).await?;
     serve.await;
     Ok(())

@@ -55,6 +55,10 @@ pub struct Metrics {
     pub wait_seconds: Family<Kind, Histogram, fn() -> Histogram>,
     /// Alarms raised for tasks blocked by an offline AGV.
     pub wait_alarms: Counter,
+    /// The fencing epoch this instance acts under (0: the one instance, SQLite).
+    pub cluster_epoch: Gauge,
+    /// Terms this process has held as the active instance of a cluster (takeovers).
+    pub cluster_terms: Gauge,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -90,6 +94,8 @@ impl Default for Metrics {
             waiting: Family::default(),
             wait_seconds: Family::new_with_constructor(wait_histogram),
             wait_alarms: Counter::default(),
+            cluster_epoch: Gauge::default(),
+            cluster_terms: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -171,6 +177,16 @@ impl Default for Metrics {
             "wait_alarms",
             "Alarms for tasks blocked by an offline AGV",
             m.wait_alarms.clone(),
+        );
+        registry.register(
+            "cluster_epoch",
+            "Fencing epoch this instance acts under (0: single instance); standbys answer 503",
+            m.cluster_epoch.clone(),
+        );
+        registry.register(
+            "cluster_terms",
+            "Terms this process has held as the active instance (takeovers)",
+            m.cluster_terms.clone(),
         );
         Self { registry, ..m }
     }

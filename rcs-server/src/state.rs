@@ -54,6 +54,8 @@ pub struct Shared {
     pub safety: crate::safety::Safety,
     /// Wait bookkeeping between dispatcher passes (alarms raised, stuck deadlocks).
     pub waits: crate::waits::Waits,
+    /// The cluster term this instance is active in (none: the one instance, SQLite).
+    pub term: Option<crate::cluster::Term>,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -71,6 +73,7 @@ pub(crate) struct Parts {
     pub site: Arc<maps::Site>,
     pub traffic: crate::dispatch::Traffic,
     pub tasks: crate::tasks::Tasks,
+    pub term: Option<crate::cluster::Term>,
     pub stop: watch::Receiver<bool>,
 }
 
@@ -116,6 +119,7 @@ impl Shared {
             tasks: p.tasks,
             safety: crate::safety::Safety::default(),
             waits: crate::waits::Waits::default(),
+            term: p.term,
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(seed.max(1)),

@@ -326,7 +326,7 @@ async fn restored_reservations_are_held_even_over_a_stale_footprint() {
     let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
         .await
         .unwrap();
-    db.insert_reservations(2, 1, 0, &[2]).await.unwrap();
+    db.insert_reservations(2, 1, 0, &[2], &[]).await.unwrap();
     db.close().await;
     let s = Running::start(Config::for_tests(dir.path())).await;
     assert_eq!(

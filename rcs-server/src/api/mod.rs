@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/favicon.ico", get(dashboard::icon))
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
+        .route("/api/v1/cluster", get(system::cluster))
         .route("/api/openapi.json", get(system::openapi))
         .route("/api/v1/agvs", get(agvs::list))
         .route("/api/v1/agvs/enroll", post(agvs::enroll))
@@ -71,6 +72,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     info(title = "rcs", description = "The rcs AGV cloud control platform's HTTP API."),
     paths(
         system::healthz,
+        system::cluster,
         system::metrics,
         agvs::list,
         agvs::one,

@@ -27,6 +27,11 @@ pub struct Health {
     pub agvs_online: usize,
     /// Server version.
     pub version: String,
+    /// `single` (one instance, SQLite) or `active` (the active instance of a cluster; standbys
+    /// answer `standby`).
+    pub role: String,
+    /// The fencing epoch this instance acts under, in a cluster.
+    pub epoch: Option<u64>,
 }
 
 /// Health (no token needed).
@@ -38,6 +43,13 @@ pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         status: if stopping { "stopping" } else { "ok" }.into(),
         agvs_online: shared.fleet.online(),
         version: env!("CARGO_PKG_VERSION").into(),
+        role: if shared.term.is_some() {
+            "active"
+        } else {
+            "single"
+        }
+        .into(),
+        epoch: shared.term.as_ref().map(|t| t.fence.epoch()),
     };
     let status = if stopping {
         StatusCode::SERVICE_UNAVAILABLE
@@ -45,6 +57,23 @@ pub(super) async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
         StatusCode::OK
     };
     (status, axum::Json(body)).into_response()
+}
+
+/// This instance's role in a cluster, its epoch and the lease's holder (no token needed).
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "system", security(()),
+    responses((status = 200, body = crate::cluster::ClusterStatus)))]
+pub(super) async fn cluster(State(shared): State<Arc<Shared>>) -> Response {
+    let status = match &shared.term {
+        Some(t) => t.status().await,
+        None => crate::cluster::ClusterStatus {
+            role: "single".into(),
+            me: None,
+            epoch: None,
+            holder: None,
+            terms: 0,
+        },
+    };
+    axum::Json(status).into_response()
 }
 
 /// Prometheus metrics, text format (no token needed; bind the HTTP listener accordingly).

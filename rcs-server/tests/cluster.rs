@@ -1,0 +1,284 @@
+//! Several instances on one PostgreSQL (127.0.0.1:5432, a throwaway database per test; each test
+//! says SKIPPED when none answers): the lease and its fencing epoch, the database's own refusal
+//! of overlapping space, and two servers handing the active role over.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rcs_server::Config;
+use rcs_server::db::Db;
+use rcs_server::lease::{Identity, Lease};
+use serde_json::Value;
+
+/// Drops the database behind `url` (the end of a test).
+async fn drop_database(url: &str) {
+    let name = url.rsplit('/').next().unwrap();
+    if let Ok(admin) = Db::open("postgres://postgres@127.0.0.1:5432/postgres").await {
+        let _ = admin
+            .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+        admin.close().await;
+    }
+}
+
+/// A fresh database, or none (SKIPPED) without PostgreSQL.
+async fn database(test: &str, tag: &str) -> Option<(Db, String)> {
+    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
+    let Ok(admin) = Db::open(admin_url).await else {
+        eprintln!("SKIPPED: no PostgreSQL at 127.0.0.1:5432; {test} did not run");
+        return None;
+    };
+    let name = format!(
+        "rcs_cluster_{tag}_{}_{}",
+        std::process::id(),
+        rcs_server::state::now_ms()
+    );
+    admin
+        .execute_raw(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    admin.close().await;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let db = Db::open(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    Some((db, url))
+}
+
+fn me(id: &str) -> Identity {
+    Identity {
+        id: id.into(),
+        agv_address: format!("{id}:7700"),
+        http_address: format!("{id}:8080"),
+    }
+}
+
+#[tokio::test]
+async fn a_newer_epoch_fences_the_old_holder_and_overlapping_space_is_refused() {
+    let Some((db, url)) = database("the fencing test", "fence").await else {
+        return;
+    };
+    let a = Lease::new(db.clone(), "site", me("a"), 60_000);
+    let b = Lease::new(db.clone(), "site", me("b"), 60_000);
+    assert_eq!(a.try_acquire().await.unwrap(), Some(1));
+    assert_eq!(b.try_acquire().await.unwrap(), None, "the lease is held");
+    assert_eq!(a.try_acquire().await.unwrap(), None, "not twice either");
+    let holder = b.holder().await.unwrap().unwrap();
+    assert_eq!((holder.who.id.as_str(), holder.epoch), ("a", 1));
+    assert!(holder.expires_in_ms > 50_000);
+    assert!(a.renew(1).await.unwrap());
+    assert!(!b.renew(1).await.unwrap(), "b does not hold it");
+
+    let fence_a = a.fence(1);
+    let db_a = db.fenced(fence_a.clone());
+    db_a.insert_reservations(1, 1, 10, &[100, 101], &[Some([0.0, 0.0, 1.0, 1.0]), None])
+        .await
+        .unwrap();
+    // The same AGV may hold overlapping pieces; another may not, nor the same piece.
+    db_a.insert_reservations(1, 1, 10, &[102], &[Some([0.5, 0.5, 1.5, 1.5])])
+        .await
+        .unwrap();
+    assert!(
+        db_a.insert_reservations(2, 1, 11, &[200], &[Some([0.5, 0.5, 1.5, 1.5])])
+            .await
+            .is_err(),
+        "overlapping another AGV's space on the same map"
+    );
+    assert!(
+        db_a.insert_reservations(2, 1, 11, &[100], &[Some([9.0, 9.0, 10.0, 10.0])])
+            .await
+            .is_err(),
+        "a piece another AGV holds"
+    );
+    // Touching (within the 1 cm tolerance) and other maps are fine.
+    db_a.insert_reservations(2, 1, 11, &[201], &[Some([1.495, 0.0, 2.5, 1.0])])
+        .await
+        .unwrap();
+    db_a.insert_reservations(3, 2, 12, &[100], &[Some([0.0, 0.0, 1.0, 1.0])])
+        .await
+        .unwrap();
+    let held = db.reservations().await.unwrap();
+    assert_eq!(held.len(), 5, "{held:?}");
+    assert!(!held.iter().any(|r| r.2 == 200));
+
+    // b takes over once the lease lapsed: a's writes are refused from then on.
+    db.execute_raw("UPDATE leases SET expires_at = 0")
+        .await
+        .unwrap();
+    assert_eq!(b.try_acquire().await.unwrap(), Some(2));
+    assert!(!a.renew(1).await.unwrap(), "a's renewal is refused");
+    let err = db_a
+        .insert_reservations(1, 1, 10, &[300], &[Some([50.0, 50.0, 51.0, 51.0])])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fenced"), "{err}");
+    assert!(fence_a.is_lost());
+    assert!(db_a.release_reservations(1, &[]).await.is_err());
+    assert_eq!(
+        db.reservations().await.unwrap().len(),
+        5,
+        "nothing written or deleted under the old epoch"
+    );
+    let db_b = db.fenced(b.fence(2));
+    db_b.insert_reservations(4, 1, 13, &[300], &[Some([50.0, 50.0, 51.0, 51.0])])
+        .await
+        .unwrap();
+    db_b.release_reservations(1, &[]).await.unwrap();
+    // Given up on a clean shutdown: the next taker does not wait.
+    b.release(2).await.unwrap();
+    assert_eq!(a.try_acquire().await.unwrap(), Some(3));
+    db.close().await;
+    drop_database(&url).await;
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+struct Instance {
+    http: SocketAddr,
+    agv: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    fn start(url: &str, id: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_tests(dir.path());
+        config.database_url = Some(url.into());
+        config.http_listen = free_port();
+        config.agv_listen = free_port();
+        config.instance_id = Some(id.into());
+        config.lease_ms = 1_000;
+        let (http, agv) = (config.http_listen, config.agv_listen);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            rcs_server::run(config, async move {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            http,
+            agv,
+            stop: Some(tx),
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Option<(u16, Value)> {
+        let r = reqwest::get(format!("http://{}{path}", self.http))
+            .await
+            .ok()?;
+        Some((r.status().as_u16(), r.json().await.ok()?))
+    }
+
+    async fn role(&self) -> Option<String> {
+        let (_, v) = self.get("/api/v1/cluster").await?;
+        v["role"].as_str().map(str::to_owned)
+    }
+
+    async fn wait_role(&self, role: &str, within: Duration) -> Value {
+        let until = tokio::time::Instant::now() + within;
+        loop {
+            if self.role().await.as_deref() == Some(role)
+                && let Some((_, v)) = self.get("/api/v1/cluster").await
+            {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < until,
+                "{} not {role} within {within:?} (is {:?})",
+                self.http,
+                self.role().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("stops")
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
+    let Some((db, url)) = database("the two-instance test", "pair").await else {
+        return;
+    };
+    let a = Instance::start(&url, "inst-a");
+    let status = a.wait_role("active", Duration::from_secs(20)).await;
+    assert_eq!(status["epoch"], 1);
+    let b = Instance::start(&url, "inst-b");
+    let status = b.wait_role("standby", Duration::from_secs(20)).await;
+    assert_eq!(status["holder"]["id"], "inst-a");
+    assert_eq!(status["holder"]["http_address"], a.http.to_string());
+    // The standby takes no AGVs and refuses mutations, naming the active instance.
+    assert!(tokio::net::TcpStream::connect(b.agv).await.is_err());
+    assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/tasks", b.http))
+        .bearer_auth("test-admin-token")
+        .json(&serde_json::json!({"kind": "move", "destination": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "standby");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains(&a.http.to_string()),
+        "{body}"
+    );
+    let (code, health) = b.get("/healthz").await.unwrap();
+    assert_eq!((code, health["role"].as_str()), (200, Some("standby")));
+    let (_, health) = a.get("/healthz").await.unwrap();
+    assert_eq!(
+        (health["role"].as_str(), health["epoch"].as_u64()),
+        (Some("active"), Some(1))
+    );
+
+    // The active one stops cleanly: it gives the lease up and b takes over at once.
+    let stopped = tokio::time::Instant::now();
+    a.stop().await;
+    let status = b.wait_role("active", Duration::from_secs(10)).await;
+    assert_eq!(status["epoch"], 2);
+    eprintln!("takeover {:?} after the stop", stopped.elapsed());
+    assert!(tokio::net::TcpStream::connect(b.agv).await.is_ok());
+
+    // Another instance takes the lease from under b (as if b had been paused past it): b
+    // finds out at its next renewal and steps down, closing its AGV listener.
+    db.execute_raw(
+        "UPDATE leases SET holder = 'elsewhere', epoch = epoch + 1, \
+         expires_at = (extract(epoch from clock_timestamp()) * 1000)::bigint + 600000",
+    )
+    .await
+    .unwrap();
+    let status = b.wait_role("standby", Duration::from_secs(10)).await;
+    assert_eq!(status["holder"]["id"], "elsewhere");
+    assert_eq!(status["terms"], 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(b.agv).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "AGV listener still open"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.stop().await;
+    db.close().await;
+    drop_database(&url).await;
+}
