@@ -282,3 +282,104 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
     db.close().await;
     drop_database(&url).await;
 }
+
+/// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and
+/// restored: the database unreachable for a while.
+struct Proxy {
+    addr: SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (u, g) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                if !u.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let born = g.load(Ordering::SeqCst);
+                let g = g.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect("127.0.0.1:5432").await
+                    else {
+                        return;
+                    };
+                    let cut = async {
+                        while g.load(Ordering::SeqCst) == born {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        () = cut => {}
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            up,
+            generation,
+        }
+    }
+
+    fn cut(&self) {
+        use std::sync::atomic::Ordering;
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The database unreachable for longer than the lease: the active instance stops acting (its
+/// AGV port closes) before the lease lapses, and once the database is back an instance is
+/// active again under a newer epoch.
+#[tokio::test]
+async fn the_database_unreachable_stops_the_active_instance_and_service_recovers() {
+    let Some((db, url)) = database("the database-outage test", "outage").await else {
+        return;
+    };
+    let proxy = Proxy::start().await;
+    let via_proxy = url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let a = Instance::start(&via_proxy, "inst-a");
+    a.wait_role("active", Duration::from_secs(20)).await;
+    assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
+    proxy.cut();
+    let cut_at = tokio::time::Instant::now();
+    // It steps down (by its own deadline: the lease time less a fifth after its last renewal)
+    // and closes its AGV port.
+    loop {
+        if tokio::net::TcpStream::connect(a.agv).await.is_err() {
+            break;
+        }
+        assert!(
+            cut_at.elapsed() < Duration::from_secs(10),
+            "still serving AGVs {:?} after the database went away",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = cut_at.elapsed();
+    eprintln!("stopped acting {stopped:?} after the database went away");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.restore();
+    let status = a.wait_role("active", Duration::from_secs(20)).await;
+    assert_eq!(status["epoch"], 2, "{status}");
+    assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
+    a.stop().await;
+    db.close().await;
+    drop_database(&url).await;
+}
