@@ -179,6 +179,8 @@ pub struct Core<'s> {
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
+    /// The available AGVs for assignment, kept between ticks.
+    pub(crate) pool: crate::pool::Pool,
 }
 
 /// Piece shapes kept at most (a few hundred bytes each).
@@ -246,6 +248,7 @@ impl<'s> Core<'s> {
             stats: Stats::default(),
             still: None,
             pieces: Default::default(),
+            pool: Default::default(),
         }
     }
 
