@@ -181,6 +181,8 @@ pub struct Core<'s> {
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
     /// The available AGVs for assignment, kept between ticks.
     pub(crate) pool: crate::pool::Pool,
+    /// Node kinds by node id (dense; empty for sites with sparse ids).
+    pub(crate) kinds: Vec<Option<NodeKind>>,
 }
 
 /// Piece shapes kept at most (a few hundred bytes each).
@@ -249,6 +251,7 @@ impl<'s> Core<'s> {
             still: None,
             pieces: Default::default(),
             pool: Default::default(),
+            kinds: crate::policy::kinds(site),
         }
     }
 
