@@ -65,13 +65,12 @@ impl Core<'_> {
 
     /// Queued tasks in order (priority, deadline, submission) get AGVs: a task naming an AGV
     /// waits for it; any other gets the available AGV nearest its destination (straight line,
-    /// other maps 1 km a map away), found in an R-tree of the available AGVs kept between ticks (`pool`).
+    /// other maps 1 km a map away), found in an R-tree of the available AGVs built once a tick.
     pub(crate) fn assign(&mut self, now: u64) {
         if self.queue.is_empty() {
             return;
         }
-        // The pool of available AGVs is brought up to date at the first task that needs it.
-        let mut synced = false;
+        let mut pool: Option<rstar::RTree<rstar::primitives::GeomWithData<[f64; 3], u32>>> = None;
         let order: Vec<(std::cmp::Reverse<u8>, u64, u32)> = self.queue.iter().copied().collect();
         // Bounded work per tick: at most this many routes are planned; the rest wait a tick.
         let mut budget = self.settings.routes_per_tick;
@@ -106,12 +105,30 @@ impl Core<'_> {
                     a
                 }
                 None => {
-                    if !synced {
-                        synced = true;
-                        let now_available = self.available_points();
-                        self.pool.start(now_available);
-                    }
-                    if self.pool.size() == 0 {
+                    let pool = pool.get_or_insert_with(|| {
+                        // the idle AGVs in id order, walked beside the AGVs (no look-ups)
+                        let mut agvs = self.agvs.iter().peekable();
+                        rstar::RTree::bulk_load(
+                            self.idle
+                                .iter()
+                                .filter_map(|id| {
+                                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                                    agvs.next_if(|(k, _)| *k == id)
+                                })
+                                .filter(|(a, v)| {
+                                    self.available_agv(a, v, false)
+                                        && !self.requested.contains_key(a)
+                                })
+                                .map(|(a, v)| {
+                                    rstar::primitives::GeomWithData::new(
+                                        [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
+                                        *a,
+                                    )
+                                })
+                                .collect(),
+                        )
+                    });
+                    if pool.size() == 0 {
                         // (tasks naming their AGV further down may still go)
                         continue;
                     }
@@ -119,10 +136,11 @@ impl Core<'_> {
                         continue;
                     };
                     let at = [n.x, n.y, f64::from(n.map) * 1000.0];
-                    let Some(hit) = self.pool.take_nearest(&at) else {
+                    let Some(hit) = pool.nearest_neighbor(&at).cloned() else {
                         break;
                     };
-                    hit
+                    pool.remove(&hit);
+                    hit.data
                 }
             };
             budget -= 1;
@@ -159,22 +177,6 @@ impl Core<'_> {
             self.actions
                 .push_back(Action::Publish(Event::Assigned { task: id, agv }));
         }
-    }
-
-    /// The idle AGVs available for any task (none queued names them), by id, where they
-    /// stand: (x, y, map × 1000 m).
-    fn available_points(&self) -> Vec<(u32, [f64; 3])> {
-        // the idle AGVs in id order, walked beside the AGVs (no look-ups)
-        let mut agvs = self.agvs.iter().peekable();
-        self.idle
-            .iter()
-            .filter_map(|id| {
-                while agvs.next_if(|(k, _)| *k < id).is_some() {}
-                agvs.next_if(|(k, _)| *k == id)
-            })
-            .filter(|(a, v)| self.available_agv(a, v, false) && !self.requested.contains_key(a))
-            .map(|(a, v)| (*a, [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0]))
-            .collect()
     }
 
     /// Puts task `id` in the queue.

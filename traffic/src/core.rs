@@ -179,8 +179,6 @@ pub struct Core<'s> {
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
-    /// The available AGVs for assignment, kept between ticks.
-    pub(crate) pool: crate::pool::Pool,
     /// Node kinds by node id (dense; empty for sites with sparse ids).
     pub(crate) kinds: Vec<Option<NodeKind>>,
 }
@@ -250,7 +248,6 @@ impl<'s> Core<'s> {
             stats: Stats::default(),
             still: None,
             pieces: Default::default(),
-            pool: Default::default(),
             kinds: crate::policy::kinds(site),
         }
     }

@@ -24,7 +24,6 @@ mod assign;
 pub mod core;
 mod deadlock;
 mod policy;
-mod pool;
 mod release;
 pub mod sim;
 pub mod task;
