@@ -16,7 +16,7 @@ impl Core<'_> {
     }
 
     /// [`Self::available`] for an AGV at hand.
-    fn available_agv(&self, agv: &u32, a: &crate::agv::Agv, charge: bool) -> bool {
+    pub(crate) fn available_agv(&self, agv: &u32, a: &crate::agv::Agv, charge: bool) -> bool {
         let rested = a.standing()
             && match a.mode {
                 Mode::Idle | Mode::WaitingForRelease => true,

@@ -190,6 +190,8 @@ pub struct Core<'s> {
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
+    /// Node kinds by node id (dense; empty for sites with sparse ids).
+    pub(crate) kinds: Vec<Option<NodeKind>>,
 }
 
 /// Piece shapes kept at most (a few hundred bytes each).
@@ -258,6 +260,7 @@ impl<'s> Core<'s> {
             still: None,
             congested: false,
             pieces: Default::default(),
+            kinds: crate::policy::kinds(site),
         }
     }
 

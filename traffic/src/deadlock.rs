@@ -252,7 +252,8 @@ impl Core<'_> {
                 .filter(|o| !o.moving)
                 .map(|o| (o.map, o.pose[0], o.id))
                 .collect();
-            v.sort_by(|p, q| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)).then(p.2.cmp(&q.2)));
+            // (ids are unique: the order is total, an unstable sort gives the same)
+            v.sort_unstable_by(|p, q| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)).then(p.2.cmp(&q.2)));
             v
         });
         let lo = still.partition_point(|s| s.0 < map || (s.0 == map && s.1 < x - 41.0));
@@ -285,7 +286,8 @@ impl Core<'_> {
         }
         let excluded: Vec<u32> = blocked
             .iter()
-            .flat_map(|n| self.incoming.get(n).cloned().unwrap_or_default())
+            .flat_map(|n| self.incoming.get(n).map(Vec::as_slice).unwrap_or(&[]))
+            .copied()
             .collect();
         for e in &excluded {
             self.planner.exclude_edge(*e, true);

@@ -11,9 +11,56 @@ use crate::agv::Mode;
 use crate::core::Core;
 use crate::task::{Spec, TaskKind};
 
+/// Node kinds by node id, for sites whose ids are dense (else empty: looked up in the site).
+pub(crate) fn kinds(site: &maps::Site) -> Vec<Option<NodeKind>> {
+    let max = site.nodes().iter().map(|n| n.id).max().unwrap_or(0) as usize;
+    if max > 4 * site.nodes().len() + 1024 {
+        return Vec::new();
+    }
+    let mut kinds = vec![None; max + 1];
+    for n in site.nodes() {
+        kinds[n.id as usize] = Some(n.kind);
+    }
+    kinds
+}
+
 impl Core<'_> {
+    /// The kind of node `id`.
+    pub(crate) fn node_kind(&self, id: u32) -> Option<NodeKind> {
+        match self.kinds.get(id as usize) {
+            Some(k) => *k,
+            None if self.kinds.is_empty() => self.site.node(id).map(|n| n.kind),
+            None => None,
+        }
+    }
+
     pub(crate) fn policies(&mut self, now: u64) {
-        let idle: Vec<u32> = self.idle.iter().copied().collect();
+        let park_after = self.settings.park_after_ms;
+        // The cheap tests first, in one walk beside the AGVs (no look-ups): most idle AGVs
+        // have nothing to do here. (What the pass does for one AGV changes none of them for
+        // another.) Those left: (id, battery, node, its kind).
+        let idle: Vec<(u32, f32, u32, Option<NodeKind>)> = {
+            let mut agvs = self.agvs.iter().peekable();
+            self.idle
+                .iter()
+                .filter_map(|id| {
+                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                    agvs.next_if(|(k, _)| *k == id)
+                })
+                .filter(|&(id, a)| {
+                    let low = a.battery_pct < self.settings.charge_below_pct;
+                    let idle_for = now.saturating_sub(a.idle_since_ms);
+                    !(a.mode == Mode::Charging
+                        || (!low && park_after.is_none_or(|after| idle_for < after))
+                        || self.requested.contains_key(id)
+                        || !self.available_agv(id, a, true))
+                })
+                .filter_map(|(id, a)| {
+                    let here = self.current_node(*id)?;
+                    Some((*id, a.battery_pct, here, self.node_kind(here)))
+                })
+                .collect()
+        };
         if idle.is_empty() {
             return;
         }
@@ -23,27 +70,11 @@ impl Core<'_> {
         // Once a search for a free charger or parking place fails, none is tried again in this
         // pass (each is a few R-tree and space-table queries).
         let (mut chargers_left, mut parking_left) = (true, true);
-        let park_after = self.settings.park_after_ms;
-        for agv in idle {
+        for (agv, battery, here, kind) in idle {
             if budget == 0 {
                 break;
             }
-            let a = &self.agvs[&agv];
-            let battery = a.battery_pct;
-            let idle_for = now.saturating_sub(a.idle_since_ms);
             let low = battery < self.settings.charge_below_pct;
-            // the cheap tests first: most idle AGVs have nothing to do here
-            if a.mode == Mode::Charging
-                || (!low && park_after.is_none_or(|after| idle_for < after))
-                || self.requested.contains_key(&agv)
-                || !self.available(agv, true)
-            {
-                continue;
-            }
-            let Some(here) = self.current_node(agv) else {
-                continue;
-            };
-            let kind = self.site.node(here).map(|n| n.kind);
             if low {
                 if chargers_left {
                     match self.free_node(agv, &self.chargers, &self.targets) {

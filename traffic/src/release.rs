@@ -153,34 +153,40 @@ impl Core<'_> {
         i: usize,
         r: f64,
     ) {
-        if let Some(n) = self.site.node(nodes[i]) {
-            let res = u64::from(n.id);
-            items.push((
-                res,
-                self.piece(res, r, || Shape::new(vec![disc(n.x, n.y, r)])),
-            ));
+        // (the site is looked up only to build a piece not cached: a piece in the cache is of
+        // a node or edge of the site)
+        let res = u64::from(nodes[i]);
+        if let Some(s) = self.piece(res, r, || {
+            let n = self.site.node(nodes[i])?;
+            Some(Shape::new(vec![disc(n.x, n.y, r)]))
+        }) {
+            items.push((res, s));
         }
-        if i > 0
-            && let Some(e) = self.site.edge(edges[i - 1])
-        {
-            let res = EDGE | u64::from(e.id);
-            items.push((res, self.piece(res, r, || corridor(&e.polyline, r))));
+        if i > 0 {
+            let res = EDGE | u64::from(edges[i - 1]);
+            if let Some(s) = self.piece(res, r, || {
+                let e = self.site.edge(edges[i - 1])?;
+                Some(corridor(&e.polyline, r))
+            }) {
+                items.push((res, s));
+            }
         }
     }
 
     /// The shape of node or edge piece `res` at reservation radius `r`, built once: a task
     /// waiting to go on checks the same pieces again whenever the AGV it waits for moves.
-    fn piece(&self, res: u64, r: f64, make: impl FnOnce() -> Shape) -> Arc<Shape> {
+    /// None when `make` finds no such node or edge.
+    fn piece(&self, res: u64, r: f64, make: impl FnOnce() -> Option<Shape>) -> Option<Arc<Shape>> {
         let mut cache = self.pieces.borrow_mut();
         if let Some(s) = cache.get(&(res, r.to_bits())) {
-            return Arc::clone(s);
+            return Some(Arc::clone(s));
         }
+        let s = Arc::new(make()?);
         if cache.len() >= crate::core::PIECES_CACHED {
             cache.clear();
         }
-        let s = Arc::new(make());
         cache.insert((res, r.to_bits()), Arc::clone(&s));
-        s
+        Some(s)
     }
 
     /// Whether an AGV may stop and wait at `node` without blocking a single lane: not a plain
