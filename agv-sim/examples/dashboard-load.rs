@@ -44,7 +44,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
     let serving = server::Serving::start(config).await;
     let (base, token) = (serving.api(), serving.token.clone());
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
-        server: serving.server.agv_addr,
+        servers: vec![serving.server.agv_addr.to_string()],
         api: base.clone(),
         token: token.clone(),
         site,

@@ -5,7 +5,6 @@
 //! charges its battery, and now and then meets an obstacle: it stops, asks for a safe space,
 //! manoeuvres inside the grant and releases it, or waits and retries when denied.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::failover::Failover;
 use crate::monitor::{Held, Monitor, Position};
 use crate::report::Stats;
 
@@ -190,6 +190,8 @@ struct Body {
     registered: bool,
     /// How many sessions registered so far.
     sessions: u32,
+    /// Since when it has been offline (its registered session ended; not before the first).
+    offline_since: Option<Instant>,
 }
 
 impl Body {
@@ -216,6 +218,7 @@ impl Body {
             safety_stopped: false,
             registered: false,
             sessions: 0,
+            offline_since: None,
         }
     }
 
@@ -603,14 +606,22 @@ enum Ended {
     Stop,
     /// The connection or session ended: reconnect.
     Lost,
+    /// A standby closed with `NotActive`, naming the active instance (or none).
+    Redirected(Option<String>),
 }
 
-/// Runs one AGV until `stop` turns true: it connects, and whenever its connection is lost
-/// (the RCS restarted, the network failed) it stops where it is, forgets its path and
-/// reconnects with a growing pause (0.2 s doubling to 2 s). With `relocate` it may come back
-/// at another place, as if moved by hand while the link was down.
+/// How long a connection attempt may take before the next address is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs one AGV until `stop` turns true: it connects to the first of `servers`, and whenever
+/// its connection is lost (the RCS restarted, the network failed) or refused it stops where it
+/// is, forgets its path and tries the next address of its list (round robin, with a pause of
+/// 0.2 s doubling to 2 s); the list is replaced by the one a configuration push carries, and a
+/// standby's `NotActive` close sends it straight to the active instance
+/// ([`Failover`], docs/protocol.md 4.4). With `relocate` it may come back at another place, as
+/// if moved by hand while the link was down.
 pub async fn run(
-    server: SocketAddr,
+    servers: Vec<String>,
     spec: Spec,
     monitor: Arc<Monitor>,
     stats: Arc<Stats>,
@@ -619,10 +630,18 @@ pub async fn run(
     let mut rng = Rng(spec.seed ^ u64::from(spec.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut body = Body::new(&spec, 60.0 + (rng.next() % 40) as f64);
     monitor.set(spec.id, body.position());
-    let mut pause = Duration::from_millis(200);
+    let mut failover = Failover::new(servers);
     loop {
+        let target = failover.attempt().to_owned();
         let ended = connect(
-            server, &spec, &mut body, &mut rng, &monitor, &stats, &mut stop,
+            &target,
+            &spec,
+            &mut body,
+            &mut failover,
+            &mut rng,
+            &monitor,
+            &stats,
+            &mut stop,
         )
         .await;
         let lost = std::mem::replace(&mut body.registered, false);
@@ -630,13 +649,22 @@ pub async fn run(
             stats.connected.fetch_sub(1, Ordering::Relaxed);
             if !*stop.borrow() {
                 stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                body.offline_since = Some(Instant::now());
             }
-            pause = Duration::from_millis(200);
         }
-        // An RCS that is down or restarting refuses connections: keep trying.
+        // An RCS that is down, restarting or a standby refuses connections: keep trying, along
+        // the list.
         if matches!(ended, Ok(Ended::Stop)) || *stop.borrow() {
+            stats.finished(spec.id, body.sessions, body.offline_since);
             return;
         }
+        let pause = match ended {
+            Ok(Ended::Redirected(active)) => {
+                stats.redirects.fetch_add(1, Ordering::Relaxed);
+                failover.redirected(active)
+            }
+            _ => failover.failed(),
+        };
         body.on_link_lost();
         monitor.held(spec.id, body.held());
         // moved by hand (at most once per lost session) while the link is down
@@ -662,17 +690,21 @@ pub async fn run(
         }
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => {
+                stats.finished(spec.id, body.sessions, body.offline_since);
+                return;
+            }
         }
-        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
 /// One connection: a new session over a new TCP connection.
+#[allow(clippy::too_many_arguments)]
 async fn connect(
-    server: SocketAddr,
+    server: &str,
     spec: &Spec,
     body: &mut Body,
+    failover: &mut Failover,
     rng: &mut Rng,
     monitor: &Monitor,
     stats: &Stats,
@@ -701,7 +733,10 @@ async fn connect(
                 reg,
                 now_ms(),
             );
-            drive(server, session, spec, body, rng, monitor, stats, stop).await
+            drive(
+                server, session, spec, body, failover, rng, monitor, stats, stop,
+            )
+            .await
         }
         None => {
             let session = AgvSession::<NoCrypto>::new(
@@ -713,23 +748,29 @@ async fn connect(
                 reg,
                 now_ms(),
             );
-            drive(server, session, spec, body, rng, monitor, stats, stop).await
+            drive(
+                server, session, spec, body, failover, rng, monitor, stats, stop,
+            )
+            .await
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn drive<K: AgvCrypto>(
-    server: SocketAddr,
+    server: &str,
     mut session: AgvSession<K>,
     spec: &Spec,
     body: &mut Body,
+    failover: &mut Failover,
     rng: &mut Rng,
     monitor: &Monitor,
     stats: &Stats,
     stop: &mut watch::Receiver<bool>,
 ) -> std::io::Result<Ended> {
-    let mut stream = TcpStream::connect(server).await?;
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
+        .await
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let _ = stream.set_nodelay(true);
     session
         .connect(now_ms())
@@ -744,6 +785,7 @@ async fn drive<K: AgvCrypto>(
     let tick = Duration::from_millis(50);
     let mut held = body.held();
     monitor.held(spec.id, held.clone());
+    let mut redirect: Option<Option<String>> = None;
     loop {
         // the machine
         let sim_now = started.elapsed().as_secs_f64() * scale;
@@ -833,11 +875,21 @@ async fn drive<K: AgvCrypto>(
                         if body.sessions > 1 {
                             stats.reconnects.fetch_add(1, Ordering::Relaxed);
                         }
+                        if let Some(since) = body.offline_since.take() {
+                            stats.offline(spec.id, since.elapsed());
+                        }
+                        failover.registered();
                         stats.connected.fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 AgvEvent::Configured(c) => {
                     status_period = u64::from(c.status_period_ms).max(50);
+                }
+                AgvEvent::RcsAddresses(list) => {
+                    failover.learn(list.iter().map(|a| a.as_str().to_owned()).collect());
+                }
+                AgvEvent::Redirected { active } => {
+                    redirect = Some(active.map(|a| a.as_str().to_owned()));
                 }
                 AgvEvent::Command { seq, message } => {
                     stats.commands.fetch_add(1, Ordering::Relaxed);
@@ -889,7 +941,7 @@ async fn drive<K: AgvCrypto>(
                     if !matches!(
                         cause,
                         CloseCause::Local(CloseReason::Shutdown)
-                            | CloseCause::Peer(CloseReason::Shutdown)
+                            | CloseCause::Peer(CloseReason::Shutdown | CloseReason::NotActive)
                             | CloseCause::LinkTimeout
                     ) {
                         stats.error(&format!("closed: {cause:?}"));
@@ -904,7 +956,10 @@ async fn drive<K: AgvCrypto>(
             }
         }
         if session.is_closed() {
-            return Ok(Ended::Lost);
+            return Ok(match redirect {
+                Some(active) => Ended::Redirected(active),
+                None => Ended::Lost,
+            });
         }
         let wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
         let until_timer = Duration::from_millis(wake.saturating_sub(now_ms()));

@@ -41,7 +41,7 @@ pub struct Target {
     pub server: SocketAddr,
     /// HTTP API and an admin token, if available.
     pub api: Option<Api>,
-    /// AGV ids the suite may use start here (it uses 22).
+    /// AGV ids the suite may use start here (it uses 23).
     pub first_id: u32,
 }
 
@@ -322,6 +322,45 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
                 )
             }) {
                 return Err("no access response".into());
+            }
+            Ok(())
+        }
+    );
+
+    check!(
+        "4.4, 6.3, 9.1",
+        "the configuration push's RCS addresses are absent or well-formed",
+        async {
+            let mut c = Client::connect(target, normal(id(22))).await?;
+            // the session's decoder refuses a malformed RcsAddresses extension (InvalidField),
+            // so such a push never shows as configured
+            c.establish().await.map_err(|e| {
+                format!("{e} (a malformed RcsAddresses extension is refused as InvalidField)")
+            })?;
+            let push = c
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    AgvEvent::Configured(p) => Some(p.clone()),
+                    _ => None,
+                })
+                .ok_or("no configuration push")?;
+            let list = push.rcs_addresses().map_err(|e| e.to_string())?;
+            let twice = push
+                .extensions
+                .iter()
+                .filter(|e| e.key == Extension::RCS_ADDRESSES)
+                .count()
+                > 1;
+            if twice || list.len() > protocol::address::MAX_RCS_ADDRESSES {
+                return Err(format!(
+                    "{} RcsAddresses extensions, {} addresses",
+                    u8::from(twice) + 1,
+                    list.len()
+                ));
+            }
+            if !list.is_empty() && c.session.rcs_addresses() != list.as_slice() {
+                return Err(format!("the session did not take the list {list:?}"));
             }
             Ok(())
         }

@@ -1,7 +1,6 @@
 //! A fleet run: spawn the AGVs (one tokio task each, no thread per AGV), play the business
 //! system (submit tasks at a rate, follow them to completion), watch the invariant, report.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,8 +21,9 @@ use crate::report::{Report, Stats};
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// The AGV protocol address.
-    pub server: SocketAddr,
+    /// The RCS addresses (`host:port`), in order of preference: every AGV starts with the first
+    /// and fails over along the list (replaced by the list a configuration push carries).
+    pub servers: Vec<String>,
     /// The HTTP API base URL.
     pub api: String,
     /// An API token (admin for secure mode: it enrolls the keys; operator otherwise).
@@ -113,6 +113,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let site = maps::Site::load(&opts.site)?;
     let api = Api::new(&opts.api, &opts.token);
     let starts = start_nodes(&site, opts.agvs, opts.seed)?;
+    anyhow::ensure!(!opts.servers.is_empty(), "no RCS address");
     let rcs = match opts.mode {
         Mode::Secure => {
             let pem = api.server_key().await?;
@@ -168,7 +169,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             relocate: relocate.clone(),
         };
         handles.push(tokio::spawn(agv::run(
-            opts.server,
+            opts.servers.clone(),
             spec,
             monitor.clone(),
             stats.clone(),
@@ -290,7 +291,19 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     }
     let _ = watcher.await;
     monitor.check();
+    let offline = stats.offline_by_agv();
+    let select = |f: fn(&crate::report::Offline) -> bool| {
+        offline
+            .iter()
+            .filter(|(_, o)| f(o))
+            .map(|(id, _)| *id)
+            .collect::<Vec<u32>>()
+    };
     Ok(Report {
+        redirects: stats.redirects.load(Ordering::Relaxed),
+        never_came_back: select(|o| o.offline_at_end),
+        never_connected: select(|o| o.never_connected),
+        offline,
         agvs: opts.agvs,
         agvs_connected: connected_at_end,
         disconnects: stats.disconnects.load(Ordering::Relaxed),

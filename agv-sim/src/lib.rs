@@ -3,6 +3,7 @@
 //! through the HTTP API, checks the no-overlap invariant as it runs, and reports.
 //!
 //! - [`agv`]: one simulated AGV.
+//! - [`failover`]: where it connects next (the RCS address list, redirects, backoff).
 //! - [`fleet`]: a run of many.
 //! - [`api`]: the HTTP API client.
 //! - [`business`]: the simulated business system (tasks at a rate, where the RCS takes them).
@@ -14,6 +15,7 @@ pub mod agv;
 pub mod api;
 pub mod business;
 pub mod conformance;
+pub mod failover;
 pub mod fleet;
 pub mod monitor;
 pub mod report;

@@ -94,7 +94,7 @@ struct ConformanceArgs {
     /// Admin API token.
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// AGV ids the suite may use start here (it uses 22).
+    /// AGV ids the suite may use start here (it uses 23).
     #[arg(long, default_value_t = 60_000)]
     first_id: u32,
     /// Print JSON instead of a table.
@@ -104,9 +104,11 @@ struct ConformanceArgs {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// The RCS's AGV protocol address.
-    #[arg(long, default_value = "127.0.0.1:7700")]
-    server: SocketAddr,
+    /// The RCS's AGV protocol address (`host:port`); several (repeated or comma-separated) are
+    /// the AGVs' first address list, in order of preference: they fail over along it
+    /// (docs/protocol.md 4.4) until a configuration push brings another.
+    #[arg(long, default_value = "127.0.0.1:7700", value_delimiter = ',', value_parser = parse_server)]
+    server: Vec<String>,
     /// The RCS's HTTP API.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     api: String,
@@ -164,6 +166,13 @@ struct RunArgs {
     report_json: Option<PathBuf>,
 }
 
+/// Checks one `--server` address (`host:port`, as the protocol's RCS addresses).
+fn parse_server(s: &str) -> Result<String, String> {
+    protocol::address::RcsAddress::parse(s.trim())
+        .map(|a| a.as_str().to_owned())
+        .map_err(|e| e.to_string())
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -213,7 +222,7 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let report = agv_sim::run(agv_sim::RunOptions {
-        server: a.server,
+        servers: a.server,
         api: a.api,
         token: a.token,
         site: a.site,

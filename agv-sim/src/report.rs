@@ -19,6 +19,8 @@ pub struct Stats {
     pub disconnects: AtomicU64,
     /// Registrations after the first one of an AGV.
     pub reconnects: AtomicU64,
+    /// Standby RCS instances that sent an AGV elsewhere (`Close` `NotActive`).
+    pub redirects: AtomicU64,
     /// AGVs that came back at another place (moved by hand while offline).
     pub relocated: AtomicU64,
     /// Frames the fleet sent.
@@ -37,6 +39,31 @@ pub struct Stats {
     pub grants_denied: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
     latencies_us: Mutex<Vec<u64>>,
+    offline: Mutex<BTreeMap<u32, Offline>>,
+}
+
+/// One AGV's time offline: from the end of a registered session to the next registration.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Offline {
+    /// Times it went offline.
+    pub periods: u64,
+    /// Time offline in all, s (a period still open at the end counts to the end).
+    pub total_s: f64,
+    /// The longest period, s.
+    pub max_s: f64,
+    /// Still offline at the end of the run: it never came back.
+    pub offline_at_end: bool,
+    /// It never registered at all.
+    pub never_connected: bool,
+}
+
+impl Offline {
+    fn add(&mut self, d: Duration) {
+        let s = d.as_secs_f64();
+        self.periods += 1;
+        self.total_s += s;
+        self.max_s = self.max_s.max(s);
+    }
 }
 
 impl Stats {
@@ -56,6 +83,36 @@ impl Stats {
             .lock()
             .expect("not poisoned")
             .push(d.as_micros() as u64);
+    }
+
+    /// AGV `id` came back after `d` offline.
+    pub fn offline(&self, id: u32, d: Duration) {
+        self.offline
+            .lock()
+            .expect("not poisoned")
+            .entry(id)
+            .or_default()
+            .add(d);
+    }
+
+    /// AGV `id` stopped at the end of the run after `sessions` registrations, offline since
+    /// `offline_since` if it was.
+    pub fn finished(&self, id: u32, sessions: u32, offline_since: Option<std::time::Instant>) {
+        if sessions > 0 && offline_since.is_none() {
+            return;
+        }
+        let mut map = self.offline.lock().expect("not poisoned");
+        let entry = map.entry(id).or_default();
+        if let Some(since) = offline_since {
+            entry.add(since.elapsed());
+            entry.offline_at_end = true;
+        }
+        entry.never_connected = sessions == 0;
+    }
+
+    /// Time offline by AGV (only AGVs that were offline, or never connected).
+    pub fn offline_by_agv(&self) -> BTreeMap<u32, Offline> {
+        self.offline.lock().expect("not poisoned").clone()
     }
 
     /// Errors by kind.
@@ -233,6 +290,14 @@ pub struct Report {
     pub disconnects: u64,
     /// Registrations after an AGV's first.
     pub reconnects: u64,
+    /// Standby RCS instances that sent an AGV to the active one (`Close` `NotActive`).
+    pub redirects: u64,
+    /// Time offline by AGV, for every AGV that went offline (or never connected).
+    pub offline: BTreeMap<u32, Offline>,
+    /// AGVs whose link was lost and that were not registered again by the end of the run.
+    pub never_came_back: Vec<u32>,
+    /// AGVs that never registered at all.
+    pub never_connected: Vec<u32>,
     /// AGVs that came back at another place than where their link was lost.
     pub relocated: u64,
     /// Frames sent by the fleet.
@@ -287,12 +352,64 @@ impl Report {
         );
         row("frames sent", self.frames_sent.to_string());
         row("messages received", self.messages_received.to_string());
-        if self.disconnects > 0 || self.reconnects > 0 {
+        if self.disconnects > 0 || self.reconnects > 0 || self.redirects > 0 {
             row(
                 "disconnects / reconnects",
                 format!(
                     "{} / {} ({} moved while offline)",
                     self.disconnects, self.reconnects, self.relocated
+                ),
+            );
+            row("redirects by a standby", self.redirects.to_string());
+        }
+        if let Some((id, longest)) = self
+            .offline
+            .iter()
+            .max_by(|a, b| a.1.max_s.total_cmp(&b.1.max_s))
+            .filter(|(_, o)| o.periods > 0)
+        {
+            let went = self.offline.values().filter(|o| o.periods > 0).count();
+            let total: f64 = self.offline.values().map(|o| o.total_s).sum();
+            row(
+                "time offline",
+                format!(
+                    "{went} AGVs, {total:.1} s in all ({:.1} s per AGV that went offline), longest {:.1} s (AGV {id})",
+                    total / went as f64,
+                    longest.max_s
+                ),
+            );
+        }
+        let ids = |v: &[u32]| {
+            let mut text = v
+                .iter()
+                .take(20)
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            if v.len() > 20 {
+                text += ", …";
+            }
+            text
+        };
+        row(
+            "never came back",
+            if self.never_came_back.is_empty() {
+                "0 (every AGV that lost its link registered again)".into()
+            } else {
+                format!(
+                    "{} AGVs offline at the end: {}",
+                    self.never_came_back.len(),
+                    ids(&self.never_came_back)
+                )
+            },
+        );
+        if !self.never_connected.is_empty() {
+            row(
+                "never connected",
+                format!(
+                    "{} AGVs: {}",
+                    self.never_connected.len(),
+                    ids(&self.never_connected)
                 ),
             );
         }

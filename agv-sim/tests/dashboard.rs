@@ -170,7 +170,7 @@ async fn dashboard_in_headless_chromium() {
     let admin = serving.token.clone();
     let base = serving.api();
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
-        server: serving.server.agv_addr,
+        servers: vec![serving.server.agv_addr.to_string()],
         api: base.clone(),
         token: admin.clone(),
         site: site(),

@@ -31,7 +31,7 @@ async fn fleet(
     config.site = Some(site(site_name));
     let serving = server::Serving::start(config).await;
     let report = agv_sim::run(RunOptions {
-        server: serving.server.agv_addr,
+        servers: vec![serving.server.agv_addr.to_string()],
         api: serving.api(),
         token: serving.token.clone(),
         site: site(site_name),

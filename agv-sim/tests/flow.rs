@@ -241,7 +241,7 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
     config.site = Some(site_dir("warehouse-3f"));
     let serving = server::Serving::start(config).await;
     let report = agv_sim::run(RunOptions {
-        server: serving.server.agv_addr,
+        servers: vec![serving.server.agv_addr.to_string()],
         api: serving.api(),
         token: serving.token.clone(),
         site: site_dir("warehouse-3f"),

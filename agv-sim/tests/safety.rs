@@ -19,7 +19,7 @@ fn site() -> PathBuf {
 
 fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions {
     RunOptions {
-        server: serving.server.agv_addr,
+        servers: vec![serving.server.agv_addr.to_string()],
         api: serving.api(),
         token: serving.token.clone(),
         site: site(),

@@ -21,12 +21,14 @@
 //! ```
 //!
 //! Modules: [`frame`] (header, checksums, size limit, streaming decoder, encoder), [`message`]
-//! (one module per message family), [`types`] (wire enumerations and shared fields), [`error`].
+//! (one module per message family), [`types`] (wire enumerations and shared fields),
+//! [`address`] (RCS addresses for failover), [`error`].
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod address;
 #[cfg(feature = "arbitrary")]
 pub mod arb;
 #[cfg(not(feature = "arbitrary"))]

@@ -404,6 +404,8 @@ wire_enum! {
         Operator = 5,
         /// Session key lifetime reached; reconnect for a fresh key exchange.
         Rekey = 6,
+        /// The sender is a standby RCS instance, not the active one: `detail` is the active instance's address (`host:port`), or empty when it knows none; the AGV connects there at once (section 4.4).
+        NotActive = 7,
     }
 }
 
@@ -454,4 +456,11 @@ wire_struct! {
         /// Opaque value (at most 65,535 bytes).
         pub value: Vec<u8>,
     }
+}
+
+impl Extension {
+    /// `RcsAddresses` (ConfigPush only): the RCS instances the AGV may connect to, in order of
+    /// preference, as `list<string>` of `host:port` (docs/protocol.md 9.1;
+    /// [`ConfigPush::rcs_addresses`](crate::message::ConfigPush::rcs_addresses)).
+    pub const RCS_ADDRESSES: u16 = 0x0001;
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
+use protocol::address::{AddressError, RcsAddress};
 use serde::Deserialize;
 
 /// When AGVs must use the secure mode.
@@ -87,6 +88,12 @@ pub struct Config {
     /// lost; pushed to AGVs with the configuration.
     #[arg(long, env = "RCS_LINK_TIMEOUT_MS", default_value_t = 5_000)]
     pub link_timeout_ms: u64,
+    /// RCS instances AGVs may connect to, in order of preference (`host:port`, comma-separated
+    /// or repeated; docs/protocol.md 4.4): the first 16 are sent in every configuration push, so
+    /// AGVs fail over along them. Empty (the default): nothing is sent and AGVs keep the address
+    /// they have.
+    #[arg(long, env = "RCS_ADDRESSES", value_delimiter = ',', value_parser = parse_rcs_address)]
+    pub rcs_addresses: Vec<RcsAddress>,
     /// Milliseconds an API command waits for the AGV's answer.
     #[arg(long, env = "RCS_COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
     pub command_timeout_ms: u64,
@@ -156,6 +163,21 @@ pub enum ConfigError {
         /// Why.
         source: toml::de::Error,
     },
+    /// A value in the file is not valid for its key.
+    #[error("{path}: {key}: {reason}")]
+    Value {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Parses one `--rcs-addresses` entry (`host:port`, surrounding blanks ignored).
+fn parse_rcs_address(text: &str) -> Result<RcsAddress, String> {
+    text.trim().parse().map_err(|e: AddressError| e.to_string())
 }
 
 /// The file's view: every key optional.
@@ -172,6 +194,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     handshake_timeout_ms: Option<u64>,
     link_timeout_ms: Option<u64>,
+    rcs_addresses: Option<Vec<String>>,
     command_timeout_ms: Option<u64>,
     telemetry_flush_ms: Option<u64>,
     offline_alarm_after_ms: Option<u64>,
@@ -251,6 +274,19 @@ impl Config {
         {
             self.callback_url = Some(v);
         }
+        if let Some(list) = file.rcs_addresses
+            && defaulted("rcs_addresses")
+        {
+            self.rcs_addresses = list
+                .iter()
+                .map(|a| parse_rcs_address(a))
+                .collect::<Result<_, _>>()
+                .map_err(|reason| ConfigError::Value {
+                    path: path.clone(),
+                    key: "rcs-addresses",
+                    reason,
+                })?;
+        }
         if let Some(v) = file.data_dir
             && defaulted("data_dir")
         {
@@ -278,6 +314,7 @@ impl Config {
             max_connections: 1000,
             handshake_timeout_ms: 10_000,
             link_timeout_ms: 5_000,
+            rcs_addresses: Vec::new(),
             command_timeout_ms: 10_000,
             telemetry_flush_ms: 200,
             offline_alarm_after_ms: 30_000,

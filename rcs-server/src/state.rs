@@ -126,9 +126,10 @@ impl Shared {
         }
     }
 
-    /// The configuration pushed to every AGV after registration.
+    /// The configuration pushed to every AGV after registration (with `--rcs-addresses`, the
+    /// RCS instances to fail over to).
     pub fn config_push(&self) -> ConfigPush {
-        ConfigPush {
+        let mut push = ConfigPush {
             config_version: 1,
             status_period_ms: 100,
             heartbeat_period_ms: self.session_config().heartbeat_period_ms as u32,
@@ -143,7 +144,12 @@ impl Shared {
             max_linear_speed: 2.0,
             max_angular_speed: 1.0,
             extensions: vec![],
-        }
+        };
+        let addresses = &self.config.rcs_addresses;
+        let first = &addresses[..addresses.len().min(protocol::address::MAX_RCS_ADDRESSES)];
+        push.set_rcs_addresses(first)
+            .expect("at most MAX_RCS_ADDRESSES well-formed addresses encode");
+        push
     }
 
     /// The session parameters of every AGV connection.

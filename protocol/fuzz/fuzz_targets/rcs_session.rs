@@ -1,17 +1,22 @@
 //! Feeds arbitrary input to an `RcsSession` (with a provider that accepts every signature, so
 //! the fuzzer gets past the handshake) in arbitrary chunks with arbitrary time steps, polling
 //! everything after each step as a driver would. Nothing may panic, the session must stay
-//! within its bounds, and once closed it stays closed.
+//! within its bounds, and once closed it stays closed. The first byte also picks a configuration
+//! with RCS addresses and a standby session (refusing with `NotActive`, before any input or
+//! halfway).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use protocol::address::RcsAddress;
 use protocol::message::{AlarmParams, ConfigPush};
 use protocol::session::testing::AcceptAll;
 use protocol::session::{RcsEvent, RcsPolicy, RcsSession, SessionConfig};
 use protocol::types::ResultCode;
 
 fuzz_target!(|data: &[u8]| {
-    let push = ConfigPush {
+    let mode = data.first().copied().unwrap_or_default();
+    let active: RcsAddress = "10.0.1.12:7700".parse().expect("an address");
+    let mut push = ConfigPush {
         config_version: 1,
         status_period_ms: 100,
         heartbeat_period_ms: 1000,
@@ -27,6 +32,13 @@ fuzz_target!(|data: &[u8]| {
         max_angular_speed: 1.0,
         extensions: vec![],
     };
+    if mode & 2 != 0 {
+        push.set_rcs_addresses(&[
+            active.clone(),
+            "[fd00::11]:7700".parse().expect("an address"),
+        ])
+        .expect("two addresses");
+    }
     let policy = RcsPolicy {
         secure_required: data.first().is_some_and(|b| b & 1 == 1),
         secure_offered: true,
@@ -35,6 +47,10 @@ fuzz_target!(|data: &[u8]| {
     let mut now = 1_764_000_000_000u64;
     let mut s = RcsSession::new(SessionConfig::default(), policy, AcceptAll, push, 1, now);
     let mut closed = false;
+    if mode & 4 != 0 {
+        s.refuse_not_active(now, Some(&active));
+    }
+    let mut halfway = mode & 8 != 0;
     // Chunks: [len, time step, bytes...]
     let mut rest = data.get(1..).unwrap_or_default();
     while rest.len() >= 2 {
@@ -43,6 +59,10 @@ fuzz_target!(|data: &[u8]| {
         let chunk = &rest[2..2 + len];
         rest = &rest[2 + len..];
         s.handle_input(now, chunk);
+        if halfway && rest.len() < data.len() / 2 {
+            halfway = false;
+            s.refuse_not_active(now, None);
+        }
         if s.poll_timeout().is_some_and(|t| t <= now) {
             s.handle_timeout(now);
         }

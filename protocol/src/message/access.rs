@@ -8,6 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::address::RcsAddress;
 use crate::codec::{wire_enum, wire_struct};
 use crate::types::{CloseReason, ResultCode};
 
@@ -174,11 +175,60 @@ wire_struct! {
 }
 
 wire_struct! {
+    check = Close::check;
     /// Either side: the session ends; the sender closes the connection after sending it.
     pub struct Close {
         /// Why.
         pub reason: CloseReason,
-        /// Human-readable detail (may be empty).
+        /// Human-readable detail (may be empty). For [`CloseReason::NotActive`] it is the active
+        /// RCS instance's address or empty ([`Close::active_address`]).
         pub detail: String,
     }
 }
+
+impl Close {
+    fn check(&self) -> Result<(), &'static str> {
+        if self.reason == CloseReason::NotActive
+            && !self.detail.is_empty()
+            && RcsAddress::parse(&self.detail).is_err()
+        {
+            return Err("the detail of a NotActive close is an RCS address or empty");
+        }
+        Ok(())
+    }
+
+    /// The close a standby RCS instance sends (docs/protocol.md 4.4): `NotActive`, naming the
+    /// active instance when it knows it.
+    pub fn not_active(active: Option<&RcsAddress>) -> Self {
+        Self {
+            reason: CloseReason::NotActive,
+            detail: active.map(|a| String::from(a.as_str())).unwrap_or_default(),
+        }
+    }
+
+    /// For a `NotActive` close, the active instance it names (`None` for any other close, or
+    /// when the standby knows no active instance).
+    pub fn active_address(&self) -> Option<RcsAddress> {
+        if self.reason != CloseReason::NotActive {
+            return None;
+        }
+        RcsAddress::parse(&self.detail).ok()
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl crate::arb::Gen for Close {
+    fn generate(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<Self> {
+        let reason = CloseReason::generate(u)?;
+        let detail = if reason == CloseReason::NotActive {
+            Option::<RcsAddress>::generate(u)?
+                .map(|a| String::from(a.as_str()))
+                .unwrap_or_default()
+        } else {
+            String::generate(u)?
+        };
+        Ok(Self { reason, detail })
+    }
+}
+#[cfg(feature = "arbitrary")]
+crate::arb::arbitrary_via_gen!(Close);

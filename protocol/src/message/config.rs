@@ -2,7 +2,9 @@
 
 use alloc::vec::Vec;
 
+use crate::address::RcsAddress;
 use crate::codec::wire_struct;
+use crate::error::{DecodeError, EncodeError};
 use crate::types::Extension;
 
 wire_struct! {
@@ -41,7 +43,9 @@ wire_struct! {
         pub max_linear_speed: f32,
         /// Site-wide maximum angular speed, rad/s.
         pub max_angular_speed: f32,
-        /// Extensions.
+        /// Extensions. [`Extension::RCS_ADDRESSES`] (at most once) carries the RCS addresses:
+        /// read and write it with [`rcs_addresses`](Self::rcs_addresses) and
+        /// [`set_rcs_addresses`](Self::set_rcs_addresses).
         pub extensions: Vec<Extension>,
     }
 }
@@ -54,6 +58,35 @@ impl ConfigPush {
         if self.link_timeout_ms <= self.heartbeat_period_ms {
             return Err("link timeout must exceed the heartbeat period");
         }
+        crate::address::check_extensions(&self.extensions)
+    }
+
+    /// The RCS instances the AGV may connect to, in order of preference (the
+    /// [`Extension::RCS_ADDRESSES`] extension; docs/protocol.md 4.4). Empty when the push
+    /// carries none: the AGV keeps the list it has. Fails only for a value built by hand with a
+    /// malformed extension (the decoder refuses those).
+    pub fn rcs_addresses(&self) -> Result<Vec<RcsAddress>, DecodeError> {
+        match self
+            .extensions
+            .iter()
+            .find(|e| e.key == Extension::RCS_ADDRESSES)
+        {
+            Some(e) => crate::address::decode_list(&e.value),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Sets the RCS addresses (replacing any there were); an empty list removes the extension.
+    /// At most [`MAX_RCS_ADDRESSES`](crate::address::MAX_RCS_ADDRESSES).
+    pub fn set_rcs_addresses(&mut self, addresses: &[RcsAddress]) -> Result<(), EncodeError> {
+        let extension = if addresses.is_empty() {
+            None
+        } else {
+            Some(crate::address::encode_list(addresses)?)
+        };
+        self.extensions
+            .retain(|e| e.key != Extension::RCS_ADDRESSES);
+        self.extensions.extend(extension);
         Ok(())
     }
 }
@@ -72,7 +105,18 @@ impl crate::arb::Gen for ConfigPush {
             alarms: Gen::generate(u)?,
             max_linear_speed: Gen::generate(u)?,
             max_angular_speed: Gen::generate(u)?,
-            extensions: Gen::generate(u)?,
+            extensions: {
+                // any extension but a malformed RcsAddresses, then perhaps a well-formed one
+                let mut extensions: Vec<Extension> = Gen::generate(u)?;
+                extensions.retain(|e| e.key != Extension::RCS_ADDRESSES);
+                if u.arbitrary()? {
+                    let list: Vec<RcsAddress> = Gen::generate(u)?;
+                    let at = u.int_in_range(0..=extensions.len())?;
+                    let ext = crate::address::encode_list(&list).expect("at most 4 addresses");
+                    extensions.insert(at, ext);
+                }
+                extensions
+            },
         })
     }
 }

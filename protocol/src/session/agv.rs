@@ -2,10 +2,12 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
+use alloc::vec::Vec;
 use bytes::Bytes;
 
 use super::link::Link;
 use super::{AgvCrypto, AgvEvent, CloseCause, SessionConfig, SessionError, Transcript};
+use crate::address::RcsAddress;
 use crate::frame::{Flags, PROTOCOL_VERSION};
 use crate::message::{
     AccessConfirm, AccessMode, AccessRequest, Ack, Heartbeat, Message, MessageType,
@@ -36,6 +38,8 @@ pub struct AgvSession<K: AgvCrypto> {
     /// When the last Heartbeat went out.
     last_heartbeat: u64,
     events: VecDeque<AgvEvent>,
+    rcs_addresses: Vec<RcsAddress>,
+    redirect: Option<RcsAddress>,
 }
 
 impl<K: AgvCrypto> AgvSession<K> {
@@ -61,6 +65,8 @@ impl<K: AgvCrypto> AgvSession<K> {
             connected_at: now,
             last_heartbeat: now,
             events: VecDeque::new(),
+            rcs_addresses: Vec::new(),
+            redirect: None,
         }
     }
 
@@ -74,6 +80,19 @@ impl<K: AgvCrypto> AgvSession<K> {
     /// Whether the session ended (flush the transmits, then close the connection).
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// The RCS addresses of the latest configuration in this session that carried them, in
+    /// order of preference (empty: none did; the AGV keeps the list it had). The driver keeps
+    /// them across sessions: they say where to go when this link is lost.
+    pub fn rcs_addresses(&self) -> &[RcsAddress] {
+        &self.rcs_addresses
+    }
+
+    /// Where a standby RCS sent this AGV: the active instance named by its `NotActive` close
+    /// (`None` when the session did not end that way, or the standby knew no active one).
+    pub fn redirect(&self) -> Option<&RcsAddress> {
+        self.redirect.as_ref()
     }
 
     // --- commands
@@ -178,13 +197,20 @@ impl<K: AgvCrypto> AgvSession<K> {
             {
                 self.on_access_response(now, frame, resp)
             }
-            (State::AwaitAccess { .. }, _) => {}
+            // A close is taken in any state: a standby RCS answers the access request with one.
             (_, Message::Close(close)) => {
                 self.link.clear();
                 self.state = State::Closed;
+                if close.reason == CloseReason::NotActive {
+                    self.redirect = close.active_address();
+                    self.events.push_back(AgvEvent::Redirected {
+                        active: self.redirect.clone(),
+                    });
+                }
                 self.events
                     .push_back(AgvEvent::Closed(CloseCause::Peer(close.reason)));
             }
+            (State::AwaitAccess { .. }, _) => {}
             (State::AwaitRegistration { request_seq }, Message::RegisterResponse(resp))
                 if resp.request_seq == *request_seq =>
             {
@@ -204,7 +230,13 @@ impl<K: AgvCrypto> AgvSession<K> {
                 self.link.config.heartbeat_period_ms = u64::from(config.heartbeat_period_ms);
                 self.link.config.link_timeout_ms = u64::from(config.link_timeout_ms);
                 let _ = self.ack(now, seq, MessageType::CONFIG_PUSH, ResultCode::Ok);
+                // the decoder checked the extension: a push that got here has a valid list
+                let addresses = config.rcs_addresses().unwrap_or_default();
                 self.events.push_back(AgvEvent::Configured(config));
+                if !addresses.is_empty() {
+                    self.rcs_addresses.clone_from(&addresses);
+                    self.events.push_back(AgvEvent::RcsAddresses(addresses));
+                }
             }
             (_, Message::HeartbeatAck(_)) => {}
             (_, Message::ErrorReport(e)) => {

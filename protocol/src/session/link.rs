@@ -337,6 +337,11 @@ impl<C: ChannelCrypto> Link<C> {
             reason,
             detail: String::new(),
         };
+        self.close_with(now, close);
+    }
+
+    /// Sends `close` and forgets what was pending.
+    pub(super) fn close_with(&mut self, now: u64, close: crate::message::Close) {
         let _ = self.send(now, &close.into(), Flags::NONE);
         self.clear();
     }

@@ -19,6 +19,7 @@
 
 use alloc::vec::Vec;
 
+use crate::address::RcsAddress;
 use crate::message::{
     ConfigPush, KeyExchangeInit, KeyExchangeReply, Message, MessageType, RegisterRequest,
 };
@@ -32,7 +33,7 @@ mod rcs;
 pub mod testing;
 
 pub use agv::AgvSession;
-pub use rcs::{RcsPolicy, RcsSession};
+pub use rcs::{RcsPolicy, RcsSession, not_active_frame};
 
 /// Timing and limits of a session. The liveness values are replaced by those of the
 /// configuration the RCS pushes.
@@ -247,6 +248,17 @@ pub enum AgvEvent {
     Registered,
     /// A configuration was applied (and acknowledged).
     Configured(ConfigPush),
+    /// The configuration just applied carries the RCS addresses (docs/protocol.md 4.4): from
+    /// now on the AGV fails over along this list, in this order (also
+    /// [`AgvSession::rcs_addresses`]). Follows the `Configured` event of that push.
+    RcsAddresses(Vec<RcsAddress>),
+    /// The RCS is a standby instance (it closed with `NotActive`): connect to `active` at once,
+    /// or, when it names none, to the next address of the list (also
+    /// [`AgvSession::redirect`]). The `Closed` event follows.
+    Redirected {
+        /// The active instance's address, when the standby knows it.
+        active: Option<RcsAddress>,
+    },
     /// A command or request from the RCS: answer with `ack` or `respond`.
     Command {
         /// Its sequence number.

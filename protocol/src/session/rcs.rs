@@ -6,10 +6,12 @@ use bytes::Bytes;
 
 use super::link::Link;
 use super::{CloseCause, RcsCrypto, RcsEvent, SessionConfig, SessionError, Transcript};
+use crate::address::RcsAddress;
+use crate::error::EncodeError;
 use crate::frame::{Flags, PROTOCOL_VERSION};
 use crate::message::{
-    AccessMode, AccessRequest, AccessResponse, Ack, ConfigPush, HeartbeatAck, Message, MessageType,
-    RegisterResponse, SecureProfile,
+    AccessMode, AccessRequest, AccessResponse, Ack, Close, ConfigPush, HeartbeatAck, Message,
+    MessageType, RegisterResponse, SecureProfile,
 };
 use crate::types::{CloseReason, ErrorCode, ResultCode};
 
@@ -63,6 +65,9 @@ pub struct RcsSession<K: RcsCrypto> {
     session_id: u32,
     accepted_at: u64,
     events: VecDeque<RcsEvent>,
+    /// Set by `refuse_not_active` before the access request arrived: the close to answer it
+    /// with.
+    not_active: Option<Close>,
 }
 
 impl<K: RcsCrypto> RcsSession<K> {
@@ -88,6 +93,7 @@ impl<K: RcsCrypto> RcsSession<K> {
             session_id,
             accepted_at: now,
             events: VecDeque::new(),
+            not_active: None,
         }
     }
 
@@ -212,6 +218,31 @@ impl<K: RcsCrypto> RcsSession<K> {
         self.finish(now, reason, CloseCause::Local(reason));
     }
 
+    /// Refuses this connection because this RCS instance is a standby, not the active one
+    /// (docs/protocol.md 4.4): the AGV gets `Close` (`NotActive`) naming `active` (or none) and
+    /// goes there at once. One call, at any time:
+    ///
+    /// - right after [`new`](Self::new), before any input (a standby's every connection): the
+    ///   session waits for the access request and answers it with the close instead of an
+    ///   access response (the close needs the AGV id the request brings);
+    /// - later (access under way or done; an active instance that lost its leadership): the
+    ///   close is sent now.
+    ///
+    /// Either way the session ends (`Closed(Local(NotActive))`) once the close is queued: flush
+    /// the transmits and close the connection, as for any close. Nothing happens on a closed
+    /// session.
+    pub fn refuse_not_active(&mut self, now: u64, active: Option<&RcsAddress>) {
+        if self.is_closed() {
+            return;
+        }
+        let close = Close::not_active(active);
+        if matches!(self.state, State::AwaitAccess) {
+            self.not_active = Some(close);
+        } else {
+            self.finish_with(now, close);
+        }
+    }
+
     // --- input
 
     /// Handles bytes received from the AGV.
@@ -235,6 +266,11 @@ impl<K: RcsCrypto> RcsSession<K> {
     fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
         let h = frame.header;
         match (&self.state, message) {
+            (State::AwaitAccess, Message::AccessRequest(_)) if self.not_active.is_some() => {
+                self.link.agv_id = h.agv_id;
+                let close = self.not_active.take().expect("checked");
+                self.finish_with(now, close);
+            }
             (State::AwaitAccess, Message::AccessRequest(req)) => self.on_access(now, frame, req),
             (State::AwaitAccess, _) => self.unexpected(now, h.seq),
             (
@@ -495,6 +531,37 @@ impl<K: RcsCrypto> RcsSession<K> {
         self.state = State::Closed;
         self.events.push_back(RcsEvent::Closed(cause));
     }
+
+    /// Ends the session with `close` (its reason and detail).
+    fn finish_with(&mut self, now: u64, close: Close) {
+        let reason = close.reason;
+        self.link.close_with(now, close);
+        self.state = State::Closed;
+        self.events
+            .push_back(RcsEvent::Closed(CloseCause::Local(reason)));
+    }
+}
+
+/// The whole frame with which a standby RCS instance without a session refuses an AGV
+/// (docs/protocol.md 4.4): `Close` (`NotActive`) naming `active` (or none), sequence number 1,
+/// for the AGV `agv_id` (the header's AGV id of the AGV's first frame, its access request: an
+/// AGV drops frames naming another AGV). Write it, then close the connection. A server that
+/// runs an [`RcsSession`] per connection calls [`RcsSession::refuse_not_active`] instead.
+pub fn not_active_frame(
+    agv_id: u32,
+    now: u64,
+    active: Option<&RcsAddress>,
+) -> Result<Bytes, EncodeError> {
+    let message = Message::Close(Close::not_active(active));
+    let header = crate::frame::Header::new(MessageType::CLOSE, Flags::NONE, 1, agv_id, now);
+    let mut out = bytes::BytesMut::new();
+    crate::frame::encode_message(
+        &mut out,
+        header,
+        &message,
+        crate::frame::DEFAULT_MAX_FRAME_LEN,
+    )?;
+    Ok(out.freeze())
 }
 
 impl<K: RcsCrypto> super::Endpoint for RcsSession<K> {

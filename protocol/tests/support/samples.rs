@@ -209,6 +209,41 @@ fn point(x: f64, y: f64) -> Point {
     Point { x, y }
 }
 
+/// The configuration push of the samples.
+pub fn config_push() -> ConfigPush {
+    ConfigPush {
+        config_version: 5,
+        status_period_ms: 100,
+        heartbeat_period_ms: 1000,
+        link_timeout_ms: 3000,
+        operation_report_period_s: 60,
+        alarms: AlarmParams {
+            battery_low_pct: 20.0,
+            battery_critical_pct: 10.0,
+            min_localisation_quality: 60,
+            max_path_deviation: 0.1,
+        },
+        max_linear_speed: 2.0,
+        max_angular_speed: 1.0,
+        extensions: vec![],
+    }
+}
+
+/// The same push with three RCS addresses: an IPv4 address, an IPv6 address, a host name.
+pub fn config_push_addresses() -> ConfigPush {
+    let mut push = config_push();
+    let addresses: Vec<protocol::address::RcsAddress> = [
+        "10.0.1.11:7700",
+        "[fd00::11]:7700",
+        "rcs-2.site.example:7700",
+    ]
+    .iter()
+    .map(|a| a.parse().expect("an address"))
+    .collect();
+    push.set_rcs_addresses(&addresses).expect("three addresses");
+    push
+}
+
 /// Every sample, in the order of docs/protocol.md.
 pub fn all() -> Vec<Sample> {
     let none = Flags::NONE;
@@ -306,6 +341,11 @@ pub fn all() -> Vec<Sample> {
             .into(),
         ),
         s(
+            "close_not_active",
+            header(MessageType::CLOSE, none, 1, 2),
+            Close::not_active(Some(&"10.0.1.12:7700".parse().expect("an address"))).into(),
+        ),
+        s(
             "register_request",
             header(MessageType::REGISTER_REQUEST, ack, 2, 10),
             register_request().into(),
@@ -324,23 +364,12 @@ pub fn all() -> Vec<Sample> {
         s(
             "config_push",
             header(MessageType::CONFIG_PUSH, ack, 3, 13),
-            ConfigPush {
-                config_version: 5,
-                status_period_ms: 100,
-                heartbeat_period_ms: 1000,
-                link_timeout_ms: 3000,
-                operation_report_period_s: 60,
-                alarms: AlarmParams {
-                    battery_low_pct: 20.0,
-                    battery_critical_pct: 10.0,
-                    min_localisation_quality: 60,
-                    max_path_deviation: 0.1,
-                },
-                max_linear_speed: 2.0,
-                max_angular_speed: 1.0,
-                extensions: vec![],
-            }
-            .into(),
+            config_push().into(),
+        ),
+        s(
+            "config_push_addresses",
+            header(MessageType::CONFIG_PUSH, ack, 3, 13),
+            config_push_addresses().into(),
         ),
         s(
             "heartbeat",
