@@ -3,8 +3,9 @@
 //! lease lapses (docs/architecture.md, "Several instances").
 //!
 //! An instance starts as a standby: it serves `/healthz` and `/api/v1/cluster`, answers every
-//! other request 503 `standby` naming the active instance, and does not listen for AGVs (an
-//! AGV's connection is refused: it tries the next RCS address it knows). When it takes the
+//! other request 503 `standby` naming the active instance, and answers an AGV's first frame
+//! with `Close(NotActive)` naming the active instance's AGV address (docs/protocol.md 4.4: the
+//! AGV goes there at once). When it takes the
 //! lease it starts a term: the whole server ([`crate::start_term`]), its state rebuilt from the
 //! database, every decision written under the term's fence. The term ends when the server
 //! shuts down (the lease is given up at once) or the lease is lost (a renewal failed or came
@@ -251,6 +252,15 @@ async fn standby(
             })
             .await;
     });
+    let agvs = tokio::net::TcpListener::bind(config.agv_listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("AGV listen address {}: {e}", config.agv_listen),
+            )
+        })?;
+    let redirect = tokio::spawn(refuse_agvs(agvs, lease.clone(), config.max_connections));
     let poll = Duration::from_millis((lease.ttl_ms() / 4).max(50));
     let taken = loop {
         match lease.try_acquire().await {
@@ -263,9 +273,62 @@ async fn standby(
             () = tokio::time::sleep(poll) => {}
         }
     };
+    redirect.abort();
+    let _ = redirect.await;
     let _ = http_stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     Ok(taken)
+}
+
+/// A standby's AGV port: every connection's first frame (its AGV id) is answered with
+/// `Close(NotActive)` naming the active instance's AGV address when a lease is held, then the
+/// connection is closed. At most `limit` connections at once, 5 s and 64 KiB each.
+async fn refuse_agvs(listener: tokio::net::TcpListener, lease: Lease, limit: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let permits = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // dropped: the AGV retries
+        };
+        let lease = lease.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let answer = async {
+                let mut buf = bytes::BytesMut::with_capacity(512);
+                let mut decoder = protocol::FrameDecoder::default();
+                let first = loop {
+                    if buf.len() > 64 * 1024 || stream.read_buf(&mut buf).await.ok()? == 0 {
+                        return None;
+                    }
+                    match decoder.decode(&mut buf) {
+                        Ok(Some(frame)) => break frame,
+                        Ok(None) => {}
+                        Err(_) => return None,
+                    }
+                };
+                let active = lease
+                    .holder()
+                    .await
+                    .ok()
+                    .flatten()
+                    .filter(|h| h.expires_in_ms > 0)
+                    .and_then(|h| protocol::address::RcsAddress::parse(&h.who.agv_address).ok());
+                let close = protocol::session::not_active_frame(
+                    first.header.agv_id,
+                    crate::state::now_ms(),
+                    active.as_ref(),
+                )
+                .ok()?;
+                stream.write_all(&close).await.ok()?;
+                Some(())
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
+            let _ = stream.shutdown().await;
+        });
+    }
 }
 
 async fn standby_status(s: &StandbyState) -> ClusterStatus {

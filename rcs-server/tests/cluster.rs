@@ -130,6 +130,41 @@ async fn a_newer_epoch_fences_the_old_holder_and_overlapping_space_is_refused() 
     drop_database(&url).await;
 }
 
+/// What an RCS answers an AGV's first frame with, if it is `Close(NotActive)`: the active
+/// instance it names ("" for none).
+async fn redirect_of(agv_port: SocketAddr) -> Option<String> {
+    use protocol::frame::{Flags, FrameDecoder, Header, encode_message};
+    use protocol::message::{Heartbeat, Message, MessageType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(agv_port).await.ok()?;
+    let mut out = bytes::BytesMut::new();
+    let header = Header::new(MessageType::HEARTBEAT, Flags::NONE, 1, 42, 0);
+    encode_message(&mut out, header, &Message::Heartbeat(Heartbeat {}), 65_536).ok()?;
+    stream.write_all(&out).await.ok()?;
+    let mut buf = bytes::BytesMut::new();
+    let mut decoder = FrameDecoder::default();
+    loop {
+        if tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut buf))
+            .await
+            .ok()?
+            .ok()?
+            == 0
+        {
+            return None;
+        }
+        if let Some(frame) = decoder.decode(&mut buf).ok()? {
+            let Message::Close(close) = frame.message().ok()? else {
+                return None;
+            };
+            if close.reason != protocol::types::CloseReason::NotActive {
+                return None;
+            }
+            assert_eq!(frame.header.agv_id, 42, "addressed to the AGV");
+            return Some(close.detail.clone());
+        }
+    }
+}
+
 fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -223,9 +258,9 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
     let status = b.wait_role("standby", Duration::from_secs(20)).await;
     assert_eq!(status["holder"]["id"], "inst-a");
     assert_eq!(status["holder"]["http_address"], a.http.to_string());
-    // The standby takes no AGVs and refuses mutations, naming the active instance.
-    assert!(tokio::net::TcpStream::connect(b.agv).await.is_err());
-    assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
+    // The standby sends AGVs to the active instance and refuses mutations, naming it.
+    assert_eq!(redirect_of(b.agv).await, Some(a.agv.to_string()));
+    assert_eq!(redirect_of(a.agv).await, None, "the active one serves AGVs");
     let r = reqwest::Client::new()
         .post(format!("http://{}/api/v1/tasks", b.http))
         .bearer_auth("test-admin-token")
@@ -257,7 +292,7 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
     let status = b.wait_role("active", Duration::from_secs(10)).await;
     assert_eq!(status["epoch"], 2);
     eprintln!("takeover {:?} after the stop", stopped.elapsed());
-    assert!(tokio::net::TcpStream::connect(b.agv).await.is_ok());
+    assert_eq!(redirect_of(b.agv).await, None, "b serves AGVs now");
 
     // Another instance takes the lease from under b (as if b had been paused past it): b
     // finds out at its next renewal and steps down, closing its AGV listener.
@@ -270,14 +305,8 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
     let status = b.wait_role("standby", Duration::from_secs(10)).await;
     assert_eq!(status["holder"]["id"], "elsewhere");
     assert_eq!(status["terms"], 1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(b.agv).await.is_ok() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "AGV listener still open"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Its AGV port answers as a standby's: to the holder's address.
+    assert_eq!(redirect_of(b.agv).await, Some(b.agv.to_string()));
     b.stop().await;
     db.close().await;
     drop_database(&url).await;
@@ -359,10 +388,13 @@ async fn the_database_unreachable_stops_the_active_instance_and_service_recovers
     assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
     proxy.cut();
     let cut_at = tokio::time::Instant::now();
-    // It steps down (by its own deadline: the lease time less a fifth after its last renewal)
-    // and closes its AGV port.
+    // It steps down (by its own deadline: the lease time less a fifth after its last renewal):
+    // its AGV port stops serving AGVs (closed, then a standby's, which cannot name anyone while
+    // the database is away).
     loop {
-        if tokio::net::TcpStream::connect(a.agv).await.is_err() {
+        if redirect_of(a.agv).await.is_some_and(|r| r.is_empty())
+            || tokio::net::TcpStream::connect(a.agv).await.is_err()
+        {
             break;
         }
         assert!(
@@ -378,7 +410,7 @@ async fn the_database_unreachable_stops_the_active_instance_and_service_recovers
     proxy.restore();
     let status = a.wait_role("active", Duration::from_secs(20)).await;
     assert_eq!(status["epoch"], 2, "{status}");
-    assert!(tokio::net::TcpStream::connect(a.agv).await.is_ok());
+    assert_eq!(redirect_of(a.agv).await, None, "serving AGVs again");
     a.stop().await;
     db.close().await;
     drop_database(&url).await;
