@@ -228,14 +228,7 @@ async fn standby(
     terms: u64,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Option<u64>, ServerError> {
-    let listener = tokio::net::TcpListener::bind(config.http_listen)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("HTTP listen address {}: {e}", config.http_listen),
-            )
-        })?;
+    let listener = bind(config.http_listen, "HTTP").await?;
     let (http_stop, mut http_stopped) = watch::channel(false);
     let router = axum::Router::new()
         .route("/healthz", get(standby_health))
@@ -252,14 +245,7 @@ async fn standby(
             })
             .await;
     });
-    let agvs = tokio::net::TcpListener::bind(config.agv_listen)
-        .await
-        .map_err(|e| {
-            std::io::Error::new(
-                e.kind(),
-                format!("AGV listen address {}: {e}", config.agv_listen),
-            )
-        })?;
+    let agvs = bind(config.agv_listen, "AGV").await?;
     let redirect = tokio::spawn(refuse_agvs(agvs, lease.clone(), config.max_connections));
     let poll = Duration::from_millis((lease.ttl_ms() / 4).max(50));
     let taken = loop {
@@ -278,6 +264,16 @@ async fn standby(
     let _ = http_stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
     Ok(taken)
+}
+
+/// A listener on `addr`; an error names the address (`what`: which one).
+async fn bind(
+    addr: std::net::SocketAddr,
+    what: &str,
+) -> Result<tokio::net::TcpListener, std::io::Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{what} listen address {addr}: {e}")))
 }
 
 /// A standby's AGV port: every connection's first frame (its AGV id) is answered with
