@@ -2,47 +2,14 @@
 //! says SKIPPED when none answers): the lease and its fencing epoch, the database's own refusal
 //! of overlapping space, and two servers handing the active role over.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use rcs_server::Config;
-use rcs_server::db::Db;
 use rcs_server::lease::{Identity, Lease};
 use serde_json::Value;
-
-/// Drops the database behind `url` (the end of a test).
-async fn drop_database(url: &str) {
-    let name = url.rsplit('/').next().unwrap();
-    if let Ok(admin) = Db::open("postgres://postgres@127.0.0.1:5432/postgres").await {
-        let _ = admin
-            .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
-        admin.close().await;
-    }
-}
-
-/// A fresh database, or none (SKIPPED) without PostgreSQL.
-async fn database(test: &str, tag: &str) -> Option<(Db, String)> {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let Ok(admin) = Db::open(admin_url).await else {
-        eprintln!("SKIPPED: no PostgreSQL at 127.0.0.1:5432; {test} did not run");
-        return None;
-    };
-    let name = format!(
-        "rcs_cluster_{tag}_{}_{}",
-        std::process::id(),
-        rcs_server::state::now_ms()
-    );
-    admin
-        .execute_raw(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    admin.close().await;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
-    let db = Db::open(&url).await.unwrap();
-    db.migrate().await.unwrap();
-    Some((db, url))
-}
 
 fn me(id: &str) -> Identity {
     Identity {
@@ -54,7 +21,7 @@ fn me(id: &str) -> Identity {
 
 #[tokio::test]
 async fn a_newer_epoch_fences_the_old_holder_and_overlapping_space_is_refused() {
-    let Some((db, url)) = database("the fencing test", "fence").await else {
+    let Some((db, url)) = support::postgres::throwaway("the fencing test", "fence").await else {
         return;
     };
     let a = Lease::new(db.clone(), "site", me("a"), 60_000);
@@ -127,7 +94,7 @@ async fn a_newer_epoch_fences_the_old_holder_and_overlapping_space_is_refused() 
     b.release(2).await.unwrap();
     assert_eq!(a.try_acquire().await.unwrap(), Some(3));
     db.close().await;
-    drop_database(&url).await;
+    support::postgres::drop(&url).await;
 }
 
 /// What an RCS answers an AGV's first frame with, if it is `Close(NotActive)`: the active
@@ -248,7 +215,8 @@ impl Instance {
 
 #[tokio::test]
 async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
-    let Some((db, url)) = database("the two-instance test", "pair").await else {
+    let Some((db, url)) = support::postgres::throwaway("the two-instance test", "pair").await
+    else {
         return;
     };
     let a = Instance::start(&url, "inst-a");
@@ -278,6 +246,20 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
             .contains(&a.http.to_string()),
         "{body}"
     );
+    // Garbage on the standby's AGV port gets a closed connection, and the port keeps working.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(b.agv).await.unwrap();
+        s.write_all(&[0xff; 4096]).await.unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+        assert!(
+            read.is_ok(),
+            "the standby closes a connection that sent garbage"
+        );
+        assert!(rest.is_empty(), "nothing is answered to garbage: {rest:?}");
+    }
+    assert_eq!(redirect_of(b.agv).await, Some(a.agv.to_string()));
     let (code, health) = b.get("/healthz").await.unwrap();
     assert_eq!((code, health["role"].as_str()), (200, Some("standby")));
     let (_, health) = a.get("/healthz").await.unwrap();
@@ -309,7 +291,7 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
     assert_eq!(redirect_of(b.agv).await, Some(b.agv.to_string()));
     b.stop().await;
     db.close().await;
-    drop_database(&url).await;
+    support::postgres::drop(&url).await;
 }
 
 /// A TCP proxy to PostgreSQL that can be cut (every connection dropped, new ones refused) and
@@ -378,7 +360,8 @@ impl Proxy {
 /// active again under a newer epoch.
 #[tokio::test]
 async fn the_database_unreachable_stops_the_active_instance_and_service_recovers() {
-    let Some((db, url)) = database("the database-outage test", "outage").await else {
+    let Some((db, url)) = support::postgres::throwaway("the database-outage test", "outage").await
+    else {
         return;
     };
     let proxy = Proxy::start().await;
@@ -413,5 +396,5 @@ async fn the_database_unreachable_stops_the_active_instance_and_service_recovers
     assert_eq!(redirect_of(a.agv).await, None, "serving AGVs again");
     a.stop().await;
     db.close().await;
-    drop_database(&url).await;
+    support::postgres::drop(&url).await;
 }

@@ -1,6 +1,8 @@
 //! The repository functions on both databases: SQLite always, PostgreSQL when one answers at
 //! 127.0.0.1:5432 (a throwaway database per run; the test says SKIPPED otherwise).
 
+mod support;
+
 use protocol::message::*;
 use protocol::types::*;
 use rcs_server::db::{Db, EnrolledKey, TaskRow};
@@ -137,29 +139,10 @@ async fn sqlite() {
 
 #[tokio::test]
 async fn postgres_when_available() {
-    let admin_url = "postgres://postgres@127.0.0.1:5432/postgres";
-    let Ok(admin) = Db::open(admin_url).await else {
-        eprintln!("SKIPPED: no PostgreSQL at 127.0.0.1:5432; the PostgreSQL test did not run");
+    let Some((db, url)) = support::postgres::throwaway("the PostgreSQL test", "db").await else {
         return;
     };
-    let name = format!(
-        "rcs_test_{}_{}",
-        std::process::id(),
-        rcs_server::state::now_ms()
-    );
-    admin
-        .execute_raw(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let db = Db::open(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
-        .await
-        .unwrap();
     exercise(&db).await;
     db.close().await;
-    // (FORCE: a connection the pool dropped after the refused duplicate reference may still be
-    // closing on the server's side)
-    admin
-        .execute_raw(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    support::postgres::drop(&url).await;
 }
