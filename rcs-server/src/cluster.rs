@@ -24,7 +24,6 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::db::Db;
 use crate::lease::{Fence, Holder, Identity, Lease};
 use crate::{ServerError, api};
 
@@ -116,8 +115,9 @@ pub async fn run(
     });
     std::fs::create_dir_all(&config.data_dir)?;
     let site = crate::load_site(&config)?;
-    let db = Db::open(&config.database_url()).await?;
+    let db = config.open_db().await?;
     db.migrate().await?;
+    db.claim_site(&site.name).await?;
     let lease = Lease::new(
         db.clone(),
         &site.name,

@@ -69,6 +69,10 @@ pub struct Config {
     /// Database URL (`sqlite://...` or `postgres://...`); default: SQLite in the data dir.
     #[arg(long, env = "RCS_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// PostgreSQL: the schema this site's tables live in (created if needed), so several
+    /// sites share one database, each with its own lease and data; default: `public`.
+    #[arg(long, env = "RCS_DB_SCHEMA")]
+    pub db_schema: Option<String>,
     /// Site directory (maps); default: the built-in demo site.
     #[arg(long, env = "RCS_SITE")]
     pub site: Option<PathBuf>,
@@ -188,6 +192,7 @@ struct FileConfig {
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    db_schema: Option<String>,
     site: Option<PathBuf>,
     secure: Option<SecurePolicy>,
     allow_fast: Option<bool>,
@@ -218,6 +223,11 @@ impl Config {
                 self.data_dir.join("rcs.sqlite").display()
             )
         })
+    }
+
+    /// Opens the database in force (in `--db-schema`, if given).
+    pub async fn open_db(&self) -> Result<crate::db::Db, sqlx::Error> {
+        crate::db::Db::open_in(&self.database_url(), self.db_schema.as_deref()).await
     }
 
     /// Fills every value that `matches` shows was left at its default from the TOML file named
@@ -269,6 +279,7 @@ impl Config {
         take!(advertise_agv);
         take!(advertise_http);
         take!(database_url);
+        take!(db_schema);
         if let Some(v) = file.callback_url
             && defaulted("callback_url")
         {
@@ -308,6 +319,7 @@ impl Config {
             http_listen: "127.0.0.1:0".parse().expect("literal"),
             data_dir: dir.to_path_buf(),
             database_url: None,
+            db_schema: None,
             site: None,
             secure: SecurePolicy::Allowed,
             allow_fast: true,

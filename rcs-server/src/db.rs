@@ -17,6 +17,36 @@ pub struct Db {
     fence: Option<std::sync::Arc<crate::lease::Fence>>,
 }
 
+/// Whether `schema` is a plain PostgreSQL identifier usable unquoted: a-z or `_` first, then
+/// a-z, 0-9 or `_`, at most 63 bytes.
+pub fn valid_schema(schema: &str) -> bool {
+    let b = schema.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && (b[0].is_ascii_lowercase() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// A database that cannot serve this instance.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database (schema) holds another site's data.
+    #[error(
+        "the database holds site `{held}`, this instance serves `{wanted}`: give each site a \
+         schema of its own (--db-schema) or a database of its own"
+    )]
+    OtherSite {
+        /// The site it holds.
+        held: String,
+        /// The site this instance serves.
+        wanted: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
 /// One telemetry snapshot row.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TelemetryRow {
@@ -154,12 +184,49 @@ pub struct EnrolledKey {
 impl Db {
     /// Connects (creating a SQLite file if needed).
     pub async fn open(url: &str) -> Result<Self, sqlx::Error> {
+        Self::open_in(url, None).await
+    }
+
+    /// Connects; on PostgreSQL with `schema`, every table lives in that schema (created if
+    /// needed): several sites share one database, each in a schema of its own
+    /// (`--db-schema`). `schema` must be a plain identifier ([`valid_schema`]).
+    pub async fn open_in(url: &str, schema: Option<&str>) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
-        let pool = AnyPoolOptions::new()
-            .max_connections(if sqlite { 1 } else { 8 })
-            .connect(url)
+        let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 });
+        if let Some(schema) = schema {
+            if sqlite || !valid_schema(schema) {
+                return Err(sqlx::Error::Configuration(
+                    format!(
+                        "database schema `{schema}`: only with PostgreSQL, and a plain \
+                         identifier (a-z, 0-9, _; at most 63)"
+                    )
+                    .into(),
+                ));
+            }
+            // Created once (concurrent instances serialise on an advisory lock).
+            let admin = AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(url)
+                .await?;
+            sqlx::raw_sql(&format!(
+                "DO $$ BEGIN PERFORM pg_advisory_xact_lock(770002); \
+                 CREATE SCHEMA IF NOT EXISTS \"{schema}\"; END $$"
+            ))
+            .execute(&admin)
             .await?;
+            admin.close().await;
+            let set: std::sync::Arc<str> =
+                format!("SET search_path TO \"{schema}\", public").into();
+            options = options.after_connect(move |conn, _| {
+                let set = set.clone();
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, &*set).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await?;
         if sqlite {
             sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&pool)
@@ -173,6 +240,28 @@ impl Db {
             postgres: !sqlite,
             fence: None,
         })
+    }
+
+    /// Binds this database to the site `name` (PostgreSQL: the first instance to migrate
+    /// records it); an error naming both when it holds another site's data, so two sites are
+    /// never mixed in one schema.
+    pub async fn claim_site(&self, name: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO site_meta (id, name) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        let held: String = sqlx::query("SELECT name FROM site_meta WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        if held == name {
+            Ok(())
+        } else {
+            Err(DbError::OtherSite {
+                held,
+                wanted: name.to_owned(),
+            })
+        }
     }
 
     /// The same database, writing decisions under `fence`: a write that commits a decision
@@ -222,10 +311,11 @@ impl Db {
             sqlx::raw_sql(
                 "DO $$ BEGIN \
                  PERFORM pg_advisory_xact_lock(770001); \
-                 CREATE EXTENSION IF NOT EXISTS btree_gist; \
+                 CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public; \
                  ALTER TABLE reservations ADD COLUMN IF NOT EXISTS extent box; \
                  IF NOT EXISTS (SELECT 1 FROM pg_constraint \
-                     WHERE conname = 'reservations_no_overlap') THEN \
+                     WHERE conname = 'reservations_no_overlap' \
+                       AND conrelid = 'reservations'::regclass) THEN \
                    ALTER TABLE reservations ADD CONSTRAINT reservations_no_overlap \
                      EXCLUDE USING gist (map_id WITH =, agv_id WITH <>, extent WITH &&); \
                  END IF; END $$",

@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The site could not be loaded.
     #[error("site: {0}")]
     Site(#[from] maps::SiteError),
+    /// The database cannot serve this instance (it holds another site).
+    #[error("database: {0}")]
+    Database(#[from] db::DbError),
 }
 
 /// Loads the configured site, or the embedded demo site.
@@ -113,7 +116,7 @@ pub async fn start_term(
     std::fs::create_dir_all(&config.data_dir)?;
     let site = Arc::new(load_site(&config)?);
     tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
-    let db = db::Db::open(&config.database_url()).await?;
+    let db = config.open_db().await?;
     db.migrate().await?;
     let db = match &term {
         Some(t) => db.fenced(t.fence.clone()),

@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            let db = cli.config.open_db().await?;
             db.migrate().await?;
             let public = crypto::keys::read_public_pem(&public_key)?;
             let vk = crypto::sign::VerifyingKey::new(distid.as_bytes(), public)?;
@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::Create { name, role },
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            let db = cli.config.open_db().await?;
             db.migrate().await?;
             let token = rcs_server::auth::generate();
             db.insert_api_token(
@@ -165,7 +165,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Migrate) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = rcs_server::db::Db::open(&cli.config.database_url()).await?;
+            let db = cli.config.open_db().await?;
             db.migrate().await?;
             println!("migrations applied");
         }

@@ -149,6 +149,11 @@ struct Instance {
 
 impl Instance {
     fn start(url: &str, id: &str) -> Self {
+        Self::start_with(url, id, |_| {})
+    }
+
+    /// As [`Instance::start`], the configuration changed by `adjust` first.
+    fn start_with(url: &str, id: &str, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path());
         config.database_url = Some(url.into());
@@ -156,6 +161,7 @@ impl Instance {
         config.agv_listen = free_port();
         config.instance_id = Some(id.into());
         config.lease_ms = 1_000;
+        adjust(&mut config);
         let (http, agv) = (config.http_listen, config.agv_listen);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -395,6 +401,128 @@ async fn the_database_unreachable_stops_the_active_instance_and_service_recovers
     assert_eq!(status["epoch"], 2, "{status}");
     assert_eq!(redirect_of(a.agv).await, None, "serving AGVs again");
     a.stop().await;
+    db.close().await;
+    support::postgres::drop(&url).await;
+}
+
+fn warehouse() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/warehouse-3f")
+}
+
+async fn submit(to: &Instance, destination: u32) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/tasks", to.http))
+        .bearer_auth("test-admin-token")
+        .json(&serde_json::json!({"kind": "move", "destination": destination}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text().await);
+    r.json().await.unwrap()
+}
+
+async fn task_ids(on: &Instance) -> Vec<u64> {
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/tasks", on.http))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.unwrap();
+    let list = v
+        .as_array()
+        .or_else(|| v["tasks"].as_array())
+        .unwrap()
+        .clone();
+    list.iter().map(|t| t["id"].as_u64().unwrap()).collect()
+}
+
+/// Two sites on one database, each in a schema of its own (`--db-schema`): each has its own
+/// lease, epoch and data, a failover of one leaves the other alone, and an instance of one site
+/// pointed at the other's schema refuses to start.
+#[tokio::test]
+async fn two_sites_share_one_database_each_with_its_own_lease_and_data() {
+    let Some((db, url)) = support::postgres::throwaway("the two-site test", "sites").await else {
+        return;
+    };
+    let demo = |c: &mut Config| c.db_schema = Some("site_demo".into());
+    let wh = |c: &mut Config| {
+        c.db_schema = Some("site_wh".into());
+        c.site = Some(warehouse());
+    };
+    let demo_a = Instance::start_with(&url, "demo-a", demo);
+    let wh_a = Instance::start_with(&url, "wh-a", wh);
+    assert_eq!(
+        demo_a.wait_role("active", Duration::from_secs(20)).await["epoch"],
+        1
+    );
+    assert_eq!(
+        wh_a.wait_role("active", Duration::from_secs(20)).await["epoch"],
+        1,
+        "its own lease"
+    );
+    let demo_b = Instance::start_with(&url, "demo-b", demo);
+    let status = demo_b.wait_role("standby", Duration::from_secs(20)).await;
+    assert_eq!(
+        status["holder"]["id"], "demo-a",
+        "the standby of its own site"
+    );
+
+    // Each site's tasks are its own.
+    let on_demo = submit(&demo_a, 8).await["id"].as_u64().unwrap();
+    let on_wh = submit(&wh_a, 100186).await["id"].as_u64().unwrap();
+    assert!(task_ids(&demo_a).await.contains(&on_demo));
+    assert!(task_ids(&wh_a).await.contains(&on_wh));
+    db.execute_raw("SELECT 1 FROM site_demo.tasks; SELECT 1 FROM site_wh.leases")
+        .await
+        .expect("each site's tables in its schema");
+    let demo_tasks = task_ids(&demo_a).await;
+    let wh_tasks = task_ids(&wh_a).await;
+    assert_eq!(
+        (demo_tasks.len(), wh_tasks.len()),
+        (1, 1),
+        "{demo_tasks:?} {wh_tasks:?}"
+    );
+
+    // An instance of the warehouse pointed at the demo's schema refuses to start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut wrong = Config::for_tests(dir.path());
+    wrong.database_url = Some(url.clone());
+    wrong.db_schema = Some("site_demo".into());
+    wrong.site = Some(warehouse());
+    wrong.http_listen = free_port();
+    wrong.agv_listen = free_port();
+    let err = tokio::time::timeout(
+        Duration::from_secs(20),
+        rcs_server::run(wrong, std::future::pending()),
+    )
+    .await
+    .expect("refuses at once")
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("`demo`") && err.contains("`warehouse-3f`") && err.contains("--db-schema"),
+        "{err}"
+    );
+
+    // The demo site fails over; the warehouse is not touched.
+    demo_a.stop().await;
+    assert_eq!(
+        demo_b.wait_role("active", Duration::from_secs(10)).await["epoch"],
+        2
+    );
+    assert!(
+        task_ids(&demo_b).await.contains(&on_demo),
+        "restored from its schema"
+    );
+    let status = wh_a.wait_role("active", Duration::from_secs(1)).await;
+    assert_eq!(
+        (status["epoch"].as_u64(), status["terms"].as_u64()),
+        (Some(1), Some(1))
+    );
+    demo_b.stop().await;
+    wh_a.stop().await;
     db.close().await;
     support::postgres::drop(&url).await;
 }
