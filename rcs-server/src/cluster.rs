@@ -16,16 +16,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use tokio::sync::watch;
 
+use crate::ServerError;
 use crate::config::Config;
+use crate::db::Db;
 use crate::lease::{Fence, Holder, Identity, Lease};
-use crate::{ServerError, api};
 
 /// What `/api/v1/cluster` answers.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -128,7 +125,7 @@ pub async fn run(
     tracing::info!(instance = %lease.me().id, site = %lease.site(), "cluster member: standby until it holds the lease");
     let mut terms = 0u64;
     loop {
-        let Some(epoch) = standby(&config, &lease, terms, stop_rx.clone()).await? else {
+        let Some(epoch) = standby(&config, &db, &lease, terms, stop_rx.clone()).await? else {
             return Ok(());
         };
         terms += 1;
@@ -214,30 +211,17 @@ async fn renew(lease: Lease, fence: Arc<Fence>) {
     }
 }
 
-/// State of the standby's HTTP API.
-#[derive(Clone)]
-struct StandbyState {
-    lease: Lease,
-    terms: u64,
-}
-
 /// Serves as a standby until this instance takes the lease (its epoch) or `stop` is set (none).
 async fn standby(
     config: &Config,
+    db: &Db,
     lease: &Lease,
     terms: u64,
     mut stop: watch::Receiver<bool>,
 ) -> Result<Option<u64>, ServerError> {
     let listener = bind(config.http_listen, "HTTP").await?;
     let (http_stop, mut http_stopped) = watch::channel(false);
-    let router = axum::Router::new()
-        .route("/healthz", get(standby_health))
-        .route("/api/v1/cluster", get(standby_cluster))
-        .fallback(standby_refuse)
-        .with_state(StandbyState {
-            lease: lease.clone(),
-            terms,
-        });
+    let router = crate::standby::router(config, db, lease, terms);
     let http = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
@@ -246,7 +230,11 @@ async fn standby(
             .await;
     });
     let agvs = bind(config.agv_listen, "AGV").await?;
-    let redirect = tokio::spawn(refuse_agvs(agvs, lease.clone(), config.max_connections));
+    let redirect = tokio::spawn(crate::standby::refuse_agvs(
+        agvs,
+        lease.clone(),
+        config.max_connections,
+    ));
     let poll = Duration::from_millis((lease.ttl_ms() / 4).max(50));
     let taken = loop {
         match lease.try_acquire().await {
@@ -274,98 +262,4 @@ async fn bind(
     tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| std::io::Error::new(e.kind(), format!("{what} listen address {addr}: {e}")))
-}
-
-/// A standby's AGV port: every connection's first frame (its AGV id) is answered with
-/// `Close(NotActive)` naming the active instance's AGV address when a lease is held, then the
-/// connection is closed. At most `limit` connections at once, 5 s and 64 KiB each.
-async fn refuse_agvs(listener: tokio::net::TcpListener, lease: Lease, limit: usize) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let permits = Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
-    loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            continue; // dropped: the AGV retries
-        };
-        let lease = lease.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let answer = async {
-                let mut buf = bytes::BytesMut::with_capacity(512);
-                let mut decoder = protocol::FrameDecoder::default();
-                let first = loop {
-                    if buf.len() > 64 * 1024 || stream.read_buf(&mut buf).await.ok()? == 0 {
-                        return None;
-                    }
-                    match decoder.decode(&mut buf) {
-                        Ok(Some(frame)) => break frame,
-                        Ok(None) => {}
-                        Err(_) => return None,
-                    }
-                };
-                let active = lease
-                    .holder()
-                    .await
-                    .ok()
-                    .flatten()
-                    .filter(|h| h.expires_in_ms > 0)
-                    .and_then(|h| protocol::address::RcsAddress::parse(&h.who.agv_address).ok());
-                let close = protocol::session::not_active_frame(
-                    first.header.agv_id,
-                    crate::state::now_ms(),
-                    active.as_ref(),
-                )
-                .ok()?;
-                stream.write_all(&close).await.ok()?;
-                Some(())
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
-            let _ = stream.shutdown().await;
-        });
-    }
-}
-
-async fn standby_status(s: &StandbyState) -> ClusterStatus {
-    ClusterStatus {
-        role: "standby".into(),
-        me: Some(s.lease.me().clone()),
-        epoch: None,
-        holder: s.lease.holder().await.ok().flatten(),
-        terms: s.terms,
-    }
-}
-
-async fn standby_health(State(s): State<StandbyState>) -> Response {
-    let status = standby_status(&s).await;
-    (
-        StatusCode::OK,
-        axum::Json(serde_json::json!({
-            "status": "standby",
-            "role": "standby",
-            "agvs_online": 0,
-            "version": env!("CARGO_PKG_VERSION"),
-            "active": status.holder,
-        })),
-    )
-        .into_response()
-}
-
-async fn standby_cluster(State(s): State<StandbyState>) -> Response {
-    axum::Json(standby_status(&s).await).into_response()
-}
-
-async fn standby_refuse(State(s): State<StandbyState>) -> Response {
-    let holder = s.lease.holder().await.ok().flatten();
-    let message = match &holder {
-        Some(h) if h.expires_in_ms > 0 => format!(
-            "this instance is a standby; the active instance is {} at http://{}",
-            h.who.id, h.who.http_address
-        ),
-        _ => "this instance is a standby and no instance is active at the moment".to_owned(),
-    };
-    api::ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "standby", message)
-        .with_detail(serde_json::json!({ "active": holder }))
-        .into_response()
 }

@@ -29,6 +29,7 @@ pub mod lease;
 pub mod metrics;
 pub mod net;
 pub mod safety;
+pub mod standby;
 pub mod state;
 pub mod task_rules;
 pub mod tasks;
@@ -114,63 +115,22 @@ pub async fn start_term(
     term: Option<cluster::Term>,
 ) -> Result<(Server, impl Future<Output = ()>), ServerError> {
     std::fs::create_dir_all(&config.data_dir)?;
-    let site = Arc::new(load_site(&config)?);
-    tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
     let db = config.open_db().await?;
     db.migrate().await?;
     let db = match &term {
         Some(t) => db.fenced(t.fence.clone()),
         None => db,
     };
-    let server_key = keys::load_or_create_server_key(&config.data_dir)?;
-    let keys = keys::EnrolledKeys::load(&db, config.allow_fast).await?;
-    let (tokens, admin_token) =
-        auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
-    let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
-    let space = restore_space(&site, &db, &fleet).await?;
-    let db_max_task = db.max_task_id().await?;
-    // The traffic core borrows the site for as long as the process runs (one site per server).
-    let site_for_core: &'static Arc<maps::Site> = Box::leak(Box::new(site.clone()));
-    let traffic = dispatch::Traffic::new(site_for_core, dispatch::settings(&config), db_max_task);
-    let tasks = tasks::Tasks::default();
-    let open_tasks = db.open_tasks().await?;
-    let day_ago = state::now_ms().saturating_sub(24 * 60 * 60 * 1000) as i64;
-    let ended_tasks = db.finished_tasks(day_ago).await?;
-    {
-        let mut core = traffic.lock();
-        core.restore_space(space);
-        for (id, view) in fleet.snapshot() {
-            core.known(
-                id,
-                view.footprint.unwrap_or([0.5, 0.5, 0.4, 0.4]),
-                maps::Vehicle::default().max_speed,
-            );
-        }
-        // Unfinished tasks go back to the queue (a running one for its AGV); tasks that ended
-        // within the last day are answered as they ended.
-        tasks.restore(&mut core, open_tasks);
-        tasks.restore(&mut core, ended_tasks);
-    }
     let agv_listener = TcpListener::bind(config.agv_listen).await?;
     let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (events, log) = events::Events::new();
-    let state = Arc::new(state::Shared::new(state::Parts {
-        config,
-        db,
-        server_key,
-        keys,
-        fleet,
-        events,
-        tokens,
-        site,
-        traffic,
-        tasks,
-        term,
-        stop: stop_rx.clone(),
-    }));
+    let Restored {
+        state,
+        admin_token,
+        log,
+    } = restore(config, db, term, stop_rx.clone(), false).await?;
     if let Some(t) = &state.term {
         state.metrics.cluster_epoch.set(t.fence.epoch() as i64);
         state.metrics.cluster_terms.set(t.number as i64);
@@ -233,6 +193,106 @@ pub async fn start_term(
         },
         done,
     ))
+}
+
+/// A server's state rebuilt from the database, before it serves.
+struct Restored {
+    state: Arc<state::Shared>,
+    admin_token: AdminTokenSource,
+    log: tokio::sync::mpsc::Receiver<db::EventRow>,
+}
+
+/// Rebuilds the state from the database, as after a restart: AGVs offline at their last pose
+/// with their space blocked, reservations and grants held, unfinished tasks queued again (a
+/// running one for its AGV), tasks that ended within the last day answered as they ended. With
+/// `as_stored`, every task is only answered as stored and the core gets none (a standby's
+/// read-only view).
+async fn restore(
+    config: Config,
+    db: db::Db,
+    term: Option<cluster::Term>,
+    stop: watch::Receiver<bool>,
+    as_stored: bool,
+) -> Result<Restored, ServerError> {
+    let core_site = site_of(&config)?;
+    let site = core_site.clone();
+    let server_key = keys::load_or_create_server_key(&config.data_dir)?;
+    let keys = keys::EnrolledKeys::load(&db, config.allow_fast).await?;
+    let (tokens, admin_token) =
+        auth::Tokens::load(&db, &config.data_dir, config.api_token.as_deref()).await?;
+    let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
+    let space = restore_space(&site, &db, &fleet).await?;
+    let db_max_task = db.max_task_id().await?;
+    let traffic = dispatch::Traffic::new(core_site, dispatch::settings(&config), db_max_task);
+    let tasks = tasks::Tasks::default();
+    let open_tasks = db.open_tasks().await?;
+    let day_ago = state::now_ms().saturating_sub(tasks::KEEP_ENDED_MS) as i64;
+    let ended_tasks = db.finished_tasks(day_ago).await?;
+    {
+        let mut core = traffic.lock();
+        core.restore_space(space);
+        for (id, view) in fleet.snapshot() {
+            core.known(
+                id,
+                view.footprint.unwrap_or([0.5, 0.5, 0.4, 0.4]),
+                maps::Vehicle::default().max_speed,
+            );
+        }
+        if as_stored {
+            tasks.restore_as_stored(open_tasks);
+            tasks.restore_as_stored(ended_tasks);
+        } else {
+            tasks.restore(&mut core, open_tasks);
+            tasks.restore(&mut core, ended_tasks);
+        }
+    }
+    let (events, log) = events::Events::new();
+    let state = Arc::new(state::Shared::new(state::Parts {
+        config,
+        db,
+        server_key,
+        keys,
+        fleet,
+        events,
+        tokens,
+        site,
+        traffic,
+        tasks,
+        term,
+        stop,
+    }));
+    Ok(Restored {
+        state,
+        admin_token,
+        log,
+    })
+}
+
+/// A standby's read-only view of the site as the database holds it (every task as stored, AGVs
+/// at their last stored pose, held space): served for reads until this instance is active.
+pub(crate) async fn snapshot(
+    config: Config,
+    db: db::Db,
+) -> Result<Arc<state::Shared>, ServerError> {
+    let (_stop, stop) = watch::channel(false);
+    Ok(restore(config, db, None, stop, true).await?.state)
+}
+
+/// The site, loaded once per site directory and kept for as long as the process runs (the
+/// traffic core borrows it; a term or a standby's snapshot is rebuilt many times, the site
+/// is not).
+fn site_of(config: &Config) -> Result<&'static Arc<maps::Site>, ServerError> {
+    type Loaded = Vec<(Option<std::path::PathBuf>, &'static Arc<maps::Site>)>;
+    static SITES: std::sync::Mutex<Loaded> = std::sync::Mutex::new(Vec::new());
+    let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, s)) = sites.iter().find(|(p, _)| *p == config.site) {
+        return Ok(s);
+    }
+    let site = load_site(config)?;
+    tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
+    let site: &'static Arc<maps::Site> = Box::leak(Box::new(Arc::new(site)));
+    sites.push((config.site.clone(), site));
+    Ok(site)
 }
 
 /// The space table after a restart: every known AGV's footprint at its last pose (they are

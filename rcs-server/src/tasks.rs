@@ -414,6 +414,25 @@ impl Tasks {
     /// Takes stored tasks back after a restart: ended ones into the table as they ended,
     /// unfinished ones into the core, queued (a running one for the AGV that had it), to be
     /// planned from where their AGV stands.
+    /// Every task of `rows` answered exactly as stored, none given to a core (a standby's
+    /// read-only view, [`crate::cluster`]).
+    pub(crate) fn restore_as_stored(&self, rows: Vec<crate::db::TaskRow>) {
+        let now = crate::state::now_ms();
+        for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
+            if let Some(r) = &meta.reference {
+                self.references
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(r.clone())
+                    .or_insert(task.id);
+            }
+            self.ended
+                .lock()
+                .expect("not poisoned")
+                .insert(task.id, (task, now));
+        }
+    }
+
     pub(crate) fn restore(&self, core: &mut traffic::Core<'_>, rows: Vec<crate::db::TaskRow>) {
         for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
             if let Some(r) = &meta.reference {

@@ -477,6 +477,45 @@ async fn two_sites_share_one_database_each_with_its_own_lease_and_data() {
     db.execute_raw("SELECT 1 FROM site_demo.tasks; SELECT 1 FROM site_wh.leases")
         .await
         .expect("each site's tables in its schema");
+    // The standby serves reads from the database's view, marked as such; mutations are refused.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !task_ids(&demo_b).await.contains(&on_demo) {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the standby shows the task"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/tasks/{on_demo}", demo_b.http))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-rcs-role"], "standby");
+    let t: Value = r.json().await.unwrap();
+    assert_eq!(
+        (t["id"].as_u64(), t["destination"].as_u64()),
+        (Some(on_demo), Some(8))
+    );
+    let r = reqwest::Client::new()
+        .get(format!("http://{}/api/v1/maps", demo_b.http))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "reads need a token on a standby too"
+    );
+    let r = reqwest::Client::new()
+        .delete(format!("http://{}/api/v1/tasks/{on_demo}", demo_b.http))
+        .bearer_auth("test-admin-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
     let demo_tasks = task_ids(&demo_a).await;
     let wh_tasks = task_ids(&wh_a).await;
     assert_eq!(
