@@ -8,6 +8,7 @@
   const LIVE_INTERVAL_MS = 250;
   const SPACE_POLL_MS = 1000;
   const TASK_POLL_MS = 2000;
+  const CLUSTER_POLL_MS = 2000;
   const WAITS_POLL_MS = 1000;
   const DETAIL_POLL_MS = 1000;
   const LIST_REFRESH_MS = 1000;
@@ -108,6 +109,8 @@
     frames: 0,
     streams: [],
     timers: [],
+    cluster: null, // GET /api/v1/cluster, last answer
+    following: false,
   };
   // Rendering and stream costs, for the load script (window.rcsDashboard.perf()).
   const PERF = { draws: [], handles: [], bytes: 0, updates: 0, drawnFrames: 0, since: performance.now() };
@@ -189,6 +192,59 @@
   });
   $('logout').addEventListener('click', () => logout(''));
 
+  // ---- cluster: which instance this page talks to, and following a failover ----------------
+
+  // Several instances (docs/operations.md, "Several instances"): the header names the instance
+  // and its role. When it turns standby, or stops answering, the page goes to the active
+  // instance (or else the first other instance that answers), taking the token along in the
+  // URL fragment (never sent to a server; removed from the address bar on arrival).
+  async function pollCluster() {
+    let c = null;
+    try {
+      const res = await fetch('/api/v1/cluster', { cache: 'no-store' });
+      if (res.ok) c = await res.json();
+    } catch (err) { /* unreachable: follow below */ }
+    const el = $('instance');
+    if (c && c.role === 'single') { el.hidden = true; return; }
+    if (c) S.cluster = c;
+    const known = S.cluster;
+    if (!known) return;
+    el.hidden = false;
+    const me = (known.me && known.me.id) || location.host;
+    if (c && c.role !== 'standby') {
+      el.className = '';
+      el.textContent = `${me} · ${c.role} · epoch ${c.epoch}`;
+      return;
+    }
+    el.className = c ? 'standby' : 'lost';
+    el.textContent = c ? `${me} · standby (read-only)` : `${me} · not answering`;
+    const here = location.host;
+    const candidates = [];
+    if (c && c.holder && c.holder.expires_in_ms > 0) candidates.push(c.holder.http_address);
+    for (const m of known.members || []) if (m.role === 'active') candidates.push(m.http_address);
+    if (!c) for (const m of known.members || []) candidates.push(m.http_address);
+    await follow(candidates.filter((a, i) => a && a !== here && candidates.indexOf(a) === i));
+  }
+
+  async function follow(addresses) {
+    if (S.following || !S.token) return;
+    S.following = true;
+    try {
+      for (const addr of addresses) {
+        const base = `${location.protocol}//${addr}`;
+        try {
+          // Opaque, but it settles only if something answers there.
+          await fetch(`${base}/healthz`, { mode: 'no-cors', cache: 'no-store' });
+        } catch (err) { continue; }
+        $('instance').textContent = `following the failover to ${addr}…`;
+        location.href = `${base}/#token=${encodeURIComponent(S.token)}`;
+        return;
+      }
+    } finally {
+      S.following = false;
+    }
+  }
+
   // ---- start: maps, streams, pollers -------------------------------------------------------
 
   async function start() {
@@ -207,6 +263,8 @@
     S.timers.push(setInterval(pollWaits, WAITS_POLL_MS));
     S.timers.push(setInterval(pollDetail, DETAIL_POLL_MS));
     S.timers.push(setInterval(renderLists, LIST_REFRESH_MS));
+    S.timers.push(setInterval(pollCluster, CLUSTER_POLL_MS));
+    pollCluster();
     pollTasks();
     pollSpace();
   }
@@ -1078,6 +1136,12 @@
 
   resize();
   requestAnimationFrame(frame);
+  // A token brought along by a failover (pollCluster): kept in this tab, out of the address bar.
+  const handed = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (handed) {
+    sessionStorage.setItem(TOKEN_KEY, handed);
+    history.replaceState(null, '', location.pathname + location.search);
+  }
   const saved = sessionStorage.getItem(TOKEN_KEY);
   if (saved) {
     login(saved).catch(() => logout(''));

@@ -37,6 +37,8 @@ pub struct ClusterStatus {
     pub holder: Option<Holder>,
     /// Terms this process has held (takeovers).
     pub terms: u64,
+    /// Every instance seen alive within three lease times (none for a single instance).
+    pub members: Vec<crate::lease::Member>,
 }
 
 /// An active term: the lease and the fence its decisions are written under.
@@ -64,6 +66,7 @@ impl Term {
             epoch: Some(self.fence.epoch()),
             holder: self.lease.holder().await.ok().flatten(),
             terms: self.number,
+            members: self.lease.members().await.unwrap_or_default(),
         }
     }
 }
@@ -186,7 +189,12 @@ async fn renew(lease: Lease, fence: Arc<Fence>) {
         let started = tokio::time::Instant::now();
         let left = valid_until.saturating_duration_since(started);
         match tokio::time::timeout(left, lease.renew(fence.epoch())).await {
-            Ok(Ok(true)) => valid_until = started + ttl - margin,
+            Ok(Ok(true)) => {
+                valid_until = started + ttl - margin;
+                if let Err(e) = lease.heartbeat("active").await {
+                    tracing::debug!(error = %e, "member heartbeat failed");
+                }
+            }
             Ok(Ok(false)) => {
                 tracing::error!(
                     epoch = fence.epoch(),
@@ -220,6 +228,9 @@ async fn standby(
     mut stop: watch::Receiver<bool>,
 ) -> Result<Option<u64>, ServerError> {
     let listener = bind(config.http_listen, "HTTP").await?;
+    if let Err(e) = lease.heartbeat("standby").await {
+        tracing::debug!(error = %e, "member heartbeat failed");
+    }
     let (http_stop, mut http_stopped) = watch::channel(false);
     let router = crate::standby::router(config, db, lease, terms);
     let http = tokio::spawn(async move {
@@ -238,8 +249,15 @@ async fn standby(
     let poll = Duration::from_millis((lease.ttl_ms() / 4).max(50));
     let taken = loop {
         match lease.try_acquire().await {
-            Ok(Some(epoch)) => break Some(epoch),
-            Ok(None) => {}
+            Ok(Some(epoch)) => {
+                let _ = lease.heartbeat("active").await;
+                break Some(epoch);
+            }
+            Ok(None) => {
+                if let Err(e) = lease.heartbeat("standby").await {
+                    tracing::debug!(error = %e, "member heartbeat failed");
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "lease: database unreachable"),
         }
         tokio::select! {

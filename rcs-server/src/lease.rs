@@ -43,6 +43,18 @@ pub struct Holder {
     pub expires_in_ms: i64,
 }
 
+/// An instance of the cluster as it last said it was alive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Member {
+    /// Who and where.
+    #[serde(flatten)]
+    pub who: Identity,
+    /// `active` or `standby`, as it last said.
+    pub role: String,
+    /// Milliseconds since it last said so.
+    pub seen_ms_ago: i64,
+}
+
 /// The lease of one site.
 #[derive(Debug, Clone)]
 pub struct Lease {
@@ -150,6 +162,54 @@ impl Lease {
             })
         })
         .transpose()
+    }
+
+    /// Says this instance is alive in `role` (`active`, `standby`): listed by [`Lease::members`].
+    pub async fn heartbeat(&self, role: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(&format!(
+            "INSERT INTO members (instance, agv_address, http_address, role, seen_at) \
+             VALUES ($1, $2, $3, $4, {NOW_MS}) ON CONFLICT (instance) DO UPDATE SET \
+             agv_address = EXCLUDED.agv_address, http_address = EXCLUDED.http_address, \
+             role = EXCLUDED.role, seen_at = EXCLUDED.seen_at"
+        ))
+        .bind(&self.me.id)
+        .bind(&self.me.agv_address)
+        .bind(&self.me.http_address)
+        .bind(role)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The instances seen alive within three lease times, by id; older rows are deleted.
+    pub async fn members(&self) -> Result<Vec<Member>, sqlx::Error> {
+        let horizon = 3 * self.ttl_ms as i64;
+        sqlx::query(&format!(
+            "DELETE FROM members WHERE seen_at < {NOW_MS} - $1"
+        ))
+        .bind(horizon * 10)
+        .execute(self.db.pool())
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT instance, agv_address, http_address, role, {NOW_MS} - seen_at FROM members \
+             WHERE seen_at >= {NOW_MS} - $1 ORDER BY instance"
+        ))
+        .bind(horizon)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Member {
+                    who: Identity {
+                        id: r.try_get(0)?,
+                        agv_address: r.try_get(1)?,
+                        http_address: r.try_get(2)?,
+                    },
+                    role: r.try_get(3)?,
+                    seen_ms_ago: r.try_get(4)?,
+                })
+            })
+            .collect()
     }
 
     /// The fence of a term held with `epoch`.

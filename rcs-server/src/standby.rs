@@ -56,6 +56,7 @@ pub(crate) fn router(config: &Config, db: &Db, lease: &Lease, terms: u64) -> axu
     axum::Router::new()
         .route("/healthz", get(standby_health))
         .route("/api/v1/cluster", get(standby_cluster))
+        .route("/", get(standby_page))
         .fallback(standby_fallback)
         .with_state(StandbyState {
             lease: lease.clone(),
@@ -124,6 +125,7 @@ async fn standby_status(s: &StandbyState) -> ClusterStatus {
         epoch: None,
         holder: s.lease.holder().await.ok().flatten(),
         terms: s.terms,
+        members: s.lease.members().await.unwrap_or_default(),
     }
 }
 
@@ -140,6 +142,10 @@ async fn standby_health(State(s): State<StandbyState>) -> Response {
         })),
     )
         .into_response()
+}
+
+async fn standby_page(State(s): State<StandbyState>) -> Response {
+    api::dashboard::page(&s.lease.members().await.unwrap_or_default())
 }
 
 async fn standby_cluster(State(s): State<StandbyState>) -> Response {

@@ -1,6 +1,7 @@
 //! The browser dashboard: a static page, a script and a stylesheet compiled into the binary
 //! (the site runs on a factory LAN: no CDN, no internet). The page asks for a token and talks
-//! only to this server's API.
+//! only to this server's API (and, in a cluster, to the other instances' health, to follow a
+//! failover).
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -31,8 +32,37 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// `GET /`: the dashboard page.
-pub(super) async fn index() -> Response {
-    asset("text/html; charset=utf-8", INDEX)
+pub(super) async fn index(
+    axum::extract::State(shared): axum::extract::State<std::sync::Arc<crate::state::Shared>>,
+) -> Response {
+    match &shared.term {
+        Some(t) => page(&t.lease.members().await.unwrap_or_default()),
+        None => asset("text/html; charset=utf-8", INDEX),
+    }
+}
+
+/// The dashboard page of an instance of a cluster whose `members` the page may reach (only
+/// their `/healthz`, to find where to go when this instance stops answering).
+pub(crate) fn page(members: &[crate::lease::Member]) -> Response {
+    let mut connect = String::from("'self'");
+    for m in members {
+        let a = &m.who.http_address;
+        // host:port as configured; anything else could break out of the header
+        if !a.is_empty()
+            && a.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".:-[]".contains(&b))
+        {
+            connect.push_str(&format!(" http://{a}/healthz https://{a}/healthz"));
+        }
+    }
+    let csp = CSP.replace("connect-src 'self'", &format!("connect-src {connect}"));
+    let mut response = asset("text/html; charset=utf-8", INDEX);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&csp) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    response
 }
 
 /// `GET /dashboard/app.js`.

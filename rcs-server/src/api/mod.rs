@@ -3,7 +3,7 @@
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
 mod agvs;
-mod dashboard;
+pub(crate) mod dashboard;
 mod grants;
 mod live;
 mod maps;

@@ -71,6 +71,7 @@ pub(super) async fn cluster(State(shared): State<Arc<Shared>>) -> Response {
             epoch: None,
             holder: None,
             terms: 0,
+            members: Vec::new(),
         },
     };
     axum::Json(status).into_response()
