@@ -630,7 +630,7 @@ pub async fn run(
     let mut rng = Rng(spec.seed ^ u64::from(spec.id).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut body = Body::new(&spec, 60.0 + (rng.next() % 40) as f64);
     monitor.set(spec.id, body.position());
-    let mut failover = Failover::new(servers);
+    let mut failover = Failover::new(servers).with_seed(rng.next());
     loop {
         let target = failover.attempt().to_owned();
         let ended = connect(

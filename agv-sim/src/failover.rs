@@ -2,6 +2,10 @@
 //! addresses (the `--server` values, replaced by each configuration push that carries a list),
 //! round robin after a lost link or a refused connection with a backoff of 0.2 s doubling to
 //! 2 s, and straight to the active instance a standby names in its `Close` (`NotActive`).
+//! When the instance a live standby named does not answer, a failover is under way (the
+//! standby takes over when the lease lapses): the AGV tries again every 0.5 s rather than
+//! backing off, so it is back soon after the takeover. Every pause is spread ±25 % per AGV, so a
+//! fleet does not come back in one burst.
 
 use std::time::Duration;
 
@@ -9,6 +13,8 @@ use std::time::Duration;
 pub const FIRST_PAUSE: Duration = Duration::from_millis(200);
 /// The longest pause.
 pub const MAX_PAUSE: Duration = Duration::from_secs(2);
+/// The pause while a failover is under way (a standby named an instance that did not answer).
+pub const TRANSITION_PAUSE: Duration = Duration::from_millis(500);
 /// Redirects followed at once in a row; after these the backoff applies to the next one too,
 /// so two instances that name each other cannot make an AGV spin.
 pub const FREE_REDIRECTS: u32 = 2;
@@ -26,6 +32,10 @@ pub struct Failover {
     redirect: Option<String>,
     redirects_in_row: u32,
     pause: Duration,
+    /// The attempt under way goes where a standby sent it.
+    to_redirect: bool,
+    /// The jitter's state (xorshift).
+    rng: u64,
 }
 
 impl Failover {
@@ -39,7 +49,15 @@ impl Failover {
             redirect: None,
             redirects_in_row: 0,
             pause: FIRST_PAUSE,
+            to_redirect: false,
+            rng: 0x9e37_79b9_7f4a_7c15,
         }
+    }
+
+    /// Seeds the jitter (each AGV its own, e.g. its id), so a fleet spreads its attempts.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = (seed ^ 0x9e37_79b9_7f4a_7c15).max(1);
+        self
     }
 
     /// The address list in force.
@@ -50,6 +68,7 @@ impl Failover {
     /// Starts an attempt: the address to connect to (a pending redirect, else the list's
     /// current entry).
     pub fn attempt(&mut self) -> &str {
+        self.to_redirect = self.redirect.is_some();
         self.target = match self.redirect.take() {
             Some(active) => {
                 if let Some(i) = self.list.iter().position(|a| *a == active) {
@@ -86,7 +105,15 @@ impl Failover {
     /// timeout, any other close): moves to the next address and returns the pause to wait.
     pub fn failed(&mut self) -> Duration {
         self.at = (self.at + 1) % self.list.len();
-        self.backoff()
+        if std::mem::take(&mut self.to_redirect) {
+            // A live standby named an instance that is gone: the takeover is near. Not a loop
+            // of redirects either: those count from here again.
+            self.redirects_in_row = 0;
+            self.pause = FIRST_PAUSE;
+            return self.spread(TRANSITION_PAUSE);
+        }
+        let pause = self.backoff();
+        self.spread(pause)
     }
 
     /// A standby closed with `NotActive`: to `active` at once (unless too many redirects came
@@ -98,7 +125,8 @@ impl Failover {
         self.redirect = Some(active);
         self.redirects_in_row += 1;
         if self.redirects_in_row > FREE_REDIRECTS {
-            self.backoff()
+            let pause = self.backoff();
+            self.spread(pause)
         } else {
             Duration::ZERO
         }
@@ -108,6 +136,15 @@ impl Failover {
         let pause = self.pause;
         self.pause = (self.pause * 2).min(MAX_PAUSE);
         pause
+    }
+
+    /// `pause` spread over ±25 %.
+    fn spread(&mut self, pause: Duration) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let factor = 0.75 + (self.rng % 1000) as f64 / 2000.0;
+        pause.mul_f64(factor)
     }
 }
 
@@ -130,10 +167,13 @@ mod tests {
                 p.as_millis() as u64
             })
             .collect();
-        assert_eq!(pauses, [200, 400, 800, 1600, 2000, 2000]);
+        let base = [200, 400, 800, 1600, 2000, 2000];
+        for (p, b) in pauses.iter().zip(base) {
+            assert!(*p >= b * 3 / 4 && *p < b * 5 / 4, "{pauses:?}");
+        }
         assert_eq!(f.target, "a:1", "six failures later: round the list twice");
         f.registered();
-        assert_eq!(f.failed(), FIRST_PAUSE);
+        assert!(f.failed() < FIRST_PAUSE * 5 / 4);
         assert_eq!(f.attempt(), "b:1");
     }
 
@@ -164,10 +204,37 @@ mod tests {
         f.attempt();
         assert_eq!(f.redirected(Some("a:1".into())), Duration::ZERO);
         f.attempt();
-        assert_eq!(f.redirected(Some("b:1".into())), FIRST_PAUSE);
+        let p = f.redirected(Some("b:1".into()));
+        assert!(p >= FIRST_PAUSE * 3 / 4 && p < FIRST_PAUSE * 5 / 4, "{p:?}");
         f.attempt();
         f.registered();
         assert_eq!(f.redirected(Some("a:1".into())), Duration::ZERO);
+    }
+
+    #[test]
+    fn while_a_standby_names_a_gone_instance_the_agv_retries_at_a_short_pause() {
+        let mut f = Failover::new(list(&["a:1", "b:1"])).with_seed(7);
+        f.attempt();
+        // a died: b (standby) names a until the lease lapses, however long that takes
+        let mut pauses = Vec::new();
+        for _ in 0..10 {
+            pauses.push(f.failed());
+            assert_eq!(f.attempt(), "b:1");
+            assert_eq!(f.redirected(Some("a:1".into())), Duration::ZERO);
+            assert_eq!(f.attempt(), "a:1");
+        }
+        assert!(
+            pauses[1..]
+                .iter()
+                .all(|p| *p >= TRANSITION_PAUSE * 3 / 4 && *p < TRANSITION_PAUSE * 5 / 4),
+            "{pauses:?}"
+        );
+        // spread: not all the same
+        assert!(pauses[1..].iter().any(|p| *p != pauses[1]), "{pauses:?}");
+        // two AGVs do not pause alike
+        let mut g = Failover::new(list(&["a:1", "b:1"])).with_seed(8);
+        g.attempt();
+        assert_ne!(f.failed(), g.failed());
     }
 
     #[test]
