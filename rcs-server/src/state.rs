@@ -75,6 +75,8 @@ pub(crate) struct Parts {
     pub tasks: crate::tasks::Tasks,
     pub term: Option<crate::cluster::Term>,
     pub stop: watch::Receiver<bool>,
+    /// The first session id to give: past every id the database has.
+    pub first_session: u32,
 }
 
 impl Shared {
@@ -101,8 +103,6 @@ impl Shared {
 
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
-        // Session ids continue across restarts: seconds since the epoch, low bits.
-        let seed = (now_ms() / 1000) as u32;
         Self {
             config: p.config,
             db: p.db,
@@ -122,7 +122,7 @@ impl Shared {
             term: p.term,
             stop: p.stop,
             permits,
-            next_session: AtomicU32::new(seed.max(1)),
+            next_session: AtomicU32::new(p.first_session.max(1)),
         }
     }
 
@@ -177,9 +177,15 @@ impl Shared {
         self.permits.clone()
     }
 
-    /// A new session id.
+    /// A new session id: they continue after the highest one stored, so a restart never gives
+    /// an id the sessions table has (0 is never given).
     pub(crate) fn next_session_id(&self) -> u32 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            self.next_session.fetch_add(1, Ordering::Relaxed)
+        } else {
+            id
+        }
     }
 }
 

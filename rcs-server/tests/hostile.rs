@@ -10,13 +10,14 @@ use protocol::message::*;
 use protocol::session::AgvEvent;
 use protocol::types::*;
 use rcs_server::Config;
+use rcs_server::dispatch::TaskKind;
 use rcs_server::state::now_ms;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod support;
-use support::{ADMIN, BackgroundAgv, Running, ack_all, eventually, normal_agv};
+use support::{ADMIN, BackgroundAgv, Running, ack_all, eventually, get, normal_agv};
 
 fn access_frame(agv_id: u32, seq: u32) -> BytesMut {
     let mut buf = BytesMut::new();
@@ -236,4 +237,134 @@ async fn shutdown_tells_every_agv_and_writes_the_last_telemetry() {
         vec![81, 82, 83]
     );
     db.close().await;
+}
+
+/// Connects AGVs `ids`, waits until each registered, disconnects them; their session ids.
+async fn sessions_of(s: &Running, ids: std::ops::Range<u32>) -> Vec<u32> {
+    let agvs: Vec<_> = ids
+        .clone()
+        .map(|id| BackgroundAgv::spawn(&s.server, normal_agv(id), ack_all()))
+        .collect();
+    let state = s.server.state.clone();
+    for id in ids.clone() {
+        eventually("registered", || {
+            state.fleet.get(id).is_some_and(|v| v.registered)
+        })
+        .await;
+    }
+    let sessions = ids
+        .map(|id| state.fleet.get(id).unwrap().session_id)
+        .collect();
+    for agv in agvs {
+        agv.stop().await;
+    }
+    sessions
+}
+
+async fn sqlite(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", dir.join("rcs.sqlite").display());
+    sqlx::SqlitePool::connect(&url).await.unwrap()
+}
+
+#[tokio::test]
+async fn session_ids_stay_unique_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let first = sessions_of(&s, 101..121).await;
+    s.stop().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let second = sessions_of(&s, 101..121).await;
+    s.stop().await;
+    let highest = *first.iter().max().unwrap();
+    assert!(
+        second.iter().all(|id| *id > highest),
+        "{first:?} then {second:?}"
+    );
+    let mut all = [first, second].concat();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 40);
+    let db = sqlite(dir.path()).await;
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 40, "every session row was stored");
+    db.close().await;
+}
+
+#[tokio::test]
+async fn finished_tasks_are_answered_from_the_database_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+    let destination = state
+        .site
+        .nodes()
+        .iter()
+        .map(|n| n.id)
+        .find(|id| {
+            state
+                .task_rules
+                .check(&state.site, TaskKind::Move, *id, None)
+                .is_ok()
+        })
+        .unwrap();
+    let http = support::client();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let resp = http
+            .post(s.url("/api/v1/tasks"))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "kind": "move", "destination": destination }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        let id = resp.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_u64()
+            .unwrap();
+        let resp = http
+            .delete(s.url(&format!("/api/v1/tasks/{id}")))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        ids.push(id);
+    }
+    s.stop().await;
+    // the first ended two days ago: it is not among the tasks kept in memory at start
+    let db = sqlite(dir.path()).await;
+    sqlx::query("UPDATE tasks SET updated_at = updated_at - 172800000 WHERE task_id = $1")
+        .bind(ids[0] as i64)
+        .execute(&db)
+        .await
+        .unwrap();
+    db.close().await;
+
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    for id in &ids {
+        let (status, body) = get(&s, &format!("/api/v1/tasks/{id}"), Some(ADMIN)).await;
+        assert_eq!(status, 200, "task {id}: {body}");
+        assert_eq!(body["state"], "cancelled", "{body}");
+        assert_eq!(body["destination"], destination, "{body}");
+    }
+    let resp = http
+        .delete(s.url(&format!("/api/v1/tasks/{}", ids[0])))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        409,
+        "an ended task is not cancelled"
+    );
+    let (status, body) = get(&s, "/api/v1/tasks/999999", Some(ADMIN)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_task"))
+    );
+    s.stop().await;
 }

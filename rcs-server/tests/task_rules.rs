@@ -439,8 +439,8 @@ async fn a_reference_makes_submission_idempotent_across_restarts() {
     assert!(newer["id"].as_u64().unwrap() > id);
     s.stop().await;
 
-    // a task that ended more than a day before the restart is not loaded, but its reference
-    // is still answered (from the database)
+    // a task that ended more than a day before the restart is not loaded, but it and its
+    // reference are still answered (from the database)
     let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
         .await
         .unwrap();
@@ -450,7 +450,12 @@ async fn a_reference_makes_submission_idempotent_across_restarts() {
     db.close().await;
     let s = Running::start(Config::for_tests(dir.path())).await;
     let path = format!("/api/v1/tasks/{id}");
-    assert_eq!(call(&s, reqwest::Method::GET, &path, None).await.0, 404);
+    let (status, ended) = call(&s, reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        (status, &ended["state"]),
+        (200, &json!("cancelled")),
+        "{ended}"
+    );
     let (status, again) = post(
         &s,
         json!({ "kind": "move", "destination": "dock-A", "reference": "order-1" }),
