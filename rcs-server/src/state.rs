@@ -56,6 +56,8 @@ pub struct Shared {
     pub waits: crate::waits::Waits,
     /// The cluster term this instance is active in (none: the one instance, SQLite).
     pub term: Option<crate::cluster::Term>,
+    /// Connections that have not completed access, by peer address.
+    pub admission: crate::admission::Admission,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -120,6 +122,7 @@ impl Shared {
             safety: crate::safety::Safety::default(),
             waits: crate::waits::Waits::default(),
             term: p.term,
+            admission: crate::admission::Admission::default(),
             stop: p.stop,
             permits,
             next_session: AtomicU32::new(p.first_session.max(1)),
@@ -159,6 +162,8 @@ impl Shared {
             handshake_timeout_ms: self.config.handshake_timeout_ms,
             link_timeout_ms: link,
             heartbeat_period_ms: (link / 5).clamp(20, 1000),
+            max_frames_per_sec: self.config.max_frames_per_sec,
+            frame_burst: self.config.max_frames_per_sec.saturating_mul(2),
             ..SessionConfig::default()
         }
     }

@@ -398,13 +398,14 @@ async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
     assert_eq!(body["enrolled"], true);
     let first_session = body["session"]["session_id"].as_u64().unwrap();
 
-    // a normal-mode connection claiming id 41 cannot prove it is 41: refused, the first stays
+    // a normal-mode connection claiming id 41 cannot prove it is 41: refused in the access
+    // response itself (`Rejected`), the first stays
     let impostor = BackgroundAgv::spawn(&s.server, normal_agv(41), ack_all());
     eventually("impostor closed", || impostor.is_finished()).await;
     assert!(
         impostor.has_event(|e| matches!(
             e,
-            AgvEvent::Closed(CloseCause::Peer(CloseReason::AccessDenied))
+            AgvEvent::Closed(CloseCause::Refused(ResultCode::Rejected))
         )),
         "{:?}",
         impostor.events.lock().unwrap()
