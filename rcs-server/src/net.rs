@@ -266,6 +266,11 @@ impl<'a> Connection<'a> {
                 json!({ "session_id": self.session_id }),
             );
             crate::dispatch::on_offline(shared, agv_id).await;
+            // An id that only ever had this session (it never registered) is not kept, unless
+            // an operator set its policy.
+            if shared.keys.policy_of(agv_id).is_none() {
+                shared.fleet.forget_if_unknown(agv_id);
+            }
         }
         let db = shared.db.clone();
         let session_id = self.session_id;
@@ -524,12 +529,17 @@ impl<'a> Connection<'a> {
                     shared
                         .events
                         .publish("agv.link_lost", Some(self.agv_id), "server", json!({}));
+                } else {
+                    // Never an AGV of the fleet: nothing went offline.
+                    tracing::debug!(peer = %self.peer, "link lost before access");
                 }
             }
             RcsEvent::Closed(cause) => {
                 let quiet = matches!(cause, CloseCause::Peer(_) | CloseCause::Local(_));
                 if quiet {
                     tracing::info!(agv_id = self.agv_id, ?cause, "session closed");
+                } else if self.agv_id == 0 {
+                    tracing::debug!(peer = %self.peer, ?cause, "connection closed before access");
                 } else {
                     tracing::warn!(agv_id = self.agv_id, peer = %self.peer, ?cause, "session closed");
                 }
