@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 mod support;
-use support::{ADMIN, BackgroundAgv, Running, ack_all, eventually, get, normal_agv};
+use support::{ADMIN, BackgroundAgv, Running, ack_all, eventually, get, normal_agv, request};
 
 fn access_frame(agv_id: u32, seq: u32) -> BytesMut {
     let msg: Message = AccessRequest {
@@ -578,5 +578,133 @@ async fn finished_tasks_are_answered_from_the_database_after_a_restart() {
         (status, body["error"].as_str()),
         (404, Some("unknown_task"))
     );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_agv_ids_policies_token_names_and_audit_limits_are_refused() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+
+    // AGV id 0 is no AGV's: 400, and nothing is created
+    for (method, path, body) in [
+        (
+            Method::PUT,
+            "/api/v1/agvs/0/policy",
+            Some(json!({ "secure": "required" })),
+        ),
+        (Method::DELETE, "/api/v1/agvs/0/space", None),
+        (Method::GET, "/api/v1/agvs/0", None),
+        (
+            Method::POST,
+            "/api/v1/agvs/0/commands",
+            Some(json!({ "command": "pause" })),
+        ),
+    ] {
+        let (status, answer) = request(&s, method.clone(), path, Some(ADMIN), body).await;
+        assert_eq!(status, 400, "{method} {path}: {answer}");
+        assert_eq!(
+            answer["error"], "invalid_agv_id",
+            "{method} {path}: {answer}"
+        );
+    }
+    assert!(state.fleet.get(0).is_none());
+    assert!(state.keys.policy_of(0).is_none());
+    // clearing the space of an AGV nobody knows: 404
+    let (status, answer) = request(
+        &s,
+        Method::DELETE,
+        "/api/v1/agvs/4242/space",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("unknown_agv")),
+        "{answer}"
+    );
+
+    // a policy must be named: `{}` is refused, `null` is the server's policy
+    let (status, answer) = request(
+        &s,
+        Method::PUT,
+        "/api/v1/agvs/5/policy",
+        Some(ADMIN),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_policy")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"].as_str().unwrap().contains("secure"),
+        "{answer}"
+    );
+    let (status, answer) = request(
+        &s,
+        Method::PUT,
+        "/api/v1/agvs/5/policy",
+        Some(ADMIN),
+        Some(json!({ "secure": "required" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        state.keys.policy_of(5),
+        Some(rcs_server::config::SecurePolicy::Required)
+    );
+    let (status, answer) = request(
+        &s,
+        Method::PUT,
+        "/api/v1/agvs/5/policy",
+        Some(ADMIN),
+        Some(json!({ "secure": null })),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(state.keys.policy_of(5), None);
+
+    // token names without control characters
+    for name in ["evil\u{0}name", "tab\tname", "line\nbreak", "bell\u{7}"] {
+        let (status, answer) = request(
+            &s,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(ADMIN),
+            Some(json!({ "name": name, "role": "viewer" })),
+        )
+        .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_name")),
+            "{name:?}"
+        );
+    }
+
+    // the audit limit is 1 to 10,000
+    for limit in ["-1", "0", "10001", "-9223372036854775808"] {
+        let (status, answer) = request(
+            &s,
+            Method::GET,
+            &format!("/api/v1/audit?limit={limit}"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some("invalid_query")),
+            "{limit}: {answer}"
+        );
+    }
+    let (status, answer) =
+        request(&s, Method::GET, "/api/v1/audit?limit=2", Some(ADMIN), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer.as_array().unwrap().len(), 2, "{answer}");
     s.stop().await;
 }
