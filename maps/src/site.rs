@@ -846,6 +846,17 @@ impl Site {
             .filter(move |a| a.polygon.contains(&p))
     }
 
+    /// The areas of `map` that contain `(x, y)` or have it on their outline: where a place on
+    /// the edge of an area must count as in it (a destination on a forbidden area's edge puts
+    /// half an AGV inside).
+    pub fn areas_touching(&self, map: u16, x: f64, y: f64) -> impl Iterator<Item = &Area> {
+        let p = Point::new(x, y);
+        self.map(map)
+            .into_iter()
+            .flat_map(|m| m.areas.iter())
+            .filter(move |a| a.polygon.intersects(&p))
+    }
+
     /// How many nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()

@@ -85,6 +85,20 @@ pub struct Config {
     /// Most AGV connections at once.
     #[arg(long, env = "RCS_MAX_CONNECTIONS", default_value_t = 20_000)]
     pub max_connections: usize,
+    /// Frames an AGV connection may send per second on average, with a burst of twice that;
+    /// a frame beyond is dropped and answered `Error(RateLimited)`, which counts toward the
+    /// bad-frame limit (5 within 10 s close the connection). 0: no limit.
+    #[arg(long, env = "RCS_MAX_FRAMES_PER_SEC", default_value_t = 50)]
+    pub max_frames_per_sec: u32,
+    /// Connections from one IP address that have not completed access, at most; a connection
+    /// beyond is closed at once (no frame). AGVs behind one NAT address share it: raise it for
+    /// them (or for a simulated fleet on one host). 0: no limit.
+    #[arg(long, env = "RCS_MAX_PENDING_PER_PEER", default_value_t = 32)]
+    pub max_pending_per_peer: usize,
+    /// Milliseconds a connection has to complete access (its access request answered, in
+    /// secure mode confirmed) after connecting; then `Close(LivenessTimeout)`.
+    #[arg(long, env = "RCS_ACCESS_TIMEOUT_MS", default_value_t = 3_000)]
+    pub access_timeout_ms: u64,
     /// Milliseconds an AGV has to complete access and registration after connecting.
     #[arg(long, env = "RCS_HANDSHAKE_TIMEOUT_MS", default_value_t = 10_000)]
     pub handshake_timeout_ms: u64,
@@ -197,6 +211,9 @@ struct FileConfig {
     secure: Option<SecurePolicy>,
     allow_fast: Option<bool>,
     max_connections: Option<usize>,
+    max_frames_per_sec: Option<u32>,
+    max_pending_per_peer: Option<usize>,
+    access_timeout_ms: Option<u64>,
     handshake_timeout_ms: Option<u64>,
     link_timeout_ms: Option<u64>,
     rcs_addresses: Option<Vec<String>>,
@@ -265,6 +282,9 @@ impl Config {
         take!(secure);
         take!(allow_fast);
         take!(max_connections);
+        take!(max_frames_per_sec);
+        take!(max_pending_per_peer);
+        take!(access_timeout_ms);
         take!(handshake_timeout_ms);
         take!(link_timeout_ms);
         take!(command_timeout_ms);
@@ -324,6 +344,10 @@ impl Config {
             secure: SecurePolicy::Allowed,
             allow_fast: true,
             max_connections: 1000,
+            max_frames_per_sec: 50,
+            // tests run whole fleets from 127.0.0.1
+            max_pending_per_peer: 0,
+            access_timeout_ms: 3_000,
             handshake_timeout_ms: 10_000,
             link_timeout_ms: 5_000,
             rcs_addresses: Vec::new(),

@@ -122,6 +122,16 @@ impl Connections {
         }
     }
 
+    /// How many AGV ids a session holds.
+    pub fn len(&self) -> usize {
+        self.by_agv.lock().expect("not poisoned").len()
+    }
+
+    /// Whether no session holds an AGV id.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether a session serves `agv_id`, and whether it is secure.
     pub fn session(&self, agv_id: u32) -> Option<(u32, bool)> {
         let map = self.by_agv.lock().expect("not poisoned");

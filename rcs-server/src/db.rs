@@ -1,6 +1,9 @@
 //! Persistence: one schema and one set of runtime queries for SQLite (default, WAL) and
 //! PostgreSQL, through sqlx's `Any` driver; migrations embedded from `migrations/`.
 
+mod sessions;
+mod tasks;
+
 use protocol::message::RegisterRequest;
 use sqlx::AnyPool;
 use sqlx::Row;
@@ -413,47 +416,6 @@ impl Db {
             .transpose()
     }
 
-    /// Logs a session's start.
-    pub async fn open_session(
-        &self,
-        session_id: u32,
-        agv_id: u32,
-        mode: &str,
-        profile: &str,
-        peer: &str,
-        now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO sessions (session_id, agv_id, mode, profile, peer, opened_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(i64::from(session_id))
-        .bind(i64::from(agv_id))
-        .bind(mode)
-        .bind(profile)
-        .bind(peer)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Logs a session's end.
-    pub async fn close_session(
-        &self,
-        session_id: u32,
-        cause: &str,
-        now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE sessions SET closed_at = $1, close_cause = $2 WHERE session_id = $3")
-            .bind(now_ms)
-            .bind(cause)
-            .bind(i64::from(session_id))
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     /// Every API token as (digest, name, role).
     pub async fn api_tokens(&self) -> Result<Vec<(String, String, String)>, sqlx::Error> {
         let rows = sqlx::query("SELECT token_digest, name, role FROM api_tokens")
@@ -740,49 +702,6 @@ impl Db {
         ))
     }
 
-    /// Stores a task's state (its reference only when it is first stored: it never changes).
-    pub async fn upsert_task(&self, t: &TaskRow) -> Result<(), sqlx::Error> {
-        let mut tx = self.decision().await?;
-        sqlx::query(
-            "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
-             updated_at, reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (task_id) DO UPDATE SET agv_id = $3, state = $4, spec = $5, \
-             updated_at = $8",
-        )
-        .bind(i64::from(t.task_id))
-        .bind(&t.kind)
-        .bind(t.agv_id.map(i64::from))
-        .bind(&t.state)
-        .bind(&t.spec)
-        .bind(&t.created_by)
-        .bind(t.created_at)
-        .bind(t.updated_at)
-        .bind(t.reference.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await
-    }
-
-    /// The task stored with `reference`, if any (an index look-up).
-    pub async fn task_by_reference(&self, reference: &str) -> Result<Option<TaskRow>, sqlx::Error> {
-        let row = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE reference = $1"
-        ))
-        .bind(reference)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(task_row).transpose()
-    }
-
-    /// The highest task id stored.
-    pub async fn max_task_id(&self) -> Result<u32, sqlx::Error> {
-        let max: Option<i64> = sqlx::query("SELECT MAX(task_id) FROM tasks")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get(0)?;
-        Ok(max.map_or(0, |m| u32::try_from(m).unwrap_or(0)))
-    }
-
     /// Records reservations (committed before the motion frame relying on them is sent), with
     /// the bounding box of each piece (`[min x, min y, max x, max y]`, m) where known. Refused
     /// (nothing stored) when another AGV's row holds one of the pieces, or on PostgreSQL when a
@@ -852,29 +771,6 @@ impl Db {
                 .await?;
         }
         tx.commit().await
-    }
-
-    /// Tasks not finished.
-    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued', 'running') \
-             ORDER BY task_id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(task_row).collect()
-    }
-
-    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, by id.
-    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE state NOT IN ('queued', 'running') \
-             AND updated_at >= $1 ORDER BY task_id"
-        ))
-        .bind(since_ms)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(task_row).collect()
     }
 
     /// Every stored reservation as (AGV, map, resource).

@@ -209,6 +209,35 @@ impl Fleet {
         f(agvs.entry(agv_id).or_insert_with(AgvView::new))
     }
 
+    /// Forgets `agv_id` if nothing is known of it beyond a session that ended: offline, never
+    /// registered (no identity, footprint or snapshot), no key enrolled. Such entries come from
+    /// connections that claimed an id and left; keeping them would grow the fleet with every id
+    /// a client tries. Returns whether it was forgotten.
+    pub fn forget_if_unknown(&self, agv_id: u32) -> bool {
+        let mut agvs = self.agvs.write().expect("not poisoned");
+        let unknown = agvs.get(&agv_id).is_some_and(|v| {
+            !v.online
+                && !v.enrolled
+                && v.identity.is_none()
+                && v.footprint.is_none()
+                && v.last.is_none()
+        });
+        if unknown {
+            agvs.remove(&agv_id);
+        }
+        unknown
+    }
+
+    /// How many AGVs the fleet knows.
+    pub fn len(&self) -> usize {
+        self.agvs.read().expect("not poisoned").len()
+    }
+
+    /// Whether the fleet knows no AGV.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Records a registration. Its footprint is placed anew with its next report (it may
     /// differ from the one held).
     pub fn register(&self, agv_id: u32, req: &RegisterRequest) {

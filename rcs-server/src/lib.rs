@@ -6,6 +6,7 @@
 //! server key pair and enrolled AGV keys), [`auth`] (API tokens and roles), [`fleet`] (in-memory
 //! fleet state), [`connections`] (which connection serves which AGV; API commands to sessions),
 //! [`state`] (the state they all share), [`net`] (the AGV listener and connection driver),
+//! [`admission`] (connections that have not completed access, per peer address),
 //! [`grants`] (footprints and safe-space grants), [`dispatch`] (tasks and traffic control),
 //! [`task_rules`] (which tasks are accepted, and the order queued ones are assigned in),
 //! [`safety`] (stopping AGVs that are where the RCS did not put them), [`waits`] (why a task
@@ -13,6 +14,7 @@
 //! stream and audit log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP
 //! API). [`run`] starts everything and returns when `shutdown` resolves.
 
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod callbacks;
@@ -223,6 +225,7 @@ async fn restore(
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
     let space = restore_space(&site, &db, &fleet).await?;
     let db_max_task = db.max_task_id().await?;
+    let first_session = db.max_session_id().await?.wrapping_add(1);
     let traffic = dispatch::Traffic::new(core_site, dispatch::settings(&config), db_max_task);
     let tasks = tasks::Tasks::default();
     let open_tasks = db.open_tasks().await?;
@@ -260,6 +263,7 @@ async fn restore(
         tasks,
         term,
         stop,
+        first_session,
     }));
     Ok(Restored {
         state,

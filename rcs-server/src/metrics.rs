@@ -28,6 +28,11 @@ pub struct Metrics {
     pub commands: Family<Kind, Counter>,
     /// Access claims refused (AGV id already connected).
     pub refused_claims: Counter,
+    /// AGV frames dropped for the per-session frame rate limit (`--max-frames-per-sec`).
+    pub rate_limited_frames: Counter,
+    /// AGV connections closed at once because their address had too many connections that
+    /// had not completed access (`--max-pending-per-peer`).
+    pub refused_connections: Counter,
     /// Telemetry rows written.
     pub telemetry_rows: Counter,
     /// Telemetry batches written.
@@ -79,6 +84,8 @@ impl Default for Metrics {
             status_reports: Counter::default(),
             commands: Family::default(),
             refused_claims: Counter::default(),
+            rate_limited_frames: Counter::default(),
+            refused_connections: Counter::default(),
             telemetry_rows: Counter::default(),
             telemetry_batches: Counter::default(),
             db_errors: Counter::default(),
@@ -116,6 +123,16 @@ impl Default for Metrics {
             "refused_claims",
             "Access refused: AGV id already connected",
             m.refused_claims.clone(),
+        );
+        registry.register(
+            "rate_limited_frames",
+            "AGV frames dropped for the frame rate limit",
+            m.rate_limited_frames.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "AGV connections closed: too many pending from their address",
+            m.refused_connections.clone(),
         );
         registry.register(
             "telemetry_rows",

@@ -26,8 +26,16 @@ use crate::state::{Shared, now_ms};
 /// A write that takes longer than this closes the connection (the AGV stopped reading).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// After the server sent its last frame (a `Close`), how long it keeps reading and discarding
+/// what the AGV still sends before it closes the socket, and how much at most: closing a socket
+/// with unread input resets the connection, and the AGV could lose the `Close`.
+pub const LINGER: Duration = Duration::from_secs(1);
+/// See [`LINGER`].
+pub const LINGER_BYTES: usize = 64 * 1024;
+
 /// Accepts connections until the stop signal; each runs in its own task. At the connection
-/// limit, new connections wait in the listen backlog.
+/// limit, new connections wait in the listen backlog. A connection from an address that
+/// already has `--max-pending-per-peer` connections without access is closed at once.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut stop = shared.stop_signal();
     loop {
@@ -49,8 +57,16 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
+            let limit = shared.config.max_pending_per_peer;
+            let Some(pending) = shared.admission.admit(peer.ip(), limit) else {
+                shared.metrics.refused_connections.inc();
+                tracing::debug!(%peer, limit, "closed: too many connections from this address without access");
+                drop(stream);
+                drop(permit);
+                return;
+            };
             shared.metrics.connections.inc();
-            Connection::new(peer, &shared).drive(stream).await;
+            Connection::new(peer, &shared, pending).drive(stream).await;
             shared.metrics.connections.dec();
             drop(permit);
         });
@@ -75,10 +91,20 @@ struct Connection<'a> {
     waiting: HashMap<u32, (u64, Reply)>,
     /// The generation of the last command taken from the queue.
     taken: u64,
+    /// Counts this connection as pending for its address until access completes.
+    pending: Option<crate::admission::PendingGuard<'a>>,
+    /// When access must be complete, UTC ms.
+    access_deadline: u64,
+    /// Frames the session dropped for the rate limit, as last counted in the metrics.
+    rate_limited: u64,
 }
 
 impl<'a> Connection<'a> {
-    fn new(peer: SocketAddr, shared: &'a Shared) -> Self {
+    fn new(
+        peer: SocketAddr,
+        shared: &'a Arc<Shared>,
+        pending: crate::admission::PendingGuard<'a>,
+    ) -> Self {
         let policy = shared
             .config
             .secure
@@ -90,7 +116,7 @@ impl<'a> Connection<'a> {
             shared.keys.clone(),
             crypto::system_rng(),
         );
-        let session = RcsSession::new(
+        let mut session = RcsSession::new(
             shared.session_config(),
             policy,
             handshake,
@@ -98,6 +124,8 @@ impl<'a> Connection<'a> {
             session_id,
             now_ms(),
         );
+        let gate = Arc::clone(shared);
+        session.set_access_check(move |agv_id| refuse_taken(&gate, agv_id, peer));
         let (orders_tx, orders) = mpsc::channel(QUEUE);
         Self {
             shared,
@@ -109,6 +137,9 @@ impl<'a> Connection<'a> {
             orders,
             waiting: HashMap::new(),
             taken: 0,
+            pending: Some(pending),
+            access_deadline: now_ms().saturating_add(shared.config.access_timeout_ms),
+            rate_limited: 0,
         }
     }
 
@@ -130,10 +161,16 @@ impl<'a> Connection<'a> {
                 }
             }
             if self.session.is_closed() {
-                // Events of the close (Closed, LinkLost) were handled above.
-                break;
+                // Events of the close (Closed, LinkLost) were handled above; the Close is sent.
+                self.finish().await;
+                self.pending = None;
+                linger(&mut stream).await;
+                return;
             }
-            let wake = self.session.poll_timeout().unwrap_or(now_ms() + 1000);
+            let mut wake = self.session.poll_timeout().unwrap_or(now_ms() + 1000);
+            if self.pending.is_some() {
+                wake = wake.min(self.access_deadline);
+            }
             let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
             tokio::select! {
                 r = stream.read_buf(&mut buf) => match r {
@@ -144,14 +181,38 @@ impl<'a> Connection<'a> {
                     Ok(_) => {
                         self.session.handle_input(now_ms(), &buf);
                         buf.clear();
+                        self.count_rate_limited();
                     }
                 },
-                () = tokio::time::sleep(sleep) => self.session.handle_timeout(now_ms()),
+                () = tokio::time::sleep(sleep) => {
+                    let now = now_ms();
+                    if self.pending.is_some() && now >= self.access_deadline {
+                        tracing::debug!(peer = %self.peer, "access not completed in time: closing");
+                        self.session.close(now, CloseReason::LivenessTimeout);
+                    } else {
+                        self.session.handle_timeout(now);
+                    }
+                }
                 Some(order) = self.orders.recv() => self.order(order),
                 _ = stop.changed() => self.session.close(now_ms(), CloseReason::Shutdown),
             }
         }
         self.finish().await;
+    }
+
+    /// Counts the frames the session dropped for the rate limit since the last look.
+    fn count_rate_limited(&mut self) {
+        let dropped = self.session.rate_limited();
+        if dropped > self.rate_limited {
+            self.shared
+                .metrics
+                .rate_limited_frames
+                .inc_by(dropped - self.rate_limited);
+            if self.rate_limited == 0 {
+                tracing::warn!(agv_id = self.agv_id, peer = %self.peer, "over the frame rate limit: frames dropped");
+            }
+            self.rate_limited = dropped;
+        }
     }
 
     /// Takes an order from the API.
@@ -205,6 +266,11 @@ impl<'a> Connection<'a> {
                 json!({ "session_id": self.session_id }),
             );
             crate::dispatch::on_offline(shared, agv_id).await;
+            // An id that only ever had this session (it never registered) is not kept, unless
+            // an operator set its policy.
+            if shared.keys.policy_of(agv_id).is_none() {
+                shared.fleet.forget_if_unknown(agv_id);
+            }
         }
         let db = shared.db.clone();
         let session_id = self.session_id;
@@ -243,6 +309,8 @@ impl<'a> Connection<'a> {
                     return;
                 }
                 self.agv_id = id;
+                // No longer pending for its address.
+                self.pending = None;
                 tracing::info!(agv_id = id, peer = %self.peer, ?mode, ?profile, "access granted");
                 let was_online = shared.fleet.update(id, |v| {
                     let was = v.online;
@@ -456,17 +524,22 @@ impl<'a> Connection<'a> {
                     .inc();
             }
             RcsEvent::LinkLost => {
-                tracing::warn!(agv_id = self.agv_id, "link lost: AGV offline");
                 if self.agv_id != 0 {
+                    tracing::warn!(agv_id = self.agv_id, "link lost: AGV offline");
                     shared
                         .events
                         .publish("agv.link_lost", Some(self.agv_id), "server", json!({}));
+                } else {
+                    // Never an AGV of the fleet: nothing went offline.
+                    tracing::debug!(peer = %self.peer, "link lost before access");
                 }
             }
             RcsEvent::Closed(cause) => {
                 let quiet = matches!(cause, CloseCause::Peer(_) | CloseCause::Local(_));
                 if quiet {
                     tracing::info!(agv_id = self.agv_id, ?cause, "session closed");
+                } else if self.agv_id == 0 {
+                    tracing::debug!(peer = %self.peer, ?cause, "connection closed before access");
                 } else {
                     tracing::warn!(agv_id = self.agv_id, peer = %self.peer, ?cause, "session closed");
                 }
@@ -484,4 +557,42 @@ impl<'a> Connection<'a> {
             }
         }
     }
+}
+
+/// Refuses a normal-mode access request for `agv_id` while another connection holds the id
+/// (docs/operations.md, "Takeover"): answered `Rejected` in the access response itself.
+fn refuse_taken(shared: &Shared, agv_id: u32, peer: SocketAddr) -> Result<(), ResultCode> {
+    let Some((session_id, _)) = shared.connections.session(agv_id) else {
+        return Ok(());
+    };
+    tracing::warn!(agv_id, %peer, "access refused: AGV id already connected in session {session_id}");
+    shared.metrics.refused_claims.inc();
+    shared.events.publish(
+        "agv.refused",
+        Some(agv_id),
+        "server",
+        json!({ "reason": "already connected", "peer": peer.to_string() }),
+    );
+    Err(ResultCode::Rejected)
+}
+
+/// After the last frame: shuts the write side (the AGV reads the `Close`, then end of stream)
+/// and discards what the AGV still sends, until it closes, [`LINGER`] passes or
+/// [`LINGER_BYTES`] were read, so that closing the socket does not reset the connection under
+/// the `Close`.
+async fn linger(stream: &mut TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    let mut left = LINGER_BYTES;
+    let _ = tokio::time::timeout(LINGER, async {
+        while left > 0 {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }

@@ -56,6 +56,8 @@ pub struct Shared {
     pub waits: crate::waits::Waits,
     /// The cluster term this instance is active in (none: the one instance, SQLite).
     pub term: Option<crate::cluster::Term>,
+    /// Connections that have not completed access, by peer address.
+    pub admission: crate::admission::Admission,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     next_session: AtomicU32,
@@ -75,6 +77,8 @@ pub(crate) struct Parts {
     pub tasks: crate::tasks::Tasks,
     pub term: Option<crate::cluster::Term>,
     pub stop: watch::Receiver<bool>,
+    /// The first session id to give: past every id the database has.
+    pub first_session: u32,
 }
 
 impl Shared {
@@ -101,8 +105,6 @@ impl Shared {
 
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
-        // Session ids continue across restarts: seconds since the epoch, low bits.
-        let seed = (now_ms() / 1000) as u32;
         Self {
             config: p.config,
             db: p.db,
@@ -120,9 +122,10 @@ impl Shared {
             safety: crate::safety::Safety::default(),
             waits: crate::waits::Waits::default(),
             term: p.term,
+            admission: crate::admission::Admission::default(),
             stop: p.stop,
             permits,
-            next_session: AtomicU32::new(seed.max(1)),
+            next_session: AtomicU32::new(p.first_session.max(1)),
         }
     }
 
@@ -159,6 +162,8 @@ impl Shared {
             handshake_timeout_ms: self.config.handshake_timeout_ms,
             link_timeout_ms: link,
             heartbeat_period_ms: (link / 5).clamp(20, 1000),
+            max_frames_per_sec: self.config.max_frames_per_sec,
+            frame_burst: self.config.max_frames_per_sec.saturating_mul(2),
             ..SessionConfig::default()
         }
     }
@@ -177,9 +182,15 @@ impl Shared {
         self.permits.clone()
     }
 
-    /// A new session id.
+    /// A new session id: they continue after the highest one stored, so a restart never gives
+    /// an id the sessions table has (0 is never given).
     pub(crate) fn next_session_id(&self) -> u32 {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            self.next_session.fetch_add(1, Ordering::Relaxed)
+        } else {
+            id
+        }
     }
 }
 

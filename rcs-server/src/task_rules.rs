@@ -6,8 +6,9 @@
 //! A destination is refused when it is
 //!
 //! - not a node of the site;
-//! - a lift door (a node of kind `lift_door`, or a door of one of the site's lifts), or inside a
-//!   `forbidden`, `no_stop` or `lift_shaft` area: an AGV must never be sent to wait there;
+//! - a lift door (a node of kind `lift_door`, or a door of one of the site's lifts), or inside
+//!   (or on the outline of) a `forbidden`, `no_stop` or `lift_shaft` area: an AGV must never be
+//!   sent to wait there;
 //! - of the wrong kind for the task (see [`allowed_kinds`]);
 //! - unreachable: for a task naming an AGV whose position is known, the planner finds no route
 //!   from the node it stands at for its vehicle; otherwise, no edge, lift ride or link that some
@@ -206,7 +207,8 @@ impl TaskRules {
         if node.kind == NodeKind::LiftDoor || self.doors.contains(&destination) {
             return Err(TaskRefusal::LiftDoor { node: destination });
         }
-        for area in site.areas_at(node.map, node.x, node.y) {
+        // On an area's outline counts as in it.
+        for area in site.areas_touching(node.map, node.x, node.y) {
             match area.kind {
                 AreaKind::Forbidden => {
                     return Err(TaskRefusal::ForbiddenArea {

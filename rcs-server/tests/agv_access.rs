@@ -137,3 +137,144 @@ async fn an_unenrolled_key_is_refused() {
     assert!(server.state.fleet.get(11).is_none_or(|v| !v.registered));
     stop.stop().await;
 }
+
+/// Connects as `agv_id` in normal mode, waits for the access response, and leaves without
+/// registering.
+async fn access_and_leave(server: &Server, agv_id: u32) -> ResultCode {
+    use protocol::frame::{Flags, FrameDecoder, Header, encode_message};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let msg: Message = AccessRequest {
+        mode: AccessMode::Normal,
+        profile: SecureProfile::Guide,
+        min_version: 1,
+        max_version: 1,
+        key_exchange: None,
+    }
+    .into();
+    let mut buf = bytes::BytesMut::new();
+    let header = Header::new(
+        msg.message_type(),
+        Flags::ACK_REQUESTED,
+        1,
+        agv_id,
+        now_ms(),
+    );
+    encode_message(&mut buf, header, &msg, 65536).unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.agv_addr)
+        .await
+        .unwrap();
+    stream.write_all(&buf).await.unwrap();
+    let mut decoder = FrameDecoder::default();
+    let mut input = bytes::BytesMut::new();
+    loop {
+        assert!(stream.read_buf(&mut input).await.unwrap() > 0, "no answer");
+        if let Some(f) = decoder.decode(&mut input).unwrap()
+            && let Ok(Message::AccessResponse(r)) = f.message()
+        {
+            return r.result;
+        }
+    }
+}
+
+#[tokio::test]
+async fn sessions_that_come_and_go_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, stop) = start(dir.path()).await;
+    let state = server.state.clone();
+    for cycle in 0..3u32 {
+        // 30 AGVs register, report and leave
+        let agvs: Vec<_> = (201..231)
+            .map(|id| {
+                support::BackgroundAgv::spawn(&server, support::normal_agv(id), support::ack_all())
+            })
+            .collect();
+        for id in 201..231 {
+            support::eventually("reports", || {
+                state.fleet.get(id).is_some_and(|v| v.status.is_some())
+            })
+            .await;
+        }
+        // 20 connections claim ids never seen before and leave without registering
+        for k in 0..20 {
+            let result = access_and_leave(&server, 5_000 + cycle * 100 + k).await;
+            assert_eq!(result, ResultCode::Ok);
+        }
+        for agv in agvs {
+            agv.stop().await;
+        }
+        support::eventually("every connection is gone", || {
+            state.connections.is_empty()
+                && state.metrics.connections.get() == 0
+                && state.metrics.online.get() == 0
+                && state.admission.addresses() == 0
+        })
+        .await;
+        assert_eq!(state.fleet.online(), 0);
+        assert_eq!(
+            state.fleet.len(),
+            30,
+            "cycle {cycle}: only the AGVs that registered are kept"
+        );
+    }
+    stop.stop().await;
+}
+
+/// Log lines at WARN and above, written by the server while `f` runs.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime: the server's tasks run on this thread, under its log subscriber.
+#[tokio::test(flavor = "current_thread")]
+async fn only_agvs_that_completed_access_are_reported_offline_at_warn() {
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let _log = tracing::subscriber::set_default(subscriber);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link_timeout_ms = 1000;
+    config.access_timeout_ms = 10_000;
+    let s = Running::start(config).await;
+    let state = s.server.state.clone();
+    // sockets that never complete access: their link is lost too, and nothing went offline
+    let mut mute = Vec::new();
+    for _ in 0..3 {
+        mute.push(
+            tokio::net::TcpStream::connect(s.server.agv_addr)
+                .await
+                .unwrap(),
+        );
+    }
+    // an AGV that registers, then goes silent: it goes offline, and that is a warning
+    let agv = support::BackgroundAgv::spawn(&s.server, support::normal_agv(77), support::ack_all());
+    support::eventually("AGV 77 reports", || {
+        state.fleet.get(77).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+    agv.silent.store(true, std::sync::atomic::Ordering::Relaxed);
+    support::eventually("every link lost", || state.metrics.connections.get() == 0).await;
+    drop(mute);
+    agv.stop().await;
+    s.stop().await;
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lost: Vec<&str> = log.lines().filter(|l| l.contains("link lost")).collect();
+    assert_eq!(lost.len(), 1, "{log}");
+    assert!(lost[0].contains("agv_id=77"), "{log}");
+    assert!(!log.contains("agv_id=0"), "{log}");
+}

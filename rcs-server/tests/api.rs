@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 mod support;
 use support::{
     ADMIN, BackgroundAgv, Running, ack, ack_all, client, eventually, get, normal_agv, registration,
+    request,
 };
 
 async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -398,13 +399,14 @@ async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
     assert_eq!(body["enrolled"], true);
     let first_session = body["session"]["session_id"].as_u64().unwrap();
 
-    // a normal-mode connection claiming id 41 cannot prove it is 41: refused, the first stays
+    // a normal-mode connection claiming id 41 cannot prove it is 41: refused in the access
+    // response itself (`Rejected`), the first stays
     let impostor = BackgroundAgv::spawn(&s.server, normal_agv(41), ack_all());
     eventually("impostor closed", || impostor.is_finished()).await;
     assert!(
         impostor.has_event(|e| matches!(
             e,
-            AgvEvent::Closed(CloseCause::Peer(CloseReason::AccessDenied))
+            AgvEvent::Closed(CloseCause::Refused(ResultCode::Rejected))
         )),
         "{:?}",
         impostor.events.lock().unwrap()
@@ -615,4 +617,62 @@ async fn the_site_is_served_built_in_or_from_site() {
     config.site = Some(dir.path().join("no-such-site"));
     let err = rcs_server::start(config, async {}).await.err().unwrap();
     assert!(err.to_string().contains("site.toml"), "{err}");
+}
+
+#[tokio::test]
+async fn authentication_comes_before_the_path_query_and_body_are_read() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let bad = [
+        (Method::GET, "/api/v1/agvs/abc", None),
+        (Method::GET, "/api/v1/agvs/99999999999", None),
+        (
+            Method::POST,
+            "/api/v1/agvs/x/commands",
+            Some(json!({ "command": "pause" })),
+        ),
+        (Method::PUT, "/api/v1/agvs/-1/policy", Some(json!({}))),
+        (Method::DELETE, "/api/v1/agvs/zz/space", None),
+        (Method::GET, "/api/v1/tasks/nine", None),
+        (Method::DELETE, "/api/v1/tasks/1.5", None),
+        (
+            Method::POST,
+            "/api/v1/tasks",
+            Some(json!({ "nonsense": true })),
+        ),
+        (Method::DELETE, "/api/v1/grants/q", None),
+        (Method::GET, "/api/v1/maps/w", None),
+        (Method::GET, "/api/v1/audit?limit=abc", None),
+        (Method::GET, "/api/v1/tasks?limit=-3", None),
+        (Method::POST, "/api/v1/tokens", Some(json!({ "name": 3 }))),
+        (Method::GET, "/api/v1/no-such-route", None),
+    ];
+    for (method, path, body) in bad {
+        for token in [None, Some("not-a-token")] {
+            let (status, answer) = request(&s, method.clone(), path, token, body.clone()).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {answer}");
+            assert_eq!(answer["error"], "unauthorized", "{method} {path}: {answer}");
+        }
+    }
+    // with a valid token the same requests are judged on their content
+    let (status, answer) = request(&s, Method::GET, "/api/v1/agvs/abc", Some(ADMIN), None).await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (400, Some("invalid_path"))
+    );
+    // the public endpoints stay public
+    let (status, _) = request(&s, Method::GET, "/api/v1/cluster", None, None).await;
+    assert_eq!(status, 200);
+    let (status, _) = request(&s, Method::GET, "/healthz", None, None).await;
+    assert_eq!(status, 200);
+    // the event stream's query token still works
+    let resp = client()
+        .get(s.url(&format!("/api/v1/events?access_token={ADMIN}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    drop(resp);
+    s.stop().await;
 }

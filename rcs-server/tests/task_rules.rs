@@ -439,8 +439,8 @@ async fn a_reference_makes_submission_idempotent_across_restarts() {
     assert!(newer["id"].as_u64().unwrap() > id);
     s.stop().await;
 
-    // a task that ended more than a day before the restart is not loaded, but its reference
-    // is still answered (from the database)
+    // a task that ended more than a day before the restart is not loaded, but it and its
+    // reference are still answered (from the database)
     let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
         .await
         .unwrap();
@@ -450,7 +450,12 @@ async fn a_reference_makes_submission_idempotent_across_restarts() {
     db.close().await;
     let s = Running::start(Config::for_tests(dir.path())).await;
     let path = format!("/api/v1/tasks/{id}");
-    assert_eq!(call(&s, reqwest::Method::GET, &path, None).await.0, 404);
+    let (status, ended) = call(&s, reqwest::Method::GET, &path, None).await;
+    assert_eq!(
+        (status, &ended["state"]),
+        (200, &json!("cancelled")),
+        "{ended}"
+    );
     let (status, again) = post(
         &s,
         json!({ "kind": "move", "destination": "dock-A", "reference": "order-1" }),
@@ -517,6 +522,64 @@ async fn queued_tasks_run_by_priority_then_deadline_then_submission() {
         order,
         ["urgent", "sooner", "later", "plain", "plain-2", "low"]
     );
+    agv.stop().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_node_inside_or_on_the_outline_of_a_forbidden_area_is_never_a_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    // the demo hall (nodes 3 m apart) with two more forbidden areas: one around the node at
+    // (6, 3), one with the node at (12, 9) on its outline
+    let mut files = maps::generate::demo();
+    for (id, [x0, y0, x1, y1]) in [(10, [5.0, 2.0, 7.0, 4.0]), (11, [12.0, 8.0, 13.0, 10.0])] {
+        files.maps[0].1.areas.push(AreaFile {
+            id,
+            kind: AreaKind::Forbidden,
+            polygon: vec![[x0, y0], [x1, y0], [x1, y1], [x0, y1]],
+            speed: None,
+            direction: None,
+        });
+    }
+    files.write(&dir.path().join("site")).unwrap();
+    let mut config = Config::for_tests(&dir.path().join("data"));
+    config.site = Some(dir.path().join("site"));
+    let s = Running::start(config).await;
+    let site = s.server.state.site.clone();
+    let at = |x: f64, y: f64| {
+        site.nodes()
+            .iter()
+            .find(|n| (n.x - x).abs() < 1e-9 && (n.y - y).abs() < 1e-9)
+            .unwrap()
+            .id
+    };
+    let inside = [at(6.0, 3.0), at(12.0, 9.0)];
+    let agv = support::BackgroundAgv::spawn(&s.server, support::normal_agv(98), support::ack_all());
+    let state = s.server.state.clone();
+    support::eventually("AGV 98 reports", || {
+        state.fleet.get(98).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+    for id in &inside {
+        // by id, by id as text, and for the AGV standing nearby
+        for body in [
+            json!({ "kind": "move", "destination": id }),
+            json!({ "kind": "move", "destination": id.to_string() }),
+            json!({ "kind": "pick", "destination": id, "agv_id": 98 }),
+        ] {
+            let (status, answer) = post(&s, body.clone()).await;
+            assert_eq!(status, 400, "{body}: {answer}");
+            assert_eq!(answer["error"], "destination_forbidden", "{body}: {answer}");
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("forbidden area"),
+                "{answer}"
+            );
+        }
+    }
+    assert_eq!(task_count(&s).await, 0, "nothing was queued");
     agv.stop().await;
     s.stop().await;
 }

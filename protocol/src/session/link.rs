@@ -71,10 +71,17 @@ pub(super) struct Link<C> {
     pub(super) last_tx: u64,
     errors: VecDeque<u64>,
     pending: VecDeque<Pending>,
+    /// The frame-rate token bucket: thousandths of a frame the peer may still send at once.
+    tokens: u64,
+    /// When the bucket was last refilled, UTC ms.
+    refilled: u64,
+    /// Frames dropped for the rate limit so far.
+    pub(super) rate_limited: u64,
 }
 
 impl<C: ChannelCrypto> Link<C> {
     pub(super) fn new(config: SessionConfig, agv_id: u32, now: u64) -> Self {
+        let tokens = u64::from(config.frame_burst.max(1)) * 1000;
         Self {
             decoder: FrameDecoder::new(config.max_frame_len),
             config,
@@ -88,6 +95,31 @@ impl<C: ChannelCrypto> Link<C> {
             last_tx: now,
             errors: VecDeque::new(),
             pending: VecDeque::new(),
+            tokens,
+            refilled: now,
+            rate_limited: 0,
+        }
+    }
+
+    /// Takes one frame from the rate limit's bucket; `false` when the peer is over the limit.
+    fn within_rate(&mut self, now: u64) -> bool {
+        let rate = u64::from(self.config.max_frames_per_sec);
+        if rate == 0 {
+            return true;
+        }
+        let capacity = u64::from(self.config.frame_burst.max(1)) * 1000;
+        let elapsed = now.saturating_sub(self.refilled);
+        self.refilled = self.refilled.max(now);
+        // `rate` frames per second are `rate` thousandths of a frame per millisecond.
+        self.tokens = self
+            .tokens
+            .saturating_add(elapsed.saturating_mul(rate))
+            .min(capacity);
+        if self.tokens >= 1000 {
+            self.tokens -= 1000;
+            true
+        } else {
+            false
         }
     }
 
@@ -222,6 +254,16 @@ impl<C: ChannelCrypto> Link<C> {
             }
         };
         let h = frame.header;
+        if !self.within_rate(now) {
+            // Dropped before any decryption or decoding: a flood costs the receiver little.
+            self.rate_limited += 1;
+            let detail = alloc::format!(
+                "more than {} frames per second: frame dropped",
+                self.config.max_frames_per_sec
+            );
+            let fatal = self.reject(now, h.seq, ErrorCode::RateLimited, detail);
+            return Some(Incoming::Bad { fatal });
+        }
         let mut message = Message::Heartbeat(crate::message::Heartbeat {});
         let result =
             match self.channel.as_mut() {

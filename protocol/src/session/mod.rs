@@ -66,6 +66,12 @@ pub struct SessionConfig {
     /// Largest receive buffer kept between calls (a peer flooding faster than frames can be
     /// decoded is closed).
     pub max_buffered: usize,
+    /// Frames the peer may send per second, on average (0: no limit). A frame beyond the rate
+    /// and the burst is dropped and answered with an `Error` (`RateLimited`), which counts
+    /// toward `max_errors` like any bad frame (docs/protocol.md 5).
+    pub max_frames_per_sec: u32,
+    /// Frames the peer may send at once above the rate (the token bucket's size; at least 1).
+    pub frame_burst: u32,
 }
 
 impl Default for SessionConfig {
@@ -84,6 +90,8 @@ impl Default for SessionConfig {
             key_lifetime_ms: crate::secure::REKEY_AFTER_MS,
             key_max_frames: crate::secure::REKEY_AFTER_FRAMES,
             max_buffered: 4 * crate::frame::DEFAULT_MAX_FRAME_LEN,
+            max_frames_per_sec: 0,
+            frame_burst: 0,
         }
     }
 }

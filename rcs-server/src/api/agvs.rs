@@ -203,6 +203,7 @@ pub(super) async fn one(
     Path(id): Path<u32>,
 ) -> Result<Json<AgvDto>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
+    let id = super::agv_id(id)?;
     let v = shared.fleet.get(id).ok_or_else(|| unknown_agv(id))?;
     let wait = crate::waits::by_agv(&shared).remove(&id);
     Ok(Json(AgvDto::new(id, &v, shared.keys.policy_of(id), wait)))
@@ -543,6 +544,7 @@ pub(super) async fn command(
     Json(request): Json<CommandRequest>,
 ) -> Result<Json<CommandResponse>, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
+    let id = super::agv_id(id)?;
     let message = request.to_message()?;
     if shared.fleet.get(id).is_none() {
         return Err(unknown_agv(id));
@@ -689,8 +691,17 @@ pub(super) async fn enroll(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRequest {
-    /// `required`, `allowed`, `off`, or `null` to follow the server's policy.
-    pub secure: Option<String>,
+    /// `required`, `allowed`, `off`, or `null` to follow the server's policy (required: `{}`
+    /// is refused, 400 `invalid_policy`).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub secure: Option<Option<String>>,
+}
+
+/// A field that may be `null` but must be there: `Some(None)` for `null`, `None` (the
+/// default) when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    <Option<String> as Deserialize>::deserialize(d).map(Some)
 }
 
 /// Sets an AGV's secure-mode policy, overriding the server's (admin); effective for its next
@@ -706,7 +717,14 @@ pub(super) async fn set_policy(
     Json(request): Json<PolicyRequest>,
 ) -> Result<Json<AgvDto>, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Admin)?;
-    let policy = match request.secure.as_deref() {
+    let id = super::agv_id(id)?;
+    let Some(secure) = request.secure else {
+        return Err(ApiError::bad_request(
+            "invalid_policy",
+            "`secure` is required: one of required, allowed, off, null",
+        ));
+    };
+    let policy = match secure.as_deref() {
         None => None,
         Some(name) => Some(SecurePolicy::parse(name).ok_or_else(|| {
             ApiError::bad_request(

@@ -122,7 +122,9 @@ pub(super) async fn revoke(
 /// an operator has checked the floor. Refused (409) while the AGV is online.
 #[utoipa::path(delete, path = "/api/v1/agvs/{id}/space", tag = "agvs",
     params(("id" = u32, Path, description = "AGV id")),
-    responses((status = 200, description = "cleared"), (status = 404, body = super::ApiErrorBody),
+    responses((status = 200, description = "cleared"),
+        (status = 400, description = "`invalid_agv_id` (0)", body = super::ApiErrorBody),
+        (status = 404, body = super::ApiErrorBody),
         (status = 409, body = super::ApiErrorBody)))]
 pub(super) async fn clear_space(
     State(shared): State<Arc<Shared>>,
@@ -130,6 +132,7 @@ pub(super) async fn clear_space(
     Path(id): Path<u32>,
 ) -> Result<Response, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
+    let id = super::agv_id(id)?;
     let view = shared.fleet.get(id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

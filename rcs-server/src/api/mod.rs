@@ -63,7 +63,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/tokens", post(system::create_token))
         .route("/api/v1/server-key", get(system::server_key))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authenticate_first,
+        ))
         .with_state(shared)
+}
+
+/// The token a browser may put in the query (`?access_token=`), where it cannot set headers.
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    access_token: Option<String>,
+}
+
+/// Authentication comes first: a request to an `/api/v1/` path (but the public
+/// `/api/v1/cluster`) without a valid token is answered 401 before its path, query or body is
+/// looked at, so nothing about them is told to a caller without a token. Roles (403) are checked
+/// by each handler.
+async fn authenticate_first(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = request.uri().path();
+    if path.starts_with("/api/v1/") && path != "/api/v1/cluster" {
+        let query_token = axum::extract::Query::<TokenQuery>::try_from_uri(request.uri())
+            .ok()
+            .and_then(|q| q.0.access_token);
+        if let Err(e) = authenticate(&shared, request.headers(), query_token.as_deref()) {
+            return e.into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// The OpenAPI document.
@@ -237,6 +268,27 @@ fn authorize(
     query_token: Option<&str>,
     role: Role,
 ) -> Result<Principal, ApiError> {
+    let principal = authenticate(shared, headers, query_token)?;
+    if principal.role < role {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this needs the {} role; the token has {}",
+                role.as_str(),
+                principal.role.as_str()
+            ),
+        ));
+    }
+    Ok(principal)
+}
+
+/// Who sent the request: 401 without a valid token.
+fn authenticate(
+    shared: &Shared,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<Principal, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -255,18 +307,18 @@ fn authorize(
             "unknown token",
         ));
     };
-    if principal.role < role {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "this needs the {} role; the token has {}",
-                role.as_str(),
-                principal.role.as_str()
-            ),
+    Ok(principal)
+}
+
+/// An AGV id from a path: 0 is no AGV's id (the protocol refuses it), 400 `invalid_agv_id`.
+fn agv_id(id: u32) -> Result<u32, ApiError> {
+    if id == 0 {
+        return Err(ApiError::bad_request(
+            "invalid_agv_id",
+            "AGV ids are 1 to 4294967295 (0 is no AGV's id)",
         ));
     }
-    Ok(principal)
+    Ok(id)
 }
 
 /// A server-sent event stream with a keep-alive comment every 15 s, ending with the server (so

@@ -142,9 +142,13 @@ pub(super) async fn events(
 /// Audit log query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct AuditQuery {
-    /// How many entries, newest first (default 100, at most 10,000).
+    /// How many entries, newest first: 1 to 10,000 (default 100); others are refused (400
+    /// `invalid_query`).
     limit: Option<i64>,
 }
+
+/// The most audit entries one request gets.
+const MAX_AUDIT: i64 = 10_000;
 
 /// One audit/event log entry.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -162,14 +166,20 @@ pub struct AuditEntry {
 
 /// The event log: who commanded what, when; AGV sessions and state changes.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "events", params(AuditQuery),
-    responses((status = 200, body = Vec<AuditEntry>)))]
+    responses((status = 200, body = Vec<AuditEntry>), (status = 400, body = super::ApiErrorBody)))]
 pub(super) async fn audit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_AUDIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {MAX_AUDIT}, not {limit}"),
+        ));
+    }
     let rows = shared.db.events(limit).await?;
     Ok(Json(
         rows.into_iter()
@@ -214,10 +224,10 @@ pub(super) async fn create_token(
 ) -> Result<Json<TokenResponse>, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Admin)?;
     let name = request.name.trim();
-    if name.is_empty() || name.len() > 64 {
+    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(
             "invalid_name",
-            "the name must be 1 to 64 characters",
+            "the name must be 1 to 64 characters, none of them a control character",
         ));
     }
     let token = auth::generate();

@@ -251,6 +251,25 @@ pub(super) async fn list(
     Ok(Json(tasks))
 }
 
+/// Task `id`: from the table, or from the database (a task that ended before the last restart
+/// and more than a day ago), then kept in the table.
+async fn find(shared: &Shared, id: u32) -> Result<Task, ApiError> {
+    if let Some(task) = dispatch::task(shared, id) {
+        return Ok(task);
+    }
+    // Only an ended task is taken from the database: open ones are all in the table.
+    let Some(row) = shared
+        .db
+        .task(id)
+        .await?
+        .filter(|r| !matches!(r.state.as_str(), "queued" | "running"))
+    else {
+        return Err(unknown(id));
+    };
+    shared.tasks.restore(&mut shared.traffic.lock(), vec![row]);
+    dispatch::task(shared, id).ok_or_else(|| unknown(id))
+}
+
 fn unknown(id: u32) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -269,9 +288,7 @@ pub(super) async fn one(
     Path(id): Path<u32>,
 ) -> Result<Json<Task>, ApiError> {
     authorize(&shared, &headers, None, Role::Viewer)?;
-    dispatch::task(&shared, id)
-        .map(Json)
-        .ok_or_else(|| unknown(id))
+    find(&shared, id).await.map(Json)
 }
 
 /// Cancels a task (a running one on its AGV first).
@@ -285,7 +302,7 @@ pub(super) async fn cancel(
     Path(id): Path<u32>,
 ) -> Result<Json<Task>, ApiError> {
     let who = authorize(&shared, &headers, None, Role::Operator)?;
-    let task = dispatch::task(&shared, id).ok_or_else(|| unknown(id))?;
+    let task = find(&shared, id).await?;
     if !matches!(task.state, TaskState::Queued | TaskState::Running) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -1,0 +1,85 @@
+//! The tasks table: every task submitted, its state and spec.
+
+use sqlx::Row;
+
+use super::{Db, TASK_COLUMNS, TaskRow, task_row};
+
+impl Db {
+    /// Stores a task's state (its reference only when it is first stored: it never changes).
+    pub async fn upsert_task(&self, t: &TaskRow) -> Result<(), sqlx::Error> {
+        let mut tx = self.decision().await?;
+        sqlx::query(
+            "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
+             updated_at, reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (task_id) DO UPDATE SET agv_id = $3, state = $4, spec = $5, \
+             updated_at = $8",
+        )
+        .bind(i64::from(t.task_id))
+        .bind(&t.kind)
+        .bind(t.agv_id.map(i64::from))
+        .bind(&t.state)
+        .bind(&t.spec)
+        .bind(&t.created_by)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(t.reference.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// The task stored with `reference`, if any (an index look-up).
+    pub async fn task_by_reference(&self, reference: &str) -> Result<Option<TaskRow>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE reference = $1"
+        ))
+        .bind(reference)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_row).transpose()
+    }
+
+    /// The highest task id stored.
+    pub async fn max_task_id(&self) -> Result<u32, sqlx::Error> {
+        let max: Option<i64> = sqlx::query("SELECT MAX(task_id) FROM tasks")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(max.map_or(0, |m| u32::try_from(m).unwrap_or(0)))
+    }
+
+    /// Tasks not finished.
+    pub async fn open_tasks(&self) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state IN ('queued', 'running') \
+             ORDER BY task_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task_row).collect()
+    }
+
+    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, by id.
+    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE state NOT IN ('queued', 'running') \
+             AND updated_at >= $1 ORDER BY task_id"
+        ))
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(task_row).collect()
+    }
+
+    /// The task stored with id `task_id`, if any (a task that ended before the last restart
+    /// and is no longer in memory).
+    pub async fn task(&self, task_id: u32) -> Result<Option<TaskRow>, sqlx::Error> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = $1"
+        ))
+        .bind(i64::from(task_id))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(task_row).transpose()
+    }
+}
