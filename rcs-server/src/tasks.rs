@@ -411,21 +411,12 @@ impl Tasks {
             .copied()
     }
 
-    /// Takes stored tasks back after a restart: ended ones into the table as they ended,
-    /// unfinished ones into the core, queued (a running one for the AGV that had it), to be
-    /// planned from where their AGV stands.
     /// Every task of `rows` answered exactly as stored, none given to a core (a standby's
-    /// read-only view, [`crate::cluster`]).
+    /// read-only view, [`crate::standby`]).
     pub(crate) fn restore_as_stored(&self, rows: Vec<crate::db::TaskRow>) {
         let now = crate::state::now_ms();
         for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
-            if let Some(r) = &meta.reference {
-                self.references
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(r.clone())
-                    .or_insert(task.id);
-            }
+            self.remember_reference(&meta, task.id);
             self.ended
                 .lock()
                 .expect("not poisoned")
@@ -433,15 +424,23 @@ impl Tasks {
         }
     }
 
+    /// Keeps a restored task's reference, so a submission under it returns the task.
+    fn remember_reference(&self, meta: &Meta, id: u32) {
+        if let Some(r) = &meta.reference {
+            self.references
+                .lock()
+                .expect("not poisoned")
+                .entry(r.clone())
+                .or_insert(id);
+        }
+    }
+
+    /// Takes stored tasks back after a restart: ended ones into the table as they ended,
+    /// unfinished ones into the core, queued (a running one for the AGV that had it), to be
+    /// planned from where their AGV stands.
     pub(crate) fn restore(&self, core: &mut traffic::Core<'_>, rows: Vec<crate::db::TaskRow>) {
         for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
-            if let Some(r) = &meta.reference {
-                self.references
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(r.clone())
-                    .or_insert(task.id);
-            }
+            self.remember_reference(&meta, task.id);
             if task.state.is_final() {
                 self.ended
                     .lock()
