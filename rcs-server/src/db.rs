@@ -348,6 +348,16 @@ impl Db {
         Ok(())
     }
 
+    /// The highest session id logged (0 when none is): an instance numbers its sessions on
+    /// from it.
+    pub async fn max_session_id(&self) -> Result<u32, sqlx::Error> {
+        let max: Option<i64> = sqlx::query("SELECT MAX(session_id) FROM sessions")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(max.map_or(0, |m| u32::try_from(m).unwrap_or(0)))
+    }
+
     /// Logs a session's end.
     pub async fn close_session(
         &self,

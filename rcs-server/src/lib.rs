@@ -126,6 +126,7 @@ pub async fn start_term(
     let fleet = fleet::Fleet::restore(db.agvs().await?, db.latest_telemetry().await?);
     let space = restore_space(&site, &db, &fleet).await?;
     let db_max_task = db.max_task_id().await?;
+    let last_session = db.max_session_id().await?;
     // The traffic core borrows the site for as long as the process runs (one site per server).
     let site_for_core: &'static Arc<maps::Site> = Box::leak(Box::new(site.clone()));
     let traffic = dispatch::Traffic::new(site_for_core, dispatch::settings(&config), db_max_task);
@@ -167,6 +168,7 @@ pub async fn start_term(
         tasks,
         term,
         stop: stop_rx.clone(),
+        last_session,
     }));
     if let Some(t) = &state.term {
         state.metrics.cluster_epoch.set(t.fence.epoch() as i64);

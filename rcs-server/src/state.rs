@@ -75,6 +75,9 @@ pub(crate) struct Parts {
     pub tasks: crate::tasks::Tasks,
     pub term: Option<crate::cluster::Term>,
     pub stop: watch::Receiver<bool>,
+    /// The highest session id stored (by this instance before a restart, or by another
+    /// instance of the cluster before a takeover).
+    pub last_session: u32,
 }
 
 impl Shared {
@@ -101,8 +104,10 @@ impl Shared {
 
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
-        // Session ids continue across restarts: seconds since the epoch, low bits.
-        let seed = (now_ms() / 1000) as u32;
+        // Session ids continue across restarts and takeovers: after the highest one stored
+        // (an instance that served a fleet numbered on past the seconds since it started), at
+        // least the seconds since the epoch (low bits).
+        let seed = ((now_ms() / 1000) as u32).max(p.last_session.wrapping_add(1));
         Self {
             config: p.config,
             db: p.db,

@@ -146,3 +146,58 @@ async fn postgres_when_available() {
     db.close().await;
     support::postgres::drop(&url).await;
 }
+
+/// Session ids continue after the highest one stored, not from the clock alone: an instance
+/// that took over from another (or restarted) within as many seconds as the other had numbered
+/// sessions ahead of the clock gave out ids already logged; the session log refused them and a
+/// session's end was written on another AGV's row.
+#[tokio::test]
+async fn session_ids_continue_after_the_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = rcs_server::Config::for_tests(dir.path());
+    config.site = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/demo"));
+    let db = Db::open(&config.database_url()).await.unwrap();
+    db.migrate().await.unwrap();
+    // the instance before: 100 AGVs a few times over, numbered on from the second it started
+    let start = (rcs_server::state::now_ms() / 1000) as u32;
+    for id in start..start + 300 {
+        db.open_session(id, 1000 + id % 100, "normal", "guide", "10.0.0.1:1", 0)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.max_session_id().await.unwrap(), start + 299);
+    db.close().await;
+
+    let running = support::Running::start(config.clone()).await;
+    let events = support::run_agv(&running.server, support::normal_agv(7), |_, e| {
+        matches!(e, Some(protocol::session::AgvEvent::Configured(_)))
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, protocol::session::AgvEvent::Configured(_))),
+        "{events:?}"
+    );
+    running.stop().await;
+    let pool = sqlx::SqlitePool::connect(&config.database_url())
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT session_id, agv_id, close_cause FROM sessions WHERE agv_id = 7 ORDER BY session_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "AGV 7's session was logged: {rows:?}");
+    assert!(rows[0].0 > i64::from(start + 299), "{rows:?}");
+    assert!(rows[0].2.is_some(), "and its end, on its own row: {rows:?}");
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions WHERE close_cause IS NOT NULL AND agv_id <> 7",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(others, 0, "no other AGV's session was closed");
+    pool.close().await;
+}
