@@ -391,10 +391,11 @@ impl<'s> Business<'s> {
         self.figures.completed
     }
 
-    /// Submits every task whose time has come. A task that finds the API unavailable (no
-    /// instance reached, or only standbys) is tried again every 200 ms until the next one is
-    /// due (or the duration ends), then counted as not submitted (`api_unreachable`, `standby`);
-    /// one whose submission may have reached the server is tried again until an answer comes.
+    /// Submits every task whose time has come. A task that finds the API unreachable is tried
+    /// again every 200 ms until the next one is due (or the duration ends), then counted as not
+    /// submitted (`api_unreachable`). One that finds only standbys (a cluster between two
+    /// active instances) is tried until the duration ends (`standby`), the tasks due meanwhile
+    /// behind it; one whose submission may have reached the server, until an answer comes.
     pub async fn submit_due(&mut self, api: &Api, monitor: &Monitor) {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
@@ -404,7 +405,12 @@ impl<'s> Business<'s> {
             let outcome = self.submit_one(api, monitor).await;
             if let Some(pending) = &self.pending {
                 self.figures.api_unreachable_attempts += 1;
-                let give_up = self.due_at(self.next + 1).min(self.start + self.duration);
+                let end = self.start + self.duration;
+                let give_up = if matches!(&outcome, Err(reason) if reason == "standby") {
+                    end
+                } else {
+                    self.due_at(self.next + 1).min(end)
+                };
                 if pending.maybe_sent || Instant::now() < give_up {
                     self.retry_at = Some(Instant::now() + Duration::from_millis(200));
                     return;

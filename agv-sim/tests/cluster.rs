@@ -374,7 +374,7 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
         duration: Duration::from_secs(seconds),
         time_scale: 4.0,
         tasks_per_min: 90.0,
-        obstacles_per_min: 0.0,
+        obstacles_per_min: 1.0,
         seed: 5,
         first_id: 1,
         drain: Duration::from_secs(25),
@@ -459,7 +459,7 @@ async fn the_standby_takes_over_from_a_killed_active_instance_and_nothing_is_los
     let run = tokio::spawn(agv_sim::run(options(
         agv.iter().map(SocketAddr::to_string).collect(),
         vec![a.api(), b.api()],
-        12,
+        10,
     )));
     a.wait_online(AGVS as u64, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -544,7 +544,7 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     let run = tokio::spawn(agv_sim::run(options(
         agv.iter().map(SocketAddr::to_string).collect(),
         vec![a.api(), b.api()],
-        16,
+        14,
     )));
     a.wait_online(AGVS as u64, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -569,10 +569,13 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     println!("{}", report.table());
     assert_fleet_whole(&report);
     assert_tasks_known(&b, &report).await;
+    let (a_now, b_now) = (a.cluster().await.unwrap(), b.cluster().await.unwrap());
+    assert_eq!(b_now["role"], "active", "b stayed active: {b_now}");
+    assert_eq!(b_now["epoch"].as_i64(), Some(epoch + 1), "{b_now}");
     assert_eq!(
-        b.cluster().await.unwrap()["role"],
-        "active",
-        "b stayed active"
+        (a_now["role"].as_str(), a_now["terms"].as_u64()),
+        (Some("standby"), Some(1)),
+        "a never took the lease again: {a_now}"
     );
 
     // a sent nothing that decides: no command, grant or session
