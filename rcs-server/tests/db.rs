@@ -134,7 +134,46 @@ async fn sqlite() {
         "sqlite://{}?mode=rwc",
         dir.path().join("t.sqlite").display()
     );
-    exercise(&Db::open(&url).await.unwrap()).await;
+    let db = Db::open(&url).await.unwrap();
+    exercise(&db).await;
+    concurrent_stores_of_a_new_task(&db).await;
+}
+
+/// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
+/// woken by it, stores it assigned): neither store fails on the task's reference, and the later
+/// state is the one kept, whichever commits last. On PostgreSQL two concurrent inserts of a new
+/// row raced on the reference's unique index (only the task id's conflict was handled): one
+/// failed, and when it was the later state, storage kept the task queued while an AGV ran it.
+async fn concurrent_stores_of_a_new_task(db: &Db) {
+    for i in 0..100u32 {
+        let submitted = TaskRow {
+            task_id: 10_000 + i,
+            kind: "move".into(),
+            agv_id: None,
+            state: "queued".into(),
+            spec: r#"{"destination":3}"#.into(),
+            created_by: "erp".into(),
+            created_at: 100,
+            updated_at: 100,
+            reference: Some(format!("race-{i}")),
+        };
+        let assigned = TaskRow {
+            agv_id: Some(7),
+            state: "running".into(),
+            updated_at: 101,
+            ..submitted.clone()
+        };
+        let (a, b) = if i % 2 == 0 {
+            tokio::join!(db.upsert_task(&submitted), db.upsert_task(&assigned))
+        } else {
+            let (b, a) = tokio::join!(db.upsert_task(&assigned), db.upsert_task(&submitted));
+            (a, b)
+        };
+        a.unwrap_or_else(|e| panic!("store {i} as submitted: {e}"));
+        b.unwrap_or_else(|e| panic!("store {i} as assigned: {e}"));
+        let stored = db.task_by_reference(&format!("race-{i}")).await.unwrap();
+        assert_eq!(stored, Some(assigned), "store {i}");
+    }
 }
 
 #[tokio::test]
@@ -143,6 +182,7 @@ async fn postgres_when_available() {
         return;
     };
     exercise(&db).await;
+    concurrent_stores_of_a_new_task(&db).await;
     db.close().await;
     support::postgres::drop(&url).await;
 }
