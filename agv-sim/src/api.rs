@@ -164,6 +164,11 @@ impl Api {
         b.list[b.current].clone()
     }
 
+    /// Whether it was given several base URLs (the instances of a cluster).
+    pub fn is_cluster(&self) -> bool {
+        self.bases.lock().expect("not poisoned").list.len() > 1
+    }
+
     /// Times the client moved to another base URL (the one in use could not be reached or was a
     /// standby).
     pub fn failovers(&self) -> u64 {

@@ -393,9 +393,10 @@ impl<'s> Business<'s> {
 
     /// Submits every task whose time has come. A task that finds the API unreachable is tried
     /// again every 200 ms until the next one is due (or the duration ends), then counted as not
-    /// submitted (`api_unreachable`). One that finds only standbys (a cluster between two
-    /// active instances) is tried until the duration ends (`standby`), the tasks due meanwhile
-    /// behind it; one whose submission may have reached the server, until an answer comes.
+    /// submitted (`api_unreachable`). One that finds only standbys, or no instance of a cluster
+    /// reachable (between two active instances), is tried until the duration ends (`standby`,
+    /// `api_unreachable`), the tasks due meanwhile behind it; one whose submission may have
+    /// reached the server, until an answer comes.
     pub async fn submit_due(&mut self, api: &Api, monitor: &Monitor) {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
@@ -406,7 +407,9 @@ impl<'s> Business<'s> {
             if let Some(pending) = &self.pending {
                 self.figures.api_unreachable_attempts += 1;
                 let end = self.start + self.duration;
-                let give_up = if matches!(&outcome, Err(reason) if reason == "standby") {
+                let failing_over =
+                    api.is_cluster() || matches!(&outcome, Err(reason) if reason == "standby");
+                let give_up = if failing_over {
                     end
                 } else {
                     self.due_at(self.next + 1).min(end)
