@@ -45,7 +45,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
     let (base, token) = (serving.api(), serving.token.clone());
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
         servers: vec![serving.server.agv_addr.to_string()],
-        api: base.clone(),
+        api: vec![base.clone()],
         token: token.clone(),
         site,
         agvs,

@@ -1,15 +1,31 @@
 //! The RCS's HTTP API as the simulator uses it: the server key, enrollment, tasks.
+//!
+//! The client may be given several base URLs, the instances of a cluster
+//! (docs/architecture.md, "Several instances"): it sends each request to the one that answered
+//! last and, when that one cannot be reached or answers 503 `standby`, goes on to the active
+//! instance the standby names, else to the next URL of the list, each at most once per request.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// An API client with a bearer token.
+/// An API client with a bearer token, over one or several base URLs.
 #[derive(Debug, Clone)]
 pub struct Api {
-    base: String,
+    bases: Arc<Mutex<Bases>>,
     token: String,
     http: reqwest::Client,
+    failovers: Arc<AtomicU64>,
+}
+
+/// The base URLs and the one in use.
+#[derive(Debug)]
+struct Bases {
+    list: Vec<String>,
+    current: usize,
 }
 
 /// An API call that failed.
@@ -39,6 +55,44 @@ impl ApiError {
                 .and_then(|v| v["error"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| format!("http_{status}")),
         }
+    }
+
+    /// Whether no instance took the request: unreachable, or only standbys answered (worth
+    /// trying again; the API may be back after a failover).
+    pub fn unavailable(&self) -> bool {
+        match self {
+            Self::Http(_) => true,
+            Self::Status { status, .. } => *status == 503 && self.code() == "standby",
+        }
+    }
+
+    /// Whether the request may have reached a server that acted on it: the connection was lost
+    /// after it was sent (a submission's outcome is then unknown).
+    pub fn maybe_sent(&self) -> bool {
+        matches!(self, Self::Http(e) if !e.is_connect() && !e.is_builder())
+    }
+
+    /// The active instance's base URL a standby names in its 503 `standby` answer (its
+    /// `detail.active.http_address`, while its lease has not lapsed).
+    pub fn active_named(&self) -> Option<String> {
+        let Self::Status { status: 503, body } = self else {
+            return None;
+        };
+        let v: Value = serde_json::from_str(body).ok()?;
+        let active = &v["detail"]["active"];
+        if v["error"] != "standby" || active["expires_in_ms"].as_i64().unwrap_or(0) <= 0 {
+            return None;
+        }
+        active["http_address"]
+            .as_str()
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                if a.contains("://") {
+                    a.trim_end_matches('/').to_owned()
+                } else {
+                    format!("http://{a}")
+                }
+            })
     }
 }
 
@@ -76,16 +130,103 @@ impl TaskView {
 impl Api {
     /// A client for `base` (`http://127.0.0.1:8080`).
     pub fn new(base: &str, token: &str) -> Self {
+        Self::with_bases(&[base.to_owned()], token)
+    }
+
+    /// A client for the instances of a cluster at `bases`, tried in this order (an empty list:
+    /// `http://127.0.0.1:8080`). With several, a request that gets no answer within 5 s goes on
+    /// to the next (a stopped instance accepts connections and never answers); with one, within
+    /// 30 s.
+    pub fn with_bases(bases: &[String], token: &str) -> Self {
+        let mut list: Vec<String> = bases
+            .iter()
+            .map(|b| b.trim().trim_end_matches('/').to_owned())
+            .filter(|b| !b.is_empty())
+            .collect();
+        if list.is_empty() {
+            list.push("http://127.0.0.1:8080".into());
+        }
+        let timeout = Duration::from_secs(if list.len() > 1 { 5 } else { 30 });
         Self {
-            base: base.trim_end_matches('/').to_owned(),
+            bases: Arc::new(Mutex::new(Bases { list, current: 0 })),
             token: token.to_owned(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
+                .timeout(timeout)
                 .build()
                 .expect("a plain HTTP client builds"),
+            failovers: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    /// The base URL in use (the one that answered last).
+    pub fn base(&self) -> String {
+        let b = self.bases.lock().expect("not poisoned");
+        b.list[b.current].clone()
+    }
+
+    /// Whether it was given several base URLs (the instances of a cluster).
+    pub fn is_cluster(&self) -> bool {
+        self.bases.lock().expect("not poisoned").list.len() > 1
+    }
+
+    /// Times the client moved to another base URL (the one in use could not be reached or was a
+    /// standby).
+    pub fn failovers(&self) -> u64 {
+        self.failovers.load(Ordering::Relaxed)
+    }
+
+    /// Sends the request `build` makes for a base URL: to the base in use, then on failure
+    /// (unreachable, 503 `standby`) to the active instance a standby names, else to the next
+    /// base of the list, each base at most once. The first answer that is not `standby` is
+    /// checked ([`Self::check`]); when none came, the error that says most: one after which
+    /// the request may have been acted on ([`ApiError::maybe_sent`]), else the last.
+    async fn send(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ApiError> {
+        let (list, start) = {
+            let b = self.bases.lock().expect("not poisoned");
+            (b.list.clone(), b.current)
+        };
+        let mut tried = HashSet::new();
+        let mut base = list[start].clone();
+        let mut uncertain = None;
+        loop {
+            tried.insert(base.clone());
+            let error = match build(&base).bearer_auth(&self.token).send().await {
+                Ok(r) => match Self::check(r).await {
+                    Err(e) if e.unavailable() => e,
+                    answer => {
+                        self.settle(&base);
+                        return answer;
+                    }
+                },
+                Err(e) => ApiError::Http(e),
+            };
+            let next = error
+                .active_named()
+                .filter(|a| !tried.contains(a))
+                .or_else(|| {
+                    let at = list.iter().position(|b| *b == base).unwrap_or(start);
+                    (1..=list.len())
+                        .map(|i| &list[(at + i) % list.len()])
+                        .find(|b| !tried.contains(*b))
+                        .cloned()
+                });
+            let error = if error.maybe_sent() {
+                uncertain = Some(error);
+                None
+            } else {
+                Some(error)
+            };
+            match next {
+                Some(n) => base = n,
+                None => return Err(uncertain.or(error).expect("an error")),
+            }
+        }
+    }
+
+    /// The answer as is when it is a success, else its status and body as an error.
     async fn check(r: reqwest::Response) -> Result<reqwest::Response, ApiError> {
         if r.status().is_success() {
             Ok(r)
@@ -97,80 +238,90 @@ impl Api {
         }
     }
 
+    /// Makes `base` the one in use (adding it to the list if a standby named it), counting a
+    /// failover when it changes.
+    fn settle(&self, base: &str) {
+        let mut b = self.bases.lock().expect("not poisoned");
+        let at = match b.list.iter().position(|x| x == base) {
+            Some(at) => at,
+            None => {
+                b.list.push(base.to_owned());
+                b.list.len() - 1
+            }
+        };
+        if at != b.current {
+            b.current = at;
+            self.failovers.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// The server's public key, SPKI PEM.
     pub async fn server_key(&self) -> Result<String, ApiError> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/server-key", self.base))
-            .bearer_auth(&self.token)
-            .send()
+            .send(|base| self.http.get(format!("{base}/api/v1/server-key")))
             .await?;
-        Ok(Self::check(r).await?.text().await?)
+        Ok(r.text().await?)
     }
 
     /// Enrolls an AGV key.
     pub async fn enroll(&self, agv_id: u32, pem: &str) -> Result<(), ApiError> {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/agvs/enroll", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "agv_id": agv_id, "public_key_pem": pem }))
-            .send()
-            .await?;
-        Self::check(r).await?;
+        let body = json!({ "agv_id": agv_id, "public_key_pem": pem });
+        self.send(|base| {
+            self.http
+                .post(format!("{base}/api/v1/agvs/enroll"))
+                .json(&body)
+        })
+        .await?;
         Ok(())
     }
 
-    /// Submits a task (for a given AGV, or the dispatcher's choice); returns its id.
+    /// Submits a task (for a given AGV, or the dispatcher's choice); returns its id. With a
+    /// `reference` the submission is idempotent: submitted again (its outcome was unknown), the
+    /// server answers the task the first one created.
     pub async fn submit(
         &self,
         kind: &str,
         destination: u32,
         agv_id: Option<u32>,
+        reference: Option<&str>,
     ) -> Result<u64, ApiError> {
+        let mut body = json!({ "kind": kind, "destination": destination, "agv_id": agv_id });
+        if let Some(r) = reference {
+            body["reference"] = json!(r);
+        }
         let r = self
-            .http
-            .post(format!("{}/api/v1/tasks", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "kind": kind, "destination": destination, "agv_id": agv_id }))
-            .send()
+            .send(|base| self.http.post(format!("{base}/api/v1/tasks")).json(&body))
             .await?;
-        let v: Value = Self::check(r).await?.json().await?;
+        let v: Value = r.json().await?;
         Ok(v["id"].as_u64().unwrap_or(0))
     }
 
     /// The tasks still queued or running.
     pub async fn open_tasks(&self) -> Result<Vec<TaskView>, ApiError> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/tasks?state=queued,running", self.base))
-            .bearer_auth(&self.token)
-            .send()
+            .send(|base| {
+                self.http
+                    .get(format!("{base}/api/v1/tasks?state=queued,running"))
+            })
             .await?;
-        Ok(Self::check(r).await?.json().await?)
+        Ok(r.json().await?)
     }
 
     /// One task.
     pub async fn task(&self, id: u64) -> Result<TaskView, ApiError> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/tasks/{id}", self.base))
-            .bearer_auth(&self.token)
-            .send()
+            .send(|base| self.http.get(format!("{base}/api/v1/tasks/{id}")))
             .await?;
-        Ok(Self::check(r).await?.json().await?)
+        Ok(r.json().await?)
     }
 
     /// Every piece of held space as (AGV, map, kind, id): footprints, reservations (a node id,
     /// or 2^40 + an edge id) and grants.
     pub async fn space(&self) -> Result<Vec<(u32, u16, String, Option<u64>)>, ApiError> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/space", self.base))
-            .bearer_auth(&self.token)
-            .send()
+            .send(|base| self.http.get(format!("{base}/api/v1/space")))
             .await?;
-        let v: Value = Self::check(r).await?.json().await?;
+        let v: Value = r.json().await?;
         Ok(v.as_array()
             .into_iter()
             .flatten()
@@ -187,14 +338,13 @@ impl Api {
 
     /// Sets (or clears) an AGV's secure-mode policy.
     pub async fn set_policy(&self, agv_id: u32, policy: Option<&str>) -> Result<(), ApiError> {
-        let r = self
-            .http
-            .put(format!("{}/api/v1/agvs/{agv_id}/policy", self.base))
-            .bearer_auth(&self.token)
-            .json(&json!({ "secure": policy }))
-            .send()
-            .await?;
-        Self::check(r).await?;
+        let body = json!({ "secure": policy });
+        self.send(|base| {
+            self.http
+                .put(format!("{base}/api/v1/agvs/{agv_id}/policy"))
+                .json(&body)
+        })
+        .await?;
         Ok(())
     }
 
@@ -202,12 +352,9 @@ impl Api {
     /// nearest the map's middle row.
     pub async fn free_spot(&self, map: u16) -> Result<(f64, f64), ApiError> {
         let r = self
-            .http
-            .get(format!("{}/api/v1/maps/{map}", self.base))
-            .bearer_auth(&self.token)
-            .send()
+            .send(|base| self.http.get(format!("{base}/api/v1/maps/{map}")))
             .await?;
-        let v: Value = Self::check(r).await?.json().await?;
+        let v: Value = r.json().await?;
         let b: Vec<f64> = v["bounds"]
             .as_array()
             .into_iter()
@@ -235,14 +382,18 @@ impl Api {
 
     /// Sends an operator command to an AGV (`{"command": ...}`); returns the HTTP status.
     pub async fn command(&self, agv_id: u32, body: &Value) -> Result<u16, ApiError> {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/agvs/{agv_id}/commands", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await?;
-        Ok(r.status().as_u16())
+        let sent = self
+            .send(|base| {
+                self.http
+                    .post(format!("{base}/api/v1/agvs/{agv_id}/commands"))
+                    .json(body)
+            })
+            .await;
+        match sent {
+            Ok(r) => Ok(r.status().as_u16()),
+            Err(ApiError::Status { status, .. }) => Ok(status),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -262,5 +413,71 @@ mod tests {
             body: "Bad Gateway".into(),
         };
         assert_eq!(bare.code(), "http_502");
+        assert!(!refused.unavailable() && !bare.unavailable());
+    }
+
+    #[test]
+    fn a_standby_names_the_active_instance_while_its_lease_holds() {
+        let standby = |expires: i64| ApiError::Status {
+            status: 503,
+            body: json!({
+                "error": "standby",
+                "message": "this instance is a standby",
+                "detail": { "active": {
+                    "id": "b", "agv_address": "127.0.0.1:7702",
+                    "http_address": "127.0.0.1:8082", "epoch": 4, "expires_in_ms": expires,
+                } },
+            })
+            .to_string(),
+        };
+        assert!(standby(900).unavailable());
+        assert_eq!(
+            standby(900).active_named().as_deref(),
+            Some("http://127.0.0.1:8082")
+        );
+        // a lapsed lease names nobody: the next URL of the list is tried
+        assert_eq!(standby(-5).active_named(), None);
+        let none = ApiError::Status {
+            status: 503,
+            body: r#"{"error":"standby","message":"no instance is active"}"#.into(),
+        };
+        assert!(none.unavailable());
+        assert_eq!(none.active_named(), None);
+        // another 503 is an answer, not a standby
+        let busy = ApiError::Status {
+            status: 503,
+            body: r#"{"error":"overloaded","message":"later"}"#.into(),
+        };
+        assert!(!busy.unavailable());
+    }
+
+    #[tokio::test]
+    async fn requests_go_on_to_the_next_url_and_stay_there() {
+        // the first URL is a closed port, the second a one-shot HTTP server
+        let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let server = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let (mut s, _) = server.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let body = "PEM";
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+            }
+        });
+        let api = Api::with_bases(&[closed_url, url.clone()], "t");
+        assert_eq!(api.server_key().await.unwrap(), "PEM");
+        assert_eq!(api.base(), url);
+        assert_eq!(api.failovers(), 1);
+        assert_eq!(api.server_key().await.unwrap(), "PEM");
+        assert_eq!(api.failovers(), 1);
     }
 }

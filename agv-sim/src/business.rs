@@ -279,6 +279,19 @@ pub fn reason_key(error: &str) -> String {
     }
 }
 
+/// A task being submitted: what it asks for, kept until the API takes or refuses it, so a
+/// submission tried again (the API unreachable, a failover) is the same request under the same
+/// reference and the server answers the task the first attempt created, if it did.
+struct Pending {
+    kind: Kind,
+    place: Place,
+    named: Option<u32>,
+    reference: String,
+    /// An attempt may have reached the server (the connection was lost after sending): the
+    /// task may exist, so it is tried until an answer comes, never given up on.
+    maybe_sent: bool,
+}
+
 /// A submitted task still open.
 struct Open {
     node: u32,
@@ -301,6 +314,9 @@ pub struct Business<'s> {
     /// Tasks resolved so far (submitted or not): the index of the next one.
     next: u64,
     retry_at: Option<Instant>,
+    pending: Option<Pending>,
+    /// This run's part of each task's reference (unique per run).
+    run_tag: String,
     rng: u64,
     open: HashMap<u64, Open>,
     figures: TaskFigures,
@@ -332,6 +348,12 @@ impl<'s> Business<'s> {
             total: requested(per_min, duration),
             next: 0,
             retry_at: None,
+            pending: None,
+            run_tag: {
+                let mut random = [0u8; 8];
+                let _ = getrandom::fill(&mut random);
+                format!("agv-sim-{seed}-{:016x}", u64::from_le_bytes(random))
+            },
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             open: HashMap::new(),
             figures: TaskFigures {
@@ -371,7 +393,10 @@ impl<'s> Business<'s> {
 
     /// Submits every task whose time has come. A task that finds the API unreachable is tried
     /// again every 200 ms until the next one is due (or the duration ends), then counted as not
-    /// submitted (`api_unreachable`).
+    /// submitted (`api_unreachable`). One that finds only standbys, or no instance of a cluster
+    /// reachable (between two active instances), is tried until the duration ends (`standby`,
+    /// `api_unreachable`), the tasks due meanwhile behind it; one whose submission may have
+    /// reached the server, until an answer comes.
     pub async fn submit_due(&mut self, api: &Api, monitor: &Monitor) {
         if self.retry_at.is_some_and(|t| Instant::now() < t) {
             return;
@@ -379,13 +404,21 @@ impl<'s> Business<'s> {
         self.retry_at = None;
         while self.next < self.total && self.due_at(self.next) <= Instant::now() {
             let outcome = self.submit_one(api, monitor).await;
-            if matches!(&outcome, Err(reason) if reason == "api_unreachable") {
+            if let Some(pending) = &self.pending {
                 self.figures.api_unreachable_attempts += 1;
-                let give_up = self.due_at(self.next + 1).min(self.start + self.duration);
-                if Instant::now() < give_up {
+                let end = self.start + self.duration;
+                let failing_over =
+                    api.is_cluster() || matches!(&outcome, Err(reason) if reason == "standby");
+                let give_up = if failing_over {
+                    end
+                } else {
+                    self.due_at(self.next + 1).min(end)
+                };
+                if pending.maybe_sent || Instant::now() < give_up {
                     self.retry_at = Some(Instant::now() + Duration::from_millis(200));
                     return;
                 }
+                self.pending = None;
             }
             self.next += 1;
             if let Err(reason) = outcome {
@@ -394,25 +427,53 @@ impl<'s> Business<'s> {
         }
     }
 
-    /// One task: a kind and a free destination, sometimes a free AGV named for it, submitted.
-    /// The reason it was not submitted, if it was not.
+    /// One task: a kind and a free destination, sometimes a free AGV named for it, submitted
+    /// under a reference of its own (or the pending one, tried again). The reason it was not
+    /// submitted, if it was not; it stays pending when the API was unavailable.
     async fn submit_one(&mut self, api: &Api, monitor: &Monitor) -> Result<(), String> {
-        let occupied = Occupied::new(&monitor.positions());
-        let busy: HashSet<u32> = self.open.values().map(|o| o.node).collect();
-        let r = self.random();
-        let (kind, place) = self
-            .places
-            .choose(|p| !busy.contains(&p.node) && !occupied.near(p), r)
-            .ok_or_else(|| "no_destination".to_owned())?;
-        let named = if self.next % NAMED_EVERY == NAMED_EVERY - 1 {
-            self.free_agv_for(place.node, monitor)
-        } else {
-            None
+        let pending = match self.pending.take() {
+            Some(p) => p,
+            None => {
+                let occupied = Occupied::new(&monitor.positions());
+                let busy: HashSet<u32> = self.open.values().map(|o| o.node).collect();
+                let r = self.random();
+                let (kind, place) = self
+                    .places
+                    .choose(|p| !busy.contains(&p.node) && !occupied.near(p), r)
+                    .ok_or_else(|| "no_destination".to_owned())?;
+                let named = if self.next % NAMED_EVERY == NAMED_EVERY - 1 {
+                    self.free_agv_for(place.node, monitor)
+                } else {
+                    None
+                };
+                Pending {
+                    kind,
+                    place,
+                    named,
+                    reference: format!("{}-{}", self.run_tag, self.next),
+                    maybe_sent: false,
+                }
+            }
         };
-        let id = api
-            .submit(kind.name(), place.node, named)
+        let (kind, place, named) = (pending.kind, pending.place, pending.named);
+        let id = match api
+            .submit(kind.name(), place.node, named, Some(&pending.reference))
             .await
-            .map_err(|e| e.code())?;
+        {
+            Ok(id) => id,
+            Err(e) if e.unavailable() => {
+                let maybe_sent = pending.maybe_sent || e.maybe_sent();
+                self.pending = Some(Pending {
+                    maybe_sent,
+                    ..pending
+                });
+                return Err(e.code());
+            }
+            Err(e) => return Err(e.code()),
+        };
+        if pending.maybe_sent {
+            self.figures.resubmitted += 1;
+        }
         self.open.insert(
             id,
             Open {
@@ -531,11 +592,13 @@ impl<'s> Business<'s> {
             .take_while(|k| self.due_at(*k) <= now)
             .count() as u64;
         if due > 0 {
-            *self
-                .figures
-                .not_submitted
-                .entry("run_stopped".into())
-                .or_default() += due;
+            // the first of them may be a submission whose outcome stayed unknown
+            let unknown = u64::from(self.pending.as_ref().is_some_and(|p| p.maybe_sent));
+            for (reason, n) in [("outcome_unknown", unknown), ("run_stopped", due - unknown)] {
+                if n > 0 {
+                    *self.figures.not_submitted.entry(reason.into()).or_default() += n;
+                }
+            }
         }
         self.figures.requested = self.next + due;
         self.figures.open = self.open.len() as u64;

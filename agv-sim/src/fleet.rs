@@ -24,8 +24,9 @@ pub struct RunOptions {
     /// The RCS addresses (`host:port`), in order of preference: every AGV starts with the first
     /// and fails over along the list (replaced by the list a configuration push carries).
     pub servers: Vec<String>,
-    /// The HTTP API base URL.
-    pub api: String,
+    /// The HTTP API base URLs (one, or every instance of a cluster): the business system uses
+    /// the one that answers and fails over along the list ([`Api::with_bases`]).
+    pub api: Vec<String>,
     /// An API token (admin for secure mode: it enrolls the keys; operator otherwise).
     pub token: String,
     /// The site directory (the server's).
@@ -111,7 +112,7 @@ fn start_nodes(
 pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let started = Instant::now();
     let site = maps::Site::load(&opts.site)?;
-    let api = Api::new(&opts.api, &opts.token);
+    let api = Api::with_bases(&opts.api, &opts.token);
     let starts = start_nodes(&site, opts.agvs, opts.seed)?;
     anyhow::ensure!(!opts.servers.is_empty(), "no RCS address");
     let rcs = match opts.mode {
@@ -260,7 +261,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     bar.finish_and_clear();
     if std::env::var_os("SIM_DEBUG").is_some() {
         let r = reqwest::Client::new()
-            .get(format!("{}/api/v1/tasks", opts.api))
+            .get(format!("{}/api/v1/tasks", api.base()))
             .bearer_auth(&opts.token)
             .send()
             .await?
@@ -268,7 +269,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .await?;
         eprintln!("TASKS {r}");
         let r = reqwest::Client::new()
-            .get(format!("{}/api/v1/agvs", opts.api))
+            .get(format!("{}/api/v1/agvs", api.base()))
             .bearer_auth(&opts.token)
             .send()
             .await?
@@ -276,7 +277,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .await?;
         eprintln!("AGVS {r}");
         let r = reqwest::Client::new()
-            .get(format!("{}/api/v1/audit?limit=3000", opts.api))
+            .get(format!("{}/api/v1/audit?limit=3000", api.base()))
             .bearer_auth(&opts.token)
             .send()
             .await?
@@ -301,6 +302,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     };
     Ok(Report {
         redirects: stats.redirects.load(Ordering::Relaxed),
+        api_failovers: api.failovers(),
         never_came_back: select(|o| o.offline_at_end),
         never_connected: select(|o| o.never_connected),
         offline,

@@ -109,9 +109,11 @@ struct RunArgs {
     /// (docs/protocol.md 4.4) until a configuration push brings another.
     #[arg(long, default_value = "127.0.0.1:7700", value_delimiter = ',', value_parser = parse_server)]
     server: Vec<String>,
-    /// The RCS's HTTP API.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    api: String,
+    /// The RCS's HTTP API; several (repeated or comma-separated) are the instances of a
+    /// cluster: tasks go to the one that answers, and on to the next (or to the active instance
+    /// a standby names) when it cannot be reached or is a standby.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    api: Vec<String>,
     /// API token (admin in secure mode: the fleet enrolls its keys).
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: String,

@@ -154,12 +154,18 @@ pub struct TaskFigures {
     pub named: u64,
     /// Tasks not submitted, by reason: the server's error code for a task it refused (e.g.
     /// `destination_lift_door`), `api_unreachable` (no answer until the next task was due),
-    /// `no_destination` (every destination had an open task or an AGV on it), `run_stopped`
-    /// (the run stopped before their time was over, `--fail-fast`).
+    /// `standby` (only standby instances answered until then), `no_destination` (every
+    /// destination had an open task or an AGV on it), `run_stopped` (the run stopped before
+    /// their time was over, `--fail-fast`), `outcome_unknown` (the run stopped while a
+    /// submission that may have reached the server was still being tried again).
     pub not_submitted: BTreeMap<String, u64>,
-    /// Submission attempts that found the API unreachable (each retried until the next task was
-    /// due).
+    /// Submission attempts that found the API unavailable (each retried until the next task was
+    /// due, or until an answer came when it may have reached the server).
     pub api_unreachable_attempts: u64,
+    /// Submissions whose outcome was unknown (the connection was lost after sending) that were
+    /// sent again under the same reference and then taken: the server answered the task the
+    /// first attempt created, or created it then.
+    pub resubmitted: u64,
     /// Submitted tasks completed.
     pub completed: u64,
     /// Submitted tasks failed.
@@ -177,7 +183,13 @@ pub struct TaskFigures {
 }
 
 /// The reasons for not submitting a task that are no refusal by the server.
-const NOT_REFUSALS: [&str; 3] = ["api_unreachable", "no_destination", "run_stopped"];
+const NOT_REFUSALS: [&str; 5] = [
+    "api_unreachable",
+    "standby",
+    "no_destination",
+    "run_stopped",
+    "outcome_unknown",
+];
 
 impl TaskFigures {
     /// Tasks the server refused (answered with an error code).
@@ -245,7 +257,10 @@ impl TaskFigures {
         if self.api_unreachable_attempts > 0 {
             row(
                 "API unreachable (attempts)",
-                self.api_unreachable_attempts.to_string(),
+                format!(
+                    "{} ({} submissions sent again under their reference)",
+                    self.api_unreachable_attempts, self.resubmitted
+                ),
             );
         }
         row(
@@ -292,6 +307,9 @@ pub struct Report {
     pub reconnects: u64,
     /// Standby RCS instances that sent an AGV to the active one (`Close` `NotActive`).
     pub redirects: u64,
+    /// Times the business system's API client moved to another RCS instance (the one it used
+    /// could not be reached or was a standby).
+    pub api_failovers: u64,
     /// Time offline by AGV, for every AGV that went offline (or never connected).
     pub offline: BTreeMap<u32, Offline>,
     /// AGVs whose link was lost and that were not registered again by the end of the run.
@@ -361,6 +379,9 @@ impl Report {
                 ),
             );
             row("redirects by a standby", self.redirects.to_string());
+        }
+        if self.api_failovers > 0 {
+            row("API failovers", self.api_failovers.to_string());
         }
         if let Some((id, longest)) = self
             .offline

@@ -171,7 +171,7 @@ async fn dashboard_in_headless_chromium() {
     let base = serving.api();
     let fleet = tokio::spawn(agv_sim::run(RunOptions {
         servers: vec![serving.server.agv_addr.to_string()],
-        api: base.clone(),
+        api: vec![base.clone()],
         token: admin.clone(),
         site: site(),
         agvs: AGVS,

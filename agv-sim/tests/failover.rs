@@ -27,7 +27,7 @@ fn site() -> PathBuf {
 fn options(servers: Vec<String>, api: String, token: String, seconds: u64) -> RunOptions {
     RunOptions {
         servers,
-        api,
+        api: vec![api],
         token,
         site: site(),
         agvs: 6,

@@ -32,7 +32,7 @@ async fn fleet(
     let serving = server::Serving::start(config).await;
     let report = agv_sim::run(RunOptions {
         servers: vec![serving.server.agv_addr.to_string()],
-        api: serving.api(),
+        api: vec![serving.api()],
         token: serving.token.clone(),
         site: site(site_name),
         agvs,

@@ -2,10 +2,14 @@
 //! task rules accept; a busy fleet on the three-floor warehouse gets the tasks the rate asks
 //! for, each one accounted for (submitted and then completed, failed, cancelled or open; or not
 //! submitted with the reason counted), none refused for its destination; what the server
-//! refuses and what cannot reach the API is counted, never dropped.
+//! refuses and what cannot reach the API is counted, never dropped; a submission whose answer
+//! was lost is sent again under its reference and the server keeps one task.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agv_sim::agv::{Mode, Profile};
@@ -235,6 +239,99 @@ async fn refusals_and_an_unreachable_api_are_counted_never_dropped() {
     assert!(f.accounted(), "{f:?}");
 }
 
+/// An HTTP front for `target` that loses the answers to the first `lose` connections: it
+/// relays the request, waits for the first byte of the answer, then closes the client's
+/// connection (the request was acted on, the client cannot know). Later connections are relayed
+/// both ways. Counts the answers it lost.
+async fn lossy_front(target: SocketAddr, lose: usize) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let lost = Arc::new(AtomicUsize::new(0));
+    let count = lost.clone();
+    tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok((mut client, _)) = listener.accept().await {
+            n += 1;
+            let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
+            if n > lose {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                continue;
+            }
+            let count = count.clone();
+            tokio::spawn(async move {
+                let (mut from_client, _to_client) = client.split();
+                let (mut from_server, mut to_server) = server.split();
+                let mut first = [0u8; 1];
+                tokio::select! {
+                    _ = tokio::io::copy(&mut from_client, &mut to_server) => {}
+                    read = from_server.read(&mut first) => {
+                        if read.is_ok_and(|n| n > 0) {
+                            count.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+                let _ = to_server.shutdown().await;
+            });
+        }
+    });
+    (url, lost)
+}
+
+/// The tasks the server at `api` knows, with their references.
+async fn tasks_on(api: &str, token: &str) -> Vec<serde_json::Value> {
+    reqwest::Client::new()
+        .get(format!("{api}/api/v1/tasks"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_whose_answer_was_lost_is_sent_again_and_makes_one_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site_dir("demo"));
+    let serving = server::Serving::start(config).await;
+    let demo = maps::Site::load(&site_dir("demo")).unwrap();
+    let (rate, duration) = (120.0, Duration::from_secs(1));
+
+    // one URL: the first task's answer is lost twice, then it comes (the task the first
+    // attempt created)
+    let (front, lost) = lossy_front(serving.server.http_addr, 2).await;
+    let api = Api::new(&front, &serving.token);
+    let business = Business::new(&demo, Destinations::Any, rate, duration, vec![], 3);
+    let f = submit_all(business, &api).await;
+    assert_eq!(lost.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        (f.requested, f.submitted, f.resubmitted),
+        (2, 2, 1),
+        "{f:?}"
+    );
+    assert!(f.accounted(), "{f:?}");
+    let tasks = tasks_on(&serving.api(), &serving.token).await;
+    assert_eq!(tasks.len(), 2, "one task each: {tasks:?}");
+    assert_ne!(tasks[0]["reference"], tasks[1]["reference"]);
+
+    // two URLs: the answer lost on the first, the request goes on to the second at once
+    let (front, lost) = lossy_front(serving.server.http_addr, usize::MAX).await;
+    let api = Api::with_bases(&[front, serving.api()], &serving.token);
+    let business = Business::new(&demo, Destinations::Any, rate, duration, vec![], 4);
+    let f = submit_all(business, &api).await;
+    assert_eq!(lost.load(Ordering::SeqCst), 1);
+    assert_eq!((f.submitted, f.resubmitted), (2, 0), "{f:?}");
+    assert_eq!(api.failovers(), 1);
+    assert_eq!(api.base(), serving.api());
+    assert_eq!(tasks_on(&serving.api(), &serving.token).await.len(), 4);
+    serving.stop().await;
+}
+
 async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
@@ -242,7 +339,7 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
     let serving = server::Serving::start(config).await;
     let report = agv_sim::run(RunOptions {
         servers: vec![serving.server.agv_addr.to_string()],
-        api: serving.api(),
+        api: vec![serving.api()],
         token: serving.token.clone(),
         site: site_dir("warehouse-3f"),
         agvs,

@@ -20,7 +20,7 @@ fn site() -> PathBuf {
 fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions {
     RunOptions {
         servers: vec![serving.server.agv_addr.to_string()],
-        api: serving.api(),
+        api: vec![serving.api()],
         token: serving.token.clone(),
         site: site(),
         agvs: 60,

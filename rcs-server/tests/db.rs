@@ -134,7 +134,46 @@ async fn sqlite() {
         "sqlite://{}?mode=rwc",
         dir.path().join("t.sqlite").display()
     );
-    exercise(&Db::open(&url).await.unwrap()).await;
+    let db = Db::open(&url).await.unwrap();
+    exercise(&db).await;
+    concurrent_stores_of_a_new_task(&db).await;
+}
+
+/// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
+/// woken by it, stores it assigned): neither store fails on the task's reference, and the later
+/// state is the one kept, whichever commits last. On PostgreSQL two concurrent inserts of a new
+/// row raced on the reference's unique index (only the task id's conflict was handled): one
+/// failed, and when it was the later state, storage kept the task queued while an AGV ran it.
+async fn concurrent_stores_of_a_new_task(db: &Db) {
+    for i in 0..100u32 {
+        let submitted = TaskRow {
+            task_id: 10_000 + i,
+            kind: "move".into(),
+            agv_id: None,
+            state: "queued".into(),
+            spec: r#"{"destination":3}"#.into(),
+            created_by: "erp".into(),
+            created_at: 100,
+            updated_at: 100,
+            reference: Some(format!("race-{i}")),
+        };
+        let assigned = TaskRow {
+            agv_id: Some(7),
+            state: "running".into(),
+            updated_at: 101,
+            ..submitted.clone()
+        };
+        let (a, b) = if i % 2 == 0 {
+            tokio::join!(db.upsert_task(&submitted), db.upsert_task(&assigned))
+        } else {
+            let (b, a) = tokio::join!(db.upsert_task(&assigned), db.upsert_task(&submitted));
+            (a, b)
+        };
+        a.unwrap_or_else(|e| panic!("store {i} as submitted: {e}"));
+        b.unwrap_or_else(|e| panic!("store {i} as assigned: {e}"));
+        let stored = db.task_by_reference(&format!("race-{i}")).await.unwrap();
+        assert_eq!(stored, Some(assigned), "store {i}");
+    }
 }
 
 #[tokio::test]
@@ -143,6 +182,62 @@ async fn postgres_when_available() {
         return;
     };
     exercise(&db).await;
+    concurrent_stores_of_a_new_task(&db).await;
     db.close().await;
     support::postgres::drop(&url).await;
+}
+
+/// Session ids continue after the highest one stored, not from the clock alone: an instance
+/// that took over from another (or restarted) within as many seconds as the other had numbered
+/// sessions ahead of the clock gave out ids already logged; the session log refused them and a
+/// session's end was written on another AGV's row.
+#[tokio::test]
+async fn session_ids_continue_after_the_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = rcs_server::Config::for_tests(dir.path());
+    config.site = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/demo"));
+    let db = Db::open(&config.database_url()).await.unwrap();
+    db.migrate().await.unwrap();
+    // the instance before: 100 AGVs a few times over, numbered on from the second it started
+    let start = (rcs_server::state::now_ms() / 1000) as u32;
+    for id in start..start + 300 {
+        db.open_session(id, 1000 + id % 100, "normal", "guide", "10.0.0.1:1", 0)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.max_session_id().await.unwrap(), start + 299);
+    db.close().await;
+
+    let running = support::Running::start(config.clone()).await;
+    let events = support::run_agv(&running.server, support::normal_agv(7), |_, e| {
+        matches!(e, Some(protocol::session::AgvEvent::Configured(_)))
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, protocol::session::AgvEvent::Configured(_))),
+        "{events:?}"
+    );
+    running.stop().await;
+    let pool = sqlx::SqlitePool::connect(&config.database_url())
+        .await
+        .unwrap();
+    let rows: Vec<(i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT session_id, agv_id, close_cause FROM sessions WHERE agv_id = 7 ORDER BY session_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 1, "AGV 7's session was logged: {rows:?}");
+    assert!(rows[0].0 > i64::from(start + 299), "{rows:?}");
+    assert!(rows[0].2.is_some(), "and its end, on its own row: {rows:?}");
+    let others: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sessions WHERE close_cause IS NOT NULL AND agv_id <> 7",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(others, 0, "no other AGV's session was closed");
+    pool.close().await;
 }

@@ -4,6 +4,8 @@
 
 use rcs_server::{Config, Server};
 
+pub mod postgres;
+
 /// A running server, its admin token, and how to stop it.
 pub struct Serving {
     /// The server (its listeners' addresses).

@@ -5,14 +5,18 @@ use sqlx::Row;
 use super::{Db, TASK_COLUMNS, TaskRow, task_row};
 
 impl Db {
-    /// Stores a task's state (its reference only when it is first stored: it never changes).
+    /// Stores a task's state (its reference only when it is first stored: it never changes). A
+    /// state older than the stored one (`updated_at`) is not written: the API and the
+    /// dispatcher may store a new task at the same moment, in either order. The reference is
+    /// set on the task's one row, not inserted with it: two inserts of a new task racing on the
+    /// reference's unique index made one fail (only the task id's conflict is resolved).
     pub async fn upsert_task(&self, t: &TaskRow) -> Result<(), sqlx::Error> {
         let mut tx = self.decision().await?;
         sqlx::query(
             "INSERT INTO tasks (task_id, kind, agv_id, state, spec, created_by, created_at, \
-             updated_at, reference) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (task_id) DO UPDATE SET agv_id = $3, state = $4, spec = $5, \
-             updated_at = $8",
+             updated_at = $8 WHERE tasks.updated_at <= $8",
         )
         .bind(i64::from(t.task_id))
         .bind(&t.kind)
@@ -22,9 +26,15 @@ impl Db {
         .bind(&t.created_by)
         .bind(t.created_at)
         .bind(t.updated_at)
-        .bind(t.reference.as_deref())
         .execute(&mut *tx)
         .await?;
+        if let Some(reference) = &t.reference {
+            sqlx::query("UPDATE tasks SET reference = $1 WHERE task_id = $2 AND reference IS NULL")
+                .bind(reference)
+                .bind(i64::from(t.task_id))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await
     }
 
