@@ -133,6 +133,7 @@ pub async fn start_term(
         admin_token,
         log,
     } = restore(config, db, term, stop_rx.clone(), false).await?;
+    state.metrics.cluster_active.set(1);
     if let Some(t) = &state.term {
         state.metrics.cluster_epoch.set(t.fence.epoch() as i64);
         state.metrics.cluster_terms.set(t.number as i64);

@@ -64,6 +64,9 @@ pub struct Metrics {
     pub cluster_epoch: Gauge,
     /// Terms this process has held as the active instance of a cluster (takeovers).
     pub cluster_terms: Gauge,
+    /// 1 while this instance is the active one of a cluster (or the single instance), 0 as a
+    /// standby.
+    pub cluster_active: Gauge,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -103,6 +106,7 @@ impl Default for Metrics {
             wait_alarms: Counter::default(),
             cluster_epoch: Gauge::default(),
             cluster_terms: Gauge::default(),
+            cluster_active: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -204,6 +208,11 @@ impl Default for Metrics {
             "cluster_terms",
             "Terms this process has held as the active instance (takeovers)",
             m.cluster_terms.clone(),
+        );
+        registry.register(
+            "cluster_active",
+            "1 while this instance is active (or the single instance), 0 as a standby",
+            m.cluster_active.clone(),
         );
         Self { registry, ..m }
     }

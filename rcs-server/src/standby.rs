@@ -57,6 +57,7 @@ pub(crate) fn router(config: &Config, db: &Db, lease: &Lease, terms: u64) -> axu
         .route("/healthz", get(standby_health))
         .route("/api/v1/cluster", get(standby_cluster))
         .route("/", get(standby_page))
+        .route("/metrics", get(standby_metrics))
         .fallback(standby_fallback)
         .with_state(StandbyState {
             lease: lease.clone(),
@@ -140,6 +141,20 @@ async fn standby_health(State(s): State<StandbyState>) -> Response {
             "version": env!("CARGO_PKG_VERSION"),
             "active": status.holder,
         })),
+    )
+        .into_response()
+}
+
+/// The metrics of a standby: `rcs_cluster_active` 0, the terms it held; the rest zero.
+async fn standby_metrics(State(s): State<StandbyState>) -> Response {
+    let m = crate::metrics::Metrics::default();
+    m.cluster_terms.set(s.terms as i64);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
     )
         .into_response()
 }

@@ -266,6 +266,16 @@ async fn a_standby_takes_over_and_an_instance_that_lost_the_lease_steps_down() {
         assert!(rest.is_empty(), "nothing is answered to garbage: {rest:?}");
     }
     assert_eq!(redirect_of(b.agv).await, Some(a.agv.to_string()));
+    let metrics = |i: &Instance| {
+        let url = format!("http://{}/metrics", i.http);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    assert!(metrics(&b).await.contains("rcs_cluster_active 0"));
+    let on_a = metrics(&a).await;
+    assert!(
+        on_a.contains("rcs_cluster_active 1") && on_a.contains("rcs_cluster_epoch 1"),
+        "{on_a}"
+    );
     let (code, health) = b.get("/healthz").await.unwrap();
     assert_eq!((code, health["role"].as_str()), (200, Some("standby")));
     let (_, health) = a.get("/healthz").await.unwrap();
