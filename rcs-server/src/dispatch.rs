@@ -647,7 +647,8 @@ pub fn space_changed(shared: &Shared, agv: u32) {
 }
 
 /// Submits a task (checked by the caller against the task rules); a reference already taken
-/// answers the task that has it. Stored before it returns.
+/// answers the task that has it. Stored before it returns, and given to the dispatcher only
+/// then; a task that could not be stored is cancelled and answered [`Submission::NotStored`].
 pub async fn submit(
     shared: &Shared,
     new: NewTask,
@@ -692,25 +693,35 @@ pub async fn submit(
         let row = view.row();
         (Submission::Added(view), row)
     };
-    shared.traffic.poke();
     if let Err(e) = shared.db.upsert_task(&row).await {
-        tracing::error!(error = %e, task_id = row.task_id, "task not stored");
+        // Not acknowledged: nothing that is not stored may be answered as accepted (another
+        // instance taking over would not know it). Undone, so it may be submitted again.
+        tracing::error!(error = %e, task_id = row.task_id, "task not stored: not accepted");
+        if let Some(r) = &row.reference {
+            shared.tasks.references().remove(r);
+        }
+        shared.traffic.lock().cancel(now_ms(), row.task_id);
+        shared.traffic.poke();
+        return Ok(Submission::NotStored(e.to_string()));
     }
+    shared.traffic.poke();
     Ok(submission)
 }
 
 /// Cancels a task: a running one is cancelled on its AGV, whose path stays held until it is
-/// seen standing. Returns its state after.
-pub async fn cancel(shared: &Arc<Shared>, id: u32) -> Option<TaskState> {
+/// seen standing. Returns its state after, or why the cancellation could not be stored (then
+/// it is not acknowledged: an instance taking over would not know it).
+pub async fn cancel(shared: &Arc<Shared>, id: u32) -> Result<Option<TaskState>, sqlx::Error> {
     let state = shared.traffic.lock().cancel(now_ms(), id);
     shared.traffic.poke();
     // stored before the answer (the driver stores it again with what follows)
     if let Some(t) = task(shared, id)
         && let Err(e) = shared.db.upsert_task(&t.row()).await
     {
-        tracing::error!(error = %e, task_id = id, "task not stored");
+        tracing::error!(error = %e, task_id = id, "task cancellation not stored");
+        return Err(e);
     }
-    state
+    Ok(state)
 }
 
 /// One task as the API answers it.

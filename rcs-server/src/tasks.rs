@@ -283,6 +283,9 @@ pub enum Submission {
     Added(Task),
     /// Its reference was taken: the task that has it (nothing was added).
     ReferenceTaken(Task),
+    /// It could not be stored (the database failed, or this instance lost its lease): it was
+    /// cancelled and its reference freed, so it is not acknowledged and may be submitted again.
+    NotStored(String),
 }
 
 /// Why a task was not accepted.

@@ -583,3 +583,45 @@ async fn a_node_inside_or_on_the_outline_of_a_forbidden_area_is_never_a_destinat
     agv.stop().await;
     s.stop().await;
 }
+
+/// A task the database does not store is not acknowledged: 503 `not_stored`, no task left
+/// queued, its reference free; submitted again once the database stores it, it is accepted.
+#[tokio::test]
+async fn a_task_that_is_not_stored_is_not_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let db = &s.server.state.db;
+    db.execute_raw(
+        "CREATE TRIGGER refuse_tasks BEFORE INSERT ON tasks \
+         BEGIN SELECT RAISE(ABORT, 'refused for the test'); END",
+    )
+    .await
+    .unwrap();
+    let body = json!({ "kind": "move", "destination": "dock-A", "reference": "order-9" });
+    let (status, answer) = post(&s, body.clone()).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (503, &json!("not_stored")),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("refused for the test"),
+        "{answer}"
+    );
+    let (_, open) = call(
+        &s,
+        reqwest::Method::GET,
+        "/api/v1/tasks?state=queued,running",
+        None,
+    )
+    .await;
+    assert_eq!(open, json!([]), "nothing left queued");
+    db.execute_raw("DROP TRIGGER refuse_tasks").await.unwrap();
+    let (status, task) = post(&s, body).await;
+    assert_eq!(status, 201, "the reference was freed: {task}");
+    assert_eq!(task["reference"], "order-9");
+    s.stop().await;
+}

@@ -60,7 +60,10 @@ const MAX_REFERENCE: usize = 128;
             `destination_unreachable`, `invalid_priority`, `invalid_reference`, `invalid_task`)"),
         (status = 404, body = super::ApiErrorBody),
         (status = 409, body = super::ApiErrorBody,
-            description = "`reference_conflict`: the reference is taken by a different task")))]
+            description = "`reference_conflict`: the reference is taken by a different task"),
+        (status = 503, body = super::ApiErrorBody,
+            description = "`not_stored`: the database refused the task (or this instance lost its \
+            lease): it was not accepted; `standby`: this instance is a standby")))]
 pub(super) async fn submit(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -148,6 +151,15 @@ pub(super) async fn submit(
         Ok(Submission::Added(task)) => task,
         // the same reference submitted at the same moment
         Ok(Submission::ReferenceTaken(existing)) => return resubmitted(existing, &request, given),
+        Ok(Submission::NotStored(reason)) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_stored",
+                format!(
+                    "the task could not be stored and was not accepted ({reason}); submit it again"
+                ),
+            ));
+        }
         Err(refusal) => return Err(ApiError::bad_request("invalid_task", refusal.to_string())),
     };
     shared
@@ -320,7 +332,13 @@ pub(super) async fn cancel(
             json!({ "task_id": id }),
         )
         .await?;
-    dispatch::cancel(&shared, id).await;
+    dispatch::cancel(&shared, id).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_stored",
+            format!("the cancellation could not be stored ({e}); send it again"),
+        )
+    })?;
     dispatch::task(&shared, id)
         .map(Json)
         .ok_or_else(|| unknown(id))
