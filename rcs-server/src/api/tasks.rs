@@ -307,7 +307,9 @@ pub(super) async fn one(
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = u32, Path, description = "task id")),
     responses((status = 200, body = Task), (status = 404, body = super::ApiErrorBody),
-        (status = 409, body = super::ApiErrorBody)))]
+        (status = 409, body = super::ApiErrorBody),
+        (status = 503, body = super::ApiErrorBody,
+            description = "`not_stored`: the cancellation could not be stored; send it again")))]
 pub(super) async fn cancel(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
