@@ -1,0 +1,198 @@
+//! Task life and held space: queued, running, waiting (and who is woken for it), ended or
+//! put back; reservations given up; the count of tasks per destination.
+
+use crate::action::{Action, Command, Event};
+use crate::core::{Core, Pending};
+use crate::task::{Spec, Task, TaskState};
+use crate::wait::{Wait, WaitReason};
+
+impl Core<'_> {
+    pub(crate) fn enqueue(&mut self, now: u64, spec: Spec, internal: bool) -> u32 {
+        let id = self.next_task;
+        self.next_task = self.next_task.wrapping_add(1).max(1);
+        let task = Task::new(id, spec, internal, now);
+        self.tasks.insert(id, task);
+        self.queue_insert(id);
+        self.actions.push_back(Action::StoreTask { task: id });
+        self.actions
+            .push_back(Action::Publish(Event::Submitted { task: id, internal }));
+        id
+    }
+
+    /// Gives up `resources` of `agv` and tells storage and the waiting.
+    pub(crate) fn release(&mut self, agv: u32, resources: &[u64]) {
+        if resources.is_empty() {
+            return;
+        }
+        let n = self
+            .space
+            .release_reservations(agv, |r| resources.contains(&r));
+        if n > 0 {
+            self.actions.push_back(Action::Released {
+                agv,
+                resources: resources.to_vec(),
+            });
+            self.wake(agv);
+        }
+    }
+
+    /// Gives up every reservation of `agv`.
+    pub(crate) fn release_all(&mut self, agv: u32) {
+        let all: Vec<u64> = self
+            .space
+            .holds(agv)
+            .iter()
+            .filter_map(|(h, ..)| match h {
+                maps::Hold::Reservation { resource } => Some(*resource),
+                _ => None,
+            })
+            .collect();
+        self.release(agv, &all);
+    }
+
+    /// A queued or running task goes to `node`.
+    pub(crate) fn target(&mut self, node: u32) {
+        *self.targets.entry(node).or_default() += 1;
+    }
+
+    /// A task going to `node` left the queue or ended.
+    pub(crate) fn untarget(&mut self, node: u32) {
+        if let Some(n) = self.targets.get_mut(&node) {
+            *n -= 1;
+            if *n == 0 {
+                self.targets.remove(&node);
+            }
+        }
+    }
+
+    /// Tasks waiting for `agv` are looked at again.
+    pub(crate) fn wake(&mut self, agv: u32) {
+        if let Some(w) = self.waiters.remove(&agv) {
+            self.dirty.extend(w);
+        }
+    }
+
+    /// Ends a task. Its AGV keeps what it was released until it is seen standing (a cancel
+    /// lets it drive on to a safe point; a lost motion may have reached it).
+    pub(crate) fn end(&mut self, now: u64, id: u32, state: TaskState, error: Option<String>) {
+        self.queue_remove(id);
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        let was = t.state;
+        t.state = state;
+        t.error = error;
+        t.wait = None;
+        t.updated_ms = now;
+        t.busy = None;
+        let agv = t.agv;
+        let sent_any = t.sent || t.step > 0;
+        let internal = t.internal;
+        let dest = t.spec.destination;
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
+        self.dirty.remove(&id);
+        match state {
+            TaskState::Completed if !internal => self.stats.completed += 1,
+            TaskState::Failed => self.stats.failed += 1,
+            TaskState::Cancelled if !internal => self.stats.cancelled += 1,
+            _ => {}
+        }
+        if let Some(agv) = agv
+            && was == TaskState::Running
+        {
+            self.lifts.retain(|_, a| *a != agv);
+            if let Some(a) = self.agvs.get_mut(&agv) {
+                a.task = None;
+                a.idle_since_ms = now;
+                if a.online {
+                    self.idle.insert(agv);
+                }
+            }
+            if state == TaskState::Completed {
+                self.release_all(agv);
+            } else {
+                if sent_any {
+                    let id_cmd = self.command_id();
+                    self.pending.insert(id_cmd, (agv, Pending::Other));
+                    self.push_command(Action::Send {
+                        id: id_cmd,
+                        agv,
+                        command: Command::Cancel { task: id },
+                    });
+                }
+                self.settling.insert(agv);
+            }
+            self.wake(agv);
+        }
+        self.actions.push_back(Action::StoreTask { task: id });
+        self.actions
+            .push_back(Action::Publish(Event::Ended { task: id, state }));
+    }
+
+    /// Puts a running task back in the queue for its AGV (it went offline, or its plan is
+    /// void); what the AGV holds stays until it is seen standing.
+    pub(crate) fn requeue(&mut self, now: u64, id: u32, offline: bool) {
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if t.state != TaskState::Running {
+            return;
+        }
+        let agv = t.agv;
+        t.state = TaskState::Queued;
+        t.spec.agv = agv;
+        t.agv = None;
+        t.steps.clear();
+        t.step = 0;
+        t.released = 0;
+        t.reached = None;
+        t.sent = false;
+        t.busy = None;
+        t.yield_to = None;
+        t.updated_ms = now;
+        t.wait = offline.then_some(Wait {
+            reason: WaitReason::Offline,
+            since_ms: now,
+        });
+        let dest = t.spec.destination;
+        self.queue_insert(id);
+        if self.running.remove(&id) {
+            self.untarget(dest);
+        }
+        self.dirty.remove(&id);
+        if let Some(agv) = agv {
+            self.lifts.retain(|_, a| *a != agv);
+            if let Some(a) = self.agvs.get_mut(&agv) {
+                a.task = None;
+            }
+            self.settling.insert(agv);
+        }
+        self.actions.push_back(Action::StoreTask { task: id });
+    }
+
+    /// Sets why a task waits; tells the event stream when the reason changes.
+    pub(crate) fn set_wait(&mut self, now: u64, id: u32, reason: WaitReason) {
+        let Some(t) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if let Some(other) = reason.agv() {
+            self.waiters.entry(other).or_default().insert(id);
+        }
+        if t.wait.as_ref().is_some_and(|w| w.reason == reason) {
+            return;
+        }
+        t.wait = Some(Wait {
+            reason,
+            since_ms: now,
+        });
+        if let Some(agv) = t.agv {
+            self.actions.push_back(Action::Publish(Event::Waiting {
+                task: id,
+                agv,
+                reason,
+            }));
+        }
+    }
+}
