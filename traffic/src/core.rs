@@ -160,8 +160,13 @@ pub struct Core<'s> {
     /// Destinations of the queued and running tasks: node → how many.
     pub(crate) targets: BTreeMap<u32, u32>,
     pub(crate) dirty: BTreeSet<u32>,
-    /// Blocking AGV → tasks waiting for it.
+    /// Blocking AGV → tasks waiting for it: woken by any change of it (its footprint moved,
+    /// it gave up space, went on- or offline, its task ended).
     pub(crate) waiters: BTreeMap<u32, BTreeSet<u32>>,
+    /// Blocking AGV → tasks whose next piece one of its reservations takes: woken when it
+    /// gives up space or changes otherwise, not when only its footprint moves (that frees
+    /// nothing they wait for).
+    pub(crate) reservation_waiters: BTreeMap<u32, BTreeSet<u32>>,
     /// AGVs that hold reservations without a running task: given up once seen standing.
     pub(crate) settling: BTreeSet<u32>,
     /// Online AGVs without a task.
@@ -245,6 +250,7 @@ impl<'s> Core<'s> {
             targets: BTreeMap::new(),
             dirty: BTreeSet::new(),
             waiters: BTreeMap::new(),
+            reservation_waiters: BTreeMap::new(),
             settling: BTreeSet::new(),
             idle: BTreeSet::new(),
             lifts: BTreeMap::new(),

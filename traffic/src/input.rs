@@ -166,9 +166,12 @@ impl Core<'_> {
             let overlaps = self.space.set_footprint(id, r.map, shape);
             self.stats.overlaps += overlaps.len() as u64;
         }
-        if moved || progressed {
-            // its footprint moved: what waits for it may fit now
+        if progressed {
             self.wake(id);
+        } else if moved {
+            // its footprint moved: what waits for it may fit now (not what waits for its
+            // reservations: they stay until it gives them up, and that wakes)
+            self.wake_for_footprint(id);
         }
         if progressed && let Some(t) = task {
             self.dirty.insert(t);

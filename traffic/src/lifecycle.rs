@@ -67,6 +67,16 @@ impl Core<'_> {
 
     /// Tasks waiting for `agv` are looked at again.
     pub(crate) fn wake(&mut self, agv: u32) {
+        self.wake_for_footprint(agv);
+        if let Some(w) = self.reservation_waiters.remove(&agv) {
+            self.dirty.extend(w);
+        }
+    }
+
+    /// Only `agv`'s footprint moved: tasks waiting for it are looked at again, but not those
+    /// whose next piece one of its reservations takes (it still does: reservations are given
+    /// up only by [`Self::release`], which wakes them).
+    pub(crate) fn wake_for_footprint(&mut self, agv: u32) {
         if let Some(w) = self.waiters.remove(&agv) {
             self.dirty.extend(w);
         }
@@ -174,11 +184,22 @@ impl Core<'_> {
 
     /// Sets why a task waits; tells the event stream when the reason changes.
     pub(crate) fn set_wait(&mut self, now: u64, id: u32, reason: WaitReason) {
+        self.set_wait_on(now, id, reason, false);
+    }
+
+    /// [`Self::set_wait`]; `reserved`: what it waits for is taken by a reservation of the AGV
+    /// it names (not woken when only that AGV's footprint moves).
+    pub(crate) fn set_wait_on(&mut self, now: u64, id: u32, reason: WaitReason, reserved: bool) {
         let Some(t) = self.tasks.get_mut(&id) else {
             return;
         };
         if let Some(other) = reason.agv() {
-            self.waiters.entry(other).or_default().insert(id);
+            let waiters = if reserved {
+                &mut self.reservation_waiters
+            } else {
+                &mut self.waiters
+            };
+            waiters.entry(other).or_default().insert(id);
         }
         if t.wait.as_ref().is_some_and(|w| w.reason == reason) {
             return;
