@@ -185,11 +185,21 @@ pub struct Core<'s> {
     /// (task, offline AGV) alarms raised.
     pub(crate) alarmed: BTreeSet<(u32, u32)>,
     pub(crate) actions: VecDeque<Action>,
+    /// When the deadlock pass last ran.
     pub(crate) last_slow_ms: u64,
+    /// When the last tick ran.
+    pub(crate) last_tick_ms: u64,
+    /// The idle-AGV policies' round robin: when they last looked at a share of the idle AGVs,
+    /// the id from which they look next, and when the round (every idle AGV looked at) ends.
+    pub(crate) policies_at: (u64, u32, u64),
     pub(crate) stats: Stats,
     /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
     /// it (replans look for AGVs standing nearby), dropped at its end.
     pub(crate) still: Option<Vec<(u16, f64, u32)>>,
+    /// Knots the last deadlock pass found and has not untied yet (untied on the next ticks).
+    pub(crate) knots: VecDeque<crate::deadlock::Knot>,
+    /// How many more knots the last deadlock pass may untie.
+    pub(crate) knots_left: usize,
     /// The last half-second pass found more running tasks waiting for AGVs than
     /// [`Settings::congestion_gate`] allows.
     pub(crate) congested: bool,
@@ -263,8 +273,12 @@ impl<'s> Core<'s> {
             alarmed: BTreeSet::new(),
             actions: VecDeque::new(),
             last_slow_ms: 0,
+            last_tick_ms: 0,
+            policies_at: (0, 0, 0),
             stats: Stats::default(),
             still: None,
+            knots: VecDeque::new(),
+            knots_left: 0,
             congested: false,
             pieces: Default::default(),
             kinds: crate::policy::kinds(site),
@@ -355,8 +369,9 @@ impl<'s> Core<'s> {
         !self.actions.is_empty()
     }
 
-    /// One pass: settle, advance what changed, assign, and every half second resolve
-    /// deadlocks and apply the idle and charging policies.
+    /// One pass: settle, advance what changed, assign; every half second find deadlocks,
+    /// untied over this and the next ticks, and on the other ticks apply the idle and charging
+    /// policies to a share of the idle AGVs (each looked at every half second).
     pub fn tick(&mut self, now: u64) {
         self.settle(now);
         // Waiting tasks are looked at again at least every `retry_ms` (spread over the ticks by
@@ -380,11 +395,23 @@ impl<'s> Core<'s> {
             self.advance(now, id);
         }
         self.assign(now);
-        if now.saturating_sub(self.last_slow_ms) >= 500 {
+        // The half-second work is spread: no tick carries all of it. The deadlock pass (the
+        // waits counted for congestion control, the knots in them found; the alarms) runs on
+        // one tick, and every tick unties its share of the knots found (half a second's share
+        // of the time since the last tick). The policies look at the idle AGVs round robin on
+        // the ticks without a deadlock pass, each idle AGV once a round of half a second
+        // (a round overdue also on a deadlock tick).
+        let share = now.saturating_sub(self.last_tick_ms).min(500);
+        self.last_tick_ms = now;
+        let deadlocks = now.saturating_sub(self.last_slow_ms) >= 500;
+        if deadlocks {
             self.last_slow_ms = now;
-            self.resolve_deadlocks(now);
-            self.policies(now);
+            self.find_knots(now);
             self.alarms(now);
+        }
+        self.untie_knots(now, share);
+        if now > self.policies_at.0 && (!deadlocks || now >= self.policies_at.2) {
+            self.policies(now);
         }
     }
 

@@ -217,3 +217,116 @@ impl Core<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::action::{Action, Command};
+    use crate::agv::{Mode, Report};
+    use crate::core::{Core, Settings};
+    use crate::task::{Spec, TaskKind};
+    use crate::wait::WaitReason;
+
+    fn report_at(site: &maps::Site, node: u32, dx: f64, mode: Mode, moving: bool) -> Report {
+        let n = site.node(node).expect("node");
+        Report {
+            map: n.map,
+            pose: [n.x + dx, n.y, 0.0],
+            moving,
+            mode,
+            last_node: node,
+            battery_pct: 90.0,
+            settled: true,
+        }
+    }
+
+    /// A task waiting for another AGV's reservation is not looked at again when only that
+    /// AGV's footprint moves (it frees nothing the task waits for), but is when the AGV gives
+    /// space up.
+    #[test]
+    fn a_wait_for_a_reservation_is_woken_when_space_is_given_up_not_when_the_holder_moves() {
+        let site = maps::Site::compile(
+            &maps::generate::rack_warehouse(4, 3, false),
+            std::path::Path::new("."),
+        )
+        .expect("site");
+        let mut core = Core::new(&site, Settings::default(), 0);
+        // AGV 1 on a parking place, a task to a station far off: its first drive released.
+        let kind = |k: maps::file::NodeKind| {
+            site.nodes()
+                .iter()
+                .filter(|n| n.kind == k)
+                .map(|n| n.id)
+                .collect::<Vec<_>>()
+        };
+        let start = kind(maps::file::NodeKind::Parking)[0];
+        let station = *kind(maps::file::NodeKind::Station)
+            .last()
+            .expect("a station");
+        core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+        core.report(0, 1, &report_at(&site, start, 0.0, Mode::Idle, false));
+        core.submit(0, Spec::new(TaskKind::Move, station)).unwrap();
+        core.tick(100);
+        core.tick(150);
+        let released = std::iter::from_fn(|| core.poll_action())
+            .find_map(|a| match a {
+                Action::Motion {
+                    command: Command::Motion { nodes, .. },
+                    ..
+                } => Some(nodes),
+                _ => None,
+            })
+            .expect("a motion");
+        assert!(released.len() >= 4, "{released:?}");
+        // AGV 2 next to AGV 1's way, off it and free, with a task onto it.
+        let (near, onto) = released[2..]
+            .iter()
+            .find_map(|&n| {
+                core.neighbours[&n]
+                    .iter()
+                    .map(|&(_, m)| m)
+                    .find(|m| {
+                        let x = site.node(*m).expect("node");
+                        !released.contains(m)
+                            && core
+                                .space
+                                .check(
+                                    2,
+                                    x.map,
+                                    &maps::Shape::new(vec![maps::space::disc(x.x, x.y, 0.5)]),
+                                )
+                                .is_ok()
+                    })
+                    .map(|m| (m, n))
+            })
+            .expect("a free node next to the released way");
+        core.online(150, 2, [0.5, 0.5, 0.4, 0.4], 1.5);
+        core.report(150, 2, &report_at(&site, near, 0.0, Mode::Idle, false));
+        let mut spec = Spec::new(TaskKind::Move, onto);
+        spec.agv = Some(2);
+        let task = core.submit(150, spec).unwrap();
+        core.tick(200);
+        core.tick(250);
+        let reason = core
+            .task(task)
+            .and_then(|t| t.wait.as_ref())
+            .map(|w| w.reason);
+        assert!(
+            matches!(reason, Some(WaitReason::ForAgv { agv: 1, .. })),
+            "{reason:?}"
+        );
+        assert!(core.reservation_waiters[&1].contains(&task));
+        // AGV 1 starts (its state changed: looked at again), then only its footprint moves.
+        core.report(260, 1, &report_at(&site, start, 0.0, Mode::Driving, true));
+        assert!(core.dirty.contains(&task));
+        core.tick(300);
+        assert!(core.reservation_waiters[&1].contains(&task));
+        core.report(310, 1, &report_at(&site, start, 0.3, Mode::Driving, true));
+        assert!(
+            !core.dirty.contains(&task),
+            "woken by a footprint that moved"
+        );
+        // It gives space up: looked at again.
+        core.release_all(1);
+        assert!(core.dirty.contains(&task), "not woken by space given up");
+    }
+}
