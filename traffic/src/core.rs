@@ -1,4 +1,5 @@
-//! The core: fleet state, inputs, the tick and assignment. Releasing space lives in
+//! The core: its settings, the fleet state and the tick. Inputs from the driver live in
+//! `input`, task life and held space in `lifecycle`, assignment in `assign`, releasing space in
 //! `release`, deadlocks in `deadlock`, idle parking and charging in `policy`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -8,9 +9,9 @@ use maps::hash::IdMap;
 use maps::{Planner, Site, SpaceTable};
 use serde::Serialize;
 
-use crate::action::{Action, Command, Event, Outcome};
-use crate::agv::{Agv, Report};
-use crate::task::{Refusal, Spec, Step, Task, TaskState, validate};
+use crate::action::Action;
+use crate::agv::Agv;
+use crate::task::Task;
 use crate::wait::{Wait, WaitReason};
 
 /// Resource id of a directed edge (node ids are their own resource ids).
@@ -159,8 +160,13 @@ pub struct Core<'s> {
     /// Destinations of the queued and running tasks: node → how many.
     pub(crate) targets: BTreeMap<u32, u32>,
     pub(crate) dirty: BTreeSet<u32>,
-    /// Blocking AGV → tasks waiting for it.
+    /// Blocking AGV → tasks waiting for it: woken by any change of it (its footprint moved,
+    /// it gave up space, went on- or offline, its task ended).
     pub(crate) waiters: BTreeMap<u32, BTreeSet<u32>>,
+    /// Blocking AGV → tasks whose next piece one of its reservations takes: woken when it
+    /// gives up space or changes otherwise, not when only its footprint moves (that frees
+    /// nothing they wait for).
+    pub(crate) reservation_waiters: BTreeMap<u32, BTreeSet<u32>>,
     /// AGVs that hold reservations without a running task: given up once seen standing.
     pub(crate) settling: BTreeSet<u32>,
     /// Online AGVs without a task.
@@ -179,11 +185,21 @@ pub struct Core<'s> {
     /// (task, offline AGV) alarms raised.
     pub(crate) alarmed: BTreeSet<(u32, u32)>,
     pub(crate) actions: VecDeque<Action>,
+    /// When the deadlock pass last ran.
     pub(crate) last_slow_ms: u64,
+    /// When the last tick ran.
+    pub(crate) last_tick_ms: u64,
+    /// The idle-AGV policies' round robin: when they last looked at a share of the idle AGVs,
+    /// the id from which they look next, and when the round (every idle AGV looked at) ends.
+    pub(crate) policies_at: (u64, u32, u64),
     pub(crate) stats: Stats,
     /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
     /// it (replans look for AGVs standing nearby), dropped at its end.
     pub(crate) still: Option<Vec<(u16, f64, u32)>>,
+    /// Knots the last deadlock pass found and has not untied yet (untied on the next ticks).
+    pub(crate) knots: VecDeque<crate::deadlock::Knot>,
+    /// How many more knots the last deadlock pass may untie.
+    pub(crate) knots_left: usize,
     /// The last half-second pass found more running tasks waiting for AGVs than
     /// [`Settings::congestion_gate`] allows.
     pub(crate) congested: bool,
@@ -244,6 +260,7 @@ impl<'s> Core<'s> {
             targets: BTreeMap::new(),
             dirty: BTreeSet::new(),
             waiters: BTreeMap::new(),
+            reservation_waiters: BTreeMap::new(),
             settling: BTreeSet::new(),
             idle: BTreeSet::new(),
             lifts: BTreeMap::new(),
@@ -256,8 +273,12 @@ impl<'s> Core<'s> {
             alarmed: BTreeSet::new(),
             actions: VecDeque::new(),
             last_slow_ms: 0,
+            last_tick_ms: 0,
+            policies_at: (0, 0, 0),
             stats: Stats::default(),
             still: None,
+            knots: VecDeque::new(),
+            knots_left: 0,
             congested: false,
             pieces: Default::default(),
             kinds: crate::policy::kinds(site),
@@ -338,127 +359,6 @@ impl<'s> Core<'s> {
         id
     }
 
-    /// An AGV's session is up (it registered) with this footprint and top speed.
-    pub fn online(&mut self, now: u64, id: u32, dims: [f64; 4], max_speed: f64) {
-        let agv = self
-            .agvs
-            .entry(id)
-            .or_insert_with(|| Agv::new(id, dims, max_speed));
-        agv.online = true;
-        agv.dims = dims;
-        agv.max_speed = max_speed;
-        agv.reported = false;
-        agv.settled = false;
-        agv.offline_since_ms = None;
-        if agv.task.is_none() {
-            agv.idle_since_ms = now;
-            self.idle.insert(id);
-        }
-        self.wake(id);
-    }
-
-    /// An AGV's session ended: it keeps everything it held, its task goes back to the queue
-    /// for it (replanned from where it stands once it is back and seen standing).
-    pub fn offline(&mut self, now: u64, id: u32) {
-        let Some(agv) = self.agvs.get_mut(&id) else {
-            return;
-        };
-        agv.online = false;
-        agv.offline_since_ms = Some(now);
-        let task = agv.task;
-        self.idle.remove(&id);
-        if let Some(t) = task {
-            self.requeue(now, t, true);
-        }
-        if self
-            .space
-            .holds(id)
-            .iter()
-            .any(|h| matches!(h.0, maps::Hold::Reservation { .. }))
-        {
-            self.settling.insert(id);
-        }
-        self.wake(id);
-    }
-
-    /// An AGV known from storage (registered before) that is not online: tasks may name it,
-    /// and it is assigned once it comes online.
-    pub fn known(&mut self, id: u32, dims: [f64; 4], max_speed: f64) {
-        self.agvs
-            .entry(id)
-            .or_insert_with(|| Agv::new(id, dims, max_speed));
-    }
-
-    /// The driver holds `agv` still (a safety stop) or lets it go again. A held AGV gets no
-    /// motion, no new task and no step; what it holds stays until [`Core::withdraw`].
-    pub fn hold(&mut self, now: u64, agv: u32, held: bool) {
-        let Some(a) = self.agvs.get_mut(&agv) else {
-            return;
-        };
-        if a.held == held {
-            return;
-        }
-        a.held = held;
-        if !held {
-            a.idle_since_ms = now;
-        }
-        if let Some(t) = a.task {
-            self.dirty.insert(t);
-        }
-        self.wake(agv);
-    }
-
-    /// The driver vouches that `agv` stands still with a void released path (it acknowledged
-    /// a safety stop and stands): its running task goes back to the queue for it (replanned
-    /// from where it stands once it may move) and its reservations are given up now.
-    pub fn withdraw(&mut self, now: u64, agv: u32) -> Option<u32> {
-        let task = self.agvs.get(&agv)?.task;
-        if let Some(t) = task {
-            self.requeue(now, t, false);
-        }
-        self.settling.remove(&agv);
-        self.release_all(agv);
-        task
-    }
-
-    /// Restores a task stored before a restart, queued (for the AGV that had it, if it was
-    /// running: `spec.agv`), with its id and submission time.
-    pub fn restore_task(&mut self, id: u32, spec: Spec, internal: bool, created_ms: u64) {
-        if self.tasks.contains_key(&id) {
-            return;
-        }
-        if let Some(a) = spec.agv {
-            self.agvs
-                .entry(a)
-                .or_insert_with(|| Agv::new(a, [0.5, 0.5, 0.4, 0.4], 1.5));
-        }
-        let task = Task::new(id, spec, internal, created_ms);
-        self.tasks.insert(id, task);
-        self.queue_insert(id);
-        if id >= self.next_task {
-            self.next_task = id.wrapping_add(1).max(1);
-        }
-    }
-
-    /// Takes `space` as the space table (rebuilt from storage after a restart): every AGV
-    /// holding reservations in it keeps them until it is seen standing.
-    pub fn restore_space(&mut self, space: SpaceTable) {
-        self.space = space;
-        let holders: BTreeSet<u32> = self
-            .space
-            .all()
-            .filter(|(_, _, h, _)| matches!(h, maps::Hold::Reservation { .. }))
-            .map(|(a, ..)| a)
-            .collect();
-        self.settling.extend(holders);
-    }
-
-    /// The driver changed what `agv` holds in the space table (an operator cleared it, a
-    /// grant ended): tasks waiting for it look again.
-    pub fn space_changed(&mut self, agv: u32) {
-        self.wake(agv);
-    }
-
     /// The AGV riding lift `lift` (or holding it for its ride), if any.
     pub fn lift_rider(&self, lift: u16) -> Option<u32> {
         self.lifts.get(&lift).copied()
@@ -469,371 +369,9 @@ impl<'s> Core<'s> {
         !self.actions.is_empty()
     }
 
-    /// A status report of AGV `id`.
-    pub fn report(&mut self, now: u64, id: u32, r: &Report) {
-        let Some(agv) = self.agvs.get_mut(&id) else {
-            return;
-        };
-        if !agv.online {
-            return;
-        }
-        let moved = agv.map != r.map
-            || (agv.pose[0] - r.pose[0]).abs() > 0.01
-            || (agv.pose[1] - r.pose[1]).abs() > 0.01
-            || (agv.pose[2] - r.pose[2]).abs() > 0.02
-            || !agv.reported;
-        let progressed = agv.last_node != r.last_node
-            || agv.mode != r.mode
-            || agv.moving != r.moving
-            || agv.settled != r.settled;
-        agv.map = r.map;
-        agv.pose = r.pose;
-        agv.moving = r.moving;
-        agv.mode = r.mode;
-        agv.last_node = r.last_node;
-        agv.battery_pct = r.battery_pct;
-        agv.settled = r.settled;
-        agv.reported = true;
-        let (dims, task) = (agv.dims, agv.task);
-        if moved && self.settings.track_footprints {
-            let shape = maps::Shape::new(vec![maps::space::oriented_rect(
-                r.pose[0], r.pose[1], r.pose[2], dims[0], dims[1], dims[2], dims[3],
-            )]);
-            let overlaps = self.space.set_footprint(id, r.map, shape);
-            self.stats.overlaps += overlaps.len() as u64;
-        }
-        if moved || progressed {
-            // its footprint moved: what waits for it may fit now
-            self.wake(id);
-        }
-        if progressed && let Some(t) = task {
-            self.dirty.insert(t);
-        }
-        let _ = now;
-    }
-
-    /// Submits a task (checked against the site); returns its id.
-    pub fn submit(&mut self, now: u64, spec: Spec) -> Result<u32, Refusal> {
-        validate(self.site, &spec, |n| self.incoming.contains_key(&n))?;
-        if let Some(a) = spec.agv
-            && !self.agvs.contains_key(&a)
-        {
-            return Err(Refusal::UnknownAgv(a));
-        }
-        Ok(self.enqueue(now, spec, false))
-    }
-
-    pub(crate) fn enqueue(&mut self, now: u64, spec: Spec, internal: bool) -> u32 {
-        let id = self.next_task;
-        self.next_task = self.next_task.wrapping_add(1).max(1);
-        let task = Task::new(id, spec, internal, now);
-        self.tasks.insert(id, task);
-        self.queue_insert(id);
-        self.actions.push_back(Action::StoreTask { task: id });
-        self.actions
-            .push_back(Action::Publish(Event::Submitted { task: id, internal }));
-        id
-    }
-
-    /// Cancels a task; returns its state after. A running one is cancelled on its AGV, whose
-    /// path stays held until it is seen standing.
-    pub fn cancel(&mut self, now: u64, id: u32) -> Option<TaskState> {
-        let state = self.tasks.get(&id)?.state;
-        if !state.is_final() {
-            self.end(now, id, TaskState::Cancelled, None);
-        }
-        self.tasks.get(&id).map(|t| t.state)
-    }
-
-    /// The answer to command `id` (or why there was none).
-    pub fn answered(&mut self, now: u64, id: u64, outcome: Outcome) {
-        let Some((agv, pending)) = self.pending.remove(&id) else {
-            return;
-        };
-        match pending {
-            Pending::Motion {
-                task,
-                reserve,
-                before,
-            } => {
-                let Some(t) = self.tasks.get_mut(&task) else {
-                    return;
-                };
-                if t.busy == Some(id) {
-                    t.busy = None;
-                }
-                match outcome {
-                    Outcome::Ok | Outcome::Offline => {
-                        if t.wait
-                            .as_ref()
-                            .is_some_and(|w| w.reason == WaitReason::Settling)
-                        {
-                            t.wait = None;
-                        }
-                        self.dirty.insert(task);
-                    }
-                    Outcome::NotStored => {
-                        // Never sent: the release is undone and the space goes back (storage
-                        // is told too: part of it may have been stored before the failure).
-                        if t.state == TaskState::Running {
-                            (t.released, t.sent) = before;
-                            self.dirty.insert(task);
-                        }
-                        let gone: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
-                        self.release(agv, &gone);
-                        self.wake(agv);
-                    }
-                    Outcome::Refused | Outcome::Lost => {
-                        if t.state == TaskState::Running {
-                            self.end(
-                                now,
-                                task,
-                                TaskState::Failed,
-                                Some(format!("motion command {outcome:?}")),
-                            );
-                        }
-                    }
-                }
-            }
-            Pending::Step { task } => {
-                let Some(t) = self.tasks.get_mut(&task) else {
-                    return;
-                };
-                if t.busy == Some(id) {
-                    t.busy = None;
-                }
-                if t.state != TaskState::Running {
-                    return;
-                }
-                match outcome {
-                    Outcome::Ok => self.step_done(now, task),
-                    Outcome::Offline => {
-                        t.sent = false;
-                    }
-                    _ => self.end(
-                        now,
-                        task,
-                        TaskState::Failed,
-                        Some(format!("switch command {outcome:?}")),
-                    ),
-                }
-            }
-            Pending::Other => {}
-        }
-    }
-
-    /// A map, navigation or lift step was carried out: the next step.
-    fn step_done(&mut self, now: u64, task: u32) {
-        let Some(t) = self.tasks.get_mut(&task) else {
-            return;
-        };
-        let step = t.steps.get(t.step).cloned();
-        t.step += 1;
-        t.released = 0;
-        t.reached = None;
-        t.sent = false;
-        t.updated_ms = now;
-        let agv = t.agv;
-        if let (Some(Step::Lift { lift, to_map, .. }), Some(agv)) = (step, agv) {
-            self.lifts.remove(&lift);
-            // Off the floor it left: all it held there goes (the way out stays held).
-            let old: Vec<u64> = self
-                .space
-                .holds(agv)
-                .iter()
-                .filter_map(|(h, m, _)| match h {
-                    maps::Hold::Reservation { resource } if *m != to_map => Some(*resource),
-                    _ => None,
-                })
-                .collect();
-            self.release(agv, &old);
-            if let Some(a) = self.agvs.get_mut(&agv) {
-                a.map = to_map;
-            }
-        }
-        self.dirty.insert(task);
-        self.actions.push_back(Action::StoreTask { task });
-    }
-
-    /// Gives up `resources` of `agv` and tells storage and the waiting.
-    pub(crate) fn release(&mut self, agv: u32, resources: &[u64]) {
-        if resources.is_empty() {
-            return;
-        }
-        let n = self
-            .space
-            .release_reservations(agv, |r| resources.contains(&r));
-        if n > 0 {
-            self.actions.push_back(Action::Released {
-                agv,
-                resources: resources.to_vec(),
-            });
-            self.wake(agv);
-        }
-    }
-
-    /// Gives up every reservation of `agv`.
-    pub(crate) fn release_all(&mut self, agv: u32) {
-        let all: Vec<u64> = self
-            .space
-            .holds(agv)
-            .iter()
-            .filter_map(|(h, ..)| match h {
-                maps::Hold::Reservation { resource } => Some(*resource),
-                _ => None,
-            })
-            .collect();
-        self.release(agv, &all);
-    }
-
-    /// A queued or running task goes to `node`.
-    pub(crate) fn target(&mut self, node: u32) {
-        *self.targets.entry(node).or_default() += 1;
-    }
-
-    /// A task going to `node` left the queue or ended.
-    pub(crate) fn untarget(&mut self, node: u32) {
-        if let Some(n) = self.targets.get_mut(&node) {
-            *n -= 1;
-            if *n == 0 {
-                self.targets.remove(&node);
-            }
-        }
-    }
-
-    /// Tasks waiting for `agv` are looked at again.
-    pub(crate) fn wake(&mut self, agv: u32) {
-        if let Some(w) = self.waiters.remove(&agv) {
-            self.dirty.extend(w);
-        }
-    }
-
-    /// Ends a task. Its AGV keeps what it was released until it is seen standing (a cancel
-    /// lets it drive on to a safe point; a lost motion may have reached it).
-    pub(crate) fn end(&mut self, now: u64, id: u32, state: TaskState, error: Option<String>) {
-        self.queue_remove(id);
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        let was = t.state;
-        t.state = state;
-        t.error = error;
-        t.wait = None;
-        t.updated_ms = now;
-        t.busy = None;
-        let agv = t.agv;
-        let sent_any = t.sent || t.step > 0;
-        let internal = t.internal;
-        let dest = t.spec.destination;
-        if self.running.remove(&id) {
-            self.untarget(dest);
-        }
-        self.dirty.remove(&id);
-        match state {
-            TaskState::Completed if !internal => self.stats.completed += 1,
-            TaskState::Failed => self.stats.failed += 1,
-            TaskState::Cancelled if !internal => self.stats.cancelled += 1,
-            _ => {}
-        }
-        if let Some(agv) = agv
-            && was == TaskState::Running
-        {
-            self.lifts.retain(|_, a| *a != agv);
-            if let Some(a) = self.agvs.get_mut(&agv) {
-                a.task = None;
-                a.idle_since_ms = now;
-                if a.online {
-                    self.idle.insert(agv);
-                }
-            }
-            if state == TaskState::Completed {
-                self.release_all(agv);
-            } else {
-                if sent_any {
-                    let id_cmd = self.command_id();
-                    self.pending.insert(id_cmd, (agv, Pending::Other));
-                    self.push_command(Action::Send {
-                        id: id_cmd,
-                        agv,
-                        command: Command::Cancel { task: id },
-                    });
-                }
-                self.settling.insert(agv);
-            }
-            self.wake(agv);
-        }
-        self.actions.push_back(Action::StoreTask { task: id });
-        self.actions
-            .push_back(Action::Publish(Event::Ended { task: id, state }));
-    }
-
-    /// Puts a running task back in the queue for its AGV (it went offline, or its plan is
-    /// void); what the AGV holds stays until it is seen standing.
-    pub(crate) fn requeue(&mut self, now: u64, id: u32, offline: bool) {
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        if t.state != TaskState::Running {
-            return;
-        }
-        let agv = t.agv;
-        t.state = TaskState::Queued;
-        t.spec.agv = agv;
-        t.agv = None;
-        t.steps.clear();
-        t.step = 0;
-        t.released = 0;
-        t.reached = None;
-        t.sent = false;
-        t.busy = None;
-        t.yield_to = None;
-        t.updated_ms = now;
-        t.wait = offline.then_some(Wait {
-            reason: WaitReason::Offline,
-            since_ms: now,
-        });
-        let dest = t.spec.destination;
-        self.queue_insert(id);
-        if self.running.remove(&id) {
-            self.untarget(dest);
-        }
-        self.dirty.remove(&id);
-        if let Some(agv) = agv {
-            self.lifts.retain(|_, a| *a != agv);
-            if let Some(a) = self.agvs.get_mut(&agv) {
-                a.task = None;
-            }
-            self.settling.insert(agv);
-        }
-        self.actions.push_back(Action::StoreTask { task: id });
-    }
-
-    /// Sets why a task waits; tells the event stream when the reason changes.
-    pub(crate) fn set_wait(&mut self, now: u64, id: u32, reason: WaitReason) {
-        let Some(t) = self.tasks.get_mut(&id) else {
-            return;
-        };
-        if let Some(other) = reason.agv() {
-            self.waiters.entry(other).or_default().insert(id);
-        }
-        if t.wait.as_ref().is_some_and(|w| w.reason == reason) {
-            return;
-        }
-        t.wait = Some(Wait {
-            reason,
-            since_ms: now,
-        });
-        if let Some(agv) = t.agv {
-            self.actions.push_back(Action::Publish(Event::Waiting {
-                task: id,
-                agv,
-                reason,
-            }));
-        }
-    }
-
-    /// One pass: settle, advance what changed, assign, and every half second resolve
-    /// deadlocks and apply the idle and charging policies.
+    /// One pass: settle, advance what changed, assign; every half second find deadlocks,
+    /// untied over this and the next ticks, and on the other ticks apply the idle and charging
+    /// policies to a share of the idle AGVs (each looked at every half second).
     pub fn tick(&mut self, now: u64) {
         self.settle(now);
         // Waiting tasks are looked at again at least every `retry_ms` (spread over the ticks by
@@ -857,11 +395,23 @@ impl<'s> Core<'s> {
             self.advance(now, id);
         }
         self.assign(now);
-        if now.saturating_sub(self.last_slow_ms) >= 500 {
+        // The half-second work is spread: no tick carries all of it. The deadlock pass (the
+        // waits counted for congestion control, the knots in them found; the alarms) runs on
+        // one tick, and every tick unties its share of the knots found (half a second's share
+        // of the time since the last tick). The policies look at the idle AGVs round robin on
+        // the ticks without a deadlock pass, each idle AGV once a round of half a second
+        // (a round overdue also on a deadlock tick).
+        let share = now.saturating_sub(self.last_tick_ms).min(500);
+        self.last_tick_ms = now;
+        let deadlocks = now.saturating_sub(self.last_slow_ms) >= 500;
+        if deadlocks {
             self.last_slow_ms = now;
-            self.resolve_deadlocks(now);
-            self.policies(now);
+            self.find_knots(now);
             self.alarms(now);
+        }
+        self.untie_knots(now, share);
+        if now > self.policies_at.0 && (!deadlocks || now >= self.policies_at.2) {
+            self.policies(now);
         }
     }
 

@@ -15,16 +15,76 @@ use crate::core::Core;
 use crate::task::{Spec, Step, TaskKind};
 use crate::wait::WaitReason;
 
+/// A knot the deadlock pass found: untied on that tick or one of the next (looked at again
+/// first: it may have come loose by itself).
+#[derive(Debug, Clone)]
+pub(crate) enum Knot {
+    /// `agv` (at rest, its task `task`) waits for `other`, online without a task.
+    Idle {
+        /// The waiting AGV.
+        agv: u32,
+        /// Its task.
+        task: u32,
+        /// The idle AGV in its way.
+        other: u32,
+    },
+    /// A cycle of waits, in the order walked: (AGV, its task, the AGV it waits for).
+    Cycle(Vec<(u32, u32, u32)>),
+}
+
 impl Core<'_> {
-    pub(crate) fn resolve_deadlocks(&mut self, now: u64) {
+    /// The deadlock pass (every half second): counts the waits (congestion control) and
+    /// finds the knots in them, untied by [`Self::untie_knots`] on this and the next ticks.
+    pub(crate) fn find_knots(&mut self, now: u64) {
+        self.knots = self.knots_in_waits(now).into();
+        self.knots_left = self.settings.resolutions_per_pass;
+    }
+
+    /// Unties the next knots found by the last deadlock pass: the share of `share_ms` of half
+    /// a second of [`crate::Settings::resolutions_per_pass`] (rounded up; at most that many
+    /// in one pass).
+    pub(crate) fn untie_knots(&mut self, now: u64, share_ms: u64) {
+        if self.knots.is_empty() {
+            return;
+        }
         // Ways around and back are short or of no use: searches stop early.
         self.planner.set_limit(Some(5_000));
-        self.resolve(now);
+        let mut budget = (self.settings.resolutions_per_pass as u64 * share_ms).div_ceil(500);
+        while budget > 0 && self.knots_left > 0 {
+            let Some(knot) = self.knots.pop_front() else {
+                break;
+            };
+            if self.untie(now, knot) {
+                budget -= 1;
+                self.knots_left -= 1;
+            }
+        }
+        if self.knots_left == 0 {
+            // the rest: the next pass finds them again
+            self.knots.clear();
+        }
         self.planner.set_limit(None);
         self.still = None;
     }
 
-    fn resolve(&mut self, now: u64) {
+    /// Whether `agv`, at rest with task `task`, still waits for `other` long enough to count.
+    fn still_waits(&self, now: u64, agv: u32, task: u32, other: u32) -> bool {
+        self.agvs
+            .get(&agv)
+            .is_some_and(|a| a.task == Some(task) && a.at_rest())
+            && self
+                .tasks
+                .get(&task)
+                .and_then(|t| t.wait.as_ref())
+                .is_some_and(|w| {
+                    waited_for(w.reason) == Some(other)
+                        && now.saturating_sub(w.since_ms) >= self.settings.deadlock_after_ms
+                })
+    }
+
+    /// The knots in the waits of the running tasks, in the order they are untied; counts the
+    /// waits for congestion control.
+    fn knots_in_waits(&mut self, now: u64) -> Vec<Knot> {
         // Only AGVs standing at the end of what was released to them count as waiting: the
         // path of an AGV still driving its released pieces is never taken away.
         let mut waits: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
@@ -36,11 +96,8 @@ impl Core<'_> {
             }
             let Some(agv) = t.agv else { continue };
             let Some(w) = &t.wait else { continue };
-            let other = match w.reason {
-                WaitReason::ForAgv { agv: other, .. } => other,
-                // making way for an AGV that waits in turn: part of the same knot
-                WaitReason::Yielding { to } => to,
-                _ => continue,
+            let Some(other) = waited_for(w.reason) else {
+                continue;
             };
             if !t.internal {
                 blocked += 1;
@@ -62,34 +119,21 @@ impl Core<'_> {
         if self.congested {
             self.stats.congested_passes += 1;
         }
+        let mut knots = Vec::new();
         let mut handled: BTreeSet<u32> = BTreeSet::new();
-        // Bounded work a pass: what is left is looked at in the next (waits rotate by how long
-        // they have lasted: the oldest first).
-        let mut budget = self.settings.resolutions_per_pass;
         // Waiting on an AGV without a task: it never ends by itself.
         for (&agv, &(task, other)) in &waits {
-            if budget == 0 {
-                return;
-            }
             let o = &self.agvs[&other];
             if o.task.is_some() || !o.online || self.queued_for(other) {
                 continue;
             }
             handled.insert(agv);
-            budget -= 1;
-            let dest = self.tasks[&task].spec.destination;
-            let on_dest = self.current_node(other) == Some(dest);
-            if on_dest || !self.replan_around(now, task, agv) {
-                self.clear_the_way(now, other, task);
-            }
+            knots.push(Knot::Idle { agv, task, other });
         }
         // Each AGV is walked once over all starts (a walk stops where an earlier one went):
         // linear in the waits, also with long queues behind a cycle.
         let mut walked: BTreeMap<u32, usize> = BTreeMap::new();
         for (walk, &start) in waits.keys().enumerate() {
-            if budget == 0 {
-                return;
-            }
             if handled.contains(&start) || walked.contains_key(&start) {
                 continue;
             }
@@ -119,57 +163,78 @@ impl Core<'_> {
                 continue;
             }
             handled.extend(cycle.iter().copied());
-            self.stats.deadlocks += 1;
-            budget -= 1;
-            let mut victims: Vec<(u64, u32, u32)> = cycle
-                .iter()
-                .map(|a| {
-                    let task = waits[a].0;
-                    (self.tasks[&task].created_ms, task, *a)
-                })
-                .collect();
-            // The task that gave way least often first, then the youngest: giving way turns
-            // about (one AGV sent back and forth between two others is a livelock).
-            victims.sort_by_key(|&(created, task, _)| {
-                (
-                    self.tasks[&task].replans,
-                    std::cmp::Reverse(created),
-                    std::cmp::Reverse(task),
-                )
-            });
-            let order = victims.clone();
-            let mut resolved = false;
-            for (_, task, agv) in victims {
-                if self.replan_around(now, task, agv) {
-                    self.publish_deadlock(&cycle, "replanned");
-                    resolved = true;
-                    break;
+            knots.push(Knot::Cycle(
+                cycle.iter().map(|a| (*a, waits[a].0, waits[a].1)).collect(),
+            ));
+        }
+        knots
+    }
+
+    /// Unties `knot` if it is still tied; returns whether it was.
+    fn untie(&mut self, now: u64, knot: Knot) -> bool {
+        match knot {
+            Knot::Idle { agv, task, other } => {
+                let idle = self
+                    .agvs
+                    .get(&other)
+                    .is_some_and(|o| o.task.is_none() && o.online);
+                if !idle || self.queued_for(other) || !self.still_waits(now, agv, task, other) {
+                    return false;
                 }
-                // The member of the cycle waiting for this one.
-                let waiter = cycle
-                    .iter()
-                    .copied()
-                    .find(|a| waits.get(a).is_some_and(|w| w.1 == agv))
-                    .unwrap_or(agv);
-                if self.back_off(now, task, agv, waiter) {
-                    self.publish_deadlock(&cycle, "backed_off");
-                    resolved = true;
-                    break;
+                let dest = self.tasks[&task].spec.destination;
+                let on_dest = self.current_node(other) == Some(dest);
+                if on_dest || !self.replan_around(now, task, agv) {
+                    self.clear_the_way(now, other, task);
                 }
+                true
             }
-            if !resolved {
-                // Nobody can move: make room next to one of them (youngest first).
-                for &(_, _, agv) in &order {
-                    let waiter = cycle
-                        .iter()
-                        .copied()
-                        .find(|a| waits.get(a).is_some_and(|w| w.1 == agv))
-                        .unwrap_or(agv);
-                    if self.make_room(now, agv, waiter) {
-                        self.publish_deadlock(&cycle, "made_room");
-                        break;
-                    }
+            Knot::Cycle(members) => {
+                if !members
+                    .iter()
+                    .all(|&(agv, task, other)| self.still_waits(now, agv, task, other))
+                {
+                    return false;
                 }
+                self.untie_cycle(now, &members);
+                true
+            }
+        }
+    }
+
+    /// Breaks a cycle of waits (AGV, its task, the AGV it waits for).
+    fn untie_cycle(&mut self, now: u64, members: &[(u32, u32, u32)]) {
+        let cycle: Vec<u32> = members.iter().map(|m| m.0).collect();
+        self.stats.deadlocks += 1;
+        // The member of the cycle waiting for `agv`.
+        let waiter_for = |agv: u32| members.iter().find(|m| m.2 == agv).map_or(agv, |m| m.0);
+        let mut victims: Vec<(u64, u32, u32)> = members
+            .iter()
+            .map(|&(a, task, _)| (self.tasks[&task].created_ms, task, a))
+            .collect();
+        // The task that gave way least often first, then the youngest: giving way turns
+        // about (one AGV sent back and forth between two others is a livelock).
+        victims.sort_by_key(|&(created, task, _)| {
+            (
+                self.tasks[&task].replans,
+                std::cmp::Reverse(created),
+                std::cmp::Reverse(task),
+            )
+        });
+        for &(_, task, agv) in &victims {
+            if self.replan_around(now, task, agv) {
+                self.publish_deadlock(&cycle, "replanned");
+                return;
+            }
+            if self.back_off(now, task, agv, waiter_for(agv)) {
+                self.publish_deadlock(&cycle, "backed_off");
+                return;
+            }
+        }
+        // Nobody can move: make room next to one of them (youngest first).
+        for &(_, _, agv) in &victims {
+            if self.make_room(now, agv, waiter_for(agv)) {
+                self.publish_deadlock(&cycle, "made_room");
+                return;
             }
         }
     }
@@ -542,5 +607,15 @@ impl Core<'_> {
     /// Whether an unfinished task goes to `node`.
     pub(crate) fn targeted(&self, node: u32) -> bool {
         self.targets.contains_key(&node)
+    }
+}
+
+/// The AGV a wait is for, as the deadlock rules count it.
+fn waited_for(reason: WaitReason) -> Option<u32> {
+    match reason {
+        WaitReason::ForAgv { agv, .. } => Some(agv),
+        // making way for an AGV that waits in turn: part of the same knot
+        WaitReason::Yielding { to } => Some(to),
+        _ => None,
     }
 }

@@ -23,6 +23,8 @@ pub mod agv;
 mod assign;
 pub mod core;
 mod deadlock;
+mod input;
+mod lifecycle;
 mod policy;
 mod release;
 pub mod sim;

@@ -7,7 +7,7 @@ use maps::Shape;
 use maps::file::NodeKind;
 use maps::space::disc;
 
-use crate::agv::Mode;
+use crate::agv::{Agv, Mode};
 use crate::core::Core;
 use crate::task::{Spec, TaskKind};
 
@@ -24,6 +24,19 @@ pub(crate) fn kinds(site: &maps::Site) -> Vec<Option<NodeKind>> {
     kinds
 }
 
+/// The AGVs of `agvs` whose ids `ids` names, both in id order (a walk beside the AGVs,
+/// no look-ups).
+fn beside<'a>(
+    ids: impl Iterator<Item = &'a u32>,
+    agvs: impl Iterator<Item = (&'a u32, &'a Agv)>,
+) -> impl Iterator<Item = (&'a u32, &'a Agv)> {
+    let mut agvs = agvs.peekable();
+    ids.filter_map(move |id| {
+        while agvs.next_if(|(k, _)| *k < id).is_some() {}
+        agvs.next_if(|(k, _)| *k == id)
+    })
+}
+
 impl Core<'_> {
     /// The kind of node `id`.
     pub(crate) fn node_kind(&self, id: u32) -> Option<NodeKind> {
@@ -34,19 +47,39 @@ impl Core<'_> {
         }
     }
 
+    /// The policies for a share of the idle AGVs, round robin by id: in a round of half a
+    /// second every AGV idle all of it is looked at once; each tick looks at those left in
+    /// the round in proportion to the time since the last share against the time left.
     pub(crate) fn policies(&mut self, now: u64) {
         let park_after = self.settings.park_after_ms;
-        // The cheap tests first, in one walk beside the AGVs (no look-ups): most idle AGVs
-        // have nothing to do here. (What the pass does for one AGV changes none of them for
-        // another.) Those left: (id, battery, node, its kind).
+        let (last, next, end) = self.policies_at;
+        let (elapsed, left) = (now.saturating_sub(last), end.saturating_sub(last));
+        // At most this many internal tasks: 200 a half second.
+        let mut budget = (200 * elapsed.min(500)).div_ceil(500);
+        // The idle AGVs left in this round, walked beside the AGVs (no look-ups).
+        let share: Vec<(&u32, &Agv)> = {
+            let rest = beside(self.idle.range(next..), self.agvs.range(next..));
+            if elapsed >= left {
+                rest.collect()
+            } else {
+                let count = (self.idle.range(next..).count() as u64 * elapsed).div_ceil(left);
+                rest.take(count as usize).collect()
+            }
+        };
+        let after = share.last().map(|(id, _)| id.wrapping_add(1));
+        self.policies_at = match after {
+            Some(after) if after != 0 && self.idle.range(after..).next().is_some() => {
+                (now, after, end)
+            }
+            // the round is done: the next starts
+            _ => (now, 0, now + 500),
+        };
+        // The cheap tests first: most idle AGVs have nothing to do here. (What the pass does
+        // for one AGV changes none of them for another.) Those left: (id, battery, node, its
+        // kind).
         let idle: Vec<(u32, f32, u32, Option<NodeKind>)> = {
-            let mut agvs = self.agvs.iter().peekable();
-            self.idle
-                .iter()
-                .filter_map(|id| {
-                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
-                    agvs.next_if(|(k, _)| *k == id)
-                })
+            share
+                .into_iter()
                 .filter(|&(id, a)| {
                     let low = a.battery_pct < self.settings.charge_below_pct;
                     let idle_for = now.saturating_sub(a.idle_since_ms);
@@ -66,12 +99,15 @@ impl Core<'_> {
         }
         // Nodes taken: the destinations of unfinished tasks (`targets`; the places chosen in
         // this pass are queued at once, so they are among them).
-        let mut budget = 200;
         // Once a search for a free charger or parking place fails, none is tried again in this
         // pass (each is a few R-tree and space-table queries).
         let (mut chargers_left, mut parking_left) = (true, true);
         for (agv, battery, here, kind) in idle {
             if budget == 0 {
+                // the rest first in the next share (in this round, or the next from the start)
+                if self.policies_at.1 == 0 || agv < self.policies_at.1 {
+                    self.policies_at.1 = agv;
+                }
                 break;
             }
             let low = battery < self.settings.charge_below_pct;

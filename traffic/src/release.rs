@@ -305,6 +305,8 @@ impl Core<'_> {
             }
         };
         let mut taken: Option<maps::Conflict> = None;
+        // The node (counted from `from`) whose pieces were found taken here.
+        let mut taken_at: Option<usize> = None;
         'pieces: for i in from..=target {
             let start = items.len();
             self.push_shapes(&mut items, nodes, edges, i, r);
@@ -312,6 +314,7 @@ impl Core<'_> {
             for (res, shape) in &items[start..] {
                 if let Err(c) = free(&self.space, map, (*res, shape)) {
                     taken = Some(c);
+                    taken_at = Some(i - from);
                     break 'pieces;
                 }
             }
@@ -376,17 +379,23 @@ impl Core<'_> {
             Err(c) => {
                 // the first node of the piece that is not free (where it waits to go on): its
                 // pieces checked (held or not) up to the one found taken, which is
-                // the last built (or all of them when the approach or the way out was taken)
-                let node = ends
+                // the last built (or all of them when the approach or the way out was taken).
+                // Before the node found taken above, only pieces it holds were not checked
+                // (the others were free, and nothing changed since).
+                let k = taken_at.unwrap_or(ends.len());
+                let node = ends[..k]
                     .iter()
                     .enumerate()
                     .find(|&(k, &end)| {
                         let start = if k == 0 { 0 } else { ends[k - 1] };
-                        items[start..end]
-                            .iter()
-                            .any(|(_, s)| self.space.check(agv, map, s).is_err())
+                        items[start..end].iter().any(|(res, s)| {
+                            (taken_at.is_none() || self.space.holds_reservation(agv, *res))
+                                && self.space.check(agv, map, s).is_err()
+                        })
                     })
-                    .map_or(nodes[from], |(k, _)| nodes[from + k]);
+                    .map(|(k, _)| k)
+                    .or(taken_at)
+                    .map_or(nodes[from], |k| nodes[from + k]);
                 let reason = match c {
                     maps::Conflict::Granted { agv, grant } => WaitReason::ForGrant { agv, grant },
                     maps::Conflict::Occupied { agv: o } | maps::Conflict::Reserved { agv: o } => {
@@ -398,7 +407,11 @@ impl Core<'_> {
                     }
                     _ => unreachable!("handled above"),
                 };
-                self.set_wait(now, id, reason);
+                // Taken by a reservation of an online AGV: it stays taken until that AGV gives
+                // space up (which wakes), whatever its footprint does.
+                let reserved = matches!(c, maps::Conflict::Reserved { .. })
+                    && matches!(reason, WaitReason::ForAgv { .. });
+                self.set_wait_on(now, id, reason, reserved);
             }
             Ok(()) => {
                 let mut reserve = vec![(map, items.iter().map(|(r, _)| *r).collect::<Vec<_>>())];

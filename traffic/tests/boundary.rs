@@ -334,3 +334,51 @@ fn idle_agvs_leave_stations_and_stay_on_waypoints() {
     assert_eq!(site.node(to).unwrap().kind, maps::file::NodeKind::Parking);
     assert_eq!(parks(&core, 2), 0, "sent off a waypoint");
 }
+
+/// The idle-AGV policies are spread over the ticks: with a tick every 100 ms each tick looks at
+/// a share of the idle AGVs (not all at once), and every idle AGV is looked at within half a
+/// second (all those idle long enough on stations are sent to park by then).
+#[test]
+fn idle_agvs_are_looked_at_round_robin_within_half_a_second() {
+    let site = site();
+    let mut core = Core::new(&site, Settings::default(), 0);
+    let stations: Vec<u32> = site
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == maps::file::NodeKind::Station)
+        .map(|n| n.id)
+        .take(10)
+        .collect();
+    assert_eq!(stations.len(), 10);
+    for (i, node) in stations.iter().enumerate() {
+        let agv = i as u32 + 1;
+        core.online(0, agv, [0.5, 0.5, 0.4, 0.4], 1.5);
+        core.report(0, agv, &report_at(&site, *node, Mode::Idle, false));
+    }
+    let parked = |core: &Core<'_>| {
+        core.tasks()
+            .filter(|t| t.internal && t.spec.kind == TaskKind::Park)
+            .count()
+    };
+    // idle since 0: none parks before `park_after_ms` (5 s)
+    for now in (100..=5_000).step_by(100) {
+        core.tick(now);
+    }
+    assert_eq!(parked(&core), 0);
+    // eligible from 5,000 (a deadlock tick): the next ticks look at shares of them, each
+    // within half a second
+    core.tick(5_100);
+    let first = parked(&core);
+    assert!(
+        0 < first && first < 10,
+        "not a share of the idle AGVs: {first}"
+    );
+    for now in [5_200, 5_300, 5_400, 5_500, 5_600] {
+        core.tick(now);
+    }
+    assert_eq!(
+        parked(&core),
+        10,
+        "an idle AGV not looked at within half a second"
+    );
+}

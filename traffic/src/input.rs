@@ -1,0 +1,312 @@
+//! Inputs from the driver: sessions up and down, reports, tasks submitted, cancelled and
+//! restored, commands answered, safety holds.
+
+use std::collections::BTreeSet;
+
+use maps::SpaceTable;
+
+use crate::action::{Action, Outcome};
+use crate::agv::{Agv, Report};
+use crate::core::{Core, Pending};
+use crate::task::{Refusal, Spec, Step, Task, TaskState, validate};
+use crate::wait::WaitReason;
+
+impl Core<'_> {
+    /// An AGV's session is up (it registered) with this footprint and top speed.
+    pub fn online(&mut self, now: u64, id: u32, dims: [f64; 4], max_speed: f64) {
+        let agv = self
+            .agvs
+            .entry(id)
+            .or_insert_with(|| Agv::new(id, dims, max_speed));
+        agv.online = true;
+        agv.dims = dims;
+        agv.max_speed = max_speed;
+        agv.reported = false;
+        agv.settled = false;
+        agv.offline_since_ms = None;
+        if agv.task.is_none() {
+            agv.idle_since_ms = now;
+            self.idle.insert(id);
+        }
+        self.wake(id);
+    }
+
+    /// An AGV's session ended: it keeps everything it held, its task goes back to the queue
+    /// for it (replanned from where it stands once it is back and seen standing).
+    pub fn offline(&mut self, now: u64, id: u32) {
+        let Some(agv) = self.agvs.get_mut(&id) else {
+            return;
+        };
+        agv.online = false;
+        agv.offline_since_ms = Some(now);
+        let task = agv.task;
+        self.idle.remove(&id);
+        if let Some(t) = task {
+            self.requeue(now, t, true);
+        }
+        if self
+            .space
+            .holds(id)
+            .iter()
+            .any(|h| matches!(h.0, maps::Hold::Reservation { .. }))
+        {
+            self.settling.insert(id);
+        }
+        self.wake(id);
+    }
+
+    /// An AGV known from storage (registered before) that is not online: tasks may name it,
+    /// and it is assigned once it comes online.
+    pub fn known(&mut self, id: u32, dims: [f64; 4], max_speed: f64) {
+        self.agvs
+            .entry(id)
+            .or_insert_with(|| Agv::new(id, dims, max_speed));
+    }
+
+    /// The driver holds `agv` still (a safety stop) or lets it go again. A held AGV gets no
+    /// motion, no new task and no step; what it holds stays until [`Core::withdraw`].
+    pub fn hold(&mut self, now: u64, agv: u32, held: bool) {
+        let Some(a) = self.agvs.get_mut(&agv) else {
+            return;
+        };
+        if a.held == held {
+            return;
+        }
+        a.held = held;
+        if !held {
+            a.idle_since_ms = now;
+        }
+        if let Some(t) = a.task {
+            self.dirty.insert(t);
+        }
+        self.wake(agv);
+    }
+
+    /// The driver vouches that `agv` stands still with a void released path (it acknowledged
+    /// a safety stop and stands): its running task goes back to the queue for it (replanned
+    /// from where it stands once it may move) and its reservations are given up now.
+    pub fn withdraw(&mut self, now: u64, agv: u32) -> Option<u32> {
+        let task = self.agvs.get(&agv)?.task;
+        if let Some(t) = task {
+            self.requeue(now, t, false);
+        }
+        self.settling.remove(&agv);
+        self.release_all(agv);
+        task
+    }
+
+    /// Restores a task stored before a restart, queued (for the AGV that had it, if it was
+    /// running: `spec.agv`), with its id and submission time.
+    pub fn restore_task(&mut self, id: u32, spec: Spec, internal: bool, created_ms: u64) {
+        if self.tasks.contains_key(&id) {
+            return;
+        }
+        if let Some(a) = spec.agv {
+            self.agvs
+                .entry(a)
+                .or_insert_with(|| Agv::new(a, [0.5, 0.5, 0.4, 0.4], 1.5));
+        }
+        let task = Task::new(id, spec, internal, created_ms);
+        self.tasks.insert(id, task);
+        self.queue_insert(id);
+        if id >= self.next_task {
+            self.next_task = id.wrapping_add(1).max(1);
+        }
+    }
+
+    /// Takes `space` as the space table (rebuilt from storage after a restart): every AGV
+    /// holding reservations in it keeps them until it is seen standing.
+    pub fn restore_space(&mut self, space: SpaceTable) {
+        self.space = space;
+        let holders: BTreeSet<u32> = self
+            .space
+            .all()
+            .filter(|(_, _, h, _)| matches!(h, maps::Hold::Reservation { .. }))
+            .map(|(a, ..)| a)
+            .collect();
+        self.settling.extend(holders);
+    }
+
+    /// The driver changed what `agv` holds in the space table (an operator cleared it, a
+    /// grant ended): tasks waiting for it look again.
+    pub fn space_changed(&mut self, agv: u32) {
+        self.wake(agv);
+    }
+
+    /// A status report of AGV `id`.
+    pub fn report(&mut self, now: u64, id: u32, r: &Report) {
+        let Some(agv) = self.agvs.get_mut(&id) else {
+            return;
+        };
+        if !agv.online {
+            return;
+        }
+        let moved = agv.map != r.map
+            || (agv.pose[0] - r.pose[0]).abs() > 0.01
+            || (agv.pose[1] - r.pose[1]).abs() > 0.01
+            || (agv.pose[2] - r.pose[2]).abs() > 0.02
+            || !agv.reported;
+        let progressed = agv.last_node != r.last_node
+            || agv.mode != r.mode
+            || agv.moving != r.moving
+            || agv.settled != r.settled;
+        agv.map = r.map;
+        agv.pose = r.pose;
+        agv.moving = r.moving;
+        agv.mode = r.mode;
+        agv.last_node = r.last_node;
+        agv.battery_pct = r.battery_pct;
+        agv.settled = r.settled;
+        agv.reported = true;
+        let (dims, task) = (agv.dims, agv.task);
+        if moved && self.settings.track_footprints {
+            let shape = maps::Shape::new(vec![maps::space::oriented_rect(
+                r.pose[0], r.pose[1], r.pose[2], dims[0], dims[1], dims[2], dims[3],
+            )]);
+            let overlaps = self.space.set_footprint(id, r.map, shape);
+            self.stats.overlaps += overlaps.len() as u64;
+        }
+        if progressed {
+            self.wake(id);
+        } else if moved {
+            // its footprint moved: what waits for it may fit now (not what waits for its
+            // reservations: they stay until it gives them up, and that wakes)
+            self.wake_for_footprint(id);
+        }
+        if progressed && let Some(t) = task {
+            self.dirty.insert(t);
+        }
+        let _ = now;
+    }
+
+    /// Submits a task (checked against the site); returns its id.
+    pub fn submit(&mut self, now: u64, spec: Spec) -> Result<u32, Refusal> {
+        validate(self.site, &spec, |n| self.incoming.contains_key(&n))?;
+        if let Some(a) = spec.agv
+            && !self.agvs.contains_key(&a)
+        {
+            return Err(Refusal::UnknownAgv(a));
+        }
+        Ok(self.enqueue(now, spec, false))
+    }
+
+    /// Cancels a task; returns its state after. A running one is cancelled on its AGV, whose
+    /// path stays held until it is seen standing.
+    pub fn cancel(&mut self, now: u64, id: u32) -> Option<TaskState> {
+        let state = self.tasks.get(&id)?.state;
+        if !state.is_final() {
+            self.end(now, id, TaskState::Cancelled, None);
+        }
+        self.tasks.get(&id).map(|t| t.state)
+    }
+
+    /// The answer to command `id` (or why there was none).
+    pub fn answered(&mut self, now: u64, id: u64, outcome: Outcome) {
+        let Some((agv, pending)) = self.pending.remove(&id) else {
+            return;
+        };
+        match pending {
+            Pending::Motion {
+                task,
+                reserve,
+                before,
+            } => {
+                let Some(t) = self.tasks.get_mut(&task) else {
+                    return;
+                };
+                if t.busy == Some(id) {
+                    t.busy = None;
+                }
+                match outcome {
+                    Outcome::Ok | Outcome::Offline => {
+                        if t.wait
+                            .as_ref()
+                            .is_some_and(|w| w.reason == WaitReason::Settling)
+                        {
+                            t.wait = None;
+                        }
+                        self.dirty.insert(task);
+                    }
+                    Outcome::NotStored => {
+                        // Never sent: the release is undone and the space goes back (storage
+                        // is told too: part of it may have been stored before the failure).
+                        if t.state == TaskState::Running {
+                            (t.released, t.sent) = before;
+                            self.dirty.insert(task);
+                        }
+                        let gone: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
+                        self.release(agv, &gone);
+                        self.wake(agv);
+                    }
+                    Outcome::Refused | Outcome::Lost => {
+                        if t.state == TaskState::Running {
+                            self.end(
+                                now,
+                                task,
+                                TaskState::Failed,
+                                Some(format!("motion command {outcome:?}")),
+                            );
+                        }
+                    }
+                }
+            }
+            Pending::Step { task } => {
+                let Some(t) = self.tasks.get_mut(&task) else {
+                    return;
+                };
+                if t.busy == Some(id) {
+                    t.busy = None;
+                }
+                if t.state != TaskState::Running {
+                    return;
+                }
+                match outcome {
+                    Outcome::Ok => self.step_done(now, task),
+                    Outcome::Offline => {
+                        t.sent = false;
+                    }
+                    _ => self.end(
+                        now,
+                        task,
+                        TaskState::Failed,
+                        Some(format!("switch command {outcome:?}")),
+                    ),
+                }
+            }
+            Pending::Other => {}
+        }
+    }
+
+    /// A map, navigation or lift step was carried out: the next step.
+    fn step_done(&mut self, now: u64, task: u32) {
+        let Some(t) = self.tasks.get_mut(&task) else {
+            return;
+        };
+        let step = t.steps.get(t.step).cloned();
+        t.step += 1;
+        t.released = 0;
+        t.reached = None;
+        t.sent = false;
+        t.updated_ms = now;
+        let agv = t.agv;
+        if let (Some(Step::Lift { lift, to_map, .. }), Some(agv)) = (step, agv) {
+            self.lifts.remove(&lift);
+            // Off the floor it left: all it held there goes (the way out stays held).
+            let old: Vec<u64> = self
+                .space
+                .holds(agv)
+                .iter()
+                .filter_map(|(h, m, _)| match h {
+                    maps::Hold::Reservation { resource } if *m != to_map => Some(*resource),
+                    _ => None,
+                })
+                .collect();
+            self.release(agv, &old);
+            if let Some(a) = self.agvs.get_mut(&agv) {
+                a.map = to_map;
+            }
+        }
+        self.dirty.insert(task);
+        self.actions.push_back(Action::StoreTask { task });
+    }
+}
