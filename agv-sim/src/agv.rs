@@ -83,6 +83,8 @@ pub struct Relocate {
     pub probability: f64,
     /// Where it may be put: map, x, y, node (the nearest free one is not required).
     pub places: Arc<Vec<(u16, f64, f64, u32)>>,
+    /// Every node of the site by id: map, x, y (to keep clear of paths released to AGVs).
+    pub nodes: Arc<std::collections::HashMap<u32, (u16, f64, f64)>>,
 }
 
 /// Footprint of every simulated AGV: 1.0 × 0.8 m.
@@ -674,9 +676,19 @@ pub async fn run(
             && !r.places.is_empty()
         {
             let start = (rng.next() % r.places.len() as u64) as usize;
+            let released = monitor.released_ahead();
             let free = (0..r.places.len())
                 .map(|i| r.places[(start + i) % r.places.len()])
-                .find(|(map, x, y, _)| !monitor.occupied(*map, *x, *y, 1.6));
+                .find(|(map, x, y, _)| {
+                    // as a person would: not onto another AGV nor into the path it is driving
+                    // (an AGV put there while the RCS cannot see it is driven into)
+                    !monitor.occupied(*map, *x, *y, 1.6)
+                        && !released.iter().any(|n| {
+                            r.nodes
+                                .get(n)
+                                .is_some_and(|(m, nx, ny)| m == map && (nx - x).hypot(ny - y) < 1.6)
+                        })
+                });
             if let Some((map, x, y, node)) = free {
                 body.map_id = map;
                 body.x = x;

@@ -140,6 +140,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                 .map(|n| (n.map, n.x, n.y, n.id))
                 .collect(),
         ),
+        nodes: Arc::new(
+            site.nodes()
+                .iter()
+                .map(|n| (n.id, (n.map, n.x, n.y)))
+                .collect(),
+        ),
     });
     for (i, (map_id, x, y, node)) in starts.into_iter().enumerate() {
         let id = opts.first_id + i as u32;

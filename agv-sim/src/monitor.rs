@@ -301,6 +301,16 @@ impl Monitor {
             .any(|(p, _)| p.map == map && (p.x - x).hypot(p.y - y) < radius)
     }
 
+    /// Every node released to an AGV and still ahead of it (an AGV drives there).
+    pub fn released_ahead(&self) -> Vec<u32> {
+        self.positions
+            .lock()
+            .expect("not poisoned")
+            .values()
+            .flat_map(|(_, h)| h.released_ahead.iter().copied())
+            .collect()
+    }
+
     /// Where `agv` was last seen, if it was.
     pub fn position(&self, agv: u32) -> Option<Position> {
         self.positions
