@@ -9,12 +9,10 @@ use std::time::Duration;
 
 use fantoccini::Client;
 use rcs_server::Config;
-use rcs_server::db::Db;
 
 mod browser;
+mod server;
 use browser::{poll, sign_in, visible};
-
-const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -128,26 +126,16 @@ async fn the_dashboard_follows_a_failover() {
              installs them), or set RCS_SKIP_BROWSER=1 to skip this test knowingly."
         );
     };
-    let Ok(admin) = Db::open(ADMIN).await else {
-        println!(
-            "SKIPPED: no PostgreSQL at 127.0.0.1:5432; the dashboard failover test did not run"
-        );
+    let Some((db, db_url)) =
+        server::postgres::throwaway("the dashboard failover test", "dashfail").await
+    else {
         return;
     };
-    let name = format!("rcs_test_dashfail_{}", std::process::id());
-    admin
-        .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin
-        .execute_raw(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    db.close().await;
 
-    let a = Instance::start(&url, "inst-a");
+    let a = Instance::start(&db_url, "inst-a");
     until_role(&a, "active").await;
-    let b = Instance::start(&url, "inst-b");
+    let b = Instance::start(&db_url, "inst-b");
     until_role(&b, "standby").await;
     let token = "test-admin-token";
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;
@@ -182,9 +170,5 @@ async fn the_dashboard_follows_a_failover() {
 
     c.close().await.unwrap();
     b.stop().await;
-    admin
-        .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
-    admin.close().await;
+    server::postgres::drop(&db_url).await;
 }

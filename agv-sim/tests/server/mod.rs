@@ -4,6 +4,8 @@
 
 use rcs_server::{Config, Server};
 
+/// Throwaway PostgreSQL databases: the same helper as rcs-server's tests.
+#[path = "../../../rcs-server/tests/support/postgres.rs"]
 pub mod postgres;
 
 /// A running server, its admin token, and how to stop it.

@@ -1,5 +1,5 @@
 //! Throwaway PostgreSQL databases on the server at 127.0.0.1:5432 (trust auth), for the tests
-//! that need one; they say SKIPPED when none answers.
+//! that need one (rcs-server's and agv-sim's tests); they say SKIPPED when none answers.
 
 use rcs_server::db::Db;
 
@@ -28,10 +28,11 @@ pub async fn throwaway(test: &str, tag: &str) -> Option<(Db, String)> {
     Some((db, url))
 }
 
-/// Drops the database behind `url` (FORCE: a connection a pool dropped may still be closing on
-/// the server's side).
+/// Drops the database behind `url` (FORCE: a connection a pool dropped, or a killed process
+/// left, may still be open on the server's side).
 pub async fn drop(url: &str) {
     let name = url.rsplit('/').next().unwrap();
+    let name = name.split('?').next().unwrap();
     if let Ok(admin) = Db::open(ADMIN).await {
         admin
             .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
