@@ -164,7 +164,8 @@ impl Lease {
         .transpose()
     }
 
-    /// Says this instance is alive in `role` (`active`, `standby`): listed by [`Lease::members`].
+    /// Says this instance is alive in `role` (`active`, `standby`): listed by [`Lease::members`]
+    /// (and forgets instances not seen for thirty lease times).
     pub async fn heartbeat(&self, role: &str) -> Result<(), sqlx::Error> {
         sqlx::query(&format!(
             "INSERT INTO members (instance, agv_address, http_address, role, seen_at) \
@@ -178,18 +179,20 @@ impl Lease {
         .bind(role)
         .execute(self.db.pool())
         .await?;
-        Ok(())
-    }
-
-    /// The instances seen alive within three lease times, by id; older rows are deleted.
-    pub async fn members(&self) -> Result<Vec<Member>, sqlx::Error> {
-        let horizon = 3 * self.ttl_ms as i64;
+        // instances gone for good (thirty lease times) are forgotten
         sqlx::query(&format!(
             "DELETE FROM members WHERE seen_at < {NOW_MS} - $1"
         ))
-        .bind(horizon * 10)
+        .bind(30 * self.ttl_ms as i64)
         .execute(self.db.pool())
         .await?;
+        Ok(())
+    }
+
+    /// The instances seen alive within three lease times, by id (a read only: the API answers
+    /// it without a token).
+    pub async fn members(&self) -> Result<Vec<Member>, sqlx::Error> {
+        let horizon = 3 * self.ttl_ms as i64;
         let rows = sqlx::query(&format!(
             "SELECT instance, agv_address, http_address, role, {NOW_MS} - seen_at FROM members \
              WHERE seen_at >= {NOW_MS} - $1 ORDER BY instance"
