@@ -32,6 +32,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 mod server;
+use server::free_port;
 
 /// Set (to the instance's command line as a JSON list) in a child process: [`child_instance`]
 /// runs an instance instead of returning.
@@ -92,13 +93,6 @@ fn child_instance() {
 
 fn site() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/demo")
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// An instance: this test binary run again as [`child_instance`]. Killed when dropped.

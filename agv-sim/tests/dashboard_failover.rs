@@ -13,13 +13,7 @@ use rcs_server::Config;
 mod browser;
 mod server;
 use browser::{poll, sign_in, visible};
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use server::free_port;
 
 struct Instance {
     http: SocketAddr,

@@ -8,6 +8,14 @@ use rcs_server::{Config, Server};
 #[path = "../../../rcs-server/tests/support/postgres.rs"]
 pub mod postgres;
 
+/// A local address nothing listens on now (for a listener the test starts later).
+pub fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
 /// A running server, its admin token, and how to stop it.
 pub struct Serving {
     /// The server (its listeners' addresses).
