@@ -81,7 +81,15 @@ pub struct Agv {
     /// The node nearest to its pose, for the pose it was computed at.
     #[serde(skip)]
     pub(crate) near: NearCache,
+    /// The last nodes it was sent away from to clear another AGV's way, with when (ms): it is
+    /// not sent back onto them for a while (each clearing off one waiter's way could send it
+    /// into the next one's and back).
+    #[serde(skip)]
+    pub(crate) cleared_from: [(u32, u64); CLEARED_KEPT],
 }
+
+/// How many of the nodes an AGV was cleared from are remembered.
+pub(crate) const CLEARED_KEPT: usize = 4;
 
 /// The node nearest to an AGV's pose, remembered with the map and position it was found for:
 /// idle AGVs stand still, and the policies and deadlock passes ask for it every half second.
@@ -139,6 +147,7 @@ impl Agv {
             offline_since_ms: None,
             held: false,
             near: NearCache::default(),
+            cleared_from: [(0, 0); CLEARED_KEPT],
         }
     }
 

@@ -51,6 +51,15 @@ pub struct Settings {
     /// half second), tasks that name no AGV are not assigned until it falls again: a jam is
     /// not fed more AGVs (congestion control; `None`: off).
     pub congestion_gate: Option<f64>,
+    /// The gate never closes while fewer than this share of the online AGVs run tasks (a knot
+    /// the rules have not untied yet must not stop the rest of the site).
+    pub congestion_floor: f64,
+    /// Nor while no task has completed for this long, ms: held-back work waits for the jam to
+    /// flow, not for a jam that does not.
+    pub congestion_stall_ms: u64,
+    /// An idle AGV sent off a node to clear another's way is not sent back onto it for this
+    /// long, ms.
+    pub cleared_memory_ms: u64,
     /// Reports move AGVs' footprints in the space table. A driver that places footprints
     /// itself (with its own safety monitor on the same table) turns this off.
     pub track_footprints: bool,
@@ -72,6 +81,9 @@ impl Default for Settings {
             routes_per_tick: 32,
             resolutions_per_pass: 16,
             congestion_gate: Some(0.5),
+            congestion_floor: 0.1,
+            congestion_stall_ms: 30_000,
+            cleared_memory_ms: 60_000,
             track_footprints: true,
         }
     }
@@ -203,6 +215,9 @@ pub struct Core<'s> {
     /// The last half-second pass found more running tasks waiting for AGVs than
     /// [`Settings::congestion_gate`] allows.
     pub(crate) congested: bool,
+    /// When a task (not internal) last completed, ms: congestion control holds new work back
+    /// only while the work already running flows.
+    pub(crate) last_completed_ms: u64,
     /// Shapes of node and edge pieces by (resource, radius bits), at most
     /// [`PIECES_CACHED`] (then it starts afresh).
     pub(crate) pieces: std::cell::RefCell<IdMap<(u64, u64), std::sync::Arc<maps::Shape>>>,
@@ -280,6 +295,7 @@ impl<'s> Core<'s> {
             knots: VecDeque::new(),
             knots_left: 0,
             congested: false,
+            last_completed_ms: 0,
             pieces: Default::default(),
             kinds: crate::policy::kinds(site),
         }

@@ -27,6 +27,9 @@ pub(crate) enum Knot {
         task: u32,
         /// The idle AGV in its way.
         other: u32,
+        /// The tasks of every AGV at rest waiting for `other` (`task` among them): it is sent
+        /// off all of their ways, not into the way of the next.
+        waiters: Vec<u32>,
     },
     /// A cycle of waits, in the order walked: (AGV, its task, the AGV it waits for).
     Cycle(Vec<(u32, u32, u32)>),
@@ -109,26 +112,46 @@ impl Core<'_> {
                 waits.insert(agv, (*id, other));
             }
         }
-        // Never below half the fleet at work: a jam that does not clear by itself (a knot
-        // the rules below have not untied yet) must not stop the rest of the site.
+        // Never below a floor of the fleet at work (a jam that does not clear by itself, a
+        // knot the rules below have not untied yet, must not stop the rest of the site), and
+        // open while nothing completes: held-back work waits for a jam that flows.
         let online = self.agvs.values().filter(|a| a.online).count();
-        self.congested = self
-            .settings
-            .congestion_gate
-            .is_some_and(|share| blocked as f64 > share * user as f64 && 2 * user > online);
+        let flows = now.saturating_sub(self.last_completed_ms) < self.settings.congestion_stall_ms;
+        self.congested = self.settings.congestion_gate.is_some_and(|share| {
+            blocked as f64 > share * user as f64
+                && user as f64 > self.settings.congestion_floor * online as f64
+                && flows
+        });
         if self.congested {
             self.stats.congested_passes += 1;
         }
         let mut knots = Vec::new();
         let mut handled: BTreeSet<u32> = BTreeSet::new();
-        // Waiting on an AGV without a task: it never ends by itself.
+        // Waiting on an AGV without a task: it never ends by itself. One knot per idle AGV,
+        // for the first AGV waiting for it (by id), with every waiter's task.
+        let mut idle: BTreeMap<u32, usize> = BTreeMap::new();
         for (&agv, &(task, other)) in &waits {
             let o = &self.agvs[&other];
             if o.task.is_some() || !o.online || self.queued_for(other) {
                 continue;
             }
             handled.insert(agv);
-            knots.push(Knot::Idle { agv, task, other });
+            match idle.get(&other) {
+                Some(&k) => {
+                    if let Knot::Idle { waiters, .. } = &mut knots[k] {
+                        waiters.push(task);
+                    }
+                }
+                None => {
+                    idle.insert(other, knots.len());
+                    knots.push(Knot::Idle {
+                        agv,
+                        task,
+                        other,
+                        waiters: vec![task],
+                    });
+                }
+            }
         }
         // Each AGV is walked once over all starts (a walk stops where an earlier one went):
         // linear in the waits, also with long queues behind a cycle.
@@ -173,7 +196,12 @@ impl Core<'_> {
     /// Unties `knot` if it is still tied; returns whether it was.
     fn untie(&mut self, now: u64, knot: Knot) -> bool {
         match knot {
-            Knot::Idle { agv, task, other } => {
+            Knot::Idle {
+                agv,
+                task,
+                other,
+                waiters,
+            } => {
                 let idle = self
                     .agvs
                     .get(&other)
@@ -184,7 +212,7 @@ impl Core<'_> {
                 let dest = self.tasks[&task].spec.destination;
                 let on_dest = self.current_node(other) == Some(dest);
                 if on_dest || !self.replan_around(now, task, agv) {
-                    self.clear_the_way(now, other, task);
+                    self.clear_the_way(now, other, &waiters);
                 }
                 true
             }
@@ -484,9 +512,15 @@ impl Core<'_> {
         true
     }
 
-    /// Sends idle `blocker` to a free node off the way of task `for_task` (nearest first).
-    fn clear_the_way(&mut self, now: u64, blocker: u32, for_task: u32) {
-        let avoid = self.remaining_nodes(for_task);
+    /// Sends idle `blocker` to a free node off the ways of the tasks `for_tasks` (nearest
+    /// first): off one waiter's way only, it would be sent into the next one's and back.
+    fn clear_the_way(&mut self, now: u64, blocker: u32, for_tasks: &[u32]) {
+        let mut avoid = BTreeSet::new();
+        for t in for_tasks {
+            if self.tasks.get(t).is_some_and(|t| !t.state.is_final()) {
+                avoid.extend(self.remaining_nodes(*t));
+            }
+        }
         self.clear_avoiding(now, blocker, &avoid);
     }
 
@@ -500,6 +534,14 @@ impl Core<'_> {
         };
         let map = self.agvs[&blocker].map;
         let r = self.reach(blocker);
+        // Not back onto a node it was cleared from lately.
+        let lately = now.saturating_sub(self.settings.cleared_memory_ms);
+        let recent = self.agvs[&blocker].cleared_from;
+        let was_cleared_from = |n: u32| {
+            recent
+                .iter()
+                .any(|&(m, at)| m == n && at > lately && at > 0)
+        };
         // Breadth first over the graph from where it stands, a few hops out.
         let mut seen = BTreeSet::from([start]);
         let mut frontier = vec![start];
@@ -512,6 +554,7 @@ impl Core<'_> {
                     }
                     next_frontier.push(m);
                     let ok = !avoid.contains(&m)
+                        && !was_cleared_from(m)
                         && !self.lift_doors.contains(&m)
                         && !self.targeted(m)
                         && self.site.node(m).is_some_and(|x| {
@@ -524,6 +567,9 @@ impl Core<'_> {
                         spec.priority = 100;
                         self.enqueue(now, spec, true);
                         self.stats.cleared += 1;
+                        let a = self.agvs.get_mut(&blocker).expect("agv");
+                        a.cleared_from.rotate_right(1);
+                        a.cleared_from[0] = (start, now.max(1));
                         return true;
                     }
                 }
@@ -617,5 +663,175 @@ fn waited_for(reason: WaitReason) -> Option<u32> {
         // making way for an AGV that waits in turn: part of the same knot
         WaitReason::Yielding { to } => Some(to),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agv::{Mode, Report};
+    use crate::core::Settings;
+    use crate::task::{Task, TaskState};
+
+    fn site() -> maps::Site {
+        maps::Site::compile(
+            &maps::generate::rack_warehouse(4, 3, false),
+            std::path::Path::new("."),
+        )
+        .expect("site")
+    }
+
+    fn stand(core: &mut Core<'_>, now: u64, agv: u32, node: u32) {
+        let n = core.site.node(node).expect("node");
+        let report = Report {
+            map: n.map,
+            pose: [n.x, n.y, 0.0],
+            moving: false,
+            mode: Mode::Idle,
+            last_node: node,
+            battery_pct: 90.0,
+            settled: true,
+        };
+        core.report(now, agv, &report);
+    }
+
+    /// A node whose neighbours are at least `n` waypoints (no stations, no lift doors).
+    fn crossing(core: &Core<'_>, n: usize) -> (u32, Vec<u32>) {
+        core.site
+            .nodes()
+            .iter()
+            .filter(|x| x.kind == maps::file::NodeKind::Waypoint)
+            .find_map(|x| {
+                let around: Vec<u32> = core.neighbours.get(&x.id)?.iter().map(|e| e.1).collect();
+                let plain = around.iter().all(|m| {
+                    core.site
+                        .node(*m)
+                        .is_some_and(|y| y.kind == maps::file::NodeKind::Waypoint)
+                });
+                (around.len() >= n && plain).then_some((x.id, around))
+            })
+            .expect("a crossing of waypoints")
+    }
+
+    /// Where the park task queued for `agv` goes; the task is ended.
+    fn sent_to(core: &mut Core<'_>, now: u64, agv: u32) -> u32 {
+        assert!(core.queued_for(agv), "no task queued for it");
+        let (task, dest) = core
+            .tasks
+            .values()
+            .find(|t| t.spec.agv == Some(agv) && t.state == TaskState::Queued)
+            .map(|t| (t.id, t.spec.destination))
+            .expect("a park task for it");
+        core.end(now, task, TaskState::Cancelled, None);
+        dest
+    }
+
+    /// An idle AGV in the way of several waiting AGVs is sent off all of their ways: off
+    /// one only, it would stand in the next one's and be sent back (seen in dense runs: an
+    /// idle AGV sent between two nodes for ten minutes while 120 AGVs waited behind it).
+    #[test]
+    fn an_idle_agv_is_sent_off_every_waiting_agvs_way() {
+        let site = site();
+        let mut core = Core::new(&site, Settings::default(), 0);
+        let (c, around) = crossing(&core, 4);
+        core.online(0, 9, [0.5, 0.5, 0.4, 0.4], 1.5);
+        stand(&mut core, 0, 9, c);
+        let mut waiter = |id: u32, from: u32, to: u32| {
+            let mut t = Task::new(id, Spec::new(TaskKind::Move, to), false, 0);
+            t.set_plan(
+                vec![Step::Drive {
+                    map: core.site.node(c).expect("node").map,
+                    nodes: vec![from, c, to],
+                    edges: vec![0, 0],
+                }],
+                0,
+            );
+            core.tasks.insert(id, t);
+        };
+        waiter(1001, around[0], around[1]);
+        waiter(1002, around[2], around[3]);
+        // Off the first waiter's way only, the nearest is on the second's.
+        let first = core.remaining_nodes(1001);
+        assert!(core.clear_avoiding(100, 9, &first));
+        let one = sent_to(&mut core, 100, 9);
+        assert!(around[2..4].contains(&one), "{one} {around:?}");
+        core.agvs.get_mut(&9).expect("agv").cleared_from = Default::default();
+        core.clear_the_way(200, 9, &[1001, 1002]);
+        let both = sent_to(&mut core, 200, 9);
+        assert!(
+            ![c, around[0], around[1], around[2], around[3]].contains(&both),
+            "{both} {around:?}"
+        );
+    }
+
+    /// An idle AGV cleared off a node is not sent back onto it for a while.
+    #[test]
+    fn an_idle_agv_is_not_sent_back_where_it_was_cleared_from() {
+        let site = site();
+        let mut core = Core::new(&site, Settings::default(), 0);
+        let (c, _) = crossing(&core, 3);
+        core.online(0, 9, [0.5, 0.5, 0.4, 0.4], 1.5);
+        stand(&mut core, 0, 9, c);
+        assert!(core.clear_avoiding(100, 9, &BTreeSet::new()));
+        let d = sent_to(&mut core, 100, 9);
+        stand(&mut core, 5_000, 9, d);
+        // Every neighbour of `d` but `c` in the way: `c` is the nearest free node.
+        let mut avoid: BTreeSet<u32> = core.neighbours[&d].iter().map(|e| e.1).collect();
+        avoid.remove(&c);
+        assert!(core.clear_avoiding(6_000, 9, &avoid));
+        let again = sent_to(&mut core, 6_000, 9);
+        assert_ne!(again, c, "sent back where it was cleared from");
+        // Long after, it may go there again.
+        core.agvs.get_mut(&9).expect("agv").cleared_from[1] = (0, 0);
+        core.agvs.get_mut(&9).expect("agv").cleared_from[0] = (c, 100);
+        let later = 100 + core.settings.cleared_memory_ms + 1;
+        assert!(core.clear_avoiding(later, 9, &avoid));
+        assert_eq!(sent_to(&mut core, later, 9), c);
+    }
+
+    /// The gate holds new work back while most running tasks wait, but not below its floor of
+    /// the fleet at work and not while nothing completes (a knot not yet untied must not keep
+    /// the rest of the site standing).
+    #[test]
+    fn the_congestion_gate_opens_below_its_floor_and_when_nothing_completes() {
+        let site = site();
+        let gated = |floor: f64, now: u64, last_completed: u64| {
+            let settings = Settings {
+                congestion_floor: floor,
+                ..Settings::default()
+            };
+            let mut core = Core::new(&site, settings, 0);
+            let nodes: Vec<u32> = core.site.nodes().iter().map(|n| n.id).step_by(3).collect();
+            for agv in 1..=10 {
+                core.online(0, agv, [0.5, 0.5, 0.4, 0.4], 1.5);
+                stand(&mut core, 0, agv, nodes[agv as usize]);
+            }
+            // four tasks running, each waiting for the next AGV
+            for agv in 1..=4u32 {
+                let id = 100 + agv;
+                let mut t = Task::new(id, Spec::new(TaskKind::Move, nodes[20]), false, 0);
+                t.state = TaskState::Running;
+                t.agv = Some(agv);
+                t.wait = Some(crate::wait::Wait {
+                    reason: WaitReason::ForAgv {
+                        agv: agv + 1,
+                        node: nodes[agv as usize + 1],
+                    },
+                    since_ms: 0,
+                });
+                core.tasks.insert(id, t);
+                core.running.insert(id);
+            }
+            core.last_completed_ms = last_completed;
+            core.find_knots(now);
+            core.congested
+        };
+        assert!(gated(0.1, 10_000, 1_000), "4 of 4 waiting: the gate closes");
+        assert!(
+            !gated(0.5, 10_000, 1_000),
+            "4 of 10 at work, under the floor of 5"
+        );
+        assert!(!gated(0.1, 40_000, 1_000), "nothing completed for 39 s");
+        assert!(gated(0.1, 40_000, 20_000), "completed 20 s ago");
     }
 }

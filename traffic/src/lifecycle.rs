@@ -104,7 +104,10 @@ impl Core<'_> {
         }
         self.dirty.remove(&id);
         match state {
-            TaskState::Completed if !internal => self.stats.completed += 1,
+            TaskState::Completed if !internal => {
+                self.stats.completed += 1;
+                self.last_completed_ms = now;
+            }
             TaskState::Failed => self.stats.failed += 1,
             TaskState::Cancelled if !internal => self.stats.cancelled += 1,
             _ => {}
