@@ -60,6 +60,9 @@ pub struct Settings {
     /// An idle AGV sent off a node to clear another's way is not sent back onto it for this
     /// long, ms.
     pub cleared_memory_ms: u64,
+    /// A task waiting this long for an AGV in a chain (no cycle) looks for a way around, and
+    /// again after each such period, ms.
+    pub long_wait_ms: u64,
     /// Reports move AGVs' footprints in the space table. A driver that places footprints
     /// itself (with its own safety monitor on the same table) turns this off.
     pub track_footprints: bool,
@@ -84,6 +87,7 @@ impl Default for Settings {
             congestion_floor: 0.1,
             congestion_stall_ms: 30_000,
             cleared_memory_ms: 60_000,
+            long_wait_ms: 60_000,
             track_footprints: true,
         }
     }
@@ -108,6 +112,8 @@ pub struct Stats {
     pub replans: u64,
     /// Back-offs to a free neighbour.
     pub backoffs: u64,
+    /// Tasks that waited long in a chain and found a way around.
+    pub long_replans: u64,
     /// Idle AGVs moved out of someone's way.
     pub cleared: u64,
     /// Footprints reported over space held by another AGV (the driver's safety business).

@@ -33,6 +33,15 @@ pub(crate) enum Knot {
     },
     /// A cycle of waits, in the order walked: (AGV, its task, the AGV it waits for).
     Cycle(Vec<(u32, u32, u32)>),
+    /// `agv` (at rest, its task `task`) has waited for `other` a long time, in a chain.
+    Long {
+        /// The waiting AGV.
+        agv: u32,
+        /// Its task.
+        task: u32,
+        /// The AGV it waits for.
+        other: u32,
+    },
 }
 
 impl Core<'_> {
@@ -190,6 +199,27 @@ impl Core<'_> {
                 cycle.iter().map(|a| (*a, waits[a].0, waits[a].1)).collect(),
             ));
         }
+        // Long waits in a chain (no cycle, nobody idle at its end): once every
+        // `long_wait_ms` of its wait, a task looks for a way around (a chain that flows,
+        // however slowly, is not a knot the rules above see; it must not hold a task for ever).
+        let period = self.settings.long_wait_ms.max(1);
+        let mut long = 0;
+        for (&agv, &(task, other)) in &waits {
+            if long >= self.settings.resolutions_per_pass.div_ceil(4) {
+                break;
+            }
+            if handled.contains(&agv) {
+                continue;
+            }
+            let waited = self.tasks[&task]
+                .wait
+                .as_ref()
+                .map_or(0, |w| now.saturating_sub(w.since_ms));
+            if waited >= period && waited % period < 500 {
+                long += 1;
+                knots.push(Knot::Long { agv, task, other });
+            }
+        }
         knots
     }
 
@@ -213,6 +243,15 @@ impl Core<'_> {
                 let on_dest = self.current_node(other) == Some(dest);
                 if on_dest || !self.replan_around(now, task, agv) {
                     self.clear_the_way(now, other, &waiters);
+                }
+                true
+            }
+            Knot::Long { agv, task, other } => {
+                if !self.still_waits(now, agv, task, other) {
+                    return false;
+                }
+                if self.replan_around(now, task, agv) {
+                    self.stats.long_replans += 1;
                 }
                 true
             }
