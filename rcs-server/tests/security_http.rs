@@ -333,6 +333,31 @@ async fn misuse_of_routes_methods_headers_and_values_gets_a_json_error() {
         // hyper may close before the client finished sending
         Err(e) => assert!(e.is_request() || e.is_connect() || e.is_body(), "{e}"),
     }
+    // paths naming files of the data directory: the API serves no files (the dashboard's
+    // assets are compiled in), whatever the path says
+    let token = std::fs::read_to_string(dir.path().join("server.key")).unwrap_or_default();
+    for path in [
+        "/api-token",
+        "/server.key",
+        "/dashboard/../server.key",
+        "/dashboard/%2e%2e/server.key",
+        "//server.key",
+    ] {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut http = tokio::net::TcpStream::connect(s.server.http_addr)
+            .await
+            .unwrap();
+        let ask = format!("GET {path} HTTP/1.1\r\nHost: rcs\r\nConnection: close\r\n\r\n");
+        http.write_all(ask.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        http.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 404"), "{path}: {answer}");
+        assert!(answer.contains("not_found"), "{path}: {answer}");
+        assert!(
+            !answer.contains("PRIVATE KEY") && !token.is_empty(),
+            "{path}"
+        );
+    }
     // the server is still there
     let (status, _) = support::get(&s, "/healthz", None).await;
     assert_eq!(status, 200);
