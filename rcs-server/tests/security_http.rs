@@ -259,6 +259,8 @@ async fn misuse_of_routes_methods_headers_and_values_gets_a_json_error() {
         );
         assert!(answer["message"].is_string(), "{method} {path}: {answer}");
     }
+    // no refused enrollment left anything behind
+    assert!(s.server.state.fleet.get(0).is_none() && s.server.state.fleet.get(5).is_none());
     // a command the AGV is never sent: refused before the AGV is looked up
     for command in [
         json!({ "command": "charge", "charger_node_id": 1, "target_pct": 150.0 }),
