@@ -631,12 +631,24 @@ impl Site {
                 }
             }
             let lift_index = lifts.len() as u32;
+            let mut overflowed = false;
             for &(ma, a, fa) in &doors {
                 for &(mb, b, fb) in &doors {
                     if ma == mb {
                         continue;
                     }
-                    let time = 2.0 * l.door_s + l.travel_s_per_floor * f64::from((fa - fb).abs());
+                    // i64: floors at the ends of i32 do not overflow
+                    let floors = (i64::from(fa) - i64::from(fb)).unsigned_abs() as f64;
+                    let time = 2.0 * l.door_s + l.travel_s_per_floor * floors;
+                    if !time.is_finite() && !overflowed {
+                        overflowed = true;
+                        problem(
+                            &site_file,
+                            id.clone(),
+                            "a ride's time is too large (door_s, travel_s_per_floor, floors)"
+                                .into(),
+                        );
+                    }
                     transitions.push(transition(
                         a,
                         b,

@@ -217,3 +217,199 @@ fn invalid_sites_list_every_problem_with_file_and_id() {
     assert!(matches!(err, SiteError::Parse { .. }), "{err}");
     assert!(err.to_string().contains("floor2.toml"));
 }
+
+/// Hostile values in site files (docs/security.md, "Site files"): each is a problem naming its
+/// file and item, found with every other one, and none panics the loader.
+#[test]
+fn hostile_site_values_are_problems_never_panics() {
+    use maps::file::{LinkFile, MapNode};
+    type Mutation = fn(&mut SiteFiles);
+    let cases: [(&str, Mutation, &str, &str, &str); 13] = [
+        (
+            "a node at NaN",
+            |f| f.maps[0].1.nodes[0].x = f64::NAN,
+            "floor1.toml",
+            "node 100001",
+            "coordinates must be finite",
+        ),
+        (
+            "infinite bounds",
+            |f| f.maps[0].1.bounds.max = [f64::INFINITY, 10.0],
+            "floor1.toml",
+            "bounds",
+            "min must be below max",
+        ),
+        (
+            "a vehicle limit of 0",
+            |f| f.site.as_mut().unwrap().vehicles.max_length = 0.0,
+            "site.toml",
+            "vehicles",
+            "above 0",
+        ),
+        (
+            "an edge id with the reverse bit",
+            |f| f.maps[0].1.edges[0].id = 0x8000_0000,
+            "floor1.toml",
+            "edge 2147483648",
+            "below 2^31",
+        ),
+        (
+            "an edge from a node to itself",
+            |f| {
+                let e = &mut f.maps[0].1.edges[0];
+                e.to = e.from;
+            },
+            "floor1.toml",
+            "edge 1000001",
+            "two different nodes",
+        ),
+        (
+            "a negative edge speed",
+            |f| f.maps[0].1.edges[0].max_speed = Some(-1.0),
+            "floor1.toml",
+            "edge 1000001",
+            "max_speed must be positive",
+        ),
+        (
+            "an area of two points",
+            |f| {
+                f.maps[0].1.areas.push(maps::file::AreaFile {
+                    id: 77,
+                    kind: maps::file::AreaKind::Forbidden,
+                    polygon: vec![[0.0, 0.0], [1.0, 1.0]],
+                    speed: None,
+                    direction: None,
+                })
+            },
+            "floor1.toml",
+            "area 77",
+            "3 finite points",
+        ),
+        (
+            "two maps with one id",
+            |f| f.site.as_mut().unwrap().maps[1].id = 1,
+            "site.toml",
+            "map 1",
+            "duplicate map id",
+        ),
+        (
+            "a lift of capacity 0",
+            |f| f.site.as_mut().unwrap().lifts[0].capacity = 0,
+            "site.toml",
+            "lift 1",
+            "capacity must be at least 1",
+        ),
+        (
+            "a negative door time",
+            |f| f.site.as_mut().unwrap().lifts[0].door_s = -1.0,
+            "site.toml",
+            "lift 1",
+            "non-negative",
+        ),
+        (
+            "a ride too long to compute",
+            |f| {
+                let lift = &mut f.site.as_mut().unwrap().lifts[0];
+                lift.travel_s_per_floor = 1e300;
+                lift.doors[0].floor = i32::MIN;
+                lift.doors[1].floor = i32::MAX;
+            },
+            "site.toml",
+            "lift 1",
+            "too large",
+        ),
+        (
+            "a door node that is no lift door",
+            |f| f.site.as_mut().unwrap().lifts[0].doors[0].node = generate::grid_node(1, 3, 1, 1),
+            "site.toml",
+            "lift 1",
+            "must be of kind lift_door",
+        ),
+        (
+            "a link to a node that is not there",
+            |f| {
+                f.site.as_mut().unwrap().links.push(LinkFile {
+                    from: MapNode {
+                        map: 1,
+                        node: 100001,
+                    },
+                    to: MapNode { map: 2, node: 999 },
+                    time_s: 1.0,
+                    bidirectional: false,
+                })
+            },
+            "site.toml",
+            "link 0",
+            "not a node of its map",
+        ),
+    ];
+    let dir = Path::new("/sites/hostile");
+    for (what, mutate, file, id, reason) in cases {
+        let mut files = generate::grid_site("hostile", 2, 3, 3);
+        mutate(&mut files);
+        let err = Site::compile(&files, dir).expect_err(what);
+        let SiteError::Invalid(problems) = &err else {
+            panic!("{what}: {err}");
+        };
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.file.ends_with(file) && p.id == id && p.reason.contains(reason)),
+            "{what}: no {file} {id} {reason} in\n{err}"
+        );
+    }
+    // floors at the ends of i32 with sane times: loaded, and a ride between them is routed
+    let mut files = generate::grid_site("far floors", 2, 3, 3);
+    for lift in &mut files.site.as_mut().unwrap().lifts {
+        lift.doors[0].floor = i32::MIN;
+        lift.doors[1].floor = i32::MAX;
+    }
+    let site = Site::compile(&files, dir).unwrap();
+    let route = Planner::new(&site)
+        .route(
+            generate::grid_node(1, 3, 0, 0),
+            generate::grid_node(2, 3, 2, 2),
+            &Vehicle::default(),
+        )
+        .unwrap();
+    assert!(route.time_s.is_finite(), "{}", route.time_s);
+}
+
+/// Site files that cannot be read: an error naming the file (docs/security.md, "Site files").
+#[test]
+fn unreadable_site_files_are_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // no directory at all
+    let err = Site::load(&dir.path().join("nowhere")).unwrap_err();
+    assert!(matches!(err, SiteError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("site.toml"), "{err}");
+    // a map file site.toml names is missing
+    generate::grid_site("gone", 2, 3, 3)
+        .write(dir.path())
+        .unwrap();
+    std::fs::remove_file(dir.path().join("floor2.toml")).unwrap();
+    let err = Site::load(dir.path()).unwrap_err();
+    assert!(matches!(err, SiteError::Io { .. }), "{err}");
+    assert!(err.to_string().contains("floor2.toml"), "{err}");
+    // an unknown key is an error, not ignored
+    generate::grid_site("typo", 2, 3, 3)
+        .write(dir.path())
+        .unwrap();
+    let site = std::fs::read_to_string(dir.path().join("site.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("site.toml"),
+        format!("speed_limit = 9\n{site}"),
+    )
+    .unwrap();
+    let err = Site::load(dir.path()).unwrap_err();
+    assert!(matches!(err, SiteError::Parse { .. }), "{err}");
+    assert!(
+        err.to_string().contains("site.toml") && err.to_string().contains("speed_limit"),
+        "{err}"
+    );
+    // a file that is not text
+    std::fs::write(dir.path().join("floor1.toml"), [0xFFu8, 0xFE, 0x00, 0x80]).unwrap();
+    std::fs::write(dir.path().join("site.toml"), site).unwrap();
+    let err = Site::load(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("floor1.toml"), "{err}");
+}

@@ -105,15 +105,30 @@ impl Tokens {
                 tokens.insert_digest(digest, Principal { name, role });
             }
         }
+        // Presented tokens are trimmed: so is the configured one. A blank one would be a
+        // token anyone can present (`?access_token=`): refused.
         let source = match configured {
             Some(t) if !t.is_empty() => {
+                let t = t.trim();
+                if t.is_empty() {
+                    return Err(ServerError::Token(
+                        "RCS_API_TOKEN (--api-token) is blank".into(),
+                    ));
+                }
                 tokens.insert(t, "admin (RCS_API_TOKEN)", Role::Admin);
                 AdminTokenSource::Configured
             }
             _ => {
                 let path = data_dir.join("api-token");
                 let token = if path.exists() {
-                    std::fs::read_to_string(&path)?.trim().to_owned()
+                    let token = std::fs::read_to_string(&path)?.trim().to_owned();
+                    if token.is_empty() {
+                        return Err(ServerError::Token(format!(
+                            "{} is empty: delete it and a new token is generated, or write one into it",
+                            path.display()
+                        )));
+                    }
+                    token
                 } else {
                     let token = generate();
                     write_secret(&path, &token)?;
@@ -144,8 +159,11 @@ impl Tokens {
             .insert(digest, principal);
     }
 
-    /// Who `token` is, if anyone.
+    /// Who `token` is, if anyone (an empty token is no one's).
     pub fn check(&self, token: &str) -> Option<Principal> {
+        if token.is_empty() {
+            return None;
+        }
         self.by_digest
             .read()
             .expect("not poisoned")

@@ -115,6 +115,14 @@ pub struct Config {
     /// Milliseconds an API command waits for the AGV's answer.
     #[arg(long, env = "RCS_COMMAND_TIMEOUT_MS", default_value_t = 10_000)]
     pub command_timeout_ms: u64,
+    /// Largest HTTP request body the API reads, bytes; a larger one is refused with 413
+    /// `body_too_large` (docs/security.md). At least 1,024.
+    #[arg(long, env = "RCS_MAX_BODY_BYTES", default_value_t = 65_536)]
+    pub max_body_bytes: usize,
+    /// Server-sent event streams (`/api/v1/events` and `/api/v1/live`) open at once, at most;
+    /// one more is refused with 503 `too_many_streams`. 0: no limit.
+    #[arg(long, env = "RCS_MAX_EVENT_STREAMS", default_value_t = 256)]
+    pub max_event_streams: usize,
     /// Milliseconds between telemetry batches written to the database.
     #[arg(long, env = "RCS_TELEMETRY_FLUSH_MS", default_value_t = 1_000)]
     pub telemetry_flush_ms: u64,
@@ -181,6 +189,15 @@ pub enum ConfigError {
         /// Why.
         source: toml::de::Error,
     },
+    /// A value (from the command line, the environment or the file) is outside what the
+    /// server can work with.
+    #[error("--{flag}: {reason}")]
+    Invalid {
+        /// The flag (its long name).
+        flag: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// A value in the file is not valid for its key.
     #[error("{path}: {key}: {reason}")]
     Value {
@@ -218,6 +235,8 @@ struct FileConfig {
     link_timeout_ms: Option<u64>,
     rcs_addresses: Option<Vec<String>>,
     command_timeout_ms: Option<u64>,
+    max_body_bytes: Option<usize>,
+    max_event_streams: Option<usize>,
     telemetry_flush_ms: Option<u64>,
     offline_alarm_after_ms: Option<u64>,
     park_after_ms: Option<u64>,
@@ -288,6 +307,8 @@ impl Config {
         take!(handshake_timeout_ms);
         take!(link_timeout_ms);
         take!(command_timeout_ms);
+        take!(max_body_bytes);
+        take!(max_event_streams);
         take!(telemetry_flush_ms);
         take!(offline_alarm_after_ms);
         take!(park_after_ms);
@@ -331,6 +352,85 @@ impl Config {
         Ok(())
     }
 
+    /// Checks that every value is one the server can work with (a limit of 0 where 0 would
+    /// serve nothing, a timeout of 0, a percentage outside 0 to 100...): the first one that is
+    /// not, as [`ConfigError::Invalid`] naming its flag. The server refuses to start with it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn at_least(
+            flag: &'static str,
+            value: u64,
+            min: u64,
+            why: &str,
+        ) -> Result<(), ConfigError> {
+            if value < min {
+                return Err(ConfigError::Invalid {
+                    flag,
+                    reason: format!("{value} is below {min}: {why}"),
+                });
+            }
+            Ok(())
+        }
+        fn within(flag: &'static str, value: f64, max: f64) -> Result<(), ConfigError> {
+            if !(value.is_finite() && (0.0..=max).contains(&value)) {
+                return Err(ConfigError::Invalid {
+                    flag,
+                    reason: format!("{value} is not within 0 to {max}"),
+                });
+            }
+            Ok(())
+        }
+        at_least(
+            "max-connections",
+            self.max_connections as u64,
+            1,
+            "no AGV could connect",
+        )?;
+        at_least(
+            "access-timeout-ms",
+            self.access_timeout_ms,
+            1,
+            "every connection would be closed at once",
+        )?;
+        at_least(
+            "handshake-timeout-ms",
+            self.handshake_timeout_ms,
+            1,
+            "every connection would be closed at once",
+        )?;
+        at_least(
+            "link-timeout-ms",
+            self.link_timeout_ms,
+            100,
+            "AGVs would lose the link between two heartbeats",
+        )?;
+        if self.link_timeout_ms > u64::from(u32::MAX) {
+            return Err(ConfigError::Invalid {
+                flag: "link-timeout-ms",
+                reason: format!("{} does not fit the protocol's u32", self.link_timeout_ms),
+            });
+        }
+        at_least(
+            "command-timeout-ms",
+            self.command_timeout_ms,
+            1,
+            "every command would time out",
+        )?;
+        at_least(
+            "max-body-bytes",
+            self.max_body_bytes as u64,
+            1024,
+            "the API's own requests would not fit",
+        )?;
+        within("charge-below-pct", self.charge_below_pct.into(), 100.0)?;
+        within(
+            "opportunity-below-pct",
+            self.opportunity_below_pct.into(),
+            100.0,
+        )?;
+        within("congestion-gate", self.congestion_gate, 1.0)?;
+        Ok(())
+    }
+
     /// A configuration for tests: listeners on 127.0.0.1:0, data in `dir`.
     pub fn for_tests(dir: &Path) -> Self {
         Self {
@@ -352,6 +452,8 @@ impl Config {
             link_timeout_ms: 5_000,
             rcs_addresses: Vec::new(),
             command_timeout_ms: 10_000,
+            max_body_bytes: 65_536,
+            max_event_streams: 256,
             telemetry_flush_ms: 200,
             offline_alarm_after_ms: 30_000,
             park_after_ms: 5_000,

@@ -70,6 +70,13 @@ pub enum ServerError {
     /// The database cannot serve this instance (it holds another site).
     #[error("database: {0}")]
     Database(#[from] db::DbError),
+    /// A configured value the server cannot work with.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The admin API token cannot be used (an empty `api-token` file, a blank
+    /// `RCS_API_TOKEN`).
+    #[error("API token: {0}")]
+    Token(String),
 }
 
 /// Loads the configured site, or the embedded demo site.
@@ -116,6 +123,7 @@ pub async fn start_term(
     shutdown: impl Future<Output = ()> + Send + 'static,
     term: Option<cluster::Term>,
 ) -> Result<(Server, impl Future<Output = ()>), ServerError> {
+    config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let db = config.open_db().await?;
     db.migrate().await?;
@@ -363,6 +371,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    config.validate()?;
     if config.database_url().starts_with("postgres") {
         return cluster::run(config, shutdown).await;
     }

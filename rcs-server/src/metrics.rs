@@ -33,6 +33,11 @@ pub struct Metrics {
     /// AGV connections closed at once because their address had too many connections that
     /// had not completed access (`--max-pending-per-peer`).
     pub refused_connections: Counter,
+    /// API event streams refused because `--max-event-streams` were open.
+    pub refused_streams: Counter,
+    /// Event log rows dropped because the writer was that far behind (set when the metrics
+    /// are read).
+    pub event_log_dropped: Gauge,
     /// Telemetry rows written.
     pub telemetry_rows: Counter,
     /// Telemetry batches written.
@@ -89,6 +94,8 @@ impl Default for Metrics {
             refused_claims: Counter::default(),
             rate_limited_frames: Counter::default(),
             refused_connections: Counter::default(),
+            refused_streams: Counter::default(),
+            event_log_dropped: Gauge::default(),
             telemetry_rows: Counter::default(),
             telemetry_batches: Counter::default(),
             db_errors: Counter::default(),
@@ -137,6 +144,16 @@ impl Default for Metrics {
             "refused_connections",
             "AGV connections closed: too many pending from their address",
             m.refused_connections.clone(),
+        );
+        registry.register(
+            "refused_streams",
+            "API event streams refused: --max-event-streams open",
+            m.refused_streams.clone(),
+        );
+        registry.register(
+            "event_log_dropped",
+            "Event log rows dropped: the writer was behind by the log queue",
+            m.event_log_dropped.clone(),
         );
         registry.register(
             "telemetry_rows",

@@ -60,6 +60,8 @@ pub struct Shared {
     pub admission: crate::admission::Admission,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
+    /// Places for the API's event streams (`--max-event-streams`; none: no limit).
+    streams: Option<Arc<Semaphore>>,
     next_session: AtomicU32,
 }
 
@@ -105,6 +107,8 @@ impl Shared {
 
     pub(crate) fn new(p: Parts) -> Self {
         let permits = Arc::new(Semaphore::new(p.config.max_connections));
+        let streams = (p.config.max_event_streams > 0)
+            .then(|| Arc::new(Semaphore::new(p.config.max_event_streams)));
         Self {
             config: p.config,
             db: p.db,
@@ -125,6 +129,7 @@ impl Shared {
             admission: crate::admission::Admission::default(),
             stop: p.stop,
             permits,
+            streams,
             next_session: AtomicU32::new(p.first_session.max(1)),
         }
     }
@@ -180,6 +185,11 @@ impl Shared {
     /// The connection permits (at most `max_connections` at once).
     pub(crate) fn permits(&self) -> Arc<Semaphore> {
         self.permits.clone()
+    }
+
+    /// The places for the API's event streams (none: no limit).
+    pub(crate) fn stream_places(&self) -> Option<Arc<Semaphore>> {
+        self.streams.clone()
     }
 
     /// A new session id: they continue after the highest one stored, so a restart never gives

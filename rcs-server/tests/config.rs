@@ -74,3 +74,80 @@ fn unknown_keys_and_bad_values_are_errors_naming_the_file() {
     let missing = dir.path().join("missing.toml");
     assert!(parse(&["rcs", "--config", missing.to_str().unwrap()]).is_err());
 }
+
+#[test]
+fn values_the_server_cannot_work_with_are_refused_naming_the_flag() {
+    // parsed, then refused by the server before it starts
+    for (args, flag) in [
+        (&["--max-connections", "0"][..], "--max-connections"),
+        (&["--access-timeout-ms", "0"], "--access-timeout-ms"),
+        (&["--handshake-timeout-ms", "0"], "--handshake-timeout-ms"),
+        (&["--link-timeout-ms", "50"], "--link-timeout-ms"),
+        (&["--link-timeout-ms", "5000000000"], "--link-timeout-ms"),
+        (&["--command-timeout-ms", "0"], "--command-timeout-ms"),
+        (&["--max-body-bytes", "100"], "--max-body-bytes"),
+        (&["--charge-below-pct", "150"], "--charge-below-pct"),
+        (
+            &["--opportunity-below-pct", "NaN"],
+            "--opportunity-below-pct",
+        ),
+        (&["--congestion-gate=-0.5"], "--congestion-gate"),
+    ] {
+        let mut argv = vec!["rcs"];
+        argv.extend_from_slice(args);
+        let config = parse(&argv).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with(flag), "{args:?}: {err}");
+    }
+    parse(&["rcs"]).unwrap().validate().expect("the defaults");
+    // the same from the file
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rcs.toml");
+    std::fs::write(&file, "max-connections = 0\n").unwrap();
+    let config = parse(&["rcs", "--config", file.to_str().unwrap()]).unwrap();
+    assert!(
+        config
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--max-connections")
+    );
+
+    // values that do not parse: a usage error, before anything starts
+    for args in [
+        &["--max-connections", "many"][..],
+        &["--max-frames-per-sec=-1"],
+        &["--secure", "sometimes"],
+        &["--allow-fast", "perhaps"],
+        &["--agv-listen", "0.0.0.0"],
+    ] {
+        let mut argv = vec!["rcs"];
+        argv.extend_from_slice(args);
+        let err = Cli::command().try_get_matches_from(&argv).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue
+            ),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.to_string().contains(args[0].split('=').next().unwrap()),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn the_api_token_is_never_read_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rcs.toml");
+    std::fs::write(&file, "api-token = \"secret\"\n").unwrap();
+    let err = parse(&["rcs", "--config", file.to_str().unwrap()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rcs.toml") && err.contains("api-token"),
+        "{err}"
+    );
+}

@@ -335,13 +335,21 @@ fn param_value(v: &Value) -> Result<ParamValue, ApiError> {
     let bad = || {
         ApiError::bad_request(
             "invalid_command",
-            format!("parameter value {v} is not a u32, number, boolean or text"),
+            format!(
+                "parameter value {v} is not a u32, a finite f32, a boolean or a text of at most 255 bytes"
+            ),
         )
     };
     Ok(match v {
         Value::Bool(b) => ParamValue::Bool(*b),
         Value::String(s) if s.len() <= 255 => ParamValue::Text(s.clone()),
-        Value::Number(n) if n.is_f64() => ParamValue::F32(n.as_f64().ok_or_else(bad)? as f32),
+        // beyond f32's range it would be infinite, which no frame may carry
+        Value::Number(n) if n.is_f64() => ParamValue::F32(
+            n.as_f64()
+                .map(|x| x as f32)
+                .filter(|x| x.is_finite())
+                .ok_or_else(bad)?,
+        ),
         Value::Number(n) => ParamValue::U32(
             n.as_u64()
                 .and_then(|x| u32::try_from(x).ok())
@@ -648,6 +656,7 @@ pub(super) async fn enroll(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     use sm2::pkcs8::DecodePublicKey as _;
     let who = authorize(&shared, &headers, None, Role::Admin)?;
+    super::agv_id(request.agv_id)?;
     let distid = request
         .distid
         .unwrap_or_else(|| String::from_utf8_lossy(crypto::DEFAULT_ID).into_owned());

@@ -213,6 +213,7 @@ pub(super) async fn live(
     Query(q): Query<LiveQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers, q.access_token.as_deref(), Role::Viewer)?;
+    let place = super::StreamPlace::take(&shared)?;
     let period = Duration::from_millis(q.interval_ms.unwrap_or(250).clamp(100, 5_000));
     let mut interval = tokio::time::interval(period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -229,7 +230,7 @@ pub(super) async fn live(
             }
         },
     );
-    Ok(super::sse_until_stop(stream, stop))
+    Ok(super::sse_until_stop(stream, stop, place))
 }
 
 /// Held space query.

@@ -63,6 +63,17 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/tokens", post(system::create_token))
         .route("/api/v1/server-key", get(system::server_key))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        // after every route: it applies to those already added
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method",
+            )
+        })
+        .layer(axum::extract::DefaultBodyLimit::max(
+            shared.config.max_body_bytes,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             authenticate_first,
@@ -211,6 +222,13 @@ impl IntoResponse for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(r: JsonRejection) -> Self {
         let status = r.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(
+                status,
+                "body_too_large",
+                "the request body is larger than this server takes (--max-body-bytes)",
+            );
+        }
         let code = if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
             "unsupported_media_type"
         } else {
@@ -310,7 +328,8 @@ fn authenticate(
     Ok(principal)
 }
 
-/// An AGV id from a path: 0 is no AGV's id (the protocol refuses it), 400 `invalid_agv_id`.
+/// An AGV id from a path or a body: 0 is no AGV's id (the protocol refuses it), 400
+/// `invalid_agv_id`.
 fn agv_id(id: u32) -> Result<u32, ApiError> {
     if id == 0 {
         return Err(ApiError::bad_request(
@@ -321,9 +340,46 @@ fn agv_id(id: u32) -> Result<u32, ApiError> {
     Ok(id)
 }
 
+/// A place among the server-sent event streams open at once (`--max-event-streams`), held for
+/// as long as its stream: 503 `too_many_streams` when every place is taken.
+pub(crate) struct StreamPlace {
+    /// Given back when dropped (none: no limit).
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl StreamPlace {
+    /// Takes a place, if one is free.
+    fn take(shared: &Shared) -> Result<Self, ApiError> {
+        let Some(places) = shared.stream_places() else {
+            return Ok(Self { _permit: None });
+        };
+        match places.try_acquire_owned() {
+            Ok(permit) => Ok(Self {
+                _permit: Some(permit),
+            }),
+            Err(_) => {
+                shared.metrics.refused_streams.inc();
+                Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_streams",
+                    format!(
+                        "{} event streams are open, the most this server keeps \
+                         (--max-event-streams): try again later",
+                        shared.config.max_event_streams
+                    ),
+                ))
+            }
+        }
+    }
+}
+
 /// A server-sent event stream with a keep-alive comment every 15 s, ending with the server (so
-/// graceful shutdown does not wait on subscribers).
-fn sse_until_stop<S>(stream: S, mut stop: tokio::sync::watch::Receiver<bool>) -> Response
+/// graceful shutdown does not wait on subscribers), holding `place` until it ends.
+fn sse_until_stop<S>(
+    stream: S,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+    place: StreamPlace,
+) -> Response
 where
     S: futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>
         + Send
@@ -331,6 +387,10 @@ where
 {
     let stream = futures_util::StreamExt::take_until(stream, async move {
         let _ = stop.wait_for(|s| *s).await;
+    });
+    let stream = futures_util::StreamExt::map(stream, move |event| {
+        let _held = &place;
+        event
     });
     axum::response::sse::Sse::new(stream)
         .keep_alive(

@@ -83,6 +83,10 @@ pub(super) async fn cluster(State(shared): State<Arc<Shared>>) -> Response {
 pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     // the waits as they are now
     crate::waits::observe(&shared, &shared.traffic.lock(), crate::state::now_ms());
+    shared
+        .metrics
+        .event_log_dropped
+        .set(i64::try_from(shared.events.dropped()).unwrap_or(i64::MAX));
     (
         [(
             header::CONTENT_TYPE,
@@ -117,6 +121,7 @@ pub(super) async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&shared, &headers, q.access_token.as_deref(), Role::Viewer)?;
+    let place = super::StreamPlace::take(&shared)?;
     let filter = q.agv_id;
     let stop = shared.stop_signal();
     let stream =
@@ -136,7 +141,7 @@ pub(super) async fn events(
                 .event("lagged")
                 .data(json!({ "missed": n }).to_string()))),
         });
-    Ok(super::sse_until_stop(stream, stop))
+    Ok(super::sse_until_stop(stream, stop, place))
 }
 
 /// Audit log query.
