@@ -78,10 +78,29 @@ pub fn generate() -> String {
     format!("rcs_{}", hex::encode(raw))
 }
 
-/// The known tokens, by digest.
+/// A stored token's public id: the first 16 hex digits of its digest (names what to revoke;
+/// tells nothing about the token).
+pub fn token_id(digest: &str) -> &str {
+    &digest[..digest.len().min(TOKEN_ID_LEN)]
+}
+
+/// Hex digits in a token id.
+pub const TOKEN_ID_LEN: usize = 16;
+
+/// A token not known in memory makes the server read the stored tokens again (a token created
+/// by the CLI or another instance works at once), at most this often.
+const REFRESH_ON_MISS: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The known tokens, by digest: the admin token (configured or in the data dir's file) and the
+/// stored ones, read again from the database every few seconds and on a miss (revocations and
+/// tokens from the CLI or another instance take effect without a restart).
 #[derive(Default)]
 pub struct Tokens {
     by_digest: RwLock<HashMap<String, Principal>>,
+    /// The digest of the admin token that is not stored (kept over refreshes).
+    fixed: RwLock<Option<(String, Principal)>>,
+    /// When a miss last read the stored tokens again.
+    missed: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -115,7 +134,7 @@ impl Tokens {
                         "RCS_API_TOKEN (--api-token) is blank".into(),
                     ));
                 }
-                tokens.insert(t, "admin (RCS_API_TOKEN)", Role::Admin);
+                tokens.set_fixed(t, "admin (RCS_API_TOKEN)");
                 AdminTokenSource::Configured
             }
             _ => {
@@ -134,7 +153,7 @@ impl Tokens {
                     write_secret(&path, &token)?;
                     token
                 };
-                tokens.insert(&token, "admin (api-token file)", Role::Admin);
+                tokens.set_fixed(&token, "admin (api-token file)");
                 AdminTokenSource::File(path)
             }
         };
@@ -150,6 +169,62 @@ impl Tokens {
                 role,
             },
         );
+    }
+
+    fn set_fixed(&self, token: &str, name: &str) {
+        let principal = Principal {
+            name: name.to_owned(),
+            role: Role::Admin,
+        };
+        self.insert_digest(digest(token), principal.clone());
+        *self.fixed.write().expect("not poisoned") = Some((digest(token), principal));
+    }
+
+    /// Reads the stored tokens again: tokens created elsewhere (the CLI, another instance)
+    /// are known, revoked ones forgotten. The admin token that is not stored stays.
+    pub async fn refresh(&self, db: &Db) -> Result<(), sqlx::Error> {
+        let mut fresh = HashMap::new();
+        for (digest, name, role) in db.api_tokens().await? {
+            if let Some(role) = Role::parse(&role) {
+                fresh.insert(digest, Principal { name, role });
+            }
+        }
+        if let Some((d, p)) = self.fixed.read().expect("not poisoned").clone() {
+            fresh.insert(d, p);
+        }
+        *self.by_digest.write().expect("not poisoned") = fresh;
+        Ok(())
+    }
+
+    /// Who `token` is, reading the stored tokens again first when it is not known (at most
+    /// every 250 ms: a flood of wrong tokens costs the database a few reads a second).
+    pub async fn check_fresh(&self, token: &str, db: &Db) -> Option<Principal> {
+        if let Some(p) = self.check(token) {
+            return Some(p);
+        }
+        if token.is_empty() {
+            return None;
+        }
+        {
+            let mut missed = self.missed.lock().expect("not poisoned");
+            let now = std::time::Instant::now();
+            if missed.is_some_and(|at| now.duration_since(at) < REFRESH_ON_MISS) {
+                return None;
+            }
+            *missed = Some(now);
+        }
+        if let Err(e) = self.refresh(db).await {
+            tracing::warn!(error = %e, "could not read the stored API tokens");
+        }
+        self.check(token)
+    }
+
+    /// Forgets the stored token with id `id` (revoked).
+    pub fn forget(&self, id: &str) {
+        self.by_digest
+            .write()
+            .expect("not poisoned")
+            .retain(|d, _| token_id(d) != id);
     }
 
     fn insert_digest(&self, digest: String, principal: Principal) {
@@ -194,4 +269,19 @@ pub fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
     let mut f = options.open(path)?;
     f.write_all(text.as_bytes())?;
     f.write_all(b"\n")
+}
+
+/// Reads the stored tokens again every 2 s until the server stops: a token revoked through the
+/// CLI or another instance stops working here within that.
+pub async fn run_refresh(shared: std::sync::Arc<crate::state::Shared>) {
+    let mut stop = shared.stop_signal();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = shared.tokens.refresh(&shared.db).await {
+            tracing::debug!(error = %e, "could not read the stored API tokens");
+        }
+    }
 }

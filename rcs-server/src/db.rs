@@ -3,6 +3,7 @@
 
 mod sessions;
 mod tasks;
+mod tokens;
 
 use protocol::message::RegisterRequest;
 use sqlx::AnyPool;
@@ -414,36 +415,6 @@ impl Db {
             .await?;
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
             .transpose()
-    }
-
-    /// Every API token as (digest, name, role).
-    pub async fn api_tokens(&self) -> Result<Vec<(String, String, String)>, sqlx::Error> {
-        let rows = sqlx::query("SELECT token_digest, name, role FROM api_tokens")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-            .collect()
-    }
-
-    /// Stores a token's digest.
-    pub async fn insert_api_token(
-        &self,
-        digest: &str,
-        name: &str,
-        role: &str,
-        now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO api_tokens (token_digest, name, role, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(digest)
-        .bind(name)
-        .bind(role)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     /// Every AGV that registered or was enrolled, by id.

@@ -161,6 +161,7 @@ pub async fn start_term(
     let writer = tokio::spawn(writer::run(state.clone(), log, writer_rx));
     let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
     tokio::spawn(grants::run_expiry(state.clone()));
+    tokio::spawn(auth::run_refresh(state.clone()));
     tokio::spawn(dispatch::run(state.clone()));
     tokio::spawn(safety::run(state.clone()));
     if let Some(url) = state.config.callback_url.clone() {

@@ -49,6 +49,14 @@ enum TokenCommand {
         #[arg(long, value_parser = ["viewer", "operator", "admin"])]
         role: String,
     },
+    /// Lists the stored API tokens: id, role, created, name; no secrets.
+    List,
+    /// Revokes a stored API token by its id (from `token list`): a running server refuses it
+    /// within seconds.
+    Revoke {
+        /// The token's id (16 hex digits).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +170,33 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!("{token}");
+        }
+        Some(Command::Token {
+            command: TokenCommand::List,
+        }) => {
+            std::fs::create_dir_all(&cli.config.data_dir)?;
+            let db = cli.config.open_db().await?;
+            db.migrate().await?;
+            for (id, name, role, created) in db.api_token_list().await? {
+                let when = httpdate::fmt_http_date(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(u64::try_from(created).unwrap_or(0)),
+                );
+                println!("{id}  {role:<8}  {when}  {name}");
+            }
+        }
+        Some(Command::Token {
+            command: TokenCommand::Revoke { id },
+        }) => {
+            std::fs::create_dir_all(&cli.config.data_dir)?;
+            let db = cli.config.open_db().await?;
+            db.migrate().await?;
+            match db.revoke_api_token(&id.to_ascii_lowercase()).await? {
+                Some((name, role)) => println!("revoked {id} ({role}, {name})"),
+                None => {
+                    anyhow::bail!("no stored token has the id {id} (see `rcs-server token list`)")
+                }
+            }
         }
         Some(Command::Migrate) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;

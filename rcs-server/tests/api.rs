@@ -39,7 +39,7 @@ async fn token(s: &Running, name: &str, role: &str) -> String {
         &json!({ "name": name, "role": role }),
     )
     .await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 201, "{body}");
     body["token"].as_str().unwrap().to_owned()
 }
 

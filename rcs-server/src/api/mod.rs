@@ -9,6 +9,7 @@ mod live;
 mod maps;
 mod system;
 mod tasks;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ use crate::state::Shared;
 
 pub use agvs::{AgvDto, CommandRequest, CommandResponse, EnrollRequest, PoseDto};
 pub use live::{HeldSpace, LiveAgv, WhoAmI};
-pub use system::TokenRequest;
+pub use tokens::TokenRequest;
 
 /// The API's router over the shared server state.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -60,7 +61,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/space", get(live::space))
         .route("/api/v1/whoami", get(live::whoami))
         .route("/api/v1/audit", get(system::audit))
-        .route("/api/v1/tokens", post(system::create_token))
+        .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
+        .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/server-key", get(system::server_key))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // after every route: it applies to those already added
@@ -101,6 +103,19 @@ async fn authenticate_first(
         let query_token = axum::extract::Query::<TokenQuery>::try_from_uri(request.uri())
             .ok()
             .and_then(|q| q.0.access_token);
+        // A token not known here may have been created a moment ago by the CLI or another
+        // instance: looked up in the database (at most every 250 ms) before a 401; the
+        // handlers' own checks then find it.
+        let presented = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_owned)
+            .or(query_token.clone());
+        if let Some(t) = presented {
+            shared.tokens.check_fresh(t.trim(), &shared.db).await;
+        }
         if let Err(e) = authenticate(&shared, request.headers(), query_token.as_deref()) {
             return e.into_response();
         }
@@ -137,7 +152,9 @@ async fn authenticate_first(
         live::space,
         live::whoami,
         system::audit,
-        system::create_token,
+        tokens::create,
+        tokens::list,
+        tokens::revoke,
         system::server_key,
     ),
     components(schemas(ApiErrorBody, crate::events::FleetEvent, Role)),

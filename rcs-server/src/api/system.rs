@@ -15,8 +15,8 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use utoipa::OpenApi as _;
 
 use super::{ApiDoc, ApiError, Json, Query, authorize};
-use crate::auth::{self, Role};
-use crate::state::{Shared, now_ms};
+use crate::auth::Role;
+use crate::state::Shared;
 
 /// Liveness and a summary.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -196,71 +196,6 @@ pub(super) async fn audit(
             })
             .collect(),
     ))
-}
-
-/// A token to create.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// A name for it (recorded in the audit log with what it does).
-    pub name: String,
-    /// Its role.
-    pub role: Role,
-}
-
-/// The new token: shown once, stored only as a digest.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    /// The name.
-    pub name: String,
-    /// The role.
-    pub role: Role,
-    /// The token.
-    pub token: String,
-}
-
-/// Creates an API token (admin).
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "system", request_body = TokenRequest,
-    responses((status = 200, body = TokenResponse), (status = 403, body = super::ApiErrorBody)))]
-pub(super) async fn create_token(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Json(request): Json<TokenRequest>,
-) -> Result<Json<TokenResponse>, ApiError> {
-    let who = authorize(&shared, &headers, None, Role::Admin)?;
-    let name = request.name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            "the name must be 1 to 64 characters, none of them a control character",
-        ));
-    }
-    let token = auth::generate();
-    shared
-        .events
-        .audit(
-            &shared.db,
-            "token.created",
-            None,
-            &who.name,
-            json!({ "name": name, "role": request.role.as_str() }),
-        )
-        .await?;
-    shared
-        .db
-        .insert_api_token(
-            &auth::digest(&token),
-            name,
-            request.role.as_str(),
-            now_ms() as i64,
-        )
-        .await?;
-    shared.tokens.insert(&token, name, request.role);
-    Ok(Json(TokenResponse {
-        name: name.to_owned(),
-        role: request.role,
-        token,
-    }))
 }
 
 /// The server's SM2 public key (SPKI PEM): what AGVs verify the server with in secure mode.
