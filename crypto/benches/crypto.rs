@@ -64,6 +64,15 @@ fn symmetric(c: &mut Criterion) {
         g.bench_function(format!("{len} B"), |b| {
             b.iter(|| keys.send.apply_keystream(7, black_box(&mut data)))
         });
+        // Before: RustCrypto `ctr::Ctr128BE<sm4::Sm4>` (one block at a time), same key size.
+        g.bench_function(format!("{len} B, RustCrypto sm4 0.6 + ctr (before)"), |b| {
+            use ctr::cipher::{KeyIvInit, StreamCipher};
+            let (key, iv) = ([9u8; 16], [7u8; 16]);
+            b.iter(|| {
+                let mut c = ctr::Ctr128BE::<sm4::Sm4>::new(&key.into(), &iv.into());
+                c.apply_keystream(black_box(&mut data))
+            })
+        });
     }
     g.finish();
     let mut g = c.benchmark_group("hmac-sm3");
