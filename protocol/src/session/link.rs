@@ -283,18 +283,22 @@ impl<C: ChannelCrypto> Link<C> {
             let fatal = self.reject(now, h.seq, ErrorCode::RateLimited, detail);
             return Some(Incoming::Bad { fatal });
         }
-        let mut message = Message::Heartbeat(crate::message::Heartbeat {});
         let result = match self.channel.as_mut() {
-            Some(channel) => channel
-                .open(&frame, now, &mut message)
-                .map_err(|e| match e {
-                    OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
-                    other => (other.code(), alloc::format!("{other}")),
-                }),
-            None => self.open_plain(&frame, &mut message),
+            Some(channel) => {
+                let mut message = Message::Heartbeat(crate::message::Heartbeat {});
+                channel
+                    .open(&frame, now, &mut message)
+                    .map(|()| message)
+                    .map_err(|e| match e {
+                        OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
+                        other => (other.code(), alloc::format!("{other}")),
+                    })
+            }
+            // Decoded straight into the returned message (no placeholder to overwrite).
+            None => self.open_plain(&frame),
         };
         match result {
-            Ok(()) => {
+            Ok(message) => {
                 if self.channel.is_none() {
                     self.window.mark(h.seq);
                 }
@@ -309,11 +313,7 @@ impl<C: ChannelCrypto> Link<C> {
 
     /// A frame before the secure channel: plaintext, or a signed handshake frame (body in
     /// plaintext; the caller verifies the signature).
-    fn open_plain(
-        &self,
-        frame: &FrameRef<'_>,
-        message: &mut Message,
-    ) -> Result<(), (ErrorCode, String)> {
+    fn open_plain(&self, frame: &FrameRef<'_>) -> Result<Message, (ErrorCode, String)> {
         let h = &frame.header;
         if h.flags.contains(Flags::ENCRYPTED) || h.flags.contains(Flags::MAC) {
             return Err((
@@ -333,14 +333,12 @@ impl<C: ChannelCrypto> Link<C> {
                 alloc::format!("sequence number {}", h.seq),
             ));
         }
-        message
-            .decode_body_into(h.message_type, frame.body)
-            .map_err(|e| {
-                (
-                    error_code(&e),
-                    alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
-                )
-            })
+        Message::decode_body(h.message_type, frame.body).map_err(|e| {
+            (
+                error_code(&e),
+                alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
+            )
+        })
     }
 
     /// Removes the command answered by `request_seq` (any of its transmissions); returns the
