@@ -64,6 +64,21 @@ fn symmetric(c: &mut Criterion) {
         g.bench_function(format!("{len} B"), |b| {
             b.iter(|| keys.send.apply_keystream(7, black_box(&mut data)))
         });
+        // Before: RustCrypto `ctr::Ctr128BE<sm4::Sm4>` (one block at a time), as the channel
+        // used it: the expanded key cloned into a counter-mode core per frame.
+        g.bench_function(format!("{len} B, RustCrypto sm4 0.6 + ctr (before)"), |b| {
+            use ctr::cipher::{InnerIvInit, KeyInit, StreamCipher};
+            let cipher = sm4::Sm4::new(&[9u8; 16].into());
+            let iv = [7u8; 16];
+            b.iter(|| {
+                let core = ctr::CtrCore::<sm4::Sm4, ctr::flavors::Ctr128BE>::inner_iv_init(
+                    cipher.clone(),
+                    &iv.into(),
+                );
+                let mut c = ctr::cipher::StreamCipherCoreWrapper::from_core(core);
+                c.apply_keystream(black_box(&mut data))
+            })
+        });
     }
     g.finish();
     let mut g = c.benchmark_group("hmac-sm3");

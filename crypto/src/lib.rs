@@ -24,6 +24,7 @@ pub mod kex;
 pub mod keys;
 pub mod session;
 pub mod sign;
+pub mod sm4ctr;
 
 pub use sm2::{PublicKey, SecretKey};
 

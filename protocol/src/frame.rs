@@ -44,7 +44,30 @@ pub const MAX_FRAME_LEN_LIMIT: usize = 16 * 1024 * 1024;
 // Slice-by-16 tables: 8 KiB (CRC-16) and 16 KiB (CRC-32) of flash, several times faster than
 // byte-at-a-time on every frame.
 const HEADER_CRC: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_IBM_3740);
+// With std the frame CRC is the `crc32c` crate's (the CPU's CRC-32C instruction where it has
+// one, detected at run time): the same checksum, measured about 6x faster on a status report
+// (docs/performance.md). The table is the no_std path and the reference in tests.
 const FRAME_CRC: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
+
+/// The frame checksum, CRC-32C (Castagnoli, as iSCSI), of `data`.
+#[inline]
+pub fn frame_crc(data: &[u8]) -> u32 {
+    #[cfg(feature = "std")]
+    {
+        crc32c::crc32c(data)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        FRAME_CRC.checksum(data)
+    }
+}
+
+/// The frame checksum computed with the `crc` crate's slice-by-16 tables (the no_std path),
+/// for comparisons.
+#[doc(hidden)]
+pub fn frame_crc_table(data: &[u8]) -> u32 {
+    FRAME_CRC.checksum(data)
+}
 
 /// The flags byte of the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -444,7 +467,7 @@ impl FrameDecoder {
             return (0, Ok(None));
         }
         let crc_at = frame_len - CRC_LEN;
-        let computed = FRAME_CRC.checksum(&buf[HEADER_LEN..crc_at]);
+        let computed = frame_crc(&buf[HEADER_LEN..crc_at]);
         let found = u32::from_le_bytes([
             buf[crc_at],
             buf[crc_at + 1],
@@ -513,7 +536,7 @@ pub fn encode_message(
     header.message_type = message.message_type();
     header.body_len = body_len as u32;
     dst[start..start + HEADER_LEN].copy_from_slice(&header.to_bytes());
-    let crc = FRAME_CRC.checksum(&dst[start + HEADER_LEN..]);
+    let crc = frame_crc(&dst[start + HEADER_LEN..]);
     dst.put_u32_le(crc);
     Ok(())
 }
@@ -554,7 +577,7 @@ pub fn encode_raw(
     dst.put_slice(&header.to_bytes());
     dst.put_slice(body);
     dst.put_slice(auth);
-    let crc = FRAME_CRC.checksum(&dst[start + HEADER_LEN..]);
+    let crc = frame_crc(&dst[start + HEADER_LEN..]);
     dst.put_u32_le(crc);
     Ok(())
 }
@@ -593,6 +616,19 @@ mod tests {
         )
         .unwrap();
         b
+    }
+
+    #[test]
+    fn hardware_and_table_crc_agree() {
+        // The check value of CRC-32C, then every length up to a few blocks of the fast paths.
+        assert_eq!(frame_crc(b"123456789"), 0xE306_9283);
+        let data: alloc::vec::Vec<u8> = (0..600u32).map(|i| (i * 131 + 7) as u8).collect();
+        for len in 0..data.len() {
+            for start in 0..3.min(len + 1) {
+                let d = &data[start..len];
+                assert_eq!(frame_crc(d), FRAME_CRC.checksum(d), "{start}..{len}");
+            }
+        }
     }
 
     #[test]

@@ -44,5 +44,5 @@ pub mod tokio_codec;
 pub mod types;
 
 pub use error::{DecodeError, EncodeError, FrameError};
-pub use frame::{Frame, FrameDecoder, Header, PROTOCOL_VERSION};
+pub use frame::{Frame, FrameDecoder, FrameRef, Header, PROTOCOL_VERSION};
 pub use message::{Message, MessageType};

@@ -189,7 +189,7 @@ impl<K: AgvCrypto> AgvSession<K> {
         super::drive_input(self, now, bytes);
     }
 
-    fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+    fn handle_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
         let seq = frame.header.seq;
         match (&self.state, message) {
             (State::AwaitAccess { request_seq }, Message::AccessResponse(resp))
@@ -262,7 +262,7 @@ impl<K: AgvCrypto> AgvSession<K> {
     fn on_access_response(
         &mut self,
         now: u64,
-        frame: &crate::Frame,
+        frame: &crate::FrameRef<'_>,
         resp: crate::message::AccessResponse,
     ) {
         if resp.result != ResultCode::Ok {
@@ -277,9 +277,9 @@ impl<K: AgvCrypto> AgvSession<K> {
             // Downgrade rule: only a signed secure-mode answer with a key exchange is accepted.
             let signed = frame.header.flags.contains(Flags::SIGNED);
             let mut bytes = bytes::BytesMut::new();
-            crate::frame::signed_bytes(&mut bytes, &frame.header, &frame.body);
+            crate::frame::signed_bytes(&mut bytes, &frame.header, frame.body);
             let crypto = self.crypto.as_mut().expect("secure mode has crypto");
-            let genuine = signed && crypto.verify_rcs(&[&bytes], &frame.auth);
+            let genuine = signed && crypto.verify_rcs(&[&bytes], frame.auth);
             let (Some(reply), true, AccessMode::Secure) =
                 (resp.key_exchange.as_ref(), genuine, resp.mode)
             else {
@@ -436,7 +436,7 @@ impl<K: AgvCrypto> super::Endpoint for AgvSession<K> {
     fn closed(&self) -> bool {
         self.is_closed()
     }
-    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
         self.handle_message(now, frame, message);
     }
     fn fail(&mut self, now: u64) {

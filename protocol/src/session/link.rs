@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{SessionConfig, SessionError};
 use crate::error::DecodeError;
-use crate::frame::{self, Flags, Frame, FrameDecoder, Header};
+use crate::frame::{self, Flags, FrameDecoder, FrameRef, Header};
 use crate::message::{ErrorReport, Message, MessageType, SecureProfile};
 use crate::secure::{ChannelCrypto, OpenError, ReplayWindow, SecureChannel};
 use crate::types::ErrorCode;
@@ -30,10 +30,11 @@ struct Pending {
 // Lives on the stack for one loop iteration: boxing the message would allocate per frame.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub(super) enum Incoming {
-    /// A frame and its message (decrypted and authenticated in secure mode; for the signed
-    /// handshake frames the caller checks the signature with `frame`).
-    Message(Frame, Message),
+pub(super) enum Incoming<'a> {
+    /// A frame (borrowed from the receive buffer) and its message (decrypted and
+    /// authenticated in secure mode; for the signed handshake frames the caller checks the
+    /// signature with `frame`).
+    Message(FrameRef<'a>, Message),
     /// A bad frame: already answered with an `Error`; `fatal` when the error budget is spent.
     Bad { fatal: bool },
 }
@@ -62,7 +63,9 @@ pub(super) struct Link<C> {
     pub(super) config: SessionConfig,
     pub(super) agv_id: u32,
     decoder: FrameDecoder,
-    inbuf: BytesMut,
+    /// Received bytes not yet decoded: the tail of a frame that has not fully arrived (frames
+    /// that arrive whole are decoded straight from the caller's bytes, see `drive_input`).
+    pub(super) inbuf: BytesMut,
     out: VecDeque<Bytes>,
     next_seq: u32,
     window: ReplayWindow,
@@ -211,11 +214,11 @@ impl<C: ChannelCrypto> Link<C> {
         self.channel = Some(channel);
     }
 
-    /// Appends received bytes. Returns false when the peer floods past the buffer limit.
-    pub(super) fn receive(&mut self, now: u64, bytes: &[u8]) -> bool {
+    /// Notes that `incoming` bytes arrived. Returns false when the peer floods past the buffer
+    /// limit (what is buffered plus what arrived).
+    pub(super) fn receive(&mut self, now: u64, incoming: usize) -> bool {
         self.last_rx = now;
-        self.inbuf.extend_from_slice(bytes);
-        self.inbuf.len() <= self.config.max_buffered
+        self.inbuf.len().saturating_add(incoming) <= self.config.max_buffered
     }
 
     /// Answers a bad frame with an `Error` and counts it.
@@ -237,9 +240,25 @@ impl<C: ChannelCrypto> Link<C> {
         self.errors.len() >= self.config.max_errors
     }
 
-    /// The next complete incoming frame, decoded (or the error it was answered with).
-    pub(super) fn next_incoming(&mut self, now: u64) -> Option<Incoming> {
-        let frame = match self.decoder.decode(&mut self.inbuf) {
+    /// The next complete frame at the front of `buf`, decoded (or the error it was answered
+    /// with), borrowing `buf` (no copy), and how many bytes of `buf` it took: the caller drops
+    /// them once done with the frame. `None`: more bytes are needed (the count is of bytes
+    /// skipped, e.g. the rest of an oversized frame).
+    pub(super) fn next_incoming<'a>(
+        &mut self,
+        now: u64,
+        buf: &'a [u8],
+    ) -> (usize, Option<Incoming<'a>>) {
+        let (consumed, result) = self.decoder.decode_slice(buf);
+        (consumed, self.incoming(now, result))
+    }
+
+    fn incoming<'a>(
+        &mut self,
+        now: u64,
+        result: Result<Option<FrameRef<'a>>, crate::error::FrameError>,
+    ) -> Option<Incoming<'a>> {
+        let frame = match result {
             Ok(Some(frame)) => frame,
             Ok(None) => return None,
             Err(e) => {
@@ -264,19 +283,22 @@ impl<C: ChannelCrypto> Link<C> {
             let fatal = self.reject(now, h.seq, ErrorCode::RateLimited, detail);
             return Some(Incoming::Bad { fatal });
         }
-        let mut message = Message::Heartbeat(crate::message::Heartbeat {});
-        let result =
-            match self.channel.as_mut() {
-                Some(channel) => channel
-                    .open(&frame.as_ref(), now, &mut message)
+        let result = match self.channel.as_mut() {
+            Some(channel) => {
+                let mut message = Message::Heartbeat(crate::message::Heartbeat {});
+                channel
+                    .open(&frame, now, &mut message)
+                    .map(|()| message)
                     .map_err(|e| match e {
                         OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
                         other => (other.code(), alloc::format!("{other}")),
-                    }),
-                None => self.open_plain(&frame, &mut message),
-            };
+                    })
+            }
+            // Decoded straight into the returned message (no placeholder to overwrite).
+            None => self.open_plain(&frame),
+        };
         match result {
-            Ok(()) => {
+            Ok(message) => {
                 if self.channel.is_none() {
                     self.window.mark(h.seq);
                 }
@@ -291,7 +313,7 @@ impl<C: ChannelCrypto> Link<C> {
 
     /// A frame before the secure channel: plaintext, or a signed handshake frame (body in
     /// plaintext; the caller verifies the signature).
-    fn open_plain(&self, frame: &Frame, message: &mut Message) -> Result<(), (ErrorCode, String)> {
+    fn open_plain(&self, frame: &FrameRef<'_>) -> Result<Message, (ErrorCode, String)> {
         let h = &frame.header;
         if h.flags.contains(Flags::ENCRYPTED) || h.flags.contains(Flags::MAC) {
             return Err((
@@ -311,14 +333,12 @@ impl<C: ChannelCrypto> Link<C> {
                 alloc::format!("sequence number {}", h.seq),
             ));
         }
-        message
-            .decode_body_into(h.message_type, &frame.body)
-            .map_err(|e| {
-                (
-                    error_code(&e),
-                    alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
-                )
-            })
+        Message::decode_body(h.message_type, frame.body).map_err(|e| {
+            (
+                error_code(&e),
+                alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
+            )
+        })
     }
 
     /// Removes the command answered by `request_seq` (any of its transmissions); returns the

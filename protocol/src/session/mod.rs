@@ -360,27 +360,56 @@ trait Endpoint {
     type Channel: ChannelCrypto;
     fn link(&mut self) -> &mut link::Link<Self::Channel>;
     fn closed(&self) -> bool;
-    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message);
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message);
     fn fail(&mut self, now: u64);
 }
 
-/// Appends received bytes and handles every complete frame, stopping once the session closes.
-/// A peer that floods past the buffer limit or spends its error budget is closed.
+/// Handles every complete frame in received bytes, stopping once the session closes. A peer
+/// that floods past the buffer limit or spends its error budget is closed.
+///
+/// Zero-copy: frames are decoded borrowed from the bytes they arrived in. When nothing is
+/// buffered (the usual case: a read brings whole frames) they are decoded straight from
+/// `bytes`, and only an incomplete frame at the end is copied into the link's buffer; otherwise
+/// `bytes` is appended to that buffer and the frames are decoded from it.
 fn drive_input<E: Endpoint>(end: &mut E, now: u64, bytes: &[u8]) {
     if end.closed() {
         return;
     }
-    if !end.link().receive(now, bytes) {
+    if !end.link().receive(now, bytes.len()) {
         return end.fail(now);
     }
-    while let Some(incoming) = end.link().next_incoming(now) {
+    if end.link().inbuf.is_empty() {
+        let used = drain(end, now, bytes);
+        if !end.closed() {
+            end.link().inbuf.extend_from_slice(&bytes[used..]);
+        }
+        return;
+    }
+    // Taken out of the link while its frames are borrowed (the handlers may use the link).
+    let mut buf = core::mem::take(&mut end.link().inbuf);
+    buf.extend_from_slice(bytes);
+    let used = drain(end, now, &buf);
+    if !end.closed() {
+        bytes::Buf::advance(&mut buf, used);
+        end.link().inbuf = buf;
+    }
+}
+
+/// Decodes and handles the frames at the front of `buf` until more bytes are needed or the
+/// session closes; returns how many bytes were used.
+fn drain<E: Endpoint>(end: &mut E, now: u64, buf: &[u8]) -> usize {
+    let mut used = 0;
+    loop {
+        let (consumed, incoming) = end.link().next_incoming(now, &buf[used..]);
+        used += consumed;
         match incoming {
-            link::Incoming::Bad { fatal: true } => end.fail(now),
-            link::Incoming::Bad { fatal: false } => {}
-            link::Incoming::Message(frame, message) => end.on_message(now, &frame, message),
+            None => return used,
+            Some(link::Incoming::Bad { fatal: true }) => end.fail(now),
+            Some(link::Incoming::Bad { fatal: false }) => {}
+            Some(link::Incoming::Message(frame, message)) => end.on_message(now, &frame, message),
         }
         if end.closed() {
-            return;
+            return used;
         }
     }
 }

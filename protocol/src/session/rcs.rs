@@ -295,7 +295,7 @@ impl<K: RcsCrypto> RcsSession<K> {
         }
     }
 
-    fn handle_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+    fn handle_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
         let h = frame.header;
         match (&self.state, message) {
             (State::AwaitAccess, Message::AccessRequest(_)) if self.not_active.is_some() => {
@@ -314,9 +314,9 @@ impl<K: RcsCrypto> RcsSession<K> {
             ) if c.request_seq == *response_seq && h.flags.contains(Flags::SIGNED) => {
                 let profile = *profile;
                 let mut bytes = bytes::BytesMut::new();
-                crate::frame::signed_bytes(&mut bytes, &h, &frame.body);
+                crate::frame::signed_bytes(&mut bytes, &h, frame.body);
                 let transcript = [&self.transcript.request[..], &self.transcript.response[..]];
-                let channel = if self.crypto.verify_agv(&[&bytes], &frame.auth) {
+                let channel = if self.crypto.verify_agv(&[&bytes], frame.auth) {
                     self.crypto.confirm(&c.confirm, &transcript)
                 } else {
                     None
@@ -428,7 +428,7 @@ impl<K: RcsCrypto> RcsSession<K> {
         self.finish(now, CloseReason::AccessDenied, CloseCause::Refused(result));
     }
 
-    fn on_access(&mut self, now: u64, frame: &crate::Frame, req: AccessRequest) {
+    fn on_access(&mut self, now: u64, frame: &crate::FrameRef<'_>, req: AccessRequest) {
         let h = frame.header;
         self.link.agv_id = h.agv_id;
         if h.agv_id == 0 {
@@ -482,11 +482,11 @@ impl<K: RcsCrypto> RcsSession<K> {
         }
         let init = req.key_exchange.as_ref().expect("checked by the decoder");
         let mut bytes = bytes::BytesMut::new();
-        crate::frame::signed_bytes(&mut bytes, &h, &frame.body);
+        crate::frame::signed_bytes(&mut bytes, &h, frame.body);
         let verified = h.flags.contains(Flags::SIGNED)
             && self
                 .crypto
-                .verify_request(h.agv_id, init, &[&bytes], &frame.auth);
+                .verify_request(h.agv_id, init, &[&bytes], frame.auth);
         let reply = if verified {
             self.crypto.respond(init)
         } else {
@@ -625,7 +625,7 @@ impl<K: RcsCrypto> super::Endpoint for RcsSession<K> {
     fn closed(&self) -> bool {
         self.is_closed()
     }
-    fn on_message(&mut self, now: u64, frame: &crate::Frame, message: Message) {
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
         self.handle_message(now, frame, message);
     }
     fn fail(&mut self, now: u64) {
