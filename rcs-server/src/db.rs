@@ -6,6 +6,7 @@ mod sessions;
 mod tasks;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
+pub use sessions::SESSION_LEFT_OPEN;
 
 use protocol::message::RegisterRequest;
 use sqlx::AnyPool;
@@ -22,10 +23,6 @@ pub struct Db {
     /// under its lease epoch ([`crate::lease`]).
     fence: Option<std::sync::Arc<crate::lease::Fence>>,
 }
-
-/// The close cause of a session a server found still open when it started (or took the lease):
-/// the process that had it ended without closing it (killed, crashed).
-pub const SESSION_LEFT_OPEN: &str = "left open (server restarted)";
 
 /// Whether `schema` is a plain PostgreSQL identifier usable unquoted: a-z or `_` first, then
 /// a-z, 0-9 or `_`, at most 63 bytes.

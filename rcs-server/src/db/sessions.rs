@@ -4,6 +4,10 @@ use sqlx::Row;
 
 use super::Db;
 
+/// The close cause of a session a server found still open when it started (or took the lease):
+/// the process that had it ended without closing it (killed, crashed).
+pub const SESSION_LEFT_OPEN: &str = "left open (server restarted)";
+
 impl Db {
     /// Logs a session's start.
     pub async fn open_session(
