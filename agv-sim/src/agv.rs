@@ -925,6 +925,7 @@ async fn drive<K: AgvCrypto>(
                         match message {
                             Message::SpaceGrant(g) => {
                                 stats.grants_granted.fetch_add(1, Ordering::Relaxed);
+                                stats.granted(spec.id, g.grant_id);
                                 body.obstacle = Obstacle::Manoeuvre {
                                     grant: g.grant_id,
                                     until: now_ms() + (1_500.0 / scale).max(200.0) as u64,

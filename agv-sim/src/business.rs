@@ -319,6 +319,8 @@ pub struct Business<'s> {
     run_tag: String,
     rng: u64,
     open: HashMap<u64, Open>,
+    /// Ids of the tasks the API accepted, in order.
+    accepted: Vec<u64>,
     figures: TaskFigures,
     seconds: Vec<f64>,
 }
@@ -356,6 +358,7 @@ impl<'s> Business<'s> {
             },
             rng: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1,
             open: HashMap::new(),
+            accepted: Vec::new(),
             figures: TaskFigures {
                 per_minute: per_min,
                 ..TaskFigures::default()
@@ -384,6 +387,11 @@ impl<'s> Business<'s> {
     /// Tasks submitted and not over yet.
     pub fn open(&self) -> usize {
         self.open.len()
+    }
+
+    /// Ids of the tasks the API accepted so far, in the order accepted.
+    pub fn accepted(&self) -> &[u64] {
+        &self.accepted
     }
 
     /// Tasks completed so far.
@@ -474,6 +482,7 @@ impl<'s> Business<'s> {
         if pending.maybe_sent {
             self.figures.resubmitted += 1;
         }
+        self.accepted.push(id);
         self.open.insert(
             id,
             Open {

@@ -306,7 +306,12 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .map(|(id, _)| *id)
             .collect::<Vec<u32>>()
     };
+    let acknowledged = crate::report::Acknowledged {
+        tasks: business.accepted().to_vec(),
+        grants: stats.grants_received(),
+    };
     Ok(Report {
+        acknowledged,
         redirects: stats.redirects.load(Ordering::Relaxed),
         api_failovers: api.failovers(),
         never_came_back: select(|o| o.offline_at_end),

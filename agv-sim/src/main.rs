@@ -166,6 +166,21 @@ struct RunArgs {
     /// Also write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
+    /// What the exit code judges: `clean` (exit 1 on any error, violation, task refused,
+    /// failed, cancelled or open, or AGV not connected at the end) or `recovered` (for runs
+    /// through RCS crashes: exit 1 when an AGV is not back, an invariant was violated, or a
+    /// task the API accepted is open, lost or failed without a reason; the problems printed).
+    #[arg(long, value_enum, default_value = "clean")]
+    expect: Expect,
+}
+
+/// What a fleet run's exit code judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Expect {
+    /// Everything went right.
+    Clean,
+    /// The fleet recovered from RCS crashes ([`agv_sim::Report::recovery_problems`]).
+    Recovered,
 }
 
 /// Checks one `--server` address (`host:port`, as the protocol's RCS addresses).
@@ -248,8 +263,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = a.report_json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
-    if !report.clean() {
-        std::process::exit(1);
+    match a.expect {
+        Expect::Clean if !report.clean() => std::process::exit(1),
+        Expect::Recovered => {
+            let problems = report.recovery_problems();
+            for p in &problems {
+                println!("recovery problem: {p}");
+            }
+            if !problems.is_empty() {
+                std::process::exit(1);
+            }
+            println!("recovered: every AGV back, no violation, every accepted task ended");
+        }
+        Expect::Clean => {}
     }
     Ok(())
 }

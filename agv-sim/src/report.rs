@@ -38,6 +38,8 @@ pub struct Stats {
     /// Denied.
     pub grants_denied: AtomicU64,
     errors: Mutex<BTreeMap<String, u64>>,
+    /// Every grant received: (AGV, grant id).
+    granted: Mutex<Vec<AcknowledgedGrant>>,
     latencies_us: Mutex<Vec<u64>>,
     offline: Mutex<BTreeMap<u32, Offline>>,
 }
@@ -75,6 +77,19 @@ impl Stats {
             .expect("not poisoned")
             .entry(kind.to_owned())
             .or_default() += 1;
+    }
+
+    /// AGV `agv` received grant `grant`.
+    pub fn granted(&self, agv: u32, grant: u32) {
+        self.granted
+            .lock()
+            .expect("not poisoned")
+            .push(AcknowledgedGrant { agv, grant });
+    }
+
+    /// Every grant received so far, in the order received.
+    pub fn grants_received(&self) -> Vec<AcknowledgedGrant> {
+        self.granted.lock().expect("not poisoned").clone()
     }
 
     /// Records a request→answer latency.
@@ -180,6 +195,27 @@ pub struct TaskFigures {
     pub open_queued: u64,
     /// Seconds from submission to completion (the server's clock), p50, p90, max.
     pub seconds_to_complete: Option<(f64, f64, f64)>,
+}
+
+/// What the fleet was told was accepted: the tasks the API answered with an id and the
+/// safe-space grants the AGVs received. The RCS must have stored each (it commits a task before
+/// it answers and a grant before it sends it): `rcs-server check --acknowledged` reads this
+/// from the JSON report.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Acknowledged {
+    /// Ids of the tasks the API accepted, in the order accepted.
+    pub tasks: Vec<u64>,
+    /// The grants received, in the order received.
+    pub grants: Vec<AcknowledgedGrant>,
+}
+
+/// A grant an AGV received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AcknowledgedGrant {
+    /// The AGV.
+    pub agv: u32,
+    /// The grant's id.
+    pub grant: u32,
 }
 
 /// The reasons for not submitting a task that are no refusal by the server.
@@ -342,6 +378,8 @@ pub struct Report {
     pub violation_samples: u64,
     /// The first sample of each distinct violation (kind and pair of AGVs).
     pub violations: Vec<Violation>,
+    /// What the fleet was told was accepted (tasks, grants).
+    pub acknowledged: Acknowledged,
     /// Seconds the run took.
     pub seconds: f64,
 }
@@ -358,6 +396,81 @@ impl Report {
             && self.tasks.open == 0
             && self.tasks.refused() == 0
             && self.agvs_connected as usize == self.agvs
+    }
+
+    /// What is wrong with a run through restarts or crashes of the RCS, one sentence each
+    /// (empty: it recovered): an AGV not connected at the end (never back after its link was
+    /// lost, or never connected), an invariant violation, a task the API accepted still open
+    /// after the drain, lost (unknown to the server) or failed without a reason, a task not
+    /// accounted for, or no task accepted at all. Tasks that failed with a reason, tasks the
+    /// server refused and errors of lost links are no failure of recovery.
+    pub fn recovery_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let t = &self.tasks;
+        if self.agvs_connected as usize != self.agvs {
+            out.push(format!(
+                "{} of {} AGVs connected at the end",
+                self.agvs_connected, self.agvs
+            ));
+        }
+        if !self.never_came_back.is_empty() {
+            out.push(format!(
+                "{} AGVs never came back: {:?}",
+                self.never_came_back.len(),
+                self.never_came_back
+            ));
+        }
+        if !self.never_connected.is_empty() {
+            out.push(format!(
+                "{} AGVs never connected: {:?}",
+                self.never_connected.len(),
+                self.never_connected
+            ));
+        }
+        if self.violation_samples > 0 || !self.violations.is_empty() {
+            out.push(format!(
+                "{} invariant violation samples ({} distinct), the first: {}",
+                self.violation_samples,
+                self.violations.len(),
+                self.violations
+                    .first()
+                    .map_or_else(String::new, ToString::to_string)
+            ));
+        }
+        if t.submitted == 0 {
+            out.push("no task was accepted: the run shows nothing about tasks".into());
+        }
+        if t.open > 0 {
+            out.push(format!(
+                "{} accepted tasks still open after the drain ({} queued)",
+                t.open, t.open_queued
+            ));
+        }
+        for (reason, what) in [
+            (
+                "unknown to the server",
+                "accepted tasks lost (unknown to the server)",
+            ),
+            ("no reason given", "tasks failed without a reason"),
+        ] {
+            if let Some(n) = t.failed_reasons.get(reason) {
+                out.push(format!("{n} {what}"));
+            }
+        }
+        if !t.accounted() {
+            out.push(format!(
+                "tasks not accounted for: {} requested, {} submitted, {} not submitted; {} \
+                 completed, {} failed, {} cancelled, {} open",
+                t.requested,
+                t.submitted,
+                t.not_submitted_total(),
+                t.completed,
+                t.failed,
+                t.cancelled,
+                t.open
+            ));
+        }
+        out
     }
 
     /// A human-readable table.

@@ -10,13 +10,12 @@
 //!   down, sends the AGVs it still has connections to no command, grant or session, and no
 //!   decision row it wrote after the takeover is in the database.
 //!
-//! Each instance is this test binary run again ([`child_instance`], configured by
-//! [`CHILD_ENV`]), so no other binary needs building; it dies with its [`Instance`].
+//! Each instance is this test binary run again ([`child_instance`], [`server::process`]), so
+//! no other binary needs building; it dies with its [`Instance`].
 //! Without PostgreSQL at 127.0.0.1:5432 the tests say "skipped" and pass.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +23,6 @@ use std::time::{Duration, Instant};
 use agv_sim::agv::{Mode, Profile};
 use agv_sim::{Report, RunOptions};
 use bytes::BytesMut;
-use clap::{CommandFactory, FromArgMatches, Parser};
 use protocol::frame::FrameDecoder;
 use serde_json::Value;
 use sqlx::Row;
@@ -33,10 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 mod server;
 use server::free_port;
+use server::process::Instance;
 
-/// Set (to the instance's command line as a JSON list) in a child process: [`child_instance`]
-/// runs an instance instead of returning.
-const CHILD_ENV: &str = "AGV_SIM_CLUSTER_CHILD";
 const TOKEN: &str = "cluster-test-token";
 const AGVS: usize = 10;
 const LEASE_MS: u64 = 1_000;
@@ -45,88 +41,37 @@ const LEASE_MS: u64 = 1_000;
 /// scheduler.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-#[derive(Parser)]
-struct Cli {
-    #[command(flatten)]
-    config: rcs_server::Config,
-}
-
-/// In a child process: an rcs-server instance with the command line in [`CHILD_ENV`], until
-/// SIGTERM (or its parent is gone). Elsewhere: nothing.
+/// In a child process: an instance ([`server::process`]). Elsewhere: nothing.
 #[test]
 fn child_instance() {
-    let Ok(args) = std::env::var(CHILD_ENV) else {
-        return;
-    };
-    let args: Vec<String> = serde_json::from_str(&args).expect("a JSON list of arguments");
-    let matches = Cli::command().get_matches_from(&args);
-    let mut cli = Cli::from_arg_matches(&matches).expect("a valid command line");
-    cli.config.apply_file(&matches).expect("no file");
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let parent = std::os::unix::process::parent_id();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if std::os::unix::process::parent_id() != parent {
-                    std::process::exit(1); // orphaned: the test is gone
-                }
-            }
-        });
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-        rcs_server::run(cli.config, async move {
-            term.recv().await;
-        })
-        .await
-        .unwrap();
-    });
+    server::process::child_main();
 }
 
 fn site() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/demo")
 }
 
-/// An instance: this test binary run again as [`child_instance`]. Killed when dropped.
-struct Instance {
+/// Starts instance `name` on the database at `url` (tagged with the name, PostgreSQL's
+/// `application_name`), listening on `agv` and `http`, advertising `advertise` to AGVs and
+/// pushing them `addresses`.
+fn start(
     name: &'static str,
-    child: std::process::Child,
-    http: SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Instance {
-    /// Starts instance `name` on the database at `url` (tagged with the name, PostgreSQL's
-    /// `application_name`), listening on `agv` and `http`, advertising `advertise` to AGVs
-    /// and pushing them `addresses`.
-    fn start(
-        name: &'static str,
-        url: &str,
-        (agv, http): (SocketAddr, SocketAddr),
-        advertise: SocketAddr,
-        addresses: &[SocketAddr],
-    ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let list = addresses
-            .iter()
-            .map(SocketAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        let args = [
-            "rcs-server",
+    url: &str,
+    (agv, http): (SocketAddr, SocketAddr),
+    advertise: SocketAddr,
+    addresses: &[SocketAddr],
+) -> Instance {
+    let list = addresses
+        .iter()
+        .map(SocketAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    Instance::start(name, http, TOKEN, |dir| {
+        [
             "--database-url",
             &format!("{url}?application_name=rcs-{name}"),
             "--data-dir",
-            dir.path().to_str().unwrap(),
+            dir.to_str().unwrap(),
             "--site",
             &site().display().to_string(),
             "--api-token",
@@ -143,124 +88,10 @@ impl Instance {
             &advertise.to_string(),
             "--rcs-addresses",
             &list,
-        ];
-        let log = dir.path().join("log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "child_instance",
-                "--nocapture",
-                "--test-threads",
-                "1",
-            ])
-            .env(CHILD_ENV, serde_json::to_string(&args).unwrap())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        Self {
-            name,
-            child,
-            http,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn api(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    /// Sends `signal` (`KILL`, `STOP`, `CONT`) to the process.
-    fn signal(&self, signal: &str) {
-        let done = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(done.success(), "kill -{signal} {}", self.name);
-    }
-
-    /// Kills the process (SIGKILL) and reaps it.
-    fn kill9(&mut self) {
-        self.signal("KILL");
-        let _ = self.child.wait();
-    }
-
-    /// GET `path` with the token: status and JSON body (none when no answer came within 2 s).
-    async fn get(&self, path: &str) -> Option<(u16, Value)> {
-        let r = reqwest::Client::new()
-            .get(format!("{}{path}", self.api()))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        Some((r.status().as_u16(), r.json().await.ok()?))
-    }
-
-    /// Its `/api/v1/cluster`.
-    async fn cluster(&self) -> Option<Value> {
-        self.get("/api/v1/cluster").await.map(|(_, v)| v)
-    }
-
-    /// Waits until `/api/v1/cluster` says `role`; its answer then. Panics after `within`,
-    /// with the end of the instance's log.
-    async fn wait_role(&self, role: &str, within: Duration) -> Value {
-        let until = Instant::now() + within;
-        loop {
-            if let Some(v) = self.cluster().await
-                && v["role"] == role
-            {
-                return v;
-            }
-            assert!(
-                Instant::now() < until,
-                "{} not {role} within {within:?}\n{}",
-                self.name,
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits until `n` AGVs are online here (`/healthz`); how long that took.
-    async fn wait_online(&self, n: u64, within: Duration) -> Duration {
-        let start = Instant::now();
-        loop {
-            if let Some((_, v)) = self.get("/healthz").await
-                && v["agvs_online"].as_u64() >= Some(n)
-            {
-                return start.elapsed();
-            }
-            assert!(
-                start.elapsed() < within,
-                "{} has not {n} AGVs online within {within:?}\n{}",
-                self.name,
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        format!(
-            "--- {} log (end) ---\n{}",
-            self.name,
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        )
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    })
 }
 
 /// A TCP relay in front of an instance's AGV port that behaves like a network partition when
@@ -445,9 +276,9 @@ async fn the_standby_takes_over_from_a_killed_active_instance_and_nothing_is_los
     db.close().await;
     let [pa, pb] = addresses();
     let agv = [pa.0, pb.0];
-    let mut a = Instance::start("a", &url, pa, pa.0, &agv);
+    let mut a = start("a", &url, pa, pa.0, &agv);
     a.wait_role("active", Duration::from_secs(30)).await;
-    let b = Instance::start("b", &url, pb, pb.0, &agv);
+    let b = start("b", &url, pb, pb.0, &agv);
     b.wait_role("standby", Duration::from_secs(30)).await;
 
     let run = tokio::spawn(agv_sim::run(options(
@@ -529,10 +360,10 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     // the AGVs reach a through the relay (advertised and pushed), b directly
     let relay = Relay::start(pa.0).await;
     let agv = [relay.addr, pb.0];
-    let a = Instance::start("a", &url, pa, relay.addr, &agv);
+    let a = start("a", &url, pa, relay.addr, &agv);
     let status = a.wait_role("active", Duration::from_secs(30)).await;
     let epoch = status["epoch"].as_i64().unwrap();
-    let b = Instance::start("b", &url, pb, pb.0, &agv);
+    let b = start("b", &url, pb, pb.0, &agv);
     b.wait_role("standby", Duration::from_secs(30)).await;
 
     let run = tokio::spawn(agv_sim::run(options(

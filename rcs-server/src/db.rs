@@ -1,9 +1,13 @@
 //! Persistence: one schema and one set of runtime queries for SQLite (default, WAL) and
 //! PostgreSQL, through sqlx's `Any` driver; migrations embedded from `migrations/`.
 
+mod check;
 mod sessions;
 mod tasks;
 mod tokens;
+
+pub use check::{Acknowledged, AcknowledgedGrant, Findings};
+pub use sessions::SESSION_LEFT_OPEN;
 
 use protocol::message::RegisterRequest;
 use sqlx::AnyPool;

@@ -127,6 +127,15 @@ pub async fn start_term(
     std::fs::create_dir_all(&config.data_dir)?;
     let db = config.open_db().await?;
     db.migrate().await?;
+    let left = db
+        .close_sessions_left_open(db::SESSION_LEFT_OPEN, state::now_ms() as i64)
+        .await?;
+    if left > 0 {
+        tracing::warn!(
+            sessions = left,
+            "closed the sessions the last run left open (it did not stop cleanly)"
+        );
+    }
     let db = match &term {
         Some(t) => db.fenced(t.fence.clone()),
         None => db,

@@ -36,6 +36,23 @@ enum Command {
     },
     /// Applies the database migrations and exits.
     Migrate,
+    /// Checks the database's consistency (with no server writing to it) and exits, 1 when a
+    /// problem was found: the engine's own check, then the rows against each other
+    /// (docs/operations.md, "Checking the database").
+    Check {
+        /// A JSON file of what clients were told was accepted (`{"tasks": [ids], "grants":
+        /// [{"agv": id, "grant": id}]}`, or a file holding that as `acknowledged`, as agv-sim's
+        /// `--report-json` does): each must be stored.
+        #[arg(long)]
+        acknowledged: Option<PathBuf>,
+        /// The tasks acknowledged had time to end: each must have ended, and no grant received
+        /// may be open long after it expired while its AGV was connected.
+        #[arg(long, requires = "acknowledged")]
+        settled: bool,
+        /// Prints the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +213,35 @@ async fn main() -> anyhow::Result<()> {
                 None => {
                     anyhow::bail!("no stored token has the id {id} (see `rcs-server token list`)")
                 }
+            }
+        }
+        Some(Command::Check {
+            acknowledged,
+            settled,
+            json,
+        }) => {
+            let db = cli.config.open_db().await?;
+            let mut findings = db.check().await?;
+            if let Some(path) = acknowledged {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let mut value: serde_json::Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?;
+                if let Some(inner) = value.get_mut("acknowledged") {
+                    value = inner.take();
+                }
+                let ack: rcs_server::db::Acknowledged = serde_json::from_value(value)
+                    .with_context(|| format!("{}: no tasks and grants", path.display()))?;
+                db.check_acknowledged(&ack, settled, &mut findings).await?;
+            }
+            db.close().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&findings)?);
+            } else {
+                print!("{}", findings.text());
+            }
+            if !findings.ok() {
+                std::process::exit(1);
             }
         }
         Some(Command::Migrate) => {

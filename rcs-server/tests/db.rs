@@ -5,7 +5,7 @@ mod support;
 
 use protocol::message::*;
 use protocol::types::*;
-use rcs_server::db::{Db, EnrolledKey, TaskRow};
+use rcs_server::db::{Acknowledged, AcknowledgedGrant, Db, EnrolledKey, TaskRow};
 
 fn registration() -> RegisterRequest {
     RegisterRequest {
@@ -137,6 +137,14 @@ async fn sqlite() {
     let db = Db::open(&url).await.unwrap();
     exercise(&db).await;
     concurrent_stores_of_a_new_task(&db).await;
+    let checked = db.check().await.unwrap();
+    assert_eq!(
+        checked.figures["sqlite integrity_check ok"],
+        1,
+        "{}",
+        checked.text()
+    );
+    check_finds_what_is_wrong(&db).await;
 }
 
 /// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
@@ -183,8 +191,146 @@ async fn postgres_when_available() {
     };
     exercise(&db).await;
     concurrent_stores_of_a_new_task(&db).await;
+    let checked = db.check().await.unwrap();
+    assert!(
+        checked.notes.iter().any(|n| n.contains("amcheck")),
+        "without amcheck, a note says what was not checked: {}",
+        checked.text()
+    );
+    db.execute_raw("CREATE EXTENSION IF NOT EXISTS amcheck")
+        .await
+        .unwrap();
+    let checked = db.check().await.unwrap();
+    assert!(
+        checked.figures["postgresql indexes checked (bt_index_check)"] >= 8,
+        "{}",
+        checked.text()
+    );
+    check_finds_what_is_wrong(&db).await;
     db.close().await;
     support::postgres::drop(&url).await;
+}
+
+/// `Db::check` on the rows `exercise` and `concurrent_stores_of_a_new_task` left: consistent;
+/// then each kind of inconsistency is found, and what clients were told is checked against the
+/// rows.
+async fn check_finds_what_is_wrong(db: &Db) {
+    let checked = db.check().await.unwrap();
+    assert!(checked.ok(), "{}", checked.text());
+    assert_eq!(checked.figures["sessions"], 1, "{}", checked.text());
+    let task = |task_id: u32, state: &str, spec: &str| TaskRow {
+        task_id,
+        kind: "move".into(),
+        agv_id: Some(7),
+        state: state.into(),
+        spec: spec.into(),
+        created_by: "erp".into(),
+        created_at: 100,
+        updated_at: 100,
+        reference: None,
+    };
+    db.upsert_task(&task(500, "completed", r#"{"destination":3}"#))
+        .await
+        .unwrap();
+    db.upsert_task(&task(
+        501,
+        "failed",
+        r#"{"destination":3,"error":"no route"}"#,
+    ))
+    .await
+    .unwrap();
+    db.upsert_task(&task(502, "running", r#"{"destination":3}"#))
+        .await
+        .unwrap();
+    db.insert_grant(&rcs_server::db::GrantRow {
+        grant_id: 40,
+        agv_id: 7,
+        map_id: 1,
+        region: "[]".into(),
+        granted_at: 1_000,
+        expires_at: 2_000,
+    })
+    .await
+    .unwrap();
+    db.insert_reservations(7, 1, 502, &[11], &[None])
+        .await
+        .unwrap();
+    let checked = db.check().await.unwrap();
+    assert!(checked.ok(), "{}", checked.text());
+    // what the clients were told: stored; one task still running, which a settled check finds
+    let mut ack = Acknowledged {
+        tasks: vec![500, 501, 502],
+        grants: vec![AcknowledgedGrant { agv: 7, grant: 40 }],
+    };
+    let mut f = db.check().await.unwrap();
+    db.check_acknowledged(&ack, false, &mut f).await.unwrap();
+    assert!(f.ok(), "{}", f.text());
+    assert_eq!(
+        f.figures["acknowledged grants still held"],
+        1,
+        "{}",
+        f.text()
+    );
+    let mut f = db.check().await.unwrap();
+    db.check_acknowledged(&ack, true, &mut f).await.unwrap();
+    assert_eq!(f.problems.len(), 1, "{}", f.text());
+    assert!(f.problems[0].contains("502 (running)"), "{}", f.text());
+    // told of a task and a grant that are not stored, and of a grant for another AGV
+    ack.tasks.push(503);
+    ack.grants.push(AcknowledgedGrant { agv: 7, grant: 41 });
+    ack.grants.push(AcknowledgedGrant { agv: 8, grant: 40 });
+    let mut f = db.check().await.unwrap();
+    db.check_acknowledged(&ack, false, &mut f).await.unwrap();
+    let text = f.text();
+    assert_eq!(f.problems.len(), 3, "{text}");
+    assert!(text.contains("not stored: 503"), "{text}");
+    assert!(text.contains("41 (AGV 7)"), "{text}");
+    assert!(text.contains("40 (AGV 8, stored for 7)"), "{text}");
+
+    // rows that do not fit together
+    db.open_session(2, 7, "Normal", "Guide", "127.0.0.1:5001", 30)
+        .await
+        .unwrap(); // never closed
+    db.upsert_task(&task(504, "failed", r#"{"destination":3}"#))
+        .await
+        .unwrap(); // no reason
+    db.upsert_task(&TaskRow {
+        agv_id: None,
+        ..task(505, "running", r#"{"destination":3}"#)
+    })
+    .await
+    .unwrap(); // running, no AGV
+    db.insert_reservations(7, 1, 999, &[12], &[None])
+        .await
+        .unwrap(); // a task never stored
+    db.insert_reservations(9, 1, 502, &[13], &[None])
+        .await
+        .unwrap(); // an AGV never registered
+    db.execute_raw("UPDATE grants SET release_cause = 'released' WHERE grant_id = 40")
+        .await
+        .unwrap(); // an end without its time
+    let f = db.check().await.unwrap();
+    let text = f.text();
+    assert_eq!(f.problems.len(), 6, "{text}");
+    for expected in [
+        "sessions still open",
+        "failed tasks without a reason: 504",
+        "running tasks without an AGV: 505",
+        "of tasks that are not stored: 7/12/999",
+        "of AGVs never registered: 9/13",
+        "recorded in part, or before they began: 40",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    // put back as it was
+    db.close_session(2, "closed", 40).await.unwrap();
+    db.release_reservations(7, &[]).await.unwrap();
+    db.release_reservations(9, &[]).await.unwrap();
+    db.execute_raw("DELETE FROM tasks WHERE task_id >= 500")
+        .await
+        .unwrap();
+    db.execute_raw("DELETE FROM grants").await.unwrap();
+    assert!(db.check().await.unwrap().ok());
 }
 
 /// Session ids continue after the highest one stored, not from the clock alone: an instance
@@ -232,12 +378,18 @@ async fn session_ids_continue_after_the_stored_ones() {
     assert_eq!(rows.len(), 1, "AGV 7's session was logged: {rows:?}");
     assert!(rows[0].0 > i64::from(start + 299), "{rows:?}");
     assert!(rows[0].2.is_some(), "and its end, on its own row: {rows:?}");
-    let others: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sessions WHERE close_cause IS NOT NULL AND agv_id <> 7",
+    // the instance before left its sessions open (it was killed): the start closed them as
+    // such, and no other AGV's session was closed as if it were AGV 7's
+    let others: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT close_cause, count(*) FROM sessions WHERE agv_id <> 7 GROUP BY close_cause",
     )
-    .fetch_one(&pool)
+    .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(others, 0, "no other AGV's session was closed");
+    assert_eq!(
+        others,
+        vec![(Some(rcs_server::db::SESSION_LEFT_OPEN.to_owned()), 300)],
+        "{others:?}"
+    );
     pool.close().await;
 }

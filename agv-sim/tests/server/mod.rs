@@ -4,6 +4,9 @@
 
 use rcs_server::{Config, Server};
 
+/// rcs-server instances as OS processes (to be killed).
+pub mod process;
+
 /// Throwaway PostgreSQL databases: the same helper as rcs-server's tests.
 #[path = "../../../rcs-server/tests/support/postgres.rs"]
 pub mod postgres;

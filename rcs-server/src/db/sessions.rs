@@ -4,6 +4,10 @@ use sqlx::Row;
 
 use super::Db;
 
+/// The close cause of a session a server found still open when it started (or took the lease):
+/// the process that had it ended without closing it (killed, crashed).
+pub const SESSION_LEFT_OPEN: &str = "left open (server restarted)";
+
 impl Db {
     /// Logs a session's start.
     pub async fn open_session(
@@ -44,6 +48,26 @@ impl Db {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Closes every session still open in the log with `cause` at `now_ms`; how many. At the
+    /// start of a server (or of a term) no session of this instance is open yet: one still open
+    /// was left by a process that ended without closing it (killed, crashed, lost its lease
+    /// while the database was out of reach), and its AGV is no longer connected to it.
+    pub async fn close_sessions_left_open(
+        &self,
+        cause: &str,
+        now_ms: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE sessions SET closed_at = CASE WHEN opened_at > $1 THEN opened_at ELSE $1 END, \
+             close_cause = $2 WHERE closed_at IS NULL",
+        )
+        .bind(now_ms)
+        .bind(cause)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// The highest session id stored (0: none). New session ids continue after it, so ids
