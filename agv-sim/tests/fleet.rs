@@ -49,6 +49,8 @@ async fn fleet(
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     })
     .await
     .unwrap();
