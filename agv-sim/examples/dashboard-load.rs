@@ -62,6 +62,8 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }));
 
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;

@@ -73,6 +73,10 @@ pub struct Spec {
     /// Whether (and where) it may be moved by hand while its link is down: it then comes
     /// back at another place than the one the RCS last saw.
     pub relocate: Option<Relocate>,
+    /// Reconnection churn: drop-outs per hour (exponential gaps, seeded); 0: none.
+    pub churn_per_hour: f64,
+    /// Status at most this often (ms), whatever the RCS configures; 0: as configured.
+    pub min_status_period_ms: u64,
 }
 
 /// Moves by hand while the link is down: an operator pushing an AGV out of the way while the
@@ -145,6 +149,11 @@ impl Rng {
     }
     fn chance(&mut self, p: f64) -> bool {
         (self.next() % 1_000_000) as f64 / 1_000_000.0 < p
+    }
+    /// An exponentially distributed gap with `per_hour` events per hour.
+    fn exp_gap(&mut self, per_hour: f64) -> Duration {
+        let u = ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        Duration::from_secs_f64((-u.ln() * 3600.0 / per_hour).min(1e9))
     }
 }
 
@@ -798,7 +807,14 @@ async fn drive<K: AgvCrypto>(
     let mut held = body.held();
     monitor.held(spec.id, held.clone());
     let mut redirect: Option<Option<String>> = None;
+    // reconnection churn: this connection breaks at a seeded random time
+    let drop_at =
+        (spec.churn_per_hour > 0.0).then(|| Instant::now() + rng.exp_gap(spec.churn_per_hour));
     loop {
+        if drop_at.is_some_and(|t| Instant::now() >= t) && session.is_established() {
+            stats.churn_drops.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ended::Lost);
+        }
         // the machine
         let sim_now = started.elapsed().as_secs_f64() * scale;
         let dt = last.elapsed().as_secs_f64() * scale;
@@ -895,7 +911,9 @@ async fn drive<K: AgvCrypto>(
                     }
                 }
                 AgvEvent::Configured(c) => {
-                    status_period = u64::from(c.status_period_ms).max(50);
+                    status_period = u64::from(c.status_period_ms)
+                        .max(50)
+                        .max(spec.min_status_period_ms);
                 }
                 AgvEvent::RcsAddresses(list) => {
                     failover.learn(list.iter().map(|a| a.as_str().to_owned()).collect());

@@ -60,6 +60,13 @@ pub struct RunOptions {
     pub relocate: f64,
     /// Stop the run at the first invariant violation.
     pub fail_fast: bool,
+    /// Reconnection churn: drop-outs per AGV and hour. Each AGV drops its TCP connection (no
+    /// close frame, as a broken link) at seeded random times (exponential gaps) and reconnects
+    /// with the usual backoff, keeping its pose. 0: off.
+    pub churn_per_hour: f64,
+    /// Status reports at most this often (ms), even when the RCS configures a shorter period
+    /// (a lighter load for long runs on a small machine). 0: as configured.
+    pub min_status_period_ms: u64,
 }
 
 /// Whether node `n` lies in a forbidden area (no AGV may stand or go there).
@@ -174,6 +181,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             obstacles_per_min: opts.obstacles_per_min,
             seed: opts.seed,
             relocate: relocate.clone(),
+            churn_per_hour: opts.churn_per_hour,
+            min_status_period_ms: opts.min_status_period_ms,
         };
         handles.push(tokio::spawn(agv::run(
             opts.servers.clone(),
@@ -322,6 +331,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         disconnects: stats.disconnects.load(Ordering::Relaxed),
         reconnects: stats.reconnects.load(Ordering::Relaxed),
         relocated: stats.relocated.load(Ordering::Relaxed),
+        churn_drops: stats.churn_drops.load(Ordering::Relaxed),
         frames_sent: stats.frames_sent.load(Ordering::Relaxed),
         messages_received: stats.frames_received.load(Ordering::Relaxed),
         commands_received: stats.commands.load(Ordering::Relaxed),

@@ -163,6 +163,15 @@ struct RunArgs {
     /// Stop at the first invariant violation (its AGVs, poses and held space are printed).
     #[arg(long)]
     fail_fast: bool,
+    /// Reconnection churn: drop-outs per AGV and hour. Each AGV drops its connection (no close
+    /// frame, as a broken link) at seeded random times and reconnects with backoff (0.2 s
+    /// doubling to 2 s), keeping its pose. 0: off.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// Send status at most this often (ms) even when the RCS configures a shorter period: a
+    /// lighter load for long runs on a small machine. 0: as the RCS configures.
+    #[arg(long, default_value_t = 0)]
+    min_status_period_ms: u64,
     /// Also write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -257,6 +266,8 @@ async fn main() -> anyhow::Result<()> {
         destinations: a.destinations,
         relocate: a.relocate,
         fail_fast: a.fail_fast,
+        churn_per_hour: a.churn,
+        min_status_period_ms: a.min_status_period_ms,
     })
     .await?;
     print!("{}", report.table());

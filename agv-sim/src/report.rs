@@ -23,6 +23,8 @@ pub struct Stats {
     pub redirects: AtomicU64,
     /// AGVs that came back at another place (moved by hand while offline).
     pub relocated: AtomicU64,
+    /// Connections the fleet broke on purpose (`--churn`).
+    pub churn_drops: AtomicU64,
     /// Frames the fleet sent.
     pub frames_sent: AtomicU64,
     /// Commands and answers the fleet received.
@@ -354,6 +356,8 @@ pub struct Report {
     pub never_connected: Vec<u32>,
     /// AGVs that came back at another place than where their link was lost.
     pub relocated: u64,
+    /// Connections broken on purpose (`--churn`).
+    pub churn_drops: u64,
     /// Frames sent by the fleet.
     pub frames_sent: u64,
     /// Commands and answers received by the fleet.
@@ -487,8 +491,8 @@ impl Report {
             row(
                 "disconnects / reconnects",
                 format!(
-                    "{} / {} ({} moved while offline)",
-                    self.disconnects, self.reconnects, self.relocated
+                    "{} / {} ({} moved while offline, {} broken on purpose)",
+                    self.disconnects, self.reconnects, self.relocated, self.churn_drops
                 ),
             );
             row("redirects by a standby", self.redirects.to_string());

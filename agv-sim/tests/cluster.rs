@@ -207,6 +207,8 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }
 }
 

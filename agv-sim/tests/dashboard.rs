@@ -188,6 +188,8 @@ async fn dashboard_in_headless_chromium() {
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }));
     let api = Api {
         base: base.clone(),

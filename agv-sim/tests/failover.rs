@@ -44,6 +44,8 @@ fn options(servers: Vec<String>, api: String, token: String, seconds: u64) -> Ru
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }
 }
 

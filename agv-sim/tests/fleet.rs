@@ -25,6 +25,7 @@ async fn fleet(
     mode: Mode,
     tasks_per_min: f64,
     seconds: u64,
+    churn_per_hour: f64,
 ) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
@@ -49,6 +50,8 @@ async fn fleet(
         destinations: Default::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour,
+        min_status_period_ms: 0,
     })
     .await
     .unwrap();
@@ -68,19 +71,19 @@ fn assert_clean(r: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_site_normal_mode() {
-    let r = fleet("demo", 12, Mode::Normal, 90.0, 8).await;
+    let r = fleet("demo", 12, Mode::Normal, 90.0, 8, 0.0).await;
     assert_clean(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_site_secure_mode() {
-    let r = fleet("demo", 12, Mode::Secure, 90.0, 8).await;
+    let r = fleet("demo", 12, Mode::Secure, 90.0, 8, 0.0).await;
     assert_clean(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_50_agvs_secure_mode_cross_floor() {
-    let r = fleet("warehouse-3f", 50, Mode::Secure, 120.0, 10).await;
+    let r = fleet("warehouse-3f", 50, Mode::Secure, 120.0, 10, 0.0).await;
     assert_clean(&r);
     assert!(
         r.map_switches > 0,
@@ -91,11 +94,26 @@ async fn warehouse_50_agvs_secure_mode_cross_floor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_50_agvs_normal_mode_cross_floor() {
-    let r = fleet("warehouse-3f", 50, Mode::Normal, 120.0, 10).await;
+    let r = fleet("warehouse-3f", 50, Mode::Normal, 120.0, 10, 0.0).await;
     assert_clean(&r);
     assert!(
         r.map_switches > 0,
         "some tasks crossed floors: {}",
         r.table()
     );
+}
+
+/// Reconnection churn (`--churn`): every AGV breaks its connection about every 4 s of real time
+/// and comes back with its pose (all but at most one that broke its link as the run ended);
+/// nothing collides, no task fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_site_reconnection_churn() {
+    let r = fleet("demo", 12, Mode::Normal, 60.0, 8, 900.0).await;
+    assert!(r.churn_drops > 0, "{}", r.table());
+    // an AGV that broke its link in the run's last moment has no time to come back
+    let late = r.never_came_back.len() as u64;
+    assert!(late <= 1, "{}", r.table());
+    assert!(r.reconnects + late >= r.churn_drops, "{}", r.table());
+    assert!(r.violations.is_empty(), "{:?}", r.violations);
+    assert_eq!(r.tasks.failed, 0, "{}", r.table());
 }

@@ -356,6 +356,8 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
         destinations: Destinations::default(),
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     })
     .await
     .unwrap();

@@ -37,6 +37,8 @@ fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions
         destinations: Destinations::Any,
         relocate,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }
 }
 
