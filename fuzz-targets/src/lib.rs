@@ -58,3 +58,12 @@ impl Bytes<'_> {
         head
     }
 }
+
+/// A hash of a whole input (FNV-1a): seeds what must differ between inputs, such as the session
+/// keys, so a frame sealed in one run is never genuine in another (the fuzzer could otherwise
+/// learn frames of one run and replay them in the next, which no real session allows).
+pub(crate) fn input_hash(data: &[u8]) -> u64 {
+    data.iter().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01B3)
+    })
+}

@@ -38,8 +38,8 @@ const RCS_ID: &[u8] = b"rcs@fuzz";
 /// Frames kept in flight per direction (older ones are lost).
 const MAX_IN_FLIGHT: usize = 64;
 
-/// A deterministic generator (SplitMix64) for the key exchange's ephemeral keys: a fuzz run
-/// must be reproducible. **Not random: for fuzzing only.**
+/// A deterministic generator (SplitMix64) for the key exchange's ephemeral keys, seeded from
+/// the input: a fuzz run must be reproducible. **Not random: for fuzzing only.**
 #[derive(Debug, Clone)]
 pub struct TestRng(pub u64);
 
@@ -583,13 +583,15 @@ pub fn secure_handshake(data: &[u8]) -> Outcome {
     let right_rcs_key = config & 64 == 0;
 
     let k = keys();
+    // Ephemeral keys differ per input: no frame of one run is genuine in another.
+    let seed = crate::input_hash(data);
     let rcs_key = if right_rcs_key {
         k.rcs_verifier.clone()
     } else {
         k.agv_verifier.clone()
     };
     let agv_crypto = FuzzAgv {
-        inner: AgvHandshake::new(k.agv.clone(), AGV_ID, rcs_key, TestRng(2)),
+        inner: AgvHandshake::new(k.agv.clone(), AGV_ID, rcs_key, TestRng(seed)),
         alter,
     };
     let mut agv = AgvSession::new(
@@ -604,7 +606,7 @@ pub fn secure_handshake(data: &[u8]) -> Outcome {
     agv.connect(T0).expect("an idle session connects");
     let store = Store(enrolled.then(|| k.agv_verifier.clone()));
     let rcs_crypto = FuzzRcs {
-        inner: RcsHandshake::new(k.rcs.clone(), RCS_ID, store, TestRng(3)),
+        inner: RcsHandshake::new(k.rcs.clone(), RCS_ID, store, TestRng(!seed)),
         alter,
     };
     let skew_ms = i64::from(skew) * 1000;

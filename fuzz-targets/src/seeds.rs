@@ -342,7 +342,15 @@ fn secure_channel() -> Vec<Vec<u8>> {
         0x5A,
         1,
     ]);
-    vec![[&[0][..], &ops].concat(), [&[1][..], &ops].concat()]
+    let mut out = vec![[&[0][..], &ops].concat(), [&[1][..], &ops].concat()];
+    // one message of each type sealed by the RCS of an earlier session, all sent to this one
+    let mut earlier = vec![0];
+    for ty in 0..40 {
+        earlier.extend([SEAL | 1, 0, 0x80, 1, ty]);
+    }
+    earlier.push(DELIVER_ALL);
+    out.push(earlier);
+    out
 }
 
 /// The demo site and `fuzz-targets/seeds/site` (small, with every kind of node, edge, area, a
