@@ -5,6 +5,7 @@
 //! ```text
 //! keys = KDF(K ‖ SM3(transcript) ‖ "rcs v1 keys", 96 bytes)
 //!      = enc(A→B) 16 ‖ enc(B→A) 16 ‖ mac(A→B) 32 ‖ mac(B→A) 32
+//! session = SM3(transcript)   (signed frames sign it too)
 //! IV   = direction (1 byte: 0x01 A→B, 0x02 B→A) ‖ 00 00 00 ‖ sequence (u32 BE) ‖ 8 zero bytes
 //! ```
 //!
@@ -111,6 +112,10 @@ pub struct ChannelKeys {
     pub send: DirectionKeys,
     /// Keys for frames this side receives.
     pub recv: DirectionKeys,
+    /// The session's identity, `SM3(transcript)` (public): a signed frame's signature covers it
+    /// after the frame's bytes, so a signed frame of one session never verifies in another
+    /// (docs/protocol.md 10.2).
+    pub session: [u8; 32],
 }
 
 /// Key material before it is split. Zeroized on drop.
@@ -126,16 +131,11 @@ impl ChannelKeys {
         kdf(&[&key.0, &transcript_hash, b"rcs v1 keys"], &mut m.0);
         let a2b = DirectionKeys::new(Direction::AgvToRcs, &m.0[..16], &m.0[32..64]);
         let b2a = DirectionKeys::new(Direction::RcsToAgv, &m.0[16..32], &m.0[64..]);
-        if agv {
-            Self {
-                send: a2b,
-                recv: b2a,
-            }
-        } else {
-            Self {
-                send: b2a,
-                recv: a2b,
-            }
+        let (send, recv) = if agv { (a2b, b2a) } else { (b2a, a2b) };
+        Self {
+            send,
+            recv,
+            session: transcript_hash,
         }
     }
 }

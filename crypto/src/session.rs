@@ -44,14 +44,27 @@ impl ChannelCrypto for SessionCrypto {
     }
 
     fn sign(&self, parts: &[&[u8]]) -> [u8; SIGNATURE_LEN] {
-        self.own.sign_parts(parts).0
+        self.own.sign_parts(&self.bound(parts)).0
     }
 
     fn verify_peer(&self, parts: &[&[u8]], sig: &[u8]) -> bool {
         let Ok(sig) = <[u8; SIGNATURE_LEN]>::try_from(sig) else {
             return false;
         };
-        self.peer.verify_parts(parts, &Signature(sig)).is_ok()
+        self.peer
+            .verify_parts(&self.bound(parts), &Signature(sig))
+            .is_ok()
+    }
+}
+
+impl SessionCrypto {
+    /// `parts` followed by the session's identity: what a protected frame's signature covers
+    /// (docs/protocol.md 10.2).
+    fn bound<'a>(&'a self, parts: &[&'a [u8]]) -> alloc::vec::Vec<&'a [u8]> {
+        let mut all = alloc::vec::Vec::with_capacity(parts.len() + 1);
+        all.extend_from_slice(parts);
+        all.push(&self.keys.session[..]);
+        all
     }
 }
 

@@ -419,10 +419,24 @@ impl SiteFiles {
     /// Reads a site directory.
     pub fn read(dir: &Path) -> Result<Self, SiteError> {
         let site_path = dir.join("site.toml");
-        let site: SiteFile = read_toml(&site_path)?;
+        let site = read_text(&site_path)?;
+        Self::parse(dir, &site, |file| read_text(&dir.join(file)))
+    }
+
+    /// Parses a site from the files' contents, as [`read`](Self::read) does without the disk:
+    /// `site` is the text of `site.toml`, `map_text` gives the text of each map file `site.toml`
+    /// names (by its path relative to the site directory) or the error reading it. `dir` names
+    /// the files in errors.
+    pub fn parse(
+        dir: &Path,
+        site: &str,
+        mut map_text: impl FnMut(&Path) -> Result<String, SiteError>,
+    ) -> Result<Self, SiteError> {
+        let site: SiteFile = parse_toml(&dir.join("site.toml"), site)?;
         let mut maps = Vec::new();
         for m in &site.maps {
-            let map: MapFile = read_toml(&dir.join(&m.file))?;
+            let text = map_text(&m.file)?;
+            let map: MapFile = parse_toml(&dir.join(&m.file), &text)?;
             maps.push((m.file.clone(), map));
         }
         Ok(Self {
@@ -458,12 +472,15 @@ impl SiteFiles {
     }
 }
 
-fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, SiteError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SiteError::Io {
+fn read_text(path: &Path) -> Result<String, SiteError> {
+    std::fs::read_to_string(path).map_err(|e| SiteError::Io {
         file: path.to_path_buf(),
         reason: e.to_string(),
-    })?;
-    toml::from_str(&text).map_err(|e| SiteError::Parse {
+    })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, SiteError> {
+    toml::from_str(text).map_err(|e| SiteError::Parse {
         file: path.to_path_buf(),
         reason: e.to_string(),
     })

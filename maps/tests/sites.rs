@@ -413,3 +413,39 @@ fn unreadable_site_files_are_errors_naming_the_file() {
     let err = Site::load(dir.path()).unwrap_err();
     assert!(err.to_string().contains("floor1.toml"), "{err}");
 }
+
+#[test]
+fn parsing_file_contents_gives_what_reading_the_directory_gives() {
+    let dir = sites_dir().join("warehouse-3f");
+    let site = std::fs::read_to_string(dir.join("site.toml")).unwrap();
+    let mut asked = Vec::new();
+    let parsed = SiteFiles::parse(&dir, &site, |file| {
+        asked.push(file.to_path_buf());
+        Ok(std::fs::read_to_string(dir.join(file)).unwrap())
+    })
+    .unwrap();
+    assert_eq!(parsed, SiteFiles::read(&dir).unwrap());
+    assert_eq!(asked.len(), 3, "{asked:?}");
+
+    // errors name the file, as when reading
+    let bad = SiteFiles::parse(
+        &dir,
+        "name = \"x\"\n[[maps]]\nid = 1\nname = \"a\"\nfile = \"a.toml\"\n",
+        |_| Ok("bounds = 3".into()),
+    );
+    assert!(
+        matches!(&bad, Err(SiteError::Parse { file, .. }) if file == &dir.join("a.toml")),
+        "{bad:?}"
+    );
+    let missing = SiteFiles::parse(
+        &dir,
+        "name = \"x\"\n[[maps]]\nid = 1\nname = \"a\"\nfile = \"a.toml\"\n",
+        |f| {
+            Err(SiteError::Io {
+                file: dir.join(f),
+                reason: "gone".into(),
+            })
+        },
+    );
+    assert!(matches!(missing, Err(SiteError::Io { .. })), "{missing:?}");
+}

@@ -22,9 +22,12 @@ pub trait ChannelCrypto {
     fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN];
     /// Whether `tag` is the MAC of a received frame over `parts` (constant time).
     fn verify_mac(&self, parts: &[&[u8]], tag: &[u8]) -> bool;
-    /// This side's SM2 signature over the concatenation of `parts`.
+    /// This side's SM2 signature over the concatenation of `parts` followed by the session's
+    /// identity (`SM3` of the handshake transcript, docs/protocol.md 10.2), which binds a signed
+    /// frame to its session.
     fn sign(&self, parts: &[&[u8]]) -> [u8; SIGNATURE_LEN];
-    /// Whether `sig` is the peer's SM2 signature over `parts`.
+    /// Whether `sig` is the peer's SM2 signature over `parts` followed by the session's
+    /// identity (as [`sign`](Self::sign)).
     fn verify_peer(&self, parts: &[&[u8]], sig: &[u8]) -> bool;
 }
 

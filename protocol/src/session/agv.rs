@@ -211,8 +211,9 @@ impl<K: AgvCrypto> AgvSession<K> {
                     .push_back(AgvEvent::Closed(CloseCause::Peer(close.reason)));
             }
             (State::AwaitAccess { .. }, _) => {}
+            // The answer may name any transmission of the request (it is resent until answered).
             (State::AwaitRegistration { request_seq }, Message::RegisterResponse(resp))
-                if resp.request_seq == *request_seq =>
+                if self.link.command(resp.request_seq) == *request_seq =>
             {
                 self.link.answered(resp.request_seq);
                 if resp.result == ResultCode::Ok {
@@ -444,6 +445,144 @@ impl<K: AgvCrypto> super::Endpoint for AgvSession<K> {
             now,
             CloseReason::ProtocolViolation,
             CloseCause::ProtocolViolation,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::frame::{FrameDecoder, Header, encode_message};
+    use crate::message::{AccessResponse, RegisterResponse};
+    use crate::session::NoCrypto;
+
+    const T0: u64 = 1_700_000_000_000;
+    const AGV: u32 = 7;
+
+    fn from_rcs(message: Message, seq: u32, now: u64) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        let header = Header::new(message.message_type(), Flags::RESPONSE, seq, AGV, now);
+        encode_message(&mut out, header, &message, 65536).unwrap();
+        out.to_vec()
+    }
+
+    fn registration() -> RegisterRequest {
+        use crate::message::{BatteryInfo, Footprint, SpeedLimits};
+        RegisterRequest {
+            agv_type: crate::types::AgvType::Jacking,
+            vendor: String::from("Acme"),
+            model: String::from("J1"),
+            serial: String::from("S1"),
+            firmware: String::from("1.0"),
+            footprint: Footprint {
+                front: 0.5,
+                rear: 0.5,
+                left: 0.4,
+                right: 0.4,
+                height: 0.3,
+            },
+            speeds: SpeedLimits {
+                forward: 1.5,
+                reverse: 0.5,
+                lateral: 0.0,
+                angular: 1.0,
+                acceleration: 0.5,
+                deceleration: 1.0,
+            },
+            load_capacity_kg: 500.0,
+            navigation_modes: Vec::new(),
+            maps: Vec::new(),
+            actuators: Vec::new(),
+            battery: BatteryInfo {
+                capacity_wh: 1000.0,
+                nominal_voltage: 48.0,
+            },
+            extensions: Vec::new(),
+        }
+    }
+
+    /// The sequence numbers of the RegisterRequests the AGV sent.
+    fn registrations(s: &mut AgvSession<NoCrypto>) -> Vec<u32> {
+        let mut out = Vec::new();
+        while let Some(bytes) = s.poll_transmit() {
+            let mut buf = bytes::BytesMut::from(&bytes[..]);
+            let f = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+            if let Message::RegisterRequest(_) = f.message().unwrap() {
+                out.push(f.header.seq);
+            }
+        }
+        out
+    }
+
+    /// A session whose RegisterRequest went out twice (the first got no answer in time).
+    fn resent_registration() -> (AgvSession<NoCrypto>, [u32; 2]) {
+        let mut s = AgvSession::new(
+            SessionConfig::default(),
+            AGV,
+            AccessMode::Normal,
+            SecureProfile::Guide,
+            None::<NoCrypto>,
+            registration(),
+            T0,
+        );
+        s.connect(T0).unwrap();
+        let response = AccessResponse {
+            request_seq: 1,
+            result: ResultCode::Ok,
+            mode: AccessMode::Normal,
+            profile: SecureProfile::Guide,
+            version: PROTOCOL_VERSION,
+            session_id: 1,
+            server_time_ms: T0,
+            key_exchange: None,
+        };
+        s.handle_input(T0, &from_rcs(response.into(), 1, T0));
+        let first = registrations(&mut s);
+        let later = T0 + SessionConfig::default().command_timeout_ms;
+        s.handle_timeout(later);
+        let second = registrations(&mut s);
+        assert_eq!(first.len(), 1);
+        assert_eq!(second.len(), 1);
+        assert_ne!(first[0], second[0]);
+        (s, [first[0], second[0]])
+    }
+
+    fn registered(s: &mut AgvSession<NoCrypto>, answering: u32, now: u64) -> bool {
+        let response = RegisterResponse {
+            request_seq: answering,
+            result: ResultCode::Ok,
+            config_version: 1,
+            server_time_ms: now,
+        };
+        s.handle_input(now, &from_rcs(response.into(), 2, now));
+        core::iter::from_fn(|| s.poll_event()).any(|e| e == AgvEvent::Registered)
+    }
+
+    #[test]
+    fn an_answer_to_a_resent_registration_registers() {
+        // Found by fuzzing (protocol/fuzz/regressions/secure_handshake): the AGV compared the
+        // answer with the first transmission only and never registered.
+        let (mut s, [_, resent]) = resent_registration();
+        let now = T0 + 2500;
+        assert!(registered(&mut s, resent, now));
+        assert!(s.is_established());
+        // nothing is resent any more
+        s.handle_timeout(now + 10 * SessionConfig::default().command_timeout_ms / 4);
+        assert!(registrations(&mut s).is_empty());
+    }
+
+    #[test]
+    fn a_late_answer_to_the_first_registration_registers_and_ends_the_resending() {
+        let (mut s, [first, _]) = resent_registration();
+        let now = T0 + 2500;
+        assert!(registered(&mut s, first, now));
+        s.handle_timeout(now + SessionConfig::default().command_timeout_ms);
+        assert!(registrations(&mut s).is_empty(), "still resending");
+        assert!(
+            !core::iter::from_fn(|| s.poll_event())
+                .any(|e| matches!(e, AgvEvent::Unanswered { .. }))
         );
     }
 }

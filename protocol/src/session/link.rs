@@ -19,8 +19,9 @@ use crate::types::ErrorCode;
 struct Pending {
     /// The sequence number `send` returned: the command's identity across retransmissions.
     id: u32,
-    /// The sequence number of its latest transmission.
-    seq: u32,
+    /// The sequence numbers of all its transmissions (the first is `id`): the peer may answer
+    /// any of them (an answer to the first can arrive after a retransmission).
+    seqs: Vec<u32>,
     message: Message,
     deadline: u64,
     tries: u8,
@@ -153,7 +154,7 @@ impl<C: ChannelCrypto> Link<C> {
         if tracked {
             self.pending.push_back(Pending {
                 id: seq,
-                seq,
+                seqs: alloc::vec![seq],
                 message: message.clone(),
                 deadline: now + self.config.command_timeout_ms,
                 tries: 0,
@@ -345,10 +346,23 @@ impl<C: ChannelCrypto> Link<C> {
     /// command's identity (the sequence number `send` returned), or `request_seq` itself when
     /// nothing was waiting (a late duplicate answer).
     pub(super) fn answered(&mut self, request_seq: u32) -> u32 {
-        match self.pending.iter().position(|p| p.seq == request_seq) {
+        match self
+            .pending
+            .iter()
+            .position(|p| p.seqs.contains(&request_seq))
+        {
             Some(i) => self.pending.remove(i).map_or(request_seq, |p| p.id),
             None => request_seq,
         }
+    }
+
+    /// The command an answer to `request_seq` answers (the sequence number `send` returned,
+    /// whichever transmission it names), or `request_seq` itself when nothing waits for it.
+    pub(super) fn command(&self, request_seq: u32) -> u32 {
+        self.pending
+            .iter()
+            .find(|p| p.seqs.contains(&request_seq))
+            .map_or(request_seq, |p| p.id)
     }
 
     /// Resends overdue commands; returns those that ran out of tries.
@@ -369,7 +383,7 @@ impl<C: ChannelCrypto> Link<C> {
             match self.transmit(now, &message, Flags::ACK_REQUESTED) {
                 Ok(seq) => {
                     let p = &mut self.pending[i];
-                    p.seq = seq;
+                    p.seqs.push(seq);
                     p.tries += 1;
                     p.deadline = now + self.config.command_timeout_ms;
                     i += 1;

@@ -1,10 +1,10 @@
 //! A crypto provider that accepts every signature and MAC and encrypts nothing (feature
-//! `arbitrary`): it lets a fuzzer reach the session logic behind the signature checks. **Never
-//! use it outside tests.**
+//! `arbitrary`), for either end: it lets a fuzzer reach the session logic behind the signature
+//! checks. **Never use it outside tests.**
 
 use alloc::vec::Vec;
 
-use super::RcsCrypto;
+use super::{AgvCrypto, RcsCrypto};
 use crate::frame::MAC_LEN;
 use crate::message::{KeyExchangeInit, KeyExchangeReply};
 use crate::secure::ChannelCrypto;
@@ -49,5 +49,25 @@ impl RcsCrypto for AcceptAll {
     }
     fn confirm(&mut self, _: &[u8; 32], _: &[&[u8]]) -> Option<AcceptAll> {
         Some(AcceptAll)
+    }
+}
+
+impl AgvCrypto for AcceptAll {
+    type Channel = AcceptAll;
+    fn start(&mut self) -> KeyExchangeInit {
+        KeyExchangeInit {
+            id: Vec::from(&b"agv"[..]),
+            key_id: [0; 32],
+            ephemeral: [4; 65],
+        }
+    }
+    fn sign(&self, _: &[&[u8]]) -> [u8; 64] {
+        [0; 64]
+    }
+    fn verify_rcs(&self, _: &[&[u8]], _: &[u8]) -> bool {
+        true
+    }
+    fn finish(&mut self, _: &KeyExchangeReply, _: &[&[u8]]) -> Option<([u8; 32], AcceptAll)> {
+        Some(([0; 32], AcceptAll))
     }
 }

@@ -1,0 +1,6 @@
+//! See `fuzz_targets::secure::secure_handshake`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    fuzz_targets::secure::secure_handshake(data);
+});
