@@ -556,7 +556,7 @@ mod tests {
             config_version: 1,
             server_time_ms: now,
         };
-        s.handle_input(now, &from_rcs(response.into(), 2, now));
+        s.handle_input(now, &from_rcs(response.into(), 3, now));
         core::iter::from_fn(|| s.poll_event()).any(|e| e == AgvEvent::Registered)
     }
 
@@ -571,6 +571,24 @@ mod tests {
         // nothing is resent any more
         s.handle_timeout(now + 10 * SessionConfig::default().command_timeout_ms / 4);
         assert!(registrations(&mut s).is_empty());
+    }
+
+    #[test]
+    fn a_refusal_of_one_transmission_does_not_lose_the_registration() {
+        // Found by fuzzing (protocol/fuzz/regressions/secure_handshake): the RCS, registering
+        // the AGV, refused its other transmission with `NotRegistered`; that answer retired the
+        // request, after which the RegisterResponse naming the other one was not recognised.
+        let (mut s, [first, resent]) = resent_registration();
+        let now = T0 + 2500;
+        let refusal = crate::message::Ack {
+            request_seq: first,
+            request_type: MessageType::REGISTER_REQUEST,
+            result: ResultCode::NotRegistered,
+            detail: String::new(),
+        };
+        s.handle_input(now, &from_rcs(refusal.into(), 2, now));
+        assert!(registered(&mut s, resent, now));
+        assert!(s.is_established());
     }
 
     #[test]

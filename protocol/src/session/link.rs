@@ -27,6 +27,9 @@ struct Pending {
     tries: u8,
 }
 
+/// How many transmissions of retired commands a link remembers.
+const RETIRED_MAX: usize = 256;
+
 /// What the link made of received bytes.
 // Lives on the stack for one loop iteration: boxing the message would allocate per frame.
 #[allow(clippy::large_enum_variant)]
@@ -75,6 +78,9 @@ pub(super) struct Link<C> {
     pub(super) last_tx: u64,
     errors: VecDeque<u64>,
     pending: VecDeque<Pending>,
+    /// `(transmission, command)` of the latest commands no longer pending (answered or given
+    /// up), so a late answer to any of their transmissions still names the command.
+    retired: VecDeque<(u32, u32)>,
     /// The frame-rate token bucket: thousandths of a frame the peer may still send at once.
     tokens: u64,
     /// When the bucket was last refilled, UTC ms.
@@ -99,6 +105,7 @@ impl<C: ChannelCrypto> Link<C> {
             last_tx: now,
             errors: VecDeque::new(),
             pending: VecDeque::new(),
+            retired: VecDeque::new(),
             tokens,
             refilled: now,
             rate_limited: 0,
@@ -351,18 +358,40 @@ impl<C: ChannelCrypto> Link<C> {
             .iter()
             .position(|p| p.seqs.contains(&request_seq))
         {
-            Some(i) => self.pending.remove(i).map_or(request_seq, |p| p.id),
-            None => request_seq,
+            Some(i) => {
+                let p = self.pending.remove(i).expect("index in range");
+                self.retire(&p);
+                p.id
+            }
+            None => self.command(request_seq),
         }
     }
 
     /// The command an answer to `request_seq` answers (the sequence number `send` returned,
-    /// whichever transmission it names), or `request_seq` itself when nothing waits for it.
+    /// whichever transmission it names, pending or recently retired), or `request_seq` itself
+    /// for an unknown one.
     pub(super) fn command(&self, request_seq: u32) -> u32 {
         self.pending
             .iter()
             .find(|p| p.seqs.contains(&request_seq))
-            .map_or(request_seq, |p| p.id)
+            .map(|p| p.id)
+            .or_else(|| {
+                self.retired
+                    .iter()
+                    .find(|(seq, _)| *seq == request_seq)
+                    .map(|(_, id)| *id)
+            })
+            .unwrap_or(request_seq)
+    }
+
+    /// Remembers the transmissions of a command no longer pending (a bounded number).
+    fn retire(&mut self, p: &Pending) {
+        for seq in &p.seqs {
+            if self.retired.len() == RETIRED_MAX {
+                self.retired.pop_front();
+            }
+            self.retired.push_back((*seq, p.id));
+        }
     }
 
     /// Resends overdue commands; returns those that ran out of tries.
@@ -376,6 +405,7 @@ impl<C: ChannelCrypto> Link<C> {
             }
             if self.pending[i].tries >= self.config.max_retransmits {
                 let p = self.pending.remove(i).expect("index in range");
+                self.retire(&p);
                 failed.push((p.id, p.message.message_type()));
                 continue;
             }
@@ -390,6 +420,7 @@ impl<C: ChannelCrypto> Link<C> {
                 }
                 Err(_) => {
                     let p = self.pending.remove(i).expect("index in range");
+                    self.retire(&p);
                     failed.push((p.id, p.message.message_type()));
                 }
             }
