@@ -118,6 +118,8 @@ fn options(setup: &Setup, seconds: u64) -> RunOptions {
         destinations: Destinations::Any,
         relocate: 0.0,
         fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
     }
 }
 
