@@ -120,8 +120,11 @@ fn congestion_control_keeps_an_overloaded_dense_site_moving() {
         gated.completed,
         open.completed
     );
+    // While tasks are offered (8 minutes) every minute completes a steady share; in the drain
+    // (no new tasks, the jams of an overloaded site unwinding) it never stops.
+    let (offered, drain) = gated.completed_by_minute.split_at(8);
     assert!(
-        gated.completed_by_minute.iter().all(|&n| n >= 25),
+        offered.iter().all(|&n| n >= 25) && drain.iter().all(|&n| n >= 10),
         "a minute with almost nothing completed: {:?}",
         gated.completed_by_minute
     );
