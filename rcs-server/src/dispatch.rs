@@ -700,6 +700,9 @@ pub async fn submit(
         if let Some(r) = &row.reference {
             shared.tasks.references().remove(r);
         }
+        // (the cancelled task is stored later, when the database takes it again: without the
+        // reference, which a new submission may take)
+        shared.tasks.forget_reference(row.task_id);
         shared.traffic.lock().cancel(now_ms(), row.task_id);
         shared.traffic.poke();
         return Ok(Submission::NotStored(e.to_string()));

@@ -356,6 +356,14 @@ impl Tasks {
         self.meta.lock().expect("not poisoned").insert(id, meta);
     }
 
+    /// Task `id` gives its reference up (it was not accepted): stored later, as cancelled, it
+    /// does not hold the reference a new submission takes.
+    pub(crate) fn forget_reference(&self, id: u32) {
+        if let Some(m) = self.meta.lock().expect("not poisoned").get_mut(&id) {
+            m.reference = None;
+        }
+    }
+
     /// Task `id` ended as `view`: kept as it is.
     pub(crate) fn ended(&self, view: Task) {
         self.meta.lock().expect("not poisoned").remove(&view.id);
