@@ -149,7 +149,16 @@ pub async fn run(
             }
         };
         match crate::start_term(config.clone(), end, Some(term)).await {
-            Ok((_, serve)) => serve.await,
+            Ok((server, serve)) => {
+                serve.await;
+                if let Some(task) = server.state.failure() {
+                    // Another instance takes over from the database.
+                    renewer.abort();
+                    fence.lose();
+                    let _ = lease.release(epoch).await;
+                    return Err(crate::ServerError::Failed(task));
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not start the term: giving the lease up");
                 fence.lose();

@@ -122,6 +122,17 @@ impl Connections {
         }
     }
 
+    /// Releases whatever AGV id session `session_id` holds (a connection that could not
+    /// release it itself); returns that id.
+    pub fn release_session(&self, session_id: u32) -> Option<u32> {
+        let mut map = self.by_agv.lock().expect("not poisoned");
+        let agv_id = map
+            .iter()
+            .find_map(|(id, e)| (e.session_id == session_id).then_some(*id))?;
+        map.remove(&agv_id);
+        Some(agv_id)
+    }
+
     /// How many AGV ids a session holds.
     pub fn len(&self) -> usize {
         self.by_agv.lock().expect("not poisoned").len()

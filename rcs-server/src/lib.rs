@@ -10,7 +10,7 @@
 //! [`grants`] (footprints and safe-space grants), [`dispatch`] (tasks and traffic control),
 //! [`task_rules`] (which tasks are accepted, and the order queued ones are assigned in),
 //! [`safety`] (stopping AGVs that are where the RCS did not put them), [`waits`] (why a task
-//! does not move), [`events`] (the event
+//! does not move), [`supervise`] (what a panicking task does), [`events`] (the event
 //! stream and audit log), [`writer`] (write-behind telemetry), [`metrics`], [`api`] (the HTTP
 //! API). [`run`] starts everything and returns when `shutdown` resolves.
 
@@ -33,6 +33,7 @@ pub mod net;
 pub mod safety;
 pub mod standby;
 pub mod state;
+pub mod supervise;
 pub mod task_rules;
 pub mod tasks;
 pub mod waits;
@@ -77,6 +78,10 @@ pub enum ServerError {
     /// `RCS_API_TOKEN`).
     #[error("API token: {0}")]
     Token(String),
+    /// A task the server cannot run without panicked (a bug): the server stopped
+    /// ([`supervise`]).
+    #[error("the server's {0} task failed (see the log): stopped")]
+    Failed(&'static str),
 }
 
 /// Loads the configured site, or the embedded demo site.
@@ -167,14 +172,18 @@ pub async fn start_term(
     }
     // The writer stops last, after the sessions' final events.
     let (writer_stop, writer_rx) = watch::channel(false);
-    let writer = tokio::spawn(writer::run(state.clone(), log, writer_rx));
-    let agvs = tokio::spawn(net::serve(agv_listener, state.clone()));
-    tokio::spawn(grants::run_expiry(state.clone()));
-    tokio::spawn(auth::run_refresh(state.clone()));
-    tokio::spawn(dispatch::run(state.clone()));
-    tokio::spawn(safety::run(state.clone()));
+    let writer = supervise::critical(&state, "writer", writer::run(state.clone(), log, writer_rx));
+    let agvs = supervise::critical(
+        &state,
+        "agv_listener",
+        net::serve(agv_listener, state.clone()),
+    );
+    supervise::critical(&state, "grant_expiry", grants::run_expiry(state.clone()));
+    supervise::critical(&state, "token_refresh", auth::run_refresh(state.clone()));
+    supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
+    supervise::critical(&state, "safety", safety::run(state.clone()));
     if let Some(url) = state.config.callback_url.clone() {
-        tokio::spawn(callbacks::run(state.clone(), url));
+        supervise::critical(&state, "callbacks", callbacks::run(state.clone(), url));
     }
     let mut http_stop = stop_rx.clone();
     let http =
@@ -188,8 +197,10 @@ pub async fn start_term(
     });
     let shared = state.clone();
     let done = async move {
-        shutdown.await;
-        tracing::info!("shutting down: closing AGV sessions");
+        tokio::select! {
+            () = shutdown => tracing::info!("shutting down: closing AGV sessions"),
+            () = shared.failed() => tracing::error!("a critical task failed: closing AGV sessions and stopping"),
+        }
         let _ = stop_tx.send(true);
         let _ = agvs.await;
         // Connection tasks see the signal, send Close and end; give them a moment.
@@ -385,7 +396,10 @@ pub async fn run(
     if config.database_url().starts_with("postgres") {
         return cluster::run(config, shutdown).await;
     }
-    let (_, serve) = start(config, shutdown).await?;
+    let (server, serve) = start(config, shutdown).await?;
     serve.await;
-    Ok(())
+    match server.state.failure() {
+        Some(task) => Err(ServerError::Failed(task)),
+        None => Ok(()),
+    }
 }

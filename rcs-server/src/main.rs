@@ -109,6 +109,21 @@ async fn main() -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
+    // A panic is a bug: logged as one line through the log (not interleaved with it), with
+    // where it happened; rcs_server::supervise decides what the server does next.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            %location,
+            thread = thread.name().unwrap_or("unnamed"),
+            "panic: {}",
+            rcs_server::supervise::message(info.payload())
+        );
+    }));
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches)?;
     cli.config.apply_file(&matches)?;

@@ -69,6 +69,9 @@ pub struct Metrics {
     pub cluster_epoch: Gauge,
     /// Terms this process has held as the active instance of a cluster (takeovers).
     pub cluster_terms: Gauge,
+    /// Tasks of the server that panicked, by task (`connection`: contained; any other: the
+    /// server stopped).
+    pub panics: Family<Kind, Counter>,
     /// 1 while this instance is the active one of a cluster (or the single instance), 0 as a
     /// standby.
     pub cluster_active: Gauge,
@@ -114,6 +117,7 @@ impl Default for Metrics {
             cluster_epoch: Gauge::default(),
             cluster_terms: Gauge::default(),
             cluster_active: Gauge::default(),
+            panics: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -130,6 +134,11 @@ impl Default for Metrics {
             m.status_reports.clone(),
         );
         registry.register("commands", "API commands by outcome", m.commands.clone());
+        registry.register(
+            "panics",
+            "Tasks of the server that panicked (a bug: please report it)",
+            m.panics.clone(),
+        );
         registry.register(
             "refused_claims",
             "Access refused: AGV id already connected",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use crypto::session::RcsHandshake;
+use futures_util::FutureExt;
 use protocol::message::{AccessMode, Message, MessageType};
 use protocol::session::{CloseCause, RcsEvent, RcsSession};
 use protocol::types::{CloseReason, ErrorCode, ResultCode};
@@ -66,7 +67,26 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 return;
             };
             shared.metrics.connections.inc();
-            Connection::new(peer, &shared, pending).drive(stream).await;
+            let connection = Connection::new(peer, &shared, pending);
+            let session_id = connection.session_id;
+            // A bug in this one connection's handling must not leave its AGV id claimed for
+            // ever (the AGV could never come back) nor take the fleet down: the panic is
+            // logged and counted, and the session ends as if the link was lost.
+            let run = std::panic::AssertUnwindSafe(connection.drive(stream)).catch_unwind();
+            if let Err(panic) = run.await {
+                tracing::error!(
+                    session_id,
+                    %peer,
+                    "connection task panicked ({}): session closed",
+                    crate::supervise::message(&*panic)
+                );
+                shared
+                    .metrics
+                    .panics
+                    .get_or_create(&kind("task", "connection".to_owned()))
+                    .inc();
+                after_panic(&shared, session_id).await;
+            }
             shared.metrics.connections.dec();
             drop(permit);
         });
@@ -249,36 +269,10 @@ impl<'a> Connection<'a> {
             return;
         }
         let agv_id = self.agv_id;
-        let shared = self.shared;
-        if shared.connections.release(agv_id, self.session_id) {
-            // Offline. The space it physically occupies stays blocked (traffic control keeps
-            // its last pose reserved) until it returns or an operator clears it.
-            shared.fleet.update(agv_id, |v| {
-                v.online = false;
-                v.session_id = 0;
-                v.registered = false;
-            });
-            shared.metrics.online.dec();
-            shared.events.publish(
-                "agv.offline",
-                Some(agv_id),
-                "server",
-                json!({ "session_id": self.session_id }),
-            );
-            crate::dispatch::on_offline(shared, agv_id).await;
-            // An id that only ever had this session (it never registered) is not kept, unless
-            // an operator set its policy.
-            if shared.keys.policy_of(agv_id).is_none() {
-                shared.fleet.forget_if_unknown(agv_id);
-            }
+        if self.shared.connections.release(agv_id, self.session_id) {
+            went_offline(self.shared, agv_id, self.session_id).await;
         }
-        let db = shared.db.clone();
-        let session_id = self.session_id;
-        tokio::spawn(async move {
-            let _ = db
-                .close_session(session_id, "closed", now_ms() as i64)
-                .await;
-        });
+        close_session_row(self.shared, self.session_id, "closed");
         self.agv_id = 0;
     }
 
@@ -409,6 +403,7 @@ impl<'a> Connection<'a> {
                 ..
             } => {
                 let received = std::time::Instant::now();
+                shared.faults.on_status(self.agv_id);
                 shared.metrics.status_reports.inc();
                 if status.localisation_quality > 0
                     && !shared
@@ -557,6 +552,52 @@ impl<'a> Connection<'a> {
             }
         }
     }
+}
+
+/// `agv_id` lost its session `session_id`: offline. The space it physically occupies stays
+/// blocked (traffic control keeps its last pose reserved) until it returns or an operator
+/// clears it.
+async fn went_offline(shared: &Shared, agv_id: u32, session_id: u32) {
+    shared.fleet.update(agv_id, |v| {
+        v.online = false;
+        v.session_id = 0;
+        v.registered = false;
+    });
+    shared.metrics.online.dec();
+    shared.events.publish(
+        "agv.offline",
+        Some(agv_id),
+        "server",
+        json!({ "session_id": session_id }),
+    );
+    crate::dispatch::on_offline(shared, agv_id).await;
+    // An id that only ever had this session (it never registered) is not kept, unless an
+    // operator set its policy.
+    if shared.keys.policy_of(agv_id).is_none() {
+        shared.fleet.forget_if_unknown(agv_id);
+    }
+}
+
+/// Marks the session's row ended (in the background: the database may be slow).
+fn close_session_row(shared: &Shared, session_id: u32, how: &'static str) {
+    let db = shared.db.clone();
+    tokio::spawn(async move {
+        let _ = db.close_session(session_id, how, now_ms() as i64).await;
+    });
+}
+
+/// The task of session `session_id` panicked: whatever AGV id it held is released and goes
+/// offline, exactly as when its link is lost, so the AGV can connect again.
+async fn after_panic(shared: &Shared, session_id: u32) {
+    if let Some(agv_id) = shared.connections.release_session(session_id) {
+        tracing::warn!(
+            agv_id,
+            session_id,
+            "link lost: AGV offline (its connection task failed)"
+        );
+        went_offline(shared, agv_id, session_id).await;
+    }
+    close_session_row(shared, session_id, "failed");
 }
 
 /// Refuses a normal-mode access request for `agv_id` while another connection holds the id

@@ -63,6 +63,13 @@ pub struct Shared {
     /// Places for the API's event streams (`--max-event-streams`; none: no limit).
     streams: Option<Arc<Semaphore>>,
     next_session: AtomicU32,
+    /// Faults injected by tests ([`crate::supervise::Faults`]).
+    #[doc(hidden)]
+    pub faults: crate::supervise::Faults,
+    /// The critical task that panicked, if one did ([`crate::supervise`]).
+    failed: std::sync::OnceLock<&'static str>,
+    /// Woken when one did.
+    failing: tokio::sync::Notify,
 }
 
 /// The parts [`Shared`] is made of.
@@ -131,6 +138,9 @@ impl Shared {
             permits,
             streams,
             next_session: AtomicU32::new(p.first_session.max(1)),
+            faults: crate::supervise::Faults::default(),
+            failed: std::sync::OnceLock::new(),
+            failing: tokio::sync::Notify::new(),
         }
     }
 
@@ -171,6 +181,22 @@ impl Shared {
             frame_burst: self.config.max_frames_per_sec.saturating_mul(2),
             ..SessionConfig::default()
         }
+    }
+
+    /// Critical task `name` failed: the server stops ([`crate::supervise`]).
+    pub(crate) fn fail(&self, name: &'static str) {
+        let _ = self.failed.set(name);
+        self.failing.notify_one();
+    }
+
+    /// The critical task that failed, if one did: the server stopped for it.
+    pub fn failure(&self) -> Option<&'static str> {
+        self.failed.get().copied()
+    }
+
+    /// Resolves once a critical task failed.
+    pub(crate) async fn failed(&self) {
+        self.failing.notified().await;
     }
 
     /// Whether the server is shutting down.
