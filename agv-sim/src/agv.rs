@@ -968,6 +968,14 @@ async fn drive<K: AgvCrypto>(
                 }
                 AgvEvent::PeerError { code, .. } => stats.error(&format!("peer error {code:?}")),
                 AgvEvent::LinkLost => {}
+                AgvEvent::Closed(CloseCause::Refused(ResultCode::Rejected))
+                    if body.sessions > 0 =>
+                {
+                    // A reconnection while the RCS has not yet seen the previous connection
+                    // end (normal mode: the id is not taken over, docs/operations.md); the
+                    // AGV tries again after its backoff.
+                    stats.refused_held.fetch_add(1, Ordering::Relaxed);
+                }
                 AgvEvent::Closed(cause) => {
                     if !matches!(
                         cause,

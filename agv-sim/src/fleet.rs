@@ -332,6 +332,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         reconnects: stats.reconnects.load(Ordering::Relaxed),
         relocated: stats.relocated.load(Ordering::Relaxed),
         churn_drops: stats.churn_drops.load(Ordering::Relaxed),
+        refused_held: stats.refused_held.load(Ordering::Relaxed),
         frames_sent: stats.frames_sent.load(Ordering::Relaxed),
         messages_received: stats.frames_received.load(Ordering::Relaxed),
         commands_received: stats.commands.load(Ordering::Relaxed),

@@ -25,6 +25,9 @@ pub struct Stats {
     pub relocated: AtomicU64,
     /// Connections the fleet broke on purpose (`--churn`).
     pub churn_drops: AtomicU64,
+    /// Reconnections refused because the RCS still held the AGV's previous connection (it had
+    /// not yet seen that one end); the AGV tries again.
+    pub refused_held: AtomicU64,
     /// Frames the fleet sent.
     pub frames_sent: AtomicU64,
     /// Commands and answers the fleet received.
@@ -358,6 +361,9 @@ pub struct Report {
     pub relocated: u64,
     /// Connections broken on purpose (`--churn`).
     pub churn_drops: u64,
+    /// Reconnections refused because the RCS still held the AGV's previous connection (tried
+    /// again; an AGV that never got back is in `never_came_back`).
+    pub refused_held: u64,
     /// Frames sent by the fleet.
     pub frames_sent: u64,
     /// Commands and answers received by the fleet.
@@ -496,6 +502,13 @@ impl Report {
                 ),
             );
             row("redirects by a standby", self.redirects.to_string());
+            row(
+                "refused, previous link held",
+                format!(
+                    "{} (reconnections refused while the RCS still held the AGV's previous connection; tried again)",
+                    self.refused_held
+                ),
+            );
         }
         if self.api_failovers > 0 {
             row("API failovers", self.api_failovers.to_string());

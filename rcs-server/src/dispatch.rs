@@ -576,6 +576,7 @@ pub fn report(shared: &Shared, agv: u32, status: &StatusReport, covers: u64) {
         last_node: status.last_node_id,
         battery_pct: status.battery_pct,
         settled,
+        task: status.task_id,
     };
     if status.e_stop {
         r.mode = traffic::Mode::Stopped;

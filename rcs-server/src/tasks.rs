@@ -468,7 +468,8 @@ impl Tasks {
                 deadline_ms: task.deadline_ms,
             };
             let internal = meta.created_by == "dispatcher";
-            core.restore_task(task.id, spec, internal, meta.created_at_ms);
+            let was_running = task.state == traffic::TaskState::Running;
+            core.restore_task(task.id, spec, internal, meta.created_at_ms, was_running);
             self.meta_insert(task.id, meta);
         }
     }

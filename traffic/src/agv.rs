@@ -41,6 +41,10 @@ pub struct Report {
     /// after them. Only such a report shows an AGV standing (one sent before a motion reached
     /// it shows it standing while it already drives).
     pub settled: bool,
+    /// The task the AGV reports as its own (0: none): after it finished one it reports that
+    /// task's id, standing idle, until it is given another or the task is cancelled
+    /// (docs/protocol.md, StatusReport).
+    pub task: u32,
 }
 
 /// One AGV.

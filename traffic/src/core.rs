@@ -122,6 +122,9 @@ pub struct Stats {
     pub alarms: u64,
     /// Motions sent.
     pub motions: u64,
+    /// Tasks running before a restart that their AGV had finished while the RCS was down
+    /// (completed on its report, not driven again).
+    pub finished_while_away: u64,
     /// Half-second passes that found the fleet congested (no new assignments, see
     /// [`Settings::congestion_gate`]).
     pub congested_passes: u64,

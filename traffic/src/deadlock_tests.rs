@@ -23,6 +23,7 @@ fn stand(core: &mut Core<'_>, now: u64, agv: u32, node: u32) {
         last_node: node,
         battery_pct: 90.0,
         settled: true,
+        task: 0,
     };
     core.report(now, agv, &report);
 }

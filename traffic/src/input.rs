@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use maps::SpaceTable;
 
 use crate::action::{Action, Outcome};
-use crate::agv::{Agv, Report};
+use crate::agv::{Agv, Mode, Report};
 use crate::core::{Core, Pending};
 use crate::task::{Refusal, Spec, Step, Task, TaskState, validate};
 use crate::wait::WaitReason;
@@ -95,9 +95,53 @@ impl Core<'_> {
         task
     }
 
+    /// `agv` reports task `r.task` as its own: if that task was running before a restart of
+    /// the RCS and nothing was sent for it since, and the AGV stands settled and idle (charging,
+    /// for a charge task) on its destination, it finished the task while the RCS was down (the
+    /// completion was not stored): the task is completed, not driven again (a pick or drop
+    /// done twice, or a drive back to a station the AGV had left).
+    fn finished_while_away(&mut self, now: u64, agv: u32, r: &Report) {
+        let Some(t) = self.tasks.get(&r.task) else {
+            return;
+        };
+        let untouched = t.restored && !t.sent && t.busy.is_none() && t.step == 0;
+        // (a charge task is done once it charges: idle on the charger, it is driven there
+        // again, which is a one-node drive and a charge command)
+        let mode_done = match t.spec.kind {
+            crate::TaskKind::Charge => r.mode == Mode::Charging,
+            _ => r.mode == Mode::Idle,
+        };
+        if !untouched
+            || t.spec.agv != Some(agv)
+            || t.state.is_final()
+            || t.agv.is_some_and(|a| a != agv)
+            || r.last_node != t.spec.destination
+            || r.moving
+            || !r.settled
+            || !mode_done
+        {
+            return;
+        }
+        let id = r.task;
+        self.stats.finished_while_away += 1;
+        if let Some(t) = self.tasks.get_mut(&id) {
+            t.restored = false;
+        }
+        self.end(now, id, TaskState::Completed, None);
+    }
+
     /// Restores a task stored before a restart, queued (for the AGV that had it, if it was
-    /// running: `spec.agv`), with its id and submission time.
-    pub fn restore_task(&mut self, id: u32, spec: Spec, internal: bool, created_ms: u64) {
+    /// running: `spec.agv` and `was_running`), with its id and submission time. A task that was
+    /// running is completed, not driven again, when its AGV's first reports show that it
+    /// finished it while the RCS was down ([`Core::report`]).
+    pub fn restore_task(
+        &mut self,
+        id: u32,
+        spec: Spec,
+        internal: bool,
+        created_ms: u64,
+        was_running: bool,
+    ) {
         if self.tasks.contains_key(&id) {
             return;
         }
@@ -106,7 +150,8 @@ impl Core<'_> {
                 .entry(a)
                 .or_insert_with(|| Agv::new(a, [0.5, 0.5, 0.4, 0.4], 1.5));
         }
-        let task = Task::new(id, spec, internal, created_ms);
+        let mut task = Task::new(id, spec, internal, created_ms);
+        task.restored = was_running && task.spec.agv.is_some();
         self.tasks.insert(id, task);
         self.queue_insert(id);
         if id >= self.next_task {
@@ -159,6 +204,9 @@ impl Core<'_> {
         agv.settled = r.settled;
         agv.reported = true;
         let (dims, task) = (agv.dims, agv.task);
+        if r.task != 0 {
+            self.finished_while_away(now, id, r);
+        }
         if moved && self.settings.track_footprints {
             let shape = maps::Shape::new(vec![maps::space::oriented_rect(
                 r.pose[0], r.pose[1], r.pose[2], dims[0], dims[1], dims[2], dims[3],

@@ -239,6 +239,7 @@ mod tests {
             last_node: node,
             battery_pct: 90.0,
             settled: true,
+            task: 0,
         }
     }
 

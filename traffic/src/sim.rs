@@ -295,6 +295,7 @@ impl SimAgv {
             last_node: self.last_node,
             battery_pct: battery,
             settled: true,
+            task: self.task,
         }
     }
 

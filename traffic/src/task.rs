@@ -193,6 +193,9 @@ pub struct Task {
     pub(crate) yield_to: Option<(u32, u64)>,
     /// How many times it was replanned around others.
     pub replans: u32,
+    /// Stored as running before a restart of the RCS, and nothing sent for it since: its AGV
+    /// may have finished it while the RCS was down (see [`crate::Core::report`]).
+    pub restored: bool,
 }
 
 impl Task {
@@ -217,6 +220,7 @@ impl Task {
             stale_node: 0,
             yield_to: None,
             replans: 0,
+            restored: false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The core's contract at its boundary: space is committed before the motion that relies on
 //! it, never released under a moving AGV, and tasks are checked against the site.
 
-use traffic::{Action, Command, Core, Mode, Outcome, Report, Settings, Spec, TaskKind};
+use traffic::{Action, Command, Core, Mode, Outcome, Report, Settings, Spec, TaskKind, TaskState};
 
 fn site() -> maps::Site {
     maps::Site::compile(
@@ -21,6 +21,7 @@ fn report_at(site: &maps::Site, node: u32, mode: Mode, moving: bool) -> Report {
         last_node: node,
         battery_pct: 90.0,
         settled: true,
+        task: 0,
     }
 }
 
@@ -275,7 +276,7 @@ fn a_core_rebuilt_from_storage_keeps_what_was_held() {
     core.known(1, [0.5, 0.5, 0.4, 0.4], 1.5);
     let mut spec = Spec::new(TaskKind::Move, old.task(task).unwrap().spec.destination);
     spec.agv = Some(1);
-    core.restore_task(41, spec, false, 5);
+    core.restore_task(41, spec, false, 5, true);
     core.tick(100);
     assert_eq!(
         reservations(&core, 1),
@@ -381,4 +382,78 @@ fn idle_agvs_are_looked_at_round_robin_within_half_a_second() {
         10,
         "an idle AGV not looked at within half a second"
     );
+}
+
+/// A core rebuilt after a restart with task 41 (a move to a station) stored as running for AGV
+/// 1, which comes back online and reports `report`: the core's actions over two ticks.
+fn restarted_with_running_task(site: &maps::Site, report: Report) -> (Core<'_>, Vec<Action>) {
+    let station = node_of(site, maps::file::NodeKind::Station);
+    let mut core = Core::new(site, Settings::default(), 0);
+    core.known(1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    let mut spec = Spec::new(TaskKind::Drop, station);
+    spec.agv = Some(1);
+    core.restore_task(41, spec, false, 5, true);
+    core.online(100, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    core.report(200, 1, &report);
+    core.tick(300);
+    core.tick(400);
+    let actions = std::iter::from_fn(|| core.poll_action()).collect();
+    (core, actions)
+}
+
+fn motions_of(actions: &[Action], task: u32) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Motion { task: t, .. } if *t == task))
+        .count()
+}
+
+/// The AGV finished its task (a drop) while the RCS was down, before the completion was
+/// stored: back, it reports that task, idle on its destination. The task is completed and
+/// stored, and not driven again (a second drop). Reporting no task, or standing elsewhere, or
+/// still working, it is driven as before.
+#[test]
+fn a_task_finished_while_the_rcs_was_down_is_completed_not_driven_again() {
+    let site = site();
+    let station = node_of(&site, maps::file::NodeKind::Station);
+    let parking = node_of(&site, maps::file::NodeKind::Parking);
+
+    let mut done = report_at(&site, station, Mode::Idle, false);
+    done.task = 41;
+    let (core, actions) = restarted_with_running_task(&site, done);
+    assert_eq!(core.task(41).unwrap().state, TaskState::Completed);
+    assert_eq!(motions_of(&actions, 41), 0, "driven again: {actions:?}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::StoreTask { task: 41 })),
+        "the completion is stored"
+    );
+    assert_eq!(core.stats().finished_while_away, 1);
+
+    // No task reported (firmware that reports 0 once a task is done): driven as before.
+    let unknown = report_at(&site, station, Mode::Idle, false);
+    let (core, actions) = restarted_with_running_task(&site, unknown);
+    assert_eq!(core.task(41).unwrap().state, TaskState::Running);
+    assert_eq!(motions_of(&actions, 41), 1);
+
+    // Its task, but not on the destination (its link was lost on the way): driven on.
+    let mut on_the_way = report_at(&site, parking, Mode::Idle, false);
+    on_the_way.task = 41;
+    let (core, actions) = restarted_with_running_task(&site, on_the_way);
+    assert_eq!(core.task(41).unwrap().state, TaskState::Running);
+    assert_eq!(motions_of(&actions, 41), 1);
+
+    // On the destination, still working on it (its drop not finished): not taken as done.
+    let mut working = report_at(&site, station, Mode::WaitingForRelease, false);
+    working.task = 41;
+    let (core, _) = restarted_with_running_task(&site, working);
+    assert_ne!(core.task(41).unwrap().state, TaskState::Completed);
+
+    // Another AGV's report of that task id, or a report before it settled, proves nothing.
+    let mut unsettled = report_at(&site, station, Mode::Idle, false);
+    unsettled.task = 41;
+    unsettled.settled = false;
+    let (core, _) = restarted_with_running_task(&site, unsettled);
+    assert_ne!(core.task(41).unwrap().state, TaskState::Completed);
 }
