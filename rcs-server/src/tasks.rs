@@ -320,6 +320,11 @@ impl Meta {
 /// How long an ended task is listed (it stays in storage, and is read back by its reference).
 pub const KEEP_ENDED_MS: u64 = 24 * 3600 * 1000;
 
+/// How many ended tasks are listed at most (the newest by id; about 0.5 kB each): a busy site
+/// ends 170,000 tasks a day, which would otherwise all stay in memory for the day. Older ones
+/// stay in storage and are read back by id or reference.
+pub const KEEP_ENDED_MAX: usize = 10_000;
+
 /// The server's side of the task table.
 #[derive(Debug, Default)]
 pub struct Tasks {
@@ -364,13 +369,35 @@ impl Tasks {
         }
     }
 
-    /// Task `id` ended as `view`: kept as it is.
+    /// Task `id` ended as `view`: kept as it is (the oldest ended task goes beyond
+    /// [`KEEP_ENDED_MAX`]).
     pub(crate) fn ended(&self, view: Task) {
         self.meta.lock().expect("not poisoned").remove(&view.id);
-        self.ended
-            .lock()
-            .expect("not poisoned")
-            .insert(view.id, (view, crate::state::now_ms()));
+        let evicted = {
+            let mut ended = self.ended.lock().expect("not poisoned");
+            ended.insert(view.id, (view, crate::state::now_ms()));
+            let mut out = Vec::new();
+            while ended.len() > KEEP_ENDED_MAX {
+                match ended.pop_first() {
+                    Some((id, (t, _))) => out.extend(t.reference.map(|r| (r, id))),
+                    None => break,
+                }
+            }
+            out
+        };
+        if !evicted.is_empty() {
+            self.forget_references(evicted.into_iter());
+        }
+    }
+
+    /// Forgets the references of these tasks, no longer in the table (storage answers them).
+    fn forget_references(&self, gone: impl Iterator<Item = (String, u32)>) {
+        let mut references = self.references.lock().expect("not poisoned");
+        for (r, id) in gone {
+            if references.get(&r) == Some(&id) {
+                references.remove(&r);
+            }
+        }
     }
 
     /// An ended task.
@@ -395,7 +422,7 @@ impl Tasks {
     /// Forgets ended tasks that came into the table before `before` (and their references:
     /// storage answers those).
     pub(crate) fn prune(&self, before: u64) {
-        let gone: Vec<Option<String>> = {
+        let gone: Vec<(String, u32)> = {
             let mut ended = self.ended.lock().expect("not poisoned");
             let old: Vec<u32> = ended
                 .iter()
@@ -403,14 +430,11 @@ impl Tasks {
                 .map(|(id, _)| *id)
                 .collect();
             old.into_iter()
-                .filter_map(|id| ended.remove(&id))
-                .map(|(t, _)| t.reference)
+                .filter_map(|id| ended.remove(&id).map(|(t, _)| (t, id)))
+                .filter_map(|(t, id)| t.reference.map(|r| (r, id)))
                 .collect()
         };
-        let mut references = self.references.lock().expect("not poisoned");
-        for r in gone.into_iter().flatten() {
-            references.remove(&r);
-        }
+        self.forget_references(gone.into_iter());
     }
 
     /// The id of the task with `reference`, if it is in the table.
@@ -523,4 +547,56 @@ pub fn resolve_destination(site: &maps::Site, dest: &str) -> Result<u32, TaskErr
         .find(|n| n.name.as_deref() == Some(dest))
         .map(|n| n.id)
         .ok_or_else(|| TaskError::UnknownDestination(dest.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ended(id: u32, reference: Option<&str>) -> Task {
+        Task {
+            id,
+            kind: TaskKind::Move,
+            destination: 1,
+            requested_agv: None,
+            agv: Some(1),
+            state: TaskState::Completed,
+            steps: Vec::new(),
+            step: 0,
+            released: 0,
+            wait: None,
+            waiting_for: None,
+            error: None,
+            created_by: "test".to_owned(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            reference: reference.map(str::to_owned),
+            priority: 0,
+            deadline_ms: None,
+            late: false,
+            replans: 0,
+            submitted: (None, Some(1)),
+        }
+    }
+
+    /// The table of ended tasks is bounded by count, not only by age: the oldest go (and their
+    /// references), storage answers them.
+    #[test]
+    fn ended_tasks_beyond_the_bound_are_forgotten_oldest_first() {
+        let tasks = Tasks::default();
+        let n = KEEP_ENDED_MAX as u32 + 5;
+        for id in 1..=n {
+            let reference = format!("ref-{id}");
+            tasks.references().insert(reference.clone(), id);
+            tasks.ended(ended(id, Some(&reference)));
+        }
+        assert_eq!(tasks.ended_tasks(0).len(), KEEP_ENDED_MAX);
+        for id in 1..=5 {
+            assert!(tasks.ended_task(id, 0).is_none(), "task {id} kept");
+            assert_eq!(tasks.by_reference(&format!("ref-{id}")), None);
+        }
+        assert!(tasks.ended_task(6, 0).is_some());
+        assert_eq!(tasks.by_reference("ref-6"), Some(6));
+        assert_eq!(tasks.by_reference(&format!("ref-{n}")), Some(n));
+    }
 }
