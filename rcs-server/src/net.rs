@@ -80,11 +80,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                     "connection task panicked ({}): session closed",
                     crate::supervise::message(&*panic)
                 );
-                shared
-                    .metrics
-                    .panics
-                    .get_or_create(&kind("task", "connection".to_owned()))
-                    .inc();
+                crate::supervise::count(&shared, "connection");
                 after_panic(&shared, session_id).await;
             }
             shared.metrics.connections.dec();

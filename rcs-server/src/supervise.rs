@@ -46,14 +46,19 @@ where
                 "task panicked ({}): the server stops",
                 message(&*panic)
             );
-            shared
-                .metrics
-                .panics
-                .get_or_create(&kind("task", name.to_owned()))
-                .inc();
+            count(&shared, name);
             shared.fail(name);
         }
     })
+}
+
+/// Counts a panic of task `name` in `rcs_panics_total`.
+pub(crate) fn count(shared: &Shared, name: &'static str) {
+    shared
+        .metrics
+        .panics
+        .get_or_create(&kind("task", name.to_owned()))
+        .inc();
 }
 
 /// Faults injected by the tests of what this module promises; nothing an operator can set.
