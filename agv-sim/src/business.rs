@@ -504,16 +504,20 @@ impl<'s> Business<'s> {
     }
 
     /// An AGV of the run with no open task of ours and a route to `node` from where it stands
-    /// (the RCS refuses a task naming an AGV that cannot get there), trying a few from a random
-    /// one on; none when there is none.
+    /// (the RCS refuses a task naming an AGV that cannot get there), on `node`'s map when one
+    /// is (as a business system names a vehicle nearby: a vehicle named at random across
+    /// floors makes lift rides the site's lifts cannot carry, docs/performance.md), trying a
+    /// few from a random one on; none when there is none.
     fn free_agv_for(&mut self, node: u32, monitor: &Monitor) -> Option<u32> {
         let taken: HashSet<u32> = self.open.values().filter_map(|o| o.agv).collect();
-        let free: Vec<u32> = self
-            .agvs
-            .iter()
-            .copied()
-            .filter(|a| !taken.contains(a))
+        let map = self.site.node(node).map(|n| n.map);
+        let untaken = || self.agvs.iter().copied().filter(|a| !taken.contains(a));
+        let mut free: Vec<u32> = untaken()
+            .filter(|a| monitor.position(*a).map(|p| p.map) == map)
             .collect();
+        if free.is_empty() {
+            free = untaken().collect();
+        }
         if free.is_empty() {
             return None;
         }

@@ -81,6 +81,28 @@ struct VirtualArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
+    /// Where tasks go: `stations`, or `any` node a move, pick or drop may go to (as `run`
+    /// sends them).
+    #[arg(long, value_enum, default_value_t = VirtualDestinations::Stations)]
+    destinations: VirtualDestinations,
+    /// Every this many tasks, one names an AGV (0: none; `run` names one in 3).
+    #[arg(long, default_value_t = 0)]
+    named_every: u64,
+    /// A named task names an AGV on the destination's map when there is one (`run` does).
+    #[arg(long)]
+    name_same_map: bool,
+    /// A lift ride, door to door, in ms.
+    #[arg(long, default_value_t = 8_000)]
+    lift_ride_ms: u64,
+}
+
+/// Where `virtual` sends tasks.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VirtualDestinations {
+    /// Stations only.
+    Stations,
+    /// Any node a move, pick or drop may go to.
+    Any,
 }
 
 #[derive(clap::Args)]
@@ -317,6 +339,17 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         check_every: v.check_every,
         trace_agv: v.trace_agv,
         dump_at_end: v.dump_at_end,
+        destinations: match v.destinations {
+            VirtualDestinations::Stations => traffic::sim::Destinations::Stations,
+            VirtualDestinations::Any => traffic::sim::Destinations::Any,
+        },
+        named_every: v.named_every,
+        naming: if v.name_same_map {
+            traffic::sim::Naming::SameMap
+        } else {
+            traffic::sim::Naming::Random
+        },
+        lift_ride_ms: v.lift_ride_ms,
         settings: traffic::Settings {
             lookahead: v.lookahead,
             congestion_gate: (v.congestion_gate > 0.0).then_some(v.congestion_gate),

@@ -44,9 +44,41 @@ pub struct Config {
     pub trace_agv: Option<u32>,
     /// Print every AGV and its task's wait to stderr at the end (debugging).
     pub dump_at_end: bool,
+    /// Where tasks go.
+    pub destinations: Destinations,
+    /// Every this many tasks, one names an AGV (0: none does), as a business system that
+    /// wants a particular vehicle: one with no open task naming it.
+    pub named_every: u64,
+    /// Which AGV a named task names.
+    pub naming: Naming,
+    /// A lift ride, door to door, ms.
+    pub lift_ride_ms: u64,
     /// The core's settings.
     #[serde(skip)]
     pub settings: Settings,
+}
+
+/// Where the simulation sends tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destinations {
+    /// Stations only.
+    Stations,
+    /// Any node a move, pick or drop may go to (waypoints and stations the core accepts: not
+    /// lift doors, not in forbidden areas), as `agv-sim run` sends them; never one that an open
+    /// task already goes to or that an AGV stands on.
+    Any,
+}
+
+/// Which AGV a named task names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Naming {
+    /// Any AGV not named by an open task, at random.
+    Random,
+    /// At random among those on the destination's map, when there is one (a business system
+    /// naming a vehicle that needs no lift to get there); else any.
+    SameMap,
 }
 
 impl Default for Config {
@@ -64,6 +96,10 @@ impl Default for Config {
             check_every: 1,
             trace_agv: None,
             dump_at_end: false,
+            destinations: Destinations::Stations,
+            named_every: 0,
+            naming: Naming::Random,
+            lift_ride_ms: 8_000,
             settings: Settings::default(),
         }
     }
@@ -86,6 +122,8 @@ pub struct SimReport {
     pub refused: BTreeMap<String, u64>,
     /// Completed user tasks.
     pub completed: u64,
+    /// Lift rides (a lift's capacity bounds what a site with lifts can carry).
+    pub lift_rides: u64,
     /// Completed in the submission window, per hour.
     pub throughput_per_hour: f64,
     /// User tasks completed in each simulated minute (a jam shows as a falling rate).
@@ -306,6 +344,33 @@ impl SimAgv {
     }
 }
 
+/// The AGV a named task to `dest` names: online, not named by an open task, by `naming`.
+fn name_agv(
+    site: &Site,
+    naming: Naming,
+    agvs: &[SimAgv],
+    open: &BTreeMap<u32, (u32, Option<u32>)>,
+    dest: u32,
+    rng: &mut Rng,
+) -> Option<u32> {
+    let named: std::collections::BTreeSet<u32> = open.values().filter_map(|(_, a)| *a).collect();
+    let free: Vec<&SimAgv> = agvs
+        .iter()
+        .filter(|a| a.online && !named.contains(&a.id))
+        .collect();
+    let map = site.node(dest).map(|n| n.map);
+    let near: Vec<&SimAgv> = match naming {
+        Naming::Random => Vec::new(),
+        Naming::SameMap => free
+            .iter()
+            .copied()
+            .filter(|a| Some(a.map) == map && a.riding.is_none())
+            .collect(),
+    };
+    let pool = if near.is_empty() { &free } else { &near };
+    (!pool.is_empty()).then(|| pool[rng.below(pool.len())].id)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -324,18 +389,31 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         nodes: site.node_count(),
         ..SimReport::default()
     };
-    // Task destinations: stations; start places: plain nodes, distinct.
+    // Task destinations; start places: plain nodes, distinct.
     let stations: Vec<u32> = site
         .nodes()
         .iter()
-        .filter(|n| n.kind == maps::file::NodeKind::Station)
+        .filter(|n| match cfg.destinations {
+            Destinations::Stations => n.kind == maps::file::NodeKind::Station,
+            Destinations::Any => {
+                matches!(
+                    n.kind,
+                    maps::file::NodeKind::Station | maps::file::NodeKind::Waypoint
+                ) && crate::task::validate(site, &Spec::new(TaskKind::Move, n.id), |_| true).is_ok()
+            }
+        })
         .map(|n| n.id)
         .collect();
+    // open tasks of the generator: destination, named AGV
+    let mut open: BTreeMap<u32, (u32, Option<u32>)> = BTreeMap::new();
+    let mut generated = 0u64;
     let mut places: Vec<&maps::Node> = site
         .nodes()
         .iter()
         .filter(|n| {
-            n.kind == maps::file::NodeKind::Waypoint || n.kind == maps::file::NodeKind::Parking
+            (n.kind == maps::file::NodeKind::Waypoint || n.kind == maps::file::NodeKind::Parking)
+                // (not in a forbidden area: nothing could get it out)
+                && crate::task::validate(site, &Spec::new(TaskKind::Move, n.id), |_| true).is_ok()
         })
         .collect();
     for i in (1..places.len()).rev() {
@@ -402,15 +480,35 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
             while owed >= 1.0 {
                 owed -= 1.0;
                 report.requested += 1;
-                let dest = stations[rng.below(stations.len())];
+                let mut dest = stations[rng.below(stations.len())];
+                if cfg.destinations == Destinations::Any {
+                    // a free one: no open task goes there, no AGV stands there (a few tries)
+                    for _ in 0..16 {
+                        let taken = open.values().any(|(d, _)| *d == dest)
+                            || agvs
+                                .iter()
+                                .any(|a| a.last_node == dest && a.path.is_empty());
+                        if !taken {
+                            break;
+                        }
+                        dest = stations[rng.below(stations.len())];
+                    }
+                }
                 let kind = [TaskKind::Move, TaskKind::Pick, TaskKind::Drop][rng.below(3)];
+                generated += 1;
+                let mut spec = Spec::new(kind, dest);
+                if cfg.named_every > 0 && generated % cfg.named_every == 0 {
+                    spec.agv = name_agv(site, cfg.naming, &agvs, &open, dest, &mut rng);
+                }
+                let named = spec.agv;
                 let t = Instant::now();
-                let r = core.submit(now, Spec::new(kind, dest));
+                let r = core.submit(now, spec);
                 core_time += t.elapsed();
                 match r {
                     Ok(id) => {
                         report.submitted += 1;
                         submitted_at.insert(id, now);
+                        open.insert(id, (dest, named));
                     }
                     Err(e) => *report.refused.entry(e.to_string()).or_default() += 1,
                 }
@@ -577,7 +675,8 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
                             }
                             Command::NavSwitch { .. } => answers.push((id, Outcome::Ok)),
                             Command::Lift { to_map, exit, .. } => {
-                                a.riding = Some((now + 8_000, id, to_map, exit));
+                                report.lift_rides += 1;
+                                a.riding = Some((now + cfg.lift_ride_ms, id, to_map, exit));
                             }
                             Command::Charge { .. } => {
                                 a.charging = true;
@@ -586,6 +685,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
                         }
                     }
                     Action::Publish(crate::action::Event::Ended { task, state }) => {
+                        open.remove(&task);
                         if let Some(at) = submitted_at.remove(&task) {
                             match state {
                                 TaskState::Completed => {
