@@ -162,6 +162,10 @@ pub struct SimReport {
     pub tick_p99_us: f64,
     /// max, µs.
     pub tick_max_us: f64,
+    /// When the slowest tick ran, simulated s.
+    pub tick_max_at_s: f64,
+    /// Ticks over 10 ms.
+    pub ticks_over_10ms: u64,
     /// One step's status reports of the whole fleet into the core: p99, µs.
     pub reports_p99_us: f64,
 }
@@ -580,6 +584,13 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         core.tick(now);
         let d = t.elapsed();
         ticks.push(d.as_secs_f64() * 1e6);
+        if d.as_secs_f64() * 1e6 > report.tick_max_us {
+            report.tick_max_us = d.as_secs_f64() * 1e6;
+            report.tick_max_at_s = now as f64 / 1000.0;
+        }
+        if d.as_micros() > 10_000 {
+            report.ticks_over_10ms += 1;
+        }
         core_time += r + d;
         // Carry out.
         let t = Instant::now();
