@@ -394,7 +394,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         ..SimReport::default()
     };
     // Task destinations; start places: plain nodes, distinct.
-    let stations: Vec<u32> = site
+    let destinations: Vec<u32> = site
         .nodes()
         .iter()
         .filter(|n| match cfg.destinations {
@@ -479,12 +479,12 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         now += cfg.step_ms;
         step_no += 1;
         // New tasks.
-        if now <= cfg.duration_ms && !stations.is_empty() {
+        if now <= cfg.duration_ms && !destinations.is_empty() {
             owed += per_step_tasks;
             while owed >= 1.0 {
                 owed -= 1.0;
                 report.requested += 1;
-                let mut dest = stations[rng.below(stations.len())];
+                let mut dest = destinations[rng.below(destinations.len())];
                 if cfg.destinations == Destinations::Any {
                     // a free one: no open task goes there, no AGV stands there (a few tries)
                     for _ in 0..16 {
@@ -495,7 +495,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
                         if !taken {
                             break;
                         }
-                        dest = stations[rng.below(stations.len())];
+                        dest = destinations[rng.below(destinations.len())];
                     }
                 }
                 let kind = [TaskKind::Move, TaskKind::Pick, TaskKind::Drop][rng.below(3)];
@@ -823,7 +823,6 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
     reports.sort_by(f64::total_cmp);
     report.tick_p50_us = percentile(&ticks, 0.5);
     report.tick_p99_us = percentile(&ticks, 0.99);
-    report.tick_max_us = ticks.last().copied().unwrap_or(0.0);
     report.reports_p99_us = percentile(&reports, 0.99);
     report.core = core.stats.clone();
     report.core_cpu_s = core_time.as_secs_f64();
