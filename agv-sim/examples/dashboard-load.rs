@@ -60,6 +60,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),
+        naming: agv_sim::Naming::SameMap,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use maps::file::{AreaKind, NodeKind};
 use maps::{Node, Planner, Site, Vehicle};
+pub use traffic::sim::Naming;
 
 use crate::api::{Api, ApiError, TaskView};
 use crate::monitor::{Monitor, Position};
@@ -303,6 +304,8 @@ struct Open {
 /// The business system of a run: submits tasks as their time comes, follows them.
 pub struct Business<'s> {
     site: &'s Site,
+    /// Which AGV a named task names.
+    naming: Naming,
     places: Places,
     planner: Planner<'s>,
     agvs: Vec<u32>,
@@ -334,6 +337,7 @@ impl<'s> Business<'s> {
     pub fn new(
         site: &'s Site,
         destinations: Destinations,
+        naming: Naming,
         per_min: f64,
         duration: Duration,
         agvs: Vec<u32>,
@@ -341,6 +345,7 @@ impl<'s> Business<'s> {
     ) -> Self {
         Self {
             site,
+            naming,
             places: Places::new(site, destinations),
             planner: Planner::new(site),
             agvs,
@@ -504,17 +509,20 @@ impl<'s> Business<'s> {
     }
 
     /// An AGV of the run with no open task of ours and a route to `node` from where it stands
-    /// (the RCS refuses a task naming an AGV that cannot get there), on `node`'s map when one
-    /// is (as a business system names a vehicle nearby: a vehicle named at random across
-    /// floors makes lift rides the site's lifts cannot carry, docs/performance.md), trying a
-    /// few from a random one on; none when there is none.
+    /// (the RCS refuses a task naming an AGV that cannot get there), with [`Naming::SameMap`]
+    /// on `node`'s map when one is (as a business system names a vehicle nearby: a vehicle
+    /// named at random across floors makes lift rides the site's lifts cannot carry,
+    /// docs/performance.md), trying a few from a random one on; none when there is none.
     fn free_agv_for(&mut self, node: u32, monitor: &Monitor) -> Option<u32> {
         let taken: HashSet<u32> = self.open.values().filter_map(|o| o.agv).collect();
         let map = self.site.node(node).map(|n| n.map);
         let untaken = || self.agvs.iter().copied().filter(|a| !taken.contains(a));
-        let mut free: Vec<u32> = untaken()
-            .filter(|a| monitor.position(*a).map(|p| p.map) == map)
-            .collect();
+        let mut free: Vec<u32> = match self.naming {
+            Naming::SameMap => untaken()
+                .filter(|a| monitor.position(*a).map(|p| p.map) == map)
+                .collect(),
+            Naming::Random => Vec::new(),
+        };
         if free.is_empty() {
             free = untaken().collect();
         }

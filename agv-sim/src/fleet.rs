@@ -13,8 +13,8 @@ use tokio::sync::watch;
 
 use crate::agv::{self, Mode, Profile, Spec};
 use crate::api::Api;
-use crate::business::Business;
 pub use crate::business::Destinations;
+use crate::business::{Business, Naming};
 use crate::monitor::Monitor;
 use crate::report::{Report, Stats};
 
@@ -55,6 +55,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where tasks go.
     pub destinations: Destinations,
+    /// Which AGV a named task (one in three) names: one on the destination's floor when there
+    /// is one ([`Naming::SameMap`], as a business system names a vehicle nearby), or any
+    /// ([`Naming::Random`]: many cross-floor rides, a test of the lifts).
+    pub naming: Naming,
     /// Chance that an AGV whose link was lost comes back at another free node (moved by hand
     /// while offline), per reconnection.
     pub relocate: f64,
@@ -225,6 +229,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let mut business = Business::new(
         &site,
         opts.destinations,
+        opts.naming,
         opts.tasks_per_min,
         opts.duration,
         ids,

@@ -20,5 +20,6 @@ pub mod fleet;
 pub mod monitor;
 pub mod report;
 
+pub use business::Naming;
 pub use fleet::{Destinations, RunOptions, run};
 pub use report::Report;

@@ -88,12 +88,31 @@ struct VirtualArgs {
     /// Every this many tasks, one names an AGV (0: none; `run` names one in 3).
     #[arg(long, default_value_t = 0)]
     named_every: u64,
-    /// A named task names an AGV on the destination's map when there is one (`run` does).
-    #[arg(long)]
-    name_same_map: bool,
+    /// Which AGV a named task names: `random` (any, on any floor), or `same-map` (one on the
+    /// destination's map when there is one, as `run` does by default).
+    #[arg(long, value_enum, default_value_t = NamingArg::Random)]
+    naming: NamingArg,
     /// A lift ride, door to door, in ms.
     #[arg(long, default_value_t = 8_000)]
     lift_ride_ms: u64,
+}
+
+/// Which AGV a named task names (`run`, `virtual`).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NamingArg {
+    /// Any AGV not named by an open task, on any floor.
+    Random,
+    /// One on the destination's map when there is one.
+    SameMap,
+}
+
+impl From<NamingArg> for agv_sim::Naming {
+    fn from(n: NamingArg) -> Self {
+        match n {
+            NamingArg::Random => Self::Random,
+            NamingArg::SameMap => Self::SameMap,
+        }
+    }
 }
 
 /// Where `virtual` sends tasks.
@@ -178,6 +197,11 @@ struct RunArgs {
     /// the run or an AGV on it.
     #[arg(long, value_enum, default_value = "any")]
     destinations: agv_sim::Destinations,
+    /// Which AGV a named task (one in three) names: `same-map` (one on the destination's
+    /// floor when there is one, as a business system names a vehicle nearby) or `random` (any,
+    /// on any floor: many lift rides, more than a site's lifts may carry).
+    #[arg(long, value_enum, default_value_t = NamingArg::SameMap)]
+    naming: NamingArg,
     /// Chance that an AGV whose link was lost comes back at another free node, as if moved by
     /// hand while offline (per reconnection, 0..=1).
     #[arg(long, default_value_t = 0.0)]
@@ -286,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
         drain: a.drain,
         progress: true,
         destinations: a.destinations,
+        naming: a.naming.into(),
         relocate: a.relocate,
         fail_fast: a.fail_fast,
         churn_per_hour: a.churn,
@@ -344,11 +369,7 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
             VirtualDestinations::Any => traffic::sim::Destinations::Any,
         },
         named_every: v.named_every,
-        naming: if v.name_same_map {
-            traffic::sim::Naming::SameMap
-        } else {
-            traffic::sim::Naming::Random
-        },
+        naming: v.naming.into(),
         lift_ride_ms: v.lift_ride_ms,
         settings: traffic::Settings {
             lookahead: v.lookahead,

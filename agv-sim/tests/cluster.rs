@@ -205,6 +205,7 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
         drain: Duration::from_secs(25),
         progress: false,
         destinations: Default::default(),
+        naming: agv_sim::Naming::SameMap,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

@@ -116,6 +116,7 @@ fn options(setup: &Setup, seconds: u64) -> RunOptions {
         drain: Duration::from_secs(40),
         progress: false,
         destinations: Destinations::Any,
+        naming: agv_sim::Naming::Random,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

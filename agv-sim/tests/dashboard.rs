@@ -186,6 +186,7 @@ async fn dashboard_in_headless_chromium() {
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),
+        naming: agv_sim::Naming::SameMap,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

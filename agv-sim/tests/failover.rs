@@ -42,6 +42,7 @@ fn options(servers: Vec<String>, api: String, token: String, seconds: u64) -> Ru
         drain: Duration::from_secs(5),
         progress: false,
         destinations: Default::default(),
+        naming: agv_sim::Naming::SameMap,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

@@ -1,14 +1,14 @@
 //! End to end: a real rcs-server (temporary SQLite) and a simulated fleet over TCP, tasks
 //! through the HTTP API, accelerated time, both modes on both sample sites (12 AGVs on the
 //! 40-node demo hall — 50 do not fit — and 50 on the three-floor warehouse, where tasks cross
-//! floors by lift). Every task must complete, with zero protocol errors and zero invariant
+//! floors by lift: named tasks name any AGV, on any floor). Every task must complete, with zero protocol errors and zero invariant
 //! violations.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agv_sim::agv::{Mode, Profile};
-use agv_sim::{Report, RunOptions};
+use agv_sim::{Naming, Report, RunOptions};
 use rcs_server::Config;
 
 mod server;
@@ -26,6 +26,7 @@ async fn fleet(
     tasks_per_min: f64,
     seconds: u64,
     churn_per_hour: f64,
+    naming: Naming,
 ) -> Report {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
@@ -48,6 +49,7 @@ async fn fleet(
         drain: Duration::from_secs(40),
         progress: false,
         destinations: Default::default(),
+        naming,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour,
@@ -71,19 +73,28 @@ fn assert_clean(r: &Report) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_site_normal_mode() {
-    let r = fleet("demo", 12, Mode::Normal, 90.0, 8, 0.0).await;
+    let r = fleet("demo", 12, Mode::Normal, 90.0, 8, 0.0, Naming::SameMap).await;
     assert_clean(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_site_secure_mode() {
-    let r = fleet("demo", 12, Mode::Secure, 90.0, 8, 0.0).await;
+    let r = fleet("demo", 12, Mode::Secure, 90.0, 8, 0.0, Naming::SameMap).await;
     assert_clean(&r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_50_agvs_secure_mode_cross_floor() {
-    let r = fleet("warehouse-3f", 50, Mode::Secure, 120.0, 10, 0.0).await;
+    let r = fleet(
+        "warehouse-3f",
+        50,
+        Mode::Secure,
+        120.0,
+        10,
+        0.0,
+        Naming::Random,
+    )
+    .await;
     assert_clean(&r);
     assert!(
         r.map_switches > 0,
@@ -94,7 +105,16 @@ async fn warehouse_50_agvs_secure_mode_cross_floor() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouse_50_agvs_normal_mode_cross_floor() {
-    let r = fleet("warehouse-3f", 50, Mode::Normal, 120.0, 10, 0.0).await;
+    let r = fleet(
+        "warehouse-3f",
+        50,
+        Mode::Normal,
+        120.0,
+        10,
+        0.0,
+        Naming::Random,
+    )
+    .await;
     assert_clean(&r);
     assert!(
         r.map_switches > 0,
@@ -108,7 +128,7 @@ async fn warehouse_50_agvs_normal_mode_cross_floor() {
 /// nothing collides, no task fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_site_reconnection_churn() {
-    let r = fleet("demo", 12, Mode::Normal, 60.0, 8, 900.0).await;
+    let r = fleet("demo", 12, Mode::Normal, 60.0, 8, 900.0, Naming::SameMap).await;
     assert!(r.churn_drops > 0, "{}", r.table());
     // an AGV that broke its link in the run's last moment has no time to come back
     let late = r.never_came_back.len() as u64;

@@ -16,7 +16,7 @@ use agv_sim::agv::{Mode, Profile};
 use agv_sim::api::Api;
 use agv_sim::business::{Business, Destinations, Kind, Places, Rules, requested};
 use agv_sim::monitor::Monitor;
-use agv_sim::{Report, RunOptions};
+use agv_sim::{Naming, Report, RunOptions};
 use maps::file::{
     AreaFile, AreaKind, Bounds, EdgeFile, MapFile, MapRef, Movement, Navigation, NodeFile,
     NodeKind, SiteFile, SiteFiles, Trajectory,
@@ -207,7 +207,15 @@ async fn refusals_and_an_unreachable_api_are_counted_never_dropped() {
     let api = Api::new(&serving.api(), &serving.token);
     let rate = 600.0;
     let duration = Duration::from_secs(2);
-    let business = Business::new(&warehouse, Destinations::Any, rate, duration, vec![], 3);
+    let business = Business::new(
+        &warehouse,
+        Destinations::Any,
+        Naming::SameMap,
+        rate,
+        duration,
+        vec![],
+        3,
+    );
     let f = submit_all(business, &api).await;
     serving.stop().await;
     assert_eq!(f.requested, requested(rate, duration));
@@ -227,7 +235,15 @@ async fn refusals_and_an_unreachable_api_are_counted_never_dropped() {
         .unwrap()
         .port();
     let api = Api::new(&format!("http://127.0.0.1:{port}"), "t");
-    let business = Business::new(&warehouse, Destinations::Any, rate, duration, vec![], 3);
+    let business = Business::new(
+        &warehouse,
+        Destinations::Any,
+        Naming::SameMap,
+        rate,
+        duration,
+        vec![],
+        3,
+    );
     let f = submit_all(business, &api).await;
     assert_eq!(f.requested, 20);
     assert_eq!(
@@ -306,7 +322,15 @@ async fn a_submission_whose_answer_was_lost_is_sent_again_and_makes_one_task() {
     // attempt created)
     let (front, lost) = lossy_front(serving.server.http_addr, 2).await;
     let api = Api::new(&front, &serving.token);
-    let business = Business::new(&demo, Destinations::Any, rate, duration, vec![], 3);
+    let business = Business::new(
+        &demo,
+        Destinations::Any,
+        Naming::SameMap,
+        rate,
+        duration,
+        vec![],
+        3,
+    );
     let f = submit_all(business, &api).await;
     assert_eq!(lost.load(Ordering::SeqCst), 2);
     assert_eq!(
@@ -322,7 +346,15 @@ async fn a_submission_whose_answer_was_lost_is_sent_again_and_makes_one_task() {
     // two URLs: the answer lost on the first, the request goes on to the second at once
     let (front, lost) = lossy_front(serving.server.http_addr, usize::MAX).await;
     let api = Api::with_bases(&[front, serving.api()], &serving.token);
-    let business = Business::new(&demo, Destinations::Any, rate, duration, vec![], 4);
+    let business = Business::new(
+        &demo,
+        Destinations::Any,
+        Naming::SameMap,
+        rate,
+        duration,
+        vec![],
+        4,
+    );
     let f = submit_all(business, &api).await;
     assert_eq!(lost.load(Ordering::SeqCst), 1);
     assert_eq!((f.submitted, f.resubmitted), (2, 0), "{f:?}");
@@ -354,6 +386,7 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
         drain: Duration::from_secs(30),
         progress: false,
         destinations: Destinations::default(),
+        naming: Naming::SameMap,
         relocate: 0.0,
         fail_fast: false,
         churn_per_hour: 0.0,

@@ -35,6 +35,7 @@ fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions
         drain: Duration::from_secs(150),
         progress: false,
         destinations: Destinations::Any,
+        naming: agv_sim::Naming::Random,
         relocate,
         fail_fast: false,
         churn_per_hour: 0.0,
