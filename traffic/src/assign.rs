@@ -65,12 +65,14 @@ impl Core<'_> {
 
     /// Queued tasks in order (priority, deadline, submission) get AGVs: a task naming an AGV
     /// waits for it; any other gets the available AGV nearest its destination (straight line,
-    /// other maps 1 km a map away), found in an R-tree of the available AGVs built once a tick.
+    /// other maps 1 km a map away; equally near: the one idle longest, then the lowest id), found
+    /// by a walk of the available AGVs collected once a tick (a tick assigns a few tasks: the
+    /// walks cost less than building a spatial index of thousands of idle AGVs each tick).
     pub(crate) fn assign(&mut self, now: u64) {
         if self.queue.is_empty() {
             return;
         }
-        let mut pool: Option<rstar::RTree<rstar::primitives::GeomWithData<[f64; 3], u32>>> = None;
+        let mut pool: Option<Vec<Candidate>> = None;
         let order: Vec<(std::cmp::Reverse<u8>, u64, u32)> = self.queue.iter().copied().collect();
         // Bounded work per tick: at most this many routes are planned; the rest wait a tick.
         let mut budget = self.settings.routes_per_tick;
@@ -112,39 +114,33 @@ impl Core<'_> {
                     let pool = pool.get_or_insert_with(|| {
                         // the idle AGVs in id order, walked beside the AGVs (no look-ups)
                         let mut agvs = self.agvs.iter().peekable();
-                        rstar::RTree::bulk_load(
-                            self.idle
-                                .iter()
-                                .filter_map(|id| {
-                                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
-                                    agvs.next_if(|(k, _)| *k == id)
-                                })
-                                .filter(|(a, v)| {
-                                    self.available_agv(a, v, false)
-                                        && !self.requested.contains_key(a)
-                                })
-                                .map(|(a, v)| {
-                                    rstar::primitives::GeomWithData::new(
-                                        [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
-                                        *a,
-                                    )
-                                })
-                                .collect(),
-                        )
+                        self.idle
+                            .iter()
+                            .filter_map(|id| {
+                                while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                                agvs.next_if(|(k, _)| *k == id)
+                            })
+                            .filter(|(a, v)| {
+                                self.available_agv(a, v, false) && !self.requested.contains_key(a)
+                            })
+                            .map(|(a, v)| Candidate {
+                                at: [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
+                                idle_since_ms: v.idle_since_ms,
+                                agv: *a,
+                            })
+                            .collect()
                     });
-                    if pool.size() == 0 {
+                    if pool.is_empty() {
                         // (tasks naming their AGV further down may still go)
                         continue;
                     }
                     let Some(n) = self.site.node(dest) else {
                         continue;
                     };
-                    let at = [n.x, n.y, f64::from(n.map) * 1000.0];
-                    let Some(hit) = pool.nearest_neighbor(&at).cloned() else {
+                    let Some(i) = nearest(pool, [n.x, n.y, f64::from(n.map) * 1000.0]) else {
                         break;
                     };
-                    pool.remove(&hit);
-                    hit.data
+                    pool.swap_remove(i).agv
                 }
             };
             budget -= 1;
@@ -215,6 +211,38 @@ impl Core<'_> {
     }
 }
 
+/// An available AGV in a tick's assignment pool.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    /// Where it stands: x, y and its map 1 km a map away.
+    at: [f64; 3],
+    idle_since_ms: u64,
+    agv: u32,
+}
+
+/// The index in `pool` of the candidate nearest `at` (straight line); equally near, the one
+/// idle longest, then the lowest id: the choice does not depend on the pool's order.
+fn nearest(pool: &[Candidate], at: [f64; 3]) -> Option<usize> {
+    let d2 = |c: &Candidate| {
+        let (dx, dy, dz) = (c.at[0] - at[0], c.at[1] - at[1], c.at[2] - at[2]);
+        dx * dx + dy * dy + dz * dz
+    };
+    let mut best: Option<(f64, u64, u32, usize)> = None;
+    for (i, c) in pool.iter().enumerate() {
+        let key = (d2(c), c.idle_since_ms, c.agv, i);
+        if best.is_none_or(|b| {
+            key.0
+                .total_cmp(&b.0)
+                .then(key.1.cmp(&b.1))
+                .then(key.2.cmp(&b.2))
+                .is_lt()
+        }) {
+            best = Some(key);
+        }
+    }
+    best.map(|b| b.3)
+}
+
 /// The steps of a route.
 pub(crate) fn steps_of(route: &maps::Route) -> Vec<Step> {
     route
@@ -247,4 +275,39 @@ pub(crate) fn steps_of(route: &maps::Route) -> Vec<Step> {
             },
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Candidate, nearest};
+
+    fn c(x: f64, map: u16, idle_since_ms: u64, agv: u32) -> Candidate {
+        Candidate {
+            at: [x, 0.0, f64::from(map) * 1000.0],
+            idle_since_ms,
+            agv,
+        }
+    }
+
+    #[test]
+    fn the_nearest_then_the_longest_idle_then_the_lowest_id_whatever_the_order() {
+        let pool = [
+            c(5.0, 1, 0, 1),
+            c(-2.0, 1, 900, 7),
+            c(2.0, 1, 300, 9),
+            c(2.0, 1, 300, 4),
+            c(0.5, 2, 0, 2),
+        ];
+        // 2 m away: AGVs 7, 9 and 4; 9 and 4 idle since 300 ms (longer than 7), 4 the lower id
+        for rotation in 0..pool.len() {
+            let mut p = pool.to_vec();
+            p.rotate_left(rotation);
+            let i = nearest(&p, [0.0, 0.0, 1000.0]).unwrap();
+            assert_eq!(p[i].agv, 4, "rotation {rotation}");
+        }
+        // another map counts 1 km a map away
+        let i = nearest(&pool, [0.0, 0.0, 2000.0]).unwrap();
+        assert_eq!(pool[i].agv, 2);
+        assert_eq!(nearest(&[], [0.0; 3]), None);
+    }
 }
