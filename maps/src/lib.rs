@@ -13,6 +13,7 @@ pub mod file;
 pub mod generate;
 pub mod hash;
 pub mod planner;
+pub mod shape;
 pub mod site;
 pub mod space;
 

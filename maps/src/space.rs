@@ -9,159 +9,26 @@
 //! Shapes are `geo` multipolygons in the map's frame; candidates come from an `rstar` R-tree of
 //! bounding boxes per map, then an exact `geo` intersection test.
 
-use geo::{Area, BoundingRect, Coord, Intersects, LineString, MultiPolygon, Polygon, Rect};
-use protocol::message::Region;
+use geo::{Area, BoundingRect, Coord, Intersects, MultiPolygon, Polygon, Rect};
 use rstar::primitives::{GeomWithData, Rectangle};
-use rstar::{AABB, RTree};
+use rstar::{AABB, Envelope as _, RTree};
+
+pub use crate::shape::{Shape, ShapeError, corridor, disc, oriented_rect, polygon, region_shape};
 
 use crate::file::AreaKind;
 use crate::hash::IdMap;
 use crate::site::Site;
-
-/// A shape on a map.
-pub type Shape = MultiPolygon<f64>;
-
-/// Sides of the polygons that stand for circles (circumscribed: they contain the circle).
-const CIRCLE_SIDES: usize = 8;
 
 /// Radius of a lift's cabin around each of its door nodes, m. All doors of a lift are one
 /// cabin, on whichever floor it stands: space touching one door's cabin is only free when
 /// nobody else holds space touching any other door's cabin of that lift.
 pub const CABIN_RADIUS: f64 = 0.5;
 
-/// A closed polygon from points.
-pub fn polygon(points: &[[f64; 2]]) -> Polygon<f64> {
-    Polygon::new(
-        LineString::from(
-            points
-                .iter()
-                .map(|p| Coord { x: p[0], y: p[1] })
-                .collect::<Vec<_>>(),
-        ),
-        vec![],
-    )
-}
-
-/// A polygon containing the circle of `radius` around `(x, y)`.
-pub fn disc(x: f64, y: f64, radius: f64) -> Polygon<f64> {
-    let (outer, unit) = &*OCTAGON;
-    let r = radius / outer;
-    let pts: Vec<[f64; 2]> = unit.iter().map(|(c, s)| [x + r * c, y + r * s]).collect();
-    polygon(&pts)
-}
-
-/// The circumscribing factor and the corner directions of the polygons that stand for
-/// circles, computed once (each disc took as many sines and cosines).
-static OCTAGON: std::sync::LazyLock<(f64, [(f64, f64); CIRCLE_SIDES])> =
-    std::sync::LazyLock::new(|| {
-        let outer = (std::f64::consts::PI / CIRCLE_SIDES as f64).cos();
-        let unit = std::array::from_fn(|i| {
-            let t = std::f64::consts::TAU * i as f64 / CIRCLE_SIDES as f64;
-            (t.cos(), t.sin())
-        });
-        (outer, unit)
-    });
-
-/// The rectangle `front`/`rear` along `theta` and `left`/`right` across it, around `(x, y)`.
-pub fn oriented_rect(
-    x: f64,
-    y: f64,
-    theta: f64,
-    front: f64,
-    rear: f64,
-    left: f64,
-    right: f64,
-) -> Polygon<f64> {
-    let (s, c) = theta.sin_cos();
-    let at = |along: f64, across: f64| [x + along * c - across * s, y + along * s + across * c];
-    polygon(&[
-        at(front, -right),
-        at(front, left),
-        at(-rear, left),
-        at(-rear, -right),
-    ])
-}
-
-/// A corridor: every point within `half_width` of the polyline (segment rectangles and discs
-/// at the joints).
-pub fn corridor(points: &[[f64; 2]], half_width: f64) -> Shape {
-    let mut parts = Vec::new();
-    for w in points.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        let len = (b[0] - a[0]).hypot(b[1] - a[1]);
-        if len > 1e-9 {
-            let theta = (b[1] - a[1]).atan2(b[0] - a[0]);
-            parts.push(oriented_rect(
-                a[0], a[1], theta, len, 0.0, half_width, half_width,
-            ));
-        }
-    }
-    for p in points {
-        parts.push(disc(p[0], p[1], half_width));
-    }
-    MultiPolygon::new(parts)
-}
-
-/// Why a region from the wire is not a usable shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ShapeError {
-    /// Non-finite coordinates, a self-intersecting or degenerate polygon.
-    #[error("malformed region")]
-    Invalid,
-}
-
-/// The shape of a protocol region.
-pub fn region_shape(region: &Region) -> Result<Shape, ShapeError> {
-    use geo::Validation as _;
-    let finite = |v: &[f64]| v.iter().all(|x| x.is_finite());
-    let shape = match region {
-        Region::Rectangle {
-            center,
-            length,
-            width,
-        } => {
-            let (l, w) = (f64::from(*length) / 2.0, f64::from(*width) / 2.0);
-            if !finite(&[center.x, center.y, center.theta, l, w]) {
-                return Err(ShapeError::Invalid);
-            }
-            MultiPolygon::new(vec![oriented_rect(
-                center.x,
-                center.y,
-                center.theta,
-                l,
-                l,
-                w,
-                w,
-            )])
-        }
-        Region::Polygon { points } => {
-            if !points.iter().all(|p| finite(&[p.x, p.y])) {
-                return Err(ShapeError::Invalid);
-            }
-            let p = polygon(&points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>());
-            if !p.is_valid() || p.unsigned_area() < 1e-6 {
-                return Err(ShapeError::Invalid);
-            }
-            MultiPolygon::new(vec![p])
-        }
-        Region::Circle { center, radius } => {
-            if !finite(&[center.x, center.y, f64::from(*radius)]) {
-                return Err(ShapeError::Invalid);
-            }
-            MultiPolygon::new(vec![disc(center.x, center.y, f64::from(*radius))])
-        }
-        Region::Corridor { points, half_width } => {
-            if !points.iter().all(|p| finite(&[p.x, p.y])) || !half_width.is_finite() {
-                return Err(ShapeError::Invalid);
-            }
-            corridor(
-                &points.iter().map(|p| [p.x, p.y]).collect::<Vec<_>>(),
-                f64::from(*half_width),
-            )
-        }
-    };
-    Ok(shape)
-}
+/// How much larger all round than its footprint an AGV's box in the index is, m: a moving AGV
+/// reports a footprint a few centimetres on each time (10 Hz), and the index changes only when
+/// it leaves that box (an R-tree update costs more than the rest of a report). Queries test
+/// the exact box and shape, so the slack never makes space look taken.
+pub const FOOTPRINT_SLACK: f64 = 0.25;
 
 /// What an AGV holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -259,7 +126,11 @@ struct Entry {
     map: u16,
     hold: Hold,
     shape: Shape,
+    /// The shape's bounding box.
     bbox: AABB<[f64; 2]>,
+    /// The box the entry has in its map's R-tree: `bbox`, or for a footprint a box
+    /// [`FOOTPRINT_SLACK`] larger all round, kept while the footprint stays inside it.
+    indexed: AABB<[f64; 2]>,
     expires_at_ms: u64,
     granted_at_ms: u64,
 }
@@ -301,6 +172,35 @@ pub struct SpaceTable {
 pub fn extent(shape: &Shape) -> Option<[f64; 4]> {
     let r = shape.bounding_rect()?;
     Some([r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
+/// `b` grown by `by` all round.
+fn grown(b: &AABB<[f64; 2]>, by: f64) -> AABB<[f64; 2]> {
+    let (lo, hi) = (b.lower(), b.upper());
+    AABB::from_corners([lo[0] - by, lo[1] - by], [hi[0] + by, hi[1] + by])
+}
+
+/// Notes a holder of space in a check: the lowest id holding a footprint, else the lowest
+/// (id, reservation before grant) holding anything else.
+fn note(occupied: &mut Option<u32>, found: &mut Option<(u32, Hold)>, agv: u32, hold: Hold) {
+    match hold {
+        Hold::Footprint => *occupied = Some(occupied.map_or(agv, |o| o.min(agv))),
+        _ => {
+            let rank = |h: &(u32, Hold)| (h.0, matches!(h.1, Hold::Grant { .. }));
+            if found.is_none_or(|f| rank(&(agv, hold)) < rank(&f)) {
+                *found = Some((agv, hold));
+            }
+        }
+    }
+}
+
+/// The conflict with `agv`'s `hold`.
+fn conflict(agv: u32, hold: Hold) -> Conflict {
+    match hold {
+        Hold::Footprint => Conflict::Occupied { agv },
+        Hold::Reservation { .. } => Conflict::Reserved { agv },
+        Hold::Grant { id } => Conflict::Granted { agv, grant: id },
+    }
 }
 
 fn bbox_of(shape: &Shape) -> Option<AABB<[f64; 2]>> {
@@ -383,7 +283,10 @@ impl SpaceTable {
                 };
                 for hit in space.tree.locate_in_envelope_intersecting(&other.bbox) {
                     let e = &self.entries[&hit.data];
-                    if e.agv != agv && e.shape.intersects(&other.shape) {
+                    if e.agv != agv
+                        && e.bbox.intersects(&other.bbox)
+                        && e.shape.intersects(&other.shape)
+                    {
                         out.push((e.agv, e.hold));
                     }
                 }
@@ -402,46 +305,46 @@ impl SpaceTable {
                 return Err(Conflict::Forbidden { area: *id });
             }
         }
-        // Footprints first: they are the strongest reason.
-        let mut found: Option<Conflict> = None;
+        // Footprints first: they are the strongest reason. Of several holders, the one with
+        // the lowest id (then a reservation before a grant) is named: the answer does not
+        // depend on the index's inner order.
+        let mut occupied: Option<u32> = None;
+        let mut found: Option<(u32, Hold)> = None;
         for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
             let e = &self.entries[&hit.data];
-            if e.agv == agv || !e.shape.intersects(shape) {
+            if e.agv == agv || !e.bbox.intersects(&bbox) || !e.shape.intersects(shape) {
                 continue;
             }
-            let c = match e.hold {
-                Hold::Footprint => return Err(Conflict::Occupied { agv: e.agv }),
-                Hold::Reservation { .. } => Conflict::Reserved { agv: e.agv },
-                Hold::Grant { id } => Conflict::Granted {
-                    agv: e.agv,
-                    grant: id,
-                },
-            };
-            found.get_or_insert(c);
+            note(&mut occupied, &mut found, e.agv, e.hold);
         }
-        // The cabin of a lift is one space on every floor.
+        if let Some(other) = occupied {
+            return Err(Conflict::Occupied { agv: other });
+        }
+        // The cabin of a lift is one space on every floor (an AGV in it on another floor
+        // before space held on this one).
+        let mut in_cabin: Option<(u32, Hold)> = None;
         for (other, hold) in self.cabin_holders(agv, map, shape) {
-            let c = match hold {
-                Hold::Footprint => return Err(Conflict::Occupied { agv: other }),
-                Hold::Reservation { .. } => Conflict::Reserved { agv: other },
-                Hold::Grant { id } => Conflict::Granted {
-                    agv: other,
-                    grant: id,
-                },
-            };
-            found.get_or_insert(c);
+            note(&mut occupied, &mut in_cabin, other, hold);
         }
-        found.map_or(Ok(()), Err)
+        match (occupied, found.or(in_cabin)) {
+            (Some(other), _) => Err(Conflict::Occupied { agv: other }),
+            (None, Some((other, hold))) => Err(conflict(other, hold)),
+            (None, None) => Ok(()),
+        }
     }
 
     fn insert(&mut self, agv: u32, map: u16, hold: Hold, shape: Shape, times: (u64, u64)) -> u64 {
         let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
+        let indexed = match hold {
+            Hold::Footprint => grown(&bbox, FOOTPRINT_SLACK),
+            _ => bbox,
+        };
         let key = self.next_key;
         self.next_key += 1;
         if let Some(space) = self.maps.get_mut(&map) {
             space
                 .tree
-                .insert(GeomWithData::new(Rectangle::from_aabb(bbox), key));
+                .insert(GeomWithData::new(Rectangle::from_aabb(indexed), key));
         }
         self.entries.insert(
             key,
@@ -451,6 +354,7 @@ impl SpaceTable {
                 hold,
                 shape,
                 bbox,
+                indexed,
                 granted_at_ms: times.0,
                 expires_at_ms: times.1,
             },
@@ -468,7 +372,7 @@ impl SpaceTable {
         if let Some(space) = self.maps.get_mut(&e.map) {
             space
                 .tree
-                .remove(&GeomWithData::new(Rectangle::from_aabb(e.bbox), key));
+                .remove(&GeomWithData::new(Rectangle::from_aabb(e.indexed), key));
         }
         if let Some(keys) = self.by_agv.get_mut(&e.agv) {
             keys.retain(|k| *k != key);
@@ -484,6 +388,17 @@ impl SpaceTable {
     /// a fact. Returns the other AGVs whose held space it overlaps (a safety alarm).
     pub fn set_footprint(&mut self, agv: u32, map: u16, shape: Shape) -> Vec<u32> {
         if let Some(key) = self.by_hold.get(&(agv, Hold::Footprint)).copied() {
+            let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
+            if let Some(e) = self.entries.get_mut(&key)
+                && e.map == map
+                && e.indexed.contains_envelope(&bbox)
+            {
+                // still inside its box in the index: the entry alone changes
+                e.shape = shape;
+                e.bbox = bbox;
+                let (map, shape) = (e.map, e.shape.clone());
+                return self.overlapping(agv, map, &shape);
+            }
             self.remove(key);
         }
         let overlaps = self.overlapping(agv, map, &shape);
@@ -498,7 +413,7 @@ impl SpaceTable {
         if let (Some(space), Some(bbox)) = (self.maps.get(&map), bbox_of(shape)) {
             for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
                 let e = &self.entries[&hit.data];
-                if e.agv != agv && e.shape.intersects(shape) {
+                if e.agv != agv && e.bbox.intersects(&bbox) && e.shape.intersects(shape) {
                     overlaps.push(e.agv);
                 }
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use geo::{Area, Intersects};
-use maps::space::{corridor, disc, oriented_rect};
+use maps::space::{corridor, disc, oriented_rect, polygon};
 use maps::{Conflict, Hold, Shape, Site, SpaceTable};
 use proptest::prelude::*;
 
@@ -25,6 +25,13 @@ enum Op {
         x: f64,
         y: f64,
         theta: f64,
+    },
+    /// The AGV's footprint a few centimetres on (a moving AGV's next report).
+    Nudge {
+        agv: u32,
+        dx: f64,
+        dy: f64,
+        dtheta: f64,
     },
     ReserveNode {
         agv: u32,
@@ -56,6 +63,14 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (agv.clone(), -1.0f64..22.0, -1.0f64..13.0, -3.2f64..3.2)
             .prop_map(|(agv, x, y, theta)| Op::Footprint { agv, x, y, theta }),
+        (agv.clone(), -0.3f64..0.3, -0.3f64..0.3, -0.2f64..0.2).prop_map(
+            |(agv, dx, dy, dtheta)| Op::Nudge {
+                agv,
+                dx,
+                dy,
+                dtheta
+            }
+        ),
         (agv.clone(), 0usize..40).prop_map(|(agv, node)| Op::ReserveNode { agv, node }),
         (agv.clone(), 0usize..200).prop_map(|(agv, edge)| Op::ReserveEdge { agv, edge }),
         (agv.clone(), -1.0f64..22.0, -1.0f64..13.0, 0.2f64..3.0)
@@ -84,9 +99,19 @@ proptest! {
         // when each hold was created, and what its footprint reported
         let mut born: HashMap<(u32, Hold), usize> = HashMap::new();
         let mut reported: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut poses: HashMap<u32, (f64, f64, f64)> = HashMap::new();
         for (step, op) in ops.iter().enumerate() {
-            match op.clone() {
+            let op = match op.clone() {
+                Op::Nudge { agv, dx, dy, dtheta } => match poses.get(&agv) {
+                    Some((x, y, theta)) => Op::Footprint { agv, x: x + dx, y: y + dy, theta: theta + dtheta },
+                    None => continue,
+                },
+                op => op,
+            };
+            match op {
+                Op::Nudge { .. } => unreachable!("turned into a footprint"),
                 Op::Footprint { agv, x, y, theta } => {
+                    poses.insert(agv, (x, y, theta));
                     let shape = Shape::new(vec![oriented_rect(x, y, theta, 0.5, 0.5, 0.4, 0.4)]);
                     let overlaps = table.set_footprint(agv, 1, shape);
                     born.insert((agv, Hold::Footprint), step);
@@ -129,6 +154,7 @@ proptest! {
                 }
                 Op::Clear { agv } => {
                     table.clear_footprint(agv);
+                    poses.remove(&agv);
                 }
             }
             // brute force over every pair of holds
@@ -225,6 +251,50 @@ fn grants_respect_maps_limits_and_each_other() {
         Shape::new(vec![oriented_rect(6.0, 6.0, 0.0, 0.5, 0.5, 0.4, 0.4)]),
     );
     assert!(t.grant(4, 1, 1, circle(6.0, 6.0, 1.0), 0, 1_000).is_ok());
+}
+
+/// A footprint reported again with the same bounding box but another shape (a standing AGV
+/// turning a triangle's point, or a box the same extent) is the new shape in every decision.
+#[test]
+fn a_footprint_with_the_same_box_and_another_shape_replaces_the_old() {
+    let mut t = SpaceTable::new(site(), 1);
+    // two triangles filling opposite halves of the square (2..4, 2..4)
+    let lower = Shape::new(vec![polygon(&[[2.0, 2.0], [4.0, 2.0], [4.0, 4.0]])]);
+    let upper = Shape::new(vec![polygon(&[[2.0, 2.0], [4.0, 4.0], [2.0, 4.0]])]);
+    let near_lower = Shape::new(vec![disc(3.6, 2.4, 0.2)]);
+    let near_upper = Shape::new(vec![disc(2.4, 3.6, 0.2)]);
+    assert!(t.set_footprint(1, 1, lower).is_empty());
+    assert_eq!(
+        t.check(2, 1, &near_lower),
+        Err(Conflict::Occupied { agv: 1 })
+    );
+    assert!(t.check(2, 1, &near_upper).is_ok());
+    assert!(t.set_footprint(1, 1, upper.clone()).is_empty());
+    assert!(t.check(2, 1, &near_lower).is_ok(), "the old shape is gone");
+    assert_eq!(
+        t.check(2, 1, &near_upper),
+        Err(Conflict::Occupied { agv: 1 })
+    );
+    // another AGV standing where the new shape is gets the overlap reported, both ways
+    assert_eq!(t.set_footprint(2, 1, near_upper.clone()), vec![1]);
+    assert_eq!(t.set_footprint(1, 1, upper), vec![2]);
+    assert_eq!(t.footprint_overlaps(2), vec![1]);
+    // the same box on another map moves it there
+    assert!(
+        t.set_footprint(
+            1,
+            2,
+            Shape::new(vec![polygon(&[[2.0, 2.0], [4.0, 2.0], [4.0, 4.0]])])
+        )
+        .is_empty()
+    );
+    assert!(
+        t.check(3, 1, &near_upper).is_err(),
+        "AGV 2 still stands there"
+    );
+    assert_eq!(t.footprint_overlaps(2), Vec::<u32>::new());
+    assert_eq!(t.footprint(1).map(|f| f.0), Some(2));
+    assert_eq!(t.all().filter(|e| e.0 == 1).count(), 1, "one footprint");
 }
 
 proptest! {
