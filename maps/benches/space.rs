@@ -1,7 +1,8 @@
 //! Grant and reservation decisions with 1,000 active AGVs on a 3-floor, 10,092-node site: each
 //! AGV holds its footprint and, where free, the next nodes and edges eastward (up to five each).
 //! Baseline: the same decision by scanning every held shape (no R-tree). Prints p50/p99/max per
-//! decision over 5,000 random requests besides criterion's means.
+//! decision over 5,000 random requests besides criterion's means. Then footprint updates of a
+//! moving fleet, with the index's slack and without (baseline).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -157,6 +158,36 @@ fn bench(c: &mut Criterion) {
             black_box(linear_check(&table, 5_000, *map, shape))
         })
     });
+    group.finish();
+
+    // Footprint updates: every AGV reports a pose 10 cm east of its last, 20 times, then back
+    // (a moving fleet's status reports); the index's slack (ours) against none (baseline: the
+    // R-tree changes on every report), in the same run.
+    let mut group = c.benchmark_group("footprint");
+    for (name, slack) in [
+        ("slack-0.25m", maps::space::FOOTPRINT_SLACK),
+        ("no-slack", 0.0),
+    ] {
+        let (_site, mut table) = fleet();
+        table.footprint_slack = slack;
+        let poses: Vec<(u32, u16, f64, f64)> = (1..=1_000)
+            .filter_map(|agv| {
+                let (map, shape) = table.footprint(agv)?;
+                let r = maps::space::extent(shape)?;
+                Some((agv, map, (r[0] + r[2]) / 2.0, (r[1] + r[3]) / 2.0))
+            })
+            .collect();
+        let mut k = 0usize;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let (agv, map, x, y) = poses[k % poses.len()];
+                let step = (k / poses.len()) % 20;
+                k += 1;
+                let fp = oriented_rect(x + 0.1 * step as f64, y, 0.0, 0.5, 0.5, 0.4, 0.4);
+                black_box(table.set_footprint(agv, map, Shape::new(vec![fp])))
+            })
+        });
+    }
     group.finish();
 }
 

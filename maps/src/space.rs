@@ -166,6 +166,9 @@ pub struct SpaceTable {
     next_grant: u32,
     /// Limits on grants.
     pub limits: GrantLimits,
+    /// How much larger than its footprint an AGV's box in the index is, m
+    /// ([`FOOTPRINT_SLACK`] from [`SpaceTable::new`]; 0: every move updates the index).
+    pub footprint_slack: f64,
 }
 
 /// The bounding box of `shape`: `[min x, min y, max x, max y]` (none for an empty shape).
@@ -178,20 +181,6 @@ pub fn extent(shape: &Shape) -> Option<[f64; 4]> {
 fn grown(b: &AABB<[f64; 2]>, by: f64) -> AABB<[f64; 2]> {
     let (lo, hi) = (b.lower(), b.upper());
     AABB::from_corners([lo[0] - by, lo[1] - by], [hi[0] + by, hi[1] + by])
-}
-
-/// Notes a holder of space in a check: the lowest id holding a footprint, else the lowest
-/// (id, reservation before grant) holding anything else.
-fn note(occupied: &mut Option<u32>, found: &mut Option<(u32, Hold)>, agv: u32, hold: Hold) {
-    match hold {
-        Hold::Footprint => *occupied = Some(occupied.map_or(agv, |o| o.min(agv))),
-        _ => {
-            let rank = |h: &(u32, Hold)| (h.0, matches!(h.1, Hold::Grant { .. }));
-            if found.is_none_or(|f| rank(&(agv, hold)) < rank(&f)) {
-                *found = Some((agv, hold));
-            }
-        }
-    }
 }
 
 /// The conflict with `agv`'s `hold`.
@@ -260,6 +249,7 @@ impl SpaceTable {
             maps,
             cabins,
             next_grant: first_grant.max(1),
+            footprint_slack: FOOTPRINT_SLACK,
             ..Self::default()
         }
     }
@@ -305,38 +295,34 @@ impl SpaceTable {
                 return Err(Conflict::Forbidden { area: *id });
             }
         }
-        // Footprints first: they are the strongest reason. Of several holders, the one with
-        // the lowest id (then a reservation before a grant) is named: the answer does not
-        // depend on the index's inner order.
-        let mut occupied: Option<u32> = None;
-        let mut found: Option<(u32, Hold)> = None;
+        // Footprints first: they are the strongest reason.
+        let mut found: Option<Conflict> = None;
         for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
             let e = &self.entries[&hit.data];
             if e.agv == agv || !e.bbox.intersects(&bbox) || !e.shape.intersects(shape) {
                 continue;
             }
-            note(&mut occupied, &mut found, e.agv, e.hold);
+            let c = conflict(e.agv, e.hold);
+            if let Conflict::Occupied { .. } = c {
+                return Err(c);
+            }
+            found.get_or_insert(c);
         }
-        if let Some(other) = occupied {
-            return Err(Conflict::Occupied { agv: other });
-        }
-        // The cabin of a lift is one space on every floor (an AGV in it on another floor
-        // before space held on this one).
-        let mut in_cabin: Option<(u32, Hold)> = None;
+        // The cabin of a lift is one space on every floor.
         for (other, hold) in self.cabin_holders(agv, map, shape) {
-            note(&mut occupied, &mut in_cabin, other, hold);
+            let c = conflict(other, hold);
+            if let Conflict::Occupied { .. } = c {
+                return Err(c);
+            }
+            found.get_or_insert(c);
         }
-        match (occupied, found.or(in_cabin)) {
-            (Some(other), _) => Err(Conflict::Occupied { agv: other }),
-            (None, Some((other, hold))) => Err(conflict(other, hold)),
-            (None, None) => Ok(()),
-        }
+        found.map_or(Ok(()), Err)
     }
 
     fn insert(&mut self, agv: u32, map: u16, hold: Hold, shape: Shape, times: (u64, u64)) -> u64 {
         let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
         let indexed = match hold {
-            Hold::Footprint => grown(&bbox, FOOTPRINT_SLACK),
+            Hold::Footprint => grown(&bbox, self.footprint_slack),
             _ => bbox,
         };
         let key = self.next_key;
