@@ -322,7 +322,8 @@ impl SpaceTable {
     fn insert(&mut self, agv: u32, map: u16, hold: Hold, shape: Shape, times: (u64, u64)) -> u64 {
         let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
         let indexed = match hold {
-            Hold::Footprint => grown(&bbox, self.footprint_slack),
+            // (never smaller than the footprint, whatever the setting)
+            Hold::Footprint => grown(&bbox, self.footprint_slack.max(0.0)),
             _ => bbox,
         };
         let key = self.next_key;
@@ -375,15 +376,19 @@ impl SpaceTable {
     pub fn set_footprint(&mut self, agv: u32, map: u16, shape: Shape) -> Vec<u32> {
         if let Some(key) = self.by_hold.get(&(agv, Hold::Footprint)).copied() {
             let bbox = bbox_of(&shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
-            if let Some(e) = self.entries.get_mut(&key)
-                && e.map == map
-                && e.indexed.contains_envelope(&bbox)
+            if self
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.map == map && e.indexed.contains_envelope(&bbox))
             {
-                // still inside its box in the index: the entry alone changes
-                e.shape = shape;
-                e.bbox = bbox;
-                let (map, shape) = (e.map, e.shape.clone());
-                return self.overlapping(agv, map, &shape);
+                // still inside its box in the index: the entry alone changes (its own old
+                // shape is no overlap: `overlapping` skips `agv`'s holds)
+                let overlaps = self.overlapping(agv, map, &shape);
+                if let Some(e) = self.entries.get_mut(&key) {
+                    e.shape = shape;
+                    e.bbox = bbox;
+                }
+                return overlaps;
             }
             self.remove(key);
         }
