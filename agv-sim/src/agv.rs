@@ -811,7 +811,10 @@ async fn drive<K: AgvCrypto>(
     let drop_at =
         (spec.churn_per_hour > 0.0).then(|| Instant::now() + rng.exp_gap(spec.churn_per_hour));
     loop {
-        if drop_at.is_some_and(|t| Instant::now() >= t) && session.is_established() {
+        if drop_at.is_some_and(|t| Instant::now() >= t)
+            && session.is_established()
+            && !stats.churn_over.load(Ordering::Relaxed)
+        {
             stats.churn_drops.fetch_add(1, Ordering::Relaxed);
             return Ok(Ended::Lost);
         }

@@ -305,6 +305,17 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             .await?;
         eprintln!("AUDIT {r}");
     }
+    if opts.churn_per_hour > 0.0 {
+        // churn ends with the run: the links broken last get the reconnection backoff (at
+        // most 2 s) to come back before the count (an AGV still away then never came back)
+        stats.churn_over.store(true, Ordering::Relaxed);
+        let until = Instant::now() + Duration::from_secs(5);
+        while (stats.connected.load(Ordering::Relaxed) as usize) < opts.agvs
+            && Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let connected_at_end = stats.connected.load(Ordering::Relaxed);
     let _ = stop_tx.send(true);
     for h in handles {

@@ -25,6 +25,9 @@ pub struct Stats {
     pub relocated: AtomicU64,
     /// Connections the fleet broke on purpose (`--churn`).
     pub churn_drops: AtomicU64,
+    /// The run is over: no more connections are broken on purpose (those broken come back
+    /// before the final count).
+    pub churn_over: std::sync::atomic::AtomicBool,
     /// Reconnections refused because the RCS still held the AGV's previous connection (it had
     /// not yet seen that one end); the AGV tries again.
     pub refused_held: AtomicU64,

@@ -207,16 +207,18 @@ async fn refusals_and_an_unreachable_api_are_counted_never_dropped() {
     let api = Api::new(&serving.api(), &serving.token);
     let rate = 600.0;
     let duration = Duration::from_secs(2);
-    let business = Business::new(
-        &warehouse,
-        Destinations::Any,
-        Naming::SameMap,
-        rate,
-        duration,
-        vec![],
-        3,
-    );
-    let f = submit_all(business, &api).await;
+    let business = || {
+        Business::new(
+            &warehouse,
+            Destinations::Any,
+            Naming::SameMap,
+            rate,
+            duration,
+            vec![],
+            3,
+        )
+    };
+    let f = submit_all(business(), &api).await;
     serving.stop().await;
     assert_eq!(f.requested, requested(rate, duration));
     assert_eq!(f.requested, 20);
@@ -235,16 +237,7 @@ async fn refusals_and_an_unreachable_api_are_counted_never_dropped() {
         .unwrap()
         .port();
     let api = Api::new(&format!("http://127.0.0.1:{port}"), "t");
-    let business = Business::new(
-        &warehouse,
-        Destinations::Any,
-        Naming::SameMap,
-        rate,
-        duration,
-        vec![],
-        3,
-    );
-    let f = submit_all(business, &api).await;
+    let f = submit_all(business(), &api).await;
     assert_eq!(f.requested, 20);
     assert_eq!(
         f.not_submitted,
