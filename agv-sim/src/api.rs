@@ -112,6 +112,9 @@ pub struct TaskView {
     /// Why it failed.
     #[serde(default)]
     pub error: Option<String>,
+    /// Why it waits, if it does (the server's structured reason).
+    #[serde(default)]
+    pub wait: Option<serde_json::Value>,
     /// Submitted at, UTC ms (the server's clock).
     #[serde(default)]
     pub created_at_ms: u64,

@@ -299,6 +299,8 @@ struct Open {
     /// The AGV on it or asked for.
     agv: Option<u32>,
     queued: bool,
+    /// Why it waits, as the server last said (compact JSON).
+    wait: Option<String>,
 }
 
 /// The business system of a run: submits tasks as their time comes, follows them.
@@ -494,6 +496,7 @@ impl<'s> Business<'s> {
                 node: place.node,
                 agv: named,
                 queued: true,
+                wait: None,
             },
         );
         self.figures.submitted += 1;
@@ -563,6 +566,7 @@ impl<'s> Business<'s> {
                 Some(t) => {
                     open.agv = t.agv.or(t.requested_agv);
                     open.queued = t.state == "queued";
+                    open.wait = t.wait.as_ref().map(ToString::to_string);
                 }
                 None => ended.push(*id),
             }
@@ -624,6 +628,21 @@ impl<'s> Business<'s> {
         self.figures.requested = self.next + due;
         self.figures.open = self.open.len() as u64;
         self.figures.open_queued = self.open.values().filter(|o| o.queued).count() as u64;
+        let mut open: Vec<(&u64, &Open)> = self.open.iter().collect();
+        open.sort_unstable_by_key(|(id, _)| **id);
+        self.figures.open_tasks = open
+            .into_iter()
+            .take(10)
+            .map(|(id, o)| {
+                format!(
+                    "task {id} to node {} ({}, AGV {}): {}",
+                    o.node,
+                    if o.queued { "queued" } else { "running" },
+                    o.agv.map_or("-".into(), |a| a.to_string()),
+                    o.wait.as_deref().unwrap_or("no wait")
+                )
+            })
+            .collect();
         self.seconds.sort_by(f64::total_cmp);
         let v = &self.seconds;
         if !v.is_empty() {

@@ -201,6 +201,9 @@ pub struct TaskFigures {
     pub open: u64,
     /// Of them, still queued (never assigned an AGV).
     pub open_queued: u64,
+    /// The first ten of them by id, with where they go, their AGV and why they wait (as the
+    /// server last said): what a stuck run needs first.
+    pub open_tasks: Vec<String>,
     /// Seconds from submission to completion (the server's clock), p50, p90, max.
     pub seconds_to_complete: Option<(f64, f64, f64)>,
 }
@@ -329,6 +332,9 @@ impl TaskFigures {
             "tasks open at the end",
             format!("{} ({} still queued)", self.open, self.open_queued),
         );
+        for t in &self.open_tasks {
+            row("  open", t.clone());
+        }
         row(
             "task time p50/p90/max",
             self.seconds_to_complete.map_or("-".into(), |(a, b, c)| {
