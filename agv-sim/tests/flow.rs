@@ -310,21 +310,23 @@ async fn a_submission_whose_answer_was_lost_is_sent_again_and_makes_one_task() {
     let serving = server::Serving::start(config).await;
     let demo = maps::Site::load(&site_dir("demo")).unwrap();
     let (rate, duration) = (120.0, Duration::from_secs(1));
+    let business = |seed| {
+        Business::new(
+            &demo,
+            Destinations::Any,
+            Naming::SameMap,
+            rate,
+            duration,
+            vec![],
+            seed,
+        )
+    };
 
     // one URL: the first task's answer is lost twice, then it comes (the task the first
     // attempt created)
     let (front, lost) = lossy_front(serving.server.http_addr, 2).await;
     let api = Api::new(&front, &serving.token);
-    let business = Business::new(
-        &demo,
-        Destinations::Any,
-        Naming::SameMap,
-        rate,
-        duration,
-        vec![],
-        3,
-    );
-    let f = submit_all(business, &api).await;
+    let f = submit_all(business(3), &api).await;
     assert_eq!(lost.load(Ordering::SeqCst), 2);
     assert_eq!(
         (f.requested, f.submitted, f.resubmitted),
@@ -339,16 +341,7 @@ async fn a_submission_whose_answer_was_lost_is_sent_again_and_makes_one_task() {
     // two URLs: the answer lost on the first, the request goes on to the second at once
     let (front, lost) = lossy_front(serving.server.http_addr, usize::MAX).await;
     let api = Api::with_bases(&[front, serving.api()], &serving.token);
-    let business = Business::new(
-        &demo,
-        Destinations::Any,
-        Naming::SameMap,
-        rate,
-        duration,
-        vec![],
-        4,
-    );
-    let f = submit_all(business, &api).await;
+    let f = submit_all(business(4), &api).await;
     assert_eq!(lost.load(Ordering::SeqCst), 1);
     assert_eq!((f.submitted, f.resubmitted), (2, 0), "{f:?}");
     assert_eq!(api.failovers(), 1);
