@@ -583,12 +583,13 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
         let t = Instant::now();
         core.tick(now);
         let d = t.elapsed();
-        ticks.push(d.as_secs_f64() * 1e6);
-        if d.as_secs_f64() * 1e6 > report.tick_max_us {
-            report.tick_max_us = d.as_secs_f64() * 1e6;
+        let us = d.as_secs_f64() * 1e6;
+        ticks.push(us);
+        if us > report.tick_max_us {
+            report.tick_max_us = us;
             report.tick_max_at_s = now as f64 / 1000.0;
         }
-        if d.as_micros() > 10_000 {
+        if us > 10_000.0 {
             report.ticks_over_10ms += 1;
         }
         core_time += r + d;
