@@ -182,9 +182,7 @@ impl Core<'_> {
             return Some(Arc::clone(s));
         }
         let s = Arc::new(make()?);
-        if cache.len() >= crate::core::PIECES_CACHED {
-            cache.clear();
-        }
+        // full: the least recently used goes
         cache.insert((res, r.to_bits()), Arc::clone(&s));
         Some(s)
     }
@@ -510,5 +508,44 @@ impl Core<'_> {
         behind.extend(edges[..here].iter().map(|e| EDGE | u64::from(*e)));
         behind.push(APPROACH | u64::from(nodes[0]));
         self.release(agv, &behind);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::Settings;
+    use crate::core::{Core, PIECES_CACHED};
+
+    /// A full cache of piece shapes drops the least recently used one at a time: a piece in
+    /// use keeps its shape (not rebuilt) while the cache turns over many times its size.
+    #[test]
+    fn a_full_piece_cache_drops_the_least_recently_used_not_everything() {
+        let site = maps::Site::compile(
+            &maps::generate::rack_warehouse(2, 2, false),
+            std::path::Path::new("."),
+        )
+        .expect("site");
+        let core = Core::new(&site, Settings::default(), 0);
+        let shape = || Some(maps::Shape::new(vec![maps::space::disc(0.0, 0.0, 0.5)]));
+        let hot = core.piece(u64::MAX, 0.5, shape).expect("built");
+        let mut built = 0;
+        for res in 0..(3 * PIECES_CACHED) as u64 {
+            let _ = core.piece(res, 0.5, || {
+                built += 1;
+                shape()
+            });
+            if res % 1000 == 0 {
+                let again = core.piece(u64::MAX, 0.5, || panic!("the hot piece was rebuilt"));
+                assert!(Arc::ptr_eq(&hot, &again.expect("cached")));
+            }
+        }
+        assert_eq!(built, 3 * PIECES_CACHED);
+        assert_eq!(core.pieces.borrow().len(), PIECES_CACHED);
+        // the oldest cold piece went, the newest stayed
+        assert!(!core.pieces.borrow().contains_key(&(0, 0.5f64.to_bits())));
+        let last = (3 * PIECES_CACHED - 1) as u64;
+        assert!(core.pieces.borrow().contains_key(&(last, 0.5f64.to_bits())));
     }
 }
