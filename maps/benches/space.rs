@@ -2,7 +2,7 @@
 //! AGV holds its footprint and, where free, the next nodes and edges eastward (up to five each).
 //! Baseline: the same decision by scanning every held shape (no R-tree). Prints p50/p99/max per
 //! decision over 5,000 random requests besides criterion's means. Then footprint updates of a
-//! moving fleet, with the index's slack and without (baseline).
+//! moving fleet, with the index's slack and without (baseline), and moved in place.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -164,9 +164,12 @@ fn bench(c: &mut Criterion) {
     // (a moving fleet's status reports); the index's slack (ours) against none (baseline: the
     // R-tree changes on every report), in the same run.
     let mut group = c.benchmark_group("footprint");
-    for (name, slack) in [
-        ("slack-0.25m", maps::space::FOOTPRINT_SLACK),
-        ("no-slack", 0.0),
+    // Then the slack's rectangle moved in place (`set_footprint_rect`, what a report does
+    // now) against a new shape each report (`set_footprint`), in the same run.
+    for (name, slack, in_place) in [
+        ("slack-0.25m", maps::space::FOOTPRINT_SLACK, false),
+        ("no-slack", 0.0, false),
+        ("slack-0.25m/in-place", maps::space::FOOTPRINT_SLACK, true),
     ] {
         let (_site, mut table) = fleet();
         table.footprint_slack = slack;
@@ -183,8 +186,13 @@ fn bench(c: &mut Criterion) {
                 let (agv, map, x, y) = poses[k % poses.len()];
                 let step = (k / poses.len()) % 20;
                 k += 1;
-                let fp = oriented_rect(x + 0.1 * step as f64, y, 0.0, 0.5, 0.5, 0.4, 0.4);
-                black_box(table.set_footprint(agv, map, Shape::new(vec![fp])))
+                let x = x + 0.1 * step as f64;
+                if in_place {
+                    black_box(table.set_footprint_rect(agv, map, [x, y, 0.0], [0.5, 0.5, 0.4, 0.4]))
+                } else {
+                    let fp = oriented_rect(x, y, 0.0, 0.5, 0.5, 0.4, 0.4);
+                    black_box(table.set_footprint(agv, map, Shape::new(vec![fp])))
+                }
             })
         });
     }

@@ -54,14 +54,28 @@ pub fn oriented_rect(
     left: f64,
     right: f64,
 ) -> Polygon<f64> {
+    polygon(&rect_corners(x, y, theta, front, rear, left, right))
+}
+
+/// The corners of [`oriented_rect`], in its order (front right, front left, rear left, rear
+/// right).
+pub fn rect_corners(
+    x: f64,
+    y: f64,
+    theta: f64,
+    front: f64,
+    rear: f64,
+    left: f64,
+    right: f64,
+) -> [[f64; 2]; 4] {
     let (s, c) = theta.sin_cos();
     let at = |along: f64, across: f64| [x + along * c - across * s, y + along * s + across * c];
-    polygon(&[
+    [
         at(front, -right),
         at(front, left),
         at(-rear, left),
         at(-rear, -right),
-    ])
+    ]
 }
 
 /// A corridor: every point within `half_width` of the polyline (segment rectangles and discs

@@ -13,7 +13,9 @@ use geo::{Area, BoundingRect, Coord, Intersects, MultiPolygon, Polygon, Rect};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{AABB, Envelope as _, RTree};
 
-pub use crate::shape::{Shape, ShapeError, corridor, disc, oriented_rect, polygon, region_shape};
+pub use crate::shape::{
+    Shape, ShapeError, corridor, disc, oriented_rect, polygon, rect_corners, region_shape,
+};
 
 use crate::file::AreaKind;
 use crate::hash::IdMap;
@@ -395,6 +397,54 @@ impl SpaceTable {
         let overlaps = self.overlapping(agv, map, &shape);
         self.insert(agv, map, Hold::Footprint, shape, (0, u64::MAX));
         overlaps
+    }
+
+    /// [`Self::set_footprint`] with the rectangle [`oriented_rect`] makes of `pose` (x, y,
+    /// theta) and `dims` (front, rear, left, right): the same decision, but a footprint that
+    /// is already such a rectangle on `map` is moved in place (a moving AGV's status report
+    /// allocates nothing here when the footprint stays inside its indexed box, and re-indexes
+    /// the same shape when it leaves it).
+    pub fn set_footprint_rect(
+        &mut self,
+        agv: u32,
+        map: u16,
+        pose: [f64; 3],
+        dims: [f64; 4],
+    ) -> Vec<u32> {
+        let corners = rect_corners(
+            pose[0], pose[1], pose[2], dims[0], dims[1], dims[2], dims[3],
+        );
+        let key = self.by_hold.get(&(agv, Hold::Footprint)).copied();
+        let moved = key.and_then(|key| {
+            let e = self.entries.get_mut(&key)?;
+            let [poly] = e.shape.0.as_mut_slice() else {
+                return None;
+            };
+            if e.map != map || !poly.interiors().is_empty() || poly.exterior().0.len() != 5 {
+                return None;
+            }
+            poly.exterior_mut(|ring| {
+                let closed = corners.iter().chain(std::iter::once(&corners[0]));
+                for (c, p) in ring.0.iter_mut().zip(closed) {
+                    *c = Coord { x: p[0], y: p[1] };
+                }
+            });
+            let bbox = bbox_of(&e.shape).unwrap_or_else(|| AABB::from_point([0.0, 0.0]));
+            e.bbox = bbox;
+            Some((key, e.indexed.contains_envelope(&bbox)))
+        });
+        match moved {
+            // still inside its box in the index: the entry alone changed
+            Some((key, true)) => self.overlapping(agv, map, &self.entries[&key].shape),
+            // out of its box: the same shape indexed anew
+            Some((key, false)) => {
+                let e = self.remove(key).expect("the footprint's entry");
+                let overlaps = self.overlapping(agv, map, &e.shape);
+                self.insert(agv, map, Hold::Footprint, e.shape, (0, u64::MAX));
+                overlaps
+            }
+            None => self.set_footprint(agv, map, Shape::new(vec![polygon(&corners)])),
+        }
     }
 
     /// The AGVs other than `agv` holding space that `shape` on `map` intersects (cabins of

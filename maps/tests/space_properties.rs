@@ -191,6 +191,85 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A footprint moved in place (`set_footprint_rect`: a moving AGV's report allocates no
+    /// shape) leaves the table exactly as the same rectangle set as a new shape does: the same
+    /// holds and shapes, the same overlaps reported, the same answers to checks.
+    #[test]
+    fn a_footprint_moved_in_place_decides_as_a_new_shape(
+        ops in proptest::collection::vec(op(), 1..60),
+        probes in proptest::collection::vec((-1.0f64..22.0, -1.0f64..13.0, 0.2f64..2.0), 4),
+    ) {
+        let site = site();
+        let (mut shaped, mut moved) = (SpaceTable::new(site, 1), SpaceTable::new(site, 1));
+        let mut poses: HashMap<u32, (f64, f64, f64)> = HashMap::new();
+        let dims = [0.5, 0.5, 0.4, 0.4];
+        for op in ops {
+            let op = match op {
+                Op::Nudge { agv, dx, dy, dtheta } => match poses.get(&agv) {
+                    Some((x, y, theta)) => Op::Footprint { agv, x: x + dx, y: y + dy, theta: theta + dtheta },
+                    None => continue,
+                },
+                op => op,
+            };
+            let mut reported = [Vec::new(), Vec::new()];
+            for (i, table) in [&mut shaped, &mut moved].into_iter().enumerate() {
+                match op {
+                    Op::Footprint { agv, x, y, theta } => {
+                        poses.insert(agv, (x, y, theta));
+                        reported[i] = if i == 1 {
+                            table.set_footprint_rect(agv, 1, [x, y, theta], dims)
+                        } else {
+                            let shape = Shape::new(vec![oriented_rect(x, y, theta, 0.5, 0.5, 0.4, 0.4)]);
+                            table.set_footprint(agv, 1, shape)
+                        };
+                    }
+                    Op::ReserveNode { agv, node } => {
+                        let n = &site.nodes()[node];
+                        let _ = table.reserve(agv, 1, &[(u64::from(n.id), Shape::new(vec![disc(n.x, n.y, R)]))]);
+                    }
+                    Op::ReserveEdge { agv, edge } => {
+                        let drive: Vec<_> = site.edges().iter().filter(|e| e.kind == maps::EdgeKind::Drive).collect();
+                        let e = drive[edge % drive.len()];
+                        let _ = table.reserve(agv, 1, &[((1u64 << 40) | u64::from(e.id), corridor(&e.polyline, R))]);
+                    }
+                    Op::Grant { agv, x, y, r } => {
+                        let _ = table.grant(agv, 1, 1, Shape::new(vec![disc(x, y, r)]), 1_000, 10_000);
+                    }
+                    Op::ReleaseAll { agv } => {
+                        table.release_reservations(agv, |_| true);
+                    }
+                    Op::EndGrant { nth } => {
+                        if let Some(id) = table.grants().get(nth).map(|g| g.id) {
+                            table.end_grant(id);
+                        }
+                    }
+                    Op::Clear { agv } => {
+                        table.clear_footprint(agv);
+                        poses.remove(&agv);
+                    }
+                    Op::Nudge { .. } => unreachable!("turned into a footprint"),
+                }
+            }
+            prop_assert_eq!(&reported[0], &reported[1]);
+            let mut a: Vec<_> = shaped.all().map(|(agv, map, hold, s)| (agv, map, format!("{hold:?}"), s.clone())).collect();
+            let mut b: Vec<_> = moved.all().map(|(agv, map, hold, s)| (agv, map, format!("{hold:?}"), s.clone())).collect();
+            a.sort_by(|x, y| (x.0, &x.2).cmp(&(y.0, &y.2)));
+            b.sort_by(|x, y| (x.0, &x.2).cmp(&(y.0, &y.2)));
+            prop_assert_eq!(a, b);
+            for agv in 1..6 {
+                prop_assert_eq!(shaped.footprint_overlaps(agv), moved.footprint_overlaps(agv));
+            }
+            for &(x, y, r) in &probes {
+                let probe = Shape::new(vec![disc(x, y, r)]);
+                prop_assert_eq!(format!("{:?}", shaped.check(9, 1, &probe)), format!("{:?}", moved.check(9, 1, &probe)));
+            }
+        }
+    }
+}
+
 #[test]
 fn grants_respect_maps_limits_and_each_other() {
     let site = site();

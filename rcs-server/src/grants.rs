@@ -87,8 +87,9 @@ pub fn on_status(
     if !moved {
         return;
     }
-    let shape = footprint_shape(fp, pose[0], pose[1], pose[2]);
-    let overlaps = shared.space().set_footprint(agv_id, status.map_id, shape);
+    let overlaps = shared
+        .space()
+        .set_footprint_rect(agv_id, status.map_id, pose, fp);
     if !overlaps.is_empty() {
         crate::safety::on_footprint(shared, agv_id, status.map_id, &overlaps, received);
     }

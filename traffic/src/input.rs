@@ -208,10 +208,7 @@ impl Core<'_> {
             self.finished_while_away(now, id, r);
         }
         if moved && self.settings.track_footprints {
-            let shape = maps::Shape::new(vec![maps::space::oriented_rect(
-                r.pose[0], r.pose[1], r.pose[2], dims[0], dims[1], dims[2], dims[3],
-            )]);
-            let overlaps = self.space.set_footprint(id, r.map, shape);
+            let overlaps = self.space.set_footprint_rect(id, r.map, r.pose, dims);
             self.stats.overlaps += overlaps.len() as u64;
         }
         if progressed {
