@@ -1,0 +1,70 @@
+//! What a status report costs the core in allocations: the report of an AGV driving its released
+//! path that only moves it (no new node, mode or state) allocates nothing; the fleet reports at
+//! 10 Hz, and the target is no allocation per frame.
+
+use traffic::{Core, Mode, Report, Settings, Spec, TaskKind};
+
+#[test]
+fn a_report_that_only_moves_an_agv_allocates_nothing() {
+    let site = maps::Site::compile(
+        &maps::generate::rack_warehouse(4, 3, false),
+        std::path::Path::new("."),
+    )
+    .expect("site");
+    let of = |kind| {
+        site.nodes()
+            .iter()
+            .find(|n| n.kind == kind)
+            .expect("kind")
+            .id
+    };
+    let (start, station) = (
+        of(maps::file::NodeKind::Parking),
+        of(maps::file::NodeKind::Station),
+    );
+    let n = site.node(start).expect("node");
+    let mut core = Core::new(&site, Settings::default(), 0);
+    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    let mut report = Report {
+        map: n.map,
+        pose: [n.x, n.y, 0.0],
+        moving: false,
+        mode: Mode::Idle,
+        last_node: start,
+        battery_pct: 90.0,
+        settled: true,
+        task: 0,
+    };
+    core.report(0, 1, &report);
+    core.submit(0, Spec::new(TaskKind::Move, station))
+        .expect("a task");
+    core.tick(100);
+    core.tick(150);
+    while core.poll_action().is_some() {}
+    // under way: the first report that says so wakes its task (that may allocate)
+    report.moving = true;
+    report.mode = Mode::Driving;
+    report.pose[0] += 0.02;
+    core.report(200, 1, &report);
+    core.tick(250);
+    while core.poll_action().is_some() {}
+    // 12 reports 1.5 cm apart (the core moves a footprint on 1 cm): inside the footprint's
+    // indexed box (0.25 m of slack; leaving it re-indexes the same shape, which may allocate in
+    // the R-tree)
+    let info = allocation_counter::measure(|| {
+        for k in 0..12u32 {
+            report.pose[0] += 0.015;
+            report.pose[2] = 0.001 * f64::from(k);
+            core.report(300 + 10 * u64::from(k), 1, &report);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+    // and the reports were taken: the footprint moved
+    let (_, fp) = core.space().footprint(1).expect("a footprint");
+    let r = maps::space::extent(fp).expect("extent");
+    assert!(
+        ((r[0] + r[2]) / 2.0 - (n.x + 0.2)).abs() < 1e-6,
+        "{r:?} {}",
+        n.x
+    );
+}
