@@ -13,8 +13,35 @@ use rcs_server::Config;
 struct Cli {
     #[command(flatten)]
     config: Config,
+    /// Log format on standard output: `text` (colours only on a terminal, and not with
+    /// NO_COLOR set) or `json` (one object a line, for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "RCS_LOG_FORMAT", global = true)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line (timestamp, level, target, fields).
+    Json,
+}
+
+/// Logging to standard output in `format`, filtered by `RUST_LOG` (default `info`).
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -104,11 +131,6 @@ enum AgvCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
     // A panic is a bug: logged as one line through the log (not interleaved with it), with
     // where it happened; rcs_server::supervise decides what the server does next.
     std::panic::set_hook(Box::new(|info| {
@@ -126,6 +148,7 @@ async fn main() -> anyhow::Result<()> {
     }));
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches)?;
+    init_logging(cli.log_format);
     cli.config.apply_file(&matches)?;
     match cli.command {
         None => {

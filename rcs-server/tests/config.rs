@@ -151,3 +151,61 @@ fn the_api_token_is_never_read_from_the_file() {
         "{err}"
     );
 }
+
+/// The first log lines of the server started on a fresh data directory with `args`, its
+/// standard output a pipe (as under systemd or with a log shipper), up to the HTTP API's line.
+fn first_log_lines(args: &[&str]) -> Vec<String> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_rcs-server"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--agv-listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("RCS_LOG_FORMAT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    for line in std::io::BufReader::new(server.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        let done = line.contains("HTTP API");
+        lines.push(line);
+        if done || lines.len() >= 20 {
+            break;
+        }
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    lines
+}
+
+/// Logs to a pipe carry no colour codes; `--log-format json` writes one JSON object a line.
+#[test]
+fn logs_are_plain_text_off_a_terminal_or_json_lines() {
+    let text = first_log_lines(&[]);
+    assert!(text.iter().any(|l| l.contains("HTTP API")), "{text:#?}");
+    assert!(
+        text.iter().all(|l| !l.contains('\u{1b}')),
+        "colour codes in a pipe: {text:#?}"
+    );
+    let json = first_log_lines(&["--log-format", "json"]);
+    assert!(json.len() >= 2, "{json:#?}");
+    for line in &json {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string(),
+            "{line}"
+        );
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(json.iter().any(|l| l.contains("HTTP API")), "{json:#?}");
+}
