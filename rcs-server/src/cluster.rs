@@ -113,9 +113,9 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    std::fs::create_dir_all(&config.data_dir)?;
+    crate::create_data_dir(&config.data_dir)?;
     let site = crate::load_site(&config)?;
-    let db = config.open_db().await?;
+    let db = crate::open_db(&config).await?;
     db.migrate().await?;
     db.claim_site(&site.name).await?;
     let lease = Lease::new(

@@ -57,11 +57,11 @@ pub struct Config {
     /// TOML configuration file (keys as the long flags: `agv-listen = "0.0.0.0:7700"`).
     #[arg(long, env = "RCS_CONFIG")]
     pub config: Option<PathBuf>,
-    /// AGV protocol listener.
-    #[arg(long, env = "RCS_AGV_LISTEN", default_value = "0.0.0.0:7700")]
+    /// AGV protocol listener (an address, or a host name and port: `localhost:7700`).
+    #[arg(long, env = "RCS_AGV_LISTEN", default_value = "0.0.0.0:7700", value_parser = listen_address)]
     pub agv_listen: SocketAddr,
-    /// HTTP API listener (also /healthz and /metrics).
-    #[arg(long, env = "RCS_HTTP_LISTEN", default_value = "127.0.0.1:8080")]
+    /// HTTP API listener (also /healthz and /metrics; an address, or a host name and port).
+    #[arg(long, env = "RCS_HTTP_LISTEN", default_value = "127.0.0.1:8080", value_parser = listen_address)]
     pub http_listen: SocketAddr,
     /// Data directory (SQLite database, server key pair, generated API token).
     #[arg(long, env = "RCS_DATA_DIR", default_value = "rcs-data")]
@@ -215,11 +215,39 @@ fn parse_rcs_address(text: &str) -> Result<RcsAddress, String> {
     text.trim().parse().map_err(|e: AddressError| e.to_string())
 }
 
+/// A listen address: `IP:port`, or `host:port` resolved now (the first address the host name
+/// resolves to: `localhost:8080` is 127.0.0.1:8080 where `localhost` resolves to it first).
+pub fn listen_address(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let text = text.trim();
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    if !text.contains(':') {
+        return Err(format!(
+            "`{text}`: a port is needed (for example `{text}:8080`)"
+        ));
+    }
+    text.to_socket_addrs()
+        .map_err(|e| format!("`{text}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{text}`: the host name resolves to no address"))
+}
+
+/// [`listen_address`] for the file.
+fn file_listen<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text: Option<String> = Option::deserialize(d)?;
+    text.map(|t| listen_address(&t).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 /// The file's view: every key optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileConfig {
+    #[serde(default, deserialize_with = "file_listen")]
     agv_listen: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "file_listen")]
     http_listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,

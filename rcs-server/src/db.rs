@@ -201,6 +201,36 @@ impl Db {
     pub async fn open_in(url: &str, schema: Option<&str>) -> Result<Self, sqlx::Error> {
         sqlx::any::install_default_drivers();
         let sqlite = url.starts_with("sqlite:");
+        // A SQLite file is created when missing (`mode=rwc`) unless the URL says otherwise.
+        let created;
+        let url = if sqlite && !url.contains("mode=") {
+            created = format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' });
+            created.as_str()
+        } else {
+            url
+        };
+        if !sqlite {
+            // One connection first, with a deadline: a server that refuses or does not answer
+            // is reported with its cause within seconds (the pool would retry for 30 s and
+            // then say only that it timed out).
+            match tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                <sqlx::AnyConnection as sqlx::Connection>::connect(url),
+            )
+            .await
+            {
+                Ok(Ok(conn)) => {
+                    let _ = sqlx::Connection::close(conn).await;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer within 10 s",
+                    )));
+                }
+            }
+        }
         let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 });
         if let Some(schema) = schema {
             if sqlite || !valid_schema(schema) {

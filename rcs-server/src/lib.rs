@@ -56,6 +56,32 @@ pub enum ServerError {
     /// A socket could not be bound or used.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    /// A listener could not be opened on its address.
+    #[error("{what} cannot listen on {addr}: {source}")]
+    Listen {
+        /// Which listener (`AGV protocol`, `HTTP API`).
+        what: &'static str,
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data directory cannot be created or used.
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory asked for.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database cannot be opened.
+    #[error("database {url}: {source}")]
+    DbOpen {
+        /// Its URL, without a password.
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
@@ -82,6 +108,53 @@ pub enum ServerError {
     /// ([`supervise`]).
     #[error("the server's {0} task failed (see the log): stopped")]
     Failed(&'static str),
+}
+
+/// Creates the data directory (and its parents) if missing; errors name it.
+pub fn create_data_dir(path: &std::path::Path) -> Result<(), ServerError> {
+    let err = |source| ServerError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() && !path.is_dir() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "exists and is not a directory",
+        )));
+    }
+    std::fs::create_dir_all(path).map_err(err)
+}
+
+/// Opens the configured database; errors name it (its URL without a password).
+pub async fn open_db(config: &Config) -> Result<db::Db, ServerError> {
+    config
+        .open_db()
+        .await
+        .map_err(|source| ServerError::DbOpen {
+            url: redact_url(&config.database_url()),
+            source,
+        })
+}
+
+/// `url` without the password of its user information (`postgres://rcs:***@host/db`).
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &url[..scheme_end],
+                &authority[..colon],
+                &url[scheme_end + at..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 /// Loads the configured site, or the embedded demo site.
@@ -129,8 +202,16 @@ pub async fn start_term(
     term: Option<cluster::Term>,
 ) -> Result<(Server, impl Future<Output = ()>), ServerError> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)?;
-    let db = config.open_db().await?;
+    // The listeners first: an address in use is found before anything is written.
+    let listen = |what, addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Listen { what, addr, source })
+    };
+    let agv_listener = listen("AGV protocol", config.agv_listen).await?;
+    let http_listener = listen("HTTP API", config.http_listen).await?;
+    create_data_dir(&config.data_dir)?;
+    let db = open_db(&config).await?;
     db.migrate().await?;
     let left = db
         .close_sessions_left_open(db::SESSION_LEFT_OPEN, state::now_ms() as i64)
@@ -145,8 +226,6 @@ pub async fn start_term(
         Some(t) => db.fenced(t.fence.clone()),
         None => db,
     };
-    let agv_listener = TcpListener::bind(config.agv_listen).await?;
-    let http_listener = TcpListener::bind(config.http_listen).await?;
     let agv_addr = agv_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     let (stop_tx, stop_rx) = watch::channel(false);

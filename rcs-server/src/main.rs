@@ -130,7 +130,34 @@ enum AgvCommand {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// An error and its causes on one line, each cause once (an error's message often repeats its
+/// cause's).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if out.contains(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+    }
+    out
+}
+
+async fn run() -> anyhow::Result<()> {
     // A panic is a bug: logged as one line through the log (not interleaved with it), with
     // where it happened; rcs_server::supervise decides what the server does next.
     std::panic::set_hook(Box::new(|info| {
@@ -193,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             db.migrate().await?;
             let public = crypto::keys::read_public_pem(&public_key)?;
             let vk = crypto::sign::VerifyingKey::new(distid.as_bytes(), public)?;
@@ -214,7 +241,7 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::Create { name, role },
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             db.migrate().await?;
             let token = rcs_server::auth::generate();
             db.insert_api_token(
@@ -230,7 +257,7 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::List,
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             db.migrate().await?;
             for (id, name, role, created) in db.api_token_list().await? {
                 let when = httpdate::fmt_http_date(
@@ -244,7 +271,7 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::Revoke { id },
         }) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             db.migrate().await?;
             match db.revoke_api_token(&id.to_ascii_lowercase()).await? {
                 Some((name, role)) => println!("revoked {id} ({role}, {name})"),
@@ -258,7 +285,7 @@ async fn main() -> anyhow::Result<()> {
             settled,
             json,
         }) => {
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             let mut findings = db.check().await?;
             if let Some(path) = acknowledged {
                 let text = std::fs::read_to_string(&path)
@@ -284,7 +311,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Migrate) => {
             std::fs::create_dir_all(&cli.config.data_dir)?;
-            let db = cli.config.open_db().await?;
+            let db = rcs_server::open_db(&cli.config).await?;
             db.migrate().await?;
             println!("migrations applied");
         }

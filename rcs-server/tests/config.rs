@@ -209,3 +209,110 @@ fn logs_are_plain_text_off_a_terminal_or_json_lines() {
     }
     assert!(json.iter().any(|l| l.contains("HTTP API")), "{json:#?}");
 }
+
+/// The server started with `args` on the command line: (exit success, stderr).
+fn start_fails(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rcs-server"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A start-up error names what it concerns (the data directory, the address in use, the
+/// database URL without its password), is printed once on one line, and nothing is written
+/// before an address in use is found.
+#[test]
+fn startup_errors_name_what_they_concern_once_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let (ok, err) = start_fails(&["--data-dir", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert_eq!(
+        err.trim(),
+        format!(
+            "error: data directory {}: exists and is not a directory",
+            file.display()
+        )
+    );
+    // an address in use: named, and no data directory created
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let data = dir.path().join("data");
+    let (ok, err) = start_fails(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--agv-listen",
+        &addr,
+        "--http-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("error: AGV protocol cannot listen on {addr}: ")),
+        "{err}"
+    );
+    assert!(!data.exists(), "written before the check failed");
+    // a PostgreSQL server that refuses: the cause, at once, and no password
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("postgres://rcs:hunter2@127.0.0.1:{port}/rcs");
+    let started = std::time::Instant::now();
+    let (ok, err) = start_fails(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--database-url",
+        &url,
+        "--agv-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!ok);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "database postgres://rcs:***@127.0.0.1:{port}/rcs: "
+        )) && err.to_lowercase().contains("refused")
+            && !err.contains("hunter2"),
+        "{err}"
+    );
+}
+
+/// Listen addresses may be host names; a SQLite URL without `mode=` creates its file.
+#[tokio::test]
+async fn host_names_listen_and_sqlite_urls_create_their_file() {
+    let c = parse(&[
+        "rcs",
+        "--agv-listen",
+        "localhost:7701",
+        "--http-listen",
+        "127.0.0.1:0",
+    ])
+    .unwrap();
+    assert!(c.agv_listen.ip().is_loopback() && c.agv_listen.port() == 7701);
+    assert!(rcs_server::config::listen_address("localhost").is_err());
+    assert_eq!(
+        rcs_server::redact_url("postgres://u:p%40ss@db.example:5432/rcs?sslmode=require"),
+        "postgres://u:***@db.example:5432/rcs?sslmode=require"
+    );
+    assert_eq!(
+        rcs_server::redact_url("postgres://u@h/db"),
+        "postgres://u@h/db"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.sqlite");
+    let db = rcs_server::db::Db::open_in(&format!("sqlite://{}", path.display()), None)
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    assert!(path.exists());
+}
