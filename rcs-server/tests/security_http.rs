@@ -527,7 +527,11 @@ async fn start_up_input_the_server_cannot_use_is_an_error() {
     config.database_url = Some("mysql://localhost/rcs".into());
     let err = start_error(config).await;
     assert!(matches!(err, ServerError::DbOpen { .. }), "{err}");
-    assert!(err.to_string().starts_with("database mysql://localhost/rcs: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("database mysql://localhost/rcs: "),
+        "{err}"
+    );
     let mut config = Config::for_tests(dir.path());
     config.db_schema = Some("site_a".into());
     let err = start_error(config).await;
