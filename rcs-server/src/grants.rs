@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use maps::space::{Conflict, GrantInfo, Shape, oriented_rect, region_shape};
+use maps::space::{Conflict, GrantInfo, Shape, region_shape};
 use protocol::message::{
     DenyReason, Message, RevokeReason, SpaceDeny, SpaceGrant, SpaceRelease, SpaceRequest,
     SpaceRevoke, StatusReport,
@@ -22,11 +22,6 @@ pub const RETRY_AFTER_MS: u32 = 2_000;
 
 /// A footprint moves when the pose changes by more than this (m, or rad).
 const MOVE_EPSILON: f64 = 0.02;
-
-/// The footprint shape of an AGV with footprint `[front, rear, left, right]` at a pose.
-pub fn footprint_shape(fp: [f64; 4], x: f64, y: f64, theta: f64) -> Shape {
-    Shape::new(vec![oriented_rect(x, y, theta, fp[0], fp[1], fp[2], fp[3])])
-}
 
 /// The JSON form of a shape stored with a grant: polygon outlines.
 pub fn shape_json(shape: &Shape) -> serde_json::Value {

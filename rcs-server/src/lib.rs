@@ -447,8 +447,8 @@ async fn restore_space(
     // until it reports again or an operator clears it.
     for (agv_id, view) in fleet.snapshot() {
         if let (Some(fp), Some(last)) = (view.footprint, view.last) {
-            let shape = grants::footprint_shape(fp, last.x, last.y, last.theta);
-            let overlaps = space.set_footprint(agv_id, last.map_id, shape);
+            let pose = [last.x, last.y, last.theta];
+            let overlaps = space.set_footprint_rect(agv_id, last.map_id, pose, fp);
             if !overlaps.is_empty() {
                 tracing::warn!(
                     agv_id,
