@@ -178,6 +178,33 @@ pub struct EventRow {
     pub detail: String,
 }
 
+/// The file a `sqlite:` URL names (`None`: in memory).
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = &rest[..rest.find('?').unwrap_or(rest.len())];
+    let memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
+    (!memory).then_some(std::path::Path::new(path))
+}
+
+/// Creates the SQLite file, readable by its owner only (0600), when it does not exist yet:
+/// it holds token hashes and enrolled keys. SQLite gives its `-wal` and `-shm` files the same
+/// permissions. An existing file is left as it is.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// An enrolled AGV key as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrolledKey {
@@ -209,6 +236,11 @@ impl Db {
         } else {
             url
         };
+        if sqlite && url.contains("mode=rwc") {
+            if let Some(path) = sqlite_file(url) {
+                create_private(path).map_err(sqlx::Error::Io)?;
+            }
+        }
         if !sqlite {
             // One connection first, with a deadline: a server that refuses or does not answer
             // is reported with its cause within seconds (the pool would retry for 30 s and

@@ -110,7 +110,8 @@ pub enum ServerError {
     Failed(&'static str),
 }
 
-/// Creates the data directory (and its parents) if missing; errors name it.
+/// Creates the data directory (and its parents) if missing, readable by its owner only (0700);
+/// errors name it. An existing directory is left as it is.
 pub fn create_data_dir(path: &std::path::Path) -> Result<(), ServerError> {
     let err = |source| ServerError::DataDir {
         path: path.to_owned(),
@@ -122,7 +123,14 @@ pub fn create_data_dir(path: &std::path::Path) -> Result<(), ServerError> {
             "exists and is not a directory",
         )));
     }
-    std::fs::create_dir_all(path).map_err(err)
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path).map_err(err)
 }
 
 /// Opens the configured database; errors name it (its URL without a password).
@@ -210,6 +218,8 @@ pub async fn start_term(
     };
     let agv_listener = listen("AGV protocol", config.agv_listen).await?;
     let http_listener = listen("HTTP API", config.http_listen).await?;
+    // Then the site: a site that does not load is reported before anything is written.
+    site_of(&config)?;
     create_data_dir(&config.data_dir)?;
     let db = open_db(&config).await?;
     db.migrate().await?;

@@ -259,6 +259,23 @@ fn startup_errors_name_what_they_concern_once_and_write_nothing() {
         "{err}"
     );
     assert!(!data.exists(), "written before the check failed");
+    // a site that does not load: named, and nothing written either
+    let no_site = dir.path().join("no-site");
+    std::fs::create_dir(&no_site).unwrap();
+    let (ok, err) = start_fails(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--site",
+        no_site.to_str().unwrap(),
+        "--agv-listen",
+        "127.0.0.1:0",
+        "--http-listen",
+        "127.0.0.1:0",
+    ]);
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(no_site.to_str().unwrap()), "{err}");
+    assert!(!data.exists(), "written before the site was checked");
     // a PostgreSQL server that refuses: the cause, at once, and no password
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
@@ -315,4 +332,16 @@ async fn host_names_listen_and_sqlite_urls_create_their_file() {
         .unwrap();
     db.migrate().await.unwrap();
     assert!(path.exists());
+    // private: the database (token hashes, enrolled keys) and the data directory
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        let wal = dir.path().join("new.sqlite-wal");
+        assert!(wal.exists() && mode(&wal) == 0o600, "{:o}", mode(&wal));
+        let data = dir.path().join("a/data");
+        rcs_server::create_data_dir(&data).unwrap();
+        assert_eq!(mode(&data), 0o700);
+    }
 }
