@@ -11,25 +11,30 @@ pub type Shape = MultiPolygon<f64>;
 /// Sides of the polygons that stand for circles (circumscribed: they contain the circle).
 const CIRCLE_SIDES: usize = 8;
 
-/// A closed polygon from points.
+/// A closed polygon from points (the ring is closed here, in a vector of exactly its size:
+/// `geo` closing it would double the vector, and piece shapes are kept by the thousand).
 pub fn polygon(points: &[[f64; 2]]) -> Polygon<f64> {
-    Polygon::new(
-        LineString::from(
-            points
-                .iter()
-                .map(|p| Coord { x: p[0], y: p[1] })
-                .collect::<Vec<_>>(),
-        ),
-        vec![],
-    )
+    ring(points.iter().copied())
+}
+
+/// A closed polygon from the points of `points` (an exact-size iterator), in one allocation of
+/// exactly its size.
+fn ring(points: impl ExactSizeIterator<Item = [f64; 2]>) -> Polygon<f64> {
+    let mut coords: Vec<Coord<f64>> = Vec::with_capacity(points.len() + 1);
+    coords.extend(points.map(|p| Coord { x: p[0], y: p[1] }));
+    if let (Some(&first), Some(&last)) = (coords.first(), coords.last())
+        && first != last
+    {
+        coords.push(first);
+    }
+    Polygon::new(LineString::new(coords), Vec::new())
 }
 
 /// A polygon containing the circle of `radius` around `(x, y)`.
 pub fn disc(x: f64, y: f64, radius: f64) -> Polygon<f64> {
     let (outer, unit) = &*OCTAGON;
     let r = radius / outer;
-    let pts: Vec<[f64; 2]> = unit.iter().map(|(c, s)| [x + r * c, y + r * s]).collect();
-    polygon(&pts)
+    ring(unit.iter().map(|(c, s)| [x + r * c, y + r * s]))
 }
 
 /// The circumscribing factor and the corner directions of the polygons that stand for
@@ -81,7 +86,7 @@ pub fn rect_corners(
 /// A corridor: every point within `half_width` of the polyline (segment rectangles and discs
 /// at the joints).
 pub fn corridor(points: &[[f64; 2]], half_width: f64) -> Shape {
-    let mut parts = Vec::new();
+    let mut parts = Vec::with_capacity((2 * points.len()).saturating_sub(1));
     for w in points.windows(2) {
         let (a, b) = (w[0], w[1]);
         let len = (b[0] - a[0]).hypot(b[1] - a[1]);

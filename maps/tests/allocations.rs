@@ -59,3 +59,38 @@ fn moving_a_footprint_in_place_allocates_nothing() {
         vec![2]
     );
 }
+
+/// Piece shapes are kept by the thousand (the traffic core's piece cache): each ring is one
+/// allocation of exactly its size (closing the ring in `geo` doubled it), so a straight edge's
+/// corridor is four blocks: its parts, a rectangle and a disc at each end.
+#[test]
+fn piece_shapes_are_allocated_at_their_exact_size() {
+    let exact = |s: &Shape| {
+        s.0.iter().all(|p| {
+            let ring = &p.exterior().0;
+            ring.len() == ring.capacity() && ring.first() == ring.last()
+        }) && s.0.len() == s.0.capacity()
+    };
+    let info = allocation_counter::measure(|| {
+        let d = disc(1.0, 2.0, 0.5);
+        assert_eq!(d.exterior().0.len(), 9);
+        assert_eq!(d.exterior().0.capacity(), 9);
+    });
+    assert_eq!(info.count_total, 1, "{info:?}");
+    assert_eq!(info.bytes_total, 9 * 16, "{info:?}");
+    let mut corridor = None;
+    let info = allocation_counter::measure(|| {
+        corridor = Some(maps::space::corridor(&[[0.0, 0.0], [2.0, 0.0]], 0.5));
+    });
+    let corridor = corridor.unwrap();
+    assert_eq!(corridor.0.len(), 3);
+    assert!(exact(&corridor));
+    assert_eq!(info.count_total, 4, "{info:?}");
+    // a bent polyline: a rectangle per segment, a disc per point
+    let bent = maps::space::corridor(&[[0.0, 0.0], [2.0, 0.0], [2.0, 2.0]], 0.5);
+    assert_eq!(bent.0.len(), 5);
+    assert!(exact(&bent));
+    // a ring given closed is not closed twice
+    let closed = maps::space::polygon(&[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]);
+    assert_eq!(closed.exterior().0.len(), 4);
+}

@@ -182,6 +182,10 @@ impl Core<'_> {
             return Some(Arc::clone(s));
         }
         let s = Arc::new(make()?);
+        let capacity = crate::core::pieces_capacity(self.agvs.len());
+        if cache.capacity() != capacity {
+            cache.set_capacity(capacity);
+        }
         // full: the least recently used goes
         cache.insert((res, r.to_bits()), Arc::clone(&s));
         Some(s)
@@ -516,7 +520,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::Settings;
-    use crate::core::{Core, PIECES_CACHED};
+    use crate::core::{Core, PIECES_CACHED, PIECES_MIN, PIECES_PER_AGV, pieces_capacity};
 
     /// A full cache of piece shapes drops the least recently used one at a time: a piece in
     /// use keeps its shape (not rebuilt) while the cache turns over many times its size.
@@ -527,7 +531,11 @@ mod tests {
             std::path::Path::new("."),
         )
         .expect("site");
-        let core = Core::new(&site, Settings::default(), 0);
+        let mut core = Core::new(&site, Settings::default(), 0);
+        // a fleet that keeps the cache at its largest
+        for agv in 1..=(PIECES_CACHED / PIECES_PER_AGV) as u32 {
+            core.known(agv, [0.5, 0.5, 0.4, 0.4], 1.0);
+        }
         let shape = || Some(maps::Shape::new(vec![maps::space::disc(0.0, 0.0, 0.5)]));
         let hot = core.piece(u64::MAX, 0.5, shape).expect("built");
         let mut built = 0;
@@ -547,5 +555,34 @@ mod tests {
         assert!(!core.pieces.borrow().contains_key(&(0, 0.5f64.to_bits())));
         let last = (3 * PIECES_CACHED - 1) as u64;
         assert!(core.pieces.borrow().contains_key(&(last, 0.5f64.to_bits())));
+    }
+
+    /// The cache follows the fleet: [`PIECES_PER_AGV`] pieces per AGV known, between
+    /// [`PIECES_MIN`] and [`PIECES_CACHED`]; a small fleet on a large site does not fill it with
+    /// every piece of the site.
+    #[test]
+    fn the_piece_cache_is_sized_by_the_fleet() {
+        assert_eq!(pieces_capacity(0), PIECES_MIN);
+        assert_eq!(pieces_capacity(1000), 1000 * PIECES_PER_AGV);
+        assert_eq!(pieces_capacity(100_000), PIECES_CACHED);
+        let site = maps::Site::compile(
+            &maps::generate::rack_warehouse(2, 2, false),
+            std::path::Path::new("."),
+        )
+        .expect("site");
+        let mut core = Core::new(&site, Settings::default(), 0);
+        let shape = || Some(maps::Shape::new(vec![maps::space::disc(0.0, 0.0, 0.5)]));
+        for res in 0..(2 * PIECES_MIN) as u64 {
+            let _ = core.piece(res, 0.5, shape);
+        }
+        assert_eq!(core.pieces.borrow().len(), PIECES_MIN);
+        // 1,000 AGVs come: room for 8,000
+        for agv in 1..=1000 {
+            core.known(agv, [0.5, 0.5, 0.4, 0.4], 1.0);
+        }
+        for res in 0..(2 * PIECES_CACHED) as u64 {
+            let _ = core.piece(res, 0.5, shape);
+        }
+        assert_eq!(core.pieces.borrow().len(), 1000 * PIECES_PER_AGV);
     }
 }
