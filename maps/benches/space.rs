@@ -197,6 +197,63 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Piece shapes (the traffic core builds one per node and edge piece it has not cached): a
+    // straight edge's corridor built as now (each ring one exact-size allocation) against the
+    // rings collected and closed by `geo` (the vector doubled when the ring was closed), in the
+    // same run; the bytes each keeps are in docs/performance.md.
+    let mut group = c.benchmark_group("piece");
+    let points = [[1.0, 2.0], [3.0, 2.5]];
+    group.bench_function("corridor/exact", |b| {
+        b.iter(|| black_box(maps::space::corridor(black_box(&points), 0.55)))
+    });
+    group.bench_function("corridor/geo-closed", |b| {
+        b.iter(|| black_box(geo_closed_corridor(black_box(&points), 0.55)))
+    });
+    group.finish();
+}
+
+/// The corridor as it was built before (baseline): rings collected from points and closed by
+/// `geo::Polygon::new`, parts pushed into a growing vector.
+fn geo_closed_corridor(points: &[[f64; 2]], r: f64) -> Shape {
+    use geo::{Coord, LineString, Polygon};
+    let ring = |pts: &[[f64; 2]]| {
+        Polygon::new(
+            LineString::from(
+                pts.iter()
+                    .map(|p| Coord { x: p[0], y: p[1] })
+                    .collect::<Vec<_>>(),
+            ),
+            vec![],
+        )
+    };
+    // the corner directions computed once, as the library does
+    static UNIT: std::sync::LazyLock<(f64, [(f64, f64); 8])> = std::sync::LazyLock::new(|| {
+        let outer = (std::f64::consts::PI / 8.0).cos();
+        let unit = std::array::from_fn(|i| (std::f64::consts::TAU * i as f64 / 8.0).sin_cos());
+        (outer, unit.map(|(s, c)| (c, s)))
+    });
+    let disc = |x: f64, y: f64| {
+        let (outer, unit) = &*UNIT;
+        let pts: Vec<[f64; 2]> = unit
+            .iter()
+            .map(|(c, s)| [x + r / outer * c, y + r / outer * s])
+            .collect();
+        ring(&pts)
+    };
+    let mut parts = Vec::new();
+    for w in points.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let len = (b[0] - a[0]).hypot(b[1] - a[1]);
+        let theta = (b[1] - a[1]).atan2(b[0] - a[0]);
+        parts.push(ring(&maps::space::rect_corners(
+            a[0], a[1], theta, len, 0.0, r, r,
+        )));
+    }
+    for p in points {
+        parts.push(disc(p[0], p[1]));
+    }
+    Shape::new(parts)
 }
 
 criterion_group!(benches, bench);
