@@ -6,7 +6,6 @@
 //! connected is refused unless it authenticated as that AGV (secure mode with the enrolled
 //! key); then the old connection is closed with `Replaced` and the new one takes over.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -75,7 +74,7 @@ pub struct Claimed(pub u32);
 /// The connection registry.
 #[derive(Debug, Default)]
 pub struct Connections {
-    by_agv: Mutex<HashMap<u32, Entry>>,
+    by_agv: Mutex<crate::state::ByAgv<Entry>>,
 }
 
 impl Connections {

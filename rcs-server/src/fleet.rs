@@ -2,7 +2,6 @@
 //! connection drivers; a plain `RwLock` because writes are short (one report moved in) and
 //! readers (API, dispatch, the telemetry writer) take copies.
 
-use std::collections::HashMap;
 use std::sync::RwLock;
 
 use protocol::message::{AccessMode, Footprint, RegisterRequest, SecureProfile, StatusReport};
@@ -123,7 +122,7 @@ pub fn snapshot(agv_id: u32, at_ms: u64, s: &StatusReport) -> TelemetryRow {
 /// The fleet.
 #[derive(Debug, Default)]
 pub struct Fleet {
-    agvs: RwLock<HashMap<u32, AgvView>>,
+    agvs: RwLock<crate::state::ByAgv<AgvView>>,
 }
 
 impl Fleet {

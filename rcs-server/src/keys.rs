@@ -42,7 +42,7 @@ type Table = HashMap<(u32, [u8; 32]), Arc<CachedVerifier>>;
 #[derive(Clone, Default)]
 pub struct EnrolledKeys {
     table: Arc<RwLock<Table>>,
-    policies: Arc<RwLock<HashMap<u32, SecurePolicy>>>,
+    policies: Arc<RwLock<crate::state::ByAgv<SecurePolicy>>>,
     allow_fast: bool,
 }
 

@@ -71,6 +71,37 @@ async fn exercise(db: &Db) {
         .unwrap();
     db.close_session(1, "LinkTimeout", 20).await.unwrap();
     tasks(db).await;
+    telemetry(db).await;
+}
+
+/// Telemetry batches larger than one statement (32 rows) are stored whole, every column in
+/// its place (the placeholders are `?` on SQLite, `$n` on PostgreSQL); a row already stored is
+/// skipped, not an error.
+async fn telemetry(db: &Db) {
+    use rcs_server::db::TelemetryRow;
+    let row = |agv_id: u32, at_ms: u64| TelemetryRow {
+        agv_id,
+        at_ms,
+        map_id: 2,
+        x: f64::from(agv_id) + at_ms as f64 / 1000.0,
+        y: -1.5,
+        theta: 0.25,
+        state: 3,
+        battery_pct: 87.5,
+        navigation_mode: 1,
+        charging: agv_id % 2 == 0,
+        task_id: 40 + agv_id,
+    };
+    // 70 rows: 10 reports of 7 AGVs (three statements)
+    let rows: Vec<TelemetryRow> = (1..=10)
+        .flat_map(|t| (1..=7).map(move |agv| row(agv, t * 100)))
+        .collect();
+    db.insert_telemetry(&rows).await.unwrap();
+    db.insert_telemetry(&rows[60..]).await.unwrap(); // again: skipped
+    let mut latest = db.latest_telemetry().await.unwrap();
+    latest.sort_by_key(|r| r.agv_id);
+    let expected: Vec<TelemetryRow> = (1..=7).map(|agv| row(agv, 1000)).collect();
+    assert_eq!(latest, expected);
 }
 
 /// Tasks with and without a reference: stored, found by reference, the reference unique and
