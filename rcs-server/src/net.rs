@@ -163,6 +163,12 @@ impl<'a> Connection<'a> {
         let _ = stream.set_nodelay(true);
         let mut stop = self.shared.stop_signal();
         let mut buf = BytesMut::with_capacity(8192);
+        // One timer for the connection's life, moved to the session's next deadline when that
+        // changes (a new timer per frame registered and removed a wheel entry every time).
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        // The deadline (UTC ms) the timer is set for; none before the first wait.
+        let mut armed: Option<u64> = None;
         loop {
             // Events first: answering them queues frames, which must go out before we wait.
             while let Some(event) = self.session.poll_event() {
@@ -187,7 +193,11 @@ impl<'a> Connection<'a> {
             if self.pending.is_some() {
                 wake = wake.min(self.access_deadline);
             }
-            let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
+            if armed != Some(wake) {
+                let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
+                timer.as_mut().reset(tokio::time::Instant::now() + sleep);
+                armed = Some(wake);
+            }
             tokio::select! {
                 r = stream.read_buf(&mut buf) => match r {
                     Ok(0) | Err(_) => {
@@ -200,7 +210,10 @@ impl<'a> Connection<'a> {
                         self.count_rate_limited();
                     }
                 },
-                () = tokio::time::sleep(sleep) => {
+                () = &mut timer => {
+                    // fired: set again at the next wait (the session's deadline may be the same
+                    // if the clock ran behind the timer)
+                    armed = None;
                     let now = now_ms();
                     if self.pending.is_some() && now >= self.access_deadline {
                         tracing::debug!(peer = %self.peer, "access not completed in time: closing");
