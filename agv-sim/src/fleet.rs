@@ -18,6 +18,9 @@ use crate::business::{Business, Naming};
 use crate::monitor::Monitor;
 use crate::report::{Report, Stats};
 
+/// How often a run off a terminal prints a progress line.
+pub const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(10);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -51,7 +54,8 @@ pub struct RunOptions {
     pub first_id: u32,
     /// How long to wait for submitted tasks after `duration`.
     pub drain: Duration,
-    /// Show a progress bar.
+    /// Show progress: a bar on a terminal; off a terminal (a log file, CI) a plain line on
+    /// standard error every [`PROGRESS_LINE_EVERY`].
     pub progress: bool,
     /// Where tasks go.
     pub destinations: Destinations,
@@ -236,6 +240,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         opts.seed,
     );
     let run_start = Instant::now();
+    // off a terminal the bar is not drawn: a line now and then instead
+    let lines = opts.progress && !std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut next_line = run_start + PROGRESS_LINE_EVERY;
     let mut next_poll = Instant::now();
     let mut drain_until: Option<Instant> = None;
     let mut annotated = 0u64;
@@ -264,6 +271,23 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
             business.completed(),
             monitor.samples()
         ));
+        if lines && now >= next_line {
+            next_line = now + PROGRESS_LINE_EVERY;
+            eprintln!(
+                "progress: {} s of {} s{}: {} AGVs connected, tasks {} open / {} done, {} violations",
+                now.duration_since(run_start).as_secs(),
+                opts.duration.as_secs(),
+                if drain_until.is_some() {
+                    " (draining)"
+                } else {
+                    ""
+                },
+                stats.connected.load(Ordering::Relaxed),
+                business.open(),
+                business.completed(),
+                monitor.samples()
+            );
+        }
         if monitor.samples() > annotated {
             annotated = monitor.samples();
             annotate(&api, &monitor).await;

@@ -136,3 +136,53 @@ async fn demo_site_reconnection_churn() {
     assert!(r.violations.is_empty(), "{:?}", r.violations);
     assert_eq!(r.tasks.failed, 0, "{}", r.table());
 }
+
+/// Off a terminal (here: standard error is a pipe) `agv-sim run` prints a plain progress line
+/// every 10 s instead of the bar nobody sees, so a log or CI shows how the run goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_a_terminal_progress_comes_as_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site("demo"));
+    let serving = server::Serving::start(config).await;
+    let args = [
+        "run".to_owned(),
+        "--server".to_owned(),
+        serving.server.agv_addr.to_string(),
+        "--api".to_owned(),
+        serving.api(),
+        "--token".to_owned(),
+        serving.token.clone(),
+        "--site".to_owned(),
+        site("demo").display().to_string(),
+        "--agvs".to_owned(),
+        "3".to_owned(),
+        "--duration".to_owned(),
+        "12s".to_owned(),
+        "--drain".to_owned(),
+        "0s".to_owned(),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_agv-sim"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    serving.stop().await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    // (10 s after the start, or a little later on a loaded machine)
+    assert!(
+        lines[0].starts_with("progress: 1")
+            && lines[0]
+                .ends_with(" s of 12 s: 3 AGVs connected, tasks 0 open / 0 done, 0 violations"),
+        "{stderr}"
+    );
+}
