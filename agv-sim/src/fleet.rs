@@ -264,30 +264,28 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                 .as_secs()
                 .min(opts.duration.as_secs()),
         );
-        bar.set_message(format!(
-            "{} AGVs, tasks {} open / {} done, {} violations",
+        // one status text for the bar and, off a terminal, the line
+        let status = format!(
+            "{} AGVs connected, tasks {} open / {} done, {} violations",
             stats.connected.load(Ordering::Relaxed),
             business.open(),
             business.completed(),
             monitor.samples()
-        ));
+        );
         if lines && now >= next_line {
             next_line = now + PROGRESS_LINE_EVERY;
+            let draining = if drain_until.is_some() {
+                " (draining)"
+            } else {
+                ""
+            };
             eprintln!(
-                "progress: {} s of {} s{}: {} AGVs connected, tasks {} open / {} done, {} violations",
+                "progress: {} s of {} s{draining}: {status}",
                 now.duration_since(run_start).as_secs(),
                 opts.duration.as_secs(),
-                if drain_until.is_some() {
-                    " (draining)"
-                } else {
-                    ""
-                },
-                stats.connected.load(Ordering::Relaxed),
-                business.open(),
-                business.completed(),
-                monitor.samples()
             );
         }
+        bar.set_message(status);
         if monitor.samples() > annotated {
             annotated = monitor.samples();
             annotate(&api, &monitor).await;

@@ -228,9 +228,10 @@ pub struct Core<'s> {
     /// only while the work already running flows.
     pub(crate) last_completed_ms: u64,
     /// Shapes of node and edge pieces by (resource, radius bits), at most
-    /// [`pieces_capacity`] of the AGVs known, the least recently used dropped first (one at a time: clearing the
-    /// whole cache when full made the next tick rebuild every piece in use, a 40-60 ms tick
-    /// about every 48 simulated seconds at 10,000 AGVs).
+    /// [`pieces_capacity`] of the AGVs known (set again on a miss), the least recently used
+    /// dropped first (one at a time: clearing the whole cache when full made the next tick
+    /// rebuild every piece in use, a 40-60 ms tick about every 48 simulated seconds at 10,000
+    /// AGVs).
     pub(crate) pieces: std::cell::RefCell<Pieces>,
     /// Node kinds by node id (dense; empty for sites with sparse ids).
     pub(crate) kinds: Vec<Option<NodeKind>>,
