@@ -339,6 +339,22 @@ impl Api {
             .collect())
     }
 
+    /// Decommissions an offline AGV (admin): `Ok(true)` when it was, `Ok(false)` when the
+    /// server does not know it (404 `unknown_agv`); a refusal (409: online, tasks, grants) is
+    /// an error with its body.
+    pub async fn decommission(&self, agv_id: u32) -> Result<bool, ApiError> {
+        match self
+            .send(|base| self.http.delete(format!("{base}/api/v1/agvs/{agv_id}")))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ApiError::Status { status: 404, body }) if body.contains("unknown_agv") => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sets (or clears) an AGV's secure-mode policy.
     pub async fn set_policy(&self, agv_id: u32, policy: Option<&str>) -> Result<(), ApiError> {
         let body = json!({ "secure": policy });

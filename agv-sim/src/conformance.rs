@@ -41,9 +41,18 @@ pub struct Target {
     pub server: SocketAddr,
     /// HTTP API and an admin token, if available.
     pub api: Option<Api>,
-    /// AGV ids the suite may use start here (it uses 23).
+    /// AGV ids the suite may use start here (it uses [`IDS_USED`]).
     pub first_id: u32,
+    /// Leave the AGVs the suite created in the fleet (else, with the API, they are
+    /// decommissioned at the end).
+    pub keep_agvs: bool,
 }
+
+/// How many AGV ids from [`Target::first_id`] the suite uses.
+pub const IDS_USED: u32 = 23;
+
+/// How long the clean-up waits for the suite's AGVs to go offline and their grants to end.
+const CLEAN_UP_WITHIN: Duration = Duration::from_secs(20);
 
 type CheckResult = Result<(), String>;
 
@@ -978,7 +987,45 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         }
     );
 
+    if !target.keep_agvs {
+        check!(
+            "—",
+            "the AGVs the suite created are decommissioned (DELETE /api/v1/agvs/{id})",
+            clean_up(target)
+        );
+    }
     out
+}
+
+/// Decommissions the AGVs of the suite's id range that the RCS knows, waiting (up to
+/// [`CLEAN_UP_WITHIN`]) for their sessions to end and their grants to expire: nothing the
+/// suite made stays in the fleet to block real work.
+async fn clean_up(target: &Target) -> CheckResult {
+    let api = target.api.as_ref().ok_or("needs --api")?;
+    let deadline = Instant::now() + CLEAN_UP_WITHIN;
+    let mut left = Vec::new();
+    for agv in target.first_id..target.first_id.saturating_add(IDS_USED) {
+        loop {
+            match api.decommission(agv).await {
+                Ok(_) => break,
+                // still online (its session closing) or holding a grant: it ends soon
+                Err(crate::api::ApiError::Status { status: 409, body })
+                    if Instant::now() < deadline && !body.contains("agv_has_tasks") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => {
+                    left.push(format!("AGV {agv}: {e}"));
+                    break;
+                }
+            }
+        }
+    }
+    if left.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("left in the fleet: {}", left.join("; ")))
+    }
 }
 
 /// The outcomes as a table.

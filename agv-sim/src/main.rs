@@ -135,9 +135,13 @@ struct ConformanceArgs {
     /// Admin API token.
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// AGV ids the suite may use start here (it uses 23).
+    /// AGV ids the suite may use start here (it uses 23). Use a range no AGV of the site has:
+    /// the suite's AGVs are decommissioned at the end (with `--api`).
     #[arg(long, default_value_t = 60_000)]
     first_id: u32,
+    /// Leave the suite's AGVs in the fleet instead of decommissioning them at the end.
+    #[arg(long)]
+    keep_agvs: bool,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -283,6 +287,7 @@ async fn main() -> anyhow::Result<()> {
                 server: c.server,
                 api,
                 first_id: c.first_id,
+                keep_agvs: c.keep_agvs,
             };
             let outcomes = agv_sim::conformance::run(&target).await;
             if c.json {

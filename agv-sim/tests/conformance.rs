@@ -1,4 +1,5 @@
-//! The conformance suite against our own server: every check passes, none is skipped.
+//! The conformance suite against our own server: every check passes, none is skipped, and
+//! it leaves no AGV of its own behind.
 
 use agv_sim::api::Api;
 use agv_sim::conformance::{Target, run, table};
@@ -20,11 +21,28 @@ async fn our_server_passes_the_conformance_suite() {
         server: serving.server.agv_addr,
         api: Some(Api::new(&serving.api(), &serving.token)),
         first_id: 60_000,
+        keep_agvs: false,
     };
     let outcomes = run(&target).await;
     let text = table(&outcomes);
     println!("{text}");
     assert!(outcomes.len() >= 20, "{text}");
     assert!(outcomes.iter().all(|o| o.result == "pass"), "{text}");
+    // nothing of the suite's is left: no AGV, no footprint, no reservation
+    let left: Vec<u32> = serving
+        .server
+        .state
+        .fleet
+        .snapshot()
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| (60_000..60_000 + agv_sim::conformance::IDS_USED).contains(id))
+        .collect();
+    assert!(left.is_empty(), "left in the fleet: {left:?}");
+    assert_eq!(
+        serving.server.state.space().all().count(),
+        0,
+        "space left held"
+    );
     serving.stop().await;
 }

@@ -347,6 +347,12 @@
       S.listDirty = true;
       keepLast(PERF.handles, performance.now() - now);
     });
+    // AGVs that left the fleet (decommissioned)
+    es.addEventListener('gone', (e) => {
+      for (const id of JSON.parse(e.data)) S.agvs.delete(id);
+      S.dirty = true;
+      S.listDirty = true;
+    });
     S.streams.push(es);
   }
 

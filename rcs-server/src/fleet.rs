@@ -44,6 +44,9 @@ pub struct AgvView {
     pub footprint: Option<[f64; 4]>,
     /// Where its footprint was last placed in the space table: map and pose.
     pub footprint_at: Option<(u16, [f64; 3])>,
+    /// An operator cleared its space after its last stored snapshot: after a restart that
+    /// snapshot blocks nothing.
+    pub space_cleared: bool,
     /// Its last status report in the current session.
     pub status: Option<StatusReport>,
     /// Its last known snapshot (from the current session or restored after a restart).
@@ -70,6 +73,7 @@ impl AgvView {
             identity: None,
             footprint: None,
             footprint_at: None,
+            space_cleared: false,
             status: None,
             last: None,
             last_seen_ms: 0,
@@ -126,10 +130,20 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// A fleet restored from the database: every known AGV offline at its last snapshot.
+    /// A fleet restored from the database: every known AGV in service offline at its last
+    /// snapshot (decommissioned ones are left out).
     pub fn restore(records: Vec<AgvRecord>, last: Vec<TelemetryRow>) -> Self {
         let fleet = Self::default();
+        let mut out_of_service = std::collections::BTreeSet::new();
+        let mut cleared = std::collections::BTreeMap::new();
         for r in records {
+            if r.decommissioned_at.is_some() {
+                out_of_service.insert(r.agv_id);
+                continue;
+            }
+            if let Some(at) = r.space_cleared_at {
+                cleared.insert(r.agv_id, at);
+            }
             fleet.update(r.agv_id, |v| {
                 v.enrolled = r.enrolled;
                 v.footprint = r.footprint;
@@ -145,12 +159,27 @@ impl Fleet {
             });
         }
         for row in last {
+            if out_of_service.contains(&row.agv_id) {
+                continue;
+            }
+            let space_cleared = cleared.get(&row.agv_id).is_some_and(|at| *at >= row.at_ms);
             fleet.update(row.agv_id, |v| {
                 v.last = Some(row);
                 v.last_seen_ms = row.at_ms;
+                v.space_cleared = space_cleared;
             });
         }
         fleet
+    }
+
+    /// Removes `agv_id` (decommissioned) unless a session is up for it; returns whether it
+    /// was removed.
+    pub fn remove_if_offline(&self, agv_id: u32) -> bool {
+        let mut agvs = self.agvs.write().expect("not poisoned");
+        if agvs.get(&agv_id).is_some_and(|v| v.online) {
+            return false;
+        }
+        agvs.remove(&agv_id).is_some()
     }
 
     /// A copy of one AGV's view.

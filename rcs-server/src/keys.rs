@@ -91,6 +91,12 @@ impl EnrolledKeys {
             .copied()
     }
 
+    /// Forgets the key of `agv_id` (decommissioned): secure access needs a new enrollment.
+    pub fn remove(&self, agv_id: u32) {
+        let mut table = self.table.write().expect("not poisoned");
+        table.retain(|(id, _), _| *id != agv_id);
+    }
+
     /// Adds (or replaces) the key of `agv_id`.
     pub fn insert(
         &self,

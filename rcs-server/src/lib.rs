@@ -454,8 +454,11 @@ async fn restore_space(
         }
     }
     // Every known AGV's footprint at its last stored pose: offline, its space stays blocked
-    // until it reports again or an operator clears it.
+    // until it reports again or an operator clears it (cleared after that pose: not restored).
     for (agv_id, view) in fleet.snapshot() {
+        if view.space_cleared {
+            continue;
+        }
         if let (Some(fp), Some(last)) = (view.footprint, view.last) {
             let pose = [last.x, last.y, last.theta];
             let overlaps = space.set_footprint_rect(agv_id, last.map_id, pose, fp);

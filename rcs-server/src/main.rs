@@ -134,6 +134,18 @@ enum AgvCommand {
         #[arg(long, default_value = "1234567812345678")]
         distid: String,
     },
+    /// Decommissions an offline AGV through the running server's API (it holds the fleet's
+    /// space): the AGV leaves the fleet, the space it blocked is cleared for good, its history
+    /// is kept. Check the floor first. Refused while it is online, has tasks or holds grants.
+    Decommission {
+        /// AGV id.
+        #[arg(long)]
+        id: u32,
+        /// The server's HTTP API (default: `--http-listen`, on the loopback address when it
+        /// listens on all).
+        #[arg(long)]
+        api: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -145,6 +157,56 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `rcs-server agv decommission`: `DELETE /api/v1/agvs/{id}` on the running server, with the
+/// admin token (`RCS_API_TOKEN`, else the data dir's `api-token` file).
+async fn decommission(config: &Config, id: u32, api: Option<String>) -> anyhow::Result<()> {
+    let base = api.unwrap_or_else(|| {
+        let mut at = config.http_listen;
+        if at.ip().is_unspecified() {
+            at.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        format!("http://{at}")
+    });
+    let token = match &config.api_token {
+        Some(t) => t.clone(),
+        None => {
+            let path = config.data_dir.join("api-token");
+            std::fs::read_to_string(&path)
+                .with_context(|| {
+                    format!(
+                        "no RCS_API_TOKEN, and the admin token file {}",
+                        path.display()
+                    )
+                })?
+                .trim()
+                .to_owned()
+        }
+    };
+    let url = format!("{}/api/v1/agvs/{id}", base.trim_end_matches('/'));
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?
+        .delete(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("no answer from the server at {base}"))?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!(
+            "AGV {id} not decommissioned: {status} {}: {}",
+            body["error"].as_str().unwrap_or("?"),
+            body["message"].as_str().unwrap_or("")
+        );
+    }
+    println!(
+        "decommissioned AGV {id} (footprint cleared: {}, reservations released: {})",
+        body["footprint_cleared"], body["reservations_released"]
+    );
+    Ok(())
 }
 
 /// An error and its causes on one line, each cause once (an error's message often repeats its
@@ -244,6 +306,9 @@ async fn run() -> anyhow::Result<()> {
             .await?;
             println!("enrolled AGV {id}, key id {key_id}");
         }
+        Some(Command::Agv {
+            command: AgvCommand::Decommission { id, api },
+        }) => decommission(&cli.config, id, api).await?,
         Some(Command::Token {
             command: TokenCommand::Create { name, role },
         }) => {

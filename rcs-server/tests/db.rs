@@ -72,6 +72,59 @@ async fn exercise(db: &Db) {
     db.close_session(1, "LinkTimeout", 20).await.unwrap();
     tasks(db).await;
     telemetry(db).await;
+    lifecycle(db).await;
+}
+
+/// An AGV taken out of service: left out of the keys loaded, marked with the time its space
+/// was cleared, its reservations gone; back in service when it registers again or is enrolled.
+async fn lifecycle(db: &Db) {
+    let record = |id: u32| async move {
+        db.agvs()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|r| r.agv_id == id)
+    };
+    db.mark_space_cleared(8, 40).await.unwrap();
+    assert_eq!(record(8).await.unwrap().space_cleared_at, Some(40));
+    assert_eq!(record(7).await.unwrap().decommissioned_at, None);
+    db.insert_reservations(7, 1, 0, &[5], &[None])
+        .await
+        .unwrap();
+    assert!(!db.reservations().await.unwrap().is_empty());
+    db.decommission(7, 50).await.unwrap();
+    let r = record(7).await.unwrap();
+    assert_eq!(
+        (r.decommissioned_at, r.space_cleared_at),
+        (Some(50), Some(50))
+    );
+    assert!(
+        db.enrolled_keys().await.unwrap().is_empty(),
+        "its key is still loaded"
+    );
+    assert!(
+        db.reservations()
+            .await
+            .unwrap()
+            .iter()
+            .all(|(a, ..)| *a != 7)
+    );
+    // an AGV never stored (it only ever connected) is recorded decommissioned too
+    db.decommission(4242, 50).await.unwrap();
+    assert_eq!(record(4242).await.unwrap().decommissioned_at, Some(50));
+    // registering again brings it back, with its key
+    db.register(7, &registration(), 60).await.unwrap();
+    assert_eq!(record(7).await.unwrap().decommissioned_at, None);
+    assert_eq!(db.enrolled_keys().await.unwrap().len(), 1);
+    db.decommission(7, 70).await.unwrap();
+    db.recommission(7).await.unwrap();
+    assert_eq!(record(7).await.unwrap().decommissioned_at, None);
+    db.decommission(7, 80).await.unwrap();
+    db.enroll(7, "PEM-C", "ef", "1234567812345678", 90)
+        .await
+        .unwrap();
+    assert_eq!(record(7).await.unwrap().decommissioned_at, None);
+    assert_eq!(db.enrolled_keys().await.unwrap()[0].public_key_pem, "PEM-C");
 }
 
 /// Telemetry batches larger than one statement (32 rows) are stored whole, every column in

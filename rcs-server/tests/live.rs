@@ -94,12 +94,23 @@ async fn live_events(
     buf: &mut String,
     n: usize,
 ) -> Vec<Vec<Value>> {
+    events_of(body, buf, n, "agvs").await
+}
+
+/// Reads `kind` events from a live stream until `n` have come (others are skipped).
+async fn events_of(
+    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
+    buf: &mut String,
+    n: usize,
+    kind: &str,
+) -> Vec<Vec<Value>> {
+    let name = format!("event: {kind}");
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while out.len() < n {
         while let Some(end) = buf.find("\n\n") {
             let event: String = buf.drain(..end + 2).collect();
-            if event.lines().any(|l| l == "event: agvs") {
+            if event.lines().any(|l| l == name) {
                 let data = event
                     .lines()
                     .find_map(|l| l.strip_prefix("data: "))
@@ -190,6 +201,17 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
         }
     }
     assert!(offline, "AGV 41 going offline is streamed");
+
+    // Decommissioned: it leaves the fleet, and the stream says so.
+    let resp = client()
+        .delete(s.url("/api/v1/agvs/41"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let gone = events_of(&mut body, &mut buf, 1, "gone").await.remove(0);
+    assert_eq!(gone, [json!(41)]);
     second.stop().await;
     s.stop().await;
 }

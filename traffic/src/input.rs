@@ -8,7 +8,7 @@ use maps::SpaceTable;
 use crate::action::{Action, Outcome};
 use crate::agv::{Agv, Mode, Report};
 use crate::core::{Core, Pending};
-use crate::task::{Refusal, Spec, Step, Task, TaskState, validate};
+use crate::task::{Busy, Refusal, Spec, Step, Task, TaskState, validate};
 use crate::wait::WaitReason;
 
 impl Core<'_> {
@@ -61,6 +61,56 @@ impl Core<'_> {
         self.agvs
             .entry(id)
             .or_insert_with(|| Agv::new(id, dims, max_speed));
+    }
+
+    /// Why `agv` cannot be forgotten now ([`Core::forget`]), if it cannot: online, tasks not
+    /// ended that run on it or name it, grants it holds.
+    pub fn busy(&self, agv: u32) -> Option<Busy> {
+        let running = self.agvs.get(&agv).and_then(|a| a.task);
+        if self.agvs.get(&agv).is_some_and(|a| a.online) {
+            return Some(Busy::Online);
+        }
+        let tasks: Vec<u32> = self
+            .tasks
+            .values()
+            .filter(|t| {
+                !t.state.is_final()
+                    && (t.agv == Some(agv) || t.spec.agv == Some(agv) || running == Some(t.id))
+            })
+            .map(|t| t.id)
+            .collect();
+        if !tasks.is_empty() {
+            return Some(Busy::Tasks(tasks));
+        }
+        let grants: Vec<u32> = self
+            .space
+            .grants()
+            .iter()
+            .filter(|g| g.agv == agv)
+            .map(|g| g.id)
+            .collect();
+        (!grants.is_empty()).then_some(Busy::Grants(grants))
+    }
+
+    /// Forgets `agv` (decommissioned): its footprint and reservations leave the space table
+    /// (the release told to storage), lift holds and alarms naming it go, and tasks waiting
+    /// for it look again. Refused, changing nothing, while [`Core::busy`] says why. Answers
+    /// whether there was anything to forget (`false`: never known, or forgotten already).
+    pub fn forget(&mut self, agv: u32) -> Result<bool, Busy> {
+        if let Some(busy) = self.busy(agv) {
+            return Err(busy);
+        }
+        let held = !self.space.holds(agv).is_empty();
+        self.release_all(agv);
+        self.space.clear_footprint(agv);
+        let known = self.agvs.remove(&agv).is_some();
+        self.idle.remove(&agv);
+        self.settling.remove(&agv);
+        self.lifts.retain(|_, rider| *rider != agv);
+        self.alarmed.retain(|(_, blocker)| *blocker != agv);
+        self.pending.retain(|_, (a, _)| *a != agv);
+        self.wake(agv);
+        Ok(known || held)
     }
 
     /// The driver holds `agv` still (a safety stop) or lets it go again. A held AGV gets no

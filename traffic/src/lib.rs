@@ -34,5 +34,5 @@ pub mod wait;
 pub use action::{Action, Command, Event, Outcome};
 pub use agv::{Agv, Mode, Report};
 pub use core::{Core, Settings, Stats};
-pub use task::{Refusal, Spec, Step, Task, TaskKind, TaskState};
+pub use task::{Busy, Refusal, Spec, Step, Task, TaskKind, TaskState};
 pub use wait::{Wait, WaitReason};

@@ -108,6 +108,20 @@ impl Spec {
     }
 }
 
+/// Why an AGV cannot be forgotten ([`crate::Core::forget`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Busy {
+    /// A session is up.
+    #[error("the AGV is online")]
+    Online,
+    /// Tasks not ended run on it or name it.
+    #[error("tasks {0:?} run on the AGV or name it: cancel them first")]
+    Tasks(Vec<u32>),
+    /// It holds safe-space grants.
+    #[error("the AGV holds grants {0:?}: revoke them or let them expire first")]
+    Grants(Vec<u32>),
+}
+
 /// Why a task is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

@@ -457,3 +457,53 @@ fn a_task_finished_while_the_rcs_was_down_is_completed_not_driven_again() {
     let (core, _) = restarted_with_running_task(&site, unsettled);
     assert_ne!(core.task(41).unwrap().state, TaskState::Completed);
 }
+
+/// A decommissioned AGV is forgotten only when offline, with no task and no grant; then what
+/// it held leaves the space table and a task waiting for it looks again.
+#[test]
+fn an_agv_is_forgotten_only_offline_and_without_work() {
+    let site = site();
+    let (mut core, start, task) = started(&site);
+    for id in motions(&mut core) {
+        core.answered(160, id, Outcome::Ok);
+    }
+    assert_eq!(core.forget(1), Err(traffic::Busy::Online));
+    core.offline(200, 1);
+    // its task went back to the queue for it
+    assert_eq!(core.forget(1), Err(traffic::Busy::Tasks(vec![task])));
+    core.cancel(300, task);
+    assert!(reservations(&core, 1) > 0, "an offline AGV keeps its path");
+    let n = site.node(start).unwrap();
+    let grant = core
+        .space_mut()
+        .grant(
+            1,
+            n.map,
+            n.map,
+            maps::Shape::new(vec![maps::space::disc(n.x, n.y, 0.5)]),
+            300,
+            10_000,
+        )
+        .expect("granted")
+        .id;
+    assert_eq!(core.forget(1), Err(traffic::Busy::Grants(vec![grant])));
+    core.space_mut().end_grant(grant);
+    while core.poll_action().is_some() {}
+    assert_eq!(core.forget(1), Ok(true));
+    assert!(core.agv(1).is_none());
+    assert_eq!(reservations(&core, 1), 0);
+    assert!(core.space().footprint(1).is_none(), "its footprint stays");
+    assert!(core.space().holds(1).is_empty());
+    let told = std::iter::from_fn(|| core.poll_action())
+        .any(|a| matches!(a, Action::Released { agv: 1, .. }));
+    assert!(told, "storage is not told that its reservations went");
+    assert_eq!(core.forget(1), Ok(false), "forgotten twice");
+    // a task may no longer name it
+    let station = node_of(&site, maps::file::NodeKind::Station);
+    let mut spec = Spec::new(TaskKind::Move, station);
+    spec.agv = Some(1);
+    assert!(matches!(
+        core.submit(400, spec),
+        Err(traffic::Refusal::UnknownAgv(1))
+    ));
+}

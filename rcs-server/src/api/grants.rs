@@ -157,6 +157,11 @@ pub(super) async fn clear_space(
             json!({}),
         )
         .await?;
+    // Stored first: after a restart the AGV's last stored pose blocks nothing.
+    shared
+        .db
+        .mark_space_cleared(id, crate::state::now_ms() as i64)
+        .await?;
     let (footprint, reservations) = {
         let mut space = shared.space();
         (

@@ -179,20 +179,42 @@ pub(super) struct LiveQuery {
 struct Sent {
     keys: HashMap<u32, Key>,
     changed: Vec<LiveAgv>,
+    /// AGVs sent before that left the fleet since (decommissioned), not yet told.
+    gone: Vec<u32>,
 }
 
 impl Sent {
-    /// The AGVs whose snapshot differs from what this subscriber has (all of them at first).
+    /// The AGVs whose snapshot differs from what this subscriber has (all of them at first);
+    /// notes in `gone` those it has that the fleet no longer knows.
     fn delta(&mut self, shared: &Shared) -> Option<String> {
         self.changed.clear();
         let (keys, changed) = (&mut self.keys, &mut self.changed);
+        // AGVs in the fleet now (each once in `keys` after the walk)
+        let mut present = 0usize;
         shared.fleet.for_each(|id, v| {
+            present += 1;
             let key = Key::of(v);
             if keys.get(&id) != Some(&key) {
                 keys.insert(id, key);
                 changed.push(LiveAgv::new(id, &key));
             }
         });
+        if keys.len() > present {
+            // (rare: an AGV left the fleet) which ones
+            let mut present = std::collections::HashSet::new();
+            shared.fleet.for_each(|id, _| {
+                present.insert(id);
+            });
+            let gone = &mut self.gone;
+            keys.retain(|id, _| {
+                let keep = present.contains(id);
+                if !keep {
+                    gone.push(*id);
+                }
+                keep
+            });
+            gone.sort_unstable();
+        }
         if changed.is_empty() {
             return None;
         }
@@ -203,10 +225,11 @@ impl Sent {
 
 /// The live fleet as server-sent events: an `agvs` event (a JSON array of `LiveAgv`) every
 /// `interval_ms` with the AGVs that changed since the last one this subscriber got (the first
-/// has every AGV). Nothing queues for a slow subscriber: each update is computed against what it
+/// has every AGV), and a `gone` event (a JSON array of ids) for AGVs it was sent that left the
+/// fleet (decommissioned). Nothing queues for a slow subscriber: each update is computed against what it
 /// was last sent, when it is ready for more.
 #[utoipa::path(get, path = "/api/v1/live", tag = "events", params(LiveQuery),
-    responses((status = 200, description = "text/event-stream of `agvs` events", body = Vec<LiveAgv>, content_type = "text/event-stream")))]
+    responses((status = 200, description = "text/event-stream of `agvs` events (and `gone`: a JSON array of AGV ids that left the fleet)", body = Vec<LiveAgv>, content_type = "text/event-stream")))]
 pub(super) async fn live(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -222,6 +245,12 @@ pub(super) async fn live(
         (shared, interval, Sent::default()),
         |(shared, mut interval, mut sent)| async move {
             loop {
+                if !sent.gone.is_empty() {
+                    let json = serde_json::to_string(&sent.gone).unwrap_or_default();
+                    sent.gone.clear();
+                    let event = Event::default().event("gone").data(json);
+                    return Some((Ok::<_, Infallible>(event), (shared, interval, sent)));
+                }
                 interval.tick().await;
                 if let Some(json) = sent.delta(&shared) {
                     let event = Event::default().event("agvs").data(json);

@@ -5,6 +5,7 @@
 mod agvs;
 pub(crate) mod dashboard;
 mod grants;
+mod lifecycle;
 mod live;
 mod maps;
 mod system;
@@ -44,7 +45,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/openapi.json", get(system::openapi))
         .route("/api/v1/agvs", get(agvs::list))
         .route("/api/v1/agvs/enroll", post(agvs::enroll))
-        .route("/api/v1/agvs/{id}", get(agvs::one))
+        .route(
+            "/api/v1/agvs/{id}",
+            get(agvs::one).delete(lifecycle::decommission),
+        )
         .route("/api/v1/agvs/{id}/commands", post(agvs::command))
         .route("/api/v1/agvs/{id}/policy", put(agvs::set_policy))
         .route("/api/v1/agvs/{id}/space", delete(grants::clear_space))
@@ -136,6 +140,7 @@ async fn authenticate_first(
         agvs::command,
         agvs::enroll,
         agvs::set_policy,
+        lifecycle::decommission,
         maps::list,
         maps::one,
         grants::list,
