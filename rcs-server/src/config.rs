@@ -165,6 +165,10 @@ pub struct Config {
     /// Business-system URL that task progress is POSTed to (JSON, retried).
     #[arg(long, env = "RCS_CALLBACK_URL")]
     pub callback_url: Option<String>,
+    /// The secret callbacks are signed with (HMAC-SHA256; at least 16 characters); otherwise
+    /// one is generated into `<data-dir>/callback-secret`, mode 0600.
+    #[arg(long, env = "RCS_CALLBACK_SECRET", hide_env_values = true)]
+    pub callback_secret: Option<String>,
     /// Admin API token (otherwise one is generated into `<data-dir>/api-token`, mode 0600).
     #[arg(long = "api-token", env = "RCS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -493,6 +497,7 @@ impl Config {
             advertise_http: None,
             lease_ms: 5_000,
             callback_url: None,
+            callback_secret: None,
             api_token: Some("test-admin-token".into()),
         }
     }

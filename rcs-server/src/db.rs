@@ -518,17 +518,64 @@ impl Db {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(EventRow {
-                    at_ms: r.try_get(0)?,
-                    seq: r.try_get(1)?,
-                    actor: r.try_get(2)?,
-                    kind: r.try_get(3)?,
-                    detail: r.try_get(4)?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_row).collect()
+    }
+
+    /// Log entries with `after < seq < before`: the `limit` newest of them, oldest first,
+    /// and how many there are in all.
+    pub async fn events_between(
+        &self,
+        after: i64,
+        before: i64,
+        limit: i64,
+    ) -> Result<(Vec<EventRow>, i64), sqlx::Error> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM events WHERE seq > $1 AND seq < $2")
+            .bind(after)
+            .bind(before)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        let rows = sqlx::query(
+            "SELECT at_ms, seq, actor, kind, detail FROM events WHERE seq > $1 AND seq < $2 \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(after)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows.iter().map(event_row).collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok((out, total))
+    }
+
+    /// A page of the log: `limit` entries, newest first, before the entry `before` (by seq;
+    /// none: the newest), or oldest first after the entry `after`.
+    pub async fn events_page(
+        &self,
+        limit: i64,
+        before: Option<i64>,
+        after: Option<i64>,
+    ) -> Result<Vec<EventRow>, sqlx::Error> {
+        let q = match (before, after) {
+            (_, Some(a)) => sqlx::query(
+                "SELECT at_ms, seq, actor, kind, detail FROM events WHERE seq > $1 \
+                 ORDER BY seq ASC LIMIT $2",
+            )
+            .bind(a),
+            (Some(b), None) => sqlx::query(
+                "SELECT at_ms, seq, actor, kind, detail FROM events WHERE seq < $1 \
+                 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(b),
+            (None, None) => sqlx::query(
+                "SELECT at_ms, seq, actor, kind, detail FROM events WHERE seq < $1 \
+                 ORDER BY seq DESC LIMIT $2",
+            )
+            .bind(i64::MAX),
+        };
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(event_row).collect()
     }
 
     /// Every per-AGV secure-mode policy override as (AGV, policy name).
@@ -715,4 +762,15 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// An `events` row of `SELECT at_ms, seq, actor, kind, detail`.
+fn event_row(r: &sqlx::any::AnyRow) -> Result<EventRow, sqlx::Error> {
+    Ok(EventRow {
+        at_ms: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        kind: r.try_get(3)?,
+        detail: r.try_get(4)?,
+    })
 }

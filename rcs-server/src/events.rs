@@ -2,8 +2,9 @@
 //! API's server-sent-event subscribers and logged to the `events` table. Operator actions are
 //! audited (committed before the action goes out); the rest are logged write-behind.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
@@ -15,6 +16,9 @@ use crate::state::now_ms;
 pub const SUBSCRIBER_BACKLOG: usize = 4096;
 /// How many log rows may wait for the writer.
 pub const LOG_QUEUE: usize = 16_384;
+/// How many of the latest events are kept in memory for subscribers that resume
+/// (`Last-Event-ID`); older ones come from the stored log.
+pub const RECENT: usize = 4096;
 
 /// One event.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -37,10 +41,24 @@ pub struct FleetEvent {
     pub detail: serde_json::Value,
 }
 
+/// What a resuming subscriber gets ([`Events::resume`]).
+#[derive(Debug)]
+pub struct Resumed {
+    /// The recent events after the one it saw last, in order.
+    pub recent: Vec<Arc<FleetEvent>>,
+    /// The first `seq` kept in memory: events before it come from the stored log.
+    pub first_kept: u64,
+    /// Every later event.
+    pub rx: broadcast::Receiver<Arc<FleetEvent>>,
+}
+
 /// The event hub.
 #[derive(Debug)]
 pub struct Events {
     tx: broadcast::Sender<Arc<FleetEvent>>,
+    /// The latest [`RECENT`] events, in `seq` order: sent and pushed under this lock, so a
+    /// subscriber that resumes gets each event once, from here or from the channel.
+    recent: Mutex<VecDeque<Arc<FleetEvent>>>,
     seq: AtomicU64,
     log: mpsc::Sender<EventRow>,
     dropped: AtomicU64,
@@ -56,6 +74,7 @@ impl Events {
         (
             Self {
                 tx,
+                recent: Mutex::new(VecDeque::with_capacity(RECENT)),
                 seq,
                 log,
                 dropped: AtomicU64::new(0),
@@ -108,7 +127,37 @@ impl Events {
         if self.log.try_send(Self::row(&e)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        let _ = self.tx.send(Arc::new(e));
+        self.send(e);
+    }
+
+    /// Sends `e` to the subscribers and keeps it with the recent ones (in `seq` order: an
+    /// event made earlier on another thread and sent later is put in its place).
+    fn send(&self, e: FleetEvent) {
+        let e = Arc::new(e);
+        let mut recent = self.recent.lock().expect("not poisoned");
+        if recent.len() == RECENT {
+            recent.pop_front();
+        }
+        let at = recent.partition_point(|r| r.seq < e.seq);
+        recent.insert(at, e.clone());
+        let _ = self.tx.send(e);
+    }
+
+    /// A subscriber that resumes after the event `after` (its `Last-Event-ID`): the recent
+    /// events after it, in order; the first `seq` kept in memory (events after `after` and
+    /// before it are only in the stored log); and the channel for every later event.
+    pub fn resume(&self, after: u64) -> Resumed {
+        let recent = self.recent.lock().expect("not poisoned");
+        let rx = self.tx.subscribe();
+        let first_kept = recent
+            .front()
+            .map_or_else(|| self.seq.load(Ordering::Relaxed), |e| e.seq);
+        let from = recent.partition_point(|e| e.seq <= after);
+        Resumed {
+            recent: recent.range(from..).cloned().collect(),
+            first_kept,
+            rx,
+        }
     }
 
     /// Logs an operator action, committed before this returns, then broadcasts it.
@@ -122,7 +171,7 @@ impl Events {
     ) -> Result<(), sqlx::Error> {
         let e = self.make(kind, agv_id, actor, detail);
         db.insert_event(&Self::row(&e)).await?;
-        let _ = self.tx.send(Arc::new(e));
+        self.send(e);
         Ok(())
     }
 

@@ -104,6 +104,9 @@ pub enum ServerError {
     /// `RCS_API_TOKEN`).
     #[error("API token: {0}")]
     Token(String),
+    /// The callback secret cannot be used (shorter than 16 characters).
+    #[error("callback secret: {0}")]
+    CallbackSecret(String),
     /// A task the server cannot run without panicked (a bug): the server stopped
     /// ([`supervise`]).
     #[error("the server's {0} task failed (see the log): stopped")]
@@ -272,7 +275,15 @@ pub async fn start_term(
     supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
     supervise::critical(&state, "safety", safety::run(state.clone()));
     if let Some(url) = state.config.callback_url.clone() {
-        supervise::critical(&state, "callbacks", callbacks::run(state.clone(), url));
+        let secret = callbacks::secret(
+            state.config.callback_secret.as_deref(),
+            &state.config.data_dir,
+        )?;
+        supervise::critical(
+            &state,
+            "callbacks",
+            callbacks::run(state.clone(), url, secret),
+        );
     }
     let mut http_stop = stop_rx.clone();
     let http =

@@ -4,6 +4,7 @@
 
 mod agvs;
 pub(crate) mod dashboard;
+mod events;
 mod grants;
 mod lifecycle;
 mod live;
@@ -60,11 +61,11 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/waits", get(tasks::waits))
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
-        .route("/api/v1/events", get(system::events))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/live", get(live::live))
         .route("/api/v1/space", get(live::space))
         .route("/api/v1/whoami", get(live::whoami))
-        .route("/api/v1/audit", get(system::audit))
+        .route("/api/v1/audit", get(events::audit))
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/server-key", get(system::server_key))
@@ -152,11 +153,11 @@ async fn authenticate_first(
         tasks::cancel,
         tasks::waits,
         grants::clear_space,
-        system::events,
+        events::events,
         live::live,
         live::space,
         live::whoami,
-        system::audit,
+        events::audit,
         tokens::create,
         tokens::list,
         tokens::revoke,
