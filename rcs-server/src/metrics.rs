@@ -255,5 +255,109 @@ impl Metrics {
 
 /// A one-label set.
 pub fn kind(key: &'static str, value: impl Into<String>) -> Kind {
-    vec![(key, value.into())]
+    vec![(key, lower(&value.into()))]
+}
+
+/// A label value in lower case, `CamelCase` words split by `_` (`peer:ChecksumMismatch` →
+/// `peer:checksum_mismatch`): label values are matched in queries, where case trips people up.
+fn lower(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 4);
+    let mut prev_lower = false;
+    for c in value.chars() {
+        if c.is_ascii_uppercase() {
+            if prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = false;
+        } else {
+            out.push(c);
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        }
+    }
+    out
+}
+
+/// The answer to `GET /metrics` with the OpenMetrics text `open_metrics`: as it is when the
+/// request's `Accept` asks for `application/openmetrics-text`, else in Prometheus' text format
+/// 0.0.4 ([`prometheus_text`]).
+pub fn respond(headers: &axum::http::HeaderMap, open_metrics: String) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
+    let wanted = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if wanted {
+        let kind = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+        ([(header::CONTENT_TYPE, kind)], open_metrics).into_response()
+    } else {
+        let kind = "text/plain; version=0.0.4; charset=utf-8";
+        (
+            [(header::CONTENT_TYPE, kind)],
+            prometheus_text(&open_metrics),
+        )
+            .into_response()
+    }
+}
+
+/// The metrics in Prometheus' text format 0.0.4, made from the OpenMetrics text
+/// `open_metrics`: no `# EOF` and `# UNIT` lines, and a counter's `# HELP` and `# TYPE` name
+/// its samples (`…_total`), as the older format has it.
+pub fn prometheus_text(open_metrics: &str) -> String {
+    let mut out = String::with_capacity(open_metrics.len());
+    let mut counters = std::collections::HashSet::new();
+    for line in open_metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ")
+            && let Some(name) = rest.strip_suffix(" counter")
+        {
+            counters.insert(name.to_owned());
+        }
+    }
+    for line in open_metrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|p| line.strip_prefix(p).map(|rest| (p, rest)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                if counters.contains(name) && !name.ends_with("_total") {
+                    out.push_str(&format!("{prefix}{name}_total {tail}"));
+                } else {
+                    out.push_str(line);
+                }
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_lower_case_words() {
+        assert_eq!(lower("peer:ChecksumMismatch"), "peer:checksum_mismatch");
+        assert_eq!(lower("Normal/Guide"), "normal/guide");
+        assert_eq!(lower("agv_listener"), "agv_listener");
+        assert_eq!(lower("LinkTimeout"), "link_timeout");
+    }
+
+    #[test]
+    fn prometheus_text_names_counters_by_their_samples() {
+        let open = "# HELP rcs_x X.\n# TYPE rcs_x counter\nrcs_x_total 3\n# UNIT rcs_y seconds\n\
+                    # TYPE rcs_y gauge\nrcs_y 1\n# EOF\n";
+        assert_eq!(
+            prometheus_text(open),
+            "# HELP rcs_x_total X.\n# TYPE rcs_x_total counter\nrcs_x_total 3\n\
+             # TYPE rcs_y gauge\nrcs_y 1\n"
+        );
+    }
 }

@@ -334,7 +334,14 @@ impl<'a> Connection<'a> {
                 shared
                     .metrics
                     .sessions
-                    .get_or_create(&kind("mode", format!("{mode}/{profile}")))
+                    .get_or_create(&kind(
+                        "mode",
+                        if mode == "Normal" {
+                            "normal".to_owned()
+                        } else {
+                            format!("secure/{profile}")
+                        },
+                    ))
                     .inc();
                 shared.events.publish(
                     "agv.online",

@@ -146,17 +146,13 @@ async fn standby_health(State(s): State<StandbyState>) -> Response {
 }
 
 /// The metrics of a standby: `rcs_cluster_active` 0, the terms it held; the rest zero.
-async fn standby_metrics(State(s): State<StandbyState>) -> Response {
+async fn standby_metrics(
+    State(s): State<StandbyState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let m = crate::metrics::Metrics::default();
     m.cluster_terms.set(s.terms as i64);
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        m.render(),
-    )
-        .into_response()
+    crate::metrics::respond(&headers, m.render())
 }
 
 async fn standby_page(State(s): State<StandbyState>) -> Response {

@@ -60,6 +60,34 @@ async fn tokens_roles_and_the_open_endpoints() {
         .await
         .unwrap();
     assert!(metrics.contains("rcs_agv_connections"), "{metrics}");
+    // Prometheus text 0.0.4 unless OpenMetrics is asked for
+    let resp = client().get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert!(
+        metrics.contains("# TYPE rcs_status_reports_total counter") && !metrics.contains("# EOF"),
+        "{metrics}"
+    );
+    let resp = client()
+        .get(s.url("/metrics"))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let open = resp.text().await.unwrap();
+    assert!(
+        open.contains("# TYPE rcs_status_reports counter") && open.ends_with("# EOF\n"),
+        "{open}"
+    );
 
     // the API does
     let (status, body) = get(&s, "/api/v1/agvs", None).await;

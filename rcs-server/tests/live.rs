@@ -173,6 +173,19 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
     assert_eq!(a["state"], "idle");
     assert_eq!(a["secure"], false);
     assert!(a["footprint"].as_array().is_some_and(|f| f.len() == 4));
+    // its session is counted under a lower-case label
+    let metrics = client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rcs_sessions_total{mode=\"normal\"} 1"),
+        "{metrics}"
+    );
 
     // A second AGV: the next update has it, and not the first one, which did not change.
     let second = BackgroundAgv::spawn_at(&s.server, normal_agv(42), ack_all(), 6.5);

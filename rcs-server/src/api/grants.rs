@@ -74,7 +74,8 @@ pub(super) async fn list(
     params(("id" = u32, Path, description = "grant id")),
     responses((status = 200, description = "revoked and acknowledged"),
         (status = 202, description = "revoke sent; the space is held until the AGV acknowledges or the grant expires"),
-        (status = 404, body = super::ApiErrorBody)))]
+        (status = 403, description = "needs the operator role", body = super::ApiErrorBody),
+        (status = 404, description = "`unknown_grant`", body = super::ApiErrorBody)))]
 pub(super) async fn revoke(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -124,6 +125,7 @@ pub(super) async fn revoke(
     params(("id" = u32, Path, description = "AGV id")),
     responses((status = 200, description = "cleared"),
         (status = 400, description = "`invalid_agv_id` (0)", body = super::ApiErrorBody),
+        (status = 403, description = "needs the operator role", body = super::ApiErrorBody),
         (status = 404, body = super::ApiErrorBody),
         (status = 409, body = super::ApiErrorBody)))]
 pub(super) async fn clear_space(

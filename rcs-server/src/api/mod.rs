@@ -3,6 +3,7 @@
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
 mod agvs;
+mod contract;
 pub(crate) mod dashboard;
 mod events;
 mod grants;
@@ -26,6 +27,7 @@ use utoipa::OpenApi;
 
 use crate::auth::{Principal, Role};
 use crate::state::Shared;
+use contract::Complete;
 
 pub use agvs::{AgvDto, CommandRequest, CommandResponse, EnrollRequest, PoseDto};
 pub use live::{HeldSpace, LiveAgv, WhoAmI};
@@ -164,7 +166,7 @@ async fn authenticate_first(
         system::server_key,
     ),
     components(schemas(ApiErrorBody, crate::events::FleetEvent, Role)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Complete),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;

@@ -6,9 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::OpenApi as _;
 
-use super::{ApiDoc, ApiError, authorize};
+use super::{ApiError, authorize};
 use crate::auth::Role;
 use crate::state::Shared;
 
@@ -71,29 +70,25 @@ pub(super) async fn cluster(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(status).into_response()
 }
 
-/// Prometheus metrics, text format (no token needed; bind the HTTP listener accordingly).
+/// Metrics (no token needed; bind the HTTP listener accordingly): OpenMetrics text when the
+/// `Accept` header asks for `application/openmetrics-text`, else Prometheus text 0.0.4.
 #[utoipa::path(get, path = "/metrics", tag = "system", security(()),
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
-pub(super) async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    responses((status = 200, description = "the metrics", content(
+        (String = "text/plain; version=0.0.4; charset=utf-8"),
+        (String = "application/openmetrics-text; version=1.0.0; charset=utf-8")))))]
+pub(super) async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     // the waits as they are now
     crate::waits::observe(&shared, &shared.traffic.lock(), crate::state::now_ms());
     shared
         .metrics
         .event_log_dropped
         .set(i64::try_from(shared.events.dropped()).unwrap_or(i64::MAX));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        shared.metrics.render(),
-    )
-        .into_response()
+    crate::metrics::respond(&headers, shared.metrics.render())
 }
 
 /// The OpenAPI document.
 pub(super) async fn openapi() -> Response {
-    axum::Json(ApiDoc::openapi()).into_response()
+    axum::Json(super::contract::document()).into_response()
 }
 
 /// The server's SM2 public key (SPKI PEM): what AGVs verify the server with in secure mode.

@@ -58,6 +58,7 @@ const MAX_REFERENCE: usize = 128;
             `not_a_charger`, `not_a_parking_place`, `not_a_load_place`, \
             `destination_lift_door`, `destination_forbidden`, `destination_no_stop`, \
             `destination_unreachable`, `invalid_priority`, `invalid_reference`, `invalid_task`)"),
+        (status = 403, description = "needs the operator role", body = super::ApiErrorBody),
         (status = 404, body = super::ApiErrorBody),
         (status = 409, body = super::ApiErrorBody,
             description = "`reference_conflict`: the reference is taken by a different task"),
@@ -306,7 +307,9 @@ pub(super) async fn one(
 /// Cancels a task (a running one on its AGV first).
 #[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = u32, Path, description = "task id")),
-    responses((status = 200, body = Task), (status = 404, body = super::ApiErrorBody),
+    responses((status = 200, body = Task),
+        (status = 403, description = "needs the operator role", body = super::ApiErrorBody),
+        (status = 404, body = super::ApiErrorBody),
         (status = 409, body = super::ApiErrorBody),
         (status = 503, body = super::ApiErrorBody,
             description = "`not_stored`: the cancellation could not be stored; send it again")))]
