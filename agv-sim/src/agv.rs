@@ -203,6 +203,8 @@ struct Body {
     sessions: u32,
     /// Since when it has been offline (its registered session ended; not before the first).
     offline_since: Option<Instant>,
+    /// Its parameters (ParamSet / ParamQuery): the top speed among them.
+    params: crate::params::Params,
 }
 
 impl Body {
@@ -230,6 +232,7 @@ impl Body {
             registered: false,
             sessions: 0,
             offline_since: None,
+            params: crate::params::Params::new(TOP_SPEED, ACCEL, format!("sim-{}", spec.id)),
         }
     }
 
@@ -429,7 +432,7 @@ impl Body {
                 continue;
             }
             self.theta = heading;
-            self.v = (self.v + ACCEL * budget).min(TOP_SPEED);
+            self.v = (self.v + ACCEL * budget).min(self.params.top_speed().max(0.01));
             let travel = self.v * budget;
             if travel >= d {
                 budget -= d / self.v.max(1e-6);
@@ -596,16 +599,18 @@ impl Body {
             Message::ParamQuery(q) => ParamQueryResponse {
                 request_seq: seq,
                 result: ResultCode::Ok,
-                values: q
-                    .params
-                    .iter()
-                    .map(|p| Param {
-                        param: *p,
-                        value: ParamValue::F32(1.0),
-                    })
-                    .collect(),
+                values: self.params.query(&q.params),
             }
             .into(),
+            Message::ParamSet(w) => {
+                let (result, results) = self.params.set(&w.values);
+                ParamSetResponse {
+                    request_seq: seq,
+                    result,
+                    results,
+                }
+                .into()
+            }
             other => ok(other),
         }
     }

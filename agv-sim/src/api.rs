@@ -339,6 +339,18 @@ impl Api {
             .collect())
     }
 
+    /// The token's name and role (`GET /api/v1/whoami`).
+    pub async fn whoami(&self) -> Result<(String, String), ApiError> {
+        let r = self
+            .send(|base| self.http.get(format!("{base}/api/v1/whoami")))
+            .await?;
+        let v: Value = r.json().await?;
+        Ok((
+            v["name"].as_str().unwrap_or_default().to_owned(),
+            v["role"].as_str().unwrap_or_default().to_owned(),
+        ))
+    }
+
     /// Decommissions an offline AGV (admin): `Ok(true)` when it was, `Ok(false)` when the
     /// server does not know it (404 `unknown_agv`); a refusal (409: online, tasks, grants) is
     /// an error with its body.

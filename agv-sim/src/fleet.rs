@@ -123,11 +123,38 @@ fn start_nodes(
     Ok(chosen)
 }
 
+/// The token is checked before the run, not found wanting at its end: refused (401), or of a
+/// role too low for what the run does (tasks need `operator`, secure mode `admin` to enroll
+/// keys). An API that does not answer yet is no reason to stop: the run reports what it could
+/// not do.
+async fn check_token(api: &Api, opts: &RunOptions) -> anyhow::Result<()> {
+    let needs = if opts.mode == Mode::Secure {
+        "admin"
+    } else if opts.tasks_per_min > 0.0 {
+        "operator"
+    } else {
+        "viewer"
+    };
+    let rank = |r: &str| ["viewer", "operator", "admin"].iter().position(|x| *x == r);
+    match api.whoami().await {
+        Ok((name, role)) => anyhow::ensure!(
+            rank(&role) >= rank(needs),
+            "the API token ({name}) has the {role} role; this run needs {needs}"
+        ),
+        Err(crate::api::ApiError::Status { status: 401, .. }) => {
+            anyhow::bail!("the API refused the token (401): check --token / RCS_API_TOKEN")
+        }
+        Err(e) => tracing::warn!(error = %e, "the API did not answer; going on"),
+    }
+    Ok(())
+}
+
 /// Runs the fleet and returns the report.
 pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let started = Instant::now();
     let site = maps::Site::load(&opts.site)?;
     let api = Api::with_bases(&opts.api, &opts.token);
+    check_token(&api, &opts).await?;
     let starts = start_nodes(&site, opts.agvs, opts.seed)?;
     anyhow::ensure!(!opts.servers.is_empty(), "no RCS address");
     let rcs = match opts.mode {

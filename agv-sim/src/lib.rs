@@ -18,6 +18,7 @@ pub mod conformance;
 pub mod failover;
 pub mod fleet;
 pub mod monitor;
+pub mod params;
 pub mod report;
 
 pub use business::Naming;

@@ -186,3 +186,59 @@ async fn off_a_terminal_progress_comes_as_lines() {
         "{stderr}"
     );
 }
+
+/// A token the API refuses, or one of too low a role, stops the run before it starts (it was
+/// found only at the end, when no task had been submitted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site("demo"));
+    let serving = server::Serving::start(config).await;
+    let viewer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/tokens", serving.api()))
+        .bearer_auth(&serving.token)
+        .json(&serde_json::json!({ "name": "wall", "role": "viewer" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run = |token: String| {
+        agv_sim::run(RunOptions {
+            servers: vec![serving.server.agv_addr.to_string()],
+            api: vec![serving.api()],
+            token,
+            site: site("demo"),
+            agvs: 2,
+            mode: Mode::Normal,
+            profile: Profile::Fast,
+            duration: Duration::from_secs(30),
+            time_scale: 4.0,
+            tasks_per_min: 10.0,
+            obstacles_per_min: 0.0,
+            seed: 7,
+            first_id: 1,
+            drain: Duration::from_secs(0),
+            progress: false,
+            destinations: Default::default(),
+            naming: Naming::Random,
+            relocate: 0.0,
+            fail_fast: false,
+            churn_per_hour: 0.0,
+            min_status_period_ms: 0,
+        })
+    };
+    let started = std::time::Instant::now();
+    let Err(refused) = run("rcs_wrong".into()).await else {
+        panic!("a refused token ran");
+    };
+    assert!(refused.to_string().contains("401"), "{refused}");
+    let Err(low) = run(viewer["token"].as_str().unwrap().to_owned()).await else {
+        panic!("a viewer's token ran tasks");
+    };
+    assert!(low.to_string().contains("needs operator"), "{low}");
+    assert!(started.elapsed() < Duration::from_secs(10), "found late");
+    serving.stop().await;
+}

@@ -336,17 +336,28 @@ fn publish(shared: &Shared, event: Event) {
             json!({ "cycle": cycle, "how": how }),
         ),
         Event::Ended { task, state } => {
-            let (agv, error) = shared
+            let (agv, error, created_ms, internal) = shared
                 .traffic
                 .lock()
                 .task(task)
-                .map(|t| (t.agv, t.error.clone()))
+                .map(|t| (t.agv, t.error.clone(), t.created_ms, t.internal))
                 .unwrap_or_default();
             let kind = match state {
                 traffic::TaskState::Completed => "task.completed",
                 traffic::TaskState::Cancelled => "task.cancelled",
                 _ => "task.failed",
             };
+            if !internal {
+                let name = &kind["task.".len()..];
+                let m = &shared.metrics;
+                m.tasks_ended
+                    .get_or_create(&crate::metrics::kind("state", name))
+                    .inc();
+                if state == traffic::TaskState::Completed {
+                    let took = now_ms().saturating_sub(created_ms) as f64 / 1000.0;
+                    m.task_seconds.observe(took);
+                }
+            }
             (kind, agv, json!({ "task_id": task, "error": error }))
         }
     };

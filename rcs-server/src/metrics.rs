@@ -75,6 +75,18 @@ pub struct Metrics {
     /// 1 while this instance is the active one of a cluster (or the single instance), 0 as a
     /// standby.
     pub cluster_active: Gauge,
+    /// Open tasks (not the server's own park and charge tasks) by state, set when read.
+    pub tasks: Family<Kind, Gauge>,
+    /// Tasks (not the server's own) that ended, by state.
+    pub tasks_ended: Family<Kind, Counter>,
+    /// Completed tasks (not the server's own), from submission to completion, s.
+    pub task_seconds: Histogram,
+    /// AGVs known by state (`offline`, or the state they last reported), set when read.
+    pub agvs: Family<Kind, Gauge>,
+    /// HTTP requests answered, by method and status.
+    pub http_requests: Family<Kind, Counter>,
+    /// HTTP requests, from their arrival to the answer's head (a stream's start), s.
+    pub http_request_seconds: Histogram,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -118,6 +130,16 @@ impl Default for Metrics {
             cluster_terms: Gauge::default(),
             cluster_active: Gauge::default(),
             panics: Family::default(),
+            tasks: Family::default(),
+            tasks_ended: Family::default(),
+            task_seconds: Histogram::new([
+                5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+            ]),
+            agvs: Family::default(),
+            http_requests: Family::default(),
+            http_request_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
             registry: Registry::default(),
         };
         registry.register(
@@ -240,6 +262,52 @@ impl Default for Metrics {
             "1 while this instance is active (or the single instance), 0 as a standby",
             m.cluster_active.clone(),
         );
+        registry.register(
+            "tasks",
+            "Open tasks by state (not the server's own park and charge tasks)",
+            m.tasks.clone(),
+        );
+        registry.register(
+            "tasks_ended",
+            "Tasks that ended, by state (not the server's own)",
+            m.tasks_ended.clone(),
+        );
+        registry.register(
+            "task_seconds",
+            "Completed tasks from submission to completion, s",
+            m.task_seconds.clone(),
+        );
+        registry.register(
+            "agvs",
+            "AGVs known by state (offline, or as last reported)",
+            m.agvs.clone(),
+        );
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method and status",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_seconds",
+            "HTTP requests from arrival to the answer's head, s",
+            m.http_request_seconds.clone(),
+        );
+        // there from the start, at zero, for dashboards and alerts
+        for state in ["completed", "failed", "cancelled"] {
+            let _ = m.tasks_ended.get_or_create(&kind("state", state));
+        }
+        for task in [
+            "connection",
+            "agv_listener",
+            "dispatcher",
+            "safety",
+            "writer",
+            "grant_expiry",
+            "token_refresh",
+            "callbacks",
+        ] {
+            let _ = m.panics.get_or_create(&kind("task", task));
+        }
         Self { registry, ..m }
     }
 }

@@ -128,6 +128,11 @@ pub(crate) fn observe(shared: &Shared, core: &traffic::Core<'_>, now: u64) {
             .waiting
             .get_or_create(&kind("reason", name))
             .set(counts.get(name).copied().unwrap_or(0));
+        // every reason's histogram there from the start, for dashboards
+        let _ = shared
+            .metrics
+            .wait_seconds
+            .get_or_create(&kind("reason", name));
     }
     let mut seen = shared.waits.seen.lock().expect("not poisoned");
     for (task, (reason, since)) in seen.iter() {

@@ -51,14 +51,7 @@ async fn tokens_roles_and_the_open_endpoints() {
     // healthz and metrics need no token
     let (status, body) = get(&s, "/healthz", None).await;
     assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
-    let metrics = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::text(&s, "/metrics").await;
     assert!(metrics.contains("rcs_agv_connections"), "{metrics}");
     // Prometheus text 0.0.4 unless OpenMetrics is asked for
     let resp = client().get(s.url("/metrics")).send().await.unwrap();

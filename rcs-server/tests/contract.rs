@@ -188,3 +188,66 @@ async fn schemathesis_finds_nothing_outside_the_contract() {
     assert_eq!(status, 200);
     s.stop().await;
 }
+
+/// The Grafana dashboard in the repository (docs/grafana/rcs-fleet.json) asks only for metrics
+/// the server exposes.
+#[tokio::test]
+async fn the_grafana_dashboard_names_only_metrics_that_exist() {
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../docs/grafana/rcs-fleet.json")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    // a request counted, a session opened and closed, before the metrics are read
+    assert_eq!(get(&s, "/api/v1/agvs", Some(ADMIN)).await.0, 200);
+    let agv = support::BackgroundAgv::spawn_at(
+        &s.server,
+        support::normal_agv(1),
+        support::ack_all(),
+        3.5,
+    );
+    let state = s.server.state.clone();
+    support::eventually("registered", || {
+        state.fleet.get(1).is_some_and(|v| v.status.is_some())
+    })
+    .await;
+    agv.stop().await;
+    support::eventually("closed", || state.fleet.get(1).is_some_and(|v| !v.online)).await;
+    let text = support::text(&s, "/metrics").await;
+    s.stop().await;
+    let mut exposed = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            exposed.insert(name.to_owned());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    exposed.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    let mut asked = 0;
+    let mut missing = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("rcs_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                asked += 1;
+                if !exposed.contains(&name) {
+                    missing.push(format!("{} ({})", name, panel["title"]));
+                }
+                rest = &rest[at + name.len()..];
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the dashboard asks for what the server does not expose: {missing:?}"
+    );
+    assert!(asked >= 18, "{asked} metrics asked for");
+}

@@ -48,14 +48,7 @@ async fn the_page_and_its_assets_are_served_without_a_token() {
         assert!(body.contains(marker), "{path} serves the asset");
     }
     // Nothing from elsewhere: no CDN, no external font or script.
-    let page = client()
-        .get(s.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = support::text(&s, "/").await;
     assert!(!page.contains("http://") && !page.contains("https://"));
     // The API under it still wants a token, and unknown paths still get the JSON 404.
     assert_eq!(get(&s, "/api/v1/agvs", None).await.0, 401);
@@ -174,14 +167,7 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
     assert_eq!(a["secure"], false);
     assert!(a["footprint"].as_array().is_some_and(|f| f.len() == 4));
     // its session is counted under a lower-case label
-    let metrics = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::text(&s, "/metrics").await;
     assert!(
         metrics.contains("rcs_sessions_total{mode=\"normal\"} 1"),
         "{metrics}"

@@ -450,14 +450,7 @@ async fn a_slow_event_subscriber_is_told_what_it_missed_and_the_log_counts_what_
     .expect("a lagged event");
     assert_eq!(missed as usize, n - backlog);
     // the log queue held `queue` rows: the others were dropped, and the metrics say so
-    let metrics = client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::text(&s, "/metrics").await;
     let dropped = state.events.dropped() as usize;
     assert!(dropped >= n - queue, "{dropped} dropped");
     assert!(

@@ -87,7 +87,43 @@ pub fn router(shared: Arc<Shared>) -> Router {
             shared.clone(),
             authenticate_first,
         ))
+        // outermost: every answer is counted, a refused token's too
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            count_requests,
+        ))
         .with_state(shared)
+}
+
+/// Counts every HTTP request by method and status, and times it to the answer's head.
+async fn count_requests(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    let method = match *request.method() {
+        Method::GET => "get",
+        Method::POST => "post",
+        Method::PUT => "put",
+        Method::DELETE => "delete",
+        Method::HEAD => "head",
+        Method::PATCH => "patch",
+        Method::OPTIONS => "options",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let m = &shared.metrics;
+    m.http_request_seconds
+        .observe(started.elapsed().as_secs_f64());
+    m.http_requests
+        .get_or_create(&vec![
+            ("method", method.to_owned()),
+            ("status", response.status().as_u16().to_string()),
+        ])
+        .inc();
+    response
 }
 
 /// The token a browser may put in the query (`?access_token=`), where it cannot set headers.

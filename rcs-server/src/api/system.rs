@@ -83,7 +83,42 @@ pub(super) async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMa
         .metrics
         .event_log_dropped
         .set(i64::try_from(shared.events.dropped()).unwrap_or(i64::MAX));
+    observe_fleet(&shared);
     crate::metrics::respond(&headers, shared.metrics.render())
+}
+
+/// The gauges of open tasks by state and AGVs by state, as they are now.
+fn observe_fleet(shared: &Shared) {
+    use crate::metrics::kind;
+    let m = &shared.metrics;
+    let (mut queued, mut running) = (0i64, 0i64);
+    for t in shared.traffic.lock().tasks().filter(|t| !t.internal) {
+        match t.state {
+            traffic::TaskState::Queued => queued += 1,
+            traffic::TaskState::Running => running += 1,
+            _ => {}
+        }
+    }
+    m.tasks.get_or_create(&kind("state", "queued")).set(queued);
+    m.tasks
+        .get_or_create(&kind("state", "running"))
+        .set(running);
+    let mut by_state: std::collections::HashMap<u8, i64> = std::collections::HashMap::new();
+    let mut offline = 0i64;
+    shared.fleet.for_each(|_, v| match (&v.status, v.online) {
+        (Some(s), true) => *by_state.entry(s.state.to_raw()).or_default() += 1,
+        _ => offline += 1,
+    });
+    m.agvs.get_or_create(&kind("state", "offline")).set(offline);
+    for (raw, _, _) in protocol::types::AgvState::TABLE {
+        let n = u8::try_from(*raw)
+            .ok()
+            .and_then(|r| by_state.get(&r).copied())
+            .unwrap_or(0);
+        m.agvs
+            .get_or_create(&kind("state", super::agv_state_name(*raw as u8)))
+            .set(n);
+    }
 }
 
 /// The OpenAPI document.

@@ -664,6 +664,18 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The text of `GET path` without a token (a page, `/metrics`).
+pub async fn text(s: &Running, path: &str) -> String {
+    client()
+        .get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// `GET path` with an optional bearer token: the status and the JSON body (null if none).
 pub async fn get(s: &Running, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
     let mut r = client().get(s.url(path));
