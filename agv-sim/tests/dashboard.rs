@@ -289,6 +289,21 @@ async fn dashboard_in_headless_chromium() {
     })
     .await;
     screenshot(&c, "paused").await;
+    // a normal-mode session shows no secure profile; times are on a 24-hour clock
+    let session = text(&c, "#details dd[data-field='session']").await;
+    assert!(
+        session.starts_with("normal · #") && !session.contains("guide"),
+        "{session}"
+    );
+    let seen = text(&c, "#details dd[data-field='last seen']").await;
+    let digits: Vec<&str> = seen.split(':').collect();
+    assert!(
+        digits.len() == 3
+            && digits
+                .iter()
+                .all(|d| d.len() == 2 && d.chars().all(|c| c.is_ascii_digit())),
+        "not HH:MM:SS: {seen}"
+    );
 
     // The paused AGV stands still: picking it on the canvas selects it.
     click(&c, "#details-close").await;

@@ -70,7 +70,12 @@
   const hue = (id) => `hsl(${(id * 137.508) % 360}, 70%, 60%)`;
   const hueA = (id, a) => `hsla(${(id * 137.508) % 360}, 70%, 60%, ${a})`;
   const fmt = (v, d = 2) => (typeof v === 'number' ? v.toFixed(d) : '—');
-  const time = (ms) => new Date(ms).toLocaleTimeString();
+  // 24-hour times, whatever the browser's locale would make of them
+  const time = (ms) => {
+    const d = new Date(ms);
+    return [d.getHours(), d.getMinutes(), d.getSeconds()]
+      .map((n) => String(n).padStart(2, '0')).join(':');
+  };
   // Calls `fn` at most once per `ms`, the last call of a burst included.
   const throttle = (fn, ms) => {
     let last = 0;
@@ -878,7 +883,12 @@
     const task = activeTaskOf(id);
     const rows = [
       ['State', `${d?.state ?? live?.state ?? '—'}${(d?.online ?? live?.online) ? '' : ' (offline)'}`],
-      ['Session', d?.session ? `${d.session.mode} · ${d.session.profile} · #${d.session.session_id}` : 'none'],
+      // (a normal-mode session has no secure profile)
+      ['Session', d?.session
+        ? (d.session.mode === 'secure'
+          ? `secure · ${d.session.profile} · #${d.session.session_id}`
+          : `${d.session.mode} · #${d.session.session_id}`)
+        : 'none'],
       ['Map', map ? `${map.name} (floor ${map.floor})` : (d?.map_id ?? '—')],
       ['Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],
       ['Navigation', d?.navigation_mode ?? live?.nav ?? '—'],
