@@ -116,7 +116,7 @@ pub async fn run(shared: Arc<Shared>, url: String, secret: Zeroizing<Vec<u8>>) {
             "seq": event.seq,
             "detail": event.detail,
         });
-        let body = Arc::new(serde_json::to_vec(&body).unwrap_or_default());
+        let body = bytes::Bytes::from(serde_json::to_vec(&body).unwrap_or_default());
         let delivery = event.seq.to_string();
         let mut delay = Duration::from_millis(500);
         for attempt in 1..=TRIES {
@@ -127,7 +127,7 @@ pub async fn run(shared: Arc<Shared>, url: String, secret: Zeroizing<Vec<u8>>) {
                 .header(DELIVERY, &delivery)
                 .header(TIMESTAMP, at.to_string())
                 .header(SIGNATURE, sign(&secret, at, &body))
-                .body(body.to_vec())
+                .body(body.clone())
                 .send()
                 .await;
             match sent {

@@ -45,20 +45,24 @@ fn sse(e: &FleetEvent) -> Option<Event> {
         .ok()
 }
 
-/// An SSE event of a stored event (its `detail` also carries its `agv_id`).
-fn sse_stored(r: &EventRow) -> Event {
+/// A stored event: its AGV (its `detail` carries its `agv_id`) and its SSE event.
+fn sse_stored(r: &EventRow) -> (Option<u32>, Event) {
     let detail: serde_json::Value = serde_json::from_str(&r.detail).unwrap_or_default();
-    let agv_id = detail.get("agv_id").and_then(serde_json::Value::as_u64);
+    let agv_id = detail
+        .get("agv_id")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|v| u32::try_from(v).ok());
     let mut e = json!({
         "seq": r.seq, "at_ms": r.at_ms, "kind": r.kind, "actor": r.actor, "detail": detail,
     });
     if let Some(id) = agv_id {
         e["agv_id"] = id.into();
     }
-    Event::default()
+    let event = Event::default()
         .event(&r.kind)
         .id(r.seq.to_string())
-        .data(e.to_string())
+        .data(e.to_string());
+    (agv_id, event)
 }
 
 /// The `Last-Event-ID` header, or the query's `last_event_id`.
@@ -126,17 +130,9 @@ pub(super) async fn events(
                 }
                 replay.extend(
                     rows.iter()
-                        .filter(|r| {
-                            let detail: serde_json::Value =
-                                serde_json::from_str(&r.detail).unwrap_or_default();
-                            keep(
-                                detail
-                                    .get("agv_id")
-                                    .and_then(serde_json::Value::as_u64)
-                                    .and_then(|v| u32::try_from(v).ok()),
-                            )
-                        })
-                        .map(sse_stored),
+                        .map(sse_stored)
+                        .filter(|(agv, _)| keep(*agv))
+                        .map(|(_, event)| event),
                 );
             }
             replay.extend(
