@@ -327,7 +327,13 @@ impl Body {
             charging: self.charging,
             e_stop: false,
             loads: vec![],
-            actuators: vec![],
+            // The lift it registered, reported as a real AGV reports its actuators.
+            actuators: vec![ActuatorStatus {
+                actuator_id: 0,
+                kind: ActuatorType::Lift,
+                state: ActuatorState::Idle,
+                position: 0.0,
+            }],
             task_id: self.task_id,
             segment: 0,
             last_node_id: self.last_node_id,

@@ -911,6 +911,67 @@ fn a_key_past_its_lifetime_is_retired_with_rekey() {
 }
 
 #[test]
+fn a_report_given_back_is_decoded_into_in_both_profiles() {
+    // The RCS gives each report back (`recycle`): the next one is opened (decrypted,
+    // authenticated) into it, its lists' capacity reused, and comes out as sent.
+    let k = keys();
+    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+        let mut p = secure_pair_with(&k, true, profile, OPEN);
+        p.run(200);
+        assert!(p.established());
+        let mut reused = 0;
+        let mut given_back: Option<*const LoadInfo> = None;
+        for i in 0..20u32 {
+            let Message::StatusReport(mut sent) = status(i) else {
+                unreachable!()
+            };
+            sent.loads = (0..1 + i % 3)
+                .map(|n| LoadInfo {
+                    load_id: format!("load-{i}-{n}"),
+                    weight_kg: 5.0,
+                })
+                .collect();
+            let now = p.now;
+            p.agv.send(now, sent.clone().into(), false).unwrap();
+            p.run(100);
+            let at = p
+                .rcs_events
+                .iter()
+                .rposition(|e| {
+                    matches!(
+                        e,
+                        RcsEvent::Message {
+                            message: Message::StatusReport(_),
+                            ..
+                        }
+                    )
+                })
+                .expect("the report arrived");
+            let RcsEvent::Message {
+                message: Message::StatusReport(got),
+                ..
+            } = p.rcs_events.remove(at)
+            else {
+                unreachable!()
+            };
+            assert_eq!(got, sent, "{profile:?} report {i}");
+            if given_back == Some(got.loads.as_ptr()) {
+                reused += 1;
+            }
+            // Capacity for the most loads any report here carries: always reusable.
+            let mut got = got;
+            got.loads.reserve(3);
+            given_back = Some(got.loads.as_ptr());
+            p.rcs.recycle(got.into());
+        }
+        assert_eq!(
+            reused, 19,
+            "{profile:?}: every report after the first reused the list"
+        );
+    }
+}
+
+#[test]
 fn an_agv_streaming_status_reports_still_hears_the_rcs() {
     // Status reports need no answer: without heartbeats the AGV would hear nothing and stop.
     let mut p = normal_pair(OPEN);

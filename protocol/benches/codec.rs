@@ -95,12 +95,18 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
         // What rcs-server does per status frame (rcs-server/src/net.rs): the bytes of a read
         // handed to an established normal-mode `RcsSession`, then its event taken. Each frame
         // has the next sequence number (the replay window) and comes 100 ms after the last.
-        let mut session = established_session();
-        let mut seq = 100;
-        let mut now = samples::T0 + 1000;
-        group.bench_function(
-            "rcs session: handle_input + poll_event (the server's receive path)",
-            |b| {
+        // The same with the message given back after each frame (`RcsSession::recycle`), as
+        // rcs-server gives back the report each new one replaces.
+        for recycle in [false, true] {
+            let mut session = established_session();
+            let mut seq = 100;
+            let mut now = samples::T0 + 1000;
+            let name = if recycle {
+                "rcs session, message recycled: handle_input + poll_event + recycle"
+            } else {
+                "rcs session: handle_input + poll_event (the server's receive path)"
+            };
+            group.bench_function(name, |b| {
                 b.iter_batched(
                     || {
                         seq += 1;
@@ -112,14 +118,18 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
                     },
                     |(now, wire)| {
                         session.handle_input(now, black_box(&wire));
-                        let event = session.poll_event();
-                        assert!(matches!(event, Some(RcsEvent::Message { .. })));
-                        black_box(event);
+                        match black_box(session.poll_event()) {
+                            Some(RcsEvent::Message { message, .. }) if recycle => {
+                                session.recycle(message)
+                            }
+                            Some(RcsEvent::Message { .. }) => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
                     },
                     criterion::BatchSize::SmallInput,
                 )
-            },
-        );
+            });
+        }
         // The frame checksum over this body: the `crc` crate's slice-by-16 tables against the
         // `crc32c` crate (SSE4.2 instruction); and the header's CRC-16 over 30 bytes.
         let covered = &wire[frame::HEADER_LEN..wire.len() - frame::CRC_LEN];

@@ -5,7 +5,8 @@
 //! PATH N` with N = 1 and N = 10001: the difference of the totals over 10,000 is the path's
 //! instructions per frame.
 //! PATH: `session` (an established `RcsSession`: handle_input + poll_event, what rcs-server
-//! does per frame), `borrowed` (`decode_slice` + `message_into`), `owned`
+//! does per frame), `recycled` (the same, the application giving each message back with
+//! `RcsSession::recycle`, as rcs-server does with the report it replaces), `borrowed` (`decode_slice` + `message_into`), `owned`
 //! (`FrameDecoder::decode` + `message`), `json` (serde_json of the VDA 5050 state, the
 //! baseline).
 
@@ -49,7 +50,8 @@ fn main() {
         })
         .collect();
     match path.as_str() {
-        "session" => {
+        "session" | "recycled" => {
+            let recycle = path == "recycled";
             let now = samples::T0;
             let policy = RcsPolicy {
                 secure_required: false,
@@ -81,8 +83,11 @@ fn main() {
                 for (now, w) in &frames {
                     s.handle_input(*now, black_box(w));
                     let event = s.poll_event();
-                    assert!(matches!(event, Some(RcsEvent::Message { .. })));
-                    black_box(event);
+                    match black_box(event) {
+                        Some(RcsEvent::Message { message, .. }) if recycle => s.recycle(message),
+                        Some(RcsEvent::Message { .. }) => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
                 }
             });
         }

@@ -83,6 +83,15 @@ impl AgvView {
     }
 }
 
+/// What [`Fleet::report`] made of a status report.
+#[derive(Debug)]
+pub struct Reported {
+    /// What changed, worth telling the event stream.
+    pub change: Option<StateChange>,
+    /// The report it replaced (or the report itself, when another session owns the AGV id).
+    pub replaced: Option<StatusReport>,
+}
+
 /// What changed with a status report, worth telling the event stream (not every report is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateChange {
@@ -285,7 +294,9 @@ impl Fleet {
 
     /// Takes a status report of the session `session_id` (ignored if another session owns the
     /// AGV id now) that [`AgvView::covers`] the first `covers` commands; returns what changed if
-    /// its state, map or navigation mode did.
+    /// its state, map or navigation mode did, and the report this one replaced (or this one,
+    /// ignored), for the session to decode the next report into
+    /// ([`protocol::session::RcsSession::recycle`]).
     pub fn report(
         &self,
         agv_id: u32,
@@ -293,28 +304,35 @@ impl Fleet {
         now_ms: u64,
         covers: u64,
         status: StatusReport,
-    ) -> Option<StateChange> {
-        self.update(agv_id, |v| {
+    ) -> Reported {
+        let mut status = Some(status);
+        let change = self.update(agv_id, |v| {
+            let new = status.take()?;
             if v.session_id != session_id {
+                status = Some(new);
                 return None;
             }
             let before = v
                 .status
                 .as_ref()
                 .map(|s| (s.state, s.map_id, s.navigation_mode));
-            let now = (status.state, status.map_id, status.navigation_mode);
-            v.last = Some(snapshot(agv_id, now_ms, &status));
+            let now = (new.state, new.map_id, new.navigation_mode);
+            v.last = Some(snapshot(agv_id, now_ms, &new));
             v.dirty = true;
             v.last_seen_ms = now_ms;
             v.covers = covers;
-            v.status = Some(status);
+            status = v.status.replace(new);
             (before != Some(now)).then_some(StateChange {
                 from: before.map(|b| b.0.to_raw()),
                 to: now.0.to_raw(),
                 map_id: now.1,
                 navigation_mode: now.2.to_raw(),
             })
-        })
+        });
+        Reported {
+            change,
+            replaced: status,
+        }
     }
 
     /// The snapshots that changed since the last call (for the telemetry writer).
@@ -328,5 +346,68 @@ impl Fleet {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::message::{LoadInfo, Velocity};
+    use protocol::types::{AgvState, NavigationMode, Pose};
+
+    use super::*;
+
+    fn report(x: f64, load: &str) -> StatusReport {
+        StatusReport {
+            map_id: 1,
+            pose: Pose {
+                x,
+                y: 0.0,
+                theta: 0.0,
+            },
+            localisation_quality: 90,
+            navigation_mode: NavigationMode::Slam,
+            velocity: Velocity {
+                vx: 0.0,
+                vy: 0.0,
+                omega: 0.0,
+            },
+            state: AgvState::Idle,
+            battery_pct: 80.0,
+            battery_voltage: 48.0,
+            charging: false,
+            e_stop: false,
+            loads: vec![LoadInfo {
+                load_id: load.into(),
+                weight_kg: 1.0,
+            }],
+            actuators: vec![],
+            task_id: 0,
+            segment: 0,
+            last_node_id: 0,
+            last_node_sequence: 0,
+            edge_id: 0,
+            distance_since_last_node: 0.0,
+            grant_id: 0,
+            alarms: vec![],
+            extensions: vec![],
+        }
+    }
+
+    #[test]
+    fn a_report_hands_back_the_one_it_replaces() {
+        let fleet = Fleet::default();
+        fleet.update(5, |v| v.session_id = 7);
+        let first = fleet.report(5, 7, 1_000, 0, report(1.0, "a"));
+        assert!(first.change.is_some(), "the first report is a state change");
+        assert!(first.replaced.is_none());
+        let second = fleet.report(5, 7, 1_100, 0, report(2.0, "b"));
+        assert!(second.change.is_none(), "same state, map and mode");
+        assert_eq!(second.replaced, Some(report(1.0, "a")));
+        assert_eq!(fleet.get(5).and_then(|v| v.status), Some(report(2.0, "b")));
+        // Another session's report is not taken: it comes back as it was.
+        let stale = fleet.report(5, 6, 1_200, 0, report(3.0, "c"));
+        assert_eq!(stale.replaced, Some(report(3.0, "c")));
+        assert!(stale.change.is_none());
+        assert_eq!(fleet.get(5).and_then(|v| v.status), Some(report(2.0, "b")));
     }
 }

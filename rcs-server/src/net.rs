@@ -434,6 +434,7 @@ impl<'a> Connection<'a> {
                     tracing::warn!(agv_id = self.agv_id, "status refused: {detail}");
                     self.session
                         .reject(now, seq, ErrorCode::InvalidField, detail);
+                    self.session.recycle(Message::StatusReport(status));
                     return;
                 }
                 if status.localisation_quality == 0 {
@@ -454,11 +455,15 @@ impl<'a> Connection<'a> {
                 if shared.connections.session(self.agv_id).map(|s| s.0) == Some(self.session_id) {
                     crate::dispatch::report(shared, self.agv_id, &status, covers);
                 }
-                if let Some(change) =
+                let reported =
                     shared
                         .fleet
-                        .report(self.agv_id, self.session_id, now, covers, status)
-                {
+                        .report(self.agv_id, self.session_id, now, covers, status);
+                if let Some(old) = reported.replaced {
+                    // The next report is decoded into it: no allocation per report.
+                    self.session.recycle(Message::StatusReport(old));
+                }
+                if let Some(change) = reported.change {
                     shared.events.publish(
                         "agv.state",
                         Some(self.agv_id),

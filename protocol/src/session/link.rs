@@ -31,16 +31,22 @@ struct Pending {
 const RETIRED_MAX: usize = 256;
 
 /// What the link made of received bytes.
-// Lives on the stack for one loop iteration: boxing the message would allocate per frame.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(super) enum Incoming<'a> {
-    /// A frame (borrowed from the receive buffer) and its message (decrypted and
-    /// authenticated in secure mode; for the signed handshake frames the caller checks the
-    /// signature with `frame`).
-    Message(FrameRef<'a>, Message),
+    /// A frame (borrowed from the receive buffer) whose message (decrypted and authenticated
+    /// in secure mode; for the signed handshake frames the caller checks the signature with
+    /// `frame`) waits in the link: [`Link::take_message`].
+    Message(FrameRef<'a>),
     /// A bad frame: already answered with an `Error`; `fatal` when the error budget is spent.
     Bad { fatal: bool },
+}
+
+/// The answer to a plaintext body that does not decode (offsets counted from the frame start).
+fn plain_error(e: DecodeError) -> (ErrorCode, String) {
+    (
+        error_code(&e),
+        alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
+    )
 }
 
 /// The error code for a decode error.
@@ -87,6 +93,13 @@ pub(super) struct Link<C> {
     refilled: u64,
     /// Frames dropped for the rate limit so far.
     pub(super) rate_limited: u64,
+    /// A message the application gave back (`recycle`): the next frame of its type is decoded
+    /// into it, reusing its strings' and lists' heap capacity.
+    spare: Option<Message>,
+    /// A frame's message decoded into a new message (no spare of its type), until taken.
+    fresh: Option<Message>,
+    /// Whether the message of the frame `incoming` returned last was decoded into `spare`.
+    in_spare: bool,
 }
 
 impl<C: ChannelCrypto> Link<C> {
@@ -109,7 +122,67 @@ impl<C: ChannelCrypto> Link<C> {
             tokens,
             refilled: now,
             rate_limited: 0,
+            spare: None,
+            fresh: None,
+            in_spare: false,
         }
+    }
+
+    /// Keeps `message` for decoding the next frame of its type into (one is kept: the latest).
+    pub(super) fn recycle(&mut self, message: Message) {
+        self.spare = Some(message);
+    }
+
+    /// The message of the frame [`Link::next_incoming`] returned last (once). Decoded in place
+    /// (the message is moved once, to whoever takes it: it is a few hundred bytes).
+    pub(super) fn take_message(&mut self) -> Option<Message> {
+        if self.in_spare {
+            self.in_spare = false;
+            self.spare.take()
+        } else {
+            self.fresh.take()
+        }
+    }
+
+    /// Decodes `frame`'s body (decrypted and authenticated in secure mode) in place: into the
+    /// spare when it has the frame's type (another type would be overwritten whole, freeing its
+    /// capacity: it stays for a later frame of its own type), else into a new message. On error
+    /// the message is left valid (a spare stays a spare).
+    fn open_in_place(&mut self, frame: &FrameRef<'_>, now: u64) -> Result<(), (ErrorCode, String)> {
+        let ty = frame.header.message_type;
+        self.in_spare = matches!(&self.spare, Some(m) if m.message_type() == ty);
+        if self.channel.is_none() {
+            self.check_plain(frame)?;
+        }
+        let slot = if self.in_spare {
+            &mut self.spare
+        } else if self.channel.is_none() {
+            // Decoded straight into the new message (no placeholder to overwrite).
+            return match Message::decode_body(ty, frame.body) {
+                Ok(message) => {
+                    self.fresh = Some(message);
+                    Ok(())
+                }
+                Err(e) => Err(plain_error(e)),
+            };
+        } else {
+            &mut self.fresh
+        };
+        let message = slot.get_or_insert(Message::Heartbeat(crate::message::Heartbeat {}));
+        let result = match self.channel.as_mut() {
+            Some(channel) => channel.open(frame, now, message).map_err(|e| match e {
+                OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
+                other => (other.code(), alloc::format!("{other}")),
+            }),
+            None => message
+                .decode_body_into(ty, frame.body)
+                .map_err(plain_error),
+        };
+        if result.is_err() {
+            self.in_spare = false;
+            self.fresh = None;
+        }
+        result
     }
 
     /// Takes one frame from the rate limit's bucket; `false` when the peer is over the limit.
@@ -291,26 +364,12 @@ impl<C: ChannelCrypto> Link<C> {
             let fatal = self.reject(now, h.seq, ErrorCode::RateLimited, detail);
             return Some(Incoming::Bad { fatal });
         }
-        let result = match self.channel.as_mut() {
-            Some(channel) => {
-                let mut message = Message::Heartbeat(crate::message::Heartbeat {});
-                channel
-                    .open(&frame, now, &mut message)
-                    .map(|()| message)
-                    .map_err(|e| match e {
-                        OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
-                        other => (other.code(), alloc::format!("{other}")),
-                    })
-            }
-            // Decoded straight into the returned message (no placeholder to overwrite).
-            None => self.open_plain(&frame),
-        };
-        match result {
-            Ok(message) => {
+        match self.open_in_place(&frame, now) {
+            Ok(()) => {
                 if self.channel.is_none() {
                     self.window.mark(h.seq);
                 }
-                Some(Incoming::Message(frame, message))
+                Some(Incoming::Message(frame))
             }
             Err((code, detail)) => {
                 let fatal = self.reject(now, h.seq, code, detail);
@@ -319,9 +378,9 @@ impl<C: ChannelCrypto> Link<C> {
         }
     }
 
-    /// A frame before the secure channel: plaintext, or a signed handshake frame (body in
-    /// plaintext; the caller verifies the signature).
-    fn open_plain(&self, frame: &FrameRef<'_>) -> Result<Message, (ErrorCode, String)> {
+    /// Checks a frame before the secure channel: plaintext, or a signed handshake frame (body
+    /// in plaintext; the caller verifies the signature).
+    fn check_plain(&self, frame: &FrameRef<'_>) -> Result<(), (ErrorCode, String)> {
         let h = &frame.header;
         if h.flags.contains(Flags::ENCRYPTED) || h.flags.contains(Flags::MAC) {
             return Err((
@@ -341,12 +400,7 @@ impl<C: ChannelCrypto> Link<C> {
                 alloc::format!("sequence number {}", h.seq),
             ));
         }
-        Message::decode_body(h.message_type, frame.body).map_err(|e| {
-            (
-                error_code(&e),
-                alloc::format!("{}", e.shifted(frame::HEADER_LEN)),
-            )
-        })
+        Ok(())
     }
 
     /// Removes the command answered by `request_seq` (any of its transmissions); returns the

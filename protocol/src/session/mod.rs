@@ -406,7 +406,11 @@ fn drain<E: Endpoint>(end: &mut E, now: u64, buf: &[u8]) -> usize {
             None => return used,
             Some(link::Incoming::Bad { fatal: true }) => end.fail(now),
             Some(link::Incoming::Bad { fatal: false }) => {}
-            Some(link::Incoming::Message(frame, message)) => end.on_message(now, &frame, message),
+            Some(link::Incoming::Message(frame)) => {
+                if let Some(message) = end.link().take_message() {
+                    end.on_message(now, &frame, message)
+                }
+            }
         }
         if end.closed() {
             return used;

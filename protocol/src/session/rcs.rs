@@ -564,6 +564,14 @@ impl<K: RcsCrypto> RcsSession<K> {
         self.events.pop_front()
     }
 
+    /// Gives back a message the application is done with (a report it has replaced, say):
+    /// the next frame of the same type is decoded into it, reusing the heap capacity of its
+    /// strings and lists, so a peer streaming reports costs no allocation per frame. Optional;
+    /// the latest message given back is kept, one at a time.
+    pub fn recycle(&mut self, message: Message) {
+        self.link.recycle(message);
+    }
+
     /// When `handle_timeout` must be called next (UTC ms), or `None` once closed.
     pub fn poll_timeout(&self) -> Option<u64> {
         if self.is_closed() {
