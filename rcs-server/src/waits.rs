@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::json;
 
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+
 use crate::metrics::kind;
 use crate::state::{Shared, now_ms};
 
@@ -21,7 +24,18 @@ pub use traffic::{Wait, WaitReason};
 /// The waits seen at the last look (task → reason, since), to time those that end.
 #[derive(Debug, Default)]
 pub struct Waits {
-    seen: Mutex<HashMap<u32, (WaitReason, u64)>>,
+    seen: Mutex<Seen>,
+}
+
+/// What [`observe`] keeps between ticks: no allocation or label lookup per tick once warm.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The waits at the last look.
+    last: HashMap<u32, (WaitReason, u64)>,
+    /// Room for the waits of the next look (swapped with `last`).
+    next: HashMap<u32, (WaitReason, u64)>,
+    /// The gauge and the histogram of each reason, in [`WaitReason::NAMES`]' order.
+    handles: Vec<(Gauge, Histogram)>,
 }
 
 /// A wait as the API documents it (`reason` names the variant; the other fields are those of
@@ -114,37 +128,49 @@ fn entries(core: &traffic::Core<'_>, now: u64) -> Vec<WaitEntry> {
 /// After a tick: the gauges of waits by reason, and the duration of every wait that ended or
 /// changed reason since the last look.
 pub(crate) fn observe(shared: &Shared, core: &traffic::Core<'_>, now: u64) {
-    let mut counts: HashMap<&'static str, i64> = HashMap::new();
-    let mut current: HashMap<u32, (WaitReason, u64)> = HashMap::new();
+    let mut seen = shared.waits.seen.lock().expect("not poisoned");
+    let Seen {
+        last,
+        next,
+        handles,
+    } = &mut *seen;
+    if handles.is_empty() {
+        // Every reason's gauge and histogram there from the start, for dashboards.
+        *handles = WaitReason::NAMES
+            .iter()
+            .map(|name| {
+                let m = &shared.metrics;
+                let gauge = m.waiting.get_or_create(&kind("reason", *name)).clone();
+                let histogram = m.wait_seconds.get_or_create(&kind("reason", *name)).clone();
+                (gauge, histogram)
+            })
+            .collect();
+    }
+    let at = |reason: &WaitReason| {
+        WaitReason::NAMES
+            .iter()
+            .position(|n| *n == reason.name())
+            .unwrap_or(0)
+    };
+    let mut counts = [0i64; WaitReason::NAMES.len()];
+    next.clear();
     for t in core.tasks().filter(|t| !t.state.is_final()) {
         if let Some(w) = &t.wait {
-            *counts.entry(w.reason.name()).or_default() += 1;
-            current.insert(t.id, (w.reason, w.since_ms));
+            counts[at(&w.reason)] += 1;
+            next.insert(t.id, (w.reason, w.since_ms));
         }
     }
-    for name in WaitReason::NAMES {
-        shared
-            .metrics
-            .waiting
-            .get_or_create(&kind("reason", name))
-            .set(counts.get(name).copied().unwrap_or(0));
-        // every reason's histogram there from the start, for dashboards
-        let _ = shared
-            .metrics
-            .wait_seconds
-            .get_or_create(&kind("reason", name));
+    for ((gauge, _), count) in handles.iter().zip(counts) {
+        gauge.set(count);
     }
-    let mut seen = shared.waits.seen.lock().expect("not poisoned");
-    for (task, (reason, since)) in seen.iter() {
-        if current.get(task) != Some(&(*reason, *since)) {
-            shared
-                .metrics
-                .wait_seconds
-                .get_or_create(&kind("reason", reason.name()))
+    for (task, (reason, since)) in last.iter() {
+        if next.get(task) != Some(&(*reason, *since)) {
+            handles[at(reason)]
+                .1
                 .observe(now.saturating_sub(*since) as f64 / 1000.0);
         }
     }
-    *seen = current;
+    std::mem::swap(last, next);
 }
 
 /// An alarm of the core: task `task` of `agv` has waited `waited_ms` at `node` for offline
