@@ -83,15 +83,6 @@ impl AgvView {
     }
 }
 
-/// What [`Fleet::report`] made of a status report.
-#[derive(Debug)]
-pub struct Reported {
-    /// What changed, worth telling the event stream.
-    pub change: Option<StateChange>,
-    /// The report it replaced (or the report itself, when another session owns the AGV id).
-    pub replaced: Option<StatusReport>,
-}
-
 /// What changed with a status report, worth telling the event stream (not every report is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateChange {
@@ -294,45 +285,41 @@ impl Fleet {
 
     /// Takes a status report of the session `session_id` (ignored if another session owns the
     /// AGV id now) that [`AgvView::covers`] the first `covers` commands; returns what changed if
-    /// its state, map or navigation mode did, and the report this one replaced (or this one,
-    /// ignored), for the session to decode the next report into
-    /// ([`protocol::session::RcsSession::recycle`]).
+    /// its state, map or navigation mode did. The report is swapped in: `status` comes back
+    /// holding the report it replaced (unchanged when ignored, or the first), for the session to
+    /// decode the next report into ([`protocol::session::RcsSession::recycle`]).
     pub fn report(
         &self,
         agv_id: u32,
         session_id: u32,
         now_ms: u64,
         covers: u64,
-        status: StatusReport,
-    ) -> Reported {
-        let mut status = Some(status);
-        let change = self.update(agv_id, |v| {
-            let new = status.take()?;
+        status: &mut StatusReport,
+    ) -> Option<StateChange> {
+        self.update(agv_id, |v| {
             if v.session_id != session_id {
-                status = Some(new);
                 return None;
             }
             let before = v
                 .status
                 .as_ref()
                 .map(|s| (s.state, s.map_id, s.navigation_mode));
-            let now = (new.state, new.map_id, new.navigation_mode);
-            v.last = Some(snapshot(agv_id, now_ms, &new));
+            let now = (status.state, status.map_id, status.navigation_mode);
+            v.last = Some(snapshot(agv_id, now_ms, status));
             v.dirty = true;
             v.last_seen_ms = now_ms;
             v.covers = covers;
-            status = v.status.replace(new);
+            match &mut v.status {
+                Some(kept) => core::mem::swap(kept, status),
+                None => v.status = Some(status.clone()),
+            }
             (before != Some(now)).then_some(StateChange {
                 from: before.map(|b| b.0.to_raw()),
                 to: now.0.to_raw(),
                 map_id: now.1,
                 navigation_mode: now.2.to_raw(),
             })
-        });
-        Reported {
-            change,
-            replaced: status,
-        }
+        })
     }
 
     /// The snapshots that changed since the last call (for the telemetry writer).
@@ -394,20 +381,22 @@ mod tests {
     }
 
     #[test]
-    fn a_report_hands_back_the_one_it_replaces() {
+    fn a_report_is_swapped_with_the_one_it_replaces() {
         let fleet = Fleet::default();
         fleet.update(5, |v| v.session_id = 7);
-        let first = fleet.report(5, 7, 1_000, 0, report(1.0, "a"));
-        assert!(first.change.is_some(), "the first report is a state change");
-        assert!(first.replaced.is_none());
-        let second = fleet.report(5, 7, 1_100, 0, report(2.0, "b"));
-        assert!(second.change.is_none(), "same state, map and mode");
-        assert_eq!(second.replaced, Some(report(1.0, "a")));
+        let mut status = report(1.0, "a");
+        let change = fleet.report(5, 7, 1_000, 0, &mut status);
+        assert!(change.is_some(), "the first report is a state change");
+        assert_eq!(status, report(1.0, "a"), "the first is kept as a copy");
+        let mut status = report(2.0, "b");
+        let change = fleet.report(5, 7, 1_100, 0, &mut status);
+        assert!(change.is_none(), "same state, map and mode");
+        assert_eq!(status, report(1.0, "a"), "the one it replaced");
         assert_eq!(fleet.get(5).and_then(|v| v.status), Some(report(2.0, "b")));
-        // Another session's report is not taken: it comes back as it was.
-        let stale = fleet.report(5, 6, 1_200, 0, report(3.0, "c"));
-        assert_eq!(stale.replaced, Some(report(3.0, "c")));
-        assert!(stale.change.is_none());
+        // Another session's report is not taken: it stays as it was.
+        let mut status = report(3.0, "c");
+        assert!(fleet.report(5, 6, 1_200, 0, &mut status).is_none());
+        assert_eq!(status, report(3.0, "c"));
         assert_eq!(fleet.get(5).and_then(|v| v.status), Some(report(2.0, "b")));
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use crypto::session::RcsHandshake;
 use futures_util::FutureExt;
-use protocol::message::{AccessMode, Message, MessageType};
+use protocol::message::{AccessMode, Message, MessageType, StatusReport};
 use protocol::session::{CloseCause, RcsEvent, RcsSession};
 use protocol::types::{CloseReason, ErrorCode, ResultCode};
 use serde_json::json;
@@ -171,7 +171,21 @@ impl<'a> Connection<'a> {
         let mut armed: Option<u64> = None;
         loop {
             // Events first: answering them queues frames, which must go out before we wait.
-            while let Some(event) = self.session.poll_event() {
+            while let Some(mut event) = self.session.poll_event() {
+                // Status reports (nearly every frame) are handled in place, without the
+                // asynchronous handler (which moves the event through its future).
+                if let RcsEvent::Message {
+                    seq,
+                    message: Message::StatusReport(status),
+                    ..
+                } = &mut event
+                {
+                    self.on_status(now_ms(), *seq, status);
+                    if let RcsEvent::Message { message, .. } = event {
+                        self.session.recycle(message);
+                    }
+                    continue;
+                }
                 self.handle_event(event).await;
             }
             while let Some(frame) = self.session.poll_transmit() {
@@ -283,6 +297,67 @@ impl<'a> Connection<'a> {
         }
         close_session_row(self.shared, self.session_id, "closed");
         self.agv_id = 0;
+    }
+
+    /// A status report: the hot path, synchronous, the report used where it lies in its event
+    /// and swapped with the fleet's. On return `status` holds what the caller gives back to
+    /// the session (`recycle`).
+    fn on_status(&mut self, now: u64, seq: u32, status: &mut StatusReport) {
+        let shared = self.shared;
+        let received = std::time::Instant::now();
+        shared.faults.on_status(self.agv_id);
+        shared.metrics.status_reports.inc();
+        if status.localisation_quality > 0
+            && !shared
+                .site
+                .on_map(status.map_id, status.pose.x, status.pose.y)
+        {
+            // Never held space: refused, and nothing of it is used.
+            let detail = format!(
+                "pose ({:.2}, {:.2}) is not on map {} of the site",
+                status.pose.x, status.pose.y, status.map_id
+            );
+            tracing::warn!(agv_id = self.agv_id, "status refused: {detail}");
+            self.session
+                .reject(now, seq, ErrorCode::InvalidField, detail);
+            return;
+        }
+        if status.localisation_quality == 0 {
+            // It does not know where it is: its last known place stands.
+            if let Some(last) = shared.fleet.get(self.agv_id).and_then(|v| v.status) {
+                status.map_id = last.map_id;
+                status.pose = last.pose;
+            }
+        }
+        crate::grants::on_status(shared, self.agv_id, self.session_id, status, received);
+        // What this report can tell: the AGV after every command answered before it.
+        let covers = self
+            .waiting
+            .values()
+            .map(|(g, _)| g - 1)
+            .min()
+            .unwrap_or(self.taken);
+        if shared.connections.session(self.agv_id).map(|s| s.0) == Some(self.session_id) {
+            crate::dispatch::report(shared, self.agv_id, status, covers);
+        }
+        // `status` comes back holding the report it replaced: the caller gives it to the
+        // session to decode the next report into (no allocation per report).
+        if let Some(change) = shared
+            .fleet
+            .report(self.agv_id, self.session_id, now, covers, status)
+        {
+            shared.events.publish(
+                "agv.state",
+                Some(self.agv_id),
+                "agv",
+                json!({
+                    "from": change.from.map(crate::api::agv_state_name),
+                    "to": crate::api::agv_state_name(change.to),
+                    "map_id": change.map_id,
+                    "navigation_mode": crate::api::navigation_mode_name(change.navigation_mode),
+                }),
+            );
+        }
     }
 
     async fn handle_event(&mut self, event: RcsEvent) {
@@ -418,64 +493,8 @@ impl<'a> Connection<'a> {
                 message: Message::StatusReport(mut status),
                 ..
             } => {
-                let received = std::time::Instant::now();
-                shared.faults.on_status(self.agv_id);
-                shared.metrics.status_reports.inc();
-                if status.localisation_quality > 0
-                    && !shared
-                        .site
-                        .on_map(status.map_id, status.pose.x, status.pose.y)
-                {
-                    // Never held space: refused, and nothing of it is used.
-                    let detail = format!(
-                        "pose ({:.2}, {:.2}) is not on map {} of the site",
-                        status.pose.x, status.pose.y, status.map_id
-                    );
-                    tracing::warn!(agv_id = self.agv_id, "status refused: {detail}");
-                    self.session
-                        .reject(now, seq, ErrorCode::InvalidField, detail);
-                    self.session.recycle(Message::StatusReport(status));
-                    return;
-                }
-                if status.localisation_quality == 0 {
-                    // It does not know where it is: its last known place stands.
-                    if let Some(last) = shared.fleet.get(self.agv_id).and_then(|v| v.status) {
-                        status.map_id = last.map_id;
-                        status.pose = last.pose;
-                    }
-                }
-                crate::grants::on_status(shared, self.agv_id, self.session_id, &status, received);
-                // What this report can tell: the AGV after every command answered before it.
-                let covers = self
-                    .waiting
-                    .values()
-                    .map(|(g, _)| g - 1)
-                    .min()
-                    .unwrap_or(self.taken);
-                if shared.connections.session(self.agv_id).map(|s| s.0) == Some(self.session_id) {
-                    crate::dispatch::report(shared, self.agv_id, &status, covers);
-                }
-                let reported =
-                    shared
-                        .fleet
-                        .report(self.agv_id, self.session_id, now, covers, status);
-                if let Some(old) = reported.replaced {
-                    // The next report is decoded into it: no allocation per report.
-                    self.session.recycle(Message::StatusReport(old));
-                }
-                if let Some(change) = reported.change {
-                    shared.events.publish(
-                        "agv.state",
-                        Some(self.agv_id),
-                        "agv",
-                        json!({
-                            "from": change.from.map(crate::api::agv_state_name),
-                            "to": crate::api::agv_state_name(change.to),
-                            "map_id": change.map_id,
-                            "navigation_mode": crate::api::navigation_mode_name(change.navigation_mode),
-                        }),
-                    );
-                }
+                self.on_status(now, seq, &mut status);
+                self.session.recycle(Message::StatusReport(status));
             }
             RcsEvent::Message {
                 seq,
