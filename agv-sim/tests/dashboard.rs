@@ -5,7 +5,10 @@
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
 //! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
 //! action buttons; the reserved path of a running task shows as an overlay; a waiting task is in
-//! the waits list with its reason. Screenshots go to `target/tmp/dashboard-*.png`.
+//! the waits list with its reason; the legend names every area kind, node kind and lane rule of
+//! the floor with one-way lanes, no two labels overlap and no map label lies on an AGV; every
+//! string shows in Simplified Chinese at the language switch. Screenshots go to
+//! `target/tmp/dashboard-*.png`.
 //!
 //! Without Chromium the test fails and says what to install; `RCS_SKIP_BROWSER=1` skips it
 //! (saying so) on machines that cannot have a browser.
@@ -262,6 +265,126 @@ async fn dashboard_in_headless_chromium() {
     })
     .await;
     screenshot(&c, "floor").await;
+
+    // The legend names everything the shown map has: on the floor with one-way lanes, every
+    // area kind, node kind and lane rule of it; its one-way lanes get arrows. No two labels
+    // overlap, and no lift or node name lies on an AGV.
+    let mut one_way_floor = None;
+    for m in maps.as_array().unwrap() {
+        let id = m["id"].as_u64().unwrap();
+        let detail = api.get(&format!("/api/v1/maps/{id}")).await;
+        let edges = detail["edges"].as_array().unwrap();
+        let pairs: Vec<(u64, u64)> = edges
+            .iter()
+            .map(|e| (e["from"].as_u64().unwrap(), e["to"].as_u64().unwrap()))
+            .collect();
+        if pairs.iter().any(|(a, b)| !pairs.contains(&(*b, *a))) {
+            one_way_floor = Some((id, detail));
+        }
+    }
+    let (floor, detail) = one_way_floor.expect("warehouse-3f has one-way lanes");
+    select(&c, "#map-select", &floor.to_string()).await;
+    until("the floor with one-way lanes", || async {
+        (browser::canvas(&c, "map").await == Some(floor)).then_some(())
+    })
+    .await;
+    let legend: Vec<String> = serde_json::from_value(
+        js(
+            &c,
+            "return [...document.querySelectorAll('#legend [data-legend]')]\
+             .map(e => e.dataset.legend);",
+        )
+        .await,
+    )
+    .unwrap();
+    let mut expected = vec![
+        "state:idle".to_owned(),
+        "state:offline".to_owned(),
+        "overlay:grant".to_owned(),
+        "overlay:reserved".to_owned(),
+        "lane:two_way".to_owned(),
+        "lane:one_way".to_owned(),
+        "node:lift_door".to_owned(),
+    ];
+    for a in detail["areas"].as_array().unwrap() {
+        expected.push(format!("area:{}", a["kind"].as_str().unwrap()));
+    }
+    for e in &expected {
+        assert!(legend.contains(e), "legend lacks {e}: {legend:?}");
+    }
+    screenshot(&c, "legend").await;
+    let no_overlaps = async || {
+        let drawn = js(&c, "return window.rcsDashboard.labels();").await;
+        let boxes = js(&c, "return window.rcsDashboard.agvBoxes();").await;
+        let rect = |r: &Value| ["x", "y", "w", "h"].map(|k| r[k].as_f64().unwrap());
+        let overlap = |a: [f64; 4], b: [f64; 4]| {
+            a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]
+        };
+        let labels = drawn["labels"].as_array().unwrap().clone();
+        assert!(
+            labels.iter().any(|l| l["kind"] == "lift"),
+            "the lifts are named: {labels:?}"
+        );
+        for (i, a) in labels.iter().enumerate() {
+            for b in &labels[i + 1..] {
+                assert!(!overlap(rect(a), rect(b)), "labels overlap: {a} and {b}");
+            }
+        }
+        // The AGVs move between the two calls: boxes within a few pixels of a label are let be.
+        for l in labels.iter().filter(|l| l["kind"] != "agv") {
+            let mut r = rect(l);
+            r = [r[0] + 3.0, r[1] + 3.0, r[2] - 6.0, r[3] - 6.0];
+            for b in boxes.as_array().unwrap() {
+                assert!(!overlap(r, rect(b)), "a map label on an AGV: {l} and {b}");
+            }
+        }
+    };
+    no_overlaps().await;
+
+    // Every string in Simplified Chinese, at the switch in the header; back to English after.
+    select(&c, "#lang", "zh").await;
+    until("the page in Chinese", || async {
+        (text(&c, "button[data-tab='fleet']").await == "车队").then_some(())
+    })
+    .await;
+    assert_eq!(
+        js(&c, "return document.documentElement.lang;").await,
+        "zh-CN"
+    );
+    assert!(text(&c, "#who").await.contains("操作员"));
+    assert!(text(&c, "#counts").await.contains("在线"));
+    assert_eq!(text(&c, "#legend [data-legend='state:idle']").await, "空闲");
+    assert_eq!(
+        text(&c, "#legend [data-legend='lane:one_way']").await,
+        "单向车道"
+    );
+    for tab in ["tasks", "waits", "alarms", "events", "fleet"] {
+        click(&c, &format!("button[data-tab='{tab}']")).await;
+    }
+    let first_agv = agvs.as_array().unwrap()[0]["id"].as_u64().unwrap();
+    click(&c, &format!("#fleet-list tr[data-agv='{first_agv}']")).await;
+    until("the detail panel in Chinese", || async {
+        let state = text(&c, "#details dt").await;
+        (state == "状态").then_some(())
+    })
+    .await;
+    let row = text(&c, &format!("#fleet-list tr[data-agv='{first_agv}']")).await;
+    assert!(
+        row.chars()
+            .any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+        "the state in Chinese: {row}"
+    );
+    no_overlaps().await;
+    screenshot(&c, "zh").await;
+    let untranslated = js(&c, "return window.rcsDashboard.untranslated();").await;
+    assert_eq!(untranslated, json!([]), "strings without a translation");
+    click(&c, "#details-close").await;
+    select(&c, "#lang", "en").await;
+    until("the page in English again", || async {
+        (text(&c, "button[data-tab='fleet']").await == "Fleet").then_some(())
+    })
+    .await;
+    select(&c, "#map-select", &other.to_string()).await;
 
     // Pause an AGV through its detail panel; the API sees it paused. Resume it the same way.
     let target = agvs

@@ -5,6 +5,7 @@
 'use strict';
 
 (() => {
+  const { t, name } = window.rcsI18n;
   const LIVE_INTERVAL_MS = 250;
   const SPACE_POLL_MS = 1000;
   const TASK_POLL_MS = 2000;
@@ -43,6 +44,9 @@
     safety_stop: '#e5484d',
   };
   const OFFLINE_COLOUR = '#5b6573';
+  const ONE_WAY_COLOUR = '#c2cad6';
+  // Chinese glyphs from whichever of these the system has
+  const FONTS = 'system-ui, "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif';
   const AREA_COLOURS = {
     forbidden: 'rgba(229, 72, 77, .28)',
     slow: 'rgba(245, 165, 36, .18)',
@@ -141,7 +145,7 @@
     let data = null;
     try { data = await res.json(); } catch (_) { /* no body */ }
     if (res.status === 401 && token === S.token && S.token) {
-      logout('The token is no longer accepted: sign in again.');
+      logout(t('The token is no longer accepted: sign in again.'));
     }
     if (!res.ok) throw new ApiFailure(res.status, data);
     return data;
@@ -165,7 +169,7 @@
     S.name = me.name;
     sessionStorage.setItem(TOKEN_KEY, token);
     $('login').hidden = true;
-    $('who').textContent = `${me.name} · ${me.role}`;
+    $('who').textContent = t('{name} · {role}', { name: me.name, role: t(me.role) });
     $('actions').hidden = !canOperate();
     document.body.dataset.role = me.role;
     await start();
@@ -192,7 +196,7 @@
     try {
       await login($('token').value.trim());
     } catch (err) {
-      $('login-error').textContent = err.status === 401 ? 'Unknown token.' : err.message;
+      $('login-error').textContent = err.status === 401 ? t('Unknown token.') : err.message;
     }
   });
   $('logout').addEventListener('click', () => logout(''));
@@ -218,11 +222,11 @@
     const me = (known.me && known.me.id) || location.host;
     if (c && c.role !== 'standby') {
       el.className = '';
-      el.textContent = `${me} · ${c.role} · epoch ${c.epoch}`;
+      el.textContent = t('{me} · {role} · epoch {epoch}', { me, role: t(c.role), epoch: c.epoch });
       return;
     }
     el.className = c ? 'standby' : 'lost';
-    el.textContent = c ? `${me} · standby (read-only)` : `${me} · not answering`;
+    el.textContent = c ? t('{me} · standby (read-only)', { me }) : t('{me} · not answering', { me });
     const here = location.host;
     const candidates = [];
     if (c && c.holder && c.holder.expires_in_ms > 0) candidates.push(c.holder.http_address);
@@ -241,7 +245,7 @@
           // Opaque, but it settles only if something answers there.
           await fetch(`${base}/healthz`, { mode: 'no-cors', cache: 'no-store' });
         } catch (err) { continue; }
-        $('instance').textContent = `following the failover to ${addr}…`;
+        $('instance').textContent = t('following the failover to {addr}…', { addr });
         location.href = `${base}/#token=${encodeURIComponent(S.token)}`;
         return;
       }
@@ -255,9 +259,7 @@
   async function start() {
     S.maps = await api('GET', '/api/v1/maps');
     S.maps.sort((a, b) => a.building.localeCompare(b.building) || a.floor - b.floor || a.id - b.id);
-    const select = $('map-select');
-    select.innerHTML = S.maps.map((m) => `<option value="${m.id}">${esc(m.name)}`
-      + ` (${esc(m.building)}, floor ${m.floor})</option>`).join('');
+    mapOptions();
     const stored = Number(sessionStorage.getItem(MAP_KEY));
     await showMap(S.maps.some((m) => m.id === stored) ? stored : S.maps[0]?.id);
 
@@ -272,6 +274,12 @@
     pollCluster();
     pollTasks();
     pollSpace();
+  }
+
+  function mapOptions() {
+    $('map-select').innerHTML = S.maps.map((m) => `<option value="${m.id}">`
+      + `${esc(t('{name} ({building}, floor {floor})', m))}</option>`).join('');
+    if (S.mapId !== null) $('map-select').value = String(S.mapId);
   }
 
   async function loadMap(id) {
@@ -302,9 +310,10 @@
   $('fit').addEventListener('click', fit);
 
   function setLink(up) {
+    S.linkUp = up;
     const l = $('link');
     l.className = `link ${up ? 'up' : 'down'}`;
-    l.textContent = up ? 'live' : 'reconnecting';
+    l.textContent = up ? t('live') : t('reconnecting');
   }
 
   // An EventSource reconnects by itself after a network error, but gives up for good on an
@@ -566,8 +575,33 @@
     }
     c.setLineDash([]);
 
-    // Nodes by kind; lift doors as squares with the lift's name.
-    const r = Math.max(2, Math.min(5, px * 0.12));
+    // One-way lanes (no edge back): an arrowhead at the middle of the lane, pointing the way.
+    const head = Math.max(4, Math.min(8, px * 0.25));
+    c.beginPath();
+    for (const e of m.edges) {
+      if (m.pairs.has(`${e.to}-${e.from}`)) continue;
+      const pts = e.polyline.map(([x, y]) => toScreen(x, y));
+      const lens = pts.slice(1).map(([x, y], i) => Math.hypot(x - pts[i][0], y - pts[i][1]));
+      const total = lens.reduce((a, b) => a + b, 0);
+      if (total < head * 3) continue;
+      let along = total / 2;
+      let i = 0;
+      while (i < lens.length - 1 && along > lens[i]) { along -= lens[i]; i += 1; }
+      const [x0, y0] = pts[i];
+      const [x1, y1] = pts[i + 1];
+      const ux = (x1 - x0) / (lens[i] || 1);
+      const uy = (y1 - y0) / (lens[i] || 1);
+      const [tx, ty] = [x0 + ux * (along + head / 2), y0 + uy * (along + head / 2)];
+      c.moveTo(tx, ty);
+      c.lineTo(tx - ux * head - uy * head * 0.6, ty - uy * head + ux * head * 0.6);
+      c.lineTo(tx - ux * head + uy * head * 0.6, ty - uy * head - ux * head * 0.6);
+      c.closePath();
+    }
+    c.fillStyle = ONE_WAY_COLOUR;
+    c.fill();
+
+    // Nodes by kind; lift doors as squares (their names are labels, drawn with the AGVs).
+    const r = nodeRadius(px);
     const byKind = new Map();
     for (const n of m.node_list) {
       if (m.liftByNode.has(n.id)) continue;
@@ -585,24 +619,58 @@
       c.fillStyle = NODE_COLOURS[kind] || NODE_COLOURS.waypoint;
       c.fill();
     }
-    c.font = '10px system-ui, sans-serif';
-    for (const [nodeId, lift] of m.liftByNode) {
+    for (const [nodeId] of m.liftByNode) {
       const n = m.nodeById.get(nodeId);
       if (!n) continue;
       const [sx, sy] = toScreen(n.x, n.y);
       c.fillStyle = NODE_COLOURS.lift_door;
       c.fillRect(sx - r - 2, sy - r - 2, 2 * r + 4, 2 * r + 4);
-      c.fillStyle = '#fff';
-      c.fillText(`lift ${lift.name}`, sx + r + 4, sy + 3);
     }
-    if (px > 28) {
-      c.fillStyle = '#8a96a6';
-      for (const n of m.node_list) {
-        if (!n.name || m.liftByNode.has(n.id)) continue;
-        const [sx, sy] = toScreen(n.x, n.y);
-        c.fillText(n.name, sx + r + 3, sy - r);
+  }
+
+  const nodeRadius = (px) => Math.max(2, Math.min(5, px * 0.12));
+
+  // Labels never overlap: each is placed only where no label placed before it is, and the
+  // map's labels (lift and node names) also not on an AGV; a badge that would overlap another
+  // tries a line higher, else it is not drawn. A grid of 64 px cells finds the neighbours.
+  function labelPlacer() {
+    const CELL = 64;
+    const cells = new Map();
+    const placed = [];
+    const overlaps = (a, b) => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+    const keys = (r) => {
+      const out = [];
+      for (let cx = Math.floor(r.x / CELL); cx <= Math.floor((r.x + r.w) / CELL); cx += 1) {
+        for (let cy = Math.floor(r.y / CELL); cy <= Math.floor((r.y + r.h) / CELL); cy += 1) out.push(`${cx},${cy}`);
       }
-    }
+      return out;
+    };
+    const hits = (r, layers) => keys(r).some((k) => (cells.get(k) || [])
+      .some((o) => layers.includes(o.layer) && overlaps(r, o)));
+    const add = (r) => {
+      for (const k of keys(r)) {
+        if (!cells.has(k)) cells.set(k, []);
+        cells.get(k).push(r);
+      }
+    };
+    return {
+      /** Something labels keep off (an AGV's box). */
+      block(r) { add({ ...r, layer: 'agv' }); },
+      /** Places `r` (or `r` moved by one of `shifts`, px down) clear of `layers`; the rect
+       * placed, or null. */
+      place(r, layers, shifts = [0]) {
+        for (const dy of shifts) {
+          const q = { ...r, y: r.y + dy, layer: 'label' };
+          if (!hits(q, layers)) {
+            add(q);
+            placed.push(q);
+            return q;
+          }
+        }
+        return null;
+      },
+      placed,
+    };
   }
 
   function draw(now) {
@@ -688,20 +756,65 @@
       ctx.lineWidth = 1.5;
       ctx.stroke();
     }
-    if (px > 14 || shown.length <= 60) {
-      ctx.font = '11px system-ui, sans-serif';
-      for (const [id, a, pose] of shown) {
+    const labels = labelPlacer();
+    const onScreen = (sx, sy, margin) => sx > -margin && sy > -margin
+      && sx < canvas.clientWidth + margin && sy < canvas.clientHeight + margin;
+    const visible = shown.filter(([, , pose]) => onScreen(...toScreen(pose.x, pose.y), 60));
+    // (the AGVs' boxes matter only to the map's labels: lift names, node names zoomed in)
+    const mapLabels = m.liftByNode.size > 0 || px > 28;
+    for (const [, a, pose] of mapLabels ? visible : []) {
+      const pts = footprintCorners(a, pose).map(([x, y]) => toScreen(x, y));
+      const xs = pts.map((q) => q[0]);
+      const ys = pts.map((q) => q[1]);
+      const x = Math.min(...xs);
+      const y = Math.min(...ys);
+      labels.block({ x, y, w: Math.max(...xs) - x, h: Math.max(...ys) - y });
+    }
+    ctx.font = `11px ${FONTS}`;
+    if (px > 14 || visible.length <= 60) {
+      // the selected AGV's badge first: it is the one looked for
+      visible.sort(([x], [y]) => (y === S.selected) - (x === S.selected));
+      for (const [id, a, pose] of visible) {
         const [cx, cy] = toScreen(pose.x, pose.y);
         const battery = a.data.battery ?? '?';
         const badge = `${id} · ${battery}%${a.data.charging ? '⚡' : ''}${a.data.secure ? ' · S' : ''}`;
         const w = ctx.measureText(badge).width + 6;
         const top = cy - Math.max(px * 0.9, 10) - 16;
+        const at = labels.place({ x: cx - w / 2, y: top, w, h: 14, text: badge, kind: 'agv' },
+          ['label'], [0, -15, -30]);
+        if (!at) continue;
         ctx.fillStyle = 'rgba(18, 22, 28, .8)';
-        ctx.fillRect(cx - w / 2, top, w, 14);
+        ctx.fillRect(at.x, at.y, w, 14);
         ctx.fillStyle = (a.data.battery ?? 100) < 20 ? '#ff9592' : '#dce3ec';
-        ctx.fillText(badge, cx - w / 2 + 3, top + 11);
+        ctx.fillText(badge, at.x + 3, at.y + 11);
       }
     }
+    // The map's labels: lift names always, node names when zoomed in enough to read them.
+    ctx.font = `10px ${FONTS}`;
+    const r = nodeRadius(px);
+    const mapLabel = (n, text, colour, kind) => {
+      const [sx, sy] = toScreen(n.x, n.y);
+      if (!onScreen(sx, sy, 40)) return;
+      const w = ctx.measureText(text).width;
+      const at = labels.place({ x: sx + r + 3, y: sy - r - 9, w, h: 11, text, kind }, ['label', 'agv'],
+        [0, r + 12]);
+      if (!at) return;
+      ctx.fillStyle = colour;
+      ctx.fillText(text, at.x, at.y + 9);
+    };
+    for (const [nodeId, lift] of m.liftByNode) {
+      const n = m.nodeById.get(nodeId);
+      // ("Lift 1" is not called "lift Lift 1")
+      const text = /^lift\b/i.test(lift.name) ? lift.name : t('lift {name}', lift);
+      if (n) mapLabel(n, text, '#fff', 'lift');
+    }
+    if (px > 28) {
+      for (const n of m.node_list) {
+        if (n.name && !m.liftByNode.has(n.id)) mapLabel(n, n.name, '#8a96a6', 'node');
+      }
+    }
+    S.labels = labels.placed;
+    S.agvBoxes = visible.length;
     // Waits, on top: an arrow from each waiting AGV to the AGV (or lift door) it waits for.
     const poseOf = new Map(shown.map(([id, , pose]) => [id, pose]));
     S.arrows = rcsWaits.arrows(S.waits, (id) => poseOf.get(id), (id) => m.nodeById.get(id));
@@ -731,16 +844,63 @@
     requestAnimationFrame(frame);
   }
 
+  // The legend: AGV states and overlays, then what the shown map has (area kinds, node
+  // kinds, lane rules), each entry marked `data-legend` (`state:idle`, `area:forbidden`...).
   function legend() {
-    const items = Object.entries(STATE_COLOURS)
-      .filter(([k]) => ['idle', 'working', 'paused', 'waiting_for_release', 'in_safe_space',
-        'charging', 'fault'].includes(k))
-      .map(([k]) => `<span><i class="st-${esc(k)}"></i>${esc(k.replace(/_/g, ' '))}</span>`);
-    items.push('<span><i class="st-offline"></i>offline</span>');
-    items.push('<span><i class="lg-grant"></i>grant</span>');
-    items.push('<span><i class="lg-reserved"></i>reserved path</span>');
-    items.push('<span><i class="lg-wait"></i>waits for</span>');
-    $('legend').innerHTML = items.join('');
+    const box = $('legend');
+    box.textContent = '';
+    const entry = (key, swatch, text) => {
+      const span = document.createElement('span');
+      span.dataset.legend = key;
+      span.append(swatch, text);
+      box.append(span);
+    };
+    const chip = (cls, colour) => {
+      const i = document.createElement('i');
+      if (cls) i.className = cls;
+      if (colour) i.style.background = colour;
+      return i;
+    };
+    const lane = (colour, dashed, arrow) => {
+      const ns = 'http://www.w3.org/2000/svg';
+      const svg = document.createElementNS(ns, 'svg');
+      svg.setAttribute('width', '18');
+      svg.setAttribute('height', '10');
+      svg.setAttribute('class', 'lane');
+      const line = document.createElementNS(ns, 'line');
+      for (const [k, v] of [['x1', 1], ['y1', 5], ['x2', 17], ['y2', 5], ['stroke', colour],
+        ['stroke-width', 2]]) line.setAttribute(k, v);
+      if (dashed) line.setAttribute('stroke-dasharray', '3 2');
+      svg.append(line);
+      if (arrow) {
+        const head = document.createElementNS(ns, 'path');
+        head.setAttribute('d', 'M 14 5 L 8 1.5 L 8 8.5 Z');
+        head.setAttribute('fill', ONE_WAY_COLOUR);
+        svg.append(head);
+      }
+      return svg;
+    };
+    for (const k of ['idle', 'working', 'paused', 'waiting_for_release', 'in_safe_space',
+      'charging', 'fault']) entry(`state:${k}`, chip(`st-${k}`), name(k));
+    entry('state:offline', chip('st-offline'), t('offline'));
+    entry('overlay:grant', chip('lg-grant'), t('grant'));
+    entry('overlay:reserved', chip('lg-reserved'), t('reserved path'));
+    entry('overlay:wait', chip('lg-wait'), t('waits for'));
+    const m = S.mapDetail.get(S.mapId);
+    if (!m) return;
+    for (const k of new Set(m.areas.map((a) => a.kind))) {
+      entry(`area:${k}`, chip('lg-area', AREA_COLOURS[k] || 'rgba(138, 150, 166, .12)'), name(k));
+    }
+    for (const k of new Set(m.node_list.map((n) => (m.liftByNode.has(n.id) ? 'lift_door' : n.kind)))) {
+      entry(`node:${k}`, chip('lg-node', NODE_COLOURS[k] || NODE_COLOURS.waypoint), name(k));
+    }
+    if (m.edges.some((e) => !e.blocked && m.pairs.has(`${e.to}-${e.from}`))) {
+      entry('lane:two_way', lane('#3a4554', false, false), t('two-way lane'));
+    }
+    if (m.edges.some((e) => !m.pairs.has(`${e.to}-${e.from}`))) {
+      entry('lane:one_way', lane('#3a4554', false, true), t('one-way lane'));
+    }
+    if (m.edges.some((e) => e.blocked)) entry('lane:blocked', lane('#e5484d', true, false), t('blocked lane'));
   }
 
   // ---- picking: an AGV, else a node --------------------------------------------------------
@@ -803,20 +963,21 @@
 
   function showNodePopup(n, sx, sy) {
     const p = $('popup');
-    const title = `Node ${n.id}${n.name ? ` · ${n.name}` : ''}`;
-    let html = `<h3>${esc(title)}</h3><div class="muted">${esc(n.kind)} · ${esc(n.navigation)}`
+    const title = `${t('Node {id}', { id: n.id })}${n.name ? ` · ${n.name}` : ''}`;
+    let html = `<h3>${esc(title)}</h3><div class="muted">${esc(name(n.kind))} · ${esc(t(n.navigation))}`
       + ` · (${fmt(n.x)}, ${fmt(n.y)})</div>`;
     if (canOperate()) {
       const sel = S.selected !== null
-        ? `<option value="${S.selected}">AGV ${S.selected} (selected)</option>` : '';
-      html += '<label>Task <select id="task-kind">'
-        + ['move', 'pick', 'drop', 'park', 'charge'].map((k) => `<option>${k}</option>`).join('')
+        ? `<option value="${S.selected}">${esc(t('AGV {id} (selected)', { id: S.selected }))}</option>` : '';
+      html += `<label>${esc(t('Task'))} <select id="task-kind">`
+        + ['move', 'pick', 'drop', 'park', 'charge']
+          .map((k) => `<option value="${k}">${esc(t(k))}</option>`).join('')
         + '</select></label>'
-        + `<label>AGV <select id="task-agv"><option value="">any idle AGV</option>${sel}</select></label>`
-        + '<div class="row"><button type="button" id="task-submit">Send task here</button>'
-        + '<button type="button" id="task-close">Close</button></div>';
+        + `<label>${esc(t('AGV'))} <select id="task-agv"><option value="">${esc(t('any idle AGV'))}</option>${sel}</select></label>`
+        + `<div class="row"><button type="button" id="task-submit">${esc(t('Send task here'))}</button>`
+        + `<button type="button" id="task-close">${esc(t('Close'))}</button></div>`;
     } else {
-      html += '<div class="row"><button type="button" id="task-close">Close</button></div>';
+      html += `<div class="row"><button type="button" id="task-close">${esc(t('Close'))}</button></div>`;
     }
     p.innerHTML = html;
     const pane = $('map-pane').getBoundingClientRect();
@@ -833,12 +994,12 @@
         if (agv) body.agv_id = Number(agv);
         submit.disabled = true;
         try {
-          const t = await api('POST', '/api/v1/tasks', body);
-          toast(`Task ${t.id} submitted: ${t.kind} to node ${n.id}`);
+          const task = await api('POST', '/api/v1/tasks', body);
+          toast(t('Task {id} submitted: {kind} to node {node}', { id: task.id, kind: t(task.kind), node: n.id }));
           hidePopup();
           pollTasks();
         } catch (err) {
-          toast(`Task refused: ${err.message}`, 'bad');
+          toast(t('Task refused: {message}', err), 'bad');
           submit.disabled = false;
         }
       };
@@ -878,32 +1039,34 @@
     if (id === null) return;
     const live = S.agvs.get(id)?.data;
     const d = S.detail;
-    $('details-title').textContent = `AGV ${id}`;
+    $('details-title').textContent = t('AGV {id}', { id });
     const map = S.maps.find((m) => m.id === (d?.map_id ?? live?.map));
     const task = activeTaskOf(id);
+    const state = d?.state ?? live?.state;
+    // [key (the field's name, for tests and styles), label, value]
     const rows = [
-      ['State', `${d?.state ?? live?.state ?? '—'}${(d?.online ?? live?.online) ? '' : ' (offline)'}`],
+      ['state', 'State', `${state ? name(state) : '—'}${(d?.online ?? live?.online) ? '' : t(' (offline)')}`],
       // (a normal-mode session has no secure profile)
-      ['Session', d?.session
+      ['session', 'Session', d?.session
         ? (d.session.mode === 'secure'
-          ? `secure · ${d.session.profile} · #${d.session.session_id}`
-          : `${d.session.mode} · #${d.session.session_id}`)
-        : 'none'],
-      ['Map', map ? `${map.name} (floor ${map.floor})` : (d?.map_id ?? '—')],
-      ['Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],
-      ['Navigation', d?.navigation_mode ?? live?.nav ?? '—'],
-      ['Battery', d?.battery_pct !== undefined ? `${fmt(d.battery_pct, 0)} %${d.charging ? ' · charging' : ''}` : '—'],
-      ['Task', task ? `#${task.id} ${task.kind} → ${nodeLabel(task.destination)} (${task.state})`
-        : (d?.task_id ? `#${d.task_id} (AGV's own)` : 'none')],
-      ['E-stop', d?.e_stop ? 'ENGAGED' : 'off'],
-      ['Localisation', d?.localisation_quality ?? '—'],
-      ['Waiting', d?.wait ? `${rcsWaits.describe(d.wait)} · ${rcsWaits.duration(d.wait.waited_ms)}` : '—'],
-      ['Alarms', d?.alarms?.length ? d.alarms.join(', ') : 'none'],
-      ['Identity', d?.identity ? `${d.identity.vendor} ${d.identity.model} · ${d.identity.serial}` : '—'],
-      ['Last seen', d?.last_seen_ms ? time(d.last_seen_ms) : '—'],
+          ? `${t('secure')} · ${t(d.session.profile)} · #${d.session.session_id}`
+          : `${t(d.session.mode)} · #${d.session.session_id}`)
+        : t('none')],
+      ['map', 'Map', map ? t('{name} (floor {floor})', map) : (d?.map_id ?? '—')],
+      ['pose', 'Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],
+      ['navigation', 'Navigation', (d?.navigation_mode ?? live?.nav) ? t(d?.navigation_mode ?? live?.nav) : '—'],
+      ['battery', 'Battery', d?.battery_pct !== undefined ? `${fmt(d.battery_pct, 0)} %${d.charging ? t(' · charging') : ''}` : '—'],
+      ['task', 'Task', task ? `#${task.id} ${t(task.kind)} → ${nodeLabel(task.destination)} (${t(task.state)})`
+        : (d?.task_id ? t("#{id} (AGV's own)", { id: d.task_id }) : t('none'))],
+      ['e-stop', 'E-stop', d?.e_stop ? t('ENGAGED') : t('off')],
+      ['localisation', 'Localisation', d?.localisation_quality ?? '—'],
+      ['waiting', 'Waiting', d?.wait ? `${rcsWaits.describe(d.wait)} · ${rcsWaits.duration(d.wait.waited_ms)}` : '—'],
+      ['alarms', 'Alarms', d?.alarms?.length ? d.alarms.join(', ') : t('none')],
+      ['identity', 'Identity', d?.identity ? `${d.identity.vendor} ${d.identity.model} · ${d.identity.serial}` : '—'],
+      ['last seen', 'Last seen', d?.last_seen_ms ? time(d.last_seen_ms) : '—'],
     ];
     $('details-body').innerHTML = rows
-      .map(([k, v]) => `<dt>${esc(k)}</dt><dd data-field="${esc(k.toLowerCase())}">${esc(v)}</dd>`)
+      .map(([k, label, v]) => `<dt>${esc(t(label))}</dt><dd data-field="${esc(k)}">${esc(v)}</dd>`)
       .join('');
     $('actions').hidden = !canOperate();
   }
@@ -914,24 +1077,24 @@
     try {
       if (action === 'pause' || action === 'resume') {
         await api('POST', `/api/v1/agvs/${id}/commands`, { command: action });
-        toast(`AGV ${id}: ${action} acknowledged`);
+        toast(t('AGV {id}: {action} acknowledged', { id, action: t(action) }));
       } else if (action === 'charge') {
-        const t = await api('POST', '/api/v1/tasks', { kind: 'charge', agv_id: id });
-        toast(`AGV ${id}: task ${t.id} to the nearest charger`);
+        const task = await api('POST', '/api/v1/tasks', { kind: 'charge', agv_id: id });
+        toast(t('AGV {id}: task {task} to the nearest charger', { id, task: task.id }));
       } else if (action === 'cancel') {
         const task = activeTaskOf(id);
         if (task) {
           await api('DELETE', `/api/v1/tasks/${task.id}`);
-          toast(`Task ${task.id} cancelled`);
+          toast(t('Task {id} cancelled', task));
         } else if (S.detail?.task_id) {
           await api('POST', `/api/v1/agvs/${id}/commands`, { command: 'cancel', task_id: S.detail.task_id });
-          toast(`AGV ${id}: its task ${S.detail.task_id} cancelled`);
+          toast(t('AGV {id}: its task {task} cancelled', { id, task: S.detail.task_id }));
         } else {
-          toast(`AGV ${id} has no task`, 'bad');
+          toast(t('AGV {id} has no task', { id }), 'bad');
         }
       }
     } catch (err) {
-      toast(`AGV ${id}: ${action} failed: ${err.message}`, 'bad');
+      toast(t('AGV {id}: {action} failed: {message}', { id, action: t(action), message: err.message }), 'bad');
     }
     pollDetail();
     pollTasks();
@@ -966,7 +1129,7 @@
       if (s && !have.has(s)) {
         const o = document.createElement('option');
         o.value = s;
-        o.textContent = s.replace(/_/g, ' ');
+        o.textContent = name(s);
         sel.appendChild(o);
         have.add(s);
       }
@@ -1023,17 +1186,17 @@
     const search = $('fleet-search').value.trim();
     const all = [...S.agvs.values()].map((a) => a.data).sort((a, b) => a.id - b.id);
     const online = all.filter((a) => a.online).length;
-    $('counts').textContent = `${online} online / ${all.length} AGVs`;
+    $('counts').textContent = t('{online} online / {total} AGVs', { online, total: all.length });
     const shown = $('tab-fleet').hidden ? [] : all.filter((a) => (!filter
       || (filter === 'online' && a.online) || (filter === 'offline' && !a.online)
       || (a.online && a.state === filter))
       && (!search || String(a.id).includes(search)));
     syncRows($('fleet-list'), shown, (a) => a.id, (a) => `<td>${a.id}</td>`
       + `<td><span class="dot st-${esc(a.online ? a.state : 'offline')}"></span>`
-      + `${esc(a.online ? (a.state || '?').replace(/_/g, ' ') : 'offline')}</td>`
+      + `${esc(a.online ? (a.state ? name(a.state) : '?') : t('offline'))}</td>`
       + `<td>${esc(mapName(a.map))}</td>`
       + `<td${(a.battery ?? 100) < 20 ? ' class="bad"' : ''}>${a.battery ?? '—'}%${a.charging ? ' ⚡' : ''}</td>`
-      + `<td>${a.online ? (a.secure ? 'secure' : 'normal') : '—'}</td>`, (tr, a) => {
+      + `<td>${a.online ? esc(t(a.secure ? 'secure' : 'normal')) : '—'}</td>`, (tr, a) => {
       tr.dataset.agv = String(a.id);
       tr.classList.toggle('selected', a.id === S.selected);
     });
@@ -1042,7 +1205,7 @@
       || a.state === 'emergency_stop' || a.state === 'link_lost' || a.state === 'safety_stop');
     $('alarm-count').textContent = alarmed.length ? `(${alarmed.length})` : '';
     syncRows($('alarm-list'), alarmed, (a) => a.id, (a) => `<td>${a.id}</td>`
-      + `<td>${esc(a.state || '?')}${a.e_stop ? ' · e-stop' : ''}</td>`
+      + `<td>${esc(a.state ? name(a.state) : '?')}${a.e_stop ? esc(t(' · e-stop')) : ''}</td>`
       + `<td class="bad">${esc(a.alarms.join(', '))}${a.alarm_count > a.alarms.length ? ' …' : ''}</td>`,
     (tr, a) => { tr.dataset.agv = String(a.id); });
     if (S.selected !== null) renderDetail();
@@ -1060,12 +1223,13 @@
   });
 
   function renderTasks() {
-    syncRows($('task-list'), S.tasks, (t) => t.id, (t) => `<td>${t.id}</td><td>${esc(t.kind)}</td>`
-      + `<td>${esc(nodeLabel(t.destination))}</td><td>${t.agv ?? '—'}</td><td${t.state === 'failed' ? ' class="bad"' : ''}`
-      + ` title="${esc(t.error || '')}">${esc(t.state)}${t.wait ? ` (${esc(rcsWaits.describe(t.wait))})` : ''}</td>`,
-    (tr, t) => {
-      tr.dataset.task = String(t.id);
-      tr.dataset.agv = t.agv === null || t.agv === undefined ? '' : String(t.agv);
+    syncRows($('task-list'), S.tasks, (k) => k.id, (k) => `<td>${k.id}</td><td>${esc(t(k.kind))}</td>`
+      + `<td>${esc(nodeLabel(k.destination))}</td><td>${k.agv ?? '—'}</td><td${k.state === 'failed' ? ' class="bad"' : ''}`
+      + ` title="${esc(k.error || '')}">${esc(t(k.state))}${k.wait ? ` (${esc(rcsWaits.describe(k.wait))})` : ''}</td>`,
+    (tr, k) => {
+      tr.dataset.task = String(k.id);
+      tr.dataset.state = k.state;
+      tr.dataset.agv = k.agv === null || k.agv === undefined ? '' : String(k.agv);
     });
   }
 
@@ -1119,6 +1283,28 @@
     waitArrows() {
       return S.arrows.map((a) => ({ from: a.agv, to: a.target, reason: a.reason }));
     },
+    /** The labels drawn in the last frame (`{ text, kind, x, y, w, h }`, canvas px) and how
+     * many AGVs were on screen. */
+    labels() {
+      return { labels: (S.labels || []).map(({ text, kind, x, y, w, h }) => ({ text, kind, x, y, w, h })), agvs: S.agvBoxes || 0 };
+    },
+    /** The screen boxes of the AGVs on screen (what map labels keep off). */
+    agvBoxes() {
+      const now = performance.now();
+      const out = [];
+      for (const [id, a] of S.agvs) {
+        if (a.to.map !== S.mapId) continue;
+        const pts = footprintCorners(a, interpolate(a, now)).map(([x, y]) => toScreen(x, y));
+        const xs = pts.map((q) => q[0]);
+        const ys = pts.map((q) => q[1]);
+        out.push({ id, x: Math.min(...xs), y: Math.min(...ys), w: Math.max(...xs) - Math.min(...xs), h: Math.max(...ys) - Math.min(...ys) });
+      }
+      return out;
+    },
+    /** Switches the language (`en`, `zh`) as the header's selector does. */
+    setLang(lang) { switchLang(lang); },
+    /** Strings shown in Chinese without a translation so far. */
+    untranslated() { return rcsI18n.missing(); },
     /** How many overlays (reservations, grants) the shown map has. */
     overlays() { return S.space.length; },
     /** Costs since the last call: canvas draw and live-update handling times (ms), frames
@@ -1148,8 +1334,34 @@
     },
   };
 
+  // ---- language ----------------------------------------------------------------------------
+
+  // Everything drawn or listed again in the language chosen.
+  function switchLang(lang) {
+    rcsI18n.setLang(lang);
+    $('lang').value = rcsI18n.lang();
+    if (S.linkUp !== undefined) setLink(S.linkUp);
+    if (S.maps.length) mapOptions();
+    for (const o of $('state-filter').options) {
+      if (!['', 'online', 'offline'].includes(o.value)) o.textContent = name(o.value);
+    }
+    if (S.token && S.name) $('who').textContent = t('{name} · {role}', { name: S.name, role: t(S.role) });
+    legend();
+    hidePopup();
+    S.dirty = true;
+    S.listDirty = true;
+    renderLists();
+    renderTasks();
+    renderWaits();
+    renderEvents();
+    renderDetail();
+  }
+  $('lang').addEventListener('change', (e) => switchLang(e.target.value));
+
   // ---- boot --------------------------------------------------------------------------------
 
+  rcsI18n.apply();
+  $('lang').value = rcsI18n.lang();
   resize();
   requestAnimationFrame(frame);
   // A token brought along by a failover (pollCluster): kept in this tab, out of the address bar.

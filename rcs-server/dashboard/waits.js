@@ -1,6 +1,7 @@
 // rcs dashboard: explained waits (docs/traffic.md, "Explained waits"). What a wait from
 // `GET /api/v1/waits` says in words, and the arrows from each waiting AGV to the AGV or lift
-// door it waits for. Loaded before app.js, which polls the waits and calls these.
+// door it waits for. Loaded after i18n.js and before app.js, which polls the waits and calls
+// these.
 'use strict';
 
 window.rcsWaits = (() => {
@@ -12,16 +13,18 @@ window.rcsWaits = (() => {
     yielding: '#2b7de9',
   };
 
-  /** A wait in words. */
+  const { t } = window.rcsI18n;
+
+  /** A wait in words (in the dashboard's language). */
   function describe(w) {
     switch (w.reason) {
-      case 'for_agv': return `waits for AGV ${w.agv} at node ${w.node}`;
-      case 'blocked_by_offline': return `blocked by offline AGV ${w.agv} at node ${w.node}`;
-      case 'for_lift': return `waits for lift ${w.lift}`;
-      case 'for_grant': return `waits for grant ${w.grant} of AGV ${w.agv}`;
-      case 'offline': return 'its AGV is offline';
-      case 'yielding': return `lets AGV ${w.to} pass`;
-      case 'settling': return 'settling';
+      case 'for_agv': return t('waits for AGV {agv} at node {node}', w);
+      case 'blocked_by_offline': return t('blocked by offline AGV {agv} at node {node}', w);
+      case 'for_lift': return t('waits for lift {lift}', w);
+      case 'for_grant': return t('waits for grant {grant} of AGV {agv}', w);
+      case 'offline': return t('its AGV is offline');
+      case 'yielding': return t('lets AGV {to} pass', w);
+      case 'settling': return t('settling');
       default: return String(w.reason);
     }
   }
@@ -29,7 +32,8 @@ window.rcsWaits = (() => {
   /** A duration, ms, as `42 s` or `3 min 05 s`. */
   function duration(ms) {
     const s = Math.floor(ms / 1000);
-    return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+    return s < 60 ? t('{s} s', { s })
+      : t('{m} min {s} s', { m: Math.floor(s / 60), s: String(s % 60).padStart(2, '0') });
   }
 
   /** The AGV a wait points at, if any. */

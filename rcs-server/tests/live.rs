@@ -29,6 +29,11 @@ async fn the_page_and_its_assets_are_served_without_a_token() {
             "window.rcsWaits",
         ),
         (
+            "/dashboard/i18n.js",
+            "text/javascript; charset=utf-8",
+            "window.rcsI18n",
+        ),
+        (
             "/dashboard/style.css",
             "text/css; charset=utf-8",
             "#map-pane",

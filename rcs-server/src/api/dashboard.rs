@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 const INDEX: &str = include_str!("../../dashboard/index.html");
 const SCRIPT: &str = include_str!("../../dashboard/app.js");
 const WAITS: &str = include_str!("../../dashboard/waits.js");
+const I18N: &str = include_str!("../../dashboard/i18n.js");
 const STYLE: &str = include_str!("../../dashboard/style.css");
 const ICON: &str = include_str!("../../dashboard/icon.svg");
 
@@ -73,6 +74,11 @@ pub(super) async fn script() -> Response {
 /// `GET /dashboard/waits.js`: explained waits in words and as arrows.
 pub(super) async fn waits() -> Response {
     asset("text/javascript; charset=utf-8", WAITS)
+}
+
+/// `GET /dashboard/i18n.js`: the dashboard's words in English and Simplified Chinese.
+pub(super) async fn i18n() -> Response {
+    asset("text/javascript; charset=utf-8", I18N)
 }
 
 /// `GET /dashboard/style.css`.

@@ -39,6 +39,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/", get(dashboard::index))
         .route("/dashboard/app.js", get(dashboard::script))
         .route("/dashboard/waits.js", get(dashboard::waits))
+        .route("/dashboard/i18n.js", get(dashboard::i18n))
         .route("/dashboard/style.css", get(dashboard::style))
         .route("/dashboard/icon.svg", get(dashboard::icon))
         .route("/favicon.ico", get(dashboard::icon))
