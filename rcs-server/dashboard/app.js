@@ -757,11 +757,15 @@
       ctx.stroke();
     }
     const labels = labelPlacer();
+    const [width, height] = [canvas.clientWidth, canvas.clientHeight];
     const onScreen = (sx, sy, margin) => sx > -margin && sy > -margin
-      && sx < canvas.clientWidth + margin && sy < canvas.clientHeight + margin;
-    const visible = shown.filter(([, , pose]) => onScreen(...toScreen(pose.x, pose.y), 60));
+      && sx < width + margin && sy < height + margin;
     // (the AGVs' boxes matter only to the map's labels: lift names, node names zoomed in)
     const mapLabels = m.liftByNode.size > 0 || px > 28;
+    const badges = px > 14 || shown.length <= 60;
+    const visible = badges || mapLabels
+      ? shown.filter(([, , pose]) => { const [sx, sy] = toScreen(pose.x, pose.y); return onScreen(sx, sy, 60); })
+      : [];
     for (const [, a, pose] of mapLabels ? visible : []) {
       const pts = footprintCorners(a, pose).map(([x, y]) => toScreen(x, y));
       const xs = pts.map((q) => q[0]);
@@ -771,7 +775,7 @@
       labels.block({ x, y, w: Math.max(...xs) - x, h: Math.max(...ys) - y });
     }
     ctx.font = `11px ${FONTS}`;
-    if (px > 14 || visible.length <= 60) {
+    if (badges) {
       // the selected AGV's badge first: it is the one looked for
       visible.sort(([x], [y]) => (y === S.selected) - (x === S.selected));
       for (const [id, a, pose] of visible) {
