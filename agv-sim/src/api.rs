@@ -339,6 +339,14 @@ impl Api {
             .collect())
     }
 
+    /// The files of the site the server runs (`GET /api/v1/site/files`).
+    pub async fn site_files(&self) -> Result<maps::file::SiteFiles, ApiError> {
+        let r = self
+            .send(|base| self.http.get(format!("{base}/api/v1/site/files")))
+            .await?;
+        Ok(r.json().await?)
+    }
+
     /// The token's name and role (`GET /api/v1/whoami`).
     pub async fn whoami(&self) -> Result<(String, String), ApiError> {
         let r = self

@@ -162,9 +162,10 @@ struct RunArgs {
     /// API token (admin in secure mode: the fleet enrolls its keys).
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: String,
-    /// The site directory the server runs on.
-    #[arg(long, default_value = "maps/sites/demo")]
-    site: PathBuf,
+    /// The site directory the server runs on (default: the server's own site, loaded through
+    /// its API, `GET /api/v1/site/files`).
+    #[arg(long)]
+    site: Option<PathBuf>,
     /// How many AGVs.
     #[arg(long, default_value_t = 10)]
     agvs: usize,
@@ -301,11 +302,21 @@ async fn main() -> anyhow::Result<()> {
             return Ok(());
         }
     };
+    // The site the server runs unless one was named, in a scratch directory the run reads.
+    let scratch = match &a.site {
+        Some(_) => None,
+        None => Some(server_site(&a.api, &a.token).await?),
+    };
+    let site = a
+        .site
+        .clone()
+        .or_else(|| scratch.as_ref().map(|s| s.0.clone()))
+        .unwrap_or_default();
     let report = agv_sim::run(agv_sim::RunOptions {
         servers: a.server,
         api: a.api,
         token: a.token,
-        site: a.site,
+        site,
         agvs: a.agvs,
         mode: a.mode,
         profile: a.profile,
@@ -325,6 +336,8 @@ async fn main() -> anyhow::Result<()> {
         min_status_period_ms: a.min_status_period_ms,
     })
     .await?;
+    // (before any exit below, which would skip its removal)
+    drop(scratch);
     print!("{}", report.table());
     if let Some(path) = a.report_json {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
@@ -402,4 +415,33 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
     }
     Ok(())
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The site the server runs (`GET /api/v1/site/files`), written to a scratch directory.
+async fn server_site(api: &[String], token: &str) -> anyhow::Result<Scratch> {
+    let client = agv_sim::api::Api::with_bases(api, token);
+    let files = client.site_files().await.map_err(|e| {
+        anyhow::anyhow!(
+            "loading the server's site (GET /api/v1/site/files): {e} ({}); give --site DIR to \
+             use a site directory instead",
+            e.code()
+        )
+    })?;
+    let dir = Scratch(std::env::temp_dir().join(format!("agv-sim-site-{}", std::process::id())));
+    files.write(&dir.0)?;
+    eprintln!(
+        "site: the server's ({} map{}), from its API",
+        files.maps.len(),
+        if files.maps.len() == 1 { "" } else { "s" }
+    );
+    Ok(dir)
 }

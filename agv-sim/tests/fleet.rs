@@ -138,7 +138,8 @@ async fn demo_site_reconnection_churn() {
 }
 
 /// Off a terminal (here: standard error is a pipe) `agv-sim run` prints a plain progress line
-/// every 10 s instead of the bar nobody sees, so a log or CI shows how the run goes.
+/// every 10 s instead of the bar nobody sees, so a log or CI shows how the run goes. Without
+/// `--site` it drives the site the server runs, loaded through the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_a_terminal_progress_comes_as_lines() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,8 +154,7 @@ async fn off_a_terminal_progress_comes_as_lines() {
         serving.api(),
         "--token".to_owned(),
         serving.token.clone(),
-        "--site".to_owned(),
-        site("demo").display().to_string(),
+        // no --site: the server's own, through its API
         "--agvs".to_owned(),
         "3".to_owned(),
         "--duration".to_owned(),
@@ -177,6 +177,10 @@ async fn off_a_terminal_progress_comes_as_lines() {
         .lines()
         .filter(|l| l.starts_with("progress: "))
         .collect();
+    assert!(
+        stderr.contains("site: the server's (1 map), from its API"),
+        "{stderr}"
+    );
     assert_eq!(lines.len(), 1, "{stderr}");
     // (10 s after the start, or a little later on a loaded machine)
     assert!(
@@ -241,4 +245,43 @@ async fn the_token_is_checked_before_the_run() {
     assert!(low.to_string().contains("needs operator"), "{low}");
     assert!(started.elapsed() < Duration::from_secs(10), "found late");
     serving.stop().await;
+}
+
+/// The server serves the files of the site it runs; written out and read back they are the
+/// same files and the same site, and a map path that would leave the directory is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_servers_site_comes_through_its_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site("warehouse-3f"));
+    let serving = server::Serving::start(config).await;
+    let api = agv_sim::api::Api::new(&serving.api(), &serving.token);
+    let served = api.site_files().await.unwrap();
+    let on_disk = maps::file::SiteFiles::read(&site("warehouse-3f")).unwrap();
+    assert_eq!(served, on_disk);
+    assert_eq!(served.maps.len(), 3);
+    let out = tempfile::tempdir().unwrap();
+    served.write(out.path()).unwrap();
+    assert_eq!(maps::file::SiteFiles::read(out.path()).unwrap(), on_disk);
+    let loaded = maps::Site::load(out.path()).unwrap();
+    let original = maps::Site::load(&site("warehouse-3f")).unwrap();
+    assert_eq!(loaded.node_count(), original.node_count());
+    assert_eq!(loaded.maps().len(), 3);
+    // Without a token: 401, as the rest of the API.
+    let anonymous = agv_sim::api::Api::new(&serving.api(), "");
+    assert_eq!(
+        anonymous.site_files().await.unwrap_err().code(),
+        "unauthorized"
+    );
+    serving.stop().await;
+
+    for hostile in ["../escape.toml", "/tmp/abs.toml", ""] {
+        let mut files = on_disk.clone();
+        files.maps[0].0 = std::path::PathBuf::from(hostile);
+        let out = tempfile::tempdir().unwrap();
+        let target = out.path().join("site");
+        assert!(files.write(&target).is_err(), "{hostile:?} written");
+        assert!(!target.exists(), "nothing written for {hostile:?}");
+        assert!(!out.path().join("escape.toml").exists());
+    }
 }

@@ -406,8 +406,9 @@ pub struct MapNode {
     pub node: u32,
 }
 
-/// A site as files: `site.toml` and each map file.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A site as files: `site.toml` and each map file (as JSON: `{"site": {...}, "maps": [[path,
+/// {...}], ...]}`, which rcs-server serves for simulators to load the site it runs).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SiteFiles {
     /// `site.toml`.
     pub site: Option<SiteFile>,
@@ -445,12 +446,26 @@ impl SiteFiles {
         })
     }
 
-    /// Writes a site directory (creating it).
+    /// Writes a site directory (creating it). Every map file goes inside `dir`: a map path
+    /// that is absolute or climbs out (`..`) is refused before anything is written (the files
+    /// may come from elsewhere: `agv-sim run` writes what a server sends).
     pub fn write(&self, dir: &Path) -> Result<(), SiteError> {
         let io = |path: &Path, e: std::io::Error| SiteError::Io {
             file: path.to_path_buf(),
             reason: e.to_string(),
         };
+        for (file, _) in &self.maps {
+            let inside = !file.as_os_str().is_empty()
+                && file
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !inside {
+                return Err(SiteError::Io {
+                    file: file.clone(),
+                    reason: "a map file outside the site directory".into(),
+                });
+            }
+        }
         std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         if let Some(site) = &self.site {
             let path = dir.join("site.toml");
@@ -462,6 +477,9 @@ impl SiteFiles {
         }
         for (file, map) in &self.maps {
             let path = dir.join(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+            }
             let text = toml::to_string_pretty(map).map_err(|e| SiteError::Io {
                 file: path.clone(),
                 reason: e.to_string(),

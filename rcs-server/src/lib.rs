@@ -170,13 +170,25 @@ pub fn redact_url(url: &str) -> String {
 
 /// Loads the configured site, or the embedded demo site.
 pub fn load_site(config: &Config) -> Result<maps::Site, ServerError> {
+    Ok(compile_site(config, &site_files(config)?)?)
+}
+
+/// The configured site's files, or the embedded demo site's.
+fn site_files(config: &Config) -> Result<maps::file::SiteFiles, ServerError> {
     Ok(match &config.site {
-        Some(dir) => maps::Site::load(dir)?,
-        None => maps::Site::compile(
-            &maps::generate::embedded_demo(),
-            std::path::Path::new("<built-in demo>"),
-        )?,
+        Some(dir) => maps::file::SiteFiles::read(dir)?,
+        None => maps::generate::embedded_demo(),
     })
+}
+
+fn compile_site(
+    config: &Config,
+    files: &maps::file::SiteFiles,
+) -> Result<maps::Site, maps::SiteError> {
+    match &config.site {
+        Some(dir) => maps::Site::compile(files, dir),
+        None => maps::Site::compile(files, std::path::Path::new("<built-in demo>")),
+    }
 }
 
 /// A running server's handles: where it listens and its state (for tests and the API).
@@ -412,21 +424,38 @@ pub(crate) async fn snapshot(
     Ok(restore(config, db, None, stop, true).await?.state)
 }
 
+/// A site loaded: compiled, and the files it was compiled from.
+type LoadedSite = (&'static Arc<maps::Site>, Arc<maps::file::SiteFiles>);
+
 /// The site, loaded once per site directory and kept for as long as the process runs (the
 /// traffic core borrows it; a term or a standby's snapshot is rebuilt many times, the site
-/// is not).
-fn site_of(config: &Config) -> Result<&'static Arc<maps::Site>, ServerError> {
-    type Loaded = Vec<(Option<std::path::PathBuf>, &'static Arc<maps::Site>)>;
+/// is not), with the files it was compiled from (served at `GET /api/v1/site/files`).
+fn loaded_site(config: &Config) -> Result<LoadedSite, ServerError> {
+    type Loaded = Vec<(Option<std::path::PathBuf>, LoadedSite)>;
     static SITES: std::sync::Mutex<Loaded> = std::sync::Mutex::new(Vec::new());
     let mut sites = SITES.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, s)) = sites.iter().find(|(p, _)| *p == config.site) {
-        return Ok(s);
+        return Ok(s.clone());
     }
-    let site = load_site(config)?;
+    let files = site_files(config)?;
+    let site = compile_site(config, &files)?;
     tracing::info!(site = %site.name, maps = site.maps().len(), nodes = site.node_count(), "site loaded");
     let site: &'static Arc<maps::Site> = Box::leak(Box::new(Arc::new(site)));
-    sites.push((config.site.clone(), site));
-    Ok(site)
+    let loaded = (site, Arc::new(files));
+    sites.push((config.site.clone(), loaded.clone()));
+    Ok(loaded)
+}
+
+fn site_of(config: &Config) -> Result<&'static Arc<maps::Site>, ServerError> {
+    Ok(loaded_site(config)?.0)
+}
+
+/// The files of the site this server runs (loaded at start: never read again from disk, so
+/// what is served is what runs).
+pub(crate) fn loaded_site_files(
+    config: &Config,
+) -> Result<Arc<maps::file::SiteFiles>, ServerError> {
+    Ok(loaded_site(config)?.1)
 }
 
 /// The space table after a restart: every known AGV's footprint at its last pose (they are

@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/waits"),
     ("get", "/api/v1/maps"),
     ("get", "/api/v1/maps/{id}"),
+    ("get", "/api/v1/site/files"),
     ("get", "/api/v1/events"),
     ("get", "/api/v1/live"),
     ("get", "/api/v1/space"),

@@ -1,5 +1,6 @@
 //! `/api/v1/maps`: the site's maps with their nodes, edges, areas and lift doors (for the
-//! dashboard and business systems).
+//! dashboard and business systems); `/api/v1/site/files`: the site's files as the server loaded
+//! them (for simulators: `agv-sim run` loads the site from there by default).
 
 use std::sync::Arc;
 
@@ -219,4 +220,24 @@ pub(super) async fn one(
         areas,
         lifts,
     }))
+}
+
+/// The site's files (`site.toml` and every map file) as this server loaded them at start, as
+/// JSON (`maps::file::SiteFiles`: `{"site": {...}, "maps": [["floor1.toml", {...}], ...]}`): what a
+/// simulator needs to drive the site the server runs.
+#[utoipa::path(get, path = "/api/v1/site/files", tag = "maps",
+    responses((status = 200, description = "the site's files", body = Object)))]
+pub(super) async fn site_files(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<axum::response::Response, ApiError> {
+    authorize(&shared, &headers, None, Role::Viewer)?;
+    let files = crate::loaded_site_files(&shared.config).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "site_unavailable",
+            e.to_string(),
+        )
+    })?;
+    Ok(axum::response::IntoResponse::into_response(Json(&*files)))
 }

@@ -64,6 +64,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/waits", get(tasks::waits))
         .route("/api/v1/maps", get(maps::list))
         .route("/api/v1/maps/{id}", get(maps::one))
+        .route("/api/v1/site/files", get(maps::site_files))
         .route("/api/v1/events", get(events::events))
         .route("/api/v1/live", get(live::live))
         .route("/api/v1/space", get(live::space))
@@ -183,6 +184,7 @@ async fn authenticate_first(
         lifecycle::decommission,
         maps::list,
         maps::one,
+        maps::site_files,
         grants::list,
         grants::revoke,
         grants::safety,
