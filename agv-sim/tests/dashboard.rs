@@ -5,7 +5,7 @@
 //! floors, pauses and resumes an AGV from its detail panel (checked through the API), picks an AGV
 //! and a node on the canvas, submits a task to that node, and checks that a viewer token gets no
 //! action buttons; the reserved path of a running task shows as an overlay; a waiting task is in
-//! the waits list with its reason; the legend names every area kind, node kind and lane rule of
+//! the waits list with its reason, and leaves the page when its AGV is decommissioned; the legend names every area kind, node kind and lane rule of
 //! the floor with one-way lanes, no two labels overlap and no map label lies on an AGV; every
 //! string shows in Simplified Chinese at the language switch. Screenshots go to
 //! `target/tmp/dashboard-*.png`.
@@ -69,6 +69,18 @@ impl Api {
             .json()
             .await
             .unwrap()
+    }
+
+    /// `DELETE path`: the status and the answer's text.
+    async fn delete(&self, path: &str) -> (u16, String) {
+        let r = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -572,6 +584,39 @@ async fn dashboard_in_headless_chromium() {
     assert!(text(&c, "#wait-count").await.starts_with('('));
     screenshot(&c, "waits").await;
     click(&c, "button[data-tab='fleet']").await;
+
+    // A decommissioned AGV leaves the page at once (the live stream's `gone` event).
+    until("the enrolled AGV in the fleet list", || async {
+        c.find(Locator::Css("#fleet-list tr[data-agv='99']"))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    api.delete(&format!("/api/v1/tasks/{waiting}")).await;
+    let last = std::sync::Mutex::new((0, String::new()));
+    let gone = browser::poll(browser::WAIT, || async {
+        let answer = api.delete("/api/v1/agvs/99").await;
+        // (409 agv_has_tasks until the cancel has gone through)
+        let done = answer.0 != 409;
+        *last.lock().unwrap() = answer;
+        done.then_some(())
+    })
+    .await;
+    let last = last.into_inner().unwrap();
+    assert!(
+        gone.is_some() && last.0 == 200,
+        "AGV 99 not decommissioned: {last:?}"
+    );
+    until("AGV 99 gone from the fleet list and the map", || async {
+        let row = c
+            .find(Locator::Css("#fleet-list tr[data-agv='99']"))
+            .await
+            .is_ok();
+        let live = js(&c, "return window.rcsDashboard.agv(99);").await;
+        (!row && live.is_null()).then_some(())
+    })
+    .await;
 
     // A viewer sees the fleet but gets no action buttons and no task form.
     click(&c, "#logout").await;
