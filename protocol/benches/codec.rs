@@ -14,9 +14,7 @@ use bytes::{Buf, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use protocol::frame::{self, Flags, FrameDecoder, Header};
 use protocol::message::{Message, MessageType};
-use protocol::session::testing::AcceptAll;
-use protocol::session::{RcsEvent, RcsPolicy, RcsSession, SessionConfig};
-use protocol::types::ResultCode;
+use protocol::session::RcsEvent;
 
 fn frame_of(message: Message) -> (Header, Message, BytesMut) {
     let header = Header::new(
@@ -98,7 +96,7 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
         // The same with the message given back after each frame (`RcsSession::recycle`), as
         // rcs-server gives back the report each new one replaces.
         for recycle in [false, true] {
-            let mut session = established_session();
+            let mut session = samples::established_session();
             let mut seq = 100;
             let mut now = samples::T0 + 1000;
             let name = if recycle {
@@ -144,32 +142,6 @@ fn bench_pair(c: &mut Criterion, name: &str, message: Message, json: &str, parse
         b.iter(|| parse(black_box(&compact)))
     });
     group.finish();
-}
-
-/// A normal-mode session past access and registration, as the server holds one per AGV.
-fn established_session() -> RcsSession<AcceptAll> {
-    let now = samples::T0;
-    let policy = RcsPolicy {
-        secure_required: false,
-        secure_offered: true,
-        allow_fast: true,
-    };
-    let config = SessionConfig::default();
-    let mut s = RcsSession::new(config, policy, AcceptAll, samples::config_push(), 1, now);
-    for name in ["access_request_normal", "register_request"] {
-        let sample = samples::all().into_iter().find(|s| s.name == name).unwrap();
-        let mut wire = BytesMut::new();
-        frame::encode_message(&mut wire, sample.header, &sample.message, 65536).unwrap();
-        s.handle_input(now, &wire);
-        while let Some(event) = s.poll_event() {
-            if let RcsEvent::RegistrationRequested(_) = event {
-                s.accept_registration(now, ResultCode::Ok).unwrap();
-            }
-        }
-        while s.poll_transmit().is_some() {}
-    }
-    assert!(s.is_established());
-    s
 }
 
 fn codec(c: &mut Criterion) {

@@ -20,9 +20,7 @@ use std::hint::black_box;
 use bytes::BytesMut;
 use protocol::frame::{self, Flags, FrameDecoder, Header};
 use protocol::message::Message;
-use protocol::session::testing::AcceptAll;
-use protocol::session::{RcsEvent, RcsPolicy, RcsSession, SessionConfig};
-use protocol::types::ResultCode;
+use protocol::session::RcsEvent;
 
 fn wire(message: &Message, seq: u32, now: u64) -> BytesMut {
     let h = Header::new(message.message_type(), Flags::NONE, seq, samples::AGV, now);
@@ -52,33 +50,7 @@ fn main() {
     match path.as_str() {
         "session" | "recycled" => {
             let recycle = path == "recycled";
-            let now = samples::T0;
-            let policy = RcsPolicy {
-                secure_required: false,
-                secure_offered: true,
-                allow_fast: true,
-            };
-            let mut s = RcsSession::new(
-                SessionConfig::default(),
-                policy,
-                AcceptAll,
-                samples::config_push(),
-                1,
-                now,
-            );
-            for name in ["access_request_normal", "register_request"] {
-                let sample = samples::all().into_iter().find(|s| s.name == name).unwrap();
-                let mut w = BytesMut::new();
-                frame::encode_message(&mut w, sample.header, &sample.message, 65536).unwrap();
-                s.handle_input(now, &w);
-                while let Some(event) = s.poll_event() {
-                    if let RcsEvent::RegistrationRequested(_) = event {
-                        s.accept_registration(now, ResultCode::Ok).unwrap();
-                    }
-                }
-                while s.poll_transmit().is_some() {}
-            }
-            assert!(s.is_established());
+            let mut s = samples::established_session();
             measured(|| {
                 for (now, w) in &frames {
                     s.handle_input(*now, black_box(w));

@@ -9,36 +9,10 @@ use bytes::BytesMut;
 use protocol::frame::{self, Flags, Header};
 use protocol::message::{Message, MessageType};
 use protocol::session::testing::AcceptAll;
-use protocol::session::{RcsEvent, RcsPolicy, RcsSession, SessionConfig};
-use protocol::types::ResultCode;
+use protocol::session::{RcsEvent, RcsSession};
 
 fn established() -> RcsSession<AcceptAll> {
-    let policy = RcsPolicy {
-        secure_required: false,
-        secure_offered: true,
-        allow_fast: true,
-    };
-    let mut s = RcsSession::new(
-        SessionConfig::default(),
-        policy,
-        AcceptAll,
-        samples::config_push(),
-        1,
-        samples::T0,
-    );
-    for name in ["access_request_normal", "register_request"] {
-        let sample = samples::all().into_iter().find(|s| s.name == name).unwrap();
-        let mut w = BytesMut::new();
-        frame::encode_message(&mut w, sample.header, &sample.message, 65536).unwrap();
-        s.handle_input(samples::T0, &w);
-        while let Some(event) = s.poll_event() {
-            if let RcsEvent::RegistrationRequested(_) = event {
-                s.accept_registration(samples::T0, ResultCode::Ok).unwrap();
-            }
-        }
-    }
-    assert!(s.is_established());
-    s
+    samples::established_session()
 }
 
 #[test]

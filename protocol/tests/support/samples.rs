@@ -710,3 +710,42 @@ pub fn all() -> Vec<Sample> {
         ),
     ]
 }
+
+/// A normal-mode `RcsSession` past access and registration of the sample AGV, as a server holds
+/// one per connected AGV (the session tests and the cost harnesses start from it).
+pub fn established_session() -> protocol::session::RcsSession<protocol::session::testing::AcceptAll>
+{
+    use protocol::session::{RcsEvent, RcsPolicy, RcsSession, SessionConfig};
+    let policy = RcsPolicy {
+        secure_required: false,
+        secure_offered: true,
+        allow_fast: true,
+    };
+    let mut s = RcsSession::new(
+        SessionConfig::default(),
+        policy,
+        protocol::session::testing::AcceptAll,
+        config_push(),
+        1,
+        T0,
+    );
+    for name in ["access_request_normal", "register_request"] {
+        let sample = all()
+            .into_iter()
+            .find(|s| s.name == name)
+            .expect("a sample");
+        let mut w = bytes::BytesMut::new();
+        protocol::frame::encode_message(&mut w, sample.header, &sample.message, 65536)
+            .expect("encodes");
+        s.handle_input(T0, &w);
+        while let Some(event) = s.poll_event() {
+            if let RcsEvent::RegistrationRequested(_) = event {
+                s.accept_registration(T0, ResultCode::Ok)
+                    .expect("registering");
+            }
+        }
+    }
+    while s.poll_transmit().is_some() {}
+    assert!(s.is_established());
+    s
+}
