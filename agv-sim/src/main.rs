@@ -430,10 +430,14 @@ impl Drop for Scratch {
 async fn server_site(api: &[String], token: &str) -> anyhow::Result<Scratch> {
     let client = agv_sim::api::Api::with_bases(api, token);
     let files = client.site_files().await.map_err(|e| {
+        let why = match e.code().as_str() {
+            // (servers before 2026-12-01 do not serve their site's files)
+            "not_found" => "this server does not serve its site's files".to_owned(),
+            code => format!("{e} ({code})"),
+        };
         anyhow::anyhow!(
-            "loading the server's site (GET /api/v1/site/files): {e} ({}); give --site DIR to \
-             use a site directory instead",
-            e.code()
+            "loading the server's site (GET /api/v1/site/files): {why}; give --site DIR to use \
+             a site directory instead"
         )
     })?;
     let dir = Scratch(std::env::temp_dir().join(format!("agv-sim-site-{}", std::process::id())));
