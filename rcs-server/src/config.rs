@@ -51,8 +51,9 @@ impl SecurePolicy {
     }
 }
 
-/// Server configuration.
-#[derive(Debug, Clone, clap::Args)]
+/// Server configuration. Its `Debug` hides the secrets: the admin token and the callback secret
+/// show as `***`, passwords in the database and callback URLs are masked.
+#[derive(Clone, clap::Args)]
 pub struct Config {
     /// TOML configuration file (keys as the long flags: `agv-listen = "0.0.0.0:7700"`).
     #[arg(long, env = "RCS_CONFIG")]
@@ -172,6 +173,54 @@ pub struct Config {
     /// Admin API token (otherwise one is generated into `<data-dir>/api-token`, mode 0600).
     #[arg(long = "api-token", env = "RCS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("config", &self.config)
+            .field("agv_listen", &self.agv_listen)
+            .field("http_listen", &self.http_listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::redact_url),
+            )
+            .field("db_schema", &self.db_schema)
+            .field("site", &self.site)
+            .field("secure", &self.secure)
+            .field("allow_fast", &self.allow_fast)
+            .field("max_connections", &self.max_connections)
+            .field("max_frames_per_sec", &self.max_frames_per_sec)
+            .field("max_pending_per_peer", &self.max_pending_per_peer)
+            .field("access_timeout_ms", &self.access_timeout_ms)
+            .field("handshake_timeout_ms", &self.handshake_timeout_ms)
+            .field("link_timeout_ms", &self.link_timeout_ms)
+            .field("rcs_addresses", &self.rcs_addresses)
+            .field("command_timeout_ms", &self.command_timeout_ms)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_event_streams", &self.max_event_streams)
+            .field("telemetry_flush_ms", &self.telemetry_flush_ms)
+            .field("offline_alarm_after_ms", &self.offline_alarm_after_ms)
+            .field("park_after_ms", &self.park_after_ms)
+            .field("charge_below_pct", &self.charge_below_pct)
+            .field("opportunity_below_pct", &self.opportunity_below_pct)
+            .field("congestion_gate", &self.congestion_gate)
+            .field("instance_id", &self.instance_id)
+            .field("advertise_agv", &self.advertise_agv)
+            .field("advertise_http", &self.advertise_http)
+            .field("lease_ms", &self.lease_ms)
+            .field(
+                "callback_url",
+                &self.callback_url.as_deref().map(crate::redact_url),
+            )
+            .field(
+                "callback_secret",
+                &self.callback_secret.as_ref().map(|_| "***"),
+            )
+            .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// A configuration file that could not be used.

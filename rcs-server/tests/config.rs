@@ -138,6 +138,42 @@ fn values_the_server_cannot_work_with_are_refused_naming_the_flag() {
     }
 }
 
+/// Printing a configuration (`{:?}`, as a log line or a panic message might) shows no secret:
+/// the admin token and the callback secret are `***`, URL passwords are masked.
+#[test]
+fn a_printed_configuration_shows_no_secret() {
+    let config = parse(&[
+        "rcs-server",
+        "--api-token",
+        "tok-very-secret-0001",
+        "--callback-secret",
+        "cb-very-secret-0002",
+        "--database-url",
+        "postgres://rcs:pw-secret-0003@127.0.0.1:5432/test",
+        "--callback-url",
+        "https://mes:cb-pass-0004@mes.example/rcs",
+    ])
+    .unwrap();
+    let shown = format!("{config:?}");
+    for secret in [
+        "tok-very-secret-0001",
+        "cb-very-secret-0002",
+        "pw-secret-0003",
+        "cb-pass-0004",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(
+        shown.contains("postgres://rcs:***@127.0.0.1:5432/test"),
+        "{shown}"
+    );
+    assert!(shown.contains("api_token: Some(\"***\")"), "{shown}");
+    assert!(
+        shown.contains("agv_listen"),
+        "the other fields are shown: {shown}"
+    );
+}
+
 #[test]
 fn the_api_token_is_never_read_from_the_file() {
     let dir = tempfile::tempdir().unwrap();
