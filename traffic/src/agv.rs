@@ -90,6 +90,9 @@ pub struct Agv {
     /// into the next one's and back).
     #[serde(skip)]
     pub(crate) cleared_from: [(u32, u64); CLEARED_KEPT],
+    /// Its cell in [`crate::nearby::Nearby`] (none before its first report).
+    #[serde(skip)]
+    pub(crate) cell: Option<crate::nearby::CellKey>,
 }
 
 /// How many of the nodes an AGV was cleared from are remembered.
@@ -152,6 +155,7 @@ impl Agv {
             held: false,
             near: NearCache::default(),
             cleared_from: [(0, 0); CLEARED_KEPT],
+            cell: None,
         }
     }
 

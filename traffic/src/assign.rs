@@ -66,13 +66,12 @@ impl Core<'_> {
     /// Queued tasks in order (priority, deadline, submission) get AGVs: a task naming an AGV
     /// waits for it; any other gets the available AGV nearest its destination (straight line,
     /// other maps 1 km a map away; equally near: the one idle longest, then the lowest id), found
-    /// by a walk of the available AGVs collected once a tick (a tick assigns a few tasks: the
-    /// walks cost less than building a spatial index of thousands of idle AGVs each tick).
+    /// by [`Self::nearest_available`].
     pub(crate) fn assign(&mut self, now: u64) {
         if self.queue.is_empty() {
             return;
         }
-        let mut pool: Option<Vec<Candidate>> = None;
+        let mut pool = Pool::default();
         let order: Vec<(std::cmp::Reverse<u8>, u64, u32)> = self.queue.iter().copied().collect();
         // Bounded work per tick: at most this many routes are planned; the rest wait a tick.
         let mut budget = self.settings.routes_per_tick;
@@ -111,36 +110,14 @@ impl Core<'_> {
                         // a jam is not fed more AGVs (tasks naming theirs may still go)
                         continue;
                     }
-                    let pool = pool.get_or_insert_with(|| {
-                        // the idle AGVs in id order, walked beside the AGVs (no look-ups)
-                        let mut agvs = self.agvs.iter().peekable();
-                        self.idle
-                            .iter()
-                            .filter_map(|id| {
-                                while agvs.next_if(|(k, _)| *k < id).is_some() {}
-                                agvs.next_if(|(k, _)| *k == id)
-                            })
-                            .filter(|(a, v)| {
-                                self.available_agv(a, v, false) && !self.requested.contains_key(a)
-                            })
-                            .map(|(a, v)| Candidate {
-                                at: [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
-                                idle_since_ms: v.idle_since_ms,
-                                agv: *a,
-                            })
-                            .collect()
-                    });
-                    if pool.is_empty() {
-                        // (tasks naming their AGV further down may still go)
-                        continue;
-                    }
                     let Some(n) = self.site.node(dest) else {
                         continue;
                     };
-                    let Some(i) = nearest(pool, [n.x, n.y, f64::from(n.map) * 1000.0]) else {
-                        break;
+                    let Some(agv) = self.nearest_available(&mut pool, n) else {
+                        // (tasks naming their AGV further down may still go)
+                        continue;
                     };
-                    pool.swap_remove(i).agv
+                    agv
                 }
             };
             budget -= 1;
@@ -179,6 +156,90 @@ impl Core<'_> {
         }
     }
 
+    /// The available AGV nearest node `n` (see [`Self::assign`]), not taken yet this tick
+    /// (`pool`). With many idle AGVs (a large fleet, most of it waiting for work) it is found
+    /// in the grid of AGVs, ring by ring of cells around the node, until no cell left can hold
+    /// a nearer one; else (few idle AGVs, or none within [`RINGS`] rings) by a walk of the
+    /// idle AGVs, collected once a tick. Both give the same AGV: ties are broken the same way.
+    fn nearest_available(&self, pool: &mut Pool, n: &maps::site::Node) -> Option<u32> {
+        let at = [n.x, n.y, f64::from(n.map) * 1000.0];
+        if self.idle.len() >= RINGS_FROM
+            && let Some(agv) = self.nearest_in_rings(pool, n.map, at)
+        {
+            pool.take(agv);
+            return Some(agv);
+        }
+        let candidates = pool.walked.get_or_insert_with(|| {
+            // the idle AGVs in id order, walked beside the AGVs (no look-ups)
+            let mut agvs = self.agvs.iter().peekable();
+            self.idle
+                .iter()
+                .filter_map(|id| {
+                    while agvs.next_if(|(k, _)| *k < id).is_some() {}
+                    agvs.next_if(|(k, _)| *k == id)
+                })
+                .filter(|(a, v)| self.candidate(a, v) && !pool.taken.contains(a))
+                .map(|(a, v)| Candidate {
+                    at: [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
+                    idle_since_ms: v.idle_since_ms,
+                    agv: *a,
+                })
+                .collect()
+        });
+        let i = nearest(candidates, at)?;
+        let agv = candidates.swap_remove(i).agv;
+        pool.taken.push(agv);
+        Some(agv)
+    }
+
+    /// Whether `a` (`v`) may be given a task naming no AGV: available, and not named by one.
+    fn candidate(&self, a: &u32, v: &crate::agv::Agv) -> bool {
+        self.available_agv(a, v, false) && !self.requested.contains_key(a)
+    }
+
+    /// [`Self::nearest_available`] in the grid of AGVs: rings of cells around `at` on `map`,
+    /// at most [`RINGS`]; None when none of them holds a candidate nearer than every cell
+    /// beyond.
+    fn nearest_in_rings(&self, pool: &Pool, map: u16, at: [f64; 3]) -> Option<u32> {
+        let mut best: Option<(f64, u64, u32)> = None;
+        for ring in 0..=RINGS {
+            for id in self.nearby.ring(map, at[0], at[1], ring) {
+                let Some(v) = self.agvs.get(&id) else {
+                    continue;
+                };
+                if !self.idle.contains(&id) || !self.candidate(&id, v) || pool.taken.contains(&id) {
+                    continue;
+                }
+                // (as `nearest` computes it, the map's term included: the same value)
+                let (dx, dy, dz) = (
+                    v.pose[0] - at[0],
+                    v.pose[1] - at[1],
+                    f64::from(v.map) * 1000.0 - at[2],
+                );
+                let key = (dx * dx + dy * dy + dz * dz, v.idle_since_ms, id);
+                if best.is_none_or(|b| {
+                    key.0
+                        .total_cmp(&b.0)
+                        .then(key.1.cmp(&b.1))
+                        .then(key.2.cmp(&b.2))
+                        .is_lt()
+                }) {
+                    best = Some(key);
+                }
+            }
+            // Every cell not looked at yet is at least `beyond` away (less a millimetre for
+            // rounding at the cells' edges): a candidate nearer than that is the nearest.
+            let beyond = self.nearby.beyond(at[0], at[1], ring) - 0.001;
+            if let Some(b) = best
+                && beyond > 0.0
+                && b.0 < beyond * beyond
+            {
+                return Some(b.2);
+            }
+        }
+        None
+    }
+
     /// Puts task `id` in the queue.
     pub(crate) fn queue_insert(&mut self, id: u32) {
         let Some(t) = self.tasks.get(&id) else { return };
@@ -207,6 +268,34 @@ impl Core<'_> {
             if *n == 0 {
                 self.requested.remove(&a);
             }
+        }
+    }
+}
+
+/// From how many idle AGVs the nearest is looked for in the grid first.
+const RINGS_FROM: usize = 256;
+
+/// How many rings of cells around a destination are looked at, at most, before the idle
+/// AGVs are walked.
+const RINGS: u32 = 8;
+
+/// What a tick's assignment took and collected.
+#[derive(Debug, Default)]
+struct Pool {
+    /// The AGVs taken by this tick's tasks.
+    taken: Vec<u32>,
+    /// The available AGVs not taken yet, collected the first time they are walked.
+    walked: Option<Vec<Candidate>>,
+}
+
+impl Pool {
+    /// `agv` is taken.
+    fn take(&mut self, agv: u32) {
+        self.taken.push(agv);
+        if let Some(w) = &mut self.walked
+            && let Some(i) = w.iter().position(|c| c.agv == agv)
+        {
+            w.swap_remove(i);
         }
     }
 }
@@ -309,5 +398,80 @@ mod tests {
         let i = nearest(&pool, [0.0, 0.0, 2000.0]).unwrap();
         assert_eq!(pool[i].agv, 2);
         assert_eq!(nearest(&[], [0.0; 3]), None);
+    }
+
+    /// The AGVs the old walk picks for `dests` one after another (the nearest of the idle
+    /// AGVs collected once, each taken), as `assign` picked them before the grid.
+    fn walked(core: &crate::Core<'_>, dests: &[u32]) -> Vec<Option<u32>> {
+        let mut pool: Vec<Candidate> = core
+            .idle
+            .iter()
+            .filter_map(|a| core.agvs.get(a).map(|v| (a, v)))
+            .filter(|(a, v)| core.candidate(a, v))
+            .map(|(a, v)| Candidate {
+                at: [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0],
+                idle_since_ms: v.idle_since_ms,
+                agv: *a,
+            })
+            .collect();
+        dests
+            .iter()
+            .map(|d| {
+                let n = core.site.node(*d).expect("node");
+                let i = nearest(&pool, [n.x, n.y, f64::from(n.map) * 1000.0])?;
+                Some(pool.swap_remove(i).agv)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Found ring by ring in the grid or by the walk, each destination gets the AGV the
+        /// old walk of every idle AGV gave: the same decisions, whatever the fleet.
+        #[test]
+        fn the_grid_finds_the_agv_the_walk_finds(
+            agvs in proptest::collection::vec(
+                (0usize..7200, -3.0f64..3.0, -3.0f64..3.0, 0u64..4, 0u8..10),
+                1..700,
+            ),
+            dests in proptest::collection::vec(0usize..7200, 1..40),
+        ) {
+            use crate::agv::{Mode, Report};
+            let site = maps::Site::compile(
+                &maps::generate::grid_site("rings", 2, 60, 60),
+                std::path::Path::new("."),
+            )
+            .expect("site");
+            let mut core = crate::Core::new(&site, crate::Settings::default(), 0);
+            let nodes = site.nodes();
+            for (i, (node, dx, dy, since, kind)) in agvs.iter().enumerate() {
+                let id = i as u32 + 1;
+                let n = &nodes[*node % nodes.len()];
+                // idle since one of four moments: ties in distance and in time both happen
+                let now = since * 1_000;
+                core.online(now, id, [0.5, 0.5, 0.4, 0.4], 1.5);
+                // some on the node itself (equal distances), some busy, low or moving
+                let (dx, dy) = if *kind < 3 { (0.0, 0.0) } else { (*dx, *dy) };
+                let report = Report {
+                    map: n.map,
+                    pose: [n.x + dx, n.y + dy, 0.0],
+                    moving: *kind == 9,
+                    mode: if *kind == 8 { Mode::Driving } else { Mode::Idle },
+                    last_node: n.id,
+                    battery_pct: if *kind == 7 { 10.0 } else { 90.0 },
+                    settled: true,
+                    task: 0,
+                };
+                core.report(now, id, &report);
+            }
+            let dests: Vec<u32> = dests.iter().map(|d| nodes[*d % nodes.len()].id).collect();
+            let expected = walked(&core, &dests);
+            let mut pool = super::Pool::default();
+            let got: Vec<Option<u32>> = dests
+                .iter()
+                .map(|d| core.nearest_available(&mut pool, site.node(*d).expect("node")))
+                .collect();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }

@@ -214,9 +214,8 @@ pub struct Core<'s> {
     /// the id from which they look next, and when the round (every idle AGV looked at) ends.
     pub(crate) policies_at: (u64, u32, u64),
     pub(crate) stats: Stats,
-    /// The AGVs standing still as (map, x, id), sorted: built by a deadlock pass that needs
-    /// it (replans look for AGVs standing nearby), dropped at its end.
-    pub(crate) still: Option<Vec<(u16, f64, u32)>>,
+    /// The AGVs by where they last reported (replans look for AGVs standing nearby).
+    pub(crate) nearby: crate::nearby::Nearby,
     /// Knots the last deadlock pass found and has not untied yet (untied on the next ticks).
     pub(crate) knots: VecDeque<crate::deadlock::Knot>,
     /// How many more knots the last deadlock pass may untie.
@@ -323,7 +322,7 @@ impl<'s> Core<'s> {
             last_tick_ms: 0,
             policies_at: (0, 0, 0),
             stats: Stats::default(),
-            still: None,
+            nearby: crate::nearby::Nearby::default(),
             knots: VecDeque::new(),
             knots_left: 0,
             congested: false,

@@ -76,7 +76,6 @@ impl Core<'_> {
             self.knots.clear();
         }
         self.planner.set_limit(None);
-        self.still = None;
     }
 
     /// Whether `agv`, at rest with task `task`, still waits for `other` long enough to count.
@@ -376,26 +375,12 @@ impl Core<'_> {
             return false;
         }
         let (x, y) = (a.pose[0], a.pose[1]);
-        // The AGVs standing still, by map and x, once a pass (nobody reports during it).
-        let still = self.still.take().unwrap_or_else(|| {
-            let mut v: Vec<(u16, f64, u32)> = self
-                .agvs
-                .values()
-                .filter(|o| !o.moving)
-                .map(|o| (o.map, o.pose[0], o.id))
-                .collect();
-            // (ids are unique: the order is total, an unstable sort gives the same)
-            v.sort_unstable_by(|p, q| p.0.cmp(&q.0).then(p.1.total_cmp(&q.1)).then(p.2.cmp(&q.2)));
-            v
-        });
-        let lo = still.partition_point(|s| s.0 < map || (s.0 == map && s.1 < x - 41.0));
-        let near: Vec<u32> = still[lo..]
-            .iter()
-            .take_while(|s| s.0 == map && s.1 <= x + 41.0)
-            .map(|s| s.2)
-            .collect();
-        self.still = Some(still);
-        for o in near.iter().map(|id| &self.agvs[id]) {
+        // (the grid gives the AGVs in the cells around; the exact test is below)
+        for o in self
+            .nearby
+            .around(map, x, y, 40.0)
+            .filter_map(|id| self.agvs.get(&id))
+        {
             if o.id != agv
                 && o.map == map
                 && !o.moving

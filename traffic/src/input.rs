@@ -103,7 +103,13 @@ impl Core<'_> {
         let held = !self.space.holds(agv).is_empty();
         self.release_all(agv);
         self.space.clear_footprint(agv);
-        let known = self.agvs.remove(&agv).is_some();
+        let known = match self.agvs.remove(&agv) {
+            Some(mut a) => {
+                self.nearby.remove(agv, &mut a.cell);
+                true
+            }
+            None => false,
+        };
         self.idle.remove(&agv);
         self.settling.remove(&agv);
         self.lifts.retain(|_, rider| *rider != agv);
@@ -247,6 +253,8 @@ impl Core<'_> {
             || agv.settled != r.settled;
         agv.map = r.map;
         agv.pose = r.pose;
+        self.nearby
+            .place(id, &mut agv.cell, r.map, r.pose[0], r.pose[1]);
         agv.moving = r.moving;
         agv.mode = r.mode;
         agv.last_node = r.last_node;

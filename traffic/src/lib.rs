@@ -25,6 +25,7 @@ pub mod core;
 mod deadlock;
 mod input;
 mod lifecycle;
+mod nearby;
 mod policy;
 mod release;
 pub mod sim;

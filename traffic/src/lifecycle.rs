@@ -333,4 +333,42 @@ mod tests {
         core.release_all(1);
         assert!(core.dirty.contains(&task), "not woken by space given up");
     }
+
+    /// The grid of AGVs follows their reports and forgets a forgotten AGV (a replan looking
+    /// for AGVs standing nearby would otherwise find one the core no longer knows).
+    #[test]
+    fn the_grid_of_agvs_follows_reports_and_forgets() {
+        let site = maps::Site::compile(
+            &maps::generate::rack_warehouse(4, 3, false),
+            std::path::Path::new("."),
+        )
+        .expect("site");
+        let mut core = Core::new(&site, Settings::default(), 0);
+        let nodes = site.nodes();
+        let (a, b) = (&nodes[0], &nodes[nodes.len() - 1]);
+        let near = |core: &Core<'_>, n: &maps::site::Node| {
+            let mut v: Vec<u32> = core.nearby.around(n.map, n.x, n.y, 1.0).collect();
+            v.sort_unstable();
+            v
+        };
+        core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+        assert_eq!(
+            near(&core, a),
+            Vec::<u32>::new(),
+            "placed before it reported"
+        );
+        core.report(0, 1, &report_at(&site, a.id, 0.0, Mode::Idle, false));
+        assert_eq!(near(&core, a), vec![1]);
+        core.report(100, 1, &report_at(&site, b.id, 0.0, Mode::Idle, false));
+        assert_eq!(near(&core, a), Vec::<u32>::new(), "left behind");
+        assert_eq!(near(&core, b), vec![1]);
+        core.offline(200, 1);
+        assert_eq!(
+            near(&core, b),
+            vec![1],
+            "an offline AGV stays where it was seen"
+        );
+        assert_eq!(core.forget(1), Ok(true));
+        assert_eq!(near(&core, b), Vec::<u32>::new(), "forgotten");
+    }
 }
