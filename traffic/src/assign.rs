@@ -32,7 +32,11 @@ impl Core<'_> {
 
     /// The node an AGV's routes start from: the nearest to its pose on its map.
     pub(crate) fn current_node(&self, agv: u32) -> Option<u32> {
-        let a = self.agvs.get(&agv)?;
+        self.node_of(self.agvs.get(&agv)?)
+    }
+
+    /// [`Self::current_node`] of an AGV at hand.
+    pub(crate) fn node_of(&self, a: &crate::agv::Agv) -> Option<u32> {
         a.near.get(a.map, a.pose[0], a.pose[1], || {
             self.site
                 .nearest_node(a.map, a.pose[0], a.pose[1])

@@ -89,7 +89,7 @@ impl Core<'_> {
                         || !self.available_agv(id, a, true))
                 })
                 .filter_map(|(id, a)| {
-                    let here = self.current_node(*id)?;
+                    let here = self.node_of(a)?;
                     Some((*id, a.battery_pct, here, self.node_kind(here)))
                 })
                 .collect()
