@@ -163,15 +163,20 @@ impl Core<'_> {
     /// The available AGV nearest node `n` (see [`Self::assign`]), not taken yet this tick
     /// (`pool`). With many idle AGVs (a large fleet, most of it waiting for work) it is found
     /// in the grid of AGVs, ring by ring of cells around the node, until no cell left can hold
-    /// a nearer one; else (few idle AGVs, or none within [`RINGS`] rings) by a walk of the
-    /// idle AGVs, collected once a tick. Both give the same AGV: ties are broken the same way.
+    /// a nearer one; else (few idle AGVs, or none within [`RINGS`] rings: then for the rest
+    /// of the tick) by a walk of the idle AGVs, collected once a tick. Both give the same AGV:
+    /// ties are broken the same way.
     fn nearest_available(&self, pool: &mut Pool, n: &maps::site::Node) -> Option<u32> {
         let at = [n.x, n.y, f64::from(n.map) * 1000.0];
-        if self.idle.len() >= RINGS_FROM
-            && let Some(agv) = self.nearest_in_rings(pool, n.map, at)
-        {
-            pool.take(agv);
-            return Some(agv);
+        if self.idle.len() >= RINGS_FROM && !pool.rings_failed {
+            match self.nearest_in_rings(pool, n.map, at) {
+                Some(agv) => {
+                    pool.take(agv);
+                    return Some(agv);
+                }
+                // (the idle AGVs are far from the work: walked for the rest of this tick)
+                None => pool.rings_failed = true,
+            }
         }
         let candidates = pool.walked.get_or_insert_with(|| {
             // the idle AGVs in id order, walked beside the AGVs (no look-ups)
@@ -215,19 +220,9 @@ impl Core<'_> {
                     continue;
                 }
                 // (as `nearest` computes it, the map's term included: the same value)
-                let (dx, dy, dz) = (
-                    v.pose[0] - at[0],
-                    v.pose[1] - at[1],
-                    f64::from(v.map) * 1000.0 - at[2],
-                );
-                let key = (dx * dx + dy * dy + dz * dz, v.idle_since_ms, id);
-                if best.is_none_or(|b| {
-                    key.0
-                        .total_cmp(&b.0)
-                        .then(key.1.cmp(&b.1))
-                        .then(key.2.cmp(&b.2))
-                        .is_lt()
-                }) {
+                let from = [v.pose[0], v.pose[1], f64::from(v.map) * 1000.0];
+                let key = (d2(from, at), v.idle_since_ms, id);
+                if best.is_none_or(|b| nearer(key, b)) {
                     best = Some(key);
                 }
             }
@@ -290,6 +285,9 @@ struct Pool {
     taken: Vec<u32>,
     /// The available AGVs not taken yet, collected the first time they are walked.
     walked: Option<Vec<Candidate>>,
+    /// A search in the grid found none near enough this tick: the rest are walked (a grid
+    /// search costs a few hundred cells, the walk once collected costs less).
+    rings_failed: bool,
 }
 
 impl Pool {
@@ -316,24 +314,29 @@ struct Candidate {
 /// The index in `pool` of the candidate nearest `at` (straight line); equally near, the one
 /// idle longest, then the lowest id: the choice does not depend on the pool's order.
 fn nearest(pool: &[Candidate], at: [f64; 3]) -> Option<usize> {
-    let d2 = |c: &Candidate| {
-        let (dx, dy, dz) = (c.at[0] - at[0], c.at[1] - at[1], c.at[2] - at[2]);
-        dx * dx + dy * dy + dz * dz
-    };
-    let mut best: Option<(f64, u64, u32, usize)> = None;
+    let mut best: Option<((f64, u64, u32), usize)> = None;
     for (i, c) in pool.iter().enumerate() {
-        let key = (d2(c), c.idle_since_ms, c.agv, i);
-        if best.is_none_or(|b| {
-            key.0
-                .total_cmp(&b.0)
-                .then(key.1.cmp(&b.1))
-                .then(key.2.cmp(&b.2))
-                .is_lt()
-        }) {
-            best = Some(key);
+        let key = (d2(c.at, at), c.idle_since_ms, c.agv);
+        if best.is_none_or(|b| nearer(key, b.0)) {
+            best = Some((key, i));
         }
     }
-    best.map(|b| b.3)
+    best.map(|b| b.1)
+}
+
+/// The squared distance between two places (x, y, and the map 1 km a map away).
+fn d2(a: [f64; 3], b: [f64; 3]) -> f64 {
+    let (dx, dy, dz) = (a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+    dx * dx + dy * dy + dz * dz
+}
+
+/// Whether candidate `a` (squared distance, idle since, id) goes before `b`: nearer, then idle
+/// longer, then the lower id.
+fn nearer(a: (f64, u64, u32), b: (f64, u64, u32)) -> bool {
+    a.0.total_cmp(&b.0)
+        .then(a.1.cmp(&b.1))
+        .then(a.2.cmp(&b.2))
+        .is_lt()
 }
 
 /// The steps of a route.
