@@ -687,8 +687,10 @@ pub async fn run(
             }
             _ => failover.failed(),
         };
+        let ahead = body.held().released_ahead;
         body.on_link_lost();
         monitor.held(spec.id, body.held());
+        monitor.link_lost(spec.id, ahead);
         // moved by hand (at most once per lost session) while the link is down
         if let Some(r) = &spec.relocate
             && lost

@@ -112,6 +112,10 @@ impl std::fmt::Display for Violation {
 #[derive(Debug)]
 pub struct Monitor {
     positions: Mutex<HashMap<u32, (Position, Held)>>,
+    /// The nodes released ahead of an AGV when it lost its link: the RCS keeps them for it
+    /// while it is away and after it is back, until it is released a path again (the AGV's own
+    /// view, `Held`, is empty from the loss on).
+    kept: Mutex<HashMap<u32, Vec<u32>>>,
     /// Lift doors: (lift, map, x, y). The doors of a lift are one cabin on every floor.
     cabins: Vec<(u16, u16, f64, f64)>,
     first: Mutex<Vec<Violation>>,
@@ -123,6 +127,7 @@ impl Default for Monitor {
     fn default() -> Self {
         Self {
             positions: Mutex::default(),
+            kept: Mutex::default(),
             cabins: Vec::new(),
             first: Mutex::default(),
             samples: AtomicU64::new(0),
@@ -177,8 +182,23 @@ impl Monitor {
 
     /// Records what `agv` holds (when it changes: a command, a grant, a lost link).
     pub fn held(&self, agv: u32, held: Held) {
+        if !held.released_ahead.is_empty() {
+            // released a path again: what it had before is the RCS's to give up or send again
+            self.kept.lock().expect("not poisoned").remove(&agv);
+        }
         if let Some(e) = self.positions.lock().expect("not poisoned").get_mut(&agv) {
             e.1 = held;
+        }
+    }
+
+    /// `agv` lost its link with `released_ahead` still ahead of it: the RCS keeps that space
+    /// for it (see [`Self::released_ahead`]).
+    pub fn link_lost(&self, agv: u32, released_ahead: Vec<u32>) {
+        if !released_ahead.is_empty() {
+            self.kept
+                .lock()
+                .expect("not poisoned")
+                .insert(agv, released_ahead);
         }
     }
 
@@ -301,14 +321,19 @@ impl Monitor {
             .any(|(p, _)| p.map == map && (p.x - x).hypot(p.y - y) < radius)
     }
 
-    /// Every node released to an AGV and still ahead of it (an AGV drives there).
+    /// Every node released to an AGV and still ahead of it (an AGV drives there), and those
+    /// an AGV had ahead when it lost its link and has not been released a path since (the RCS
+    /// keeps them for it: it drives there once it is back).
     pub fn released_ahead(&self) -> Vec<u32> {
-        self.positions
+        let mut nodes: Vec<u32> = self
+            .positions
             .lock()
             .expect("not poisoned")
             .values()
             .flat_map(|(_, h)| h.released_ahead.iter().copied())
-            .collect()
+            .collect();
+        nodes.extend(self.kept.lock().expect("not poisoned").values().flatten());
+        nodes
     }
 
     /// Where `agv` was last seen, if it was.
@@ -362,6 +387,31 @@ mod tests {
             y,
             theta: 0.0,
         }
+    }
+
+    /// What an AGV had released ahead when its link broke counts as ahead of it until it is
+    /// released a path again: a person putting another AGV down while links are down (a
+    /// restart) keeps off it, though the AGV's own view is empty from the loss on.
+    #[test]
+    fn the_path_of_an_agv_that_lost_its_link_stays_ahead_of_it_until_a_new_release() {
+        let m = Monitor::default();
+        m.set(1, at(1, 0.0, 0.0));
+        let ahead = |nodes: Vec<u32>| Held {
+            task_id: 7,
+            released_ahead: nodes,
+            grant: None,
+        };
+        m.held(1, ahead(vec![5, 6]));
+        assert_eq!(m.released_ahead(), vec![5, 6]);
+        // the link breaks: the AGV stops and forgets its path; it reconnects (empty again)
+        m.link_lost(1, vec![5, 6]);
+        m.held(1, Held::default());
+        m.link_lost(1, vec![]);
+        m.held(1, Held::default());
+        assert_eq!(m.released_ahead(), vec![5, 6]);
+        // released a path again: that is what is ahead now
+        m.held(1, ahead(vec![6, 8]));
+        assert_eq!(m.released_ahead(), vec![6, 8]);
     }
 
     #[test]
