@@ -205,6 +205,8 @@ struct Body {
     offline_since: Option<Instant>,
     /// Its parameters (ParamSet / ParamQuery): the top speed among them.
     params: crate::params::Params,
+    /// Moved by hand while its link is down: put down as the link comes back (`relocate`).
+    relocate: bool,
 }
 
 impl Body {
@@ -233,6 +235,7 @@ impl Body {
             sessions: 0,
             offline_since: None,
             params: crate::params::Params::new(TOP_SPEED, ACCEL, format!("sim-{}", spec.id)),
+            relocate: false,
         }
     }
 
@@ -691,36 +694,14 @@ pub async fn run(
         body.on_link_lost();
         monitor.held(spec.id, body.held());
         monitor.link_lost(spec.id, ahead);
-        // moved by hand (at most once per lost session) while the link is down
+        // moved by hand (at most once per lost session) while the link is down: put down
+        // when the link comes back (see `relocate`)
         if let Some(r) = &spec.relocate
             && lost
             && rng.chance(r.probability)
             && !r.places.is_empty()
         {
-            let start = (rng.next() % r.places.len() as u64) as usize;
-            let released = monitor.released_ahead();
-            let free = (0..r.places.len())
-                .map(|i| r.places[(start + i) % r.places.len()])
-                .find(|(map, x, y, _)| {
-                    // as a person would: not onto another AGV nor into the path it is driving
-                    // (an AGV put there while the RCS cannot see it is driven into)
-                    !monitor.occupied(*map, *x, *y, 1.6)
-                        && !released.iter().any(|n| {
-                            r.nodes
-                                .get(n)
-                                .is_some_and(|(m, nx, ny)| m == map && (nx - x).hypot(ny - y) < 1.6)
-                        })
-                });
-            if let Some((map, x, y, node)) = free {
-                body.map_id = map;
-                body.x = x;
-                body.y = y;
-                body.theta = 0.0;
-                body.last_node_id = node;
-                body.origin = (x, y);
-                stats.relocated.fetch_add(1, Ordering::Relaxed);
-                monitor.set(spec.id, body.position());
-            }
+            body.relocate = true;
         }
         tokio::select! {
             () = tokio::time::sleep(pause) => {}
@@ -790,6 +771,41 @@ async fn connect(
     }
 }
 
+/// An AGV moved by hand while its link was down ([`Body::relocate`]) is put down now, as its
+/// link comes back (before it registers), where a careful person would put it: a free place
+/// not on another AGV, nor on a path released ahead of one, nor on a path an AGV had released
+/// when its link broke (the RCS keeps it for that AGV). Put down any earlier (when the link
+/// broke), a path released to another AGV in between would run through it while the RCS
+/// cannot see it. Stays where it is when no such place is found.
+fn relocate(spec: &Spec, body: &mut Body, rng: &mut Rng, monitor: &Monitor, stats: &Stats) {
+    let Some(r) = &spec.relocate else { return };
+    if !std::mem::take(&mut body.relocate) || r.places.is_empty() {
+        return;
+    }
+    let start = (rng.next() % r.places.len() as u64) as usize;
+    let released = monitor.released_ahead();
+    let free = (0..r.places.len())
+        .map(|i| r.places[(start + i) % r.places.len()])
+        .find(|(map, x, y, _)| {
+            !monitor.occupied(*map, *x, *y, 1.6)
+                && !released.iter().any(|n| {
+                    r.nodes
+                        .get(n)
+                        .is_some_and(|(m, nx, ny)| m == map && (nx - x).hypot(ny - y) < 1.6)
+                })
+        });
+    if let Some((map, x, y, node)) = free {
+        body.map_id = map;
+        body.x = x;
+        body.y = y;
+        body.theta = 0.0;
+        body.last_node_id = node;
+        body.origin = (x, y);
+        stats.relocated.fetch_add(1, Ordering::Relaxed);
+        monitor.set(spec.id, body.position());
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn drive<K: AgvCrypto>(
     server: &str,
@@ -806,6 +822,7 @@ async fn drive<K: AgvCrypto>(
         .await
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
     let _ = stream.set_nodelay(true);
+    relocate(spec, body, rng, monitor, stats);
     session
         .connect(now_ms())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
