@@ -681,6 +681,74 @@ fn an_unknown_agv_key_is_refused() {
     );
 }
 
+/// A secure pair whose AGV key is enrolled with the identifier `enrolled_id` and whose AGV
+/// announces and signs with `agv_id`.
+fn secure_pair_ids(
+    enrolled_id: &[u8],
+    agv_id: &[u8],
+) -> Pair<AgvHandshake<Rng>, RcsHandshake<Store, Rng>> {
+    let mut rng = system_rng();
+    let secret = SigningKey::generate(DEFAULT_ID, &mut rng)
+        .unwrap()
+        .secret()
+        .clone();
+    let k = Keys {
+        agv: Arc::new(SigningKey::new(agv_id, secret.clone()).unwrap()),
+        rcs: Arc::new(SigningKey::generate(DEFAULT_ID, &mut rng).unwrap()),
+    };
+    let mut p = secure_pair_with(&k, false, SecureProfile::Guide, OPEN);
+    let rcs_verifier = Arc::new(CachedVerifier::new(k.rcs.verifying_key().clone()));
+    let hs = AgvHandshake::new(k.agv.clone(), agv_id, rcs_verifier, system_rng());
+    p.agv = AgvSession::new(
+        SessionConfig::default(),
+        AGV,
+        AccessMode::Secure,
+        SecureProfile::Guide,
+        Some(hs),
+        registration(),
+        T0,
+    );
+    p.agv.connect(T0).unwrap();
+    let enrolled = SigningKey::new(enrolled_id, secret).unwrap();
+    let mut store = Store::default();
+    store.0.insert(
+        (AGV, enrolled.verifying_key().key_id()),
+        Arc::new(CachedVerifier::new(enrolled.verifying_key().clone())),
+    );
+    let rcs_hs = RcsHandshake::new(k.rcs.clone(), DEFAULT_ID, store, system_rng());
+    p.rcs = RcsSession::new(SessionConfig::default(), OPEN, rcs_hs, config_push(), 7, T0);
+    p
+}
+
+#[test]
+fn an_agv_signing_with_another_identifier_than_it_was_enrolled_with_is_refused() {
+    // Enrolled as `AGV-5017-Z`, signing (and announcing) the default identifier: refused.
+    let mut p = secure_pair_ids(b"AGV-5017-Z", DEFAULT_ID);
+    p.run(100);
+    assert!(p.agv.is_closed() && p.rcs.is_closed());
+    assert!(
+        p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+            ResultCode::AuthenticationFailed
+        ))),
+        "{:?}",
+        p.agv_events
+    );
+    // The other way round too: enrolled with the default, signing with its own identifier.
+    let mut p = secure_pair_ids(DEFAULT_ID, b"AGV-5017-Z");
+    p.run(100);
+    assert!(!p.rcs.is_established());
+    assert!(
+        p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+            ResultCode::AuthenticationFailed
+        ))),
+        "{:?}",
+        p.agv_events
+    );
+    // Signing with the enrolled identifier: accepted, and the session works.
+    let mut p = secure_pair_ids(b"AGV-5017-Z", b"AGV-5017-Z");
+    exercise(&mut p);
+}
+
 #[test]
 fn a_wrong_rcs_key_fails_the_handshake_on_the_agv() {
     let k = keys();
