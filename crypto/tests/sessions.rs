@@ -615,6 +615,52 @@ fn dropped_commands_are_resent_and_eventually_reported() {
 }
 
 #[test]
+fn the_rcs_resends_an_unanswered_command_after_2_s_three_times_then_reports_it() {
+    // docs/protocol.md 4.3: the RCS's command timeout is 2 s, a command is sent at most 4 times.
+    let mut p = normal_pair(OPEN);
+    p.run(100);
+    assert!(p.established());
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sent.clone();
+    p.fate = Box::new(move |from_agv, b| {
+        let mut buf = BytesMut::from(&b[..]);
+        let f = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+        if !from_agv && f.header.message_type == MessageType::TASK_CONTROL {
+            log.borrow_mut().push((f.header.seq, f.header.timestamp_ms));
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let t0 = p.rcs_now();
+    let lost = p.rcs.send_command(t0, pause()).unwrap();
+    p.run(7_990);
+    assert!(
+        !p.rcs_events
+            .iter()
+            .any(|e| matches!(e, RcsEvent::Unanswered { .. })),
+        "not reported before 8 s"
+    );
+    p.run(20);
+    let sent = sent.borrow();
+    let after: Vec<u64> = sent.iter().map(|(_, t)| t - t0).collect();
+    assert_eq!(after, [0, 2000, 4000, 6000], "sent at t0, then every 2 s");
+    let mut seqs: Vec<u32> = sent.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs[0], lost);
+    seqs.dedup();
+    assert_eq!(seqs.len(), 4, "each resend has a new sequence number");
+    assert!(p.rcs_events.iter().any(|e| matches!(
+        e,
+        RcsEvent::Unanswered {
+            message_type: MessageType::TASK_CONTROL,
+            seq,
+        } if *seq == lost
+    )));
+    assert_eq!(SessionConfig::default().command_timeout_ms, 2000);
+    assert_eq!(SessionConfig::default().max_retransmits, 3);
+}
+
+#[test]
 fn duplicated_frames_are_refused_as_replays_and_reordered_ones_accepted() {
     let k = keys();
     let mut p = secure_pair_with(&k, true, SecureProfile::Fast, OPEN);
