@@ -284,6 +284,12 @@ impl Body {
         self.next < self.released && !self.paused && !self.safety_stopped
     }
 
+    /// Whether it has a task to pause or resume: a path not driven to its end, or actions
+    /// running.
+    fn has_task(&self) -> bool {
+        self.next < self.path.len() || self.action_until.is_some()
+    }
+
     fn state(&self) -> AgvState {
         if let Some(s) = self.state_override {
             return s;
@@ -548,6 +554,13 @@ impl Body {
                 self.charging = false;
                 ok(m)
             }
+            // Pause and resume need a task (docs/protocol.md 6.6, TaskControl): without one,
+            // StateConflict and nothing changes; pausing a paused AGV or resuming a running one
+            // is Ok (the answer a resend gets).
+            Message::TaskControl(TaskControl {
+                op: TaskOp::Pause | TaskOp::Resume,
+                ..
+            }) if !self.has_task() => conflict(m),
             Message::TaskControl(t) => {
                 match t.op {
                     TaskOp::Pause => self.paused = true,
@@ -1049,5 +1062,75 @@ async fn drive<K: AgvCrypto>(
                 return Ok(Ended::Stop);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> Body {
+        let spec = Spec {
+            id: 1,
+            map_id: 1,
+            x: 0.0,
+            y: 0.0,
+            node: 1,
+            keys: None,
+            profile: Profile::Guide,
+            time_scale: 1.0,
+            obstacles_per_min: 0.0,
+            seed: 1,
+            relocate: None,
+            churn_per_hour: 0.0,
+            min_status_period_ms: 0,
+        };
+        Body::new(&spec, 80.0)
+    }
+
+    fn answer(b: &mut Body, op: TaskOp) -> ResultCode {
+        let m: Message = TaskControl { task_id: 0, op }.into();
+        match b.command(7, &m) {
+            Message::Ack(a) => a.result,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn pause_and_resume_without_a_task_are_state_conflicts() {
+        // docs/protocol.md 6.6, TaskControl
+        let mut b = body();
+        assert_eq!(answer(&mut b, TaskOp::Pause), ResultCode::StateConflict);
+        assert_eq!(answer(&mut b, TaskOp::Resume), ResultCode::StateConflict);
+        assert_eq!(b.state(), AgvState::Idle, "nothing changed");
+        assert_eq!(answer(&mut b, TaskOp::Cancel), ResultCode::Ok);
+        // with a task: Ok, twice (a resend gets the same answer)
+        let node = |id: u32, x: f64| PathNode {
+            node_id: id,
+            sequence: 0,
+            pose: Pose {
+                x,
+                y: 0.0,
+                theta: 0.0,
+            },
+            attribute: TargetAttribute::PassThrough,
+            actions: Vec::new(),
+        };
+        b.path = vec![node(1, 0.0), node(2, 1.0)];
+        b.released = 2;
+        b.next = 1;
+        for _ in 0..2 {
+            assert_eq!(answer(&mut b, TaskOp::Pause), ResultCode::Ok);
+            assert_eq!(b.state(), AgvState::Paused);
+        }
+        for _ in 0..2 {
+            assert_eq!(answer(&mut b, TaskOp::Resume), ResultCode::Ok);
+            assert_eq!(b.state(), AgvState::Working);
+        }
+        // a cancelled task is no task: its id is no longer reported (6.11)
+        b.task_id = 5;
+        assert_eq!(answer(&mut b, TaskOp::Cancel), ResultCode::Ok);
+        assert_eq!(b.task_id, 0);
+        assert_eq!(answer(&mut b, TaskOp::Pause), ResultCode::StateConflict);
     }
 }

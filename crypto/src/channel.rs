@@ -183,6 +183,31 @@ mod tests {
     }
 
     #[test]
+    fn the_counter_is_the_iv_plus_the_block_number_big_endian() {
+        // docs/protocol.md 10.2: block i is XORed with SM4(key, IV + i), the IV a 128-bit
+        // big-endian integer; across 256 blocks the carry reaches byte 14.
+        let enc = [0x5a; 16];
+        let keys = DirectionKeys::new(Direction::RcsToAgv, &enc, &[1; 32]);
+        let cipher = Sm4Ctr::new(&enc);
+        let mut data = alloc::vec![0u8; 16 * 300 + 5];
+        keys.apply_keystream(0x0102_0304, &mut data);
+        let iv = [2, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+        for (i, tail) in [
+            (0usize, [0u8, 0]),
+            (1, [0, 1]),
+            (255, [0, 0xff]),
+            (256, [1, 0]),
+            (300, [1, 0x2c]),
+        ] {
+            let mut block = iv;
+            block[14..].copy_from_slice(&tail);
+            cipher.encrypt_block(&mut block);
+            let got = &data[16 * i..(16 * i + 16).min(data.len())];
+            assert_eq!(got, &block[..got.len()], "block {i}");
+        }
+    }
+
+    #[test]
     fn transcript_changes_every_key() {
         let k = SharedKey([7; 16]);
         let a = ChannelKeys::derive(&k, &[b"req", b"resp"], true);

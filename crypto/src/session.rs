@@ -140,7 +140,9 @@ impl<R: rand_core::CryptoRng> protocol::session::AgvCrypto for AgvHandshake<R> {
 
 /// Where the RCS finds enrolled AGV keys.
 pub trait KeyStore {
-    /// The verifier of the key enrolled for `agv_id` whose key id is `key_id`, if any.
+    /// The verifier of the key enrolled for `agv_id` whose key id is `key_id`, if any, built
+    /// with the distinguishing identifier the key was enrolled with: the AGV must announce and
+    /// sign with that identifier.
     fn lookup(&self, agv_id: u32, key_id: &[u8; 32]) -> Option<Arc<CachedVerifier>>;
     /// The access policy of `agv_id`, where it overrides the server's `default`.
     fn policy(
@@ -204,17 +206,18 @@ impl<S: KeyStore, R: rand_core::CryptoRng> protocol::session::RcsCrypto for RcsH
         let Some(verifier) = self.store.lookup(agv_id, &init.key_id) else {
             return false;
         };
-        // The AGV's Z uses the identifier it announces; the enrolled tables serve when it is
-        // the enrolled one (the common case).
+        // The AGV signs with the identifier it was enrolled with, and announces that one as
+        // `ID_A` (docs/protocol.md 10.1): an announced identifier other than the enrolled one
+        // is refused, and the signature is verified with the enrolled identifier only. (The
+        // key and the identifier make Z together: the same key announced with another
+        // identifier gives another Z.)
         let Ok(announced) = crate::sign::VerifyingKey::new(&init.id, *verifier.key().public_key())
         else {
             return false;
         };
-        let verifier = if announced.z() == verifier.key().z() {
-            verifier
-        } else {
-            Arc::new(CachedVerifier::new(announced))
-        };
+        if announced.z() != verifier.key().z() {
+            return false;
+        }
         let ok = <[u8; SIGNATURE_LEN]>::try_from(sig)
             .is_ok_and(|s| verifier.verify_parts(parts, &Signature(s)).is_ok());
         if ok {

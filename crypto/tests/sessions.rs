@@ -509,6 +509,50 @@ fn secure_mode_flows_in_both_profiles_and_every_frame_is_protected() {
 }
 
 #[test]
+fn the_secure_handshake_frames_are_signed_as_the_golden_vectors_show() {
+    // docs/protocol.md 6.1 and 10.1: AccessRequest SIGNED | ACK_REQUESTED, AccessResponse and
+    // AccessConfirm SIGNED | RESPONSE, each with a 64-byte signature; the vectors of 6.1 (and
+    // protocol/tests/vectors/) carry the same flags and tag length as the session sends.
+    let k = keys();
+    let mut p = secure_pair_with(&k, true, SecureProfile::Fast, OPEN);
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sent.clone();
+    p.fate = Box::new(move |_, b| {
+        let mut buf = BytesMut::from(&b[..]);
+        if let Ok(Some(f)) = FrameDecoder::default().decode(&mut buf) {
+            log.borrow_mut()
+                .push((f.header.message_type, f.header.flags, f.auth.len()));
+        }
+        Fate::Deliver
+    });
+    p.run(100);
+    assert!(p.established());
+    let sent = sent.borrow();
+    for (ty, vector) in [
+        (MessageType::ACCESS_REQUEST, "access_request_secure"),
+        (MessageType::ACCESS_RESPONSE, "access_response_secure"),
+        (MessageType::ACCESS_CONFIRM, "access_confirm"),
+    ] {
+        let path = format!(
+            "{}/../protocol/tests/vectors/{vector}.hex",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let digits: String = text.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        let mut buf = BytesMut::from(&hex::decode(digits).unwrap()[..]);
+        let golden = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+        let (_, flags, tag) = sent
+            .iter()
+            .find(|(t, _, _)| *t == ty)
+            .unwrap_or_else(|| panic!("no {vector} sent"));
+        assert!(flags.contains(Flags::SIGNED), "{vector}: {flags:?}");
+        assert_eq!(*tag, 64, "{vector}");
+        assert_eq!(golden.header.flags, *flags, "{vector}: flags");
+        assert_eq!(golden.auth.len(), *tag, "{vector}: tag");
+    }
+}
+
+#[test]
 fn dropped_commands_are_resent_and_eventually_reported() {
     let mut p = normal_pair(OPEN);
     p.run(100);
@@ -568,6 +612,52 @@ fn dropped_commands_are_resent_and_eventually_reported() {
         } if *seq == lost
     )));
     assert!(p.established(), "a lost command does not end the session");
+}
+
+#[test]
+fn the_rcs_resends_an_unanswered_command_after_2_s_three_times_then_reports_it() {
+    // docs/protocol.md 4.3: the RCS's command timeout is 2 s, a command is sent at most 4 times.
+    let mut p = normal_pair(OPEN);
+    p.run(100);
+    assert!(p.established());
+    let sent = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = sent.clone();
+    p.fate = Box::new(move |from_agv, b| {
+        let mut buf = BytesMut::from(&b[..]);
+        let f = FrameDecoder::default().decode(&mut buf).unwrap().unwrap();
+        if !from_agv && f.header.message_type == MessageType::TASK_CONTROL {
+            log.borrow_mut().push((f.header.seq, f.header.timestamp_ms));
+            Fate::Drop
+        } else {
+            Fate::Deliver
+        }
+    });
+    let t0 = p.rcs_now();
+    let lost = p.rcs.send_command(t0, pause()).unwrap();
+    p.run(7_990);
+    assert!(
+        !p.rcs_events
+            .iter()
+            .any(|e| matches!(e, RcsEvent::Unanswered { .. })),
+        "not reported before 8 s"
+    );
+    p.run(20);
+    let sent = sent.borrow();
+    let after: Vec<u64> = sent.iter().map(|(_, t)| t - t0).collect();
+    assert_eq!(after, [0, 2000, 4000, 6000], "sent at t0, then every 2 s");
+    let mut seqs: Vec<u32> = sent.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs[0], lost);
+    seqs.dedup();
+    assert_eq!(seqs.len(), 4, "each resend has a new sequence number");
+    assert!(p.rcs_events.iter().any(|e| matches!(
+        e,
+        RcsEvent::Unanswered {
+            message_type: MessageType::TASK_CONTROL,
+            seq,
+        } if *seq == lost
+    )));
+    assert_eq!(SessionConfig::default().command_timeout_ms, 2000);
+    assert_eq!(SessionConfig::default().max_retransmits, 3);
 }
 
 #[test]
@@ -679,6 +769,74 @@ fn an_unknown_agv_key_is_refused() {
         "{:?}",
         p.agv_events
     );
+}
+
+/// A secure pair whose AGV key is enrolled with the identifier `enrolled_id` and whose AGV
+/// announces and signs with `agv_id`.
+fn secure_pair_ids(
+    enrolled_id: &[u8],
+    agv_id: &[u8],
+) -> Pair<AgvHandshake<Rng>, RcsHandshake<Store, Rng>> {
+    let mut rng = system_rng();
+    let secret = SigningKey::generate(DEFAULT_ID, &mut rng)
+        .unwrap()
+        .secret()
+        .clone();
+    let k = Keys {
+        agv: Arc::new(SigningKey::new(agv_id, secret.clone()).unwrap()),
+        rcs: Arc::new(SigningKey::generate(DEFAULT_ID, &mut rng).unwrap()),
+    };
+    let mut p = secure_pair_with(&k, false, SecureProfile::Guide, OPEN);
+    let rcs_verifier = Arc::new(CachedVerifier::new(k.rcs.verifying_key().clone()));
+    let hs = AgvHandshake::new(k.agv.clone(), agv_id, rcs_verifier, system_rng());
+    p.agv = AgvSession::new(
+        SessionConfig::default(),
+        AGV,
+        AccessMode::Secure,
+        SecureProfile::Guide,
+        Some(hs),
+        registration(),
+        T0,
+    );
+    p.agv.connect(T0).unwrap();
+    let enrolled = SigningKey::new(enrolled_id, secret).unwrap();
+    let mut store = Store::default();
+    store.0.insert(
+        (AGV, enrolled.verifying_key().key_id()),
+        Arc::new(CachedVerifier::new(enrolled.verifying_key().clone())),
+    );
+    let rcs_hs = RcsHandshake::new(k.rcs.clone(), DEFAULT_ID, store, system_rng());
+    p.rcs = RcsSession::new(SessionConfig::default(), OPEN, rcs_hs, config_push(), 7, T0);
+    p
+}
+
+#[test]
+fn an_agv_signing_with_another_identifier_than_it_was_enrolled_with_is_refused() {
+    // Enrolled as `AGV-5017-Z`, signing (and announcing) the default identifier: refused.
+    let mut p = secure_pair_ids(b"AGV-5017-Z", DEFAULT_ID);
+    p.run(100);
+    assert!(p.agv.is_closed() && p.rcs.is_closed());
+    assert!(
+        p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+            ResultCode::AuthenticationFailed
+        ))),
+        "{:?}",
+        p.agv_events
+    );
+    // The other way round too: enrolled with the default, signing with its own identifier.
+    let mut p = secure_pair_ids(DEFAULT_ID, b"AGV-5017-Z");
+    p.run(100);
+    assert!(!p.rcs.is_established());
+    assert!(
+        p.agv_events.contains(&AgvEvent::Closed(CloseCause::Refused(
+            ResultCode::AuthenticationFailed
+        ))),
+        "{:?}",
+        p.agv_events
+    );
+    // Signing with the enrolled identifier: accepted, and the session works.
+    let mut p = secure_pair_ids(b"AGV-5017-Z", b"AGV-5017-Z");
+    exercise(&mut p);
 }
 
 #[test]

@@ -59,6 +59,36 @@ fn gb_t_32918_example_signature_verifies() {
 }
 
 #[test]
+fn the_signature_tag_is_r_then_s_each_32_bytes_big_endian() {
+    // docs/protocol.md 10.2 prints this tag: GB/T 32918.2's example signature.
+    let tag = h(
+        "f5a03b0648d2c4630eeac513e1bb81a15944da3827d5b74143ac7eaceee720b3\
+                 b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa",
+    );
+    let vk = standard_key().verifying_key().clone();
+    let as_sent = Signature(tag.clone().try_into().unwrap());
+    vk.verify(b"message digest", &as_sent).unwrap();
+    // r and s each little-endian, or s before r: not the signature
+    let mut le = tag.clone();
+    le[..32].reverse();
+    le[32..].reverse();
+    let mut swapped = tag[32..].to_vec();
+    swapped.extend_from_slice(&tag[..32]);
+    for wrong in [le, swapped] {
+        let wrong = Signature(wrong.try_into().unwrap());
+        assert_eq!(
+            vk.verify(b"message digest", &wrong),
+            Err(Error::BadSignature)
+        );
+    }
+    // the DER form OpenSSL writes holds the same two big-endian integers
+    let der = as_sent.to_der().unwrap();
+    assert!(der.windows(32).any(|w| w == &tag[..32]));
+    assert!(der.windows(32).any(|w| w == &tag[32..]));
+    assert_eq!(Signature::from_der(&der).unwrap(), as_sent);
+}
+
+#[test]
 fn other_implementations_signatures_verify() {
     let vk = standard_key().verifying_key().clone();
     let cached = CachedVerifier::new(vk.clone());

@@ -327,7 +327,7 @@ wire_enum! {
         AuthenticationFailed = 7,
         /// The task, grant or object named does not exist.
         UnknownObject = 8,
-        /// The current state does not allow it (e.g. resume when not paused).
+        /// The current state does not allow it (e.g. pause or resume with no task).
         StateConflict = 9,
         /// It did not finish in time.
         Timeout = 10,

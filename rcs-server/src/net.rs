@@ -405,6 +405,7 @@ impl<'a> Connection<'a> {
                 if !was_online {
                     shared.metrics.online.inc();
                 }
+                let profile_name = crate::api::agvs::session_profile(mode, profile);
                 let (mode, profile) = (format!("{mode:?}"), format!("{profile:?}"));
                 shared
                     .metrics
@@ -422,7 +423,7 @@ impl<'a> Connection<'a> {
                     "agv.online",
                     Some(id),
                     "agv",
-                    json!({ "mode": mode.to_lowercase(), "profile": profile.to_lowercase(),
+                    json!({ "mode": mode.to_lowercase(), "profile": profile_name,
                             "replaced": was_online, "session_id": self.session_id }),
                 );
                 if let Err(e) = shared

@@ -233,6 +233,11 @@ async fn commands_reach_the_agv_and_wait_for_its_answer() {
     })
     .await;
 
+    // a normal-mode session has no secure profile
+    let (_, body) = get(&s, "/api/v1/agvs/21", Some(ADMIN)).await;
+    assert_eq!(body["session"]["mode"], "normal", "{body}");
+    assert_eq!(body["session"]["profile"], "none", "{body}");
+
     let op = token(&s, "shift lead", "operator").await;
     let url = "/api/v1/agvs/21/commands";
     let (status, body) = post(&s, url, Some(&op), &json!({ "command": "pause" })).await;
@@ -345,6 +350,14 @@ async fn the_event_stream_shows_sessions_and_state_changes() {
         .skip_while(|l| *l != "event: agv.state")
         .find(|l| l.starts_with("data: "))
         .unwrap();
+    let online_line = text
+        .lines()
+        .skip_while(|l| *l != "event: agv.online")
+        .find(|l| l.starts_with("data: "))
+        .unwrap();
+    let e: Value = serde_json::from_str(&online_line[6..]).unwrap();
+    assert_eq!(e["detail"]["mode"], "normal", "{e}");
+    assert_eq!(e["detail"]["profile"], "none", "{e}");
     let e: Value = serde_json::from_str(&state_line[6..]).unwrap();
     assert_eq!(e["agv_id"], 31);
     assert_eq!(e["detail"]["to"], "idle");

@@ -107,6 +107,11 @@ async fn grants_only_free_space_and_end_them_on_release_revoke_and_expiry() {
         denied(&b.request(circle(15.5, 6.0, 4.0, 30_000)).await),
         Some((DenyReason::TooLarge, 0))
     );
+    // small, but reaching beyond the map's bounds (x up to 22 m): TooLarge too
+    assert_eq!(
+        denied(&b.request(circle(21.8, 6.0, 0.5, 30_000)).await),
+        Some((DenyReason::TooLarge, 0))
+    );
     let bow_tie = SpaceRequest {
         map_id: 1,
         region: Region::Polygon {

@@ -63,6 +63,37 @@ async fn a_task_runs_piece_by_piece_and_switches_navigation_at_the_qr_zone() {
             assert_eq!(w[1].nodes[0].node_id, last_released.node_id);
         }
     }
+    // docs/protocol.md 6.6: a later segment of one path starts at the last released node of
+    // the one before (same node id and sequence); the drive after the navigation switch is a
+    // new path of the same task: a higher segment, starting where the AGV stands (the last
+    // node of the drive before), at sequence 0
+    let mut prev: Option<&MotionCommand> = None;
+    let mut switched = false;
+    let mut new_paths = 0;
+    for m in &cmds {
+        match m {
+            Message::NavSwitch(_) => switched = true,
+            Message::MotionCommand(c) => {
+                if let Some(p) = prev.filter(|p| p.task_id == c.task_id) {
+                    assert!(c.segment > p.segment, "{p:?} then {c:?}");
+                    let first = (c.nodes[0].node_id, c.nodes[0].sequence);
+                    if switched {
+                        assert_eq!(usize::from(p.released_nodes), p.nodes.len());
+                        let end = p.nodes.last().unwrap();
+                        assert_eq!(first, (end.node_id, 0), "a new path after the switch");
+                        new_paths += 1;
+                    } else {
+                        let last_released = &p.nodes[usize::from(p.released_nodes) - 1];
+                        assert_eq!(first, (last_released.node_id, last_released.sequence));
+                    }
+                }
+                prev = Some(c);
+                switched = false;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(new_paths, 1, "one drive after the switch");
     // the pick action at the destination
     let last = motions.last().unwrap();
     let dest = last.nodes.last().unwrap();

@@ -38,8 +38,9 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// Either side: the frame `request_seq` broke the protocol. Sent instead of an Ack when the
-    /// frame could not be processed at all.
+    /// The message `Error` (`0x0F02`; named `ErrorReport` in Rust, not to clash with error
+    /// types). Either side: the frame `request_seq` broke the protocol. Sent instead of an Ack
+    /// when the frame could not be processed at all.
     pub struct ErrorReport {
         /// Sequence number of the offending frame (0 when its header was unreadable).
         pub request_seq: u32,

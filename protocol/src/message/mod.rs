@@ -72,10 +72,20 @@ impl crate::arb::Gen for MessageType {
     }
 }
 
+/// A message's name in docs/protocol.md: its variant's, unless the table names it otherwise.
+macro_rules! wire_name {
+    ($variant:ident) => {
+        stringify!($variant)
+    };
+    ($variant:ident, $wire:literal) => {
+        $wire
+    };
+}
+
 /// Defines the message table once: the [`MessageType`] constants, the [`Message`] enum and the
 /// dispatch between them.
 macro_rules! messages {
-    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal as $konst:ident, $dir:literal; )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = $code:literal as $konst:ident, $dir:literal $(, named $wire:literal)?; )*) => {
         impl MessageType {
             $(
                 $(#[doc = $doc])*
@@ -83,13 +93,15 @@ macro_rules! messages {
             )*
             /// Every type this specification defines: code, name, who sends it, what it is.
             pub const ALL: &'static [(MessageType, &'static str, &'static str, &'static str)] = &[
-                $((MessageType::$konst, stringify!($variant), $dir, concat!($($doc),*)),)*
+                $((MessageType::$konst, wire_name!($variant $(, $wire)?), $dir, concat!($($doc),*)),)*
             ];
 
-            /// The message's name, or `None` for a type this specification does not define.
+            /// The message's name in docs/protocol.md, or `None` for a type this specification
+            /// does not define. It is the Rust variant's name but for `0x0F02`, the message
+            /// `Error`, whose Rust type is [`ErrorReport`] (not to clash with error types).
             pub fn name(self) -> Option<&'static str> {
                 match self {
-                    $(MessageType::$konst => Some(stringify!($variant)),)*
+                    $(MessageType::$konst => Some(wire_name!($variant $(, $wire)?)),)*
                     _ => None,
                 }
             }
@@ -246,7 +258,7 @@ messages! {
     /// Acknowledges a command with a result code.
     Ack = 0x0F01 as ACK, "both";
     /// Reports a protocol error in a received frame.
-    ErrorReport = 0x0F02 as ERROR, "both";
+    ErrorReport = 0x0F02 as ERROR, "both", named "Error";
 }
 
 impl Message {
@@ -284,6 +296,22 @@ mod tests {
         );
         assert_eq!(MessageType(0x8001).name(), None);
         assert_eq!(MessageType::STATUS_REPORT.name(), Some("StatusReport"));
+    }
+
+    #[test]
+    fn the_error_message_is_named_error_everywhere() {
+        // docs/protocol.md calls 0x0F02 `Error` in its headings, prose and type table.
+        assert_eq!(MessageType::ERROR.name(), Some("Error"));
+        assert!(
+            MessageType::ALL
+                .iter()
+                .any(|(t, name, _, _)| *t == MessageType::ERROR && *name == "Error")
+        );
+        assert!(
+            MessageType::ALL
+                .iter()
+                .all(|(_, name, _, _)| *name != "ErrorReport")
+        );
     }
 
     #[test]

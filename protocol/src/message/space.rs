@@ -225,7 +225,8 @@ wire_enum! {
         ForbiddenArea = 3,
         /// The map is not the AGV's current map.
         WrongMap = 4,
-        /// The region or duration exceeds the site's limits.
+        /// The region or duration exceeds the site's limits (the RCS: an area over 25 m², a
+        /// duration of 0 or over 120 s), or the region is not wholly inside the map's bounds.
         TooLarge = 5,
         /// The region is malformed (self-intersecting, degenerate).
         InvalidRegion = 6,

@@ -22,6 +22,9 @@ pub struct Sample {
     pub header: Header,
     /// Message.
     pub message: Message,
+    /// The authentication tag after the body (empty for a frame without one): the 64-byte
+    /// placeholder signature of the signed handshake frames (docs/protocol.md 10.1).
+    pub tag: Vec<u8>,
 }
 
 fn header(ty: MessageType, flags: Flags, seq: u32, dt_ms: u64) -> Header {
@@ -258,6 +261,17 @@ pub fn all() -> Vec<Sample> {
         name,
         header,
         message,
+        tag: Vec::new(),
+    };
+    // The secure handshake frames are signed (docs/protocol.md 10.1): placeholder signatures.
+    let signed = |name, header: Header, message: Message, fill: u8| Sample {
+        name,
+        header: Header {
+            flags: header.flags | Flags::SIGNED,
+            ..header
+        },
+        message,
+        tag: vec![fill; 64],
     };
     vec![
         s(
@@ -272,7 +286,7 @@ pub fn all() -> Vec<Sample> {
             }
             .into(),
         ),
-        s(
+        signed(
             "access_request_secure",
             header(MessageType::ACCESS_REQUEST, ack, 1, 0),
             AccessRequest {
@@ -287,6 +301,7 @@ pub fn all() -> Vec<Sample> {
                 }),
             }
             .into(),
+            0x55,
         ),
         s(
             "access_response_normal",
@@ -303,7 +318,7 @@ pub fn all() -> Vec<Sample> {
             }
             .into(),
         ),
-        s(
+        signed(
             "access_response_secure",
             header(MessageType::ACCESS_RESPONSE, resp, 1, 5),
             AccessResponse {
@@ -321,8 +336,9 @@ pub fn all() -> Vec<Sample> {
                 }),
             }
             .into(),
+            0x66,
         ),
-        s(
+        signed(
             "access_confirm",
             header(MessageType::ACCESS_CONFIRM, resp, 2, 9),
             AccessConfirm {
@@ -330,6 +346,7 @@ pub fn all() -> Vec<Sample> {
                 confirm: [0x44; 32],
             }
             .into(),
+            0x77,
         ),
         s(
             "close",

@@ -6,8 +6,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use protocol::message::{
-    ChargeControl, ChargeOp, MapSwitch, Message, NavSwitch, Param, ParamQuery, ParamSet,
-    ParamValue, TaskControl, TaskOp,
+    AccessMode, ChargeControl, ChargeOp, MapSwitch, Message, NavSwitch, Param, ParamQuery,
+    ParamSet, ParamValue, SecureProfile, TaskControl, TaskOp,
 };
 use protocol::types::{AgvType, NavigationMode, ParamType, Pose, ResultCode};
 use serde::{Deserialize, Serialize};
@@ -49,10 +49,21 @@ pub struct SessionDto {
     pub session_id: u32,
     /// `normal` or `secure`.
     pub mode: String,
-    /// `guide` or `fast`.
+    /// The secure profile: `guide` or `fast` in secure mode, `none` in normal mode (a
+    /// normal-mode session has no secure profile).
     pub profile: String,
     /// Whether it registered in this session.
     pub registered: bool,
+}
+
+/// How the API names a session's secure profile: `guide` or `fast` in secure mode, `none` in
+/// normal mode, whose AccessResponse carries a profile field that means nothing.
+pub fn session_profile(mode: AccessMode, profile: SecureProfile) -> &'static str {
+    match (mode, profile) {
+        (AccessMode::Normal, _) => "none",
+        (AccessMode::Secure, SecureProfile::Guide) => "guide",
+        (AccessMode::Secure, SecureProfile::Fast) => "fast",
+    }
 }
 
 /// What registration said.
@@ -138,7 +149,7 @@ impl AgvDto {
             session: v.online.then(|| SessionDto {
                 session_id: v.session_id,
                 mode: format!("{:?}", v.mode).to_lowercase(),
-                profile: format!("{:?}", v.profile).to_lowercase(),
+                profile: session_profile(v.mode, v.profile).to_owned(),
                 registered: v.registered,
             }),
             enrolled: v.enrolled,

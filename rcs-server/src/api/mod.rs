@@ -2,7 +2,7 @@
 //! [`ApiError`] shape for every failure, JSON bodies, server-sent events, Prometheus metrics and a
 //! generated OpenAPI document (`GET /api/openapi.json`).
 
-mod agvs;
+pub(crate) mod agvs;
 mod contract;
 pub(crate) mod dashboard;
 mod events;
