@@ -411,6 +411,38 @@ async fn dashboard_in_headless_chromium() {
         (text(&c, "#details-title").await == format!("AGV {target}")).then_some(())
     })
     .await;
+    // A pause stops a task (an idle AGV answers StateConflict, docs/protocol.md): the target
+    // is first sent to the node of its floor farthest from it and paused while it drives there.
+    let far = {
+        let site = maps::Site::load(&site()).unwrap();
+        let view = api.get(&format!("/api/v1/agvs/{target}")).await;
+        let (x, y) = (
+            view["pose"]["x"].as_f64().unwrap(),
+            view["pose"]["y"].as_f64().unwrap(),
+        );
+        site.nodes()
+            .iter()
+            .filter(|n| u64::from(n.map) == other && n.kind == maps::file::NodeKind::Waypoint)
+            .max_by(|a, b| {
+                let d = |n: &maps::site::Node| (n.x - x).hypot(n.y - y);
+                d(a).total_cmp(&d(b))
+            })
+            .unwrap()
+            .id
+    };
+    let drive = api
+        .post(
+            "/api/v1/tasks",
+            json!({ "kind": "move", "destination": far, "agv_id": target }),
+        )
+        .await["id"]
+        .as_u64()
+        .unwrap();
+    until("the target to drive that task (API)", || async {
+        let view = api.get(&format!("/api/v1/agvs/{target}")).await;
+        (view["task_id"].as_u64() == Some(drive)).then_some(())
+    })
+    .await;
     click(&c, "#actions button[data-action='pause']").await;
     until("the AGV to be paused (API)", || async {
         (api.agv_state(target).await == "paused").then_some(())
