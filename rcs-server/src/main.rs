@@ -11,7 +11,7 @@ use rcs_server::Config;
 /// frees to the system, where glibc's per-thread arenas kept it and the RSS grew by a fifth in
 /// a 30-minute soak with a flat heap (docs/performance.md, soak). Built with background threads
 /// on (`background_thread:true`): they purge freed pages on time, which otherwise stayed
-/// resident in the arenas of threads that went quiet (35 MB of a 100 MB RSS under 1,000 AGVs).
+/// resident in the arenas of threads that went quiet (36 MB of a 101 MB RSS under 1,000 AGVs).
 #[cfg(all(target_os = "linux", feature = "jemalloc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
