@@ -747,8 +747,11 @@ pub fn task(shared: &Shared, id: u32) -> Option<Task> {
     }
     {
         let core = shared.traffic.lock();
-        if let Some(t) = core.task(id) {
-            return Some(shared.tasks.view(&core, t, now));
+        if let Some(t) = core
+            .task(id)
+            .and_then(|t| shared.tasks.answer(&core, t, now))
+        {
+            return Some(t);
         }
     }
     shared.tasks.ended_task(id, now)
@@ -765,8 +768,11 @@ pub fn tasks(shared: &Shared) -> Vec<Task> {
         .collect();
     let core = shared.traffic.lock();
     for t in core.tasks() {
-        out.entry(t.id)
-            .or_insert_with(|| shared.tasks.view(&core, t, now));
+        if let std::collections::btree_map::Entry::Vacant(e) = out.entry(t.id)
+            && let Some(view) = shared.tasks.answer(&core, t, now)
+        {
+            e.insert(view);
+        }
     }
     out.into_values().collect()
 }

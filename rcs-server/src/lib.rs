@@ -372,7 +372,9 @@ async fn restore(
     let tasks = tasks::Tasks::default();
     let open_tasks = db.open_tasks().await?;
     let day_ago = state::now_ms().saturating_sub(tasks::KEEP_ENDED_MS) as i64;
-    let ended_tasks = db.finished_tasks(day_ago).await?;
+    let ended_tasks = db
+        .finished_tasks(day_ago, None, tasks::KEEP_ENDED_IN_MEMORY)
+        .await?;
     {
         let mut core = traffic.lock();
         core.restore_space(space);

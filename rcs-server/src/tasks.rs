@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use serde_json::json;
@@ -155,12 +156,24 @@ impl Task {
         self
     }
 
+    /// A stored task as the API answers it as of `now` (an ended task no longer in memory); none
+    /// for a row that cannot be read.
+    pub(crate) fn stored(row: crate::db::TaskRow, now: u64) -> Option<Self> {
+        Self::from_row(row).map(|(task, _)| task.at(now))
+    }
+
     /// A stored task as it was stored; none for a row that cannot be read.
     fn from_row(row: crate::db::TaskRow) -> Option<(Self, Meta)> {
         let kind = serde_json::from_value::<TaskKind>(json!(row.kind)).ok()?;
         let state = serde_json::from_value::<TaskState>(json!(row.state)).ok()?;
         let spec: serde_json::Value = serde_json::from_str(&row.spec).unwrap_or_default();
         let node = |v: &serde_json::Value| v.as_u64().and_then(|d| u32::try_from(d).ok());
+        // (rows stored before these were kept: 0)
+        let count = |v: &serde_json::Value| {
+            v.as_u64()
+                .and_then(|c| usize::try_from(c).ok())
+                .unwrap_or(0)
+        };
         let destination = node(&spec["destination"])?;
         let requested_agv = node(&spec["requested_agv"]);
         let submitted_agv = match spec.get("submitted_agv") {
@@ -182,8 +195,8 @@ impl Task {
             agv: row.agv_id,
             state,
             steps: serde_json::from_value(spec["steps"].clone()).unwrap_or_default(),
-            step: 0,
-            released: 0,
+            step: count(&spec["step"]),
+            released: count(&spec["released"]),
             wait: None,
             waiting_for: None,
             error: spec["error"].as_str().map(str::to_owned),
@@ -197,7 +210,7 @@ impl Task {
                 .unwrap_or(crate::task_rules::DEFAULT_PRIORITY),
             deadline_ms: spec["deadline_ms"].as_u64(),
             late: false,
-            replans: 0,
+            replans: u32::try_from(count(&spec["replans"])).unwrap_or(u32::MAX),
             submitted: meta.submitted,
         };
         Some((task, meta))
@@ -215,6 +228,7 @@ impl Task {
             "steps": self.steps, "error": self.error, "priority": self.priority,
             "deadline_ms": self.deadline_ms, "submitted_agv": self.submitted.0,
             "destination_given": self.submitted.1.is_some(),
+            "step": self.step, "released": self.released, "replans": self.replans,
         });
         crate::db::TaskRow {
             task_id: self.id,
@@ -320,10 +334,14 @@ impl Meta {
 /// How long an ended task is listed (it stays in storage, and is read back by its reference).
 pub const KEEP_ENDED_MS: u64 = 24 * 3600 * 1000;
 
-/// How many ended tasks are listed at most (the newest by id; about 0.5 kB each): a busy site
-/// ends 170,000 tasks a day, which would otherwise all stay in memory for the day. Older ones
-/// stay in storage and are read back by id or reference.
+/// How many ended tasks are listed at most (the newest by id): a busy site ends 170,000 tasks
+/// a day. Older ones stay in storage and are read back by id or reference.
 pub const KEEP_ENDED_MAX: usize = 10_000;
+
+/// How many ended tasks are kept in memory (the newest by id; about 0.6 kB each): the listing's
+/// older ones (up to [`KEEP_ENDED_MAX`]) are read from storage, as are older ones by id or
+/// reference, so a full table does not cost the server 6 MB.
+pub const KEEP_ENDED_IN_MEMORY: usize = 1_000;
 
 /// The server's side of the task table.
 #[derive(Debug, Default)]
@@ -334,6 +352,9 @@ pub struct Tasks {
     meta: Mutex<HashMap<u32, Meta>>,
     /// Tasks that ended, as they ended, and when they came into the table (UTC ms).
     ended: Mutex<BTreeMap<u32, (Task, u64)>>,
+    /// Ended tasks went beyond [`KEEP_ENDED_IN_MEMORY`] (or were left in storage at a
+    /// restart): the listing reads the older ones from storage.
+    spilled: AtomicBool,
 }
 
 impl Tasks {
@@ -350,6 +371,24 @@ impl Tasks {
     pub(crate) fn view(&self, core: &traffic::Core<'_>, t: &traffic::Task, now: u64) -> Task {
         let meta = self.meta_of(t);
         view(core, t, meta, now)
+    }
+
+    /// The view of a core task as the API answers it; none for a task the core still holds
+    /// (it forgets finished ones a minute later) that already went through [`Self::ended`]:
+    /// its metadata is gone with it, the ended table or storage answers it.
+    pub(crate) fn answer(
+        &self,
+        core: &traffic::Core<'_>,
+        t: &traffic::Task,
+        now: u64,
+    ) -> Option<Task> {
+        let meta = self.meta.lock().expect("not poisoned").get(&t.id).cloned();
+        let meta = match meta {
+            Some(meta) => meta,
+            None if t.internal || !t.state.is_final() => Meta::internal(t),
+            None => return None,
+        };
+        Some(view(core, t, meta, now))
     }
 
     /// The references table, locked (held while a submission checks and takes a reference).
@@ -370,24 +409,47 @@ impl Tasks {
     }
 
     /// Task `id` ended as `view`: kept as it is (the oldest ended task goes beyond
-    /// [`KEEP_ENDED_MAX`]).
+    /// [`KEEP_ENDED_IN_MEMORY`]; storage answers it).
     pub(crate) fn ended(&self, view: Task) {
         self.meta.lock().expect("not poisoned").remove(&view.id);
+        self.ended
+            .lock()
+            .expect("not poisoned")
+            .insert(view.id, (view, crate::state::now_ms()));
+        self.bound();
+    }
+
+    /// Forgets the oldest ended tasks beyond [`KEEP_ENDED_IN_MEMORY`] (and their references):
+    /// storage answers them.
+    fn bound(&self) {
         let evicted = {
             let mut ended = self.ended.lock().expect("not poisoned");
-            ended.insert(view.id, (view, crate::state::now_ms()));
             let mut out = Vec::new();
-            while ended.len() > KEEP_ENDED_MAX {
+            while ended.len() > KEEP_ENDED_IN_MEMORY {
                 match ended.pop_first() {
-                    Some((id, (t, _))) => out.extend(t.reference.map(|r| (r, id))),
+                    Some((id, (t, _))) => out.push(t.reference.map(|r| (r, id))),
                     None => break,
                 }
             }
             out
         };
         if !evicted.is_empty() {
-            self.forget_references(evicted.into_iter());
+            self.spilled.store(true, Ordering::Relaxed);
+            self.forget_references(evicted.into_iter().flatten());
         }
+    }
+
+    /// Where the listing's older ended tasks are, if some are only in storage: the lowest id of
+    /// the ended tasks in memory (those below it are read from storage; none: all) and how many
+    /// ended tasks are in memory.
+    pub(crate) fn stored_below(&self) -> Option<(Option<u32>, usize)> {
+        if !self.spilled.load(Ordering::Relaxed) {
+            return None;
+        }
+        let ended = self.ended.lock().expect("not poisoned");
+        let mut finals = ended.iter().filter(|(_, (t, _))| t.state.is_final());
+        let lowest = finals.next().map(|(id, _)| *id);
+        Some((lowest, usize::from(lowest.is_some()) + finals.count()))
     }
 
     /// Forgets the references of these tasks, no longer in the table (storage answers them).
@@ -450,12 +512,25 @@ impl Tasks {
     /// read-only view, [`crate::standby`]).
     pub(crate) fn restore_as_stored(&self, rows: Vec<crate::db::TaskRow>) {
         let now = crate::state::now_ms();
+        self.spill_if_full(&rows);
         for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
             self.remember_reference(&meta, task.id);
             self.ended
                 .lock()
                 .expect("not poisoned")
                 .insert(task.id, (task, now));
+        }
+    }
+
+    /// Storage may hold more ended tasks than `rows` brings back (as many ended ones as memory
+    /// keeps were read): the listing reads the older ones from storage.
+    fn spill_if_full(&self, rows: &[crate::db::TaskRow]) {
+        let ended = rows
+            .iter()
+            .filter(|r| !matches!(r.state.as_str(), "queued" | "running"))
+            .count();
+        if ended >= KEEP_ENDED_IN_MEMORY {
+            self.spilled.store(true, Ordering::Relaxed);
         }
     }
 
@@ -474,6 +549,7 @@ impl Tasks {
     /// unfinished ones into the core, queued (a running one for the AGV that had it), to be
     /// planned from where their AGV stands.
     pub(crate) fn restore(&self, core: &mut traffic::Core<'_>, rows: Vec<crate::db::TaskRow>) {
+        self.spill_if_full(&rows);
         for (task, meta) in rows.into_iter().filter_map(Task::from_row) {
             self.remember_reference(&meta, task.id);
             if task.state.is_final() {
@@ -496,6 +572,7 @@ impl Tasks {
             core.restore_task(task.id, spec, internal, meta.created_at_ms, was_running);
             self.meta_insert(task.id, meta);
         }
+        self.bound();
     }
 }
 
@@ -580,17 +657,19 @@ mod tests {
     }
 
     /// The table of ended tasks is bounded by count, not only by age: the oldest go (and their
-    /// references), storage answers them.
+    /// references), storage answers them; the listing then reads those below the lowest kept.
     #[test]
     fn ended_tasks_beyond_the_bound_are_forgotten_oldest_first() {
         let tasks = Tasks::default();
-        let n = KEEP_ENDED_MAX as u32 + 5;
+        let n = KEEP_ENDED_IN_MEMORY as u32 + 5;
         for id in 1..=n {
             let reference = format!("ref-{id}");
             tasks.references().insert(reference.clone(), id);
             tasks.ended(ended(id, Some(&reference)));
+            let spilled = tasks.stored_below();
+            assert_eq!(spilled.is_some(), id > KEEP_ENDED_IN_MEMORY as u32, "{id}");
         }
-        assert_eq!(tasks.ended_tasks(0).len(), KEEP_ENDED_MAX);
+        assert_eq!(tasks.ended_tasks(0).len(), KEEP_ENDED_IN_MEMORY);
         for id in 1..=5 {
             assert!(tasks.ended_task(id, 0).is_none(), "task {id} kept");
             assert_eq!(tasks.by_reference(&format!("ref-{id}")), None);
@@ -598,5 +677,35 @@ mod tests {
         assert!(tasks.ended_task(6, 0).is_some());
         assert_eq!(tasks.by_reference("ref-6"), Some(6));
         assert_eq!(tasks.by_reference(&format!("ref-{n}")), Some(n));
+        assert_eq!(tasks.stored_below(), Some((Some(6), KEEP_ENDED_IN_MEMORY)));
+        // an old task ending late goes to storage at once
+        tasks.ended(ended(3, None));
+        assert!(tasks.ended_task(3, 0).is_none());
+        assert_eq!(tasks.stored_below(), Some((Some(6), KEEP_ENDED_IN_MEMORY)));
+    }
+
+    /// A stored task reads back as it was answered: its steps, the step it ended on, the nodes
+    /// released and its replans too.
+    #[test]
+    fn a_stored_task_reads_back_as_it_ended() {
+        let mut task = ended(7, Some("order-7"));
+        task.steps = vec![Step::Drive {
+            map: 1,
+            nodes: vec![1, 2, 3],
+            edges: vec![12, 23],
+        }];
+        task.step = 1;
+        task.released = 2;
+        task.replans = 3;
+        task.error = Some("why".to_owned());
+        task.deadline_ms = Some(5);
+        task.updated_at_ms = 9;
+        let task = task.at(100);
+        let back = Task::stored(task.row(), 100).unwrap();
+        assert_eq!(
+            serde_json::to_value(&back).unwrap(),
+            serde_json::to_value(&task).unwrap()
+        );
+        assert!(back.late);
     }
 }

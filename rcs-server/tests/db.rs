@@ -204,11 +204,36 @@ async fn tasks(db: &Db) {
         .map(|t| t.task_id)
         .collect();
     assert_eq!(open, [2, 3]);
-    let finished = db.finished_tasks(150).await.unwrap();
+    let finished = db.finished_tasks(150, None, 10).await.unwrap();
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0].reference.as_deref(), Some("order-1"));
-    assert!(db.finished_tasks(201).await.unwrap().is_empty());
-    assert_eq!(db.max_task_id().await.unwrap(), 3);
+    assert!(db.finished_tasks(201, None, 10).await.unwrap().is_empty());
+    assert!(
+        db.finished_tasks(150, Some(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // the newest `limit` below an id, by id
+    for id in [5, 6, 7] {
+        db.upsert_task(&TaskRow {
+            task_id: id,
+            ..done.clone()
+        })
+        .await
+        .unwrap();
+    }
+    let ids = |rows: Vec<TaskRow>| rows.iter().map(|t| t.task_id).collect::<Vec<_>>();
+    assert_eq!(ids(db.finished_tasks(150, None, 2).await.unwrap()), [6, 7]);
+    assert_eq!(
+        ids(db.finished_tasks(150, Some(7), 2).await.unwrap()),
+        [5, 6]
+    );
+    assert_eq!(
+        ids(db.finished_tasks(150, Some(6), 9).await.unwrap()),
+        [1, 5]
+    );
+    assert_eq!(db.max_task_id().await.unwrap(), 7);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! `/api/v1/tasks`: submit, query and cancel tasks (shaped after GB/T 43047's task dispatch,
 //! query and cancel).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,7 +13,7 @@ use serde_json::json;
 use super::{ApiError, Json, Path, Query, authorize};
 use crate::auth::Role;
 use crate::dispatch::{self, NewTask, Submission, Task, TaskKind, TaskState};
-use crate::state::Shared;
+use crate::state::{Shared, now_ms};
 use crate::task_rules::{DEFAULT_PRIORITY, MAX_PRIORITY};
 
 /// A task to submit.
@@ -180,8 +181,8 @@ pub(super) async fn submit(
     Ok((StatusCode::CREATED, axum::Json(task)).into_response())
 }
 
-/// The task submitted with `reference`: from the table, or from the database (a task that
-/// ended before the last restart and more than a day ago), then kept in the table.
+/// The task submitted with `reference`: from the table, or as stored (a task that ended and is
+/// no longer in memory).
 async fn by_reference(shared: &Shared, reference: &str) -> Result<Option<Task>, ApiError> {
     if let Some(task) = dispatch::by_reference(shared, reference) {
         return Ok(Some(task));
@@ -189,8 +190,8 @@ async fn by_reference(shared: &Shared, reference: &str) -> Result<Option<Task>, 
     let Some(row) = shared.db.task_by_reference(reference).await? else {
         return Ok(None);
     };
-    shared.tasks.restore(&mut shared.traffic.lock(), vec![row]);
-    Ok(dispatch::by_reference(shared, reference))
+    // (a task is in storage before it is in the table's references: read the table again)
+    Ok(dispatch::by_reference(shared, reference).or_else(|| Task::stored(row, now_ms())))
 }
 
 /// The answer to a submission whose reference `existing` already has: 200 with it if the
@@ -251,8 +252,25 @@ pub(super) async fn list(
         })?;
         states.push(state);
     }
-    let mut tasks: Vec<Task> = dispatch::tasks(&shared)
+    let mut all: BTreeMap<u32, Task> = dispatch::tasks(&shared)
         .into_iter()
+        .map(|t| (t.id, t))
+        .collect();
+    // the ended tasks of the last day beyond those in memory, from storage
+    if let Some((below, kept)) = shared.tasks.stored_below() {
+        let day_ago = now_ms().saturating_sub(crate::tasks::KEEP_ENDED_MS);
+        let more = crate::tasks::KEEP_ENDED_MAX.saturating_sub(kept);
+        let rows = shared
+            .db
+            .finished_tasks(i64::try_from(day_ago).unwrap_or(0), below, more)
+            .await?;
+        let now = now_ms();
+        for t in rows.into_iter().filter_map(|r| Task::stored(r, now)) {
+            all.entry(t.id).or_insert(t);
+        }
+    }
+    let mut tasks: Vec<Task> = all
+        .into_values()
         .filter(|t| states.is_empty() || states.contains(&t.state))
         .filter(|t| q.agv_id.is_none() || t.agv == q.agv_id || t.requested_agv == q.agv_id)
         .collect();
@@ -264,8 +282,8 @@ pub(super) async fn list(
     Ok(Json(tasks))
 }
 
-/// Task `id`: from the table, or from the database (a task that ended before the last restart
-/// and more than a day ago), then kept in the table.
+/// Task `id`: from the table, or as stored (a task that ended and is no longer in memory: one
+/// beyond the newest [`crate::tasks::KEEP_ENDED_IN_MEMORY`], or from before the last restart).
 async fn find(shared: &Shared, id: u32) -> Result<Task, ApiError> {
     if let Some(task) = dispatch::task(shared, id) {
         return Ok(task);
@@ -279,8 +297,10 @@ async fn find(shared: &Shared, id: u32) -> Result<Task, ApiError> {
     else {
         return Err(unknown(id));
     };
-    shared.tasks.restore(&mut shared.traffic.lock(), vec![row]);
-    dispatch::task(shared, id).ok_or_else(|| unknown(id))
+    // (it may have ended since the table was read)
+    dispatch::task(shared, id)
+        .or_else(|| Task::stored(row, now_ms()))
+        .ok_or_else(|| unknown(id))
 }
 
 fn unknown(id: u32) -> ApiError {

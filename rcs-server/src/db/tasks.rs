@@ -69,16 +69,27 @@ impl Db {
         rows.iter().map(task_row).collect()
     }
 
-    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms`, by id.
-    pub async fn finished_tasks(&self, since_ms: i64) -> Result<Vec<TaskRow>, sqlx::Error> {
+    /// Tasks that finished (completed, failed, cancelled) at or after `since_ms` with ids below
+    /// `below` (all: `None`), the newest `limit` of them, by id (an index on `updated_at` keeps
+    /// this to the recent rows however long the table).
+    pub async fn finished_tasks(
+        &self,
+        since_ms: i64,
+        below: Option<u32>,
+        limit: usize,
+    ) -> Result<Vec<TaskRow>, sqlx::Error> {
         let rows = sqlx::query(&format!(
             "SELECT {TASK_COLUMNS} FROM tasks WHERE state NOT IN ('queued', 'running') \
-             AND updated_at >= $1 ORDER BY task_id"
+             AND updated_at >= $1 AND task_id < $2 ORDER BY task_id DESC LIMIT $3"
         ))
         .bind(since_ms)
+        .bind(below.map_or(i64::MAX, i64::from))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(task_row).collect()
+        let mut rows = rows.iter().map(task_row).collect::<Result<Vec<_>, _>>()?;
+        rows.reverse();
+        Ok(rows)
     }
 
     /// The task stored with id `task_id`, if any (a task that ended before the last restart
