@@ -95,5 +95,14 @@ async fn a_task_beyond_those_kept_in_memory_is_answered_from_storage_as_it_ended
     assert!(newest[0] > newest[1] && newest[1] > id, "{newest:?}");
     let (_, done) = get(&s, "/api/v1/tasks?state=completed").await;
     assert_eq!(done, json!([first]));
+    // a limit reaching down to the stored task includes it, one less does not (storage is
+    // read only when a stored task can be in the answer)
+    let (_, reaching) = get(&s, &format!("/api/v1/tasks?limit={total}")).await;
+    assert_eq!(reaching.as_array().unwrap().last(), Some(&first));
+    let (_, short) = get(&s, &format!("/api/v1/tasks?limit={}", total - 1)).await;
+    assert_eq!(short.as_array().unwrap().len(), total - 1);
+    assert!(!short.as_array().unwrap().contains(&first));
+    let (_, open) = get(&s, "/api/v1/tasks?state=queued,running").await;
+    assert_eq!(open, json!([]));
     s.stop().await;
 }

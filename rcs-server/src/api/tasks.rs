@@ -252,12 +252,28 @@ pub(super) async fn list(
         })?;
         states.push(state);
     }
+    let wanted = |t: &Task| {
+        (states.is_empty() || states.contains(&t.state))
+            && (q.agv_id.is_none() || t.agv == q.agv_id || t.requested_agv == q.agv_id)
+    };
     let mut all: BTreeMap<u32, Task> = dispatch::tasks(&shared)
         .into_iter()
         .map(|t| (t.id, t))
         .collect();
-    // the ended tasks of the last day beyond those in memory, from storage
-    if let Some((below, kept)) = shared.tasks.stored_below() {
+    // The ended tasks of the last day beyond those in memory, from storage: all ended, all
+    // older (lower ids) than those in memory, so read only when they can be in the answer
+    // (a dashboard polling the newest 200 does not read thousands of rows each time).
+    let stored = shared.tasks.stored_below().filter(|(below, _)| {
+        let ended_asked = states.is_empty() || states.iter().any(|s| s.is_final());
+        // (with no ended task in memory the stored ones are not all older: read them)
+        let newer = |below: u32| all.range(below..).filter(|(_, t)| wanted(t)).count();
+        ended_asked
+            && match (q.limit, below) {
+                (Some(limit), Some(below)) => newer(*below) < limit,
+                _ => true,
+            }
+    });
+    if let Some((below, kept)) = stored {
         let day_ago = now_ms().saturating_sub(crate::tasks::KEEP_ENDED_MS);
         let more = crate::tasks::KEEP_ENDED_MAX.saturating_sub(kept);
         let rows = shared
@@ -269,11 +285,7 @@ pub(super) async fn list(
             all.entry(t.id).or_insert(t);
         }
     }
-    let mut tasks: Vec<Task> = all
-        .into_values()
-        .filter(|t| states.is_empty() || states.contains(&t.state))
-        .filter(|t| q.agv_id.is_none() || t.agv == q.agv_id || t.requested_agv == q.agv_id)
-        .collect();
+    let mut tasks: Vec<Task> = all.into_values().filter(|t| wanted(t)).collect();
     tasks.sort_by_key(|t| t.id);
     if let Some(limit) = q.limit {
         tasks.reverse();
