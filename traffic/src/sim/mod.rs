@@ -4,18 +4,26 @@
 //! same run. It checks the invariants as it goes: no two footprints overlap, no two AGVs'
 //! reservations overlap, no AGV outside the space released to it.
 
+mod check;
+mod report;
+mod vehicle;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use geo::Intersects as _;
-use maps::space::oriented_rect;
-use maps::{Hold, Shape, Site};
+use maps::Site;
 use serde::Serialize;
 
 use crate::action::{Action, Command, Outcome};
-use crate::agv::{Mode, Report};
-use crate::core::{Core, Settings, Stats};
+use crate::core::{Core, Settings};
 use crate::task::{Spec, TaskKind, TaskState};
+
+pub use check::check_reservations;
+pub use report::SimReport;
+
+use check::check;
+use report::percentile;
+use vehicle::{DIMS, SimAgv, VMAX};
 
 /// What to simulate.
 #[derive(Debug, Clone, Serialize)]
@@ -104,72 +112,6 @@ impl Default for Config {
         }
     }
 }
-
-/// What a run measured.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct SimReport {
-    /// AGVs.
-    pub agvs: usize,
-    /// Nodes on the site.
-    pub nodes: usize,
-    /// Simulated seconds (with the drain).
-    pub simulated_s: f64,
-    /// Tasks the generator asked for.
-    pub requested: u64,
-    /// Tasks the core accepted.
-    pub submitted: u64,
-    /// Refused by the core, by reason.
-    pub refused: BTreeMap<String, u64>,
-    /// Completed user tasks.
-    pub completed: u64,
-    /// Lift rides (a lift's capacity bounds what a site with lifts can carry).
-    pub lift_rides: u64,
-    /// Completed in the submission window, per hour.
-    pub throughput_per_hour: f64,
-    /// User tasks completed in each simulated minute (a jam shows as a falling rate).
-    pub completed_by_minute: Vec<u64>,
-    /// Failed, with their reasons.
-    pub failed: BTreeMap<String, u64>,
-    /// Open at the end (queued or running).
-    pub open: u64,
-    /// Task time (submitted to completed), s: p50.
-    pub task_p50_s: f64,
-    /// p99.
-    pub task_p99_s: f64,
-    /// Waits by reason: (episodes, total s).
-    pub waits: BTreeMap<String, (u64, f64)>,
-    /// What the core did.
-    pub core: Stats,
-    /// Footprint overlaps seen (pairs × steps).
-    pub footprint_overlaps: u64,
-    /// Reservation overlaps seen.
-    pub reservation_overlaps: u64,
-    /// Samples of an AGV driving outside its reservations.
-    pub outside: u64,
-    /// The first violations, described.
-    pub violations: Vec<String>,
-    /// The first tasks still open at the end: why each waits.
-    pub stuck: Vec<String>,
-    /// CPU time of the core (inputs, ticks), s.
-    pub core_cpu_s: f64,
-    /// CPU time of the whole run (simulated AGVs and checks too), s.
-    pub run_cpu_s: f64,
-    /// Core CPU per simulated second, ms.
-    pub core_ms_per_sim_s: f64,
-    /// One decision step (`tick`) for the whole fleet: p50, µs.
-    pub tick_p50_us: f64,
-    /// p99, µs.
-    pub tick_p99_us: f64,
-    /// max, µs.
-    pub tick_max_us: f64,
-    /// When the slowest tick ran, simulated s.
-    pub tick_max_at_s: f64,
-    /// Ticks over 10 ms.
-    pub ticks_over_10ms: u64,
-    /// One step's status reports of the whole fleet into the core: p99, µs.
-    pub reports_p99_us: f64,
-}
-
 /// A small deterministic generator (SplitMix64).
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
@@ -196,158 +138,6 @@ impl Rng {
         (self.next_u64() % n.max(1) as u64) as usize
     }
 }
-
-const DIMS: [f64; 4] = [0.5, 0.5, 0.4, 0.4];
-const ACCEL: f64 = 0.5;
-const TURN: f64 = 1.5;
-const VMAX: f64 = 1.5;
-
-#[derive(Debug, Clone)]
-struct SimAgv {
-    id: u32,
-    map: u16,
-    x: f64,
-    y: f64,
-    theta: f64,
-    v: f64,
-    slow: f64,
-    /// Released path: (node, x, y).
-    path: Vec<(u32, f64, f64)>,
-    next: usize,
-    last: bool,
-    task: u32,
-    last_node: u32,
-    battery: f32,
-    charging: bool,
-    online: bool,
-    back_at: u64,
-    paused_until: u64,
-    /// A lift ride: ends at, command id, map, exit node.
-    riding: Option<(u64, u64, u16, u32)>,
-    /// It moved or turned in the last step.
-    moving: bool,
-}
-
-impl SimAgv {
-    fn mode(&self) -> Mode {
-        if self.riding.is_some() {
-            Mode::Switching
-        } else if self.next < self.path.len() {
-            // also while it turns on the spot or is held up: it has released path to drive
-            Mode::Driving
-        } else if self.charging {
-            Mode::Charging
-        } else if self.task != 0 && !self.last {
-            Mode::WaitingForRelease
-        } else {
-            Mode::Idle
-        }
-    }
-
-    /// Advances `dt` s along the released path.
-    fn step(&mut self, dt: f64, now: u64) {
-        self.moving = false;
-        if self.next >= self.path.len() || now < self.paused_until || self.riding.is_some() {
-            self.v = 0.0;
-            if self.charging {
-                self.battery = (self.battery + 0.5 * dt as f32).min(100.0);
-            }
-            return;
-        }
-        self.charging = false;
-        let (_, tx, ty) = self.path[self.next];
-        let (dx, dy) = (tx - self.x, ty - self.y);
-        let d = dx.hypot(dy);
-        if d < 1e-3 {
-            self.arrive();
-            return;
-        }
-        let want = dy.atan2(dx);
-        let mut diff = want - self.theta;
-        while diff > std::f64::consts::PI {
-            diff -= std::f64::consts::TAU;
-        }
-        while diff < -std::f64::consts::PI {
-            diff += std::f64::consts::TAU;
-        }
-        if diff.abs() > 0.05 {
-            // turn on the spot
-            self.v = 0.0;
-            let turn = (TURN * dt).min(diff.abs());
-            self.theta += turn * diff.signum();
-            self.moving = true;
-            return;
-        }
-        self.theta = want;
-        // distance left to the end of what was released
-        let mut left = d;
-        for w in self.path[self.next..].windows(2) {
-            left += (w[1].1 - w[0].1).hypot(w[1].2 - w[0].2);
-        }
-        let vmax = VMAX * self.slow;
-        let v = (self.v + ACCEL * dt)
-            .min(vmax)
-            .min((2.0 * ACCEL * left).sqrt().max(0.05));
-        self.v = v;
-        self.moving = true;
-        self.battery = (self.battery - 0.01 * dt as f32).max(0.0);
-        let mut travel = v * dt;
-        while travel > 0.0 && self.next < self.path.len() {
-            let (_, tx, ty) = self.path[self.next];
-            let (dx, dy) = (tx - self.x, ty - self.y);
-            let d = dx.hypot(dy);
-            if travel >= d {
-                self.x = tx;
-                self.y = ty;
-                travel -= d;
-                self.arrive();
-                // a turn comes next: stop here
-                if let Some(&(_, nx, ny)) = self.path.get(self.next) {
-                    let h = (ny - self.y).atan2(nx - self.x);
-                    if (h - self.theta).abs() > 0.05 {
-                        self.v = 0.0;
-                        break;
-                    }
-                }
-            } else {
-                self.x += dx / d * travel;
-                self.y += dy / d * travel;
-                travel = 0.0;
-            }
-        }
-    }
-
-    fn arrive(&mut self) {
-        self.last_node = self.path[self.next].0;
-        self.next += 1;
-        if self.next >= self.path.len() {
-            self.v = 0.0;
-            if self.last {
-                self.task = 0;
-            }
-        }
-    }
-
-    fn report(&self, battery: f32) -> Report {
-        Report {
-            map: self.map,
-            pose: [self.x, self.y, self.theta],
-            moving: self.moving,
-            mode: self.mode(),
-            last_node: self.last_node,
-            battery_pct: battery,
-            settled: true,
-            task: self.task,
-        }
-    }
-
-    fn footprint(&self) -> Shape {
-        Shape::new(vec![oriented_rect(
-            self.x, self.y, self.theta, DIMS[0], DIMS[1], DIMS[2], DIMS[3],
-        )])
-    }
-}
-
 /// The AGV a named task to `dest` names: online, not named by an open task, by `naming`.
 fn name_agv(
     site: &Site,
@@ -373,14 +163,6 @@ fn name_agv(
     };
     let pool = if near.is_empty() { &free } else { &near };
     (!pool.is_empty()).then(|| pool[rng.below(pool.len())].id)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// Runs `cfg` on `site`; `progress` is called every simulated minute with the report so far.
@@ -470,6 +252,7 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
     let drop_p = cfg.dropouts_per_hour / 3_600_000.0 * cfg.step_ms as f64;
     let mut submitted_at: BTreeMap<u32, u64> = BTreeMap::new();
     let mut durations: Vec<f64> = Vec::new();
+    let mut run_times: Vec<f64> = Vec::new();
     let mut waits: BTreeMap<u32, (crate::wait::WaitReason, u64)> = BTreeMap::new();
     let mut owed = 0.0;
     let end = cfg.duration_ms + cfg.drain_ms;
@@ -702,6 +485,11 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
                             match state {
                                 TaskState::Completed => {
                                     durations.push((now - at) as f64 / 1000.0);
+                                    if let Some(started) =
+                                        core.task(task).and_then(|t| t.started_ms)
+                                    {
+                                        run_times.push(now.saturating_sub(started) as f64 / 1000.0);
+                                    }
                                 }
                                 TaskState::Failed => {
                                     let why = core
@@ -735,17 +523,13 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
                     let e = waits.entry(*id).or_insert((w.reason, w.since_ms));
                     if e.0 != w.reason {
                         let (reason, since) = *e;
-                        let s = report.waits.entry(reason.name().to_owned()).or_default();
-                        s.0 += 1;
-                        s.1 += now.saturating_sub(since) as f64 / 1000.0;
+                        report.wait_ended(reason.name(), now.saturating_sub(since));
                         *e = (w.reason, w.since_ms);
                     }
                 }
                 None => {
                     if let Some((reason, since)) = waits.remove(id) {
-                        let s = report.waits.entry(reason.name().to_owned()).or_default();
-                        s.0 += 1;
-                        s.1 += now.saturating_sub(since) as f64 / 1000.0;
+                        report.wait_ended(reason.name(), now.saturating_sub(since));
                     }
                 }
             }
@@ -816,10 +600,32 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
             t.agv.and_then(|a| core.agv(a)).map(|a| (a.mode, a.moving, a.settled, a.last_node, a.pose)),
         ));
     }
+    for (reason, since) in waits.values() {
+        let longest = report
+            .wait_max_s
+            .entry(reason.name().to_owned())
+            .or_default();
+        *longest = longest.max(now.saturating_sub(*since) as f64 / 1000.0);
+    }
+    for t in core.tasks().filter(|t| !t.state.is_final() && !t.internal) {
+        match t.started_ms {
+            Some(started) => {
+                let age = now.saturating_sub(started) as f64 / 1000.0;
+                report.oldest_running_s = report.oldest_running_s.max(age);
+            }
+            None => {
+                let age = now.saturating_sub(t.created_ms) as f64 / 1000.0;
+                report.oldest_queued_s = report.oldest_queued_s.max(age);
+            }
+        }
+    }
     report.throughput_per_hour = report.completed as f64 / (cfg.duration_ms as f64 / 3_600_000.0);
     durations.sort_by(f64::total_cmp);
     report.task_p50_s = percentile(&durations, 0.5);
     report.task_p99_s = percentile(&durations, 0.99);
+    run_times.sort_by(f64::total_cmp);
+    report.run_p50_s = percentile(&run_times, 0.5);
+    report.run_p99_s = percentile(&run_times, 0.99);
     ticks.sort_by(f64::total_cmp);
     reports.sort_by(f64::total_cmp);
     report.tick_p50_us = percentile(&ticks, 0.5);
@@ -830,131 +636,4 @@ pub fn run(site: &Site, cfg: &Config, mut progress: impl FnMut(u64, &SimReport))
     report.run_cpu_s = run_start.elapsed().as_secs_f64();
     report.core_ms_per_sim_s = report.core_cpu_s * 1000.0 / report.simulated_s.max(1e-9);
     report
-}
-
-fn violation(report: &mut SimReport, text: String) {
-    if report.violations.len() < 20 {
-        report.violations.push(text);
-    }
-}
-
-/// Footprints never overlap; a moving AGV stands on its own reservations.
-fn check(core: &Core<'_>, agvs: &[SimAgv], report: &mut SimReport, now: u64) {
-    use rstar::{AABB, RTree, primitives::GeomWithData};
-    let points: Vec<GeomWithData<[f64; 2], usize>> = agvs
-        .iter()
-        .enumerate()
-        .map(|(i, a)| GeomWithData::new([a.x, a.y + f64::from(a.map) * 1e5], i))
-        .collect();
-    let tree = RTree::bulk_load(points);
-    let reach = DIMS[0].max(DIMS[1]).hypot(DIMS[2].max(DIMS[3]));
-    for (i, a) in agvs.iter().enumerate() {
-        let p = [a.x, a.y + f64::from(a.map) * 1e5];
-        let env = AABB::from_corners(
-            [p[0] - 2.0 * reach, p[1] - 2.0 * reach],
-            [p[0] + 2.0 * reach, p[1] + 2.0 * reach],
-        );
-        for hit in tree.locate_in_envelope(&env) {
-            let j = hit.data;
-            if j <= i {
-                continue;
-            }
-            let b = &agvs[j];
-            if a.map == b.map && a.footprint().intersects(&b.footprint()) {
-                report.footprint_overlaps += 1;
-                violation(
-                    report,
-                    format!(
-                        "t={:.1}s AGVs {} and {} overlap at ({:.2}, {:.2}) / ({:.2}, {:.2})",
-                        now as f64 / 1000.0,
-                        a.id,
-                        b.id,
-                        a.x,
-                        a.y,
-                        b.x,
-                        b.y
-                    ),
-                );
-            }
-        }
-        // Outside its released space while driving.
-        if a.online && a.moving {
-            let holds = core.space().holds(a.id);
-            let (s, c) = a.theta.sin_cos();
-            let uncovered = [
-                (0.0, 0.0),
-                (0.5, 0.4),
-                (0.5, -0.4),
-                (-0.5, 0.4),
-                (-0.5, -0.4),
-            ]
-            .iter()
-            .filter(|(u, w)| {
-                let pt = geo::Point::new(a.x + u * c - w * s, a.y + u * s + w * c);
-                !holds.iter().any(|(h, m, shape)| {
-                    matches!(h, Hold::Reservation { .. }) && *m == a.map && shape.intersects(&pt)
-                })
-            })
-            .count();
-            if uncovered > 0 {
-                report.outside += 1;
-                violation(
-                    report,
-                    format!(
-                        "t={:.1}s AGV {} drives at ({:.2}, {:.2}) outside its reservations",
-                        now as f64 / 1000.0,
-                        a.id,
-                        a.x,
-                        a.y
-                    ),
-                );
-            }
-        }
-    }
-}
-
-/// No two AGVs' reservations overlap (checked over the whole table).
-pub fn check_reservations(core: &Core<'_>, report: &mut SimReport, now: u64) {
-    use geo::BoundingRect as _;
-    use rstar::{AABB, RTree, RTreeObject as _, primitives::GeomWithData, primitives::Rectangle};
-    let entries: Vec<(u32, u16, &Shape)> = core
-        .space()
-        .all()
-        .filter(|(_, _, h, _)| matches!(h, Hold::Reservation { .. }))
-        .map(|(a, m, _, s)| (a, m, s))
-        .collect();
-    let rects: Vec<GeomWithData<Rectangle<[f64; 2]>, usize>> = entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, (_, m, s))| {
-            let r = s.bounding_rect()?;
-            let off = f64::from(*m) * 1e5;
-            Some(GeomWithData::new(
-                Rectangle::from_corners([r.min().x, r.min().y + off], [r.max().x, r.max().y + off]),
-                i,
-            ))
-        })
-        .collect();
-    let tree = RTree::bulk_load(rects.clone());
-    for r in &rects {
-        let env: AABB<[f64; 2]> = r.geom().envelope();
-        for hit in tree.locate_in_envelope_intersecting(&env) {
-            let (i, j) = (r.data, hit.data);
-            if j <= i {
-                continue;
-            }
-            let (a, ma, sa) = entries[i];
-            let (b, mb, sb) = entries[j];
-            if a != b && ma == mb && sa.intersects(sb) {
-                report.reservation_overlaps += 1;
-                violation(
-                    report,
-                    format!(
-                        "t={:.1}s reservations of AGVs {a} and {b} overlap on map {ma}",
-                        now as f64 / 1000.0
-                    ),
-                );
-            }
-        }
-    }
 }
