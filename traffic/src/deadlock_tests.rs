@@ -291,3 +291,110 @@ fn a_way_around_that_does_not_exist_is_not_searched_for_again() {
     assert!(found, "a way out through {gone}");
     assert!(core.agvs[&1].no_way.0.is_none());
 }
+
+/// Where the back-off just planned for `task` leads (the end of its first drive).
+fn backed_off_to(core: &Core<'_>, task: u32) -> u32 {
+    match core.tasks[&task].steps.first() {
+        Some(Step::Drive { nodes, .. }) => *nodes.last().expect("nodes"),
+        other => panic!("no back-off drive: {other:?}"),
+    }
+}
+
+/// A task of `agv` (standing at `from`) to `to`, running.
+fn running(core: &mut Core<'_>, id: u32, agv: u32, from: u32, to: u32) {
+    let mut t = Task::new(id, Spec::new(TaskKind::Move, to), false, 0);
+    let map = core.site.node(from).expect("node").map;
+    t.set_plan(
+        vec![Step::Drive {
+            map,
+            nodes: vec![from, to],
+            edges: vec![0],
+        }],
+        0,
+    );
+    t.agv = Some(agv);
+    core.tasks.insert(id, t);
+    core.agvs.get_mut(&agv).expect("agv").task = Some(id);
+}
+
+/// An AGV that backed off from a node is not backed off onto it again for a while, and it
+/// backs off off the ways of every task waiting for it (seen on the demo site with 30 AGVs:
+/// one AGV backed off between two nodes every 8 s, from one waiter's way into another's,
+/// for ten minutes while the fleet stood).
+#[test]
+fn an_agv_does_not_back_off_back_and_forth() {
+    let site = site();
+    let mut core = Core::new(&site, Settings::default(), 0);
+    let (c, around) = crossing(&core, 3);
+    let far = core
+        .site
+        .nodes()
+        .iter()
+        .filter(|x| {
+            x.kind == maps::file::NodeKind::Waypoint && x.id != c && !around.contains(&x.id)
+        })
+        .map(|x| x.id)
+        .last()
+        .expect("a far node");
+    core.online(0, 9, [0.5, 0.5, 0.4, 0.4], 1.5);
+    stand(&mut core, 0, 9, c);
+    running(&mut core, 1001, 9, c, far);
+    assert!(core.back_off_avoiding(100, 1001, 9, 0, &BTreeSet::new()));
+    let first = backed_off_to(&core, 1001);
+    assert!(around.contains(&first), "{first} {around:?}");
+    // There now, asked again with every neighbour of `first` but `c` in the way: `c`, the
+    // nearest, is where it came from.
+    stand(&mut core, 5_000, 9, first);
+    running(&mut core, 1001, 9, first, far);
+    let mut avoid: BTreeSet<u32> = core.neighbours[&first].iter().map(|e| e.1).collect();
+    avoid.remove(&c);
+    if core.back_off_avoiding(6_000, 1001, 9, 0, &avoid) {
+        assert_ne!(
+            backed_off_to(&core, 1001),
+            c,
+            "backed off back where it came from"
+        );
+    }
+    // Long after, it may go there again.
+    stand(&mut core, 100_000, 9, first);
+    running(&mut core, 1001, 9, first, far);
+    let later = 6_000 + core.settings.cleared_memory_ms + 1;
+    core.agvs.get_mut(&9).expect("agv").cleared_from = Default::default();
+    core.agvs.get_mut(&9).expect("agv").cleared_from[0] = (c, 100);
+    assert!(core.back_off_avoiding(later, 1001, 9, 0, &avoid));
+    assert_eq!(backed_off_to(&core, 1001), c);
+
+    // Off the ways of every task waiting for it.
+    let mut core = Core::new(&site, Settings::default(), 0);
+    core.online(0, 9, [0.5, 0.5, 0.4, 0.4], 1.5);
+    stand(&mut core, 0, 9, c);
+    running(&mut core, 1001, 9, c, far);
+    let waiter = |core: &mut Core<'_>, id: u32, from: u32, to: u32| {
+        let mut t = Task::new(id, Spec::new(TaskKind::Move, to), false, 0);
+        t.set_plan(
+            vec![Step::Drive {
+                map: core.site.node(c).expect("node").map,
+                nodes: vec![from, c, to],
+                edges: vec![0, 0],
+            }],
+            0,
+        );
+        core.tasks.insert(id, t);
+        core.waiters.entry(9).or_default().insert(id);
+    };
+    waiter(&mut core, 1002, around[0], around[1]);
+    waiter(
+        &mut core,
+        1003,
+        around[2],
+        *around.get(3).unwrap_or(&around[0]),
+    );
+    if core.back_off(100, 1001, 9, 0) {
+        let to = backed_off_to(&core, 1001);
+        assert!(
+            !around[..3].contains(&to),
+            "backed off into a waiter's way: {to}"
+        );
+        assert!(!around.get(3).is_some_and(|n| *n == to));
+    }
+}
