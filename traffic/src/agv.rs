@@ -93,33 +93,6 @@ pub struct Agv {
     /// Its cell in [`crate::nearby::Nearby`] (none before its first report).
     #[serde(skip)]
     pub(crate) cell: Option<crate::nearby::CellKey>,
-    /// The last search for a way around that found none (see [`NoWay`]).
-    #[serde(skip)]
-    pub(crate) no_way: NoWayMemo,
-}
-
-/// A search for a way around that found none: from `from` to `to` with `excluded` edges
-/// shut, for a vehicle of `vehicle` (top speed and width bits). The search depends on nothing
-/// else (the site and the search's limit do not change while the core runs), so the same
-/// question has the same answer: the deadlock rules ask it again every half second while a
-/// knot stays tied, each time an A* search of up to 5,000 nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NoWay {
-    pub(crate) from: u32,
-    pub(crate) to: u32,
-    pub(crate) vehicle: [u64; 2],
-    pub(crate) excluded: Vec<u32>,
-}
-
-/// An AGV's last [`NoWay`], if any.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct NoWayMemo(pub(crate) Option<Box<NoWay>>);
-
-impl PartialEq for NoWayMemo {
-    fn eq(&self, _: &Self) -> bool {
-        // a memo of a search's answer: not part of what an AGV is
-        true
-    }
 }
 
 /// How many of the nodes an AGV was cleared from are remembered.
@@ -183,7 +156,6 @@ impl Agv {
             near: NearCache::default(),
             cleared_from: [(0, 0); CLEARED_KEPT],
             cell: None,
-            no_way: NoWayMemo::default(),
         }
     }
 

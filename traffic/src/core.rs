@@ -125,9 +125,6 @@ pub struct Stats {
     /// Tasks running before a restart that their AGV had finished while the RCS was down
     /// (completed on its report, not driven again).
     pub finished_while_away: u64,
-    /// Searches for a way around not run again: the same AGV, from the same node to the same
-    /// destination around the same blocked nodes, had found none (the answer cannot change).
-    pub searches_spared: u64,
     /// Half-second passes that found the fleet congested (no new assignments, see
     /// [`Settings::congestion_gate`]).
     pub congested_passes: u64,

@@ -406,26 +406,13 @@ impl Core<'_> {
             .flat_map(|n| self.incoming.get(n).map(Vec::as_slice).unwrap_or(&[]))
             .copied()
             .collect();
-        let a = &self.agvs[&agv];
-        let question = crate::agv::NoWay {
-            from: self.current_node(agv).unwrap_or(0),
-            to: dest,
-            vehicle: [a.max_speed.to_bits(), (a.dims[2] + a.dims[3]).to_bits()],
-            excluded,
-        };
-        if a.no_way.0.as_deref() == Some(&question) {
-            self.stats.searches_spared += 1;
-            return false;
-        }
-        for e in &question.excluded {
+        for e in &excluded {
             self.planner.exclude_edge(*e, true);
         }
         let steps = self.plan(agv, dest);
-        for e in &question.excluded {
+        for e in &excluded {
             self.planner.exclude_edge(*e, false);
         }
-        self.agvs.get_mut(&agv).expect("agv").no_way.0 =
-            steps.is_none().then(|| Box::new(question));
         // Only a way that is free to start on now resolves anything.
         let steps = steps.filter(|steps| match steps.first() {
             Some(Step::Drive { map, nodes, edges }) => {

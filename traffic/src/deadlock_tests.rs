@@ -235,63 +235,6 @@ fn a_task_waiting_a_minute_in_a_chain_looks_for_a_way_around() {
     assert!(!nodes.contains(&block), "the new way passes {block}");
 }
 
-/// A search for a way around that found none is not run again for the same question (the same
-/// AGV from the same node to the same destination around the same blocked nodes): while a knot
-/// stays tied the answer cannot change. Once the blocked nodes change, it searches again.
-#[test]
-fn a_way_around_that_does_not_exist_is_not_searched_for_again() {
-    let site = site();
-    let mut core = Core::new(&site, Settings::default(), 0);
-    let (c, around) = crossing(&core, 3);
-    let map = core.site.node(c).expect("node").map;
-    let dest = core
-        .site
-        .nodes()
-        .iter()
-        .filter(|x| x.map == map && x.kind == maps::file::NodeKind::Waypoint)
-        .max_by(|a, b| {
-            let d = |x: &maps::Node| {
-                (x.x - core.site.node(c).expect("c").x).hypot(x.y - core.site.node(c).expect("c").y)
-            };
-            d(a).total_cmp(&d(b))
-        })
-        .expect("a far node")
-        .id;
-    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
-    stand(&mut core, 0, 1, c);
-    // Hemmed in: an AGV standing still on every neighbour.
-    for (i, n) in around.iter().enumerate() {
-        let id = 10 + i as u32;
-        core.online(0, id, [0.5, 0.5, 0.4, 0.4], 1.5);
-        stand(&mut core, 0, id, *n);
-    }
-    let mut t = Task::new(1001, Spec::new(TaskKind::Move, dest), false, 0);
-    t.set_plan(
-        vec![Step::Drive {
-            map,
-            nodes: vec![c, around[0]],
-            edges: vec![0],
-        }],
-        0,
-    );
-    core.tasks.insert(1001, t);
-    core.agvs.get_mut(&1).expect("agv").task = Some(1001);
-    assert!(!core.replan_around(100, 1001, 1), "no way out");
-    assert!(core.agvs[&1].no_way.0.is_some());
-    assert_eq!(core.stats.searches_spared, 0);
-    assert!(!core.replan_around(600, 1001, 1));
-    assert_eq!(core.stats.searches_spared, 1, "the same question again");
-    // One neighbour leaves the site: the question changes, and there is a way now.
-    let gone = *around.last().expect("a neighbour");
-    let id = 10 + around.len() as u32 - 1;
-    core.offline(700, id);
-    assert_eq!(core.forget(id), Ok(true));
-    let found = core.replan_around(800, 1001, 1);
-    assert_eq!(core.stats.searches_spared, 1, "searched again");
-    assert!(found, "a way out through {gone}");
-    assert!(core.agvs[&1].no_way.0.is_none());
-}
-
 /// Where the back-off just planned for `task` leads (the end of its first drive).
 fn backed_off_to(core: &Core<'_>, task: u32) -> u32 {
     match core.tasks[&task].steps.first() {
