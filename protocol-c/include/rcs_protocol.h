@@ -1669,6 +1669,17 @@ bool rcs_agv_is_closed(const struct RcsAgv *agv);
 // `agv` must be NULL or a live session.
 enum RcsStatus rcs_agv_close(struct RcsAgv *agv, uint64_t now_ms, RcsCloseReason reason);
 
+// The text of the last error on this session ("" when none; "" for NULL). Valid until the
+// next call on the session.
+//
+// # Safety
+// `agv` must be NULL or a live session.
+const char *rcs_agv_last_error(const struct RcsAgv *agv);
+
+// The name of a status, as a static string (`"RCS_STATUS_OK"`...).
+// Takes an `int` so any value from C is safe: an unknown one is `"RCS_STATUS_UNKNOWN"`.
+const char *rcs_status_name(int32_t status);
+
 // Sends a status report (every `status_period_ms` of the configuration, and at once on a
 // change of state). `*seq` (if not NULL) receives its sequence number.
 //
@@ -1789,17 +1800,6 @@ enum RcsStatus rcs_agv_answer_param_set(struct RcsAgv *agv,
                                         RcsResultCode result,
                                         const struct RcsParamResult *results,
                                         size_t len);
-
-// The text of the last error on this session ("" when none; "" for NULL). Valid until the
-// next call on the session.
-//
-// # Safety
-// `agv` must be NULL or a live session.
-const char *rcs_agv_last_error(const struct RcsAgv *agv);
-
-// The name of a status, as a static string (`"RCS_STATUS_OK"`...).
-// Takes an `int` so any value from C is safe: an unknown one is `"RCS_STATUS_UNKNOWN"`.
-const char *rcs_status_name(int32_t status);
 
 #ifdef __cplusplus
 }  // extern "C"
