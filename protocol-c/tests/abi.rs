@@ -183,6 +183,21 @@ fn null_pointers_bad_values_and_short_buffers_are_errors_not_crashes() {
         let mut c = config(&modes);
         c.navigation_modes = ptr::null();
         assert_eq!(rcs_agv_new(&c, T0, &mut out), RcsStatus::NullPointer);
+        // a list longer than the limit is refused before anything of it is read
+        let mut c = config(&modes);
+        c.navigation_modes_len = 70_000;
+        assert_eq!(rcs_agv_new(&c, T0, &mut out), RcsStatus::InvalidArgument);
+        // a string that is not UTF-8
+        let mut c = config(&modes);
+        c.vendor = c"\xff\xfe".as_ptr();
+        assert_eq!(rcs_agv_new(&c, T0, &mut out), RcsStatus::InvalidArgument);
+        // a misaligned list
+        let maps = [RcsMapInfo::default(); 2];
+        let mut c = config(&modes);
+        c.maps = maps.as_ptr().cast::<u8>().add(1).cast::<RcsMapInfo>();
+        c.maps_len = 1;
+        assert_eq!(rcs_agv_new(&c, T0, &mut out), RcsStatus::InvalidArgument);
+        assert!(out.is_null());
     }
 
     let agv = normal_agv();

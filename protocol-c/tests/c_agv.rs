@@ -26,8 +26,13 @@ fn static_library_dir() -> PathBuf {
         .unwrap_or_else(|| panic!("no librcs_protocol.a in or beside {}", deps.display()))
 }
 
-/// Builds the example with `make` into `out`.
+/// Builds the example with `make` into `out`, statically linked.
 fn build_example(out: &Path) {
+    build_example_linked(out, "static");
+}
+
+/// Builds the example with `make` into `out`, linked `static` or `shared`.
+fn build_example_linked(out: &Path, link: &str) {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c-agv");
     let status = Command::new("make")
         .arg("-s")
@@ -35,6 +40,7 @@ fn build_example(out: &Path) {
         .arg(&example)
         .arg(format!("LIB_DIR={}", static_library_dir().display()))
         .arg(format!("OUT={}", out.display()))
+        .arg(format!("LINK={link}"))
         .status()
         .expect("make runs");
     assert!(status.success(), "the C example builds");
@@ -316,17 +322,24 @@ async fn the_c_agv_in_secure_mode_registers_and_completes_a_task() {
 }
 
 #[test]
-fn the_example_reads_its_options() {
-    // a bad option is refused with the usage's exit code, without connecting anywhere
+fn the_example_links_statically_and_dynamically_and_reads_its_options() {
+    // a bad option is refused with the usage's exit code, without connecting anywhere; the
+    // shared library loads (its rpath is set)
     let dir = tempfile::tempdir().unwrap();
-    let program = dir.path().join("c-agv");
-    build_example(&program);
-    let out = Command::new(&program)
-        .arg("--bogus")
-        .arg("1")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let out = Command::new(&program).arg("--id").output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "an option without its value");
+    for link in ["static", "shared"] {
+        let program = dir.path().join(format!("c-agv-{link}"));
+        build_example_linked(&program, link);
+        let out = Command::new(&program)
+            .arg("--bogus")
+            .arg("1")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{link}: {out:?}");
+        let out = Command::new(&program).arg("--id").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{link}: an option without its value"
+        );
+    }
 }
