@@ -56,7 +56,7 @@ pub unsafe fn reference<'a, T>(ptr: *const T, what: &'static str) -> Result<&'a 
     unsafe { ptr.as_ref() }.ok_or(Error::Null(what))
 }
 
-/// A string from a NUL-terminated C string (NULL: empty), read up to [`MAX_STRING`] bytes.
+/// A string from a NUL-terminated C string (NULL: empty), read up to `MAX_STRING` bytes.
 ///
 /// # Safety
 /// When not NULL, `ptr` must point to a NUL-terminated string, or to at least `MAX_STRING + 1`
@@ -119,7 +119,7 @@ fn point(p: &RcsPoint) -> Point {
 /// The registration of `c`.
 ///
 /// # Safety
-/// The pointers of `c` must be valid as [`slice`] and [`string`] require.
+/// The pointers of `c` must be valid as [`slice()`] and [`string`] require.
 pub unsafe fn registration(c: &RcsAgvConfig) -> Result<RegisterRequest, Error> {
     // SAFETY: the caller guarantees the pointers of `c`.
     let modes = unsafe {
@@ -198,7 +198,7 @@ pub unsafe fn registration(c: &RcsAgvConfig) -> Result<RegisterRequest, Error> {
 /// A status report.
 ///
 /// # Safety
-/// The pointers of `r` must be valid as [`slice`] and [`string`] require.
+/// The pointers of `r` must be valid as [`slice()`] and [`string`] require.
 pub unsafe fn status(r: &RcsStatusReport) -> Result<Message, Error> {
     // SAFETY: the caller guarantees the pointers of `r`.
     let loads = unsafe { slice(r.loads, r.loads_len, "loads")? };
@@ -267,7 +267,7 @@ pub unsafe fn status(r: &RcsStatusReport) -> Result<Message, Error> {
 /// Task progress.
 ///
 /// # Safety
-/// The pointers of `p` must be valid as [`slice`] requires.
+/// The pointers of `p` must be valid as [`slice()`] requires.
 pub unsafe fn task_progress(p: &RcsTaskProgress) -> Result<Message, Error> {
     // SAFETY: the caller guarantees the pointers of `p`.
     let actions = unsafe { slice(p.actions, p.actions_len, "actions")? };
@@ -295,7 +295,7 @@ pub unsafe fn task_progress(p: &RcsTaskProgress) -> Result<Message, Error> {
 /// An operation report.
 ///
 /// # Safety
-/// The pointers of `r` must be valid as [`slice`] requires.
+/// The pointers of `r` must be valid as [`slice()`] requires.
 pub unsafe fn operation_report(r: &RcsOperationReport) -> Result<Message, Error> {
     // SAFETY: the caller guarantees the pointers of `r`.
     let counters = unsafe { slice(r.error_counters, r.error_counters_len, "error_counters")? };
@@ -321,7 +321,7 @@ pub unsafe fn operation_report(r: &RcsOperationReport) -> Result<Message, Error>
 /// A region.
 ///
 /// # Safety
-/// The pointers of `r` must be valid as [`slice`] requires.
+/// The pointers of `r` must be valid as [`slice()`] requires.
 pub unsafe fn region(r: &RcsRegion) -> Result<Region, Error> {
     let points = || -> Result<Vec<Point>, Error> {
         // SAFETY: the caller guarantees the pointers of `r`.
@@ -359,7 +359,7 @@ pub unsafe fn region(r: &RcsRegion) -> Result<Region, Error> {
 /// A safe-space request.
 ///
 /// # Safety
-/// The pointers of `r` must be valid as [`slice`] requires.
+/// The pointers of `r` must be valid as [`slice()`] requires.
 pub unsafe fn space_request(r: &RcsSpaceRequest) -> Result<Message, Error> {
     Ok(SpaceRequest {
         map_id: r.map_id,
