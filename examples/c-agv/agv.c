@@ -4,7 +4,8 @@
  * It connects over TCP to an RCS, accesses (normal mode, or secure mode with --secure),
  * registers, reports its status every period the RCS configures, asks for a safe space around
  * itself, holds it a moment and releases it, then follows the paths the RCS releases (driving
- * straight from node to node at --speed m/s) to the end of each task. It answers every command:
+ * straight from node to node at --speed m/s) to the end of each task, reporting task progress
+ * on every node reached. It answers every command:
  * motion, task control, safety stop, navigation and map switches, charging, safe-space revoke;
  * parameters are answered "unsupported".
  *
@@ -44,6 +45,7 @@
 struct node {
     uint32_t id;
     double x, y;
+    RcsTargetAttribute attribute;
 };
 
 /* The simulated machine. */
@@ -121,6 +123,25 @@ static void send_status(RcsAgv *s, struct agv *a) {
     if (st == RCS_STATUS_OK) a->reported = true;
 }
 
+/* Task progress, on every node reached: running, waiting for the next piece, or completed (the
+ * task's destination reached). */
+static void send_progress(RcsAgv *s, const struct agv *a) {
+    RcsTaskProgress p;
+    memset(&p, 0, sizeof p);
+    p.task_id = a->task_id;
+    p.last_node_id = a->last_node_id;
+    if (a->next > 0 && a->next >= a->path_len &&
+        a->path[a->next - 1].attribute == RCS_TARGET_ATTRIBUTE_DESTINATION) {
+        p.state = RCS_TASK_STATE_COMPLETED;
+        printf("progress completed %u\n", a->task_id);
+    } else {
+        p.state = moving(a) ? RCS_TASK_STATE_RUNNING : RCS_TASK_STATE_WAITING_FOR_RELEASE;
+    }
+    p.result = RCS_RESULT_CODE_OK;
+    RcsStatus st = rcs_agv_send_task_progress(s, utc_ms(), &p, NULL);
+    if (st != RCS_STATUS_OK && st != RCS_STATUS_NOT_ESTABLISHED) die("progress", st, s);
+}
+
 /* Drives `dt` seconds along the released path; returns true when a node was reached. */
 static bool step(struct agv *a, double dt) {
     bool reached = false;
@@ -178,6 +199,7 @@ static RcsResultCode motion(struct agv *a, const RcsMotionCommand *c) {
         a->path[base + i].id = c->nodes[i].node_id;
         a->path[base + i].x = c->nodes[i].pose.x;
         a->path[base + i].y = c->nodes[i].pose.y;
+        a->path[base + i].attribute = c->nodes[i].attribute;
     }
     a->path_len = base + c->nodes_len;
     a->released = base + c->released_nodes;
@@ -435,7 +457,10 @@ int main(int argc, char **argv) {
         uint64_t now = utc_ms();
         /* the machine */
         double t = mono_s();
-        if (step(&a, t - last) && rcs_agv_is_established(s)) send_status(s, &a);
+        if (step(&a, t - last) && rcs_agv_is_established(s)) {
+            send_status(s, &a);
+            if (a.task_id != 0) send_progress(s, &a);
+        }
         last = t;
         if (rcs_agv_is_established(s)) {
             if (a.want_space && a.reported && a.space == 0 && a.grant_id == 0 && a.path_len == 0)

@@ -264,6 +264,7 @@ async fn the_c_agv_registers_gets_a_safe_space_and_completes_a_task() {
     task_completes(&server, &agv, 1, "dock-A").await;
     assert!(agv.has(|l| l == "reached 8"), "{}", agv.output());
     assert!(agv.has(|l| l.starts_with("task ")));
+    assert!(agv.has(|l| l.starts_with("progress completed ")));
 
     let output = agv.finish();
     assert!(output.ends_with("bye"), "{output}");
