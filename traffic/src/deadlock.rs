@@ -442,31 +442,18 @@ impl Core<'_> {
     /// free space (a few hops at most), then lets `waiter` pass before it goes on; returns
     /// whether it could.
     ///
-    /// It keeps off the ways of every task waiting for it, not only `waiter`'s: backing off
-    /// from one into the way of the next sends an AGV back and forth between two others (seen
-    /// on the demo site with 30 AGVs: one AGV shuttled between two nodes every 8 s for ten
-    /// minutes while the fleet stood).
+    /// Not onto a node it was sent off lately ([`Self::left_lately`]): backing off from one
+    /// waiter's way into another's sent an AGV back and forth between two nodes every 8 s for
+    /// ten minutes while the fleet stood (the demo site with 30 AGVs). (Keeping off the ways of
+    /// every task waiting for it as well was tried: it completed 5 % fewer tasks on the dense
+    /// rack runs, docs/performance.md.)
     fn back_off(&mut self, now: u64, task: u32, agv: u32, waiter: u32) -> bool {
-        let mut avoid = self
+        let avoid = self
             .agvs
             .get(&waiter)
             .and_then(|w| w.task)
             .map(|t| self.remaining_nodes(t))
             .unwrap_or_default();
-        let waiting: Vec<u32> = self
-            .waiters
-            .get(&agv)
-            .into_iter()
-            .chain(self.reservation_waiters.get(&agv))
-            .flatten()
-            .copied()
-            .filter(|t| *t != task)
-            .collect();
-        for t in waiting {
-            if self.tasks.get(&t).is_some_and(|t| !t.state.is_final()) {
-                avoid.extend(self.remaining_nodes(t));
-            }
-        }
         self.back_off_avoiding(now, task, agv, waiter, &avoid)
     }
 
