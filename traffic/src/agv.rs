@@ -85,9 +85,9 @@ pub struct Agv {
     /// The node nearest to its pose, for the pose it was computed at.
     #[serde(skip)]
     pub(crate) near: NearCache,
-    /// The last nodes it was sent away from to clear another AGV's way (cleared off while idle,
-    /// or backed off), with when (ms): it is not sent back onto them for a while (each clearing
-    /// off one waiter's way could send it into the next one's and back).
+    /// The last nodes it was sent away from to clear another AGV's way, with when (ms): it is
+    /// not sent back onto them for a while (each clearing off one waiter's way could send it
+    /// into the next one's and back).
     #[serde(skip)]
     pub(crate) cleared_from: [(u32, u64); CLEARED_KEPT],
     /// Its cell in [`crate::nearby::Nearby`] (none before its first report).

@@ -441,12 +441,6 @@ impl Core<'_> {
     /// `agv` (at rest) backs off to the nearest node off `waiter`'s way that it can reach over
     /// free space (a few hops at most), then lets `waiter` pass before it goes on; returns
     /// whether it could.
-    ///
-    /// Not onto a node it was sent off lately ([`Self::left_lately`]): backing off from one
-    /// waiter's way into another's sent an AGV back and forth between two nodes every 8 s for
-    /// ten minutes while the fleet stood (the demo site with 30 AGVs). (Keeping off the ways of
-    /// every task waiting for it as well was tried: it completed 5 % fewer tasks on the dense
-    /// rack runs, docs/performance.md.)
     fn back_off(&mut self, now: u64, task: u32, agv: u32, waiter: u32) -> bool {
         let avoid = self
             .agvs
@@ -455,25 +449,6 @@ impl Core<'_> {
             .map(|t| self.remaining_nodes(t))
             .unwrap_or_default();
         self.back_off_avoiding(now, task, agv, waiter, &avoid)
-    }
-
-    /// Whether `agv` was sent off `node` (cleared off or backed off) within
-    /// [`crate::Settings::cleared_memory_ms`] before `now`: it is not sent back onto it.
-    fn left_lately(&self, agv: u32, node: u32, now: u64) -> bool {
-        let lately = now.saturating_sub(self.settings.cleared_memory_ms);
-        self.agvs.get(&agv).is_some_and(|a| {
-            a.cleared_from
-                .iter()
-                .any(|&(m, at)| m == node && at > lately && at > 0)
-        })
-    }
-
-    /// Remembers that `agv` was sent off `node` at `now` (see [`Self::left_lately`]).
-    fn remember_left(&mut self, agv: u32, node: u32, now: u64) {
-        if let Some(a) = self.agvs.get_mut(&agv) {
-            a.cleared_from.rotate_right(1);
-            a.cleared_from[0] = (node, now.max(1));
-        }
     }
 
     /// As [`Self::back_off`], to a node not in `avoid`.
@@ -516,7 +491,7 @@ impl Core<'_> {
                         continue;
                     }
                     parent.insert(m, (n, edge));
-                    if !avoid.contains(&m) && !self.left_lately(agv, m, now) {
+                    if !avoid.contains(&m) {
                         found = Some(m);
                         break 'search;
                     }
@@ -556,7 +531,6 @@ impl Core<'_> {
         t.yield_to = Some((waiter, until));
         t.replans += 1;
         self.stats.backoffs += 1;
-        self.remember_left(agv, here, now);
         self.dirty.insert(task);
         self.actions.push_back(Action::StoreTask { task });
         true
@@ -584,7 +558,14 @@ impl Core<'_> {
         };
         let map = self.agvs[&blocker].map;
         let r = self.reach(blocker);
-        // Not back onto a node it was sent off lately.
+        // Not back onto a node it was cleared from lately.
+        let lately = now.saturating_sub(self.settings.cleared_memory_ms);
+        let recent = self.agvs[&blocker].cleared_from;
+        let was_cleared_from = |n: u32| {
+            recent
+                .iter()
+                .any(|&(m, at)| m == n && at > lately && at > 0)
+        };
         // Breadth first over the graph from where it stands, a few hops out.
         let mut seen = BTreeSet::from([start]);
         let mut frontier = vec![start];
@@ -597,7 +578,7 @@ impl Core<'_> {
                     }
                     next_frontier.push(m);
                     let ok = !avoid.contains(&m)
-                        && !self.left_lately(blocker, m, now)
+                        && !was_cleared_from(m)
                         && !self.lift_doors.contains(&m)
                         && !self.targeted(m)
                         && self.site.node(m).is_some_and(|x| {
@@ -610,7 +591,9 @@ impl Core<'_> {
                         spec.priority = 100;
                         self.enqueue(now, spec, true);
                         self.stats.cleared += 1;
-                        self.remember_left(blocker, start, now);
+                        let a = self.agvs.get_mut(&blocker).expect("agv");
+                        a.cleared_from.rotate_right(1);
+                        a.cleared_from[0] = (start, now.max(1));
                         return true;
                     }
                 }
