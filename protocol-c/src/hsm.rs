@@ -136,6 +136,35 @@ impl RcsCryptoCallbacks {
 }
 
 /// `parts` as a list of [`RcsBytes`].
+/// A callback that writes a signature or a tag over the parts (`true`: written).
+type WriteOver = unsafe extern "C" fn(*mut c_void, *const RcsBytes, usize, *mut u8) -> bool;
+
+/// A callback that checks a signature or a tag over the parts.
+type CheckOver =
+    unsafe extern "C" fn(*mut c_void, *const RcsBytes, usize, *const u8, usize) -> bool;
+
+/// The `N` bytes (a signature or a tag) callback `f` writes over `parts`; zeros when it is not
+/// set (a session refuses incomplete callbacks at creation).
+fn written<const N: usize>(f: Option<WriteOver>, user: *mut c_void, parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let list = list(parts);
+    if let Some(f) = f {
+        // SAFETY: the parts are live slices; `N` writable bytes, the length the callback's
+        // contract names for the signature (64) or the tag (MAC_LEN) it writes.
+        unsafe { f(user, list.as_ptr(), list.len(), out.as_mut_ptr()) };
+    }
+    out
+}
+
+/// Whether callback `f` accepts `sig` (a signature or a tag) over `parts`; false when not set.
+fn checked(f: Option<CheckOver>, user: *mut c_void, parts: &[&[u8]], sig: &[u8]) -> bool {
+    let list = list(parts);
+    f.is_some_and(|f| {
+        // SAFETY: the parts and the signature are live slices.
+        unsafe { f(user, list.as_ptr(), list.len(), sig.as_ptr(), sig.len()) }
+    })
+}
+
 fn list(parts: &[&[u8]]) -> Vec<RcsBytes> {
     parts
         .iter()
@@ -188,29 +217,11 @@ impl AgvCrypto for Callbacks {
     }
 
     fn sign(&self, parts: &[&[u8]]) -> [u8; 64] {
-        let mut sig = [0u8; 64];
-        let list = list(parts);
-        if let Some(f) = self.cb.sign {
-            // SAFETY: the parts are live slices; 64 writable bytes.
-            unsafe { f(self.cb.user, list.as_ptr(), list.len(), sig.as_mut_ptr()) };
-        }
-        sig
+        written(self.cb.sign, self.cb.user, parts)
     }
 
     fn verify_rcs(&self, parts: &[&[u8]], sig: &[u8]) -> bool {
-        let list = list(parts);
-        self.cb.verify_rcs.is_some_and(|f| {
-            // SAFETY: the parts and the signature are live slices.
-            unsafe {
-                f(
-                    self.cb.user,
-                    list.as_ptr(),
-                    list.len(),
-                    sig.as_ptr(),
-                    sig.len(),
-                )
-            }
-        })
+        checked(self.cb.verify_rcs, self.cb.user, parts, sig)
     }
 
     fn finish(
@@ -251,54 +262,18 @@ impl ChannelCrypto for Channel {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; MAC_LEN] {
-        let mut tag = [0u8; MAC_LEN];
-        let list = list(parts);
-        if let Some(f) = self.cb.mac {
-            // SAFETY: the parts are live slices; MAC_LEN writable bytes.
-            unsafe { f(self.cb.user, list.as_ptr(), list.len(), tag.as_mut_ptr()) };
-        }
-        tag
+        written(self.cb.mac, self.cb.user, parts)
     }
 
     fn verify_mac(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let list = list(parts);
-        self.cb.verify_mac.is_some_and(|f| {
-            // SAFETY: the parts and the tag are live slices.
-            unsafe {
-                f(
-                    self.cb.user,
-                    list.as_ptr(),
-                    list.len(),
-                    tag.as_ptr(),
-                    tag.len(),
-                )
-            }
-        })
+        checked(self.cb.verify_mac, self.cb.user, parts, tag)
     }
 
     fn sign(&self, parts: &[&[u8]]) -> [u8; 64] {
-        let mut sig = [0u8; 64];
-        let list = list(parts);
-        if let Some(f) = self.cb.channel_sign {
-            // SAFETY: the parts are live slices; 64 writable bytes.
-            unsafe { f(self.cb.user, list.as_ptr(), list.len(), sig.as_mut_ptr()) };
-        }
-        sig
+        written(self.cb.channel_sign, self.cb.user, parts)
     }
 
     fn verify_peer(&self, parts: &[&[u8]], sig: &[u8]) -> bool {
-        let list = list(parts);
-        self.cb.verify_peer.is_some_and(|f| {
-            // SAFETY: the parts and the signature are live slices.
-            unsafe {
-                f(
-                    self.cb.user,
-                    list.as_ptr(),
-                    list.len(),
-                    sig.as_ptr(),
-                    sig.len(),
-                )
-            }
-        })
+        checked(self.cb.verify_peer, self.cb.user, parts, sig)
     }
 }
