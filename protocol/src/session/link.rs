@@ -214,7 +214,7 @@ impl<C: ChannelCrypto> Link<C> {
     }
 
     pub(super) fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.pop_front()
+        super::pop_bounded(&mut self.out)
     }
 
     /// Sends `message`; a command (ACK_REQUESTED without RESPONSE) is tracked until answered.

@@ -17,6 +17,7 @@
 //! window, acknowledgement tracking and retransmission of commands. Cryptography comes through
 //! [`AgvCrypto`] / [`RcsCrypto`] (the `crypto` crate implements them; firmware may use its own).
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use crate::address::RcsAddress;
@@ -34,6 +35,27 @@ pub mod testing;
 
 pub use agv::AgvSession;
 pub use rcs::{RcsPolicy, RcsSession, not_active_frame};
+
+/// The capacity a session's event or transmit queue keeps once it has emptied (see
+/// `pop_bounded`): the room a queue first takes (4 entries, the standard library's least for
+/// entries of these sizes), which steady traffic (an entry or two at a time) never outgrows, so
+/// it never reallocates. (With room for 8 kept, every short pause of the server still grew the
+/// queues it caught from 4 entries to 8, for good: 1 MB over 1,000 connections in 6 minutes of
+/// a soak.)
+pub const QUEUE_CAPACITY_KEPT: usize = 4;
+
+/// The front of `queue`; when that empties it, capacity beyond [`QUEUE_CAPACITY_KEPT`] is given
+/// back. A burst (the frames of several seconds read at once after the peer or this end
+/// stalled) grows a queue to hold all of its events; without this, every session would keep
+/// the room of the largest burst it has seen for its whole life (20 kB per connection after a
+/// 4-second stall under 10 Hz reports, docs/performance.md, soak).
+fn pop_bounded<T>(queue: &mut VecDeque<T>) -> Option<T> {
+    let front = queue.pop_front();
+    if queue.is_empty() && queue.capacity() > QUEUE_CAPACITY_KEPT {
+        queue.shrink_to(QUEUE_CAPACITY_KEPT);
+    }
+    front
+}
 
 /// Timing and limits of a session. The liveness values are replaced by those of the
 /// configuration the RCS pushes.

@@ -561,7 +561,7 @@ impl<K: RcsCrypto> RcsSession<K> {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<RcsEvent> {
-        self.events.pop_front()
+        super::pop_bounded(&mut self.events)
     }
 
     /// Gives back a message the application is done with (a report it has replaced, say):
