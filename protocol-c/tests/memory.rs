@@ -58,6 +58,18 @@ impl KeyStore for Store {
     }
 }
 
+/// The RCS end of a normal-mode session.
+fn normal_rcs() -> RcsSession<NoCrypto> {
+    RcsSession::new(
+        SessionConfig::default(),
+        RcsPolicy::default(),
+        NoCrypto,
+        config_push(),
+        1,
+        T0,
+    )
+}
+
 #[test]
 fn memory_per_session() {
     let live = || LIVE.load(Ordering::SeqCst);
@@ -66,28 +78,14 @@ fn memory_per_session() {
     // turns its events on: 900 bytes in `cargo test --workspace`) is not the session's.
     {
         let agv = normal_agv();
-        let mut rcs = RcsSession::new(
-            SessionConfig::default(),
-            RcsPolicy::default(),
-            NoCrypto,
-            config_push(),
-            1,
-            T0,
-        );
+        let mut rcs = normal_rcs();
         established(&agv, &mut rcs);
         exchange(&agv, &mut rcs);
     }
     let before = live();
     let agv = normal_agv();
     let created = live() - before;
-    let mut rcs = RcsSession::new(
-        SessionConfig::default(),
-        RcsPolicy::default(),
-        NoCrypto,
-        config_push(),
-        1,
-        T0,
-    );
+    let mut rcs = normal_rcs();
     established(&agv, &mut rcs);
     exchange(&agv, &mut rcs);
     // what freeing the AGV's session gives back is what it held, its buffers included
