@@ -109,6 +109,8 @@ pub struct Extension {
 /// Everything the dissector needs.
 #[derive(Debug, Clone)]
 pub struct Spec {
+    /// The RCS's default TCP port (section 1).
+    pub port: u16,
     /// The fixed header fields of section 2.
     pub header: Vec<HeaderField>,
     /// Header length (offset of the body).
@@ -430,6 +432,7 @@ fn parse_header(code: &[String], spec: &mut Spec) -> Result<(), String> {
 pub fn parse(doc: &str) -> Result<Spec, String> {
     let lines: Vec<&str> = doc.lines().collect();
     let mut spec = Spec {
+        port: 0,
         header: Vec::new(),
         header_len: 0,
         tags: Vec::new(),
@@ -476,6 +479,13 @@ pub fn parse(doc: &str) -> Result<Spec, String> {
                 }
             }
             Block::Para(text) => {
+                if section.starts_with("## 1.") && spec.port == 0 {
+                    if let Some((_, rest)) = text.split_once("default port ") {
+                        let digits: String =
+                            rest.chars().take_while(char::is_ascii_digit).collect();
+                        spec.port = digits.parse().map_err(|e| format!("port {digits}: {e}"))?;
+                    }
+                }
                 if let Some(i) = current {
                     if text.starts_with("Empty body") {
                         fields.insert(spec.messages[i].name.clone(), Vec::new());
@@ -611,6 +621,9 @@ pub fn parse(doc: &str) -> Result<Spec, String> {
             direction,
             fields: body.clone(),
         });
+    }
+    if spec.port == 0 {
+        return Err("section 1 names no \"default port\"".into());
     }
     resolve(&mut spec)?;
     Ok(spec)
