@@ -835,8 +835,13 @@ function rcs.dissector(tvb, pinfo, tree)
         names[#names + 1] = dissect_frame(tvb, off, len, pinfo, tree)
         off = off + len
     end
+    -- called again for the same packet after a reassembled frame: append to what it showed
+    local again = tostring(pinfo.cols.protocol) == "RCS"
     pinfo.cols.protocol = "RCS"
-    if #names > 0 then pinfo.cols.info = table.concat(names, ", ") end
+    if #names > 0 then
+        local text = table.concat(names, ", ")
+        if again then pinfo.cols.info:append(", " .. text) else pinfo.cols.info = text end
+    end
     return n
 end
 

@@ -93,16 +93,31 @@ fn secure_frames() -> Vec<(String, Vec<u8>)> {
     for (name, flags) in [
         ("status_report", Flags::ENCRYPTED | Flags::MAC),
         ("motion_command", Flags::ENCRYPTED | Flags::SIGNED),
-        ("heartbeat", Flags::ENCRYPTED | Flags::SIGNED | Flags::ACK_REQUESTED),
+        (
+            "heartbeat",
+            Flags::ENCRYPTED | Flags::SIGNED | Flags::ACK_REQUESTED,
+        ),
     ] {
         let (_, bytes) = vectors().into_iter().find(|(n, _)| n == name).unwrap();
         let f = decode(&bytes);
         let mut header = f.header;
         header.flags = flags;
-        let cipher: Vec<u8> = f.body.iter().enumerate().map(|(i, b)| b ^ 0x5Au8.wrapping_add(i as u8)).collect();
+        let cipher: Vec<u8> = f
+            .body
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ 0x5Au8.wrapping_add(i as u8))
+            .collect();
         let tag = vec![0xC3; flags.auth_len()];
         let mut wire = BytesMut::new();
-        frame::encode_raw(&mut wire, header, &cipher, &tag, frame::DEFAULT_MAX_FRAME_LEN).unwrap();
+        frame::encode_raw(
+            &mut wire,
+            header,
+            &cipher,
+            &tag,
+            frame::DEFAULT_MAX_FRAME_LEN,
+        )
+        .unwrap();
         out.push((format!("{name} (encrypted)"), wire.to_vec()));
     }
     out
@@ -110,7 +125,10 @@ fn secure_frames() -> Vec<(String, Vec<u8>)> {
 
 fn decode(bytes: &[u8]) -> protocol::Frame {
     let mut buf = BytesMut::from(bytes);
-    let f = FrameDecoder::default().decode(&mut buf).unwrap().expect("a whole frame");
+    let f = FrameDecoder::default()
+        .decode(&mut buf)
+        .unwrap()
+        .expect("a whole frame");
     assert!(buf.is_empty());
     f
 }
@@ -186,7 +204,11 @@ fn tshark(lua: &Path, pcap: &Path) -> String {
         .lines()
         .filter(|l| !l.contains("Running as user \"root\""))
         .collect();
-    assert!(run.status.success() && stderr.is_empty(), "tshark: {}", stderr.join("\n"));
+    assert!(
+        run.status.success() && stderr.is_empty(),
+        "tshark: {}",
+        stderr.join("\n")
+    );
     String::from_utf8(run.stdout).unwrap()
 }
 
@@ -197,7 +219,11 @@ fn wanted(bytes: &[u8]) -> Vec<(String, Want)> {
     let f = decode(bytes);
     let h = &f.header;
     let mut out = Vec::new();
-    let message = spec.messages.iter().find(|m| m.code == h.message_type.0).unwrap();
+    let message = spec
+        .messages
+        .iter()
+        .find(|m| m.code == h.message_type.0)
+        .unwrap();
     for field in &spec.header {
         let at = field.offset;
         let raw = &bytes[at..at + field.size];
@@ -218,7 +244,11 @@ fn wanted(bytes: &[u8]) -> Vec<(String, Want)> {
     }
     for (mask, name) in &spec.flags {
         let set = h.flags.bits() & mask;
-        let want = if name == "reserved" { Want::Int(set.into()) } else { Want::Bool(set != 0) };
+        let want = if name == "reserved" {
+            Want::Int(set.into())
+        } else {
+            Want::Bool(set != 0)
+        };
         out.push((format!("rcs.flags.{}", name.to_lowercase()), want));
     }
     let abbr = format!("rcs.{}", lua::snake(&message.name));
@@ -241,7 +271,11 @@ fn wanted(bytes: &[u8]) -> Vec<(String, Want)> {
             )),
             _ => None,
         };
-        let mut walker = Walker { spec, ext: &ext, out: Vec::new() };
+        let mut walker = Walker {
+            spec,
+            ext: &ext,
+            out: Vec::new(),
+        };
         walker
             .fields(&message.fields, &dbg, &abbr)
             .unwrap_or_else(|e| panic!("{}: {e}", message.name));
@@ -251,7 +285,10 @@ fn wanted(bytes: &[u8]) -> Vec<(String, Want)> {
         out.push(("rcs.auth_tag".into(), Want::Bytes(f.auth.to_vec())));
     }
     let crc = &bytes[bytes.len() - spec.trailer..];
-    out.push(("rcs.frame_crc".into(), Want::Int(u32::from_le_bytes(crc.try_into().unwrap()).into())));
+    out.push((
+        "rcs.frame_crc".into(),
+        Want::Int(u32::from_le_bytes(crc.try_into().unwrap()).into()),
+    ));
     out
 }
 
@@ -270,22 +307,35 @@ fn compare(name: &str, want: &[(String, Want)], shown: &ShownFrame) -> Vec<Strin
     for (field, ws) in &wanted {
         let ss = by_name.get(field).cloned().unwrap_or_default();
         if ss.len() != ws.len() {
-            errors.push(format!("{name}: {field} shown {} times, wanted {}", ss.len(), ws.len()));
+            errors.push(format!(
+                "{name}: {field} shown {} times, wanted {}",
+                ss.len(),
+                ws.len()
+            ));
             continue;
         }
         for (w, s) in ws.iter().zip(ss) {
             if !w.matches(s) {
-                errors.push(format!("{name}: {field}: wanted {w:?}, shown {:?} ({:?}, {})", s.show, s.showname, s.value));
+                errors.push(format!(
+                    "{name}: {field}: wanted {w:?}, shown {:?} ({:?}, {})",
+                    s.show, s.showname, s.value
+                ));
             }
         }
     }
     for (field, ss) in &by_name {
         if !wanted.contains_key(field) && ss.iter().any(|s| !s.show.is_empty()) {
-            errors.push(format!("{name}: {field} shown ({:?}) but not wanted", ss[0].showname));
+            errors.push(format!(
+                "{name}: {field} shown ({:?}) but not wanted",
+                ss[0].showname
+            ));
         }
     }
     for crc in ["rcs.header_crc", "rcs.frame_crc"] {
-        if !by_name.get(crc).is_some_and(|s| s[0].showname.contains("[correct]")) {
+        if !by_name
+            .get(crc)
+            .is_some_and(|s| s[0].showname.contains("[correct]"))
+        {
             errors.push(format!("{name}: {crc} not shown [correct]"));
         }
     }
@@ -302,7 +352,12 @@ fn check(frames: &[(String, Vec<u8>)], shown: &[ShownFrame]) {
         fields += want.len();
         errors.extend(compare(name, &want, s));
     }
-    assert!(errors.is_empty(), "{} of {fields} fields:\n{}", errors.len(), errors.join("\n"));
+    assert!(
+        errors.is_empty(),
+        "{} of {fields} fields:\n{}",
+        errors.len(),
+        errors.join("\n")
+    );
     eprintln!("{} frames, {fields} fields checked", frames.len());
 }
 
@@ -332,7 +387,15 @@ fn tshark_shows_a_secure_frames_header_flags_and_tag_and_its_body_as_encrypted()
             !s.fields.iter().any(|f| f.name.starts_with(&prefix)),
             "{name}: no field of the body is decoded"
         );
-        let body = s.fields.iter().find(|f| f.name == "rcs.encrypted_body").unwrap();
-        assert!(body.showname.contains("not decoded"), "{name}: {}", body.showname);
+        let body = s
+            .fields
+            .iter()
+            .find(|f| f.name == "rcs.encrypted_body")
+            .unwrap();
+        assert!(
+            body.showname.contains("not decoded"),
+            "{name}: {}",
+            body.showname
+        );
     }
 }

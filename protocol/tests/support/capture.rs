@@ -89,7 +89,8 @@ impl Capture {
         self.packets += 1;
         self.bytes
             .extend((1_764_000_000 + self.packets / 1000).to_le_bytes());
-        self.bytes.extend(((self.packets % 1000) * 1000).to_le_bytes());
+        self.bytes
+            .extend(((self.packets % 1000) * 1000).to_le_bytes());
         self.bytes.extend((ether.len() as u32).to_le_bytes());
         self.bytes.extend((ether.len() as u32).to_le_bytes());
         self.bytes.extend(ether);
@@ -137,9 +138,11 @@ fn unescape(s: &str) -> String {
             "amp" => out.push('&'),
             "quot" => out.push('"'),
             "apos" => out.push('\''),
-            e if e.starts_with("#x") => {
-                out.extend(u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32))
-            }
+            e if e.starts_with("#x") => out.extend(
+                u32::from_str_radix(&e[2..], 16)
+                    .ok()
+                    .and_then(char::from_u32),
+            ),
             e if e.starts_with('#') => out.extend(e[1..].parse().ok().and_then(char::from_u32)),
             e => out += &format!("&{e};"),
         }
@@ -180,7 +183,10 @@ pub fn pdml_frames(pdml: &str) -> Vec<ShownFrame> {
             let a = attrs(line);
             let name = a.get("name").cloned().unwrap_or_default();
             if name.starts_with("_ws.") {
-                problems.push(format!("{name}: {}", a.get("showname").cloned().unwrap_or_default()));
+                problems.push(format!(
+                    "{name}: {}",
+                    a.get("showname").cloned().unwrap_or_default()
+                ));
             }
             if in_rcs > 0 {
                 in_rcs += 1;
@@ -304,7 +310,8 @@ fn value(c: &[char], i: &mut usize) -> Result<Dbg, String> {
                                 expect(c, i, "{")?;
                                 let hex = word(c, i);
                                 expect(c, i, "}")?;
-                                let code = u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
+                                let code =
+                                    u32::from_str_radix(&hex, 16).map_err(|e| e.to_string())?;
                                 s.extend(char::from_u32(code));
                             }
                             other => s.push(other),

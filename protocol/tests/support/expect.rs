@@ -106,12 +106,20 @@ impl Walker<'_> {
         };
         for f in fields {
             let (_, value) = have.iter().find(|(n, _)| *n == f.name).ok_or_else(|| {
-                format!("{path}: the document's field {} is not in the code's {dbg:?}", f.name)
+                format!(
+                    "{path}: the document's field {} is not in the code's {dbg:?}",
+                    f.name
+                )
             })?;
             self.value(&f.ty, value, &format!("{path}.{}", f.name))?;
         }
-        if let Some((extra, _)) = have.iter().find(|(n, _)| !fields.iter().any(|f| f.name == *n)) {
-            return Err(format!("{path}: the code has a field {extra} the document lacks"));
+        if let Some((extra, _)) = have
+            .iter()
+            .find(|(n, _)| !fields.iter().any(|f| f.name == *n))
+        {
+            return Err(format!(
+                "{path}: the code has a field {extra} the document lacks"
+            ));
         }
         Ok(())
     }
@@ -133,7 +141,9 @@ impl Walker<'_> {
                 };
                 let kind = |t: &Ty| match (t, payload.first()) {
                     (Ty::Prim(p), Some(Dbg::Str(_))) => p == "string",
-                    (Ty::Prim(p), Some(Dbg::Ident(b))) => p == "bool" && (b == "true" || b == "false"),
+                    (Ty::Prim(p), Some(Dbg::Ident(b))) => {
+                        p == "bool" && (b == "true" || b == "false")
+                    }
                     (Ty::Prim(p), Some(Dbg::Num(n))) => p.starts_with('f') == n.contains('.'),
                     _ => false,
                 };
@@ -146,8 +156,10 @@ impl Walker<'_> {
                         })
                     })
                     .ok_or_else(|| format!("{path}: no variant of the document is {name}"))?;
-                self.out
-                    .push((format!("{path}.tag"), Want::Enum(v.tag.into(), v.name.clone())));
+                self.out.push((
+                    format!("{path}.tag"),
+                    Want::Enum(v.tag.into(), v.name.clone()),
+                ));
                 let at = format!("{path}.{}", v.name);
                 match v.fields.as_slice() {
                     [f] if f.name == v.name => self.value(&f.ty, &payload[0], &at),
@@ -159,7 +171,9 @@ impl Walker<'_> {
     }
 
     fn extension(&mut self, dbg: &Dbg, path: &str) -> Result<(), String> {
-        let Dbg::Struct(_, f) = dbg else { return Ok(()) };
+        let Dbg::Struct(_, f) = dbg else {
+            return Ok(());
+        };
         let get = |n: &str| f.iter().find(|(k, _)| k == n).map(|(_, v)| v);
         let (Some(Dbg::Num(key)), Some(value)) = (get("key"), get("value")) else {
             return Err(format!("{path}: extension without key and value"));
@@ -170,7 +184,11 @@ impl Walker<'_> {
         };
         let decoded = (self.ext)(key, &bytes(value)?)
             .ok_or_else(|| format!("{path}: the code does not decode extension {}", x.name))?;
-        self.value(&x.ty, &decoded, &format!("{path}.{}", super::lua::snake(&x.name)))
+        self.value(
+            &x.ty,
+            &decoded,
+            &format!("{path}.{}", super::lua::snake(&x.name)),
+        )
     }
 
     /// One value of type `ty` at `path`.
@@ -199,16 +217,26 @@ impl Walker<'_> {
                 Want::Bytes(b)
             }
             Ty::Enum(name, _) => {
-                let Dbg::Ident(variant) = dbg else { return Err(bad()) };
-                let e = self.spec.enums.iter().find(|e| e.name == *name).ok_or_else(bad)?;
+                let Dbg::Ident(variant) = dbg else {
+                    return Err(bad());
+                };
+                let e = self
+                    .spec
+                    .enums
+                    .iter()
+                    .find(|e| e.name == *name)
+                    .ok_or_else(bad)?;
                 let (v, _) = e.values.iter().find(|(_, n)| n == variant).ok_or_else(|| {
                     format!("{path}: {variant} is not in the document's {name} table")
                 })?;
                 Want::Enum(*v, variant.clone())
             }
             Ty::List(t) => {
-                let Dbg::List(items) = dbg else { return Err(bad()) };
-                self.out.push((path.to_string(), Want::Int(items.len() as i128)));
+                let Dbg::List(items) = dbg else {
+                    return Err(bad());
+                };
+                self.out
+                    .push((path.to_string(), Want::Int(items.len() as i128)));
                 for item in items {
                     if self.def(t).is_some() {
                         self.contents(t, item, path)?;

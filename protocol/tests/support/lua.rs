@@ -98,7 +98,10 @@ fn check(spec: &Spec) -> Result<(), String> {
     if !spec.trailer_description.contains("CRC-32C") {
         return Err("the frame CRC is no longer CRC-32C: update rcs_engine.lua".into());
     }
-    for flag in ["ENCRYPTED"].into_iter().chain(spec.tags.iter().map(|t| &*t.0)) {
+    for flag in ["ENCRYPTED"]
+        .into_iter()
+        .chain(spec.tags.iter().map(|t| &*t.0))
+    {
         if !spec.flags.iter().any(|f| f.1 == flag) {
             return Err(format!("section 2.1 has no flag {flag}"));
         }
@@ -161,7 +164,12 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
                         [f] if f.name == v.name => format!("ty = {}", ty(&f.ty)),
                         fs => format!("fields = {}", fields(fs)),
                     };
-                    let _ = writeln!(u, "            [{}] = {{ name = {}, {alt} }},", v.tag, q(&v.name));
+                    let _ = writeln!(
+                        u,
+                        "            [{}] = {{ name = {}, {alt} }},",
+                        v.tag,
+                        q(&v.name)
+                    );
                 }
                 u + "        }"
             }

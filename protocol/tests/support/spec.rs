@@ -575,7 +575,11 @@ pub fn parse(doc: &str) -> Result<Spec, String> {
                             .ok_or_else(|| format!("enum table without marker: {heading}"))?
                             .trim()
                             .to_string();
-                        let width = if heading.contains("(`u16`)") { "u16" } else { "u8" };
+                        let width = if heading.contains("(`u16`)") {
+                            "u16"
+                        } else {
+                            "u8"
+                        };
                         let mut values = Vec::new();
                         for r in body {
                             let v = r[0].parse().map_err(|e| format!("{name} {}: {e}", r[0]))?;
@@ -610,7 +614,10 @@ pub fn parse(doc: &str) -> Result<Spec, String> {
             .find(|m| m.code == code)
             .ok_or_else(|| format!("{name} ({code:#06x}) has no section"))?;
         if !h.name.eq_ignore_ascii_case(&name) {
-            return Err(format!("{code:#06x} is {name} in the table, {} below", h.name));
+            return Err(format!(
+                "{code:#06x} is {name} in the table, {} below",
+                h.name
+            ));
         }
         let body = fields
             .get(&h.name)
@@ -638,7 +645,11 @@ fn resolve(spec: &mut Spec) -> Result<(), String> {
         .collect();
     let defs: Vec<String> = spec.defs.keys().cloned().collect();
     let fix = |ty: &mut Ty, at: &str| -> Result<(), String> {
-        fn go(ty: &mut Ty, enums: &BTreeMap<String, String>, defs: &[String]) -> Result<(), String> {
+        fn go(
+            ty: &mut Ty,
+            enums: &BTreeMap<String, String>,
+            defs: &[String],
+        ) -> Result<(), String> {
             match ty {
                 Ty::List(t) | Ty::Option(t) => go(t, enums, defs),
                 Ty::Named(n) if enums.contains_key(n.as_str()) => {
