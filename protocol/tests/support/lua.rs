@@ -58,12 +58,36 @@ fn ty(t: &Ty) -> String {
     }
 }
 
-fn fields(fs: &[Field]) -> String {
+/// `{ a, b, ... }` starting at column `start`, over as many lines of at most 100 columns as it
+/// takes, continued at `indent` + 4 spaces.
+fn wrap(items: &[String], start: usize, indent: usize) -> String {
+    let mut out = String::from("{");
+    let mut col = start + 1;
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { "," } else { " }" };
+        if col + 1 + item.len() + sep.len() > 100 && i > 0 {
+            out += &format!("\n{}", " ".repeat(indent + 4));
+            col = indent + 4;
+        } else {
+            out.push(' ');
+            col += 1;
+        }
+        out += item;
+        out += sep;
+        col += item.len() + sep.len();
+    }
+    if items.is_empty() {
+        out.push('}');
+    }
+    out
+}
+
+fn fields(fs: &[Field], start: usize, indent: usize) -> String {
     let items: Vec<String> = fs
         .iter()
         .map(|f| format!("{{ {}, {} }}", q(&f.name), ty(&f.ty)))
         .collect();
-    format!("{{ {} }}", items.join(", "))
+    wrap(&items, start, indent)
 }
 
 /// The magic bytes as section 2 gives them (`A5 5A`).
@@ -146,23 +170,27 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
     }
     o += "    },\n    enums = {\n";
     for e in &spec.enums {
-        let _ = writeln!(o, "        {} = {{", e.name);
-        for (v, name) in &e.values {
-            let _ = writeln!(o, "            [{v}] = {},", q(name));
-        }
-        o += "        },\n";
+        let values: Vec<String> = e
+            .values
+            .iter()
+            .map(|(v, name)| format!("[{v}] = {}", q(name)))
+            .collect();
+        let head = format!("        {} = ", e.name);
+        let _ = writeln!(o, "{head}{},", wrap(&values, head.len(), 8));
     }
     o += "    },\n    defs = {\n";
     for (name, def) in &spec.defs {
         let body = match def {
-            Def::Struct(fs) => format!("struct = {}", fields(fs)),
+            Def::Struct(fs) => {
+                format!("struct = {}", fields(fs, 8 + name.len() + 14, 8))
+            }
             Def::Alias(t) => format!("alias = {}", ty(t)),
             Def::Union(vs) => {
                 let mut u = String::from("union = {\n");
                 for v in vs {
                     let alt = match v.fields.as_slice() {
                         [f] if f.name == v.name => format!("ty = {}", ty(&f.ty)),
-                        fs => format!("fields = {}", fields(fs)),
+                        fs => format!("fields = {}", fields(fs, 12 + 20, 12)),
                     };
                     let _ = writeln!(
                         u,
@@ -185,7 +213,7 @@ pub fn generate(spec: &Spec) -> Result<String, String> {
             q(&msg.name),
             q(&snake(&msg.name)),
             q(&msg.direction),
-            fields(&msg.fields)
+            fields(&msg.fields, 12 + 9, 12)
         );
     }
     o += "    },\n    extensions = {\n";
