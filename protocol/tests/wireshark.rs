@@ -159,7 +159,63 @@ fn capture() -> Vec<u8> {
     for (_, bytes) in secure_frames() {
         cap.segment(40_003, port, true, &bytes);
     }
+    for (_, bytes, _) in faulty_frames() {
+        cap.segment(40_004, port, true, &bytes);
+    }
+    // on another port, decoded through Decode As (`-d` below)
+    cap.segment(40_005, DECODE_AS_PORT, true, &golden_heartbeat());
     cap.into_bytes()
+}
+
+/// The port of the capture's stream decoded as rcs by `-d tcp.port==9000,rcs`.
+const DECODE_AS_PORT: u16 = 9000;
+
+/// Golden frames spoilt, each with the expert info the dissector must add: a wrong frame CRC,
+/// a wrong header CRC, a value outside its enumeration, a truncated body, bytes left over, and
+/// bytes after a frame that start no frame.
+fn faulty_frames() -> Vec<(String, Vec<u8>, &'static str)> {
+    let golden = |name: &str| vectors().into_iter().find(|(n, _)| n == name).unwrap().1;
+    let reframe = |name: &str, edit: &dyn Fn(&mut Vec<u8>)| {
+        let f = decode(&golden(name));
+        let mut body = f.body.to_vec();
+        edit(&mut body);
+        let mut wire = BytesMut::new();
+        frame::encode_raw(
+            &mut wire,
+            f.header,
+            &body,
+            &f.auth,
+            frame::DEFAULT_MAX_FRAME_LEN,
+        )
+        .unwrap();
+        wire.to_vec()
+    };
+    let mut frame_crc = golden("status_report");
+    *frame_crc.last_mut().unwrap() ^= 0xFF;
+    let mut header_crc = golden("status_report");
+    header_crc[30] ^= 0x01;
+    let mut garbage = golden_heartbeat();
+    garbage.extend(b"no frame");
+    vec![
+        ("frame CRC".into(), frame_crc, "rcs.bad_crc"),
+        ("header CRC".into(), header_crc, "rcs.bad_crc"),
+        (
+            "TaskOp 9".into(),
+            reframe("task_control", &|b| b[4] = 9),
+            "rcs.invalid",
+        ),
+        (
+            "truncated".into(),
+            reframe("heartbeat_ack", &|b| b.truncate(8)),
+            "rcs.truncated",
+        ),
+        (
+            "left over".into(),
+            reframe("space_release", &|b| b.push(0)),
+            "rcs.trailing",
+        ),
+        ("garbage".into(), garbage, "rcs.garbage"),
+    ]
 }
 
 /// tshark's view of [`capture`], once for all tests: every rcs frame in order.
@@ -190,6 +246,8 @@ fn tshark(lua: &Path, pcap: &Path) -> String {
         .arg(format!("lua_script:{}", lua.display()))
         .arg("-r")
         .arg(pcap)
+        .arg("-d")
+        .arg(format!("tcp.port=={DECODE_AS_PORT},rcs"))
         .args(["-T", "pdml"])
         .output();
     let run = match run {
@@ -377,7 +435,7 @@ fn tshark_reassembles_frames_split_and_joined_in_tcp_segments() {
 fn tshark_shows_a_secure_frames_header_flags_and_tag_and_its_body_as_encrypted() {
     let n = vectors().len();
     let frames = secure_frames();
-    let shown = &shown()[2 * n..];
+    let shown = &shown()[2 * n..2 * n + frames.len()];
     check(&frames, shown);
     for ((name, bytes), s) in frames.iter().zip(shown) {
         let code = decode(bytes).header.message_type.0;
@@ -398,4 +456,45 @@ fn tshark_shows_a_secure_frames_header_flags_and_tag_and_its_body_as_encrypted()
             body.showname
         );
     }
+}
+
+#[test]
+fn tshark_flags_bad_crcs_invalid_values_and_malformed_bodies() {
+    let n = vectors().len();
+    let start = 2 * n + secure_frames().len();
+    let mut shown = shown()[start..].iter();
+    for (name, _, expert) in faulty_frames() {
+        let mut s = shown.next().unwrap_or_else(|| panic!("{name}: not shown"));
+        if name == "garbage" {
+            // the heartbeat before the garbage is a frame of its own, shown whole
+            assert!(s.fields.iter().any(|f| f.name == "rcs.heartbeat"), "{name}");
+            s = shown.next().expect("garbage shown after the heartbeat");
+        }
+        assert!(
+            s.fields.iter().any(|f| f.name == expert),
+            "{name}: no {expert} in {:#?}",
+            s.fields
+        );
+    }
+}
+
+fn golden_heartbeat() -> Vec<u8> {
+    vectors()
+        .into_iter()
+        .find(|(n, _)| n == "heartbeat")
+        .unwrap()
+        .1
+}
+
+#[test]
+fn tshark_decodes_another_port_through_decode_as() {
+    let n = vectors().len();
+    let last = shown().last().unwrap();
+    let errors = compare("heartbeat on port 9000", &wanted(&golden_heartbeat()), last);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert_eq!(
+        shown().len(),
+        2 * n + secure_frames().len() + faulty_frames().len() + 2,
+        "every frame of the capture shown once"
+    );
 }
