@@ -239,8 +239,13 @@ fn shown() -> &'static [ShownFrame] {
     })
 }
 
+/// Runs tshark with a fresh home and configuration folder (in `pcap`'s folder): a copy of the
+/// dissector installed as a personal plugin, or personal preferences, do not interfere.
 fn tshark(lua: &Path, pcap: &Path) -> String {
+    let home = pcap.parent().unwrap();
     let run = Command::new("tshark")
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
         .arg("-n")
         .arg("-X")
         .arg(format!("lua_script:{}", lua.display()))
