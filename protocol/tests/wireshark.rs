@@ -171,8 +171,9 @@ fn capture() -> Vec<u8> {
 const DECODE_AS_PORT: u16 = 9000;
 
 /// Golden frames spoilt, each with the expert info the dissector must add: a wrong frame CRC,
-/// a wrong header CRC, a value outside its enumeration, a truncated body, bytes left over, and
-/// bytes after a frame that start no frame.
+/// a wrong header CRC, a value outside its enumeration, a truncated body, bytes left over, a
+/// message type this specification does not define, and bytes after a frame that start no
+/// frame.
 fn faulty_frames() -> Vec<(String, Vec<u8>, &'static str)> {
     let golden = |name: &str| vectors().into_iter().find(|(n, _)| n == name).unwrap().1;
     let reframe = |name: &str, edit: &dyn Fn(&mut Vec<u8>)| {
@@ -194,6 +195,21 @@ fn faulty_frames() -> Vec<(String, Vec<u8>, &'static str)> {
     *frame_crc.last_mut().unwrap() ^= 0xFF;
     let mut header_crc = golden("status_report");
     header_crc[30] ^= 0x01;
+    let vendor = {
+        let f = decode(&golden("space_release"));
+        let mut header = f.header;
+        header.message_type = protocol::MessageType(0x8001);
+        let mut wire = BytesMut::new();
+        frame::encode_raw(
+            &mut wire,
+            header,
+            &f.body,
+            &[],
+            frame::DEFAULT_MAX_FRAME_LEN,
+        )
+        .unwrap();
+        wire.to_vec()
+    };
     let mut garbage = golden_heartbeat();
     garbage.extend(b"no frame");
     vec![
@@ -214,6 +230,7 @@ fn faulty_frames() -> Vec<(String, Vec<u8>, &'static str)> {
             reframe("space_release", &|b| b.push(0)),
             "rcs.trailing",
         ),
+        ("vendor message 0x8001".into(), vendor, "rcs.unknown_type"),
         ("garbage".into(), garbage, "rcs.garbage"),
     ]
 }
@@ -308,7 +325,7 @@ fn wanted(bytes: &[u8]) -> Vec<(String, Want)> {
     for (mask, name) in &spec.flags {
         let set = h.flags.bits() & mask;
         let want = if name == "reserved" {
-            Want::Int(set.into())
+            Want::Int((set >> mask.trailing_zeros()).into())
         } else {
             Want::Bool(set != 0)
         };
@@ -502,4 +519,32 @@ fn tshark_decodes_another_port_through_decode_as() {
         2 * n + secure_frames().len() + faulty_frames().len() + 2,
         "every frame of the capture shown once"
     );
+}
+
+#[test]
+fn the_reader_of_protocol_md_refuses_what_it_does_not_understand() {
+    let doc = std::fs::read_to_string(root().join("docs/protocol.md")).unwrap();
+    for (from, to, error) in [
+        (
+            "| pose | `Pose` | pose on it",
+            "| pose | `Posture` | pose on it",
+            "Posture is not defined",
+        ),
+        (
+            "| state | `AgvState: u8` | section 8 |",
+            "| state | `AgvState: u16` | section 8 |",
+            "not an enumeration of that width",
+        ),
+        ("Empty body.", "Nothing.", "Heartbeat: no field table"),
+        ("(default port 7700)", "(port 7700)", "default port"),
+        ("CRC-32C (Castagnoli", "CRC-32 (ISO", "no longer CRC-32C"),
+    ] {
+        assert!(doc.contains(from), "{from}");
+        let changed = doc.replacen(from, to, 1);
+        let result = spec::parse(&changed).and_then(|s| lua::generate(&s));
+        match result {
+            Err(e) => assert!(e.contains(error), "{from} -> {to}: {e}"),
+            Ok(_) => panic!("{from} -> {to}: accepted"),
+        }
+    }
 }

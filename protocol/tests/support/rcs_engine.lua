@@ -176,6 +176,7 @@ for _, f in ipairs(SPEC.flags) do
     end)
 end
 decl("rcs.encrypted_body", function() return ProtoField.bytes("rcs.encrypted_body", "encrypted body") end)
+decl("rcs.body", function() return ProtoField.bytes("rcs.body", "body") end)
 decl("rcs.auth_tag", function() return ProtoField.bytes("rcs.auth_tag", "auth tag") end)
 decl("rcs.frame_crc", function() return ProtoField.uint32("rcs.frame_crc", "frame CRC", base.HEX) end)
 decl("rcs.garbage", function() return ProtoField.bytes("rcs.garbage", "not a frame") end)
@@ -374,7 +375,7 @@ local function dissect_frame(tvb, off, len, pinfo, tree)
         item:append_text(" (" .. name .. ", SM4-CTR ciphertext: not decoded)")
         name = name .. " [encrypted]"
     elseif not m then
-        top:add(PF["rcs.encrypted_body"], ftvb(hl, body_len)):add_proto_expert_info(EX.unknown)
+        top:add(PF["rcs.body"], ftvb(hl, body_len)):add_proto_expert_info(EX.unknown)
     else
         local mtree = top:add(PF["rcs." .. m.abbr], ftvb(hl, body_len))
         local c = { tvb = ftvb, off = hl, stop = hl + body_len, pinfo = pinfo }
