@@ -90,6 +90,10 @@ pub struct Agv {
     /// into the next one's and back).
     #[serde(skip)]
     pub(crate) cleared_from: [(u32, u64); CLEARED_KEPT],
+    /// The last nodes it backed off from (with a task, to let another pass), with when (ms):
+    /// a later back-off prefers other nodes for a while (see `Core::back_off_avoiding`).
+    #[serde(skip)]
+    pub(crate) backed_from: [(u32, u64); CLEARED_KEPT],
     /// Its cell in [`crate::nearby::Nearby`] (none before its first report).
     #[serde(skip)]
     pub(crate) cell: Option<crate::nearby::CellKey>,
@@ -155,6 +159,7 @@ impl Agv {
             held: false,
             near: NearCache::default(),
             cleared_from: [(0, 0); CLEARED_KEPT],
+            backed_from: [(0, 0); CLEARED_KEPT],
             cell: None,
         }
     }

@@ -472,11 +472,24 @@ impl Core<'_> {
         };
         let r = self.reach(agv);
         let dest = self.tasks[&task].spec.destination;
+        // Not back onto a node it backed off from lately, when another one as near (or one
+        // hop further) will do: backing off from one waiter's way into another's, and back,
+        // shuttled an AGV between two nodes every 8 s for ten minutes while the fleet stood
+        // (the demo site with 30 AGVs). Only a preference: forbidding those nodes left tasks
+        // waiting for 40 minutes at 10,000 AGVs (docs/performance.md).
+        let lately = now.saturating_sub(self.settings.cleared_memory_ms);
+        let backed = self.agvs[&agv].backed_from;
+        let left_lately = |n: u32| backed.iter().any(|&(m, at)| m == n && at > lately && at > 0);
         // Breadth first over free nodes and edges.
         let mut parent: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
         let mut frontier = vec![here];
+        // The nearest node off the way, and the hop it was found at.
+        let mut fallback: Option<(u32, usize)> = None;
         let mut found = None;
-        'search: for _ in 0..6 {
+        'search: for hop in 0..6 {
+            if fallback.is_some_and(|(_, at)| hop > at + 1) {
+                break;
+            }
             let mut next_frontier = Vec::new();
             for n in frontier {
                 let out = self.neighbours.get(&n).cloned().unwrap_or_default();
@@ -492,15 +505,18 @@ impl Core<'_> {
                     }
                     parent.insert(m, (n, edge));
                     if !avoid.contains(&m) {
-                        found = Some(m);
-                        break 'search;
+                        if !left_lately(m) {
+                            found = Some(m);
+                            break 'search;
+                        }
+                        fallback.get_or_insert((m, hop));
                     }
                     next_frontier.push(m);
                 }
             }
             frontier = next_frontier;
         }
-        let Some(target) = found else {
+        let Some(target) = found.or(fallback.map(|f| f.0)) else {
             return false;
         };
         let mut nodes = vec![target];
@@ -531,6 +547,9 @@ impl Core<'_> {
         t.yield_to = Some((waiter, until));
         t.replans += 1;
         self.stats.backoffs += 1;
+        let a = self.agvs.get_mut(&agv).expect("agv");
+        a.backed_from.rotate_right(1);
+        a.backed_from[0] = (here, now.max(1));
         self.dirty.insert(task);
         self.actions.push_back(Action::StoreTask { task });
         true
