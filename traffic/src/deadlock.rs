@@ -479,7 +479,11 @@ impl Core<'_> {
         // waiting for 40 minutes at 10,000 AGVs (docs/performance.md).
         let lately = now.saturating_sub(self.settings.cleared_memory_ms);
         let backed = self.agvs[&agv].backed_from;
-        let left_lately = |n: u32| backed.iter().any(|&(m, at)| m == n && at > lately && at > 0);
+        let left_lately = |n: u32| {
+            backed
+                .iter()
+                .any(|&(m, at)| m == n && at > lately && at > 0)
+        };
         // Breadth first over free nodes and edges.
         let mut parent: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
         let mut frontier = vec![here];
