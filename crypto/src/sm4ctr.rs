@@ -1,18 +1,48 @@
 //! SM4-CTR (GB/T 32907 SM4 in counter mode with a 128-bit big-endian counter, as OpenSSL's
-//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), four blocks at a time.
+//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), with two implementations chosen at
+//! run time ([`Backend`]):
 //!
-//! The RustCrypto `sm4` crate (0.6, its newest release) encrypts one block at a time, each round
-//! looking up four S-box bytes, reassembling the word and applying the linear map L with four
-//! rotations. Here each round is four lookups in tables that hold S-box and L combined
-//! (`T0[x] = L(S(x) << 24)`, `T1..T3` its rotations, 4 KiB in all), and four independent
-//! counter blocks go through the rounds together so their lookups overlap. The tables are
-//! indexed by secret data, like the S-box lookups of the `sm4` crate and OpenSSL's C SM4
-//! (cache-timing: the same exposure as those; see docs/security.md).
+//! - [`Backend::AesNi`] (x86-64 with AES-NI and SSSE3, detected by CPUID through `cpufeatures`,
+//!   which works without `std`): the S-box evaluated by `AESENCLAST` between two affine maps,
+//!   eight blocks at a time in SSE registers (module `aesni`). No table is indexed by secret
+//!   data.
+//! - [`Backend::Portable`] (every other CPU, and [`Sm4Ctr::portable`]): each round is four
+//!   lookups in tables that hold S-box and L combined (`T0[x] = L(S(x) << 24)`, `T1..T3` its
+//!   rotations, 4 KiB in all), and four independent counter blocks go through the rounds
+//!   together so their lookups overlap. These tables are indexed by secret data, like the
+//!   S-box lookups of the RustCrypto `sm4` crate and OpenSSL's C SM4 (cache timing: the same
+//!   exposure as those; see docs/security.md).
 //!
-//! Checked against the GB/T 32907 vectors and, by a property test, against
-//! `ctr::Ctr128BE<sm4::Sm4>` for random keys, IVs and lengths (crypto/tests/sm4_ctr.rs).
+//! Both are checked against the GB/T 32907 vectors and OpenSSL's SM4-CTR vector (`channel.rs`)
+//! and, by a property test, against each other and `ctr::Ctr128BE<sm4::Sm4>` for random keys,
+//! IVs and lengths (crypto/tests/sm4_ctr.rs).
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod aesni;
+
+/// Which implementation an [`Sm4Ctr`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The portable table-based code (secret-indexed tables).
+    Portable,
+    /// x86-64 AES-NI + SSSE3: the S-box by `AESENCLAST`, no secret-indexed tables.
+    AesNi,
+}
+
+impl Backend {
+    /// The fastest implementation this CPU can run.
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if aesni::available() {
+            return Self::AesNi;
+        }
+        Self::Portable
+    }
+}
 
 const SBOX: [u8; 256] = [
     0xd6, 0x90, 0xe9, 0xfe, 0xcc, 0xe1, 0x3d, 0xb7, 0x16, 0xb6, 0x14, 0xc2, 0x28, 0xfb, 0x2c, 0x05,
@@ -81,6 +111,8 @@ fn t_prime(a: u32) -> u32 {
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Sm4Ctr {
     rk: [u32; 32],
+    #[zeroize(skip)]
+    backend: Backend,
 }
 
 impl core::fmt::Debug for Sm4Ctr {
@@ -90,8 +122,24 @@ impl core::fmt::Debug for Sm4Ctr {
 }
 
 impl Sm4Ctr {
-    /// Expands a 16-byte key.
+    /// Expands a 16-byte key, for the fastest implementation this CPU runs
+    /// ([`Backend::detect`]).
     pub fn new(key: &[u8; 16]) -> Self {
+        Self::with_backend(key, Backend::detect())
+    }
+
+    /// Expands a 16-byte key for the portable implementation whatever the CPU (tests and
+    /// benchmarks compare it with the accelerated one).
+    pub fn portable(key: &[u8; 16]) -> Self {
+        Self::with_backend(key, Backend::Portable)
+    }
+
+    /// The implementation this key runs.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn with_backend(key: &[u8; 16], backend: Backend) -> Self {
         let word = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
         let mut k = [
             word(0) ^ FK[0],
@@ -106,7 +154,7 @@ impl Sm4Ctr {
             *rk = next;
         }
         k.zeroize();
-        Self { rk }
+        Self { rk, backend }
     }
 
     /// Encrypts `N` blocks side by side (each round of all of them before the next round).
@@ -140,16 +188,29 @@ impl Sm4Ctr {
         x.zeroize();
     }
 
-    /// Encrypts one 16-byte block (the GB/T 32907 test vectors).
+    /// Encrypts one 16-byte block (the GB/T 32907 test vectors), through this key's backend:
+    /// the block is the keystream of counter `block`.
     pub fn encrypt_block(&self, block: &mut [u8; 16]) {
-        let mut one = [*block];
-        self.encrypt_blocks(&mut one);
-        *block = one[0];
+        let mut out = [0u8; 16];
+        self.apply_keystream(block, &mut out);
+        *block = out;
+        out.zeroize();
     }
 
     /// XORs the keystream of counter block `iv` (a 128-bit big-endian counter, incremented per
     /// 16-byte block) into `data`: encrypts and decrypts.
+    #[allow(unsafe_code)] // the call into the AES-NI code, after run-time detection
     pub fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNi` only where `aesni::available()` said the CPU has
+            // AES-NI and SSSE3, the target features `aesni::apply_keystream` is compiled for.
+            Backend::AesNi => unsafe { aesni::apply_keystream(&self.rk, iv, data) },
+            _ => self.apply_keystream_portable(iv, data),
+        }
+    }
+
+    fn apply_keystream_portable(&self, iv: &[u8; 16], data: &mut [u8]) {
         const WIDE: usize = 4;
         let mut counter = u128::from_be_bytes(*iv);
         let mut chunks = data.chunks_exact_mut(16 * WIDE);
