@@ -2,10 +2,10 @@
 //! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), with two implementations chosen at
 //! run time ([`Backend`]):
 //!
-//! - [`Backend::AesNi`] (x86-64 with AES-NI and SSSE3, detected by CPUID through `cpufeatures`,
-//!   which works without `std`): the S-box evaluated by `AESENCLAST` between two affine maps,
-//!   eight blocks at a time in SSE registers (module `aesni`). No table is indexed by secret
-//!   data.
+//! - [`Backend::Gfni`] and [`Backend::AesNi`] (x86-64 with GFNI or AES-NI, and SSSE3, detected
+//!   by CPUID through `cpufeatures`, which works without `std`): the S-box evaluated by
+//!   `GF2P8AFFINEQB` + `GF2P8AFFINEINVQB`, or by `AESENCLAST` between two affine maps, eight
+//!   blocks at a time in SSE registers (module `x86`). No table is indexed by secret data.
 //! - [`Backend::Portable`] (every other CPU, and [`Sm4Ctr::portable`]): each round is four
 //!   lookups in tables that hold S-box and L combined (`T0[x] = L(S(x) << 24)`, `T1..T3` its
 //!   rotations, 4 KiB in all), and four independent counter blocks go through the rounds
@@ -21,7 +21,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-mod aesni;
+mod x86;
 
 /// Which implementation an [`Sm4Ctr`] runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,16 +31,33 @@ pub enum Backend {
     Portable,
     /// x86-64 AES-NI + SSSE3: the S-box by `AESENCLAST`, no secret-indexed tables.
     AesNi,
+    /// x86-64 GFNI + SSSE3: the S-box by two affine instructions, no secret-indexed tables.
+    Gfni,
 }
 
 impl Backend {
+    /// Every implementation, fastest first.
+    pub const ALL: [Self; 3] = [Self::Gfni, Self::AesNi, Self::Portable];
+
     /// The fastest implementation this CPU can run.
     pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if aesni::available() {
-            return Self::AesNi;
+        Self::ALL
+            .into_iter()
+            .find(|b| b.available())
+            .unwrap_or(Self::Portable)
+    }
+
+    /// Whether this CPU can run this implementation.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::AesNi => x86::has_aesni(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Gfni => x86::has_gfni(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::AesNi | Self::Gfni => false,
         }
-        Self::Portable
     }
 }
 
@@ -125,13 +142,18 @@ impl Sm4Ctr {
     /// Expands a 16-byte key, for the fastest implementation this CPU runs
     /// ([`Backend::detect`]).
     pub fn new(key: &[u8; 16]) -> Self {
-        Self::with_backend(key, Backend::detect())
+        Self::expand(key, Backend::detect())
     }
 
     /// Expands a 16-byte key for the portable implementation whatever the CPU (tests and
     /// benchmarks compare it with the accelerated one).
     pub fn portable(key: &[u8; 16]) -> Self {
-        Self::with_backend(key, Backend::Portable)
+        Self::expand(key, Backend::Portable)
+    }
+
+    /// Expands a 16-byte key for `backend`, if this CPU can run it.
+    pub fn with_backend(key: &[u8; 16], backend: Backend) -> Option<Self> {
+        backend.available().then(|| Self::expand(key, backend))
     }
 
     /// The implementation this key runs.
@@ -139,7 +161,7 @@ impl Sm4Ctr {
         self.backend
     }
 
-    fn with_backend(key: &[u8; 16], backend: Backend) -> Self {
+    fn expand(key: &[u8; 16], backend: Backend) -> Self {
         let word = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
         let mut k = [
             word(0) ^ FK[0],
@@ -199,13 +221,17 @@ impl Sm4Ctr {
 
     /// XORs the keystream of counter block `iv` (a 128-bit big-endian counter, incremented per
     /// 16-byte block) into `data`: encrypts and decrypts.
-    #[allow(unsafe_code)] // the call into the AES-NI code, after run-time detection
+    #[allow(unsafe_code)] // the calls into the x86 code, after run-time detection
     pub fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
         match self.backend {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `backend` is `AesNi` only where `aesni::available()` said the CPU has
-            // AES-NI and SSSE3, the target features `aesni::apply_keystream` is compiled for.
-            Backend::AesNi => unsafe { aesni::apply_keystream(&self.rk, iv, data) },
+            // SAFETY: `backend` is `AesNi` only where `x86::has_aesni()` said the CPU has
+            // AES-NI and SSSE3, the target features `x86::aesni::apply_keystream` is compiled for.
+            Backend::AesNi => unsafe { x86::aesni::apply_keystream(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI and
+            // SSSE3, the target features `x86::gfni::apply_keystream` is compiled for.
+            Backend::Gfni => unsafe { x86::gfni::apply_keystream(&self.rk, iv, data) },
             _ => self.apply_keystream_portable(iv, data),
         }
     }

@@ -1,6 +1,6 @@
 //! `crypto::sm4ctr` against the reference SM4-CTR (RustCrypto `ctr::Ctr128BE<sm4::Sm4>`, whose
-//! output the GB/T 32907 and OpenSSL vectors in `channel.rs` also fix): both implementations
-//! (the one `Sm4Ctr::new` picks for this CPU and the portable one), random keys, IVs (including
+//! output the GB/T 32907 and OpenSSL vectors in `channel.rs` also fix): every implementation
+//! this CPU runs (GFNI, AES-NI, portable), random keys, IVs (including
 //! counters about to carry across 64 and 128 bits) and lengths (across the 4-block and 8-block
 //! batches, and not multiples of 16).
 
@@ -14,19 +14,36 @@ fn reference(key: &[u8; 16], iv: &[u8; 16], data: &mut [u8]) {
 }
 
 /// The benchmarks and the channel measure and run the accelerated path wherever the CPU has it:
-/// fails if detection finds AES-NI and SSSE3 but `Sm4Ctr::new` does not take that path.
+/// fails if detection finds GFNI or AES-NI (and SSSE3) but `Sm4Ctr::new` does not take that path.
 #[test]
 fn the_accelerated_path_is_taken_where_the_cpu_has_it() {
     let c = Sm4Ctr::new(&[1; 16]);
     #[cfg(target_arch = "x86_64")]
-    {
-        let has = std::is_x86_feature_detected!("aes") && std::is_x86_feature_detected!("ssse3");
-        assert_eq!(Backend::detect() == Backend::AesNi, has);
-        assert_eq!(c.backend() == Backend::AesNi, has, "{:?}", c.backend());
-    }
+    let expected = {
+        let ssse3 = std::is_x86_feature_detected!("ssse3");
+        let gfni = ssse3 && std::is_x86_feature_detected!("gfni");
+        let aesni = ssse3 && std::is_x86_feature_detected!("aes");
+        assert_eq!(Backend::Gfni.available(), gfni);
+        assert_eq!(Backend::AesNi.available(), aesni);
+        if gfni {
+            Backend::Gfni
+        } else if aesni {
+            Backend::AesNi
+        } else {
+            Backend::Portable
+        }
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    assert_eq!(c.backend(), Backend::Portable);
+    let expected = Backend::Portable;
+    assert_eq!(Backend::detect(), expected);
+    assert_eq!(c.backend(), expected);
     assert_eq!(Sm4Ctr::portable(&[1; 16]).backend(), Backend::Portable);
+    for b in Backend::ALL {
+        assert_eq!(
+            Sm4Ctr::with_backend(&[1; 16], b).map(|c| c.backend()),
+            b.available().then_some(b)
+        );
+    }
 }
 
 proptest! {
@@ -47,7 +64,8 @@ proptest! {
         iv[15] = iv[15].max(0xf9 * u8::from(carry > 0));
         let mut theirs = data.clone();
         reference(&key, &iv, &mut theirs);
-        for ours in [Sm4Ctr::new(&key), Sm4Ctr::portable(&key)] {
+        // every implementation this CPU runs (the portable one everywhere)
+        for ours in Backend::ALL.into_iter().filter_map(|b| Sm4Ctr::with_backend(&key, b)) {
             let mut out = data.clone();
             ours.apply_keystream(&iv, &mut out);
             prop_assert_eq!(&out, &theirs, "{:?}", ours.backend());
