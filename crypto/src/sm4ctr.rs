@@ -118,9 +118,14 @@ fn t(a: u32) -> u32 {
         ^ TABLES[3][(a & 0xff) as usize]
 }
 
-/// The key schedule's T': S-box on each byte, then L'.
-fn t_prime(a: u32) -> u32 {
-    let b = u32::from_be_bytes(a.to_be_bytes().map(|x| SBOX[x as usize]));
+/// The S-box on each byte of a word, by table (the portable path).
+fn tau(a: u32) -> u32 {
+    u32::from_be_bytes(a.to_be_bytes().map(|x| SBOX[x as usize]))
+}
+
+/// The key schedule's T': S-box on each byte (`tau`), then L'.
+fn t_prime(a: u32, tau: impl Fn(u32) -> u32) -> u32 {
+    let b = tau(a);
     b ^ b.rotate_left(13) ^ b.rotate_left(23)
 }
 
@@ -161,7 +166,20 @@ impl Sm4Ctr {
         self.backend
     }
 
+    #[allow(unsafe_code)] // the x86 S-box, after run-time detection
     fn expand(key: &[u8; 16], backend: Backend) -> Self {
+        // The key schedule's S-box by the backend's own means: no secret-indexed table on x86.
+        let sbox = |a: u32| match backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNi` only where `x86::has_aesni()` said the CPU has
+            // AES-NI and SSSE3, the target features of `x86::aesni::sbox_word`.
+            Backend::AesNi => unsafe { x86::aesni::sbox_word(a) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI
+            // and SSSE3, the target features of `x86::gfni::sbox_word`.
+            Backend::Gfni => unsafe { x86::gfni::sbox_word(a) },
+            _ => tau(a),
+        };
         let word = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
         let mut k = [
             word(0) ^ FK[0],
@@ -171,7 +189,11 @@ impl Sm4Ctr {
         ];
         let mut rk = [0u32; 32];
         for (i, rk) in rk.iter_mut().enumerate() {
-            let next = k[i % 4] ^ t_prime(k[(i + 1) % 4] ^ k[(i + 2) % 4] ^ k[(i + 3) % 4] ^ CK[i]);
+            let next = k[i % 4]
+                ^ t_prime(
+                    k[(i + 1) % 4] ^ k[(i + 2) % 4] ^ k[(i + 3) % 4] ^ CK[i],
+                    sbox,
+                );
             k[i % 4] = next;
             *rk = next;
         }

@@ -22,13 +22,15 @@
 //! `sm4-aesni-avx` (which uses another isomorphism, hence other constants).
 //!
 //! Four counter blocks sit transposed in four registers (register `k` holds word `k` of each
-//! block); eight blocks (two such groups) go through the rounds together.
+//! block); up to sixteen blocks (four such groups) go through the rounds together, so that the
+//! groups' instructions overlap (one group alone waits on each round's latency).
 
 use core::arch::x86_64::{
-    __m128i, _mm_aesenclast_si128, _mm_and_si128, _mm_gf2p8affine_epi64_epi8,
-    _mm_gf2p8affineinv_epi64_epi8, _mm_set_epi32, _mm_set_epi64x, _mm_set1_epi8, _mm_set1_epi32,
-    _mm_setzero_si128, _mm_shuffle_epi8, _mm_slli_epi32, _mm_srli_epi32, _mm_storeu_si128,
-    _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64, _mm_xor_si128,
+    __m128i, _mm_aesenclast_si128, _mm_and_si128, _mm_cvtsi32_si128, _mm_cvtsi128_si32,
+    _mm_gf2p8affine_epi64_epi8, _mm_gf2p8affineinv_epi64_epi8, _mm_set_epi32, _mm_set_epi64x,
+    _mm_set1_epi8, _mm_set1_epi32, _mm_setzero_si128, _mm_shuffle_epi8, _mm_slli_epi32,
+    _mm_srli_epi32, _mm_storeu_si128, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32,
+    _mm_unpacklo_epi64, _mm_xor_si128,
 };
 
 use zeroize::Zeroize;
@@ -253,6 +255,15 @@ macro_rules! backend {
                 }
             }
 
+            /// The S-box on each byte of a word (the key schedule's, without tables). Only
+            /// callable where the CPU has the target features.
+            #[target_feature(enable = $features)]
+            pub(in crate::sm4ctr) fn sbox_word(a: u32) -> u32 {
+                let c = Consts::new($shifted);
+                let s = $sbox(_mm_cvtsi32_si128(a as i32), &c);
+                _mm_cvtsi128_si32(_mm_shuffle_epi8(s, c.rot0)) as u32
+            }
+
             /// XORs the keystream of counter block `iv` (128-bit big-endian, incremented per block) into
             /// `data`. Only callable where the CPU has the target features.
             #[target_feature(enable = $features)]
@@ -262,20 +273,23 @@ macro_rules! backend {
                 data: &mut [u8],
             ) {
                 let mut counter = u128::from_be_bytes(*iv);
-                let mut ks = [[0u8; 64]; 2];
-                let mut chunks = data.chunks_exact_mut(128);
+                let mut ks = [[0u8; 64]; 4];
+                let mut chunks = data.chunks_exact_mut(256);
                 for chunk in &mut chunks {
-                    keystream::<2>(rk, counter, &mut ks);
-                    counter = counter.wrapping_add(8);
+                    keystream::<4>(rk, counter, &mut ks);
+                    counter = counter.wrapping_add(16);
                     for (d, k) in chunk.iter_mut().zip(ks.as_flattened()) {
                         *d ^= k;
                     }
                 }
+                // The tail: as many groups of four blocks as it needs.
                 let rest = chunks.into_remainder();
-                if rest.len() > 64 {
-                    keystream::<2>(rk, counter, &mut ks);
-                } else if !rest.is_empty() {
-                    keystream::<1>(rk, counter, (&mut ks[..1]).try_into().expect("one group"));
+                match rest.len().div_ceil(64) {
+                    0 => {}
+                    1 => keystream::<1>(rk, counter, ks.first_chunk_mut().expect("1 group")),
+                    2 => keystream::<2>(rk, counter, ks.first_chunk_mut().expect("2 groups")),
+                    3 => keystream::<3>(rk, counter, ks.first_chunk_mut().expect("3 groups")),
+                    _ => keystream::<4>(rk, counter, &mut ks),
                 }
                 for (d, k) in rest.iter_mut().zip(ks.as_flattened()) {
                     *d ^= k;
