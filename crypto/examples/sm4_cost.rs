@@ -3,7 +3,7 @@
 //!
 //! `valgrind --tool=callgrind --toggle-collect='*measured*' target/release/examples/sm4_cost
 //! BACKEND N` with N = 1 and N = 1001: the difference of the totals over 1,000 is the
-//! instructions per KiB. BACKEND: `portable`, `aesni`, `gfni` (valgrind does not run GFNI, and
+//! instructions per KiB. BACKEND: `portable`, `aesni`, `aesni-avx`, `gfni` (valgrind does not run GFNI, and
 //! hides it from CPUID: that one is refused there), `ctr` (RustCrypto `ctr::Ctr128BE<sm4::Sm4>`,
 //! the baseline).
 
@@ -36,6 +36,7 @@ fn main() {
         let backend = match backend.as_str() {
             "portable" => Backend::Portable,
             "aesni" => Backend::AesNi,
+            "aesni-avx" => Backend::AesNiAvx,
             "gfni" => Backend::Gfni,
             other => panic!("unknown backend {other}"),
         };

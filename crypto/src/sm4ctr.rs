@@ -2,10 +2,11 @@
 //! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), with two implementations chosen at
 //! run time ([`Backend`]):
 //!
-//! - [`Backend::Gfni`] and [`Backend::AesNi`] (x86-64 with GFNI or AES-NI, and SSSE3, detected
-//!   by CPUID through `cpufeatures`, which works without `std`): the S-box evaluated by
-//!   `GF2P8AFFINEQB` + `GF2P8AFFINEINVQB`, or by `AESENCLAST` between two affine maps, eight
-//!   blocks at a time in SSE registers (module `x86`). No table is indexed by secret data.
+//! - [`Backend::Gfni`], [`Backend::AesNiAvx`] and [`Backend::AesNi`] (x86-64 with GFNI or
+//!   AES-NI, SSSE3 and for the first two AVX, detected by CPUID through `cpufeatures`, which
+//!   works without `std`): the S-box evaluated by `GF2P8AFFINEQB` + `GF2P8AFFINEINVQB`, or by
+//!   `AESENCLAST` between two affine maps, up to sixteen blocks at a time in SSE registers
+//!   (module `x86`). No table is indexed by secret data, in the key schedule either.
 //! - [`Backend::Portable`] (every other CPU, and [`Sm4Ctr::portable`]): each round is four
 //!   lookups in tables that hold S-box and L combined (`T0[x] = L(S(x) << 24)`, `T1..T3` its
 //!   rotations, 4 KiB in all), and four independent counter blocks go through the rounds
@@ -31,13 +32,16 @@ pub enum Backend {
     Portable,
     /// x86-64 AES-NI + SSSE3: the S-box by `AESENCLAST`, no secret-indexed tables.
     AesNi,
-    /// x86-64 GFNI + SSSE3: the S-box by two affine instructions, no secret-indexed tables.
+    /// The same, compiled for AVX (three-operand instructions: fewer register copies).
+    AesNiAvx,
+    /// x86-64 GFNI + AVX + SSSE3: the S-box by two affine instructions, no secret-indexed
+    /// tables.
     Gfni,
 }
 
 impl Backend {
     /// Every implementation, fastest first.
-    pub const ALL: [Self; 3] = [Self::Gfni, Self::AesNi, Self::Portable];
+    pub const ALL: [Self; 4] = [Self::Gfni, Self::AesNiAvx, Self::AesNi, Self::Portable];
 
     /// The fastest implementation this CPU can run.
     pub fn detect() -> Self {
@@ -54,9 +58,11 @@ impl Backend {
             #[cfg(target_arch = "x86_64")]
             Self::AesNi => x86::has_aesni(),
             #[cfg(target_arch = "x86_64")]
+            Self::AesNiAvx => x86::has_aesni_avx(),
+            #[cfg(target_arch = "x86_64")]
             Self::Gfni => x86::has_gfni(),
             #[cfg(not(target_arch = "x86_64"))]
-            Self::AesNi | Self::Gfni => false,
+            Self::AesNi | Self::AesNiAvx | Self::Gfni => false,
         }
     }
 }
@@ -175,9 +181,13 @@ impl Sm4Ctr {
             // AES-NI and SSSE3, the target features of `x86::aesni::sbox_word`.
             Backend::AesNi => unsafe { x86::aesni::sbox_word(a) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI
-            // and SSSE3, the target features of `x86::gfni::sbox_word`.
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI,
+            // AVX and SSSE3, the target features of `x86::gfni::sbox_word`.
             Backend::Gfni => unsafe { x86::gfni::sbox_word(a) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNiAvx` only where `x86::has_aesni_avx()` said the CPU
+            // has AES-NI, AVX and SSSE3, the target features of `x86::aesni_avx::sbox_word`.
+            Backend::AesNiAvx => unsafe { x86::aesni_avx::sbox_word(a) },
             _ => tau(a),
         };
         let word = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
@@ -251,9 +261,14 @@ impl Sm4Ctr {
             // AES-NI and SSSE3, the target features `x86::aesni::apply_keystream` is compiled for.
             Backend::AesNi => unsafe { x86::aesni::apply_keystream(&self.rk, iv, data) },
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI and
-            // SSSE3, the target features `x86::gfni::apply_keystream` is compiled for.
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI, AVX
+            // and SSSE3, the target features `x86::gfni::apply_keystream` is compiled for.
             Backend::Gfni => unsafe { x86::gfni::apply_keystream(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNiAvx` only where `x86::has_aesni_avx()` said the CPU
+            // has AES-NI, AVX and SSSE3, the target features of
+            // `x86::aesni_avx::apply_keystream`.
+            Backend::AesNiAvx => unsafe { x86::aesni_avx::apply_keystream(&self.rk, iv, data) },
             _ => self.apply_keystream_portable(iv, data),
         }
     }

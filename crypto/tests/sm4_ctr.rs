@@ -1,6 +1,6 @@
 //! `crypto::sm4ctr` against the reference SM4-CTR (RustCrypto `ctr::Ctr128BE<sm4::Sm4>`, whose
 //! output the GB/T 32907 and OpenSSL vectors in `channel.rs` also fix): every implementation
-//! this CPU runs (GFNI, AES-NI, portable), random keys, IVs (including
+//! this CPU runs (GFNI, AES-NI with and without AVX, portable), random keys, IVs (including
 //! counters about to carry across 64 and 128 bits) and lengths (across the 4-block and 8-block
 //! batches, and not multiples of 16).
 
@@ -21,12 +21,16 @@ fn the_accelerated_path_is_taken_where_the_cpu_has_it() {
     #[cfg(target_arch = "x86_64")]
     let expected = {
         let ssse3 = std::is_x86_feature_detected!("ssse3");
-        let gfni = ssse3 && std::is_x86_feature_detected!("gfni");
+        let avx = std::is_x86_feature_detected!("avx");
+        let gfni = ssse3 && avx && std::is_x86_feature_detected!("gfni");
         let aesni = ssse3 && std::is_x86_feature_detected!("aes");
         assert_eq!(Backend::Gfni.available(), gfni);
+        assert_eq!(Backend::AesNiAvx.available(), aesni && avx);
         assert_eq!(Backend::AesNi.available(), aesni);
         if gfni {
             Backend::Gfni
+        } else if aesni && avx {
+            Backend::AesNiAvx
         } else if aesni {
             Backend::AesNi
         } else {
