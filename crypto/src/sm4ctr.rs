@@ -1,6 +1,6 @@
 //! SM4-CTR (GB/T 32907 SM4 in counter mode with a 128-bit big-endian counter, as OpenSSL's
-//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), with two implementations chosen at
-//! run time ([`Backend`]):
+//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), the implementation chosen at run
+//! time ([`Backend`]):
 //!
 //! - [`Backend::Gfni`], [`Backend::AesNiAvx`] and [`Backend::AesNi`] (x86-64 with GFNI or
 //!   AES-NI, SSSE3 and for the first two AVX, detected by CPUID through `cpufeatures`, which
@@ -14,7 +14,7 @@
 //!   S-box lookups of the RustCrypto `sm4` crate and OpenSSL's C SM4 (cache timing: the same
 //!   exposure as those; see docs/security.md).
 //!
-//! Both are checked against the GB/T 32907 vectors and OpenSSL's SM4-CTR vector (`channel.rs`)
+//! Each is checked against the GB/T 32907 vectors and OpenSSL's SM4-CTR vector (`channel.rs`)
 //! and, by a property test, against each other and `ctr::Ctr128BE<sm4::Sm4>` for random keys,
 //! IVs and lengths (crypto/tests/sm4_ctr.rs).
 
