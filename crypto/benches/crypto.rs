@@ -8,6 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crypto::channel::ChannelKeys;
 use crypto::kex::{Initiator, Responder, SharedKey};
 use crypto::sign::{CachedVerifier, SigningKey};
+use crypto::sm4ctr::{Backend, Sm4Ctr};
 use crypto::{DEFAULT_ID, system_rng};
 
 fn sm2(c: &mut Criterion) {
@@ -61,9 +62,20 @@ fn symmetric(c: &mut Criterion) {
     for len in [64usize, 1024] {
         let mut data = vec![0u8; len];
         g.throughput(Throughput::Bytes(len as u64));
+        // What the channel runs: `Sm4Ctr::new`'s choice for this CPU (AES-NI where it has it).
         g.bench_function(format!("{len} B"), |b| {
             b.iter(|| keys.send.apply_keystream(7, black_box(&mut data)))
         });
+        // Every implementation this CPU runs side by side, the same key and IV.
+        let iv = [7u8; 16];
+        for cipher in Backend::ALL
+            .into_iter()
+            .filter_map(|b| Sm4Ctr::with_backend(&[9; 16], b))
+        {
+            g.bench_function(format!("{len} B, Sm4Ctr {:?}", cipher.backend()), |b| {
+                b.iter(|| cipher.apply_keystream(&iv, black_box(&mut data)))
+            });
+        }
         // Before: RustCrypto `ctr::Ctr128BE<sm4::Sm4>` (one block at a time), as the channel
         // used it: the expanded key cloned into a counter-mode core per frame.
         g.bench_function(format!("{len} B, RustCrypto sm4 0.6 + ctr (before)"), |b| {

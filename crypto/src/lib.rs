@@ -13,7 +13,9 @@
 //! Secrets (private keys, ephemeral scalars, session keys) are zeroized on drop and never
 //! printed: their `Debug` output is redacted.
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+// `unsafe` only in `sm4ctr` (the AES-NI intrinsics: calls into `#[target_feature]` code after
+// run-time detection, unaligned stores), each block with a `// SAFETY:` comment.
+#![deny(unsafe_code)]
 
 extern crate alloc;
 

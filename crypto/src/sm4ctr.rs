@@ -1,18 +1,71 @@
 //! SM4-CTR (GB/T 32907 SM4 in counter mode with a 128-bit big-endian counter, as OpenSSL's
-//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), four blocks at a time.
+//! `sm4-ctr` and RustCrypto's `ctr::Ctr128BE<sm4::Sm4>`), the implementation chosen at run
+//! time ([`Backend`]):
 //!
-//! The RustCrypto `sm4` crate (0.6, its newest release) encrypts one block at a time, each round
-//! looking up four S-box bytes, reassembling the word and applying the linear map L with four
-//! rotations. Here each round is four lookups in tables that hold S-box and L combined
-//! (`T0[x] = L(S(x) << 24)`, `T1..T3` its rotations, 4 KiB in all), and four independent
-//! counter blocks go through the rounds together so their lookups overlap. The tables are
-//! indexed by secret data, like the S-box lookups of the `sm4` crate and OpenSSL's C SM4
-//! (cache-timing: the same exposure as those; see docs/security.md).
+//! - [`Backend::Gfni`], [`Backend::AesNiAvx`] and [`Backend::AesNi`] (x86-64 with GFNI or
+//!   AES-NI, SSSE3 and for the first two AVX, detected by CPUID through `cpufeatures`, which
+//!   works without `std`): the S-box evaluated by `GF2P8AFFINEQB` + `GF2P8AFFINEINVQB`, or by
+//!   `AESENCLAST` between two affine maps, up to sixteen blocks at a time in SSE registers
+//!   (module `x86`). No table is indexed by secret data, in the key schedule either.
+//! - [`Backend::Portable`] (every other CPU, and [`Sm4Ctr::portable`]): each round is four
+//!   lookups in tables that hold S-box and L combined (`T0[x] = L(S(x) << 24)`, `T1..T3` its
+//!   rotations, 4 KiB in all), and four independent counter blocks go through the rounds
+//!   together so their lookups overlap. These tables are indexed by secret data, like the
+//!   S-box lookups of the RustCrypto `sm4` crate and OpenSSL's C SM4 (cache timing: the same
+//!   exposure as those; see docs/security.md).
 //!
-//! Checked against the GB/T 32907 vectors and, by a property test, against
-//! `ctr::Ctr128BE<sm4::Sm4>` for random keys, IVs and lengths (crypto/tests/sm4_ctr.rs).
+//! Each is checked against the GB/T 32907 vectors and OpenSSL's SM4-CTR vector (`channel.rs`)
+//! and, by a property test, against each other and `ctr::Ctr128BE<sm4::Sm4>` for random keys,
+//! IVs and lengths (crypto/tests/sm4_ctr.rs).
 
 use zeroize::{Zeroize, ZeroizeOnDrop};
+
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86;
+
+/// Which implementation an [`Sm4Ctr`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The portable table-based code (secret-indexed tables).
+    Portable,
+    /// x86-64 AES-NI + SSSE3: the S-box by `AESENCLAST`, no secret-indexed tables.
+    AesNi,
+    /// The same, compiled for AVX (three-operand instructions: fewer register copies).
+    AesNiAvx,
+    /// x86-64 GFNI + AVX + SSSE3: the S-box by two affine instructions, no secret-indexed
+    /// tables.
+    Gfni,
+}
+
+impl Backend {
+    /// Every implementation, fastest first.
+    pub const ALL: [Self; 4] = [Self::Gfni, Self::AesNiAvx, Self::AesNi, Self::Portable];
+
+    /// The fastest implementation this CPU can run.
+    pub fn detect() -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.available())
+            .unwrap_or(Self::Portable)
+    }
+
+    /// Whether this CPU can run this implementation.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Self::AesNi => x86::has_aesni(),
+            #[cfg(target_arch = "x86_64")]
+            Self::AesNiAvx => x86::has_aesni_avx(),
+            #[cfg(target_arch = "x86_64")]
+            Self::Gfni => x86::has_gfni(),
+            #[cfg(not(target_arch = "x86_64"))]
+            Self::AesNi | Self::AesNiAvx | Self::Gfni => false,
+        }
+    }
+}
 
 const SBOX: [u8; 256] = [
     0xd6, 0x90, 0xe9, 0xfe, 0xcc, 0xe1, 0x3d, 0xb7, 0x16, 0xb6, 0x14, 0xc2, 0x28, 0xfb, 0x2c, 0x05,
@@ -71,9 +124,14 @@ fn t(a: u32) -> u32 {
         ^ TABLES[3][(a & 0xff) as usize]
 }
 
-/// The key schedule's T': S-box on each byte, then L'.
-fn t_prime(a: u32) -> u32 {
-    let b = u32::from_be_bytes(a.to_be_bytes().map(|x| SBOX[x as usize]));
+/// The S-box on each byte of a word, by table (the portable path).
+fn tau(a: u32) -> u32 {
+    u32::from_be_bytes(a.to_be_bytes().map(|x| SBOX[x as usize]))
+}
+
+/// The key schedule's T': S-box on each byte (`tau`), then L'.
+fn t_prime(a: u32, tau: impl Fn(u32) -> u32) -> u32 {
+    let b = tau(a);
     b ^ b.rotate_left(13) ^ b.rotate_left(23)
 }
 
@@ -81,6 +139,8 @@ fn t_prime(a: u32) -> u32 {
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct Sm4Ctr {
     rk: [u32; 32],
+    #[zeroize(skip)]
+    backend: Backend,
 }
 
 impl core::fmt::Debug for Sm4Ctr {
@@ -90,8 +150,46 @@ impl core::fmt::Debug for Sm4Ctr {
 }
 
 impl Sm4Ctr {
-    /// Expands a 16-byte key.
+    /// Expands a 16-byte key, for the fastest implementation this CPU runs
+    /// ([`Backend::detect`]).
     pub fn new(key: &[u8; 16]) -> Self {
+        Self::expand(key, Backend::detect())
+    }
+
+    /// Expands a 16-byte key for the portable implementation whatever the CPU (tests and
+    /// benchmarks compare it with the accelerated one).
+    pub fn portable(key: &[u8; 16]) -> Self {
+        Self::expand(key, Backend::Portable)
+    }
+
+    /// Expands a 16-byte key for `backend`, if this CPU can run it.
+    pub fn with_backend(key: &[u8; 16], backend: Backend) -> Option<Self> {
+        backend.available().then(|| Self::expand(key, backend))
+    }
+
+    /// The implementation this key runs.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    #[allow(unsafe_code)] // the x86 S-box, after run-time detection
+    fn expand(key: &[u8; 16], backend: Backend) -> Self {
+        // The key schedule's S-box by the backend's own means: no secret-indexed table on x86.
+        let sbox = |a: u32| match backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNi` only where `x86::has_aesni()` said the CPU has
+            // AES-NI and SSSE3, the target features of `x86::aesni::sbox_word`.
+            Backend::AesNi => unsafe { x86::aesni::sbox_word(a) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI,
+            // AVX and SSSE3, the target features of `x86::gfni::sbox_word`.
+            Backend::Gfni => unsafe { x86::gfni::sbox_word(a) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNiAvx` only where `x86::has_aesni_avx()` said the CPU
+            // has AES-NI, AVX and SSSE3, the target features of `x86::aesni_avx::sbox_word`.
+            Backend::AesNiAvx => unsafe { x86::aesni_avx::sbox_word(a) },
+            _ => tau(a),
+        };
         let word = |i: usize| u32::from_be_bytes([key[i], key[i + 1], key[i + 2], key[i + 3]]);
         let mut k = [
             word(0) ^ FK[0],
@@ -101,12 +199,16 @@ impl Sm4Ctr {
         ];
         let mut rk = [0u32; 32];
         for (i, rk) in rk.iter_mut().enumerate() {
-            let next = k[i % 4] ^ t_prime(k[(i + 1) % 4] ^ k[(i + 2) % 4] ^ k[(i + 3) % 4] ^ CK[i]);
+            let next = k[i % 4]
+                ^ t_prime(
+                    k[(i + 1) % 4] ^ k[(i + 2) % 4] ^ k[(i + 3) % 4] ^ CK[i],
+                    sbox,
+                );
             k[i % 4] = next;
             *rk = next;
         }
         k.zeroize();
-        Self { rk }
+        Self { rk, backend }
     }
 
     /// Encrypts `N` blocks side by side (each round of all of them before the next round).
@@ -140,16 +242,38 @@ impl Sm4Ctr {
         x.zeroize();
     }
 
-    /// Encrypts one 16-byte block (the GB/T 32907 test vectors).
+    /// Encrypts one 16-byte block (the GB/T 32907 test vectors), through this key's backend:
+    /// the block is the keystream of counter `block`.
     pub fn encrypt_block(&self, block: &mut [u8; 16]) {
-        let mut one = [*block];
-        self.encrypt_blocks(&mut one);
-        *block = one[0];
+        let mut out = [0u8; 16];
+        self.apply_keystream(block, &mut out);
+        *block = out;
+        out.zeroize();
     }
 
     /// XORs the keystream of counter block `iv` (a 128-bit big-endian counter, incremented per
     /// 16-byte block) into `data`: encrypts and decrypts.
+    #[allow(unsafe_code)] // the calls into the x86 code, after run-time detection
     pub fn apply_keystream(&self, iv: &[u8; 16], data: &mut [u8]) {
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNi` only where `x86::has_aesni()` said the CPU has
+            // AES-NI and SSSE3, the target features `x86::aesni::apply_keystream` is compiled for.
+            Backend::AesNi => unsafe { x86::aesni::apply_keystream(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `Gfni` only where `x86::has_gfni()` said the CPU has GFNI, AVX
+            // and SSSE3, the target features `x86::gfni::apply_keystream` is compiled for.
+            Backend::Gfni => unsafe { x86::gfni::apply_keystream(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `backend` is `AesNiAvx` only where `x86::has_aesni_avx()` said the CPU
+            // has AES-NI, AVX and SSSE3, the target features of
+            // `x86::aesni_avx::apply_keystream`.
+            Backend::AesNiAvx => unsafe { x86::aesni_avx::apply_keystream(&self.rk, iv, data) },
+            _ => self.apply_keystream_portable(iv, data),
+        }
+    }
+
+    fn apply_keystream_portable(&self, iv: &[u8; 16], data: &mut [u8]) {
         const WIDE: usize = 4;
         let mut counter = u128::from_be_bytes(*iv);
         let mut chunks = data.chunks_exact_mut(16 * WIDE);

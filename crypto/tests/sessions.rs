@@ -207,21 +207,21 @@ impl<A: AgvCrypto, R: RcsCrypto> Pair<A, R> {
 
     fn events(&mut self) {
         while let Some(e) = self.agv.poll_event() {
-            if self.auto_answer {
-                if let AgvEvent::Command { seq, message } = &e {
-                    let _ = self
-                        .agv
-                        .ack(self.now, *seq, message.message_type(), ResultCode::Ok);
-                }
+            if self.auto_answer
+                && let AgvEvent::Command { seq, message } = &e
+            {
+                let _ = self
+                    .agv
+                    .ack(self.now, *seq, message.message_type(), ResultCode::Ok);
             }
             self.agv_events.push(e);
         }
         let rnow = self.rcs_now();
         while let Some(e) = self.rcs.poll_event() {
-            if self.auto_answer {
-                if let RcsEvent::RegistrationRequested(_) = &e {
-                    self.rcs.accept_registration(rnow, ResultCode::Ok).unwrap();
-                }
+            if self.auto_answer
+                && let RcsEvent::RegistrationRequested(_) = &e
+            {
+                self.rcs.accept_registration(rnow, ResultCode::Ok).unwrap();
             }
             self.rcs_events.push(e);
         }
