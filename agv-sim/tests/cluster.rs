@@ -213,6 +213,31 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
     }
 }
 
+/// Prints what each instance says of itself and of the tasks not ended, and its log's end.
+async fn explain_open(instances: &[&Instance]) {
+    for i in instances {
+        let cluster = i.cluster().await;
+        let open: Vec<Value> = match i.get("/api/v1/tasks").await {
+            Some((_, Value::Array(tasks))) => tasks
+                .into_iter()
+                .filter(|t| {
+                    !matches!(
+                        t["state"].as_str(),
+                        Some("completed" | "failed" | "cancelled")
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        eprintln!(
+            "--- {}: cluster {cluster:?}\nopen tasks {}\n{}",
+            i.name,
+            serde_json::to_string(&open).unwrap_or_default(),
+            i.log_tail()
+        );
+    }
+}
+
 /// Every AGV back and connected, nothing overlapping, no task open, none lost, none refused.
 fn assert_fleet_whole(r: &Report) {
     let t = r.table();
@@ -395,6 +420,9 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     assert_eq!(status["holder"]["id"], "b", "{status}");
     let report = run.await.unwrap().unwrap();
     println!("{}", report.table());
+    if report.tasks.open > 0 {
+        explain_open(&[&a, &b]).await;
+    }
     assert_fleet_whole(&report);
     assert_tasks_known(&b, &report).await;
     let (a_now, b_now) = (a.cluster().await.unwrap(), b.cluster().await.unwrap());

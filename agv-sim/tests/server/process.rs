@@ -14,7 +14,7 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,9 @@ pub fn child_main() {
     let mut cli = Cli::from_arg_matches(&matches).expect("a valid command line");
     cli.config.apply_file(&matches).expect("no file");
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RCS_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        ))
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -255,5 +257,12 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // kept for a look after the test when asked (its directory goes with it)
+        if let Ok(dir) = std::env::var("RCS_TEST_KEEP_LOGS") {
+            let _ = std::fs::copy(
+                &self.log,
+                Path::new(&dir).join(format!("{}.log", self.name)),
+            );
+        }
     }
 }
