@@ -693,6 +693,26 @@ pub async fn run(
         // An RCS that is down, restarting or a standby refuses connections: keep trying, along
         // the list.
         if matches!(ended, Ok(Ended::Stop)) || *stop.borrow() {
+            if std::env::var_os("SIM_DEBUG").is_some() {
+                let b = &body;
+                eprintln!(
+                    "BODY agv {} task {} obstacle {:?} next {} released {} path {:?} paused {} \
+                     action_until {:?} charging {} safety_stopped {} pose ({:.2}, {:.2}, {:.3})",
+                    spec.id,
+                    b.task_id,
+                    b.obstacle,
+                    b.next,
+                    b.released,
+                    b.path.iter().map(|n| n.node_id).collect::<Vec<_>>(),
+                    b.paused,
+                    b.action_until,
+                    b.charging,
+                    b.safety_stopped,
+                    b.x,
+                    b.y,
+                    b.theta
+                );
+            }
             stats.finished(spec.id, body.sessions, body.offline_since);
             return;
         }

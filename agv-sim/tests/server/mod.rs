@@ -11,8 +11,30 @@ pub mod process;
 #[path = "../../../rcs-server/tests/support/postgres.rs"]
 pub mod postgres;
 
-/// A local address nothing listens on now (for a listener the test starts later).
+/// A local address nothing listens on now (for a listener the test starts later), below
+/// Linux's ephemeral range (32768-60999): a port the kernel handed out for `bind(0)` would be
+/// free again once checked, and could be handed out again before the test binds it (to an
+/// AGV's connection or another listener: an instance of the cluster test once failed to start
+/// on a port taken so, while soaks ran beside it).
 pub fn free_port() -> std::net::SocketAddr {
+    use std::hash::{BuildHasher, Hasher};
+    // (not one port twice in this process)
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..1_000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        let port = 20_000 + (h.finish() % 12_000) as u16;
+        let mut given = GIVEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if given.contains(&port) {
+            continue;
+        }
+        if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+            given.push(port);
+            return l.local_addr().unwrap();
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
