@@ -277,7 +277,7 @@ fn an_agv_prefers_not_to_back_off_back_where_it_came_from() {
             x.kind == maps::file::NodeKind::Waypoint && x.id != c && !around.contains(&x.id)
         })
         .map(|x| x.id)
-        .last()
+        .next_back()
         .expect("a far node");
     core.online(0, 9, [0.5, 0.5, 0.4, 0.4], 1.5);
     stand(&mut core, 0, 9, c);
