@@ -479,11 +479,7 @@ impl Core<'_> {
         // waiting for 40 minutes at 10,000 AGVs (docs/performance.md).
         let lately = now.saturating_sub(self.settings.cleared_memory_ms);
         let backed = self.agvs[&agv].backed_from;
-        let left_lately = |n: u32| {
-            backed
-                .iter()
-                .any(|&(m, at)| m == n && at > lately && at > 0)
-        };
+        let left_lately = |n: u32| remembered(&backed, n, lately);
         // Breadth first over free nodes and edges.
         let mut parent: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
         let mut frontier = vec![here];
@@ -584,11 +580,7 @@ impl Core<'_> {
         // Not back onto a node it was cleared from lately.
         let lately = now.saturating_sub(self.settings.cleared_memory_ms);
         let recent = self.agvs[&blocker].cleared_from;
-        let was_cleared_from = |n: u32| {
-            recent
-                .iter()
-                .any(|&(m, at)| m == n && at > lately && at > 0)
-        };
+        let was_cleared_from = |n: u32| remembered(&recent, n, lately);
         // Breadth first over the graph from where it stands, a few hops out.
         let mut seen = BTreeSet::from([start]);
         let mut frontier = vec![start];
@@ -701,6 +693,14 @@ impl Core<'_> {
     pub(crate) fn targeted(&self, node: u32) -> bool {
         self.targets.contains_key(&node)
     }
+}
+
+/// Whether `node` is in `memory` (nodes an AGV was sent off, with when, ms; 0: no entry) after
+/// `lately`.
+fn remembered(memory: &[(u32, u64)], node: u32, lately: u64) -> bool {
+    memory
+        .iter()
+        .any(|&(m, at)| m == node && at > lately && at > 0)
 }
 
 /// The AGV a wait is for, as the deadlock rules count it.
