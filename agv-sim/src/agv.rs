@@ -529,6 +529,23 @@ impl Body {
                             .map(|(k, _)| k)
                     })
                     .flatten();
+                // Neither a continuation nor a new path (which starts at sequence 0, or where it
+                // stands at the end of its path): a later segment of a path it no longer has (it
+                // forgot it on a link loss, a safety stop or a cancel), which the RCS made for
+                // space it may have given up since.
+                if continues.is_none() && first.sequence != 0 && (self.path.is_empty() || !at_first)
+                {
+                    return Ack {
+                        request_seq: seq,
+                        request_type: m.message_type(),
+                        result: ResultCode::StateConflict,
+                        detail: format!(
+                            "node {} (sequence {}) continues no released path of task {}",
+                            first.node_id, first.sequence, c.task_id
+                        ),
+                    }
+                    .into();
+                }
                 match continues {
                     Some(k) => {
                         self.path.truncate(k);
@@ -1152,5 +1169,82 @@ mod tests {
         assert_eq!(answer(&mut b, TaskOp::Cancel), ResultCode::Ok);
         assert_eq!(b.task_id, 0);
         assert_eq!(answer(&mut b, TaskOp::Pause), ResultCode::StateConflict);
+    }
+
+    fn motion(task: u32, nodes: &[(u32, u16, f64)], released: u16) -> Message {
+        MotionCommand {
+            task_id: task,
+            task_type: TaskType::Move,
+            segment: 1,
+            map_id: 1,
+            nodes: nodes
+                .iter()
+                .map(|&(node_id, sequence, x)| PathNode {
+                    node_id,
+                    sequence,
+                    pose: Pose {
+                        x,
+                        y: 0.0,
+                        theta: 0.0,
+                    },
+                    attribute: TargetAttribute::PassThrough,
+                    actions: Vec::new(),
+                })
+                .collect(),
+            edges: Vec::new(),
+            released_nodes: released,
+            max_speed: 0.0,
+            extensions: Vec::new(),
+        }
+        .into()
+    }
+
+    fn result(m: Message) -> ResultCode {
+        match m {
+            Message::Ack(a) => a.result,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A later segment of a path the AGV no longer has (it forgot it on a link loss) is refused
+    /// with `StateConflict` (docs/protocol.md 6.6), not driven as a new path: the RCS made it
+    /// for space it may have given up since, when the AGV reported standing after its link came
+    /// back (the soak's AGVs 453 and 803 met so).
+    #[test]
+    fn a_segment_of_a_path_forgotten_on_a_link_loss_is_refused() {
+        let mut b = body();
+        let path = [(1, 0, 0.0), (2, 2, 1.0), (3, 4, 2.0), (4, 6, 3.0)];
+        assert_eq!(
+            result(b.command(1, &motion(9, &path[..3], 2))),
+            ResultCode::Ok
+        );
+        b.on_link_lost();
+        // the segment from its last released node on, made before the link broke
+        let stale = motion(9, &path[1..], 3);
+        assert_eq!(result(b.command(2, &stale)), ResultCode::StateConflict);
+        assert!(!b.moving(), "it drives nothing");
+        assert!(b.path.is_empty());
+        // a new path (sequence 0) from where it stands is taken
+        let new = [(2, 0, 1.0), (3, 2, 2.0)];
+        assert_eq!(result(b.command(3, &motion(9, &new, 2))), ResultCode::Ok);
+        assert!(b.moving());
+        // and a segment continuing it too
+        let next = [(3, 2, 2.0), (4, 4, 3.0)];
+        assert_eq!(result(b.command(4, &motion(9, &next, 2))), ResultCode::Ok);
+        assert_eq!(b.released, 3);
+        // standing at the end of its released part, the next segment starts where it stands
+        b.x = 3.0;
+        b.next = 3;
+        let on = [(4, 4, 3.0), (5, 6, 4.0)];
+        assert_eq!(result(b.command(5, &motion(9, &on, 2))), ResultCode::Ok);
+        assert!(b.moving());
+        // standing on the first node of a stale segment after a link loss: refused all the same
+        b.on_link_lost();
+        b.x = 4.0;
+        let stale = [(5, 6, 4.0), (6, 8, 5.0)];
+        assert_eq!(
+            result(b.command(6, &motion(9, &stale, 2))),
+            ResultCode::StateConflict
+        );
     }
 }

@@ -138,6 +138,7 @@ window.rcsI18n = (() => {
     'its AGV is offline': '其 AGV 离线',
     'lets AGV {to} pass': '让 AGV {to} 先行',
     settling: '稳定中',
+    'its AGV charges first': '其 AGV 先充电',
     '{s} s': '{s} 秒',
     '{m} min {s} s': '{m} 分 {s} 秒',
     // legend and map

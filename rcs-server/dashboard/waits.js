@@ -25,6 +25,7 @@ window.rcsWaits = (() => {
       case 'offline': return t('its AGV is offline');
       case 'yielding': return t('lets AGV {to} pass', w);
       case 'settling': return t('settling');
+      case 'charging': return t('its AGV charges first');
       default: return String(w.reason);
     }
   }

@@ -52,6 +52,10 @@ pub enum CommandError {
     /// The session closed before the answer came.
     #[error("the AGV disconnected before answering")]
     Disconnected,
+    /// The command was made for an earlier session of the AGV (one that has ended since): it
+    /// was not handed to the session serving the AGV now, which never had what it relies on.
+    #[error("the command was made for an earlier session of the AGV")]
+    OtherSession,
     /// The AGV answered with an error report.
     #[error("the AGV answered with error {0:?}")]
     Refused(protocol::types::ErrorCode),
@@ -178,9 +182,34 @@ impl Connections {
         agv_id: u32,
         message: Message,
     ) -> Result<oneshot::Receiver<Result<Message, CommandError>>, CommandError> {
+        self.start(agv_id, None, message)
+    }
+
+    /// [`Self::start_command`], only to session `session_id`: a command made for one session
+    /// of an AGV (a motion relying on space the RCS held for what that session was released)
+    /// is never handed to a later one, whose AGV forgot that release on its link loss
+    /// ([`CommandError::OtherSession`]).
+    pub fn start_command_in(
+        &self,
+        agv_id: u32,
+        session_id: u32,
+        message: Message,
+    ) -> Result<oneshot::Receiver<Result<Message, CommandError>>, CommandError> {
+        self.start(agv_id, Some(session_id), message)
+    }
+
+    fn start(
+        &self,
+        agv_id: u32,
+        session_id: Option<u32>,
+        message: Message,
+    ) -> Result<oneshot::Receiver<Result<Message, CommandError>>, CommandError> {
         // Counted and queued under the lock, so generations reach the connection in order.
         let mut map = self.by_agv.lock().expect("not poisoned");
         let entry = map.get_mut(&agv_id).ok_or(CommandError::Offline)?;
+        if session_id.is_some_and(|s| s != entry.session_id) {
+            return Err(CommandError::OtherSession);
+        }
         let (reply, answer) = oneshot::channel();
         entry
             .orders
@@ -202,5 +231,63 @@ impl Connections {
         let map = self.by_agv.lock().expect("not poisoned");
         map.get(&agv_id)
             .is_some_and(|e| e.orders.try_send(Order::Close(reason)).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::message::{Message, TaskControl, TaskOp};
+    use tokio::sync::mpsc;
+
+    use super::{CommandError, Connections, Order};
+
+    fn cancel() -> Message {
+        TaskControl {
+            task_id: 9,
+            op: TaskOp::Cancel,
+        }
+        .into()
+    }
+
+    /// A command made for one session of an AGV is never handed to a later session of it,
+    /// nor counted there (a report of the later session would otherwise wait for its answer,
+    /// or a later session would drive a path it never had).
+    #[test]
+    fn a_command_for_an_earlier_session_is_not_handed_to_a_later_one() {
+        let c = Connections::default();
+        let (tx1, mut rx1) = mpsc::channel(4);
+        c.claim(7, 1, false, tx1).unwrap();
+        let _answer = c
+            .start_command_in(7, 1, cancel())
+            .expect("handed to session 1");
+        assert!(matches!(
+            rx1.try_recv(),
+            Ok(Order::Command { generation: 1, .. })
+        ));
+        // session 1 ends, session 2 of the same AGV comes
+        assert!(c.release(7, 1));
+        assert_eq!(
+            c.start_command_in(7, 1, cancel()).err(),
+            Some(CommandError::Offline)
+        );
+        let (tx2, mut rx2) = mpsc::channel(4);
+        c.claim(7, 2, false, tx2).unwrap();
+        assert_eq!(
+            c.start_command_in(7, 1, cancel()).err(),
+            Some(CommandError::OtherSession)
+        );
+        assert!(rx2.try_recv().is_err(), "handed to the later session");
+        assert_eq!(c.issued(7), Some(0), "counted in the later session");
+        // its own commands go
+        let _answer = c
+            .start_command_in(7, 2, cancel())
+            .expect("handed to session 2");
+        assert!(matches!(
+            rx2.try_recv(),
+            Ok(Order::Command { generation: 1, .. })
+        ));
+        // (commands not bound to a session, the API's, go to whichever serves the AGV)
+        let _answer = c.start_command(7, cancel()).expect("handed");
+        assert_eq!(c.issued(7), Some(2));
     }
 }

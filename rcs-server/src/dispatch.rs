@@ -40,6 +40,9 @@ pub struct Traffic {
     segments: Mutex<HashMap<u32, u16>>,
     /// AGVs the core was told are held (safety stops).
     held: Mutex<BTreeSet<u32>>,
+    /// The session each AGV is online with, as the core was told (changed only with the core
+    /// locked, taken after it): each command the core makes goes to that session or nowhere.
+    sessions: Mutex<HashMap<u32, u32>>,
 }
 
 impl std::fmt::Debug for Traffic {
@@ -56,6 +59,7 @@ impl Traffic {
             wake: tokio::sync::Notify::new(),
             segments: Mutex::new(HashMap::new()),
             held: Mutex::new(BTreeSet::new()),
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
@@ -63,6 +67,15 @@ impl Traffic {
     /// task table's.
     pub fn lock(&self) -> parking_lot::MutexGuard<'_, Core<'static>> {
         self.core.lock()
+    }
+
+    /// The session AGV `agv` is online with as the core knows it (call with the core locked).
+    fn session(&self, agv: u32) -> Option<u32> {
+        self.sessions
+            .lock()
+            .expect("not poisoned")
+            .get(&agv)
+            .copied()
     }
 
     /// Lets the driver take the core's actions now (an input produced some).
@@ -120,10 +133,12 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// What an action needs from the core to be carried out, taken while it is locked.
 enum Prepared {
-    /// The frame, and the bounding box of each reserved piece (for the database's own check
-    /// that no two AGVs' space overlaps: [`crate::db::Db::insert_reservations`]).
-    Motion(Option<MotionCommand>, BTreeMap<u64, [f64; 4]>),
-    Send(Option<Message>),
+    /// The frame, the bounding box of each reserved piece (for the database's own check
+    /// that no two AGVs' space overlaps: [`crate::db::Db::insert_reservations`]) and the
+    /// session it is for.
+    Motion(Option<MotionCommand>, BTreeMap<u64, [f64; 4]>, Option<u32>),
+    /// The frame and the session it is for.
+    Send(Option<Message>, Option<u32>),
     Store(Option<Task>),
     Nothing,
 }
@@ -186,9 +201,15 @@ fn prepare(shared: &Shared, core: &Core<'_>, action: &Action, now: u64) -> Prepa
                     _ => None,
                 })
                 .collect();
-            Prepared::Motion(motion(shared, core, *task, command), extents)
+            Prepared::Motion(
+                motion(shared, core, *task, command),
+                extents,
+                shared.traffic.session(*agv),
+            )
         }
-        Action::Send { command, .. } => Prepared::Send(message(shared, command)),
+        Action::Send { command, agv, .. } => {
+            Prepared::Send(message(shared, command), shared.traffic.session(*agv))
+        }
         Action::StoreTask { task } => {
             Prepared::Store(core.task(*task).map(|t| shared.tasks.view(core, t, now)))
         }
@@ -206,7 +227,7 @@ async fn carry_out(shared: &Arc<Shared>, action: Action, prepared: Prepared) {
                 task,
                 ..
             },
-            Prepared::Motion(command, extents),
+            Prepared::Motion(command, extents, session),
         ) => {
             // Committed before the motion frame that relies on it.
             let mut stored = Ok(());
@@ -230,12 +251,12 @@ async fn carry_out(shared: &Arc<Shared>, action: Action, prepared: Prepared) {
                 answered(shared, id, Outcome::NotStored);
                 return;
             };
-            send(shared, id, agv, command.into(), true);
+            send(shared, id, agv, session, command.into(), true);
         }
-        (Action::Send { id, agv, .. }, Prepared::Send(Some(message))) => {
-            send(shared, id, agv, message, false);
+        (Action::Send { id, agv, .. }, Prepared::Send(Some(message), session)) => {
+            send(shared, id, agv, session, message, false);
         }
-        (Action::Send { id, .. }, Prepared::Send(None)) => {
+        (Action::Send { id, .. }, Prepared::Send(None, _)) => {
             answered(shared, id, Outcome::Refused);
         }
         (Action::Released { agv, resources }, _) => {
@@ -280,29 +301,76 @@ fn answered(shared: &Shared, id: u64, outcome: Outcome) {
     shared.traffic.poke();
 }
 
-/// Sends command `id` to `agv` in the background and feeds its answer to the core.
-fn send(shared: &Arc<Shared>, id: u64, agv: u32, message: Message, motion: bool) {
+/// Hands command `id` to `agv` in `session` (the one the core knew when it made the command;
+/// none: the AGV was offline) now, in the order the core made its actions, and feeds its answer
+/// to the core: at once when it could not be handed, in the background when the AGV answers. A
+/// command made before a link loss is never handed to a later session: that AGV forgot its
+/// released path (docs/protocol.md 4.1), and a motion continuing it would drive it on space the
+/// core gives up once it reports standing on its new session. Handed here, not in the
+/// background, a command is counted before the next pass: a status report that does not cover
+/// it never shows the AGV settled to the core's next tick.
+fn send(
+    shared: &Arc<Shared>,
+    id: u64,
+    agv: u32,
+    session: Option<u32>,
+    message: Message,
+    motion: bool,
+) {
+    let handed = match session {
+        Some(session) => shared.connections.start_command_in(agv, session, message),
+        None => Err(CommandError::Offline),
+    };
+    let answer = match handed {
+        Ok(answer) => answer,
+        Err(e) => {
+            let outcome = outcome(&Err(e), motion);
+            tracing::warn!(agv_id = agv, ?outcome, "command not handed to the AGV");
+            answered(shared, id, outcome);
+            return;
+        }
+    };
     let shared = shared.clone();
     tokio::spawn(async move {
         let wait = Duration::from_millis(shared.config.command_timeout_ms);
-        let answer = shared.connections.command(agv, message, wait).await;
-        let outcome = match &answer {
-            Ok(Message::Ack(a)) if a.result == ResultCode::Ok => Outcome::Ok,
-            Ok(Message::NavSwitchResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
-            Ok(Message::MapSwitchResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
-            Ok(Message::ChargeResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
-            Err(CommandError::Disconnected | CommandError::Offline) => Outcome::Offline,
-            // never handed to the AGV
-            Err(CommandError::Busy | CommandError::NotRegistered) if motion => Outcome::NotStored,
-            Err(CommandError::Busy | CommandError::NotRegistered) => Outcome::Offline,
-            Err(CommandError::Timeout) => Outcome::Lost,
-            _ => Outcome::Refused,
+        let answer = match tokio::time::timeout(wait, answer).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(CommandError::Disconnected),
+            Err(_) => Err(CommandError::Timeout),
         };
+        let outcome = outcome(&answer, motion);
         if outcome != Outcome::Ok {
             tracing::warn!(agv_id = agv, ?answer, ?outcome, "command not carried out");
         }
         answered(&shared, id, outcome);
     });
+}
+
+/// What the core makes of a command's answer (`motion`: the command is a motion).
+fn outcome(answer: &Result<Message, CommandError>, motion: bool) -> Outcome {
+    match answer {
+        Ok(Message::Ack(a)) if a.result == ResultCode::Ok => Outcome::Ok,
+        Ok(Message::NavSwitchResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
+        Ok(Message::MapSwitchResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
+        Ok(Message::ChargeResult(r)) if r.result == ResultCode::Ok => Outcome::Ok,
+        // never handed to the AGV
+        Err(
+            CommandError::Busy
+            | CommandError::NotRegistered
+            | CommandError::Offline
+            | CommandError::OtherSession,
+        ) if motion => Outcome::NotStored,
+        Err(
+            CommandError::Busy
+            | CommandError::NotRegistered
+            | CommandError::Offline
+            | CommandError::OtherSession,
+        ) => Outcome::Offline,
+        // handed, and the connection ended before the answer: it may have reached the AGV
+        Err(CommandError::Disconnected) => Outcome::Offline,
+        Err(CommandError::Timeout) => Outcome::Lost,
+        _ => Outcome::Refused,
+    }
 }
 
 fn publish(shared: &Shared, event: Event) {
@@ -537,16 +605,22 @@ fn motion(shared: &Shared, core: &Core<'_>, task: u32, command: &Command) -> Opt
 
 // ---- inputs ----
 
-/// AGV `agv` registered: the core may give it work.
-pub fn online(shared: &Shared, agv: u32) {
+/// AGV `agv` registered in session `session`: the core may give it work (a new session of an
+/// AGV online in another goes offline there first: [`traffic::Core::online`]).
+pub fn online(shared: &Shared, agv: u32, session: u32) {
     let dims = shared
         .fleet
         .get_footprint(agv)
         .unwrap_or([0.5, 0.5, 0.4, 0.4]);
+    let mut core = shared.traffic.lock();
+    core.online(now_ms(), agv, dims, maps::Vehicle::default().max_speed);
     shared
         .traffic
+        .sessions
         .lock()
-        .online(now_ms(), agv, dims, maps::Vehicle::default().max_speed);
+        .expect("not poisoned")
+        .insert(agv, session);
+    drop(core);
     shared.traffic.poke();
 }
 
@@ -600,11 +674,22 @@ pub fn report(shared: &Shared, agv: u32, status: &StatusReport, covers: u64) {
     core.report(now_ms(), agv, &r);
 }
 
-/// AGV `agv` went offline: everything it holds stays held (it may still drive what was
-/// released to it until its own link timeout stops it), and its running task goes back to the
-/// queue for it, replanned from where it stands when it returns and is seen standing.
-pub async fn on_offline(shared: &Shared, agv: u32) {
-    shared.traffic.lock().offline(now_ms(), agv);
+/// Session `session` of AGV `agv` ended: if the core knew the AGV online in it, everything it
+/// holds stays held (it may still drive what was released to it until its own link timeout
+/// stops it), and its running task goes back to the queue for it, replanned from where it
+/// stands when it returns and is seen standing. The end of a session the core did not know
+/// (one that never registered, or one a later session took over) changes nothing.
+pub async fn on_offline(shared: &Shared, agv: u32, session: u32) {
+    let mut core = shared.traffic.lock();
+    {
+        let mut sessions = shared.traffic.sessions.lock().expect("not poisoned");
+        if sessions.get(&agv) != Some(&session) {
+            return;
+        }
+        sessions.remove(&agv);
+    }
+    core.offline(now_ms(), agv);
+    drop(core);
     shared.traffic.poke();
 }
 

@@ -486,7 +486,7 @@ impl<'a> Connection<'a> {
                     );
                     // Still stopped for a safety episode: told again in this session.
                     crate::safety::on_registered(shared, self.agv_id);
-                    crate::dispatch::online(shared, self.agv_id);
+                    crate::dispatch::online(shared, self.agv_id, self.session_id);
                 }
             }
             RcsEvent::Message {
@@ -611,7 +611,7 @@ async fn went_offline(shared: &Shared, agv_id: u32, session_id: u32) {
         "server",
         json!({ "session_id": session_id }),
     );
-    crate::dispatch::on_offline(shared, agv_id).await;
+    crate::dispatch::on_offline(shared, agv_id, session_id).await;
     // An id that only ever had this session (it never registered) is not kept, unless an
     // operator set its policy.
     if shared.keys.policy_of(agv_id).is_none() {

@@ -583,7 +583,8 @@ fn view(core: &traffic::Core<'_>, t: &traffic::Task, meta: Meta, now: u64) -> Ta
         traffic::WaitReason::ForLift { lift } => core.lift_rider(lift),
         traffic::WaitReason::Yielding { .. }
         | traffic::WaitReason::Offline
-        | traffic::WaitReason::Settling => None,
+        | traffic::WaitReason::Settling
+        | traffic::WaitReason::Charging => None,
         r => r.agv(),
     });
     Task {

@@ -77,8 +77,11 @@ pub enum ReasonName {
     /// It backed off out of a deadlock and lets AGV `to` pass first.
     Yielding,
     /// A motion command is unanswered while its AGV stands, or its AGV is stopped for safety
-    /// or manoeuvres in a safe space.
+    /// or manoeuvres in a safe space (or, queued for it, was not yet seen standing).
     Settling,
+    /// Its own AGV charges first (the task is queued for it): its battery is below
+    /// `--charge-below-pct`, or it charges and is not yet above the threshold for work.
+    Charging,
 }
 
 /// One current wait (`GET /api/v1/waits`).
@@ -246,6 +249,7 @@ mod tests {
             Offline,
             Yielding,
             Settling,
+            Charging,
         ]
         .iter()
         .map(|r| {

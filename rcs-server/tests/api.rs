@@ -6,19 +6,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crypto::session::AgvHandshake;
-use crypto::sign::{CachedVerifier, SigningKey};
+use crypto::sign::SigningKey;
 use protocol::message::*;
-use protocol::session::{AgvEvent, AgvSession, CloseCause, SessionConfig};
+use protocol::session::{AgvEvent, CloseCause};
 use protocol::types::*;
 use rcs_server::Config;
-use rcs_server::state::now_ms;
 use serde_json::{Value, json};
 
 mod support;
 use support::{
-    ADMIN, BackgroundAgv, Running, ack, ack_all, client, eventually, get, normal_agv, registration,
-    request,
+    ADMIN, BackgroundAgv, Running, ack, ack_all, client, eventually, get, normal_agv, request,
+    secure_agv,
 };
 
 async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -367,26 +365,6 @@ async fn the_event_stream_shows_sessions_and_state_changes() {
     let resp = client().get(s.url("/api/v1/events")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 401);
     s.stop().await;
-}
-
-fn secure_agv(
-    agv_id: u32,
-    key: &Arc<SigningKey>,
-    server: &rcs_server::Server,
-) -> AgvSession<AgvHandshake<rcs_server::keys::Rng>> {
-    let rcs = Arc::new(CachedVerifier::new(
-        server.state.server_key.verifying_key().clone(),
-    ));
-    let hs = AgvHandshake::new(key.clone(), crypto::DEFAULT_ID, rcs, crypto::system_rng());
-    AgvSession::new(
-        SessionConfig::default(),
-        agv_id,
-        AccessMode::Secure,
-        SecureProfile::Fast,
-        Some(hs),
-        registration(),
-        now_ms(),
-    )
 }
 
 #[tokio::test]

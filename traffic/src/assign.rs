@@ -30,6 +30,30 @@ impl Core<'_> {
             && (charge || a.battery_pct >= self.settings.charge_below_pct)
     }
 
+    /// Why a task queued for `agv` (a charge task: `charge`) cannot have it now, as far as a
+    /// wait says it: offline; charging first (below the charge threshold, or charging and not
+    /// yet above the threshold for work); stopped for safety or not yet seen standing. None
+    /// while it runs another task (or is unknown).
+    pub(crate) fn unavailable(&self, agv: u32, charge: bool) -> Option<WaitReason> {
+        let a = self.agvs.get(&agv)?;
+        if !a.online {
+            return Some(WaitReason::Offline);
+        }
+        if a.task.is_some() {
+            return None;
+        }
+        if !charge
+            && (a.battery_pct < self.settings.charge_below_pct
+                || (a.mode == Mode::Charging && a.battery_pct < self.settings.work_above_pct))
+        {
+            return Some(WaitReason::Charging);
+        }
+        if a.held || self.settling.contains(&agv) || !a.standing() {
+            return Some(WaitReason::Settling);
+        }
+        None
+    }
+
     /// The node an AGV's routes start from: the nearest to its pose on its map.
     pub(crate) fn current_node(&self, agv: u32) -> Option<u32> {
         self.node_of(self.agvs.get(&agv)?)
@@ -93,17 +117,14 @@ impl Core<'_> {
             let agv = match t.spec.agv {
                 Some(a) => {
                     if !self.available(a, charge) {
-                        // queued for an AGV that is offline: that is why it waits
-                        let offline = self.agvs.get(&a).is_some_and(|v| !v.online);
-                        let shown = t
-                            .wait
-                            .as_ref()
-                            .is_some_and(|w| w.reason == WaitReason::Offline);
-                        if offline != shown {
-                            self.tasks.get_mut(&id).expect("task").wait = offline.then_some(Wait {
-                                reason: WaitReason::Offline,
-                                since_ms: now,
-                            });
+                        // queued for an AGV that cannot take it now: why it waits
+                        let reason = self.unavailable(a, charge);
+                        if t.wait.as_ref().map(|w| w.reason) != reason {
+                            self.tasks.get_mut(&id).expect("task").wait =
+                                reason.map(|reason| Wait {
+                                    reason,
+                                    since_ms: now,
+                                });
                         }
                         continue;
                     }

@@ -134,7 +134,8 @@ pub struct Stats {
 pub(crate) enum Pending {
     Motion {
         task: u32,
-        reserve: Vec<(u16, Vec<u64>)>,
+        /// The pieces it reserved that its AGV did not hold before.
+        fresh: Vec<u64>,
         before: (usize, bool),
     },
     Step {

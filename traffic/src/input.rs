@@ -12,8 +12,17 @@ use crate::task::{Busy, Refusal, Spec, Step, Task, TaskState, validate};
 use crate::wait::WaitReason;
 
 impl Core<'_> {
-    /// An AGV's session is up (it registered) with this footprint and top speed.
+    /// An AGV's session is up (it registered) with this footprint and top speed. Each call is a
+    /// new session: an AGV online already (a session that took over another, with no
+    /// [`Core::offline`] between) first goes offline, because it forgot on its link loss what
+    /// the earlier session released to it (docs/protocol.md 4.1): its task goes back to the
+    /// queue and what it holds stays until it is seen standing. A command the core produced
+    /// before this call belongs to the earlier session: the driver never hands it to this one
+    /// (it answers it [`Outcome::NotStored`] if it was never handed to the AGV).
     pub fn online(&mut self, now: u64, id: u32, dims: [f64; 4], max_speed: f64) {
+        if self.agvs.get(&id).is_some_and(|a| a.online) {
+            self.offline(now, id);
+        }
         let agv = self
             .agvs
             .entry(id)
@@ -32,7 +41,8 @@ impl Core<'_> {
     }
 
     /// An AGV's session ended: it keeps everything it held, its task goes back to the queue
-    /// for it (replanned from where it stands once it is back and seen standing).
+    /// for it (replanned from where it stands once it is back and seen standing), and the
+    /// answers to commands sent to it before are ignored.
     pub fn offline(&mut self, now: u64, id: u32) {
         let Some(agv) = self.agvs.get_mut(&id) else {
             return;
@@ -41,6 +51,10 @@ impl Core<'_> {
         agv.offline_since_ms = Some(now);
         let task = agv.task;
         self.idle.remove(&id);
+        // Its commands' answers change nothing now: what it holds goes once it is seen
+        // standing (a motion never handed giving its pieces back later could give up pieces
+        // the AGV holds again by then, for a new path).
+        self.pending.retain(|_, (a, _)| *a != id);
         if let Some(t) = task {
             self.requeue(now, t, true);
         }
@@ -311,7 +325,7 @@ impl Core<'_> {
         match pending {
             Pending::Motion {
                 task,
-                reserve,
+                fresh,
                 before,
             } => {
                 let Some(t) = self.tasks.get_mut(&task) else {
@@ -337,8 +351,8 @@ impl Core<'_> {
                             (t.released, t.sent) = before;
                             self.dirty.insert(task);
                         }
-                        let gone: Vec<u64> = reserve.iter().flat_map(|(_, r)| r.clone()).collect();
-                        self.release(agv, &gone);
+                        // (only what it added: what the AGV held before it may still need)
+                        self.release(agv, &fresh);
                         self.wake(agv);
                     }
                     Outcome::Refused | Outcome::Lost => {

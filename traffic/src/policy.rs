@@ -83,9 +83,12 @@ impl Core<'_> {
                 .filter(|&(id, a)| {
                     let low = a.battery_pct < self.settings.charge_below_pct;
                     let idle_for = now.saturating_sub(a.idle_since_ms);
+                    // (an AGV a queued task names waits for it, but not on a flat battery:
+                    // that task is not given to it below the charge threshold, so it charges
+                    // first, once)
                     !(a.mode == Mode::Charging
                         || (!low && park_after.is_none_or(|after| idle_for < after))
-                        || self.requested.contains_key(id)
+                        || (self.requested.contains_key(id) && (!low || self.charge_queued(*id)))
                         || !self.available_agv(id, a, true))
                 })
                 .filter_map(|(id, a)| {
@@ -170,6 +173,15 @@ impl Core<'_> {
                 budget -= 1;
             }
         }
+    }
+
+    /// Whether a charge task for `agv` is queued.
+    fn charge_queued(&self, agv: u32) -> bool {
+        self.queue.iter().any(|k| {
+            self.tasks
+                .get(&k.2)
+                .is_some_and(|t| t.spec.agv == Some(agv) && t.spec.kind == TaskKind::Charge)
+        })
     }
 
     fn internal(&mut self, now: u64, agv: u32, kind: TaskKind, node: u32) {

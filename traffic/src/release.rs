@@ -354,6 +354,21 @@ impl Core<'_> {
                 .map(|(res, shape)| (*res, Shape::clone(shape)))
                 .collect()
         };
+        // The pieces this motion adds (a new path may start on pieces it holds already): only
+        // those go back if it is never handed to the AGV.
+        let fresh: Vec<u64> = if taken.is_none() {
+            items
+                .iter()
+                .map(|(res, _)| *res)
+                .chain(
+                    exit.iter()
+                        .flat_map(|(_, out)| out.iter().map(|(res, _)| *res)),
+                )
+                .filter(|res| !self.space.holds_reservation(agv, *res))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let reserved = match (taken, &exit) {
             (Some(c), _) => Err(c),
             (None, Some((to_map, out))) => self
@@ -436,7 +451,7 @@ impl Core<'_> {
                         agv,
                         Pending::Motion {
                             task: id,
-                            reserve: reserve.clone(),
+                            fresh,
                             before: (released, sent),
                         },
                     ),

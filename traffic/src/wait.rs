@@ -52,6 +52,9 @@ pub enum WaitReason {
     },
     /// Its AGV still drives the path of an earlier task, or a command is unanswered.
     Settling,
+    /// Its own AGV charges first (queued for it): its battery is below the charge threshold,
+    /// or it charges and is not yet above the threshold for work.
+    Charging,
 }
 
 impl WaitReason {
@@ -65,6 +68,7 @@ impl WaitReason {
             Self::Offline => "offline",
             Self::Yielding { .. } => "yielding",
             Self::Settling => "settling",
+            Self::Charging => "charging",
         }
     }
 
@@ -80,7 +84,7 @@ impl WaitReason {
     }
 
     /// Every reason's name.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "for_agv",
         "blocked_by_offline",
         "for_lift",
@@ -88,5 +92,6 @@ impl WaitReason {
         "offline",
         "yielding",
         "settling",
+        "charging",
     ];
 }

@@ -256,6 +256,174 @@ fn a_held_agv_gets_nothing_and_a_withdrawn_one_gives_up_its_path() {
     assert!(!motions(&mut core).is_empty(), "no motion once let go");
 }
 
+/// The motions in `actions`: (id, nodes, new path).
+fn motion_commands(core: &mut Core<'_>) -> Vec<(u64, Vec<u32>, bool)> {
+    std::iter::from_fn(|| core.poll_action())
+        .filter_map(|a| match a {
+            Action::Motion {
+                id,
+                command: Command::Motion {
+                    nodes, new_path, ..
+                },
+                ..
+            } => Some((id, nodes, new_path)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A session that takes over another (the AGV came back before its old connection was seen
+/// ending) is a new session: the AGV forgot what it was released, so its task goes back to the
+/// queue and its space stays until it is seen standing; a motion made for the old session and
+/// never handed changes nothing when it comes back unsent (it would give up pieces the new path
+/// holds again), and the next release is a new path from where the AGV stands. (The soak's AGVs
+/// 453 and 803 met after a continuation made before a link loss reached the new session.)
+#[test]
+fn a_new_session_voids_what_the_earlier_one_was_sent() {
+    let site = site();
+    let (mut core, _, task) = started(&site);
+    let sent = motion_commands(&mut core);
+    let (first, nodes, new_path) = sent.first().cloned().expect("a motion");
+    assert!(new_path);
+    core.answered(160, first, Outcome::Ok);
+    // it drives past its third node: the next piece is released
+    core.report(200, 1, &report_at(&site, nodes[2], Mode::Driving, true));
+    core.tick(300);
+    let (stale, more, new_path) = motion_commands(&mut core)
+        .into_iter()
+        .next()
+        .expect("a continuation");
+    assert!(!new_path);
+    let before = reservations(&core, 1);
+    assert!(more.len() > 1 && before > 0);
+    // its link broke and it is back at once, in a new session (no offline in between)
+    core.online(350, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    let t = core.task(task).unwrap();
+    assert_eq!(
+        t.state,
+        TaskState::Queued,
+        "still running in the old session"
+    );
+    assert_eq!(t.spec.agv, Some(1));
+    assert_eq!(
+        reservations(&core, 1),
+        before,
+        "space given up before it was seen"
+    );
+    core.tick(400);
+    assert!(motions(&mut core).is_empty(), "driven before it was seen");
+    // seen standing where its link broke: its space goes, its task is planned again
+    let mut r = report_at(&site, nodes[2], Mode::Idle, false);
+    r.pose[0] += 0.3;
+    core.report(450, 1, &r);
+    core.tick(500);
+    core.tick(600);
+    assert_eq!(core.task(task).unwrap().state, TaskState::Running);
+    let again = motion_commands(&mut core);
+    let (_, path, new_path) = again.first().cloned().expect("a new release");
+    assert!(new_path, "a continuation of the forgotten path");
+    assert_eq!(path[0], nodes[2], "not from where it stands");
+    let held = reservations(&core, 1);
+    assert!(held > 0);
+    // the old session's motion comes back unsent: the new path keeps its space
+    core.answered(650, stale, Outcome::NotStored);
+    assert_eq!(
+        reservations(&core, 1),
+        held,
+        "the new path's space given up"
+    );
+}
+
+/// An AGV on a flat battery that a queued task names charges first (the task is not given to
+/// it below the charge threshold, and before, the AGV was not sent to charge while a task named
+/// it: the two waited for each other for ever, the soak's task 4318 for AGV 648); the task says
+/// why it waits, and goes once the AGV is charged above the threshold for work.
+#[test]
+fn an_agv_a_task_waits_for_charges_first_when_its_battery_is_flat() {
+    let site = site();
+    let mut core = Core::new(&site, Settings::default(), 0);
+    let start = node_of(&site, maps::file::NodeKind::Station);
+    let dest = site
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == maps::file::NodeKind::Station)
+        .nth(1)
+        .expect("two stations")
+        .id;
+    core.online(0, 1, [0.5, 0.5, 0.4, 0.4], 1.5);
+    let mut r = report_at(&site, start, Mode::Idle, false);
+    r.battery_pct = 12.0;
+    core.report(0, 1, &r);
+    let mut spec = Spec::new(TaskKind::Move, dest);
+    spec.agv = Some(1);
+    let task = core.submit(0, spec).unwrap();
+    let mut charge = None;
+    let mut now = 0;
+    while now < 5_000 && charge.is_none() {
+        now += 100;
+        core.tick(now);
+        charge = core
+            .tasks()
+            .find(|t| t.internal && t.spec.kind == TaskKind::Charge)
+            .map(|t| t.id);
+    }
+    let charge = charge.expect("no charge task for an AGV on a flat battery that a task names");
+    let wait = core.task(task).unwrap().wait.as_ref().map(|w| w.reason);
+    assert_eq!(wait, Some(traffic::WaitReason::Charging));
+    // only one charge task, however long it waits to go
+    for _ in 0..20 {
+        now += 100;
+        core.tick(now);
+    }
+    let charges = core
+        .tasks()
+        .filter(|t| t.internal && t.spec.kind == TaskKind::Charge)
+        .count();
+    assert_eq!(charges, 1);
+    assert_eq!(core.task(charge).unwrap().state, TaskState::Running);
+    assert_eq!(core.task(task).unwrap().state, TaskState::Queued);
+    // it drives to the charger (each piece released, at once) and charges
+    let charger = core.task(charge).unwrap().spec.destination;
+    let mut at = start;
+    for _ in 0..200 {
+        for (id, nodes, _) in motion_commands(&mut core) {
+            core.answered(now, id, Outcome::Ok);
+            at = *nodes.last().expect("nodes");
+        }
+        let mode = if at == charger {
+            Mode::Idle
+        } else {
+            Mode::WaitingForRelease
+        };
+        let mut r = report_at(&site, at, mode, false);
+        r.battery_pct = 13.0;
+        core.report(now, 1, &r);
+        now += 100;
+        core.tick(now);
+        if core.task(charge).unwrap().state == TaskState::Completed {
+            break;
+        }
+    }
+    assert_eq!(core.task(charge).unwrap().state, TaskState::Completed);
+    let mut r = report_at(&site, charger, Mode::Charging, false);
+    r.battery_pct = 30.0;
+    core.report(now, 1, &r);
+    now += 100;
+    core.tick(now);
+    assert_eq!(
+        core.task(task).unwrap().state,
+        TaskState::Queued,
+        "taken while under 40 %"
+    );
+    let wait = core.task(task).unwrap().wait.as_ref().map(|w| w.reason);
+    assert_eq!(wait, Some(traffic::WaitReason::Charging));
+    r.battery_pct = 45.0;
+    core.report(now, 1, &r);
+    now += 100;
+    core.tick(now);
+    assert_eq!(core.task(task).unwrap().state, TaskState::Running);
+}
+
 /// Rebuilt from storage: reservations restored into the space table stay until their AGV is
 /// seen standing; restored tasks keep their ids, and new ids follow them.
 #[test]

@@ -607,7 +607,9 @@ pub(super) async fn command(
         }
         Err(e) => {
             let (status, code) = match e {
-                CommandError::Offline => (StatusCode::CONFLICT, "agv_offline"),
+                CommandError::Offline | CommandError::OtherSession => {
+                    (StatusCode::CONFLICT, "agv_offline")
+                }
                 CommandError::NotRegistered => (StatusCode::CONFLICT, "agv_not_registered"),
                 CommandError::Busy => (StatusCode::CONFLICT, "agv_busy"),
                 CommandError::Timeout => (StatusCode::GATEWAY_TIMEOUT, "timeout"),

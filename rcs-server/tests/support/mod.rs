@@ -149,6 +149,32 @@ pub fn normal_agv(agv_id: u32) -> AgvSession<NoCrypto> {
     )
 }
 
+/// A secure-mode AGV session (fast profile) with `key`, trusting `server`'s key.
+pub fn secure_agv(
+    agv_id: u32,
+    key: &Arc<crypto::sign::SigningKey>,
+    server: &rcs_server::Server,
+) -> AgvSession<crypto::session::AgvHandshake<rcs_server::keys::Rng>> {
+    let rcs = Arc::new(crypto::sign::CachedVerifier::new(
+        server.state.server_key.verifying_key().clone(),
+    ));
+    let hs = crypto::session::AgvHandshake::new(
+        key.clone(),
+        crypto::DEFAULT_ID,
+        rcs,
+        crypto::system_rng(),
+    );
+    AgvSession::new(
+        SessionConfig::default(),
+        agv_id,
+        AccessMode::Secure,
+        SecureProfile::Fast,
+        Some(hs),
+        registration(),
+        now_ms(),
+    )
+}
+
 /// Runs an AGV session over TCP until `on_event` says done (it is asked on every event and once
 /// per loop with `None`), the session closes, or 10 s pass; returns its events.
 pub async fn run_agv<K: AgvCrypto>(
@@ -307,6 +333,12 @@ impl Driver {
                             .find(|&k| self.path[k].node_id == first.node_id)
                     })
                     .flatten();
+                // neither a continuation nor a new path (sequence 0, or where it stands at the
+                // end of its path): a segment of a path it forgot (docs/protocol.md 6.6)
+                if continues.is_none() && first.sequence != 0 && (self.path.is_empty() || !at_first)
+                {
+                    return ack(seq, m, ResultCode::StateConflict);
+                }
                 match continues {
                     Some(k) => {
                         self.path.truncate(k);
