@@ -674,16 +674,21 @@ pub fn report(shared: &Shared, agv: u32, status: &StatusReport, covers: u64) {
     core.report(now_ms(), agv, &r);
 }
 
-/// Session `session` of AGV `agv` ended: if the core knew the AGV online in it, everything it
-/// holds stays held (it may still drive what was released to it until its own link timeout
-/// stops it), and its running task goes back to the queue for it, replanned from where it
-/// stands when it returns and is seen standing. The end of a session the core did not know
-/// (one that never registered, or one a later session took over) changes nothing.
+/// Session `session` of AGV `agv` ended: if the core knew the AGV online in it (or in another
+/// session that no longer serves it: one taken over by a session that never registered),
+/// everything it holds stays held (it may still drive what was released to it until its own
+/// link timeout stops it), and its running task goes back to the queue for it, replanned from
+/// where it stands when it returns and is seen standing. The end of a session the core did not
+/// know while the one it knows still serves the AGV (a session that never registered, or one a
+/// later session took over) changes nothing.
 pub async fn on_offline(shared: &Shared, agv: u32, session: u32) {
     let mut core = shared.traffic.lock();
     {
         let mut sessions = shared.traffic.sessions.lock().expect("not poisoned");
-        if sessions.get(&agv) != Some(&session) {
+        let Some(&known) = sessions.get(&agv) else {
+            return;
+        };
+        if known != session && shared.connections.session(agv).map(|s| s.0) == Some(known) {
             return;
         }
         sessions.remove(&agv);

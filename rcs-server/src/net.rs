@@ -390,8 +390,8 @@ impl<'a> Connection<'a> {
                 // No longer pending for its address.
                 self.pending = None;
                 tracing::info!(agv_id = id, peer = %self.peer, ?mode, ?profile, "access granted");
-                let was_online = shared.fleet.update(id, |v| {
-                    let was = v.online;
+                let (was_online, replaced) = shared.fleet.update(id, |v| {
+                    let was = (v.online, v.session_id);
                     v.online = true;
                     v.session_id = self.session_id;
                     v.mode = mode;
@@ -404,6 +404,11 @@ impl<'a> Connection<'a> {
                 });
                 if !was_online {
                     shared.metrics.online.inc();
+                }
+                if was_online && replaced != self.session_id {
+                    // Taken over (secure mode): the session replaced ends for the traffic core
+                    // now (its own end will not say so: the id is no longer its own).
+                    crate::dispatch::on_offline(shared, id, replaced).await;
                 }
                 let profile_name = crate::api::agvs::session_profile(mode, profile);
                 let (mode, profile) = (format!("{mode:?}"), format!("{profile:?}"));
