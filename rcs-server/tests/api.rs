@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 mod support;
 use support::{
-    ADMIN, BackgroundAgv, Running, ack, ack_all, client, eventually, get, normal_agv, request,
-    secure_agv,
+    ADMIN, BackgroundAgv, Running, ack, ack_all, agv_key, client, eventually, get, normal_agv,
+    request, secure_agv,
 };
 
 async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -371,11 +371,7 @@ async fn the_event_stream_shows_sessions_and_state_changes() {
 async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
     let dir = tempfile::tempdir().unwrap();
     let s = Running::start(Config::for_tests(dir.path())).await;
-    let key =
-        Arc::new(SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng()).unwrap());
-    let pem_path = dir.path().join("agv41.pub");
-    crypto::keys::write_public_pem(&pem_path, key.verifying_key().public_key()).unwrap();
-    let pem = std::fs::read_to_string(&pem_path).unwrap();
+    let (key, pem) = agv_key(dir.path(), 41);
 
     let (status, body) = post(
         &s,

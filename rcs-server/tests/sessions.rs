@@ -2,16 +2,13 @@
 //! new session (after a link loss, or taking over a connection not yet seen ending) forgot what
 //! the earlier one was released, so nothing made for the earlier one reaches it.
 
-use std::sync::Arc;
-
-use crypto::sign::SigningKey;
 use protocol::message::*;
 use protocol::session::AgvEvent;
 use serde_json::json;
 
 mod support;
 use support::fleet::{call, grid_server, submit, wait_task};
-use support::{BackgroundAgv, Driver, eventually, secure_agv};
+use support::{BackgroundAgv, Driver, agv_key, eventually, secure_agv};
 
 /// A session that takes over another (the AGV rebooted mid-drive, before its old connection
 /// was seen ending) starts from nothing: the AGV forgot the path it was driving, so its task
@@ -24,11 +21,7 @@ use support::{BackgroundAgv, Driver, eventually, secure_agv};
 async fn a_session_that_takes_over_gets_nothing_made_for_the_one_before() {
     let dir = tempfile::tempdir().unwrap();
     let s = grid_server(&dir, 9, 3).await;
-    let key =
-        Arc::new(SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng()).unwrap());
-    let pem_path = dir.path().join("agv42.pub");
-    crypto::keys::write_public_pem(&pem_path, key.verifying_key().public_key()).unwrap();
-    let pem = std::fs::read_to_string(&pem_path).unwrap();
+    let (key, pem) = agv_key(dir.path(), 42);
     let (status, body) = call(
         &s,
         reqwest::Method::POST,

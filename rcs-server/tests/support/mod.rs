@@ -149,6 +149,18 @@ pub fn normal_agv(agv_id: u32) -> AgvSession<NoCrypto> {
     )
 }
 
+/// A new AGV key, and its public key as PEM (written under `dir` as `agv{agv_id}.pub`, read
+/// back), for enrolling it through the API.
+pub fn agv_key(dir: &std::path::Path, agv_id: u32) -> (Arc<crypto::sign::SigningKey>, String) {
+    let key = Arc::new(
+        crypto::sign::SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng()).unwrap(),
+    );
+    let path = dir.join(format!("agv{agv_id}.pub"));
+    crypto::keys::write_public_pem(&path, key.verifying_key().public_key()).unwrap();
+    let pem = std::fs::read_to_string(&path).unwrap();
+    (key, pem)
+}
+
 /// A secure-mode AGV session (fast profile) with `key`, trusting `server`'s key.
 pub fn secure_agv(
     agv_id: u32,
