@@ -17,8 +17,8 @@ impl Core<'_> {
     /// [`Core::offline`] between) first goes offline, because it forgot on its link loss what
     /// the earlier session released to it (docs/protocol.md 4.1): its task goes back to the
     /// queue and what it holds stays until it is seen standing. A command the core produced
-    /// before this call belongs to the earlier session: the driver never hands it to this one
-    /// (it answers it [`Outcome::NotStored`] if it was never handed to the AGV).
+    /// before this call belongs to the earlier session: the driver never hands it to this one,
+    /// and its answer (whatever [`Outcome`]) changes nothing.
     pub fn online(&mut self, now: u64, id: u32, dims: [f64; 4], max_speed: f64) {
         if self.agvs.get(&id).is_some_and(|a| a.online) {
             self.offline(now, id);
