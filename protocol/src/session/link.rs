@@ -68,6 +68,10 @@ pub(super) fn error_code(e: &DecodeError) -> ErrorCode {
     }
 }
 
+/// Room made in the outgoing buffer before each frame (most frames are smaller: one
+/// allocation per frame only for larger ones, until the buffer has grown to them).
+const OUTBUF_RESERVE: usize = 256;
+
 #[derive(Debug)]
 pub(super) struct Link<C> {
     pub(super) config: SessionConfig,
@@ -77,6 +81,9 @@ pub(super) struct Link<C> {
     /// that arrive whole are decoded straight from the caller's bytes, see `drive_input`).
     pub(super) inbuf: BytesMut,
     out: VecDeque<Bytes>,
+    /// Where frames are encoded, each split off as it is queued: once the frames sent before
+    /// are dropped, the next frame reuses the same memory (no allocation per frame sent).
+    outbuf: BytesMut,
     next_seq: u32,
     window: ReplayWindow,
     pub(super) channel: Option<SecureChannel<C>>,
@@ -111,6 +118,7 @@ impl<C: ChannelCrypto> Link<C> {
             agv_id,
             inbuf: BytesMut::new(),
             out: VecDeque::new(),
+            outbuf: BytesMut::new(),
             next_seq: 1,
             window: ReplayWindow::default(),
             channel: None,
@@ -246,12 +254,19 @@ impl<C: ChannelCrypto> Link<C> {
     fn transmit(&mut self, now: u64, message: &Message, flags: Flags) -> Result<u32, SessionError> {
         let seq = self.take_seq();
         let header = Header::new(message.message_type(), flags, seq, self.agv_id, now);
-        let mut buf = BytesMut::new();
-        match self.channel.as_mut() {
-            Some(channel) => channel.seal(header, message, &mut buf)?,
-            None => frame::encode_message(&mut buf, header, message, self.config.max_frame_len)?,
+        let buf = &mut self.outbuf;
+        // (reclaims the memory of the frames sent before once they are dropped: the buffer is
+        // then unique again)
+        buf.reserve(OUTBUF_RESERVE);
+        let sealed = match self.channel.as_mut() {
+            Some(channel) => channel.seal(header, message, buf),
+            None => frame::encode_message(buf, header, message, self.config.max_frame_len),
+        };
+        if let Err(e) = sealed {
+            buf.clear();
+            return Err(e.into());
         }
-        self.out.push_back(buf.freeze());
+        self.out.push_back(buf.split().freeze());
         self.last_tx = now;
         Ok(seq)
     }
