@@ -56,30 +56,21 @@ impl Core<'_> {
         let (elapsed, left) = (now.saturating_sub(last), end.saturating_sub(last));
         // At most this many internal tasks: 200 a half second.
         let mut budget = (200 * elapsed.min(500)).div_ceil(500);
-        // The idle AGVs left in this round, walked beside the AGVs (no look-ups).
-        let share: Vec<(&u32, &Agv)> = {
-            let rest = beside(self.idle.range(next..), self.agvs.range(next..));
-            if elapsed >= left {
-                rest.collect()
-            } else {
-                let count = (self.idle.range(next..).count() as u64 * elapsed).div_ceil(left);
-                rest.take(count as usize).collect()
-            }
+        // The idle AGVs left in this round, walked beside the AGVs (no look-ups), not
+        // collected (no allocation per tick: most of them have nothing to do here).
+        let share = if elapsed >= left {
+            usize::MAX
+        } else {
+            (self.idle.range(next..).count() as u64 * elapsed).div_ceil(left) as usize
         };
-        let after = share.last().map(|(id, _)| id.wrapping_add(1));
-        self.policies_at = match after {
-            Some(after) if after != 0 && self.idle.range(after..).next().is_some() => {
-                (now, after, end)
-            }
-            // the round is done: the next starts
-            _ => (now, 0, now + 500),
-        };
+        let mut looked_last: Option<u32> = None;
         // The cheap tests first: most idle AGVs have nothing to do here. (What the pass does
         // for one AGV changes none of them for another.) Those left: (id, battery, node, its
         // kind).
-        let idle: Vec<(u32, f32, u32, Option<NodeKind>)> = {
-            share
-                .into_iter()
+        let idle: Vec<(u32, f32, u32, Option<NodeKind>)> =
+            beside(self.idle.range(next..), self.agvs.range(next..))
+                .take(share)
+                .inspect(|(id, _)| looked_last = Some(**id))
                 .filter(|&(id, a)| {
                     let low = a.battery_pct < self.settings.charge_below_pct;
                     let idle_for = now.saturating_sub(a.idle_since_ms);
@@ -95,7 +86,14 @@ impl Core<'_> {
                     let here = self.node_of(a)?;
                     Some((*id, a.battery_pct, here, self.node_kind(here)))
                 })
-                .collect()
+                .collect();
+        let after = looked_last.map(|id| id.wrapping_add(1));
+        self.policies_at = match after {
+            Some(after) if after != 0 && self.idle.range(after..).next().is_some() => {
+                (now, after, end)
+            }
+            // the round is done: the next starts
+            _ => (now, 0, now + 500),
         };
         if idle.is_empty() {
             return;

@@ -68,3 +68,57 @@ fn a_report_that_only_moves_an_agv_allocates_nothing() {
         n.x
     );
 }
+
+/// A fleet with nothing to do costs the core no allocation per tick: the idle policies look at
+/// their share of the idle AGVs without collecting it, and the half-second deadlock pass finds
+/// nothing to keep (the target: no allocation per frame or tick).
+#[test]
+fn ticks_of_an_idle_fleet_allocate_nothing() {
+    let site = maps::Site::compile(
+        &maps::generate::rack_warehouse(4, 3, false),
+        std::path::Path::new("."),
+    )
+    .expect("site");
+    let mut core = Core::new(&site, Settings::default(), 0);
+    // 20 AGVs idle on plain waypoints (where they stay)
+    let waypoints: Vec<_> = site
+        .nodes()
+        .iter()
+        .filter(|n| n.kind == maps::file::NodeKind::Waypoint)
+        .step_by(3)
+        .take(20)
+        .collect();
+    assert_eq!(waypoints.len(), 20);
+    for (i, n) in waypoints.iter().enumerate() {
+        let id = i as u32 + 1;
+        core.online(0, id, [0.5, 0.5, 0.4, 0.4], 1.5);
+        core.report(
+            0,
+            id,
+            &Report {
+                map: n.map,
+                pose: [n.x, n.y, 0.0],
+                moving: false,
+                mode: Mode::Idle,
+                last_node: n.id,
+                battery_pct: 90.0,
+                settled: true,
+                task: 0,
+            },
+        );
+    }
+    let mut now = 0;
+    for _ in 0..100 {
+        now += 100;
+        core.tick(now);
+    }
+    while core.poll_action().is_some() {}
+    assert_eq!(core.tasks().count(), 0, "an idle AGV on a waypoint was sent off");
+    let info = allocation_counter::measure(|| {
+        for _ in 0..20 {
+            now += 100;
+            core.tick(now);
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
