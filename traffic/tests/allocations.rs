@@ -113,7 +113,11 @@ fn ticks_of_an_idle_fleet_allocate_nothing() {
         core.tick(now);
     }
     while core.poll_action().is_some() {}
-    assert_eq!(core.tasks().count(), 0, "an idle AGV on a waypoint was sent off");
+    assert_eq!(
+        core.tasks().count(),
+        0,
+        "an idle AGV on a waypoint was sent off"
+    );
     let info = allocation_counter::measure(|| {
         for _ in 0..20 {
             now += 100;
