@@ -186,12 +186,11 @@ fn reservations(core: &Core<'_>, agv: u32) -> usize {
         .count()
 }
 
+/// The ids of the motions among the actions taken.
 fn motions(core: &mut Core<'_>) -> Vec<u64> {
-    std::iter::from_fn(|| core.poll_action())
-        .filter_map(|a| match a {
-            Action::Motion { id, .. } => Some(id),
-            _ => None,
-        })
+    motion_commands(core)
+        .into_iter()
+        .map(|(id, ..)| id)
         .collect()
 }
 
@@ -256,7 +255,7 @@ fn a_held_agv_gets_nothing_and_a_withdrawn_one_gives_up_its_path() {
     assert!(!motions(&mut core).is_empty(), "no motion once let go");
 }
 
-/// The motions in `actions`: (id, nodes, new path).
+/// The motions among the actions taken (every action is taken): (id, nodes, new path).
 fn motion_commands(core: &mut Core<'_>) -> Vec<(u64, Vec<u32>, bool)> {
     std::iter::from_fn(|| core.poll_action())
         .filter_map(|a| match a {
