@@ -75,6 +75,10 @@ struct VirtualArgs {
     /// tasks wait for another AGV (0: off).
     #[arg(long, default_value_t = 0.5)]
     congestion_gate: f64,
+    /// Maps where the AGVs stand on at least this share of the nodes move their AGVs at rest
+    /// together, a node at a time (PIBT), to untie knots (0: never).
+    #[arg(long, default_value_t = 0.5)]
+    dense_share: f64,
     /// Print every AGV and why its task waits at the end (debugging).
     #[arg(long)]
     dump_at_end: bool,
@@ -395,6 +399,7 @@ fn run_virtual(v: VirtualArgs) -> anyhow::Result<()> {
         settings: traffic::Settings {
             lookahead: v.lookahead,
             congestion_gate: (v.congestion_gate > 0.0).then_some(v.congestion_gate),
+            dense_share: (v.dense_share > 0.0).then_some(v.dense_share),
             ..traffic::Settings::default()
         },
         ..traffic::sim::Config::default()

@@ -290,6 +290,18 @@ impl SpaceTable {
     /// Whether `shape` on `map` is free for `agv`: no other AGV's footprint, reservation or
     /// grant intersects it, nor a forbidden area.
     pub fn check(&self, agv: u32, map: u16, shape: &Shape) -> Result<(), Conflict> {
+        self.check_beside(agv, agv, map, shape)
+    }
+
+    /// [`Self::check`], ignoring what AGV `beside` holds as well: whether `shape` will be free
+    /// for `agv` once `beside` has left it (the second AGV of a chain of moves).
+    pub fn check_beside(
+        &self,
+        agv: u32,
+        beside: u32,
+        map: u16,
+        shape: &Shape,
+    ) -> Result<(), Conflict> {
         let space = self.maps.get(&map).ok_or(Conflict::WrongMap)?;
         let bbox = bbox_of(shape).ok_or(Conflict::TooLarge)?;
         for (id, area) in &space.forbidden {
@@ -301,7 +313,11 @@ impl SpaceTable {
         let mut found: Option<Conflict> = None;
         for hit in space.tree.locate_in_envelope_intersecting(&bbox) {
             let e = &self.entries[&hit.data];
-            if e.agv == agv || !e.bbox.intersects(&bbox) || !e.shape.intersects(shape) {
+            if e.agv == agv
+                || e.agv == beside
+                || !e.bbox.intersects(&bbox)
+                || !e.shape.intersects(shape)
+            {
                 continue;
             }
             let c = conflict(e.agv, e.hold);
@@ -312,6 +328,9 @@ impl SpaceTable {
         }
         // The cabin of a lift is one space on every floor.
         for (other, hold) in self.cabin_holders(agv, map, shape) {
+            if other == beside {
+                continue;
+            }
             let c = conflict(other, hold);
             if let Conflict::Occupied { .. } = c {
                 return Err(c);

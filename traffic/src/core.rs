@@ -63,6 +63,10 @@ pub struct Settings {
     /// A task waiting this long for an AGV in a chain (no cycle) looks for a way around, and
     /// again after each such period, ms.
     pub long_wait_ms: u64,
+    /// Where the online AGVs of a map stand on at least this share of the nodes they may stand
+    /// on, its knots are untied by moving every AGV at rest there together, a node at a time
+    /// (`pibt`: priority inheritance with backtracking); `None`: never.
+    pub dense_share: Option<f64>,
     /// Reports move AGVs' footprints in the space table. A driver that places footprints
     /// itself (with its own safety monitor on the same table) turns this off.
     pub track_footprints: bool,
@@ -88,6 +92,7 @@ impl Default for Settings {
             congestion_stall_ms: 30_000,
             cleared_memory_ms: 60_000,
             long_wait_ms: 60_000,
+            dense_share: Some(0.5),
             track_footprints: true,
         }
     }
@@ -128,6 +133,10 @@ pub struct Stats {
     /// Half-second passes that found the fleet congested (no new assignments, see
     /// [`Settings::congestion_gate`]).
     pub congested_passes: u64,
+    /// Steps of PIBT on dense maps that moved AGVs.
+    pub shuffles: u64,
+    /// AGVs those steps moved.
+    pub shuffled: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +210,14 @@ pub struct Core<'s> {
     pub(crate) neighbours: IdMap<u32, Vec<(u32, u32)>>,
     /// Incoming edges (drives and transitions, not blocked): node → edge ids.
     pub(crate) incoming: IdMap<u32, Vec<u32>>,
+    /// The nodes a drive edge leads from to each node.
+    pub(crate) predecessors: IdMap<u32, Vec<u32>>,
+    /// The nodes AGVs may stand on (a drive edge leaves them; not lift doors), per map.
+    pub(crate) places: BTreeMap<u16, usize>,
+    /// The moves steps of PIBT handed out and not made yet: AGV → (from, to, until ms).
+    pub(crate) moves_given: BTreeMap<u32, (u32, u32, u64)>,
+    /// Hops to goals of steps of PIBT (the graph never changes).
+    pub(crate) hops: std::cell::RefCell<crate::pibt::HopsCache>,
     pub(crate) lift_doors: BTreeSet<u32>,
     pub(crate) chargers: Places,
     pub(crate) parking: Places,
@@ -265,6 +282,7 @@ impl<'s> Core<'s> {
     pub fn new(site: &'s Site, settings: Settings, last_task: u32) -> Self {
         let mut neighbours: IdMap<u32, Vec<(u32, u32)>> = IdMap::default();
         let mut incoming: IdMap<u32, Vec<u32>> = IdMap::default();
+        let mut predecessors: IdMap<u32, Vec<u32>> = IdMap::default();
         for e in site.edges() {
             let (a, b) = site.ends(e);
             if !e.blocked {
@@ -272,6 +290,7 @@ impl<'s> Core<'s> {
             }
             if e.kind == maps::EdgeKind::Drive && !e.blocked {
                 neighbours.entry(a).or_default().push((e.id, b));
+                predecessors.entry(b).or_default().push(a);
             }
         }
         let of_kind = |k: NodeKind| -> Vec<u32> {
@@ -292,6 +311,14 @@ impl<'s> Core<'s> {
                 .iter()
                 .flat_map(|l| l.doors.iter().map(|d| d.1)),
         );
+        let mut places: BTreeMap<u16, usize> = BTreeMap::new();
+        for n in site.nodes() {
+            if neighbours.contains_key(&n.id) && !lift_doors.contains(&n.id) {
+                *places.entry(n.map).or_default() += 1;
+            }
+        }
+        let largest = places.values().copied().max().unwrap_or(1).max(1);
+        let hops_kept = (crate::pibt::HOPS_CACHED / largest).max(16);
         Self {
             site,
             planner: Planner::new(site),
@@ -316,6 +343,13 @@ impl<'s> Core<'s> {
             next_command: 1,
             neighbours,
             incoming,
+            predecessors,
+            places,
+            moves_given: BTreeMap::new(),
+            hops: std::cell::RefCell::new(crate::pibt::HopsCache::with_hasher(
+                hops_kept,
+                Default::default(),
+            )),
             lift_doors,
             alarmed: BTreeSet::new(),
             actions: VecDeque::new(),

@@ -44,11 +44,39 @@ pub(crate) enum Knot {
     },
 }
 
+impl Knot {
+    /// The AGVs of the knot.
+    fn agvs(&self) -> impl Iterator<Item = u32> + '_ {
+        let (pair, members) = match self {
+            Self::Idle { agv, other, .. } | Self::Long { agv, other, .. } => {
+                (Some([*agv, *other]), &[][..])
+            }
+            Self::Cycle(members) => (None, &members[..]),
+        };
+        pair.into_iter()
+            .flatten()
+            .chain(members.iter().map(|m| m.0))
+    }
+}
+
 impl Core<'_> {
     /// The deadlock pass (every half second): counts the waits (congestion control) and
     /// finds the knots in them, untied by [`Self::untie_knots`] on this and the next ticks.
     pub(crate) fn find_knots(&mut self, now: u64) {
-        self.knots = self.knots_in_waits(now).into();
+        let (mut knots, maps) = self.knots_in_waits(now);
+        // On dense maps where AGVs wait, every AGV at rest there moves together first
+        // (`pibt`); the knots none of whose AGVs it moved are untied by the rules below.
+        if self.settings.dense_share.is_some() && !maps.is_empty() {
+            let mut moved = BTreeSet::new();
+            for map in self.dense_among(&maps) {
+                moved.extend(self.shuffle(now, map));
+            }
+            // the knots it left as they were: the rules below
+            if !moved.is_empty() {
+                knots.retain(|k| k.agvs().all(|a| !moved.contains(&a)));
+            }
+        }
+        self.knots = knots.into();
         self.knots_left = self.settings.resolutions_per_pass;
     }
 
@@ -95,10 +123,12 @@ impl Core<'_> {
 
     /// The knots in the waits of the running tasks, in the order they are untied; counts the
     /// waits for congestion control.
-    fn knots_in_waits(&mut self, now: u64) -> Vec<Knot> {
+    fn knots_in_waits(&mut self, now: u64) -> (Vec<Knot>, BTreeSet<u16>) {
         // Only AGVs standing at the end of what was released to them count as waiting: the
         // path of an AGV still driving its released pieces is never taken away.
         let mut waits: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        // the maps they wait on
+        let mut maps = BTreeSet::new();
         let (mut user, mut blocked) = (0usize, 0usize);
         for id in &self.running {
             let t = &self.tasks[id];
@@ -116,7 +146,8 @@ impl Core<'_> {
             if now.saturating_sub(w.since_ms) < self.settings.deadlock_after_ms {
                 continue;
             }
-            if self.agvs.get(&agv).is_some_and(|a| a.at_rest()) {
+            if let Some(a) = self.agvs.get(&agv).filter(|a| a.at_rest()) {
+                maps.insert(a.map);
                 waits.insert(agv, (*id, other));
             }
         }
@@ -219,7 +250,7 @@ impl Core<'_> {
                 knots.push(Knot::Long { agv, task, other });
             }
         }
-        knots
+        (knots, maps)
     }
 
     /// Unties `knot` if it is still tied; returns whether it was.

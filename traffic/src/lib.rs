@@ -26,6 +26,7 @@ mod deadlock;
 mod input;
 mod lifecycle;
 mod nearby;
+mod pibt;
 mod policy;
 mod release;
 pub mod sim;
