@@ -147,6 +147,11 @@ pub struct Config {
     /// more AGVs); 0: off.
     #[arg(long, env = "RCS_CONGESTION_GATE", default_value_t = 0.5)]
     pub congestion_gate: f64,
+    /// Dense maps: where the online AGVs stand on at least this share of the nodes they may
+    /// stand on, every AGV at rest there is moved together, a node at a time, to untie knots
+    /// (priority inheritance with backtracking, docs/traffic.md); 0: never.
+    #[arg(long, env = "RCS_DENSE_SHARE", default_value_t = 0.5)]
+    pub dense_share: f64,
     /// Several instances on one PostgreSQL: this instance's unique id in the lease (default:
     /// host name, process id and a random part).
     #[arg(long, env = "RCS_INSTANCE_ID")]
@@ -206,6 +211,7 @@ impl std::fmt::Debug for Config {
             .field("charge_below_pct", &self.charge_below_pct)
             .field("opportunity_below_pct", &self.opportunity_below_pct)
             .field("congestion_gate", &self.congestion_gate)
+            .field("dense_share", &self.dense_share)
             .field("instance_id", &self.instance_id)
             .field("advertise_agv", &self.advertise_agv)
             .field("advertise_http", &self.advertise_http)
@@ -324,6 +330,7 @@ struct FileConfig {
     charge_below_pct: Option<f32>,
     opportunity_below_pct: Option<f32>,
     congestion_gate: Option<f64>,
+    dense_share: Option<f64>,
     instance_id: Option<String>,
     advertise_agv: Option<String>,
     advertise_http: Option<String>,
@@ -396,6 +403,7 @@ impl Config {
         take!(charge_below_pct);
         take!(opportunity_below_pct);
         take!(congestion_gate);
+        take!(dense_share);
         take!(lease_ms);
         take!(instance_id);
         take!(advertise_agv);
@@ -509,6 +517,7 @@ impl Config {
             100.0,
         )?;
         within("congestion-gate", self.congestion_gate, 1.0)?;
+        within("dense-share", self.dense_share, 1.0)?;
         Ok(())
     }
 
@@ -541,6 +550,7 @@ impl Config {
             charge_below_pct: 20.0,
             opportunity_below_pct: 60.0,
             congestion_gate: 0.5,
+            dense_share: 0.5,
             instance_id: None,
             advertise_agv: None,
             advertise_http: None,

@@ -92,6 +92,7 @@ pub fn settings(config: &crate::config::Config) -> traffic::Settings {
         charge_below_pct: config.charge_below_pct,
         opportunity_below_pct: config.opportunity_below_pct,
         congestion_gate: (config.congestion_gate > 0.0).then_some(config.congestion_gate),
+        dense_share: (config.dense_share > 0.0).then_some(config.dense_share),
         // footprints are placed by `grants::on_status`, which watches them for safety
         track_footprints: false,
         ..traffic::Settings::default()

@@ -92,6 +92,7 @@ fn values_the_server_cannot_work_with_are_refused_naming_the_flag() {
             "--opportunity-below-pct",
         ),
         (&["--congestion-gate=-0.5"], "--congestion-gate"),
+        (&["--dense-share=1.5"], "--dense-share"),
     ] {
         let mut argv = vec!["rcs"];
         argv.extend_from_slice(args);
