@@ -30,7 +30,7 @@ use crate::wait::WaitReason;
 const MAX_DEPTH: usize = 64;
 
 /// Node visits a step may spend on searching the hops to the AGVs' goals.
-const HOPS_BUDGET: usize = 200_000;
+const HOPS_BUDGET: usize = 50_000;
 
 /// Hop tables kept: at most this many entries in all (the tables of a map's nodes).
 pub(crate) const HOPS_CACHED: usize = 1 << 20;
@@ -400,7 +400,8 @@ impl Core<'_> {
 
     /// Hops from every node of `map` to `goal` (over the drive edges, backwards).
     fn hops_to(&self, goal: u32, map: u16) -> Hops {
-        let mut out = Hops::default();
+        let places = self.places.get(&map).copied().unwrap_or(0);
+        let mut out = Hops::with_capacity_and_hasher(places, Default::default());
         out.insert(goal, 0);
         let mut queue = VecDeque::from([goal]);
         while let Some(n) = queue.pop_front() {
