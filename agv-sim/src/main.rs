@@ -77,7 +77,7 @@ struct VirtualArgs {
     congestion_gate: f64,
     /// Maps where the AGVs stand on at least this share of the nodes move their AGVs at rest
     /// together, a node at a time (PIBT), to untie knots (0: never).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.15)]
     dense_share: f64,
     /// Print every AGV and why its task waits at the end (debugging).
     #[arg(long)]

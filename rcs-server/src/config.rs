@@ -150,7 +150,7 @@ pub struct Config {
     /// Dense maps: where the online AGVs stand on at least this share of the nodes they may
     /// stand on, every AGV at rest there is moved together, a node at a time, to untie knots
     /// (priority inheritance with backtracking, docs/traffic.md); 0: never.
-    #[arg(long, env = "RCS_DENSE_SHARE", default_value_t = 0.5)]
+    #[arg(long, env = "RCS_DENSE_SHARE", default_value_t = 0.15)]
     pub dense_share: f64,
     /// Several instances on one PostgreSQL: this instance's unique id in the lease (default:
     /// host name, process id and a random part).
@@ -550,7 +550,7 @@ impl Config {
             charge_below_pct: 20.0,
             opportunity_below_pct: 60.0,
             congestion_gate: 0.5,
-            dense_share: 0.5,
+            dense_share: 0.15,
             instance_id: None,
             advertise_agv: None,
             advertise_http: None,

@@ -92,7 +92,7 @@ impl Default for Settings {
             congestion_stall_ms: 30_000,
             cleared_memory_ms: 60_000,
             long_wait_ms: 60_000,
-            dense_share: Some(0.5),
+            dense_share: Some(0.15),
             track_footprints: true,
         }
     }
@@ -216,6 +216,8 @@ pub struct Core<'s> {
     pub(crate) places: BTreeMap<u16, usize>,
     /// The moves steps of PIBT handed out and not made yet: AGV → (from, to, until ms).
     pub(crate) moves_given: BTreeMap<u32, (u32, u32, u64)>,
+    /// The maps the last deadlock pass found dense (where AGVs waited).
+    pub(crate) dense: BTreeSet<u16>,
     /// Hops to goals of steps of PIBT (the graph never changes).
     pub(crate) hops: std::cell::RefCell<crate::pibt::HopsCache>,
     pub(crate) lift_doors: BTreeSet<u32>,
@@ -346,6 +348,7 @@ impl<'s> Core<'s> {
             predecessors,
             places,
             moves_given: BTreeMap::new(),
+            dense: BTreeSet::new(),
             hops: std::cell::RefCell::new(crate::pibt::HopsCache::with_hasher(
                 hops_kept,
                 Default::default(),

@@ -68,13 +68,16 @@ impl Core<'_> {
         // (`pibt`); the knots none of whose AGVs it moved are untied by the rules below.
         if self.settings.dense_share.is_some() && !maps.is_empty() {
             let mut moved = BTreeSet::new();
-            for map in self.dense_among(&maps) {
+            self.dense = self.dense_among(&maps);
+            for map in self.dense.clone() {
                 moved.extend(self.shuffle(now, map));
             }
             // the knots it left as they were: the rules below
             if !moved.is_empty() {
                 knots.retain(|k| k.agvs().all(|a| !moved.contains(&a)));
             }
+        } else {
+            self.dense.clear();
         }
         self.knots = knots.into();
         self.knots_left = self.settings.resolutions_per_pass;
@@ -302,6 +305,23 @@ impl Core<'_> {
     fn untie_cycle(&mut self, now: u64, members: &[(u32, u32, u32)]) {
         let cycle: Vec<u32> = members.iter().map(|m| m.0).collect();
         self.stats.deadlocks += 1;
+        // On a dense map an AGV sent off to park need not go anywhere: a cycle it is in (one
+        // the step of `pibt` left: nobody pushed it, it wants nowhere) ends with its parking
+        // task, where it stands. (Two parking tasks waiting for each other around an AGV
+        // stopped between two nodes held a task for 72 minutes on the demo site.)
+        let parking = members.iter().find(|&&(agv, task, _)| {
+            self.tasks[&task].internal
+                && self.tasks[&task].spec.kind == TaskKind::Park
+                && self
+                    .agvs
+                    .get(&agv)
+                    .is_some_and(|a| self.dense.contains(&a.map))
+        });
+        if let Some(&(_, task, _)) = parking {
+            self.end(now, task, crate::task::TaskState::Cancelled, None);
+            self.publish_deadlock(&cycle, "parking_dropped");
+            return;
+        }
         // The member of the cycle waiting for `agv`.
         let waiter_for = |agv: u32| members.iter().find(|m| m.2 == agv).map_or(agv, |m| m.0);
         let mut victims: Vec<(u64, u32, u32)> = members

@@ -319,3 +319,56 @@ fn an_agv_prefers_not_to_back_off_back_where_it_came_from() {
     assert!(core.back_off_avoiding(later, 1001, 9, 0, &avoid));
     assert_eq!(backed_off_to(&core, 1001), c);
 }
+
+/// On a dense map a cycle with an AGV on an internal parking task in it ends that task where
+/// the AGV stands (it need not get anywhere); elsewhere the cycle is untied as before.
+#[test]
+fn a_parking_task_in_a_cycle_on_a_dense_map_is_dropped() {
+    let site = site();
+    for dense in [true, false] {
+        let mut core = Core::new(&site, Settings::default(), 0);
+        let (c, around) = crossing(&core, 3);
+        let map = core.site.node(c).expect("node").map;
+        for (agv, node) in [(1, c), (2, around[0])] {
+            core.online(0, agv, [0.5, 0.5, 0.4, 0.4], 1.5);
+            stand(&mut core, 0, agv, node);
+        }
+        // 1 parks onto 2's node, 2 onto 1's: each waits for the other
+        for (id, agv, from, to) in [(1001, 1, c, around[0]), (1002, 2, around[0], c)] {
+            let mut spec = Spec::new(TaskKind::Park, to);
+            spec.agv = Some(agv);
+            let mut t = Task::new(id, spec, true, 0);
+            t.agv = Some(agv);
+            t.state = TaskState::Running;
+            t.set_plan(
+                vec![Step::Drive {
+                    map,
+                    nodes: vec![from, to],
+                    edges: vec![0],
+                }],
+                0,
+            );
+            core.tasks.insert(id, t);
+            core.running.insert(id);
+            core.agvs.get_mut(&agv).expect("agv").task = Some(id);
+        }
+        if dense {
+            core.dense.insert(map);
+        }
+        core.untie_cycle(1_000, &[(1, 1001, 2), (2, 1002, 1)]);
+        let ended: Vec<u32> = [1001, 1002]
+            .into_iter()
+            .filter(|id| core.tasks[id].state == TaskState::Cancelled)
+            .collect();
+        if dense {
+            assert_eq!(ended.len(), 1, "one parking task dropped");
+            let agv = if ended[0] == 1001 { 1 } else { 2 };
+            assert_eq!(
+                core.agvs[&agv].task, None,
+                "its AGV is idle where it stands"
+            );
+        } else {
+            assert!(ended.is_empty(), "a sparse map's cycle dropped a task");
+        }
+    }
+}
