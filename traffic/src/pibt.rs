@@ -6,15 +6,15 @@
 //! by a way around or a back-off onto a free neighbour) rarely find the free node they need:
 //! the fleet ends up a sliding puzzle, every AGV waiting for another. One step of PIBT looks at
 //! every AGV at rest on such a map at once, in priority order (user tasks before internal ones,
-//! then the task started longest ago: a stable order, so the first task gets where it goes): each
-//! takes the neighbouring node nearest its goal; an AGV at rest on that node inherits the
-//! priority and must move on to a node of its own (never back onto the node of the AGV pushing
-//! it), recursively; if it cannot, the pusher tries its next node. The moves found are handed
-//! to the tasks as plans (a one-node drive, then the way on from there) and to idle AGVs as
-//! parking tasks: every one of them is then released piece by piece like any other drive, so
-//! a chain of moves runs from its free end and nothing is ever given space another AGV holds.
-//! A cycle of moves (each onto the node the next leaves) cannot run that way and is never
-//! chosen.
+//! then the task started longest ago: a stable order, which in PIBT gets the first task where it
+//! goes): each takes the neighbouring node nearest its goal; an AGV at rest on that node
+//! inherits the priority and must move on to a node of its own (never back onto the node of the
+//! AGV pushing it), recursively; if it cannot, the pusher tries its next node. The moves found
+//! are handed to the tasks as plans (a one-node drive, then the way on from there) and to idle
+//! AGVs as parking tasks: every one of them is then released piece by piece like any other
+//! drive, so a chain of moves runs from its free end and nothing is ever given space another
+//! AGV holds. A cycle of moves (each onto the node the next leaves) cannot run that way and is
+//! never chosen.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -53,12 +53,12 @@ struct Agent {
     /// Its task, when it has one that may be replanned.
     task: Option<u32>,
     /// The nodes it may take, best first: (node, the edge there, the agent standing on it).
-    /// Its own node is among them (staying), except where it must not stay.
+    /// Its own node is among them: staying.
     moves: Vec<(u32, u32, Option<usize>)>,
 }
 
-/// One step of PIBT over `agents`, in the order of `order`: the node each takes next.
-struct Step1<'a> {
+/// One round of PIBT over `agents`, in the order of `order`: the node each takes next.
+struct Round<'a> {
     agents: &'a [Agent],
     /// The agent standing on each node.
     at: &'a BTreeMap<u32, usize>,
@@ -66,9 +66,9 @@ struct Step1<'a> {
     claimed: BTreeMap<u32, usize>,
 }
 
-impl Step1<'_> {
+impl Round<'_> {
     fn run(agents: &[Agent], at: &BTreeMap<u32, usize>, order: &[usize]) -> Vec<Option<u32>> {
-        let mut s = Step1 {
+        let mut s = Round {
             agents,
             at,
             next: vec![None; agents.len()],
@@ -95,17 +95,17 @@ impl Step1<'_> {
             }
             let occupant = occupant.filter(|k| *k != i);
             if let Some(k) = occupant
-                && self.next[k].is_some()
-                && self.leads_to(k, i)
+                && ((self.next[k].is_some() && self.leads_to(k, i))
+                    || (self.next[k].is_none() && depth == 0))
             {
-                // a cycle of moves: none of them could start
+                // a cycle of moves (none of them could start), or a push too deep
                 continue;
             }
             self.claimed.insert(v, i);
             self.next[i] = Some(v);
             if let Some(k) = occupant
                 && self.next[k].is_none()
-                && (depth == 0 || !self.pibt(k, Some(i), depth - 1))
+                && !self.pibt(k, Some(i), depth - 1)
             {
                 // it stays on `v` (its claim replaced this one)
                 continue;
@@ -165,13 +165,14 @@ impl Core<'_> {
         let agents_here = |c: &Self, agv: &u32, from: u32| {
             c.agvs.get(agv).and_then(|a| c.node_of(a)) == Some(from)
         };
-        let kept: Vec<u32> = self
+        // moves handed out that ran out or were made
+        let stale: Vec<u32> = self
             .moves_given
             .iter()
             .filter(|(agv, g)| now >= g.2 || !agents_here(self, agv, g.0))
             .map(|(agv, _)| *agv)
             .collect();
-        for agv in kept {
+        for agv in stale {
             self.moves_given.remove(&agv);
         }
         let (agents, at) = self.agents_on(now, map);
@@ -193,7 +194,7 @@ impl Core<'_> {
                 None => (2, std::cmp::Reverse(0), u64::MAX, a.agv),
             }
         });
-        let next = Step1::run(&agents, &at, &order);
+        let next = Round::run(&agents, &at, &order);
         let mut moved = Vec::new();
         for &i in &order {
             let a = &agents[i];

@@ -29,7 +29,7 @@ fn agents(spec: &[(u32, &[u32])]) -> (Vec<Agent>, BTreeMap<u32, usize>) {
 fn step(spec: &[(u32, &[u32])]) -> Vec<u32> {
     let (agents, at) = agents(spec);
     let order: Vec<usize> = (0..agents.len()).collect();
-    Step1::run(&agents, &at, &order)
+    Round::run(&agents, &at, &order)
         .into_iter()
         .map(|n| n.expect("every agent decided"))
         .collect()
@@ -80,7 +80,7 @@ fn a_cycle_of_moves_is_never_chosen() {
 fn the_first_in_order_gets_the_node() {
     assert_eq!(step(&[(1, &[3]), (2, &[3, 4])]), vec![3, 4]);
     let (agents, at) = agents(&[(1, &[3]), (2, &[3, 4])]);
-    let next = Step1::run(&agents, &at, &[1, 0]);
+    let next = Round::run(&agents, &at, &[1, 0]);
     assert_eq!(next, vec![Some(1), Some(3)]);
 }
 
