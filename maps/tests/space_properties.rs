@@ -376,6 +376,34 @@ fn a_footprint_with_the_same_box_and_another_shape_replaces_the_old() {
     assert_eq!(t.all().filter(|e| e.0 == 1).count(), 1, "one footprint");
 }
 
+/// Checked beside an AGV, a shape is free of what that AGV holds (its footprint, reservations
+/// and grants) but of nobody else's: the node of an AGV about to leave it, for the next of a
+/// chain of moves.
+#[test]
+fn checked_beside_an_agv_only_what_that_agv_holds_is_ignored() {
+    let mut t = SpaceTable::new(site(), 1);
+    let node = disc(3.0, 3.0, 0.8);
+    let here = Shape::new(vec![disc(3.0, 3.0, 0.6)]);
+    t.set_footprint(1, 1, here.clone());
+    t.reserve(1, 1, &[(7, Shape::new(vec![node.clone()]))])
+        .expect("free");
+    let wanted = Shape::new(vec![disc(3.0, 3.0, 0.7)]);
+    assert_eq!(t.check(2, 1, &wanted), Err(Conflict::Occupied { agv: 1 }));
+    assert_eq!(t.check_beside(2, 1, 1, &wanted), Ok(()));
+    // a third AGV's hold there is still seen, whichever AGV it is checked beside
+    t.set_footprint(3, 1, Shape::new(vec![disc(3.5, 3.0, 0.3)]));
+    assert_eq!(
+        t.check_beside(2, 1, 1, &wanted),
+        Err(Conflict::Occupied { agv: 3 })
+    );
+    assert_eq!(
+        t.check_beside(2, 3, 1, &wanted),
+        Err(Conflict::Occupied { agv: 1 })
+    );
+    // and beside itself it is the ordinary check
+    assert_eq!(t.check_beside(2, 2, 1, &wanted), t.check(2, 1, &wanted));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -1,6 +1,7 @@
 //! The core: its settings, the fleet state and the tick. Inputs from the driver live in
 //! `input`, task life and held space in `lifecycle`, assignment in `assign`, releasing space in
-//! `release`, deadlocks in `deadlock`, idle parking and charging in `policy`.
+//! `release`, deadlocks in `deadlock` (on dense maps first `pibt`), idle parking and charging in
+//! `policy`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
