@@ -69,16 +69,21 @@ impl Core<'_> {
     }
 
     /// Plans task `id` for `agv` from where it stands; returns the steps.
-    pub(crate) fn plan(&mut self, agv: u32, to: u32) -> Option<Vec<Step>> {
-        let from = self.current_node(agv)?;
-        let a = &self.agvs[&agv];
+    /// The steps of a route for `agv` (its speed and width) from node `from` to node `to`.
+    pub(crate) fn route_steps(&mut self, agv: u32, from: u32, to: u32) -> Option<Vec<Step>> {
+        let a = self.agvs.get(&agv)?;
         let vehicle = maps::Vehicle {
             max_speed: a.max_speed,
             width: a.dims[2] + a.dims[3],
             ..maps::Vehicle::default()
         };
         let route = self.planner.route(from, to, &vehicle).ok()?;
-        let mut steps = steps_of(&route);
+        Some(steps_of(&route))
+    }
+
+    pub(crate) fn plan(&mut self, agv: u32, to: u32) -> Option<Vec<Step>> {
+        let from = self.current_node(agv)?;
+        let mut steps = self.route_steps(agv, from, to)?;
         if steps.is_empty() {
             // Already there: a drive of one node (it may stand off it: the approach).
             let map = self.site.node(from)?.map;

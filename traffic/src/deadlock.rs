@@ -581,16 +581,11 @@ impl Core<'_> {
         }
         nodes.reverse();
         edges.reverse();
-        let vehicle = maps::Vehicle {
-            max_speed: self.agvs[&agv].max_speed,
-            width: self.agvs[&agv].dims[2] + self.agvs[&agv].dims[3],
-            ..maps::Vehicle::default()
-        };
-        let Ok(route) = self.planner.route(target, dest, &vehicle) else {
+        let Some(on) = self.route_steps(agv, target, dest) else {
             return false;
         };
         let mut steps = vec![Step::Drive { map, nodes, edges }];
-        steps.extend(crate::assign::steps_of(&route));
+        steps.extend(on);
         self.release_all(agv);
         let until = now + self.settings.yield_ms;
         let t = self.tasks.get_mut(&task).expect("task");
@@ -652,11 +647,7 @@ impl Core<'_> {
                         })
                         && self.free_for(blocker, map, m, None, r);
                     if ok {
-                        let mut spec = Spec::new(TaskKind::Park, m);
-                        spec.agv = Some(blocker);
-                        spec.priority = 100;
-                        self.enqueue(now, spec, true);
-                        self.stats.cleared += 1;
+                        self.send_to_park(now, blocker, m);
                         let a = self.agvs.get_mut(&blocker).expect("agv");
                         a.cleared_from.rotate_right(1);
                         a.cleared_from[0] = (start, now.max(1));
@@ -738,6 +729,16 @@ impl Core<'_> {
             Err(maps::Conflict::Occupied { agv: x }) => Some(x),
             _ => None,
         }
+    }
+
+    /// Sends idle `agv` out of the way to `node` (an internal parking task, first in the
+    /// queue).
+    pub(crate) fn send_to_park(&mut self, now: u64, agv: u32, node: u32) {
+        let mut spec = Spec::new(TaskKind::Park, node);
+        spec.agv = Some(agv);
+        spec.priority = 100;
+        self.enqueue(now, spec, true);
+        self.stats.cleared += 1;
     }
 
     /// Whether an unfinished task goes to `node`.

@@ -23,7 +23,7 @@ use maps::Shape;
 use maps::space::{corridor, disc};
 
 use crate::core::Core;
-use crate::task::{Spec, Step, TaskKind, TaskState};
+use crate::task::{Step, TaskKind, TaskState};
 use crate::wait::WaitReason;
 
 /// How deep pushes go (AGVs pushed in a row by one move).
@@ -465,17 +465,11 @@ impl Core<'_> {
         // A drive of its own even where the move is the way it planned: that one is released
         // a few nodes at once, all or nothing, and the nodes after the next are taken.
         let dest = self.tasks[&task].spec.destination;
-        let a = &self.agvs[&agv];
-        let vehicle = maps::Vehicle {
-            max_speed: a.max_speed,
-            width: a.dims[2] + a.dims[3],
-            ..maps::Vehicle::default()
-        };
-        let Ok(route) = self.planner.route(hop[1], dest, &vehicle) else {
+        let Some(on) = self.route_steps(agv, hop[1], dest) else {
             return false;
         };
         let mut steps = vec![drive];
-        steps.extend(crate::assign::steps_of(&route));
+        steps.extend(on);
         self.release_all(agv);
         let t = self.tasks.get_mut(&task).expect("task");
         t.set_plan(steps, now);
@@ -493,11 +487,7 @@ impl Core<'_> {
         if self.queued_for(agv) {
             return false;
         }
-        let mut spec = Spec::new(TaskKind::Park, node);
-        spec.agv = Some(agv);
-        spec.priority = 100;
-        self.enqueue(now, spec, true);
-        self.stats.cleared += 1;
+        self.send_to_park(now, agv, node);
         true
     }
 }
