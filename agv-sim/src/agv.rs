@@ -458,7 +458,13 @@ async fn drive<K: AgvCrypto>(
             && now >= next_status
             && session.send(now, body.status(), false).is_ok()
         {
-            next_status = now + status_period;
+            // on a fixed grid, as a firmware timer sends: the period is the configured one
+            // however late this loop woke (it was about 6 % longer with `now + period`)
+            next_status = if now >= next_status + status_period {
+                now + status_period
+            } else {
+                next_status + status_period
+            };
         }
         while let Some(event) = session.poll_event() {
             match event {
@@ -567,7 +573,11 @@ async fn drive<K: AgvCrypto>(
                 None => Ended::Lost,
             });
         }
-        let wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
+        let mut wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
+        if session.is_established() {
+            // (a status the session would not take is tried again a millisecond later)
+            wake = wake.min(next_status.max(now_ms() + 1));
+        }
         let until_timer = Duration::from_millis(wake.saturating_sub(now_ms()));
         tokio::select! {
             r = stream.read(&mut buf) => match r {

@@ -9,11 +9,13 @@
 //! - [`business`]: the simulated business system (tasks at a rate, where the RCS takes them).
 //! - [`monitor`]: the invariant monitor.
 //! - [`report`]: statistics and the report.
+//! - [`capacity`]: the server's cost per AGV against fleet size (`agv-sim capacity`).
 //! - [`conformance`]: scenario checks of docs/protocol.md against any RCS.
 
 pub mod agv;
 pub mod api;
 pub mod business;
+pub mod capacity;
 pub mod conformance;
 pub mod failover;
 pub mod fleet;

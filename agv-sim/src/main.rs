@@ -26,6 +26,62 @@ enum Command {
     /// deterministic for a seed; reports throughput, task times, waits, invariant violations
     /// and the core's CPU time.
     Virtual(VirtualArgs),
+    /// Measures the server's cost per AGV against fleet size for each access mode: server CPU
+    /// per status frame, memory per connected AGV, command round trip through the API; writes
+    /// `capacity.csv` and draws `capacity.png` (docs/performance.md, "Capacity").
+    Capacity(CapacityArgs),
+}
+
+#[derive(clap::Args)]
+struct CapacityArgs {
+    /// The server binary (default: `rcs-server` beside this executable: build both with
+    /// `cargo build --release -p rcs-server -p agv-sim`).
+    #[arg(long)]
+    rcs_server: Option<PathBuf>,
+    /// Modes, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "normal,fast,guide"
+    )]
+    modes: Vec<agv_sim::capacity::Mode>,
+    /// Fleet sizes for normal mode and the fast profile.
+    #[arg(long, value_delimiter = ',', default_value = "1000,3000,5000,10000")]
+    sizes: Vec<usize>,
+    /// Fleet sizes for the guide profile.
+    #[arg(long, value_delimiter = ',', default_value = "100,300,1000,3000")]
+    guide_sizes: Vec<usize>,
+    /// The measured window.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    window: Duration,
+    /// Time after the last AGV came online before the window.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// CPUs the server is pinned to (`taskset -c`, e.g. `0` or `0,1`); default: on a machine
+    /// with two or more CPUs, `0`; `all`: not pinned.
+    #[arg(long)]
+    server_cpus: Option<String>,
+    /// CPUs the fleet is pinned to; default: every CPU but the server's first, when the
+    /// server is pinned to one; `all`: not pinned.
+    #[arg(long)]
+    fleet_cpus: Option<String>,
+    /// Operator commands per second during the window.
+    #[arg(long, default_value_t = 20.0)]
+    commands_per_sec: f64,
+    /// Output directory (site, logs of each run, capacity.csv, capacity.png).
+    #[arg(long, default_value = "target/capacity")]
+    out: PathBuf,
+    /// The AGV listener's port (the API listens on the next).
+    #[arg(long, default_value_t = 7900)]
+    port: u16,
+    /// PostgreSQL URL (default: SQLite in each run's data directory); each run gets its own
+    /// schema, dropped first with `psql`.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Only draw: the rows of these CSVs (of earlier runs) into `--out`/capacity.png.
+    #[arg(long, value_delimiter = ',')]
+    plot_only: Vec<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -254,6 +310,75 @@ fn parse_server(s: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
+    use agv_sim::capacity;
+    std::fs::create_dir_all(&c.out)?;
+    let png = c.out.join("capacity.png");
+    if !c.plot_only.is_empty() {
+        let mut rows = Vec::new();
+        for csv in &c.plot_only {
+            rows.extend(capacity::read_csv(csv)?);
+        }
+        capacity::plot::draw(&rows, &png)?;
+        print!("{}", capacity::markdown(&rows));
+        println!("drew {}", png.display());
+        return Ok(());
+    }
+    let me = std::env::current_exe()?;
+    let rcs_server = match c.rcs_server {
+        Some(p) => p,
+        None => me.with_file_name("rcs-server"),
+    };
+    anyhow::ensure!(
+        rcs_server.exists(),
+        "no server binary at {} (cargo build --release -p rcs-server, or --rcs-server PATH)",
+        rcs_server.display()
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let all = |s: &Option<String>| s.as_deref() == Some("all");
+    let server_cpus = match c.server_cpus {
+        ref s if all(s) => None,
+        Some(s) => Some(s),
+        None if cpus >= 2 => Some("0".to_owned()),
+        None => None,
+    };
+    let fleet_cpus = match c.fleet_cpus {
+        ref s if all(s) => None,
+        Some(s) => Some(s),
+        None if server_cpus.as_deref() == Some("0") => Some(format!("1-{}", cpus - 1)),
+        None => None,
+    };
+    let opts = capacity::Options {
+        rcs_server,
+        agv_sim: me,
+        modes: c.modes,
+        sizes: c.sizes,
+        guide_sizes: c.guide_sizes,
+        window: c.window,
+        warmup: c.warmup,
+        server_cpus,
+        fleet_cpus,
+        commands_per_sec: c.commands_per_sec,
+        out: c.out.clone(),
+        port: c.port,
+        database_url: c.database_url,
+    };
+    let rows = capacity::run(&opts).await?;
+    print!("{}", capacity::markdown(&rows));
+    match capacity::plot::draw(&rows, &png) {
+        Ok(()) => println!(
+            "wrote {} and {}",
+            c.out.join("capacity.csv").display(),
+            png.display()
+        ),
+        Err(e) => println!(
+            "wrote {}; no plot: {e}",
+            c.out.join("capacity.csv").display()
+        ),
+    }
+    Ok(())
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(
         s.find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -283,6 +408,7 @@ async fn main() -> anyhow::Result<()> {
     let a = match Cli::parse().command {
         Command::Run(a) => a,
         Command::Virtual(v) => return run_virtual(v),
+        Command::Capacity(c) => return run_capacity(c).await,
         Command::Conformance(c) => {
             let api = match (c.api, c.token) {
                 (Some(url), Some(token)) => Some(agv_sim::api::Api::new(&url, &token)),

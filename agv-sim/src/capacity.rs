@@ -1,0 +1,760 @@
+//! The capacity run (`agv-sim capacity`): the server's cost per AGV against fleet size, for each
+//! access mode, in one command (docs/performance.md, "Capacity").
+//!
+//! For every mode and fleet size it starts a fresh `rcs-server` (its own data directory, a
+//! generated grid site large enough for the largest fleet), connects a fleet of `agv-sim run`
+//! (status at the RCS's 10 Hz, no tasks, no obstacles) and, once every AGV is online and a
+//! warm-up has passed, measures over a window:
+//!
+//! - the server's CPU time (user + system, `/proc/PID/stat`) over the status reports it counted
+//!   (`rcs_status_reports_total`): **CPU per status frame**, everything the server did in the
+//!   window included (heartbeats, the traffic core's ticks, telemetry, the database);
+//! - its resident memory (`VmRSS`) with the fleet connected against the same server before the
+//!   fleet came: **memory per connected AGV**;
+//! - the round trip of operator commands through the HTTP API to an AGV and back
+//!   (`POST /api/v1/agvs/{id}/commands`, a `param_query`, sent at a fixed rate to AGVs picked
+//!   at random): **command round trip p50/p99/max**;
+//! - errors the server counted in the window (protocol errors, rate-limited frames, sessions
+//!   closed, database errors).
+//!
+//! The server and the fleet can be pinned to CPUs (`taskset`): the server's core count is what
+//! the per-core figures are per. A size the server cannot carry (its status rate below 95 % of
+//! what the fleet should send while it uses all of its cores, or not every AGV online in time)
+//! ends that mode's series. Rows go to `capacity.csv`; [`plot`] draws them.
+
+pub mod plot;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::api::Api;
+
+/// The status rate the RCS configures (docs/protocol.md: 100 ms).
+const STATUS_HZ: f64 = 10.0;
+/// Clock ticks per second of `/proc/PID/stat` (Linux's `USER_HZ`).
+const USER_HZ: f64 = 100.0;
+/// The API token the runs use.
+const TOKEN: &str = "capacity-run-token";
+
+/// An access mode measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Normal mode: plain frames with their checksums.
+    Normal,
+    /// Secure mode, the fast profile (SM4 and a session MAC).
+    Fast,
+    /// Secure mode, the guide's profile (SM4 and an SM2 signature on every frame).
+    Guide,
+}
+
+impl Mode {
+    /// Its name in the CSV and on the plots.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Normal => "normal",
+            Mode::Fast => "fast",
+            Mode::Guide => "guide",
+        }
+    }
+
+    fn fleet_args(self) -> &'static [&'static str] {
+        match self {
+            Mode::Normal => &["--mode", "normal"],
+            Mode::Fast => &["--mode", "secure", "--profile", "fast"],
+            Mode::Guide => &["--mode", "secure", "--profile", "guide"],
+        }
+    }
+}
+
+/// What a capacity run measures and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The server binary (a release build).
+    pub rcs_server: PathBuf,
+    /// The agv-sim binary that runs the fleets (normally this one).
+    pub agv_sim: PathBuf,
+    /// Modes, in order.
+    pub modes: Vec<Mode>,
+    /// Fleet sizes for normal mode and the fast profile, ascending.
+    pub sizes: Vec<usize>,
+    /// Fleet sizes for the guide profile (its signatures cost far more per frame).
+    pub guide_sizes: Vec<usize>,
+    /// The measured window.
+    pub window: Duration,
+    /// Time after the last AGV came online before the window.
+    pub warmup: Duration,
+    /// CPUs the server is pinned to (`taskset -c`), e.g. `0` or `0,1`; none: not pinned.
+    pub server_cpus: Option<String>,
+    /// CPUs the fleet is pinned to.
+    pub fleet_cpus: Option<String>,
+    /// Operator commands per second in the window.
+    pub commands_per_sec: f64,
+    /// Output directory (site, logs, `capacity.csv`).
+    pub out: PathBuf,
+    /// The AGV listener's port; the API listens on the next one.
+    pub port: u16,
+    /// A PostgreSQL URL (default: SQLite in each run's data directory); each run gets its own
+    /// schema, dropped before it starts (with `psql`).
+    pub database_url: Option<String>,
+}
+
+/// One measured fleet size of one mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The mode.
+    pub mode: String,
+    /// CPUs the server could use.
+    pub server_cores: usize,
+    /// AGVs asked for.
+    pub agvs: usize,
+    /// AGVs online when the window started.
+    pub online: usize,
+    /// Status reports the server counted per second in the window.
+    pub status_per_sec: f64,
+    /// What the fleet should send: `agvs` × 10 Hz.
+    pub expected_per_sec: f64,
+    /// Server CPU seconds per second of window (1.0: one core busy).
+    pub server_load: f64,
+    /// Fleet CPU seconds per second of window.
+    pub fleet_load: f64,
+    /// Server CPU per status report, µs.
+    pub cpu_us_per_frame: f64,
+    /// AGVs at 10 Hz one server core would carry at that cost.
+    pub agvs_per_core: f64,
+    /// Server RSS before the fleet connected, KiB.
+    pub rss_idle_kib: u64,
+    /// Server RSS at the end of the window, KiB.
+    pub rss_kib: u64,
+    /// (RSS − idle RSS) / online AGVs, KiB.
+    pub rss_per_agv_kib: f64,
+    /// Commands answered in the window.
+    pub commands: usize,
+    /// Command round trip p50, ms.
+    pub command_p50_ms: f64,
+    /// p99, ms.
+    pub command_p99_ms: f64,
+    /// Longest, ms.
+    pub command_max_ms: f64,
+    /// Commands that failed (no answer in time, an error status).
+    pub command_errors: usize,
+    /// Errors the server counted in the window.
+    pub server_errors: u64,
+    /// `ok`; `fleet-bound` (the fleet could not send its full rate while the server had CPU
+    /// to spare: the per-frame figures stand); `saturated` (the server used all its cores and
+    /// fell behind); `not-online` (not every AGV came online in time).
+    pub verdict: String,
+}
+
+/// The CSV header, the fields of [`Row`] in order.
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,verdict";
+
+impl Row {
+    /// The row as a CSV line (no newline).
+    pub fn csv(&self) -> String {
+        format!(
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{}",
+            self.mode,
+            self.server_cores,
+            self.agvs,
+            self.online,
+            self.status_per_sec,
+            self.expected_per_sec,
+            self.server_load,
+            self.fleet_load,
+            self.cpu_us_per_frame,
+            self.agvs_per_core,
+            self.rss_idle_kib,
+            self.rss_kib,
+            self.rss_per_agv_kib,
+            self.commands,
+            self.command_p50_ms,
+            self.command_p99_ms,
+            self.command_max_ms,
+            self.command_errors,
+            self.server_errors,
+            self.verdict,
+        )
+    }
+
+    /// Parses a line written by [`Row::csv`].
+    pub fn parse(line: &str) -> Option<Row> {
+        let f: Vec<&str> = line.trim().split(',').collect();
+        if f.len() != 20 {
+            return None;
+        }
+        let n = |i: usize| f[i].parse::<f64>().ok();
+        let u = |i: usize| f[i].parse::<u64>().ok();
+        Some(Row {
+            mode: f[0].to_owned(),
+            server_cores: u(1)? as usize,
+            agvs: u(2)? as usize,
+            online: u(3)? as usize,
+            status_per_sec: n(4)?,
+            expected_per_sec: n(5)?,
+            server_load: n(6)?,
+            fleet_load: n(7)?,
+            cpu_us_per_frame: n(8)?,
+            agvs_per_core: n(9)?,
+            rss_idle_kib: u(10)?,
+            rss_kib: u(11)?,
+            rss_per_agv_kib: n(12)?,
+            commands: u(13)? as usize,
+            command_p50_ms: n(14)?,
+            command_p99_ms: n(15)?,
+            command_max_ms: n(16)?,
+            command_errors: u(17)? as usize,
+            server_errors: u(18)?,
+            verdict: f[19].to_owned(),
+        })
+    }
+}
+
+/// Reads the rows of a `capacity.csv`.
+pub fn read_csv(path: &Path) -> Result<Vec<Row>, CapacityError> {
+    let text = fs::read_to_string(path).map_err(|e| CapacityError::io(path.display(), e))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        rows.push(Row::parse(line).ok_or_else(|| CapacityError::Csv {
+            path: path.to_owned(),
+            line: i + 1,
+        })?);
+    }
+    Ok(rows)
+}
+
+/// Why a capacity run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CapacityError {
+    /// A file or process could not be used.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was tried.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The server did not answer `/healthz` in time.
+    #[error("the server did not come up in {0:?} (see {1})")]
+    ServerDown(Duration, PathBuf),
+    /// The server exited during a run.
+    #[error("the server exited during the run (see {0})")]
+    ServerExited(PathBuf),
+    /// The fleet exited before every AGV was online.
+    #[error("the fleet exited before every AGV was online (see {0})")]
+    FleetExited(PathBuf),
+    /// A line of a CSV is not a row.
+    #[error("{path}:{line}: not a capacity row")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The line (1-based).
+        line: usize,
+    },
+    /// Drawing failed.
+    #[error("plot: {0}")]
+    Plot(String),
+}
+
+impl CapacityError {
+    fn io(what: impl std::fmt::Display, source: std::io::Error) -> Self {
+        CapacityError::Io {
+            what: what.to_string(),
+            source,
+        }
+    }
+}
+
+/// Runs every mode and size; prints each row as it is measured and appends it to
+/// `out/capacity.csv` (a new file each run).
+pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
+    fs::create_dir_all(&opts.out).map_err(|e| CapacityError::io(opts.out.display(), e))?;
+    let largest = opts
+        .sizes
+        .iter()
+        .chain(&opts.guide_sizes)
+        .copied()
+        .max()
+        .unwrap_or(1);
+    let site = opts.out.join("site");
+    write_site(&site, largest)?;
+    let csv_path = opts.out.join("capacity.csv");
+    let mut csv = format!("{CSV_HEADER}\n");
+    fs::write(&csv_path, &csv).map_err(|e| CapacityError::io(csv_path.display(), e))?;
+    let mut rows = Vec::new();
+    for &mode in &opts.modes {
+        let sizes = if mode == Mode::Guide {
+            &opts.guide_sizes
+        } else {
+            &opts.sizes
+        };
+        for &agvs in sizes {
+            let row = measure(opts, &site, mode, agvs).await?;
+            println!(
+                "{:<6} {:>6} AGVs on {} core(s): {:>7.0} status/s of {:>7.0}, server {:.2} cores, {:>6.2} µs/frame ({:>6.0} AGVs/core at 10 Hz), {:>6.2} KiB/AGV, command p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} errors), {} server errors: {}",
+                row.mode,
+                row.agvs,
+                row.server_cores,
+                row.status_per_sec,
+                row.expected_per_sec,
+                row.server_load,
+                row.cpu_us_per_frame,
+                row.agvs_per_core,
+                row.rss_per_agv_kib,
+                row.command_p50_ms,
+                row.command_p99_ms,
+                row.command_max_ms,
+                row.command_errors,
+                row.server_errors,
+                row.verdict
+            );
+            csv.push_str(&row.csv());
+            csv.push('\n');
+            fs::write(&csv_path, &csv).map_err(|e| CapacityError::io(csv_path.display(), e))?;
+            let broke = row.verdict == "saturated" || row.verdict == "not-online";
+            rows.push(row);
+            if broke {
+                break;
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// A generated 3-floor grid with five nodes per AGV of the largest fleet.
+fn write_site(dir: &Path, agvs: usize) -> Result<(), CapacityError> {
+    // agv-sim places AGVs at random at least 2.5 m apart: five nodes each leave room
+    let side = ((5.0 * agvs as f64 / 3.0).sqrt().ceil() as u32).max(8);
+    let files = maps::generate::grid_site("capacity", 3, side, side);
+    files.write(dir).map_err(|e| CapacityError::Io {
+        what: format!("writing the site to {}", dir.display()),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+fn cpu_count(list: &Option<String>) -> usize {
+    let Some(list) = list else {
+        return std::thread::available_parallelism().map_or(1, |n| n.get());
+    };
+    list.split(',')
+        .map(|part| match part.split_once('-') {
+            Some((a, b)) => match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 1,
+            },
+            None => 1,
+        })
+        .sum()
+}
+
+fn command(cpus: &Option<String>, program: &Path) -> Command {
+    match cpus {
+        Some(list) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(list).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// A child process killed when dropped.
+struct Process {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(mut cmd: Command, log: PathBuf) -> Result<Process, CapacityError> {
+        let file = fs::File::create(&log).map_err(|e| CapacityError::io(log.display(), e))?;
+        let err = file
+            .try_clone()
+            .map_err(|e| CapacityError::io(log.display(), e))?;
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| CapacityError::io(format!("starting {cmd:?}"), e))?;
+        Ok(Process { child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// User + system CPU seconds of a process (its threads included).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // the fields after the command name, which is in parentheses and may hold spaces
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / USER_HZ)
+}
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The sum of every series of a metric in a Prometheus text exposition.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The error counters summed into [`Row::server_errors`].
+const ERROR_METRICS: [&str; 6] = [
+    "rcs_protocol_errors_total",
+    "rcs_rate_limited_frames_total",
+    "rcs_session_closes_total",
+    "rcs_db_errors_total",
+    "rcs_refused_connections_total",
+    "rcs_panics_total",
+];
+
+async fn metrics(http: &reqwest::Client, base: &str) -> Option<String> {
+    let r = http.get(format!("{base}/metrics")).send().await.ok()?;
+    r.text().await.ok()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+async fn measure(
+    opts: &Options,
+    site: &Path,
+    mode: Mode,
+    agvs: usize,
+) -> Result<Row, CapacityError> {
+    let dir = opts.out.join(format!("{}-{agvs}", mode.name()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| CapacityError::io(dir.display(), e))?;
+    let agv_addr = format!("127.0.0.1:{}", opts.port);
+    let base = format!("http://127.0.0.1:{}", opts.port + 1);
+    let mut cmd = command(&opts.server_cpus, &opts.rcs_server);
+    cmd.arg("--site")
+        .arg(site)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(["--agv-listen", &agv_addr])
+        .args(["--http-listen", &format!("127.0.0.1:{}", opts.port + 1)])
+        .args(["--api-token", TOKEN])
+        .args(["--max-pending-per-peer", "0"])
+        .args(["--max-connections", &(agvs + 1000).to_string()]);
+    if let Some(url) = &opts.database_url {
+        let schema = format!("capacity_{}_{agvs}", mode.name());
+        let _ = Command::new("psql")
+            .arg(url)
+            .args([
+                "-q",
+                "-c",
+                &format!("DROP SCHEMA IF EXISTS {schema} CASCADE"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        cmd.args(["--database-url", url, "--db-schema", &schema]);
+    }
+    let mut server = Process::spawn(cmd, dir.join("server.log"))?;
+    let http = reqwest::Client::new();
+    let up = Duration::from_secs(60);
+    let started = Instant::now();
+    loop {
+        if http
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        if server.exited() {
+            return Err(CapacityError::ServerExited(server.log.clone()));
+        }
+        if started.elapsed() > up {
+            return Err(CapacityError::ServerDown(up, server.log.clone()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // what start-up allocated and freed goes back to the system over the allocator's decay
+    // time (jemalloc: 10 s): the idle figure is the least seen over 12 s
+    let mut rss_idle = u64::MAX;
+    for _ in 0..24 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        rss_idle = rss_idle.min(rss_kib(server.pid()).unwrap_or(u64::MAX));
+    }
+    let rss_idle = if rss_idle == u64::MAX { 0 } else { rss_idle };
+
+    let mut fleet_cmd = command(&opts.fleet_cpus, &opts.agv_sim);
+    fleet_cmd
+        .arg("run")
+        .args(["--server", &agv_addr, "--api", &base, "--token", TOKEN])
+        .arg("--site")
+        .arg(site)
+        .args(["--agvs", &agvs.to_string()])
+        .args(mode.fleet_args())
+        .args(["--tasks", "0", "--obstacles", "0", "--duration", "24h"])
+        .args(["--drain", "0s"]);
+    let mut fleet = Process::spawn(fleet_cmd, dir.join("fleet.log"))?;
+
+    // every AGV online (secure fleets enroll their keys first, one API call each)
+    let per_agv_ms = if mode == Mode::Normal { 2 } else { 20 };
+    let deadline =
+        Instant::now() + Duration::from_secs(60) + Duration::from_millis(per_agv_ms * agvs as u64);
+    let mut online = 0usize;
+    while Instant::now() < deadline {
+        if server.exited() {
+            return Err(CapacityError::ServerExited(server.log.clone()));
+        }
+        if fleet.exited() {
+            return Err(CapacityError::FleetExited(fleet.log.clone()));
+        }
+        if let Some(text) = metrics(&http, &base).await {
+            online = metric(&text, "rcs_agvs_online") as usize;
+            if online >= agvs {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let server_cores = cpu_count(&opts.server_cpus);
+    let expected = agvs as f64 * STATUS_HZ;
+    if online < agvs {
+        return Ok(Row {
+            mode: mode.name().into(),
+            server_cores,
+            agvs,
+            online,
+            status_per_sec: 0.0,
+            expected_per_sec: expected,
+            server_load: 0.0,
+            fleet_load: 0.0,
+            cpu_us_per_frame: 0.0,
+            agvs_per_core: 0.0,
+            rss_idle_kib: rss_idle,
+            rss_kib: rss_kib(server.pid()).unwrap_or(0),
+            rss_per_agv_kib: 0.0,
+            commands: 0,
+            command_p50_ms: 0.0,
+            command_p99_ms: 0.0,
+            command_max_ms: 0.0,
+            command_errors: 0,
+            server_errors: 0,
+            verdict: "not-online".into(),
+        });
+    }
+    tokio::time::sleep(opts.warmup).await;
+
+    // the window
+    let before = metrics(&http, &base).await.unwrap_or_default();
+    let cpu0 = cpu_seconds(server.pid()).unwrap_or(0.0);
+    let fleet0 = cpu_seconds(fleet.pid()).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let api = Api::new(&base, TOKEN);
+    let mut sent = tokio::task::JoinSet::new();
+    let every = Duration::from_secs_f64(1.0 / opts.commands_per_sec.max(0.01));
+    let mut next = t0;
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64 ^ agvs as u64;
+    let body = serde_json::json!({"command": "param_query", "params": ["max_linear_speed"]});
+    while t0.elapsed() < opts.window {
+        next += every;
+        tokio::time::sleep_until(next.into()).await;
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let agv = 1 + ((seed >> 33) % agvs as u64) as u32;
+        let api = api.clone();
+        let body = body.clone();
+        sent.spawn(async move {
+            let t = Instant::now();
+            let status = api.command(agv, &body).await;
+            (
+                t.elapsed().as_secs_f64() * 1000.0,
+                matches!(status, Ok(200)),
+            )
+        });
+    }
+    let window = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds(server.pid()).unwrap_or(cpu0);
+    let fleet1 = cpu_seconds(fleet.pid()).unwrap_or(fleet0);
+    let after = metrics(&http, &base).await.unwrap_or_default();
+    let rss = rss_kib(server.pid()).unwrap_or(0);
+    let mut latencies = Vec::new();
+    let mut command_errors = 0;
+    while let Some(done) = sent.join_next().await {
+        match done {
+            Ok((ms, true)) => latencies.push(ms),
+            _ => command_errors += 1,
+        }
+    }
+    if server.exited() {
+        return Err(CapacityError::ServerExited(server.log.clone()));
+    }
+    drop(fleet);
+    drop(server);
+    latencies.sort_by(f64::total_cmp);
+
+    let frames =
+        metric(&after, "rcs_status_reports_total") - metric(&before, "rcs_status_reports_total");
+    let errors: f64 = ERROR_METRICS
+        .iter()
+        .map(|m| metric(&after, m) - metric(&before, m))
+        .sum();
+    let server_load = (cpu1 - cpu0) / window;
+    let cpu_us = if frames > 0.0 {
+        (cpu1 - cpu0) / frames * 1e6
+    } else {
+        0.0
+    };
+    let status_per_sec = frames / window;
+    let verdict = if status_per_sec >= 0.95 * expected {
+        "ok"
+    } else if server_load >= 0.9 * server_cores as f64 {
+        "saturated"
+    } else {
+        "fleet-bound"
+    };
+    Ok(Row {
+        mode: mode.name().into(),
+        server_cores,
+        agvs,
+        online,
+        status_per_sec,
+        expected_per_sec: expected,
+        server_load,
+        fleet_load: (fleet1 - fleet0) / window,
+        cpu_us_per_frame: cpu_us,
+        agvs_per_core: if cpu_us > 0.0 {
+            1e6 / cpu_us / STATUS_HZ
+        } else {
+            0.0
+        },
+        rss_idle_kib: rss_idle,
+        rss_kib: rss,
+        rss_per_agv_kib: rss.saturating_sub(rss_idle) as f64 / online.max(1) as f64,
+        commands: latencies.len(),
+        command_p50_ms: percentile(&latencies, 0.5),
+        command_p99_ms: percentile(&latencies, 0.99),
+        command_max_ms: latencies.last().copied().unwrap_or(0.0),
+        command_errors,
+        server_errors: errors.max(0.0) as u64,
+        verdict: verdict.into(),
+    })
+}
+
+/// The rows as a Markdown table (docs/performance.md).
+pub fn markdown(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| mode | server cores | AGVs | status/s (of) | server cores busy | µs per status frame | AGVs per core at 10 Hz | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} / {:.1} | {} + {} | {} |",
+            r.mode,
+            r.server_cores,
+            r.agvs,
+            r.status_per_sec,
+            r.expected_per_sec,
+            r.server_load,
+            r.cpu_us_per_frame,
+            r.agvs_per_core,
+            r.rss_per_agv_kib,
+            r.command_p50_ms,
+            r.command_p99_ms,
+            r.command_max_ms,
+            r.server_errors,
+            r.command_errors,
+            r.verdict
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_survives_its_csv_line() {
+        let row = Row {
+            mode: "fast".into(),
+            server_cores: 1,
+            agvs: 3000,
+            online: 3000,
+            status_per_sec: 29_950.0,
+            expected_per_sec: 30_000.0,
+            server_load: 0.412,
+            fleet_load: 0.8,
+            cpu_us_per_frame: 13.75,
+            agvs_per_core: 7273.0,
+            rss_idle_kib: 40_000,
+            rss_kib: 100_000,
+            rss_per_agv_kib: 20.0,
+            commands: 400,
+            command_p50_ms: 1.25,
+            command_p99_ms: 6.5,
+            command_max_ms: 12.0,
+            command_errors: 0,
+            server_errors: 2,
+            verdict: "ok".into(),
+        };
+        assert_eq!(CSV_HEADER.split(',').count(), 20);
+        assert_eq!(Row::parse(&row.csv()), Some(row));
+        assert_eq!(Row::parse("fast,1,2"), None);
+    }
+
+    #[test]
+    fn metrics_sum_their_series_and_only_theirs() {
+        let text = "# HELP rcs_session_closes_total x\nrcs_session_closes_total{reason=\"a\"} 2\nrcs_session_closes_total{reason=\"b\"} 3\nrcs_sessions_total 9\nrcs_agvs_online 7\n";
+        assert_eq!(metric(text, "rcs_session_closes_total"), 5.0);
+        assert_eq!(metric(text, "rcs_agvs_online"), 7.0);
+        assert_eq!(metric(text, "rcs_sessions"), 0.0);
+    }
+
+    #[test]
+    fn cpu_lists_count_their_cpus() {
+        assert_eq!(cpu_count(&Some("0".into())), 1);
+        assert_eq!(cpu_count(&Some("0,1".into())), 2);
+        assert_eq!(cpu_count(&Some("0-3,6".into())), 5);
+    }
+
+    #[test]
+    fn this_process_has_cpu_time_and_memory() {
+        let pid = std::process::id();
+        assert!(rss_kib(pid).is_some_and(|k| k > 0));
+        assert!(cpu_seconds(pid).is_some());
+    }
+}

@@ -1,0 +1,160 @@
+//! Draws capacity rows (PNG, `plotters`): server CPU per status frame, memory per connected AGV
+//! and the command round trip p99 against fleet size, one line per mode and server core count,
+//! each panel with its target.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{CapacityError, Row};
+
+/// Where a TrueType font for the labels is looked for (Debian's `fonts-dejavu-core` first).
+const FONTS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+];
+
+/// Registers the first font found as `sans-serif` (once per process).
+fn font() -> Result<(), CapacityError> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            for path in FONTS {
+                if let Ok(bytes) = std::fs::read(path) {
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    return plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                        .map_err(|_| format!("{path} is not a usable font"));
+                }
+            }
+            Err(format!(
+                "no TrueType font for the labels (looked for {}; apt-get install fonts-dejavu-core)",
+                FONTS.join(", ")
+            ))
+        })
+        .clone()
+        .map_err(CapacityError::Plot)
+}
+
+/// One panel: what it shows, its unit, the target line.
+struct Panel {
+    title: &'static str,
+    unit: &'static str,
+    value: fn(&Row) -> f64,
+    targets: &'static [(f64, &'static str)],
+}
+
+const PANELS: [Panel; 3] = [
+    Panel {
+        title: "server CPU per status frame",
+        unit: "µs",
+        value: |r| r.cpu_us_per_frame,
+        targets: &[(10.0, "target 10 µs (10,000 AGVs per core)")],
+    },
+    Panel {
+        title: "server memory per connected AGV",
+        unit: "KiB",
+        value: |r| r.rss_per_agv_kib,
+        targets: &[(16.0, "target 16 KiB"), (40.0, "guide: 40 KiB")],
+    },
+    Panel {
+        title: "command round trip p99",
+        unit: "ms",
+        value: |r| r.command_p99_ms,
+        targets: &[(20.0, "target 20 ms")],
+    },
+];
+
+const COLOURS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+];
+
+/// Draws the rows into a PNG of three panels. Rows the server did not carry (`saturated`,
+/// `not-online`) are left out of the lines; `saturated` rows still show their CPU per frame.
+pub fn draw(rows: &[Row], png: &Path) -> Result<(), CapacityError> {
+    font()?;
+    let plot = |e: &dyn std::fmt::Display| CapacityError::Plot(e.to_string());
+    let root = BitMapBackend::new(png, (1500, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot(&e))?;
+    let mut series: Vec<(String, Vec<&Row>)> = Vec::new();
+    for r in rows.iter().filter(|r| r.verdict != "not-online") {
+        let name = format!(
+            "{}, {} server core{}",
+            r.mode,
+            r.server_cores,
+            if r.server_cores == 1 { "" } else { "s" }
+        );
+        match series.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => v.push(r),
+            None => series.push((name, vec![r])),
+        }
+    }
+    let max_agvs = rows.iter().map(|r| r.agvs).max().unwrap_or(1) as f64;
+    for (area, panel) in root.split_evenly((1, 3)).iter().zip(&PANELS) {
+        let top = rows
+            .iter()
+            .map(panel.value)
+            .chain(panel.targets.iter().map(|t| t.0))
+            .fold(0.0_f64, f64::max)
+            * 1.15;
+        let mut chart = ChartBuilder::on(area)
+            .caption(panel.title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0.0..max_agvs * 1.05, 0.0..top.max(1.0))
+            .map_err(|e| plot(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("connected AGVs (status at 10 Hz)")
+            .y_desc(panel.unit)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(|e| plot(&e))?;
+        for (value, label) in panel.targets {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, *value), (max_agvs * 1.05, *value)],
+                    BLACK.mix(0.5).stroke_width(1),
+                ))
+                .map_err(|e| plot(&e))?
+                .label(*label)
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
+        }
+        for (i, (name, points)) in series.iter().enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let pts: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|r| r.verdict != "saturated" || panel.title.starts_with("server CPU"))
+                .map(|r| (r.agvs as f64, (panel.value)(r)))
+                .collect();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+                .map_err(|e| plot(&e))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
+                });
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+                .map_err(|e| plot(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK.mix(0.3))
+            .label_font(("sans-serif", 13))
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()
+            .map_err(|e| plot(&e))?;
+    }
+    root.present().map_err(|e| plot(&e))?;
+    Ok(())
+}
