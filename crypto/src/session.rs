@@ -115,7 +115,7 @@ impl<R: rand_core::CryptoRng> protocol::session::AgvCrypto for AgvHandshake<R> {
 
     fn verify_rcs(&self, parts: &[&[u8]], sig: &[u8]) -> bool {
         <[u8; SIGNATURE_LEN]>::try_from(sig)
-            .is_ok_and(|s| self.rcs.verify_parts(parts, &Signature(s)).is_ok())
+            .is_ok_and(|s| self.rcs.verify_parts_once(parts, &Signature(s)).is_ok())
     }
 
     fn finish(
@@ -219,7 +219,7 @@ impl<S: KeyStore, R: rand_core::CryptoRng> protocol::session::RcsCrypto for RcsH
             return false;
         }
         let ok = <[u8; SIGNATURE_LEN]>::try_from(sig)
-            .is_ok_and(|s| verifier.verify_parts(parts, &Signature(s)).is_ok());
+            .is_ok_and(|s| verifier.verify_parts_once(parts, &Signature(s)).is_ok());
         if ok {
             self.agv = Some(verifier);
         }
@@ -251,7 +251,7 @@ impl<S: KeyStore, R: rand_core::CryptoRng> protocol::session::RcsCrypto for RcsH
             return false;
         };
         <[u8; SIGNATURE_LEN]>::try_from(sig)
-            .is_ok_and(|s| agv.verify_parts(parts, &Signature(s)).is_ok())
+            .is_ok_and(|s| agv.verify_parts_once(parts, &Signature(s)).is_ok())
     }
 
     fn confirm(&mut self, confirm: &[u8; 32], transcript: &[&[u8]]) -> Option<SessionCrypto> {

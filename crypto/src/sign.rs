@@ -281,11 +281,18 @@ fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error>
     }
 }
 
-/// Rows of a comb table: one per signed radix-16 digit of a scalar.
-const ROWS: usize = 65;
+/// Signed radix-16 digits of a scalar.
+const DIGITS: usize = 65;
+/// The comb's spread: a row for every `SPREAD`-th digit, the digits between reached by
+/// doubling. 2: 33 rows (18.6 KiB a key) and 4 doublings a multiplication, a verification
+/// 1-2 % slower than with 65 rows (37 KiB) and none; 4 (17 rows, 9.6 KiB) was 8.5 % slower.
+/// Measured side by side in docs/performance.md ("The verifier's table").
+const SPREAD: usize = 2;
+/// Rows of a comb table.
+const ROWS: usize = DIGITS.div_ceil(SPREAD);
 
-/// A fixed-base comb for one point `P`: row `i` holds `[j·16^i]P` for `j = 1..=8` in affine form,
-/// so `[k]P` is at most 65 mixed additions and no doubling (about 37 KiB per key).
+/// A fixed-base comb for one point `P`: row `r` holds `[j·16^(SPREAD·r)]P` for `j = 1..=8` in
+/// affine form, so `[k]P` is at most 65 mixed additions and `4·(SPREAD − 1)` doublings.
 #[derive(Clone)]
 struct Comb {
     rows: alloc::vec::Vec<[AffinePoint; 8]>,
@@ -302,7 +309,9 @@ impl Comb {
                 projective.push(acc);
                 acc += base;
             }
-            base = base.double().double().double().double();
+            for _ in 0..4 * SPREAD {
+                base = base.double();
+            }
         }
         let mut affine = alloc::vec![AffinePoint::IDENTITY; ROWS * 8];
         ProjectivePoint::batch_normalize(&projective, &mut affine);
@@ -313,16 +322,25 @@ impl Comb {
         Self { rows }
     }
 
-    /// `[k]P` in variable time.
+    /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`.
     fn mul_vartime(&self, k: &Scalar) -> ProjectivePoint {
         let digits = Radix16Decomposition::<Radix16Digits<Sm2>>::new(k);
         let mut acc = ProjectivePoint::IDENTITY;
-        for (i, row) in self.rows.iter().enumerate() {
-            let d = digits[i];
-            if d > 0 {
-                acc += &row[(d - 1) as usize];
-            } else if d < 0 {
-                acc += &(-row[(-d - 1) as usize]);
+        for j in (0..SPREAD).rev() {
+            if j + 1 < SPREAD {
+                acc = acc.double().double().double().double();
+            }
+            for (r, row) in self.rows.iter().enumerate() {
+                let i = r * SPREAD + j;
+                if i >= DIGITS {
+                    continue;
+                }
+                let d = digits[i];
+                if d > 0 {
+                    acc += &row[(d - 1) as usize];
+                } else if d < 0 {
+                    acc += &(-row[(-d - 1) as usize]);
+                }
             }
         }
         acc
@@ -330,18 +348,34 @@ impl Comb {
 }
 
 /// A verifier for one fixed public key with precomputed tables: `[s]G` from the `sm2` crate's
-/// precomputed basepoint table and `[t]P` from a comb table of `P` built once, both summed in
-/// variable time, with no point doubling per verification.
+/// precomputed basepoint table and `[t]P` from a comb table of `P`, both summed in variable
+/// time.
+///
+/// The comb table (18.6 KiB) is built on the first [`CachedVerifier::verify_parts`], not
+/// before: a server keeps a verifier for every enrolled key, and only the keys that sign every
+/// frame (the guide profile) need the table; one-off verifications (handshakes) use
+/// [`CachedVerifier::verify_parts_once`], which does not build it.
 ///
 /// **Variable time**: its timing depends on the signature and message, which is fine for what
 /// it is for — verifying public data (frames on the wire) under public keys — and never to be
 /// used with secrets. Results equal [`VerifyingKey::verify`]'s (tested on random keys and
-/// messages and on the GB/T vectors). Each verifier holds about 37 KiB of tables: a server
-/// keeps them for the AGVs it is talking to.
-#[derive(Clone)]
+/// messages and on the GB/T vectors).
 pub struct CachedVerifier {
     key: VerifyingKey,
-    comb: Comb,
+    comb: once_cell::race::OnceBox<Comb>,
+}
+
+impl Clone for CachedVerifier {
+    fn clone(&self) -> Self {
+        let comb = once_cell::race::OnceBox::new();
+        if let Some(built) = self.comb.get() {
+            let _ = comb.set(alloc::boxed::Box::new(built.clone()));
+        }
+        Self {
+            key: self.key.clone(),
+            comb,
+        }
+    }
 }
 
 impl fmt::Debug for CachedVerifier {
@@ -351,10 +385,17 @@ impl fmt::Debug for CachedVerifier {
 }
 
 impl CachedVerifier {
-    /// Precomputes the tables for `key`.
+    /// A verifier for `key` (its table is built on first use).
     pub fn new(key: VerifyingKey) -> Self {
-        let comb = Comb::new(&ProjectivePoint::from(*key.key.as_affine()));
-        Self { key, comb }
+        Self {
+            key,
+            comb: once_cell::race::OnceBox::new(),
+        }
+    }
+
+    /// Whether the comb table is built (by a [`CachedVerifier::verify_parts`]).
+    pub fn has_table(&self) -> bool {
+        self.comb.get().is_some()
     }
 
     /// The key.
@@ -370,8 +411,21 @@ impl CachedVerifier {
         if bool::from(t.is_zero()) {
             return Err(Error::BadSignature);
         }
-        let point = ProjectivePoint::mul_by_generator_vartime(&s) + self.comb.mul_vartime(&t);
+        let comb = self.comb.get_or_init(|| {
+            alloc::boxed::Box::new(Comb::new(&ProjectivePoint::from(*self.key.key.as_affine())))
+        });
+        let point = ProjectivePoint::mul_by_generator_vartime(&s) + comb.mul_vartime(&t);
         check_r(&point, &e, &r)
+    }
+
+    /// Verifies `sig` over the concatenation of `parts` without building the comb table
+    /// (with it when it is built): for a verification the key may never need again.
+    pub fn verify_parts_once(&self, parts: &[&[u8]], sig: &Signature) -> Result<(), Error> {
+        if self.has_table() {
+            self.verify_parts(parts, sig)
+        } else {
+            self.key.verify_parts(parts, sig)
+        }
     }
 
     /// Verifies `sig` over `msg`.

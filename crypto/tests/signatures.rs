@@ -154,6 +154,35 @@ fn der_round_trip_and_malformed_signatures() {
     }
 }
 
+#[test]
+fn the_verifier_builds_its_table_on_the_first_cached_verification_only() {
+    let key = standard_key();
+    let vk = key.verifying_key();
+    let cached = CachedVerifier::new(vk.clone());
+    let good = key.sign(b"handshake");
+    let mut bad = good;
+    bad.0[5] ^= 1;
+    // a handshake's one-off verification: same verdicts, no table
+    assert!(
+        cached
+            .verify_parts_once(&[b"hand", b"shake"], &good)
+            .is_ok()
+    );
+    assert_eq!(
+        cached.verify_parts_once(&[b"handshake"], &bad),
+        Err(Error::BadSignature)
+    );
+    assert!(!cached.has_table());
+    // per-frame verification builds it, once; a clone keeps it
+    assert!(cached.verify(b"handshake", &good).is_ok());
+    assert!(cached.has_table());
+    assert_eq!(cached.verify(b"handshake", &bad), Err(Error::BadSignature));
+    assert!(cached.verify_parts_once(&[b"handshake"], &good).is_ok());
+    let copy = cached.clone();
+    assert!(copy.has_table() && copy.verify(b"handshake", &good).is_ok());
+    assert!(!CachedVerifier::new(vk.clone()).clone().has_table());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
