@@ -18,10 +18,11 @@
 //!   closed, database errors).
 //!
 //! The server and the fleet can be pinned to CPUs (`taskset`): the server's core count is what
-//! the per-core figures are per. A size the server cannot carry (its status rate below 95 % of
-//! what the fleet should send while it uses all of its cores, or not every AGV online in time)
-//! ends that mode's series. Rows go to `capacity.csv`; [`plot`] draws them.
+//! the per-core figures are per. A size the server cannot carry (its cores at least 90 % busy,
+//! or not every AGV online in time) ends that mode's series. For the secure modes the bound
+//! their cryptography sets is measured on the server's CPUs in the same run ([`bound`]). Rows go to `capacity.csv`; [`plot`] draws them.
 
+pub mod bound;
 pub mod plot;
 
 use std::fmt::Write as _;
@@ -142,20 +143,24 @@ pub struct Row {
     pub command_errors: usize,
     /// Errors the server counted in the window.
     pub server_errors: u64,
+    /// Secure modes: µs to open one status frame of the profile in a tight loop on the
+    /// server's CPUs, measured in the same run ([`bound`]); 0 in normal mode. Its ratio to
+    /// `cpu_us_per_frame` is the share of the crypto bound the server reaches.
+    pub open_us: f64,
     /// `ok`; `fleet-bound` (the fleet could not send its full rate while the server had CPU
-    /// to spare: the per-frame figures stand); `saturated` (the server used all its cores and
-    /// fell behind); `not-online` (not every AGV came online in time).
+    /// to spare: the per-frame figures stand); `saturated` (the server's cores were busy, at
+    /// least 90 %: this size is its limit); `not-online` (not every AGV came online in time).
     pub verdict: String,
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,verdict";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,verdict";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -175,6 +180,7 @@ impl Row {
             self.command_max_ms,
             self.command_errors,
             self.server_errors,
+            self.open_us,
             self.verdict,
         )
     }
@@ -182,7 +188,7 @@ impl Row {
     /// Parses a line written by [`Row::csv`].
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 20 {
+        if f.len() != 21 {
             return None;
         }
         let n = |i: usize| f[i].parse::<f64>().ok();
@@ -207,7 +213,8 @@ impl Row {
             command_max_ms: n(16)?,
             command_errors: u(17)? as usize,
             server_errors: u(18)?,
-            verdict: f[19].to_owned(),
+            open_us: n(19)?,
+            verdict: f[20].to_owned(),
         })
     }
 }
@@ -293,8 +300,9 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         } else {
             &opts.sizes
         };
+        let open_us = crypto_bound(opts, mode)?;
         for &agvs in sizes {
-            let row = measure(opts, &site, mode, agvs).await?;
+            let row = measure(opts, &site, mode, agvs, open_us).await?;
             println!(
                 "{:<6} {:>6} AGVs on {} core(s): {:>7.0} status/s of {:>7.0}, server {:.2} cores, {:>6.2} µs/frame ({:>6.0} AGVs/core at 10 Hz), {:>6.2} KiB/AGV, command p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} errors), {} server errors: {}",
                 row.mode,
@@ -324,6 +332,28 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         }
     }
     Ok(rows)
+}
+
+/// The crypto bound of a secure mode ([`bound`]), measured by this program started again on
+/// the server's CPUs (`agv-sim capacity --crypto-bound PROFILE`); 0 for normal mode.
+fn crypto_bound(opts: &Options, mode: Mode) -> Result<f64, CapacityError> {
+    let profile = match mode {
+        Mode::Normal => return Ok(0.0),
+        Mode::Fast => "fast",
+        Mode::Guide => "guide",
+    };
+    let out = command(&opts.server_cpus, &opts.agv_sim)
+        .args(["capacity", "--crypto-bound", profile])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| CapacityError::io("measuring the crypto bound", e))?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| CapacityError::Io {
+            what: "measuring the crypto bound".into(),
+            source: std::io::Error::other(String::from_utf8_lossy(&out.stdout).into_owned()),
+        })
 }
 
 /// A generated 3-floor grid with five nodes per AGV of the largest fleet.
@@ -457,6 +487,7 @@ async fn measure(
     site: &Path,
     mode: Mode,
     agvs: usize,
+    open_us: f64,
 ) -> Result<Row, CapacityError> {
     let dir = opts.out.join(format!("{}-{agvs}", mode.name()));
     let _ = fs::remove_dir_all(&dir);
@@ -530,7 +561,7 @@ async fn measure(
     let mut fleet = Process::spawn(fleet_cmd, dir.join("fleet.log"))?;
 
     // every AGV online (secure fleets enroll their keys first, one API call each)
-    let per_agv_ms = if mode == Mode::Normal { 2 } else { 20 };
+    let per_agv_ms = if mode == Mode::Normal { 2 } else { 50 };
     let deadline =
         Instant::now() + Duration::from_secs(60) + Duration::from_millis(per_agv_ms * agvs as u64);
     let mut online = 0usize;
@@ -572,6 +603,7 @@ async fn measure(
             command_max_ms: 0.0,
             command_errors: 0,
             server_errors: 0,
+            open_us,
             verdict: "not-online".into(),
         });
     }
@@ -639,10 +671,13 @@ async fn measure(
         0.0
     };
     let status_per_sec = frames / window;
-    let verdict = if status_per_sec >= 0.95 * expected {
-        "ok"
-    } else if server_load >= 0.9 * server_cores as f64 {
+    let busy = server_load >= 0.9 * server_cores as f64;
+    let verdict = if busy {
+        // it may still count every report, but what waits behind them (commands) does not
+        // keep up
         "saturated"
+    } else if status_per_sec >= 0.95 * expected {
+        "ok"
     } else {
         "fleet-bound"
     };
@@ -670,6 +705,7 @@ async fn measure(
         command_max_ms: latencies.last().copied().unwrap_or(0.0),
         command_errors,
         server_errors: errors.max(0.0) as u64,
+        open_us,
         verdict: verdict.into(),
     })
 }
@@ -677,20 +713,30 @@ async fn measure(
 /// The rows as a Markdown table (docs/performance.md).
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| mode | server cores | AGVs | status/s (of) | server cores busy | µs per status frame | AGVs per core at 10 Hz | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| mode | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | AGVs per core at 10 Hz | of the crypto bound | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} / {:.1} / {:.1} | {} + {} | {} |",
+            "| {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} + {} | {} |",
             r.mode,
             r.server_cores,
             r.agvs,
             r.status_per_sec,
             r.expected_per_sec,
             r.server_load,
+            r.fleet_load,
             r.cpu_us_per_frame,
             r.agvs_per_core,
+            if r.open_us > 0.0 && r.cpu_us_per_frame > 0.0 {
+                format!(
+                    "{:.2} ({:.1} µs)",
+                    r.open_us / r.cpu_us_per_frame,
+                    r.open_us
+                )
+            } else {
+                "—".to_owned()
+            },
             r.rss_per_agv_kib,
             r.command_p50_ms,
             r.command_p99_ms,
@@ -729,9 +775,10 @@ mod tests {
             command_max_ms: 12.0,
             command_errors: 0,
             server_errors: 2,
+            open_us: 3.25,
             verdict: "ok".into(),
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 20);
+        assert_eq!(CSV_HEADER.split(',').count(), 21);
         assert_eq!(Row::parse(&row.csv()), Some(row));
         assert_eq!(Row::parse("fast,1,2"), None);
     }

@@ -82,6 +82,10 @@ struct CapacityArgs {
     /// Only draw: the rows of these CSVs (of earlier runs) into `--out`/capacity.png.
     #[arg(long, value_delimiter = ',')]
     plot_only: Vec<PathBuf>,
+    /// Only print the µs to open one status frame of this profile in a tight loop (what a
+    /// capacity run starts on the server's CPUs).
+    #[arg(long, value_enum, hide = true)]
+    crypto_bound: Option<Profile>,
 }
 
 #[derive(clap::Args)]
@@ -312,6 +316,19 @@ fn parse_server(s: &str) -> Result<String, String> {
 
 async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
     use agv_sim::capacity;
+    if let Some(profile) = c.crypto_bound {
+        let profile = match profile {
+            Profile::Fast => protocol::message::SecureProfile::Fast,
+            Profile::Guide => protocol::message::SecureProfile::Guide,
+        };
+        let frames = if profile == protocol::message::SecureProfile::Guide {
+            2_000
+        } else {
+            100_000
+        };
+        println!("{:.3}", capacity::bound::open_micros(profile, frames));
+        return Ok(());
+    }
     std::fs::create_dir_all(&c.out)?;
     let png = c.out.join("capacity.png");
     if !c.plot_only.is_empty() {
