@@ -643,6 +643,9 @@ async fn measure(
     let fleet1 = cpu_seconds(fleet.pid()).unwrap_or(fleet0);
     let after = metrics(&http, &base).await.unwrap_or_default();
     let rss = rss_kib(server.pid()).unwrap_or(0);
+    // the server's own figures (request times, telemetry, ...) for a closer look
+    let _ = fs::write(dir.join("metrics-before.txt"), &before);
+    let _ = fs::write(dir.join("metrics-after.txt"), &after);
     let mut latencies = Vec::new();
     let mut command_errors = 0;
     while let Some(done) = sent.join_next().await {

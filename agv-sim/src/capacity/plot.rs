@@ -41,6 +41,8 @@ fn font() -> Result<(), CapacityError> {
 struct Panel {
     title: &'static str,
     unit: &'static str,
+    /// A logarithmic y axis (the guide profile costs ten times the others per frame).
+    log: bool,
     value: fn(&Row) -> f64,
     targets: &'static [(f64, &'static str)],
 }
@@ -48,19 +50,22 @@ struct Panel {
 const PANELS: [Panel; 3] = [
     Panel {
         title: "server CPU per status frame",
-        unit: "µs",
+        unit: "µs (log scale)",
+        log: true,
         value: |r| r.cpu_us_per_frame,
         targets: &[(10.0, "target 10 µs (10,000 AGVs per core)")],
     },
     Panel {
         title: "server memory per connected AGV",
         unit: "KiB",
+        log: false,
         value: |r| r.rss_per_agv_kib,
         targets: &[(16.0, "target 16 KiB"), (40.0, "guide: 40 KiB")],
     },
     Panel {
         title: "command round trip p99",
-        unit: "ms",
+        unit: "ms (log scale)",
+        log: true,
         value: |r| r.command_p99_ms,
         targets: &[(20.0, "target 20 ms")],
     },
@@ -97,64 +102,104 @@ pub fn draw(rows: &[Row], png: &Path) -> Result<(), CapacityError> {
     }
     let max_agvs = rows.iter().map(|r| r.agvs).max().unwrap_or(1) as f64;
     for (area, panel) in root.split_evenly((1, 3)).iter().zip(&PANELS) {
-        let top = rows
+        let shown = |r: &&Row| r.verdict != "saturated" || panel.title.starts_with("server CPU");
+        let values: Vec<f64> = rows
             .iter()
+            .filter(|r| r.verdict != "not-online")
+            .filter(shown)
             .map(panel.value)
             .chain(panel.targets.iter().map(|t| t.0))
-            .fold(0.0_f64, f64::max)
-            * 1.15;
-        let mut chart = ChartBuilder::on(area)
-            .caption(panel.title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.0..max_agvs * 1.05, 0.0..top.max(1.0))
-            .map_err(|e| plot(&e))?;
-        chart
-            .configure_mesh()
-            .x_desc("connected AGVs (status at 10 Hz)")
-            .y_desc(panel.unit)
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(|e| plot(&e))?;
-        for (value, label) in panel.targets {
-            chart
-                .draw_series(LineSeries::new(
-                    [(0.0, *value), (max_agvs * 1.05, *value)],
-                    BLACK.mix(0.5).stroke_width(1),
-                ))
-                .map_err(|e| plot(&e))?
-                .label(*label)
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
-        }
-        for (i, (name, points)) in series.iter().enumerate() {
-            let colour = COLOURS[i % COLOURS.len()];
-            let pts: Vec<(f64, f64)> = points
+            .collect();
+        let top = values.iter().copied().fold(1.0_f64, f64::max) * 1.3;
+        let x = 0.0..max_agvs * 1.05;
+        if panel.log {
+            let bottom = values
                 .iter()
-                .filter(|r| r.verdict != "saturated" || panel.title.starts_with("server CPU"))
-                .map(|r| (r.agvs as f64, (panel.value)(r)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
-                .map_err(|e| plot(&e))?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+                .copied()
+                .filter(|v| *v > 0.0)
+                .fold(f64::MAX, f64::min)
+                .min(1.0)
+                * 0.7;
+            let chart = ChartBuilder::on(area)
+                .caption(panel.title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(55)
+                .build_cartesian_2d(x, (bottom..top).log_scale())
                 .map_err(|e| plot(&e))?;
+            lines(chart, panel, &series, max_agvs, &shown)?;
+        } else {
+            let chart = ChartBuilder::on(area)
+                .caption(panel.title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(55)
+                .build_cartesian_2d(x, 0.0..top)
+                .map_err(|e| plot(&e))?;
+            lines(chart, panel, &series, max_agvs, &shown)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font(("sans-serif", 13))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()
-            .map_err(|e| plot(&e))?;
     }
     root.present().map_err(|e| plot(&e))?;
+    Ok(())
+}
+
+/// Draws a panel's mesh, targets and series into its chart.
+fn lines<'a, Y>(
+    mut chart: ChartContext<
+        'a,
+        BitMapBackend<'a>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, Y>,
+    >,
+    panel: &Panel,
+    series: &[(String, Vec<&Row>)],
+    max_agvs: f64,
+    shown: &dyn Fn(&&Row) -> bool,
+) -> Result<(), CapacityError>
+where
+    Y: Ranged<ValueType = f64> + plotters::coord::ranged1d::ValueFormatter<f64>,
+{
+    let plot = |e: &dyn std::fmt::Display| CapacityError::Plot(e.to_string());
+    chart
+        .configure_mesh()
+        .x_desc("connected AGVs (status at 10 Hz)")
+        .y_desc(panel.unit)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y}"))
+        .draw()
+        .map_err(|e| plot(&e))?;
+    for (value, label) in panel.targets {
+        chart
+            .draw_series(LineSeries::new(
+                [(0.0, *value), (max_agvs * 1.05, *value)],
+                BLACK.mix(0.5).stroke_width(1),
+            ))
+            .map_err(|e| plot(&e))?
+            .label(*label)
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.5)));
+    }
+    for (i, (name, points)) in series.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .filter(|r| shown(r))
+            .map(|r| (r.agvs as f64, (panel.value)(r)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))
+            .map_err(|e| plot(&e))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
+            .map_err(|e| plot(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font(("sans-serif", 13))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(|e| plot(&e))?;
     Ok(())
 }
