@@ -103,7 +103,7 @@ pub struct Options {
 }
 
 /// One measured fleet size of one mode.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row {
     /// The mode.
     pub mode: String,
@@ -588,23 +588,12 @@ async fn measure(
             server_cores,
             agvs,
             online,
-            status_per_sec: 0.0,
             expected_per_sec: expected,
-            server_load: 0.0,
-            fleet_load: 0.0,
-            cpu_us_per_frame: 0.0,
-            agvs_per_core: 0.0,
             rss_idle_kib: rss_idle,
             rss_kib: rss_kib(server.pid()).unwrap_or(0),
-            rss_per_agv_kib: 0.0,
-            commands: 0,
-            command_p50_ms: 0.0,
-            command_p99_ms: 0.0,
-            command_max_ms: 0.0,
-            command_errors: 0,
-            server_errors: 0,
             open_us,
             verdict: "not-online".into(),
+            ..Row::default()
         });
     }
     tokio::time::sleep(opts.warmup).await;

@@ -43,6 +43,9 @@ struct Panel {
     unit: &'static str,
     /// A logarithmic y axis (the guide profile costs ten times the others per frame).
     log: bool,
+    /// Whether rows of a saturated server are drawn (their CPU per frame is a figure; their
+    /// memory and round trips are queues).
+    saturated_too: bool,
     value: fn(&Row) -> f64,
     targets: &'static [(f64, &'static str)],
 }
@@ -52,6 +55,7 @@ const PANELS: [Panel; 3] = [
         title: "server CPU per status frame",
         unit: "µs (log scale)",
         log: true,
+        saturated_too: true,
         value: |r| r.cpu_us_per_frame,
         targets: &[(10.0, "target 10 µs (10,000 AGVs per core)")],
     },
@@ -59,6 +63,7 @@ const PANELS: [Panel; 3] = [
         title: "server memory per connected AGV",
         unit: "KiB",
         log: false,
+        saturated_too: false,
         value: |r| r.rss_per_agv_kib,
         targets: &[(16.0, "target 16 KiB"), (40.0, "guide: 40 KiB")],
     },
@@ -66,6 +71,7 @@ const PANELS: [Panel; 3] = [
         title: "command round trip p99",
         unit: "ms (log scale)",
         log: true,
+        saturated_too: false,
         value: |r| r.command_p99_ms,
         targets: &[(20.0, "target 20 ms")],
     },
@@ -102,7 +108,7 @@ pub fn draw(rows: &[Row], png: &Path) -> Result<(), CapacityError> {
     }
     let max_agvs = rows.iter().map(|r| r.agvs).max().unwrap_or(1) as f64;
     for (area, panel) in root.split_evenly((1, 3)).iter().zip(&PANELS) {
-        let shown = |r: &&Row| r.verdict != "saturated" || panel.title.starts_with("server CPU");
+        let shown = |r: &&Row| r.verdict != "saturated" || panel.saturated_too;
         let values: Vec<f64> = rows
             .iter()
             .filter(|r| r.verdict != "not-online")
@@ -112,6 +118,14 @@ pub fn draw(rows: &[Row], png: &Path) -> Result<(), CapacityError> {
             .collect();
         let top = values.iter().copied().fold(1.0_f64, f64::max) * 1.3;
         let x = 0.0..max_agvs * 1.05;
+        let builder = || {
+            let mut b = ChartBuilder::on(area);
+            b.caption(panel.title, ("sans-serif", 20))
+                .margin(12)
+                .x_label_area_size(40)
+                .y_label_area_size(55);
+            b
+        };
         if panel.log {
             let bottom = values
                 .iter()
@@ -120,20 +134,12 @@ pub fn draw(rows: &[Row], png: &Path) -> Result<(), CapacityError> {
                 .fold(f64::MAX, f64::min)
                 .min(1.0)
                 * 0.7;
-            let chart = ChartBuilder::on(area)
-                .caption(panel.title, ("sans-serif", 20))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(55)
+            let chart = builder()
                 .build_cartesian_2d(x, (bottom..top).log_scale())
                 .map_err(|e| plot(&e))?;
             lines(chart, panel, &series, max_agvs, &shown)?;
         } else {
-            let chart = ChartBuilder::on(area)
-                .caption(panel.title, ("sans-serif", 20))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(55)
+            let chart = builder()
                 .build_cartesian_2d(x, 0.0..top)
                 .map_err(|e| plot(&e))?;
             lines(chart, panel, &series, max_agvs, &shown)?;
