@@ -100,6 +100,8 @@ pub struct Options {
     /// A PostgreSQL URL (default: SQLite in each run's data directory); each run gets its own
     /// schema, dropped before it starts (with `psql`).
     pub database_url: Option<String>,
+    /// More arguments for every server started (e.g. `--telemetry-flush-ms=3600000`).
+    pub server_args: Vec<String>,
 }
 
 /// One measured fleet size of one mode.
@@ -518,6 +520,7 @@ async fn measure(
             .status();
         cmd.args(["--database-url", url, "--db-schema", &schema]);
     }
+    cmd.args(&opts.server_args);
     let mut server = Process::spawn(cmd, dir.join("server.log"))?;
     let http = reqwest::Client::new();
     let up = Duration::from_secs(60);

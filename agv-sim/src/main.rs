@@ -79,6 +79,10 @@ struct CapacityArgs {
     /// schema, dropped first with `psql`.
     #[arg(long)]
     database_url: Option<String>,
+    /// One more argument for every server started, e.g. `--server-arg=--telemetry-flush-ms=5000`
+    /// (repeatable).
+    #[arg(long, allow_hyphen_values = true)]
+    server_arg: Vec<String>,
     /// Only draw: the rows of these CSVs (of earlier runs) into `--out`/capacity.png.
     #[arg(long, value_delimiter = ',')]
     plot_only: Vec<PathBuf>,
@@ -379,6 +383,7 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         out: c.out.clone(),
         port: c.port,
         database_url: c.database_url,
+        server_args: c.server_arg,
     };
     let rows = capacity::run(&opts).await?;
     print!("{}", capacity::markdown(&rows));

@@ -127,6 +127,9 @@ pub struct Config {
     /// Milliseconds between telemetry batches written to the database.
     #[arg(long, env = "RCS_TELEMETRY_FLUSH_MS", default_value_t = 1_000)]
     pub telemetry_flush_ms: u64,
+    /// Hours of telemetry history kept (each AGV's last snapshot is kept regardless).
+    #[arg(long, env = "RCS_TELEMETRY_RETENTION_H", default_value_t = 24)]
+    pub telemetry_retention_h: u64,
     /// Milliseconds a task may be blocked by an offline AGV's space before an alarm is raised
     /// (one per task and offline AGV).
     #[arg(long, env = "RCS_OFFLINE_ALARM_AFTER_MS", default_value_t = 30_000)]
@@ -206,6 +209,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("max_event_streams", &self.max_event_streams)
             .field("telemetry_flush_ms", &self.telemetry_flush_ms)
+            .field("telemetry_retention_h", &self.telemetry_retention_h)
             .field("offline_alarm_after_ms", &self.offline_alarm_after_ms)
             .field("park_after_ms", &self.park_after_ms)
             .field("charge_below_pct", &self.charge_below_pct)
@@ -325,6 +329,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     max_event_streams: Option<usize>,
     telemetry_flush_ms: Option<u64>,
+    telemetry_retention_h: Option<u64>,
     offline_alarm_after_ms: Option<u64>,
     park_after_ms: Option<u64>,
     charge_below_pct: Option<f32>,
@@ -398,6 +403,7 @@ impl Config {
         take!(max_body_bytes);
         take!(max_event_streams);
         take!(telemetry_flush_ms);
+        take!(telemetry_retention_h);
         take!(offline_alarm_after_ms);
         take!(park_after_ms);
         take!(charge_below_pct);
@@ -545,6 +551,7 @@ impl Config {
             max_body_bytes: 65_536,
             max_event_streams: 256,
             telemetry_flush_ms: 200,
+            telemetry_retention_h: 24,
             offline_alarm_after_ms: 30_000,
             park_after_ms: 5_000,
             charge_below_pct: 20.0,

@@ -5,6 +5,7 @@ mod agvs;
 mod check;
 mod sessions;
 mod tasks;
+mod telemetry;
 mod tokens;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
@@ -300,15 +301,19 @@ impl Db {
                 })
             });
         }
-        let pool = options.connect(url).await?;
         if sqlite {
-            sqlx::query("PRAGMA journal_mode=WAL")
-                .execute(&pool)
-                .await?;
-            sqlx::query("PRAGMA synchronous=NORMAL")
-                .execute(&pool)
-                .await?;
+            // On every connection the pool opens (it replaces its connection after 30 min, and
+            // `synchronous` is a connection's setting: set once, the replacement synced the log
+            // at every commit).
+            options = options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode=WAL").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous=NORMAL").await?;
+                    Ok(())
+                })
+            });
         }
+        let pool = options.connect(url).await?;
         Ok(Self {
             pool,
             postgres: !sqlite,
@@ -398,100 +403,6 @@ impl Db {
             .await?;
         }
         Ok(())
-    }
-
-    /// Writes a batch of telemetry snapshots in one transaction (rows already stored are
-    /// skipped).
-    pub async fn insert_telemetry(&self, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
-        // 11 parameters a row. Kept small: sqlx's SQLite driver resolves each bound parameter
-        // by name, which costs in proportion to the statement's parameter count; with 1,000-row
-        // statements that lookup was a third of the server's CPU at 2,000 AGVs (perf). On SQLite
-        // the parameters are anonymous (`?`), which leaves SQLite no names to search: with
-        // `$n` the lookup was still 7 % of the server's instructions per status frame
-        // (scripts/callgrind-status).
-        const CHUNK: usize = 32;
-        let mut tx = self.pool.begin().await?;
-        for chunk in rows.chunks(CHUNK) {
-            let mut sql = String::from(
-                "INSERT INTO telemetry (agv_id, at_ms, map_id, x, y, theta, state, battery_pct, \
-                 navigation_mode, charging, task_id) VALUES ",
-            );
-            for i in 0..chunk.len() {
-                let b = i * 11;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push('(');
-                for j in 1..=11 {
-                    if j > 1 {
-                        sql.push(',');
-                    }
-                    if self.postgres {
-                        sql.push('$');
-                        sql.push_str(&(b + j).to_string());
-                    } else {
-                        sql.push('?');
-                    }
-                }
-                sql.push(')');
-            }
-            sql.push_str(" ON CONFLICT (agv_id, at_ms) DO NOTHING");
-            let mut q = sqlx::query(&sql);
-            for r in chunk {
-                q = q
-                    .bind(i64::from(r.agv_id))
-                    .bind(r.at_ms as i64)
-                    .bind(i32::from(r.map_id))
-                    .bind(r.x)
-                    .bind(r.y)
-                    .bind(r.theta)
-                    .bind(i32::from(r.state))
-                    .bind(f64::from(r.battery_pct))
-                    .bind(i32::from(r.navigation_mode))
-                    .bind(i32::from(r.charging))
-                    .bind(i64::from(r.task_id));
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await
-    }
-
-    /// The latest telemetry snapshot of every AGV.
-    pub async fn latest_telemetry(&self) -> Result<Vec<TelemetryRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT t.agv_id, t.at_ms, t.map_id, t.x, t.y, t.theta, t.state, t.battery_pct, \
-             t.navigation_mode, t.charging, t.task_id FROM telemetry t JOIN \
-             (SELECT agv_id, MAX(at_ms) AS m FROM telemetry GROUP BY agv_id) l \
-             ON t.agv_id = l.agv_id AND t.at_ms = l.m ORDER BY t.agv_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(TelemetryRow {
-                    agv_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(0),
-                    at_ms: r.try_get::<i64, _>(1)?.max(0) as u64,
-                    map_id: u16::try_from(r.try_get::<i32, _>(2)?).unwrap_or(0),
-                    x: r.try_get(3)?,
-                    y: r.try_get(4)?,
-                    theta: r.try_get(5)?,
-                    state: u8::try_from(r.try_get::<i32, _>(6)?).unwrap_or(0),
-                    battery_pct: r.try_get::<f64, _>(7)? as f32,
-                    navigation_mode: u8::try_from(r.try_get::<i32, _>(8)?).unwrap_or(0),
-                    charging: r.try_get::<i32, _>(9)? != 0,
-                    task_id: u32::try_from(r.try_get::<i64, _>(10)?).unwrap_or(0),
-                })
-            })
-            .collect()
-    }
-
-    /// Deletes telemetry older than `before_ms`; returns how many rows went.
-    pub async fn prune_telemetry(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
-        let r = sqlx::query("DELETE FROM telemetry WHERE at_ms < $1")
-            .bind(before_ms)
-            .execute(&self.pool)
-            .await?;
-        Ok(r.rows_affected())
     }
 
     /// Appends an audit/event log entry.

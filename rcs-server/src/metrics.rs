@@ -38,10 +38,14 @@ pub struct Metrics {
     /// Event log rows dropped because the writer was that far behind (set when the metrics
     /// are read).
     pub event_log_dropped: Gauge,
-    /// Telemetry rows written.
+    /// Telemetry history rows written.
     pub telemetry_rows: Counter,
     /// Telemetry batches written.
     pub telemetry_batches: Counter,
+    /// Telemetry history rows pruned (older than `--telemetry-retention-h`).
+    pub telemetry_pruned: Counter,
+    /// One pass of the write-behind writer (telemetry, event log, pruning), s.
+    pub telemetry_batch_seconds: Histogram,
     /// Database errors on the write-behind path.
     pub db_errors: Counter,
     /// AGV protocol errors reported by the peer or seen by the server, by kind.
@@ -113,6 +117,10 @@ impl Default for Metrics {
             event_log_dropped: Gauge::default(),
             telemetry_rows: Counter::default(),
             telemetry_batches: Counter::default(),
+            telemetry_pruned: Counter::default(),
+            telemetry_batch_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
             db_errors: Counter::default(),
             protocol_errors: Family::default(),
             grants: Family::default(),
@@ -188,13 +196,23 @@ impl Default for Metrics {
         );
         registry.register(
             "telemetry_rows",
-            "Telemetry rows written",
+            "Telemetry history rows written",
             m.telemetry_rows.clone(),
         );
         registry.register(
             "telemetry_batches",
             "Telemetry batches written",
             m.telemetry_batches.clone(),
+        );
+        registry.register(
+            "telemetry_pruned",
+            "Telemetry history rows pruned for their age",
+            m.telemetry_pruned.clone(),
+        );
+        registry.register(
+            "telemetry_batch_seconds",
+            "One pass of the write-behind writer: telemetry, event log, pruning",
+            m.telemetry_batch_seconds.clone(),
         );
         registry.register(
             "db_errors",

@@ -127,9 +127,11 @@ async fn lifecycle(db: &Db) {
     assert_eq!(db.enrolled_keys().await.unwrap()[0].public_key_pem, "PEM-C");
 }
 
-/// Telemetry batches larger than one statement (32 rows) are stored whole, every column in
-/// its place (the placeholders are `?` on SQLite, `$n` on PostgreSQL); a row already stored is
-/// skipped, not an error.
+/// Telemetry batches larger than one statement (32 rows) and than one transaction (1,024 rows)
+/// are stored whole, every column in its place (the placeholders are `?` on SQLite, `$n` on
+/// PostgreSQL): each AGV's last snapshot replaced, never by an older one; the history appended,
+/// a row already stored skipped, not an error; pruning takes the oldest slice of the history
+/// only and never the last snapshots.
 async fn telemetry(db: &Db) {
     use rcs_server::db::TelemetryRow;
     let row = |agv_id: u32, at_ms: u64| TelemetryRow {
@@ -145,16 +147,40 @@ async fn telemetry(db: &Db) {
         charging: agv_id % 2 == 0,
         task_id: 40 + agv_id,
     };
-    // 70 rows: 10 reports of 7 AGVs (three statements)
-    let rows: Vec<TelemetryRow> = (1..=10)
-        .flat_map(|t| (1..=7).map(move |agv| row(agv, t * 100)))
-        .collect();
-    db.insert_telemetry(&rows).await.unwrap();
-    db.insert_telemetry(&rows[60..]).await.unwrap(); // again: skipped
-    let mut latest = db.latest_telemetry().await.unwrap();
-    latest.sort_by_key(|r| r.agv_id);
-    let expected: Vec<TelemetryRow> = (1..=7).map(|agv| row(agv, 1000)).collect();
-    assert_eq!(latest, expected);
+    // 10 batches of 1,100 AGVs (each two transactions of 35 and 3 statements a table)
+    let batch =
+        |t: u64| -> Vec<TelemetryRow> { (1..=1_100).map(|agv| row(agv, t * 100)).collect() };
+    for t in 1..=10 {
+        db.write_telemetry(&batch(t), &batch(t)).await.unwrap();
+    }
+    // again, and an older batch: skipped in the history, not written over the last snapshots
+    db.write_telemetry(&batch(4), &batch(10)).await.unwrap();
+    let latest = db.latest_telemetry().await.unwrap();
+    assert_eq!(latest, batch(10));
+    let history = db.telemetry_history(7, 0, u64::MAX).await.unwrap();
+    assert_eq!(
+        history,
+        (1..=10).map(|t| row(7, t * 100)).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        db.telemetry_history(7, 300, 500).await.unwrap(),
+        vec![row(7, 300), row(7, 400)]
+    );
+    // prune what is older than 650, 200 ms of it a call: 100 and 200, then 300 and 400, then
+    // 500 and 600, then nothing
+    assert_eq!(db.prune_telemetry(650, 200).await.unwrap(), 2 * 1_100);
+    assert_eq!(
+        db.telemetry_history(1_100, 0, 10_000).await.unwrap()[0],
+        row(1_100, 300)
+    );
+    assert_eq!(db.prune_telemetry(650, 200).await.unwrap(), 2 * 1_100);
+    assert_eq!(db.prune_telemetry(650, 200).await.unwrap(), 2 * 1_100);
+    assert_eq!(db.prune_telemetry(650, 200).await.unwrap(), 0);
+    assert_eq!(db.telemetry_history(3, 0, 10_000).await.unwrap().len(), 4);
+    // everything older than the end: the history empty, the last snapshots all there
+    assert_eq!(db.prune_telemetry(5_000, 10_000).await.unwrap(), 4 * 1_100);
+    assert!(db.telemetry_history(3, 0, 10_000).await.unwrap().is_empty());
+    assert_eq!(db.latest_telemetry().await.unwrap(), batch(10));
 }
 
 /// Tasks with and without a reference: stored, found by reference, the reference unique and

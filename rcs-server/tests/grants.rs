@@ -249,3 +249,51 @@ async fn an_offline_agv_keeps_its_space_until_an_operator_clears_it() {
     b.stop().await;
     s.stop().await;
 }
+
+/// An AGV offline for longer than the telemetry history is kept still blocks its space after a
+/// restart: its last snapshot is kept apart from the history and never pruned. (And an AGV
+/// standing still writes one history row, not one a batch.) (Before: the
+/// restart restored the last snapshots from the history, and an AGV whose rows had all been
+/// pruned came back with no pose: its space was free.)
+#[tokio::test]
+async fn an_agv_offline_for_longer_than_the_history_still_blocks_its_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let a = reporting(
+        &s,
+        BackgroundAgv::spawn_at(&s.server, normal_agv(1), ack_all(), 3.5),
+        1,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(400)).await; // telemetry written
+    a.stop().await;
+    s.stop().await;
+    // a day and more later: the history pruned whole
+    let db = rcs_server::db::Db::open(&Config::for_tests(dir.path()).database_url())
+        .await
+        .unwrap();
+    // standing still, reporting the same at 10 Hz over two batches and more: one history row
+    let history = db.telemetry_history(1, 0, u64::MAX).await.unwrap();
+    assert_eq!(history.len(), 1, "{history:?}");
+    db.prune_telemetry(i64::MAX, i64::MAX).await.unwrap();
+    assert!(
+        db.telemetry_history(1, 0, u64::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    db.close().await;
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let b = reporting(
+        &s,
+        BackgroundAgv::spawn_at(&s.server, normal_agv(2), ack_all(), 15.5),
+        2,
+    )
+    .await;
+    assert_eq!(
+        denied(&b.request(circle(3.5, 1.25, 0.5, 5_000)).await),
+        Some((DenyReason::Occupied, 2_000))
+    );
+    b.stop().await;
+    s.stop().await;
+}
