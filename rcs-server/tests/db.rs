@@ -127,8 +127,8 @@ async fn lifecycle(db: &Db) {
     assert_eq!(db.enrolled_keys().await.unwrap()[0].public_key_pem, "PEM-C");
 }
 
-/// Telemetry batches larger than one statement (32 rows) and than one transaction (1,024 rows)
-/// are stored whole, every column in its place (the placeholders are `?` on SQLite, `$n` on
+/// Telemetry batches larger than one statement (32 rows on SQLite, 512 on PostgreSQL) and than
+/// one SQLite transaction (1,024 rows) are stored whole, every column in its place (the placeholders are `?` on SQLite, `$n` on
 /// PostgreSQL): each AGV's last snapshot replaced, never by an older one; the history appended,
 /// a row already stored skipped, not an error; pruning takes the oldest slice of the history
 /// only and never the last snapshots.
@@ -147,7 +147,8 @@ async fn telemetry(db: &Db) {
         charging: agv_id % 2 == 0,
         task_id: 40 + agv_id,
     };
-    // 10 batches of 1,100 AGVs (each two transactions of 35 and 3 statements a table)
+    // 10 batches of 1,100 AGVs (SQLite: two transactions a table, of 32 and 3 statements;
+    // PostgreSQL: one transaction, three statements a table)
     let batch =
         |t: u64| -> Vec<TelemetryRow> { (1..=1_100).map(|agv| row(agv, t * 100)).collect() };
     for t in 1..=10 {

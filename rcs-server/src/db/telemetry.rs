@@ -1,23 +1,28 @@
 //! Telemetry: each AGV's last snapshot (`telemetry_latest`, one row an AGV, what a restart
 //! restores) and the history of snapshots (`telemetry`, one row per AGV and batch in which its
-//! snapshot changed, pruned by age).
+//! snapshot changed, keyed by time then AGV so that a batch is appended and pruning takes from
+//! the start, pruned by age).
 
 use sqlx::Row;
 
 use super::{Db, TelemetryRow};
 
-/// Rows in one statement: 11 parameters a row. Kept small: sqlx's SQLite driver resolves each
-/// bound parameter by name, which costs in proportion to the statement's parameter count; with
-/// 1,000-row statements that lookup was a third of the server's CPU at 2,000 AGVs (perf). On
-/// SQLite the parameters are anonymous (`?`), which leaves SQLite no names to search: with
-/// `$n` the lookup was still 7 % of the server's instructions per status frame
-/// (scripts/callgrind-status).
-const STATEMENT_ROWS: usize = 32;
+/// Rows in one SQLite statement: 11 parameters a row. Kept small: sqlx's SQLite driver
+/// resolves each bound parameter by name, which costs in proportion to the statement's
+/// parameter count; with 1,000-row statements that lookup was a third of the server's CPU at
+/// 2,000 AGVs (perf). On SQLite the parameters are anonymous (`?`), which leaves SQLite no
+/// names to search: with `$n` the lookup was still 7 % of the server's instructions per status
+/// frame (scripts/callgrind-status).
+const SQLITE_STATEMENT_ROWS: usize = 32;
 
-/// Rows in one transaction. SQLite serves the server through one connection: a decision (a
-/// grant, a command) waits for the transaction in hand, so a batch of 10,000 AGVs is written
+/// Rows in one SQLite transaction. SQLite serves the server through one connection: a decision
+/// (a grant, a command) waits for the transaction in hand, so a batch of 10,000 AGVs is written
 /// as several short transactions, not one long one (docs/performance.md, "Telemetry").
-const TRANSACTION_ROWS: usize = 1_024;
+const SQLITE_TRANSACTION_ROWS: usize = 1_024;
+
+/// Rows in one PostgreSQL statement (5,632 parameters; at most 65,535): a statement is a round
+/// trip, and PostgreSQL has no per-name lookup.
+const POSTGRES_STATEMENT_ROWS: usize = 512;
 
 const COLUMNS: &str =
     "agv_id, at_ms, map_id, x, y, theta, state, battery_pct, navigation_mode, charging, task_id";
@@ -34,49 +39,75 @@ enum Table {
 impl Db {
     /// Writes a telemetry batch: `latest` replaces each AGV's last snapshot (one row an AGV; a
     /// row older than the stored one is not written), `history` is appended (a row already
-    /// stored is skipped). Transactions of at most 1,024 rows, the last snapshots first.
+    /// stored is skipped), the last snapshots first. On SQLite in transactions of at most
+    /// 1,024 rows (its one connection is shared with every decision); on PostgreSQL in one
+    /// transaction on a connection of its own, its commit not waited for on disk
+    /// (`synchronous_commit` off: a crash may lose the last batch, which write-behind telemetry
+    /// may anyway).
     pub async fn write_telemetry(
         &self,
         latest: &[TelemetryRow],
         history: &[TelemetryRow],
     ) -> Result<(), sqlx::Error> {
-        self.write_rows(Table::Latest, latest).await?;
-        self.write_rows(Table::History, history).await
+        if self.postgres {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SET LOCAL synchronous_commit TO OFF")
+                .execute(&mut *tx)
+                .await?;
+            self.write_rows(&mut tx, Table::Latest, latest, POSTGRES_STATEMENT_ROWS)
+                .await?;
+            self.write_rows(&mut tx, Table::History, history, POSTGRES_STATEMENT_ROWS)
+                .await?;
+            return tx.commit().await;
+        }
+        for (table, rows) in [(Table::Latest, latest), (Table::History, history)] {
+            for piece in rows.chunks(SQLITE_TRANSACTION_ROWS) {
+                let mut tx = self.pool.begin().await?;
+                self.write_rows(&mut tx, table, piece, SQLITE_STATEMENT_ROWS)
+                    .await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
     }
 
-    async fn write_rows(&self, table: Table, rows: &[TelemetryRow]) -> Result<(), sqlx::Error> {
+    /// Writes `rows` to `table` in statements of `per_statement` rows.
+    async fn write_rows(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        table: Table,
+        rows: &[TelemetryRow],
+        per_statement: usize,
+    ) -> Result<(), sqlx::Error> {
         if rows.is_empty() {
             return Ok(());
         }
         // The same text for every full statement: sqlx prepares it once per connection.
-        let full = self.insert_sql(table, STATEMENT_ROWS.min(rows.len()));
+        let full_rows = per_statement.min(rows.len());
+        let full = self.insert_sql(table, full_rows);
         let mut rest: Option<String> = None;
-        for piece in rows.chunks(TRANSACTION_ROWS) {
-            let mut tx = self.pool.begin().await?;
-            for chunk in piece.chunks(STATEMENT_ROWS) {
-                let sql = if chunk.len() == STATEMENT_ROWS.min(rows.len()) {
-                    &full
-                } else {
-                    rest.get_or_insert_with(|| self.insert_sql(table, chunk.len()))
-                };
-                let mut q = sqlx::query(sql);
-                for r in chunk {
-                    q = q
-                        .bind(i64::from(r.agv_id))
-                        .bind(r.at_ms as i64)
-                        .bind(i32::from(r.map_id))
-                        .bind(r.x)
-                        .bind(r.y)
-                        .bind(r.theta)
-                        .bind(i32::from(r.state))
-                        .bind(f64::from(r.battery_pct))
-                        .bind(i32::from(r.navigation_mode))
-                        .bind(i32::from(r.charging))
-                        .bind(i64::from(r.task_id));
-                }
-                q.execute(&mut *tx).await?;
+        for chunk in rows.chunks(per_statement) {
+            let sql = if chunk.len() == full_rows {
+                &full
+            } else {
+                rest.get_or_insert_with(|| self.insert_sql(table, chunk.len()))
+            };
+            let mut q = sqlx::query(sql);
+            for r in chunk {
+                q = q
+                    .bind(i64::from(r.agv_id))
+                    .bind(r.at_ms as i64)
+                    .bind(i32::from(r.map_id))
+                    .bind(r.x)
+                    .bind(r.y)
+                    .bind(r.theta)
+                    .bind(i32::from(r.state))
+                    .bind(f64::from(r.battery_pct))
+                    .bind(i32::from(r.navigation_mode))
+                    .bind(i32::from(r.charging))
+                    .bind(i64::from(r.task_id));
             }
-            tx.commit().await?;
+            q.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -116,7 +147,7 @@ impl Db {
                  charging = excluded.charging, task_id = excluded.task_id \
                  WHERE telemetry_latest.at_ms <= excluded.at_ms"
             }
-            Table::History => " ON CONFLICT (agv_id, at_ms) DO NOTHING",
+            Table::History => " ON CONFLICT (at_ms, agv_id) DO NOTHING",
         });
         sql
     }
@@ -131,7 +162,8 @@ impl Db {
         rows.iter().map(row).collect()
     }
 
-    /// The history of `agv_id` from `from_ms` up to (not including) `to_ms`, oldest first.
+    /// The history of `agv_id` from `from_ms` up to (not including) `to_ms`, oldest first: a
+    /// scan of that time range (of every AGV's rows in it).
     pub async fn telemetry_history(
         &self,
         agv_id: u32,
@@ -139,7 +171,7 @@ impl Db {
         to_ms: u64,
     ) -> Result<Vec<TelemetryRow>, sqlx::Error> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM telemetry WHERE agv_id = $1 AND at_ms >= $2 AND at_ms < $3 \
+            "SELECT {COLUMNS} FROM telemetry WHERE at_ms >= $2 AND at_ms < $3 AND agv_id = $1 \
              ORDER BY at_ms"
         ))
         .bind(i64::from(agv_id))
