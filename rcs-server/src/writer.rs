@@ -153,10 +153,11 @@ async fn flush_events(
     while let Ok(e) = log.try_recv() {
         events.push(e);
     }
-    for e in events.iter() {
-        if let Err(err) = shared.db.insert_event(e).await {
-            metrics.db_errors.inc();
-            tracing::warn!(error = %err, kind = %e.kind, "event not logged");
-        }
+    if events.is_empty() {
+        return;
+    }
+    if let Err(err) = shared.db.insert_events(events).await {
+        metrics.db_errors.inc();
+        tracing::warn!(error = %err, entries = events.len(), "event log entries not written");
     }
 }

@@ -72,6 +72,7 @@ async fn exercise(db: &Db) {
     db.close_session(1, "LinkTimeout", 20).await.unwrap();
     tasks(db).await;
     telemetry(db).await;
+    event_log(db).await;
     lifecycle(db).await;
 }
 
@@ -182,6 +183,30 @@ async fn telemetry(db: &Db) {
     assert_eq!(db.prune_telemetry(5_000, 10_000).await.unwrap(), 4 * 1_100);
     assert!(db.telemetry_history(3, 0, 10_000).await.unwrap().is_empty());
     assert_eq!(db.latest_telemetry().await.unwrap(), batch(10));
+}
+
+/// Event log entries written in bulk (more than one statement and than one transaction) are
+/// all stored, in order, every column in its place.
+async fn event_log(db: &Db) {
+    use rcs_server::db::EventRow;
+    let entry = |seq: i64| EventRow {
+        at_ms: 1_000 + seq / 10,
+        seq,
+        actor: format!("agv:{}", seq % 97),
+        kind: if seq % 2 == 0 {
+            "agv.online"
+        } else {
+            "agv.state"
+        }
+        .into(),
+        detail: format!(r#"{{"n":{seq}}}"#),
+    };
+    let all: Vec<EventRow> = (1..=1_100).map(entry).collect();
+    db.insert_events(&all).await.unwrap();
+    let mut stored = db.events(5_000).await.unwrap();
+    stored.retain(|e| e.detail.starts_with(r#"{"n":"#));
+    stored.reverse();
+    assert_eq!(stored, all);
 }
 
 /// Tasks with and without a reference: stored, found by reference, the reference unique and
