@@ -52,7 +52,9 @@ pub async fn run(
                 .db
                 .prune_telemetry(
                     now.saturating_sub(retention_ms).min(i64::MAX as u64) as i64,
-                    (period_ms * PRUNE_SPAN_BATCHES) as i64,
+                    period_ms
+                        .saturating_mul(PRUNE_SPAN_BATCHES)
+                        .min(i64::MAX as u64) as i64,
                 )
                 .await
             {
