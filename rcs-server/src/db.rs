@@ -421,34 +421,29 @@ impl Db {
     }
 
     /// Appends log entries in order: statements of 32 entries, transactions of at most 1,024
-    /// (the write-behind writer's queue: one entry a statement, a connection storm of 10,000
-    /// AGVs queued more than it wrote and entries were dropped).
+    /// (the write-behind writer's queue; written one entry a transaction, a connection storm of
+    /// 10,000 AGVs queued more than it wrote and entries were dropped).
     pub async fn insert_events(&self, events: &[EventRow]) -> Result<(), sqlx::Error> {
         const STATEMENT: usize = 32;
+        let statement = |n: usize| {
+            let mut sql =
+                String::from("INSERT INTO events (at_ms, seq, actor, kind, detail) VALUES ");
+            self.push_values(&mut sql, n, 5);
+            sql
+        };
+        // The same text for every full statement: sqlx prepares it once per connection.
+        let full = statement(STATEMENT);
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
             for chunk in piece.chunks(STATEMENT) {
-                let mut sql =
-                    String::from("INSERT INTO events (at_ms, seq, actor, kind, detail) VALUES ");
-                for i in 0..chunk.len() {
-                    if i > 0 {
-                        sql.push(',');
-                    }
-                    if self.postgres {
-                        let b = i * 5;
-                        sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, ${})",
-                            b + 1,
-                            b + 2,
-                            b + 3,
-                            b + 4,
-                            b + 5
-                        ));
-                    } else {
-                        sql.push_str("(?, ?, ?, ?, ?)");
-                    }
-                }
-                let mut q = sqlx::query(&sql);
+                let rest;
+                let sql = if chunk.len() == STATEMENT {
+                    &full
+                } else {
+                    rest = statement(chunk.len());
+                    &rest
+                };
+                let mut q = sqlx::query(sql);
                 for e in chunk {
                     q = q
                         .bind(e.at_ms)
@@ -462,6 +457,27 @@ impl Db {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// Appends the `VALUES` list of a statement inserting `rows` rows of `columns` columns:
+    /// `$1, $2, …` on PostgreSQL, anonymous `?` on SQLite (sqlx's SQLite driver looks each named
+    /// parameter up by name: docs/performance.md).
+    fn push_values(&self, sql: &mut String, rows: usize, columns: usize) {
+        use std::fmt::Write;
+        for i in 0..rows {
+            sql.push_str(if i > 0 { ",(" } else { "(" });
+            for j in 1..=columns {
+                if j > 1 {
+                    sql.push(',');
+                }
+                if self.postgres {
+                    let _ = write!(sql, "${}", i * columns + j);
+                } else {
+                    sql.push('?');
+                }
+            }
+            sql.push(')');
+        }
     }
 
     /// The latest `limit` log entries, newest first.

@@ -119,25 +119,7 @@ impl Db {
             Table::History => "telemetry",
         };
         let mut sql = format!("INSERT INTO {name} ({COLUMNS}) VALUES ");
-        for i in 0..n {
-            let b = i * 11;
-            if i > 0 {
-                sql.push(',');
-            }
-            sql.push('(');
-            for j in 1..=11 {
-                if j > 1 {
-                    sql.push(',');
-                }
-                if self.postgres {
-                    sql.push('$');
-                    sql.push_str(&(b + j).to_string());
-                } else {
-                    sql.push('?');
-                }
-            }
-            sql.push(')');
-        }
+        self.push_values(&mut sql, n, 11);
         sql.push_str(match table {
             Table::Latest => {
                 " ON CONFLICT (agv_id) DO UPDATE SET at_ms = excluded.at_ms, \
