@@ -35,7 +35,10 @@ use server::process::Instance;
 
 const TOKEN: &str = "cluster-test-token";
 const AGVS: usize = 10;
-const LEASE_MS: u64 = 1_000;
+/// Long enough that an instance starved of CPU on a 2-core CI machine (two debug-build
+/// servers, the fleet and PostgreSQL) rarely misses a renewal; the tests still tolerate b
+/// retaking its own lease after a missed one.
+const LEASE_MS: u64 = 2_000;
 
 /// The two tests share the machine's cores: one at a time, so leases are not lost to a starved
 /// scheduler.
@@ -335,6 +338,20 @@ async fn the_standby_takes_over_from_a_killed_active_instance_and_nothing_is_los
     server::postgres::drop(&url).await;
 }
 
+/// The lines of `instance`'s log about its lease, headed by its name.
+fn lease_lines(instance: &Instance) -> String {
+    let log = instance.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("lease") || l.contains("stepping") || l.contains("active"))
+        .collect();
+    format!(
+        "--- {} log, lease lines ---\n{}",
+        instance.name,
+        lines.join("\n")
+    )
+}
+
 /// Records every committed write to the decision tables (who wrote it: the connection's
 /// `application_name`; under which lease epoch; when, by the database's clock) and every
 /// change of the lease's epoch.
@@ -427,8 +444,8 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     assert_fleet_whole(&report);
     assert_tasks_known(&b, &report).await;
     let (a_now, b_now) = (a.cluster().await.unwrap(), b.cluster().await.unwrap());
-    assert_eq!(b_now["role"], "active", "b stayed active: {b_now}");
-    assert_eq!(b_now["epoch"].as_i64(), Some(epoch + 1), "{b_now}");
+    assert_eq!(b_now["role"], "active", "b is active: {b_now}");
+    assert_eq!(b_now["holder"]["id"], "b", "{b_now}");
     assert_eq!(
         (a_now["role"].as_str(), a_now["terms"].as_u64()),
         (Some("standby"), Some(1)),
@@ -446,6 +463,29 @@ async fn a_paused_active_instance_resumes_as_a_zombie_and_steps_down_without_act
     // and wrote no decision after b took over: every row it wrote was under its own epoch,
     // before the takeover
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    // every term after the takeover was b's: b may have missed a renewal on a starved
+    // machine and taken its own lease again (a new epoch, its AGVs reconnecting), which
+    // is allowed; a never held the lease again
+    let terms: Vec<(i64, String)> =
+        sqlx::query_as("SELECT epoch, holder FROM epoch_audit WHERE epoch > $1 ORDER BY at")
+            .bind(epoch)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(terms.first().map(|t| t.0), Some(epoch + 1), "{terms:?}");
+    assert!(
+        terms.iter().all(|(_, holder)| holder == "b"),
+        "only b held the lease after the takeover: {terms:?}\n{}\n{}",
+        lease_lines(&b),
+        lease_lines(&a)
+    );
+    if terms.len() > 1 {
+        eprintln!(
+            "b took its lease again {} time(s) (a renewal missed on a starved machine):\n{}",
+            terms.len() - 1,
+            lease_lines(&b)
+        );
+    }
     let takeover: i64 = sqlx::query("SELECT at FROM epoch_audit WHERE epoch = $1")
         .bind(epoch + 1)
         .fetch_one(&pool)
