@@ -49,7 +49,7 @@ pub struct Target {
 }
 
 /// How many AGV ids from [`Target::first_id`] the suite uses.
-pub const IDS_USED: u32 = 23;
+pub const IDS_USED: u32 = 24;
 
 /// How long the clean-up waits for the suite's AGVs to go offline and their grants to end.
 const CLEAN_UP_WITHIN: Duration = Duration::from_secs(20);
@@ -412,6 +412,66 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
                 .await;
             if c.session.is_closed() || c.closed_by_peer {
                 return Err(format!("link dropped: {:?}", c.events));
+            }
+            Ok(())
+        }
+    );
+
+    check!(
+        "4.1, 6.11",
+        "a streaming AGV is answered on the report that asks and needs no heartbeat",
+        async {
+            let mut c = Client::connect(target, normal(id(23))).await?;
+            c.establish().await?;
+            let timeout = c
+                .events
+                .iter()
+                .find_map(|e| match e {
+                    AgvEvent::Configured(cfg) => Some(u64::from(cfg.link_timeout_ms)),
+                    _ => None,
+                })
+                .unwrap_or(5000);
+            let sent_before = c.sent.len();
+            // reports at 10 Hz past the link timeout: the session asks on one report a
+            // heartbeat period; an RCS that does not answer gets heartbeats instead
+            let until = Instant::now() + Duration::from_millis(timeout + 1000);
+            while Instant::now() < until && !c.session.is_closed() && !c.closed_by_peer {
+                c.session
+                    .send(now_ms(), status(1.0, 1.0), false)
+                    .map_err(|e| e.to_string())?;
+                c.pump(Duration::from_millis(100), |_| false).await;
+            }
+            if c.session.is_closed() || c.closed_by_peer {
+                return Err(format!("link dropped: {:?}", c.events));
+            }
+            let (mut asked, mut heartbeats) = (0, 0);
+            for f in &c.sent[sent_before..] {
+                let mut buf = BytesMut::from(&f[..]);
+                let Ok(Some(frame)) = FrameDecoder::default().decode(&mut buf) else {
+                    continue;
+                };
+                match frame.header.message_type {
+                    MessageType::HEARTBEAT => heartbeats += 1,
+                    MessageType::STATUS_REPORT
+                        if frame.header.flags.contains(Flags::ACK_REQUESTED) =>
+                    {
+                        asked += 1
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(e) = c
+                .events
+                .iter()
+                .find(|e| matches!(e, AgvEvent::PeerError { .. }))
+            {
+                return Err(format!("{e:?}"));
+            }
+            if asked == 0 || heartbeats > 0 {
+                return Err(format!(
+                    "{asked} reports asked for an answer, {heartbeats} heartbeats followed: \
+                     the RCS leaves a StatusReport with ACK_REQUESTED unanswered (4.3)"
+                ));
             }
             Ok(())
         }

@@ -203,7 +203,7 @@ struct ConformanceArgs {
     /// Admin API token.
     #[arg(long, env = "RCS_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
-    /// AGV ids the suite may use start here (it uses 23). Use a range no AGV of the site has:
+    /// AGV ids the suite may use start here (it uses 24). Use a range no AGV of the site has:
     /// the suite's AGVs are decommissioned at the end (with `--api`).
     #[arg(long, default_value_t = 60_000)]
     first_id: u32,

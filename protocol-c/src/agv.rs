@@ -203,8 +203,9 @@ impl RcsAgv {
         session!(&self.inner, s => s.is_closed())
     }
 
-    /// Sends a message of this AGV; with `ack_requested` it is resent until answered. Returns
-    /// its sequence number.
+    /// Sends a message of this AGV; with `ack_requested` it is resent until answered (a status
+    /// report never is; one asks by itself when the AGV has heard nothing for three quarters
+    /// of a heartbeat period). Returns its sequence number.
     pub fn send(&mut self, now: u64, message: Message, ack_requested: bool) -> Result<u32, Error> {
         Ok(session!(&mut self.inner, s => s.send(now, message, ack_requested))?)
     }

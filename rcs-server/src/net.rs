@@ -233,11 +233,11 @@ impl<'a> Connection<'a> {
                 // asynchronous handler (which moves the event through its future).
                 if let RcsEvent::Message {
                     seq,
+                    ack_requested,
                     message: Message::StatusReport(status),
-                    ..
                 } = &mut event
                 {
-                    self.on_status(now_ms(), *seq, status);
+                    self.on_status(now_ms(), *seq, *ack_requested, status);
                     if let RcsEvent::Message { message, .. } = event {
                         self.session.recycle(message);
                     }
@@ -356,8 +356,10 @@ impl<'a> Connection<'a> {
 
     /// A status report: the hot path, synchronous, the report used where it lies in its event
     /// and swapped with the fleet's. On return `status` holds what the caller gives back to
-    /// the session (`recycle`).
-    fn on_status(&mut self, now: u64, seq: u32, status: &mut StatusReport) {
+    /// the session (`recycle`). One that asks for an answer (`ack_requested`: an AGV streaming
+    /// reports asks about once a heartbeat period instead of sending a Heartbeat,
+    /// docs/protocol.md 4.1) is answered with an Ack once taken.
+    fn on_status(&mut self, now: u64, seq: u32, ack_requested: bool, status: &mut StatusReport) {
         let shared = self.shared;
         let received = std::time::Instant::now();
         shared.faults.on_status(self.agv_id);
@@ -383,6 +385,11 @@ impl<'a> Connection<'a> {
                 status.map_id = last.map_id;
                 status.pose = last.pose;
             }
+        }
+        if ack_requested {
+            let _ = self
+                .session
+                .ack(now, seq, MessageType::STATUS_REPORT, ResultCode::Ok);
         }
         crate::grants::on_status(shared, self.agv_id, self.session_id, status, received);
         // What this report can tell: the AGV after every command answered before it.
@@ -551,10 +558,10 @@ impl<'a> Connection<'a> {
             }
             RcsEvent::Message {
                 seq,
+                ack_requested,
                 message: Message::StatusReport(mut status),
-                ..
             } => {
-                self.on_status(now, seq, &mut status);
+                self.on_status(now, seq, ack_requested, &mut status);
                 self.session.recycle(Message::StatusReport(status));
             }
             RcsEvent::Message {

@@ -708,3 +708,57 @@ async fn invalid_agv_ids_policies_token_names_and_audit_limits_are_refused() {
     assert_eq!(answer.as_array().unwrap().len(), 2, "{answer}");
     s.stop().await;
 }
+
+/// A status report sent with ACK_REQUESTED (how an AGV streaming reports hears the RCS instead
+/// of sending heartbeats, docs/protocol.md 4.1) is answered with an Ack once taken; one refused
+/// (a pose off the site's maps) with an Error only.
+#[tokio::test]
+async fn a_report_that_asks_is_answered_and_a_refused_one_gets_only_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    let state = s.server.state.clone();
+    let mut stream = TcpStream::connect(s.server.agv_addr).await.unwrap();
+    let mut wire = access_frame(31, 1);
+    wire.extend_from_slice(&frame(
+        &support::registration().into(),
+        Flags::ACK_REQUESTED,
+        2,
+        31,
+    ));
+    stream.write_all(&wire).await.unwrap();
+    eventually("AGV 31 registered", || {
+        state.fleet.get(31).is_some_and(|v| v.registered)
+    })
+    .await;
+    let on_map = support::status_at(6.0, AgvState::Idle);
+    let mut off_map = on_map.clone();
+    if let Message::StatusReport(r) = &mut off_map {
+        r.pose.y = 1000.0;
+    }
+    let mut wire = frame(&on_map, Flags::ACK_REQUESTED, 3, 31);
+    wire.extend_from_slice(&frame(&off_map, Flags::ACK_REQUESTED, 4, 31));
+    stream.write_all(&wire).await.unwrap();
+    let (messages, _) = read_messages(&mut stream, Duration::from_secs(2)).await;
+    let answers = |seq: u32| {
+        messages
+            .iter()
+            .filter(|m| match m {
+                Message::Ack(a) => a.request_seq == seq,
+                Message::ErrorReport(e) => e.request_seq == seq,
+                _ => false,
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        matches!(&answers(3)[..], [Message::Ack(a)]
+            if a.request_type == MessageType::STATUS_REPORT && a.result == ResultCode::Ok),
+        "{messages:?}"
+    );
+    assert!(
+        matches!(&answers(4)[..], [Message::ErrorReport(e)] if e.code == ErrorCode::InvalidField),
+        "{messages:?}"
+    );
+    assert!(state.fleet.get(31).unwrap().status.is_some());
+    s.stop().await;
+}

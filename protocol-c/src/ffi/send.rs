@@ -33,7 +33,10 @@ unsafe fn send(
 }
 
 /// Sends a status report (every `status_period_ms` of the configuration, and at once on a
-/// change of state). `*seq` (if not NULL) receives its sequence number.
+/// change of state). `*seq` (if not NULL) receives its sequence number. A report sent when the
+/// AGV has heard nothing from the RCS for three quarters of a heartbeat period asks for an
+/// answer, which the session takes itself: an AGV streaming reports sends no heartbeat
+/// (docs/protocol.md 4.1). A report is never resent.
 ///
 /// # Safety
 /// `agv` must be NULL or a live session; `report` must point to an `RcsStatusReport` whose

@@ -15,6 +15,67 @@ use crate::message::{
 };
 use crate::types::{CloseReason, ResultCode};
 
+/// The status reports that asked the RCS for an answer (docs/protocol.md 4.1): an AGV that
+/// has heard nothing for three quarters of a heartbeat period asks on its next report, so an
+/// AGV streaming reports hears the RCS before its heartbeat would be due and sends none. An
+/// RCS that leaves [`Questions::GIVE_UP`] questions in a row unanswered is asked no more in the
+/// session: the heartbeats, whose timer never changed, carry the link as before.
+#[derive(Debug, Default)]
+struct Questions {
+    /// The latest questions' sequence numbers (their Acks are the session's own).
+    recent: [u32; 4],
+    /// Where the next one goes in `recent`.
+    next: usize,
+    /// When the last one went out.
+    last: u64,
+    /// Whether the last one is still unanswered.
+    awaiting: bool,
+    /// Questions in a row that went unanswered.
+    missed: u8,
+}
+
+impl Questions {
+    /// Unanswered questions in a row after which the session asks no more.
+    const GIVE_UP: u8 = 3;
+
+    /// Whether a report sent at `now` asks, given the heartbeat period and when the AGV last
+    /// heard the RCS; if so, it counts as sent (its sequence number follows in [`Self::sent`]).
+    fn ask(&mut self, now: u64, period: u64, last_rx: u64) -> bool {
+        let quiet = period - period / 4;
+        if self.missed >= Self::GIVE_UP || now < (last_rx + quiet).max(self.last + quiet) {
+            return false;
+        }
+        if self.awaiting {
+            self.missed += 1;
+            self.awaiting = false;
+            if self.missed >= Self::GIVE_UP {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The report that asked went out as `seq` at `now`.
+    fn sent(&mut self, now: u64, seq: u32) {
+        self.recent[self.next] = seq;
+        self.next = (self.next + 1) % self.recent.len();
+        self.last = now;
+        self.awaiting = true;
+    }
+
+    /// Whether `ack` answers a question (then it is taken: the RCS answers).
+    fn answered(&mut self, ack: &Ack) -> bool {
+        let ours = ack.request_type == MessageType::STATUS_REPORT
+            && ack.request_seq != 0
+            && self.recent.contains(&ack.request_seq);
+        if ours {
+            self.awaiting = false;
+            self.missed = 0;
+        }
+        ours
+    }
+}
+
 #[derive(Debug)]
 enum State {
     Idle,
@@ -37,6 +98,8 @@ pub struct AgvSession<K: AgvCrypto> {
     connected_at: u64,
     /// When the last Heartbeat went out.
     last_heartbeat: u64,
+    /// How a streaming AGV hears the RCS without heartbeats (docs/protocol.md 4.1).
+    questions: Questions,
     events: VecDeque<AgvEvent>,
     rcs_addresses: Vec<RcsAddress>,
     redirect: Option<RcsAddress>,
@@ -64,6 +127,7 @@ impl<K: AgvCrypto> AgvSession<K> {
             transcript: Transcript::default(),
             connected_at: now,
             last_heartbeat: now,
+            questions: Questions::default(),
             events: VecDeque::new(),
             rcs_addresses: Vec::new(),
             redirect: None,
@@ -134,7 +198,13 @@ impl<K: AgvCrypto> AgvSession<K> {
     }
 
     /// Sends a message (status report, progress, a request such as a SpaceRequest). Requests
-    /// that need an answer go with `ack_requested` and are resent until answered.
+    /// that need an answer go with `ack_requested` and are resent until answered (a
+    /// StatusReport never is: the next one replaces it).
+    ///
+    /// A StatusReport sent when the AGV has heard nothing from the RCS for three quarters of a
+    /// heartbeat period asks for an answer by itself (ACK_REQUESTED): the RCS's Ack, which the
+    /// session takes (no event), is what the AGV hears, so an AGV streaming reports sends no
+    /// Heartbeat (docs/protocol.md 4.1).
     pub fn send(
         &mut self,
         now: u64,
@@ -144,12 +214,21 @@ impl<K: AgvCrypto> AgvSession<K> {
         if !self.is_established() {
             return Err(SessionError::NotEstablished);
         }
-        let flags = if ack_requested {
+        let question = !ack_requested
+            && matches!(message, Message::StatusReport(_))
+            && self
+                .questions
+                .ask(now, self.link.config.heartbeat_period_ms, self.link.last_rx);
+        let flags = if ack_requested || question {
             Flags::ACK_REQUESTED
         } else {
             Flags::NONE
         };
-        self.link.send(now, &message, flags)
+        let seq = self.link.send(now, &message, flags)?;
+        if question {
+            self.questions.sent(now, seq);
+        }
+        Ok(seq)
     }
 
     /// Answers command `request_seq` of type `request_type` with an Ack and `result`.
@@ -240,6 +319,8 @@ impl<K: AgvCrypto> AgvSession<K> {
                 }
             }
             (_, Message::HeartbeatAck(_)) => {}
+            // The answer to a report that asked to hear the RCS: like a HeartbeatAck.
+            (_, Message::Ack(ack)) if self.questions.answered(&ack) => {}
             (_, Message::ErrorReport(e)) => {
                 self.link.answered(e.request_seq);
                 self.events.push_back(AgvEvent::PeerError {
@@ -365,7 +446,8 @@ impl<K: AgvCrypto> AgvSession<K> {
             }
         } else if now >= self.next_heartbeat() {
             // Sent when the AGV has sent nothing, or heard nothing, for a heartbeat period: an
-            // AGV streaming status reports (which need no answer) still hears the RCS.
+            // AGV streaming status reports hears the RCS through the reports that ask
+            // (`Questions`) before it is due, and sends none.
             self.last_heartbeat = now;
             let _ = self
                 .link

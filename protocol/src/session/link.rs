@@ -225,7 +225,8 @@ impl<C: ChannelCrypto> Link<C> {
         super::pop_bounded(&mut self.out)
     }
 
-    /// Sends `message`; a command (ACK_REQUESTED without RESPONSE) is tracked until answered.
+    /// Sends `message`; a command (ACK_REQUESTED without RESPONSE) is tracked until answered,
+    /// except a Heartbeat or a StatusReport (the next one replaces it: never resent).
     pub(super) fn send(
         &mut self,
         now: u64,
@@ -234,7 +235,8 @@ impl<C: ChannelCrypto> Link<C> {
     ) -> Result<u32, SessionError> {
         let tracked = flags.contains(Flags::ACK_REQUESTED)
             && !flags.contains(Flags::RESPONSE)
-            && message.message_type() != MessageType::HEARTBEAT;
+            && message.message_type() != MessageType::HEARTBEAT
+            && message.message_type() != MessageType::STATUS_REPORT;
         if tracked && self.pending.len() >= self.config.max_pending {
             return Err(SessionError::Busy);
         }

@@ -686,6 +686,13 @@ pub fn all() -> Vec<Sample> {
             header(MessageType::STATUS_REPORT, none, 50, 30_000),
             status_report().into(),
         ),
+        // the report of an AGV that has heard nothing for a heartbeat period asks for an
+        // answer (docs/protocol.md 4.1)
+        s(
+            "status_report_asking",
+            header(MessageType::STATUS_REPORT, ack, 60, 31_000),
+            status_report().into(),
+        ),
         s(
             "operation_report",
             header(MessageType::OPERATION_REPORT, none, 51, 60_000),
@@ -710,6 +717,17 @@ pub fn all() -> Vec<Sample> {
             Ack {
                 request_seq: 7,
                 request_type: MessageType::MOTION_COMMAND,
+                result: ResultCode::Ok,
+                detail: String::new(),
+            }
+            .into(),
+        ),
+        s(
+            "status_ack",
+            header(MessageType::ACK, resp, 53, 31_002),
+            Ack {
+                request_seq: 60,
+                request_type: MessageType::STATUS_REPORT,
                 result: ResultCode::Ok,
                 detail: String::new(),
             }
