@@ -196,6 +196,17 @@ impl<K: AgvCrypto> Client<K> {
         }
     }
 
+    /// The link timeout the RCS's configuration push gave (5 s, the default, before one).
+    fn link_timeout(&self) -> u64 {
+        self.events
+            .iter()
+            .find_map(|e| match e {
+                AgvEvent::Configured(cfg) => Some(u64::from(cfg.link_timeout_ms)),
+                _ => None,
+            })
+            .unwrap_or(5000)
+    }
+
     fn peer_error(&self, code: ErrorCode) -> bool {
         self.events
             .iter()
@@ -400,14 +411,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         async {
             let mut c = Client::connect(target, normal(id(2))).await?;
             c.establish().await?;
-            let timeout = c
-                .events
-                .iter()
-                .find_map(|e| match e {
-                    AgvEvent::Configured(cfg) => Some(u64::from(cfg.link_timeout_ms)),
-                    _ => None,
-                })
-                .unwrap_or(5000);
+            let timeout = c.link_timeout();
             c.pump(Duration::from_millis(timeout + 1000), |_| false)
                 .await;
             if c.session.is_closed() || c.closed_by_peer {
@@ -423,14 +427,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         async {
             let mut c = Client::connect(target, normal(id(23))).await?;
             c.establish().await?;
-            let timeout = c
-                .events
-                .iter()
-                .find_map(|e| match e {
-                    AgvEvent::Configured(cfg) => Some(u64::from(cfg.link_timeout_ms)),
-                    _ => None,
-                })
-                .unwrap_or(5000);
+            let timeout = c.link_timeout();
             let sent_before = c.sent.len();
             // reports at 10 Hz past the link timeout: the session asks on one report a
             // heartbeat period; an RCS that does not answer gets heartbeats instead

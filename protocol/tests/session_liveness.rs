@@ -16,62 +16,10 @@ use protocol::session::{
 };
 use protocol::types::*;
 
-const AGV: u32 = 1001;
-const T0: u64 = 1_764_000_000_000;
+use samples::AGV;
+use samples::T0;
+/// The samples' configuration push: status every 100 ms, heartbeat every 1 s, link timeout 3 s.
 const HEARTBEAT_MS: u64 = 1000;
-
-fn config_push() -> ConfigPush {
-    ConfigPush {
-        config_version: 1,
-        status_period_ms: 100,
-        heartbeat_period_ms: HEARTBEAT_MS as u32,
-        link_timeout_ms: 3000,
-        operation_report_period_s: 0,
-        alarms: AlarmParams {
-            battery_low_pct: 20.0,
-            battery_critical_pct: 10.0,
-            min_localisation_quality: 50,
-            max_path_deviation: 0.2,
-        },
-        max_linear_speed: 1.5,
-        max_angular_speed: 1.0,
-        extensions: vec![],
-    }
-}
-
-fn registration() -> RegisterRequest {
-    RegisterRequest {
-        agv_type: AgvType::Jacking,
-        vendor: "Acme".into(),
-        model: "J1".into(),
-        serial: "S1".into(),
-        firmware: "1.0".into(),
-        footprint: Footprint {
-            front: 0.5,
-            rear: 0.5,
-            left: 0.4,
-            right: 0.4,
-            height: 0.3,
-        },
-        speeds: SpeedLimits {
-            forward: 1.5,
-            reverse: 0.5,
-            lateral: 0.0,
-            angular: 1.0,
-            acceleration: 0.5,
-            deceleration: 1.0,
-        },
-        load_capacity_kg: 500.0,
-        navigation_modes: vec![NavigationMode::Slam],
-        maps: vec![],
-        actuators: vec![],
-        battery: BatteryInfo {
-            capacity_wh: 1000.0,
-            nominal_voltage: 48.0,
-        },
-        extensions: vec![],
-    }
-}
 
 /// What went from the AGV to the RCS, by kind.
 #[derive(Debug, Default)]
@@ -100,14 +48,14 @@ impl Pair {
             AccessMode::Normal,
             SecureProfile::Guide,
             None,
-            registration(),
+            samples::register_request(),
             T0,
         );
         let rcs = RcsSession::new(
             SessionConfig::default(),
             RcsPolicy::default(),
             NoCrypto,
-            config_push(),
+            samples::config_push(),
             7,
             T0,
         );

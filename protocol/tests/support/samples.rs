@@ -163,7 +163,8 @@ pub fn motion_command() -> MotionCommand {
     }
 }
 
-fn register_request() -> RegisterRequest {
+/// The registration of the samples' AGV.
+pub fn register_request() -> RegisterRequest {
     RegisterRequest {
         agv_type: AgvType::Forklift,
         vendor: "Acme".into(),
