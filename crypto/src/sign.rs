@@ -13,9 +13,9 @@ use sm2::elliptic_curve::Generate;
 use sm2::elliptic_curve::bigint::ArrayEncoding;
 use sm2::elliptic_curve::group::Group;
 use sm2::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime, Reduce};
-use sm2::elliptic_curve::point::AffineCoordinates;
+use sm2::elliptic_curve::point::{AffineCoordinates, DecompressPoint};
 use sm2::elliptic_curve::sec1::ToSec1Point;
-use sm2::elliptic_curve::subtle::ConstantTimeEq;
+use sm2::elliptic_curve::subtle::{Choice, ConstantTimeEq};
 use sm2::elliptic_curve::{Curve, PrimeField};
 use sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretKey, Sm2, U256};
 use zeroize::Zeroize;
@@ -276,8 +276,9 @@ impl VerifyingKey {
 const P_MINUS_N: U256 =
     U256::from_be_hex("000000000000000000000000000000008dfc2093de39fad5ac440bf6c62abedc");
 /// The group's order `n`.
-const ORDER: U256 =
-    U256::from_be_hex("fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123");
+fn order() -> U256 {
+    <Sm2 as Curve>::ORDER.get()
+}
 
 /// The last step of a verification: `(e + x(P)) mod n == r` for the sum point `P`.
 ///
@@ -287,15 +288,13 @@ const ORDER: U256 =
 /// `±A`, and `P` is one of them exactly when its x coordinate is the candidate (projective
 /// comparison: no inversion). Everything here is public, so variable time is fine.
 fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error> {
-    use sm2::elliptic_curve::point::DecompressPoint;
     if bool::from(point.is_identity()) {
         return Err(Error::BadSignature);
     }
     let c = *r - *e;
     let c_bytes = c.to_bytes();
     let has_x = |x: &FieldBytes| {
-        let candidate: Option<AffinePoint> =
-            AffinePoint::decompress(x, sm2::elliptic_curve::subtle::Choice::from(0)).into();
+        let candidate: Option<AffinePoint> = AffinePoint::decompress(x, Choice::from(0)).into();
         candidate.is_some_and(|a| {
             let a = ProjectivePoint::from(a);
             *point == a || *point == -a
@@ -306,7 +305,7 @@ fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error>
     }
     let c_int = U256::from_be_slice(&c_bytes);
     if c_int < P_MINUS_N {
-        let x = c_int.wrapping_add(&ORDER).to_be_byte_array();
+        let x = c_int.wrapping_add(&order()).to_be_byte_array();
         if has_x(&x) {
             return Ok(());
         }
@@ -475,9 +474,6 @@ pub fn mul_generator_vartime(s: &Scalar) -> ProjectivePoint {
 
 #[cfg(test)]
 mod tests {
-    use sm2::elliptic_curve::point::DecompressPoint;
-    use sm2::elliptic_curve::subtle::Choice;
-
     use super::*;
 
     /// The affine x coordinate's residue modulo `n`, the slow way.
@@ -489,9 +485,9 @@ mod tests {
     fn the_constants_are_sm2s() {
         let p =
             U256::from_be_hex("fffffffeffffffffffffffffffffffffffffffff00000000ffffffffffffffff");
-        assert_eq!(p.wrapping_sub(&ORDER), P_MINUS_N);
+        assert_eq!(p.wrapping_sub(&order()), P_MINUS_N);
         assert_eq!(
-            Scalar::from_repr(ORDER.wrapping_sub(&U256::ONE).to_be_byte_array())
+            Scalar::from_repr(order().wrapping_sub(&U256::ONE).to_be_byte_array())
                 .into_option()
                 .map(|s| s + Scalar::ONE),
             Some(Scalar::ZERO),
@@ -520,7 +516,7 @@ mod tests {
     #[test]
     fn an_x_coordinate_above_the_order_is_found_as_c_plus_n() {
         // the first x at or above n that is on the curve: its residue is x − n
-        let mut x = ORDER;
+        let mut x = order();
         let point = loop {
             let bytes = x.to_be_byte_array();
             if let Some(a) =
@@ -533,7 +529,7 @@ mod tests {
         let residue = x_mod_n(&point);
         assert_eq!(
             U256::from_be_slice(&residue.to_bytes()),
-            x.wrapping_sub(&ORDER)
+            x.wrapping_sub(&order())
         );
         let e = Scalar::from(12_345u64);
         assert!(check_r(&point, &e, &(e + residue)).is_ok());
