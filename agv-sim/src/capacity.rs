@@ -20,7 +20,11 @@
 //! The server and the fleet can be pinned to CPUs (`taskset`): the server's core count is what
 //! the per-core figures are per. A size the server cannot carry (its cores at least 90 % busy,
 //! or not every AGV online in time) ends that mode's series. For the secure modes the bound
-//! their cryptography sets is measured on the server's CPUs in the same run ([`bound`]). Rows go to `capacity.csv`; [`plot`] draws them.
+//! their cryptography sets is measured on the server's CPUs in the same run ([`bound`]) twice:
+//! on an idle machine with one AGV's frames, before the mode's first size, and under the run's
+//! conditions, after each window (the fleet's frames, a key per AGV, opened while the fleet
+//! keeps running beside them and the server is paused). Rows go to `capacity.csv`; [`plot`]
+//! draws them.
 
 pub mod bound;
 pub mod plot;
@@ -147,8 +151,16 @@ pub struct Row {
     pub server_errors: u64,
     /// Secure modes: µs to open one status frame of the profile in a tight loop on the
     /// server's CPUs, measured in the same run ([`bound`]); 0 in normal mode. Its ratio to
-    /// `cpu_us_per_frame` is the share of the crypto bound the server reaches.
+    /// `cpu_us_per_frame` is the share of the crypto bound the server reaches. The frames of
+    /// one AGV: one key, its verifier's table hot in the caches.
     pub open_us: f64,
+    /// The same bound under the run's conditions: the frames of `agvs` AGVs in turn, each with
+    /// its own keys (their verifiers' tables competing for the caches, as in the server),
+    /// opened on the server's CPUs right after the window while the fleet keeps running beside
+    /// them (the server paused meanwhile), so the fleet's own cryptography on the other CPUs
+    /// weighs on it as it weighed on the server; 0 in normal mode and in rows of CSVs written
+    /// before it was measured.
+    pub open_fleet_us: f64,
     /// `ok`; `fleet-bound` (the fleet could not send its full rate while the server had CPU
     /// to spare: the per-frame figures stand); `saturated` (the server's cores were busy, at
     /// least 90 %: this size is its limit); `not-online` (not every AGV came online in time).
@@ -156,13 +168,13 @@ pub struct Row {
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,verdict";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -183,16 +195,19 @@ impl Row {
             self.command_errors,
             self.server_errors,
             self.open_us,
+            self.open_fleet_us,
             self.verdict,
         )
     }
 
-    /// Parses a line written by [`Row::csv`].
+    /// Parses a line written by [`Row::csv`] (or by the version before `open_fleet_us`).
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        if f.len() != 21 {
-            return None;
-        }
+        let fleet_bound = match f.len() {
+            22 => true,
+            21 => false,
+            _ => return None,
+        };
         let n = |i: usize| f[i].parse::<f64>().ok();
         let u = |i: usize| f[i].parse::<u64>().ok();
         Some(Row {
@@ -216,7 +231,8 @@ impl Row {
             command_errors: u(17)? as usize,
             server_errors: u(18)?,
             open_us: n(19)?,
-            verdict: f[20].to_owned(),
+            open_fleet_us: if fleet_bound { n(20)? } else { 0.0 },
+            verdict: f[if fleet_bound { 21 } else { 20 }].to_owned(),
         })
     }
 }
@@ -302,7 +318,7 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         } else {
             &opts.sizes
         };
-        let open_us = crypto_bound(opts, mode)?;
+        let open_us = crypto_bound(opts, mode, 1)?;
         for &agvs in sizes {
             let row = measure(opts, &site, mode, agvs, open_us).await?;
             println!(
@@ -323,6 +339,15 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
                 row.server_errors,
                 row.verdict
             );
+            if row.open_us > 0.0 && row.cpu_us_per_frame > 0.0 {
+                println!(
+                    "       of the crypto bound: {:.2} of one AGV's frames ({:.2} µs each), {:.2} of the fleet's ({:.2} µs each)",
+                    row.open_us / row.cpu_us_per_frame,
+                    row.open_us,
+                    row.open_fleet_us / row.cpu_us_per_frame,
+                    row.open_fleet_us
+                );
+            }
             csv.push_str(&row.csv());
             csv.push('\n');
             fs::write(&csv_path, &csv).map_err(|e| CapacityError::io(csv_path.display(), e))?;
@@ -336,16 +361,18 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
     Ok(rows)
 }
 
-/// The crypto bound of a secure mode ([`bound`]), measured by this program started again on
-/// the server's CPUs (`agv-sim capacity --crypto-bound PROFILE`); 0 for normal mode.
-fn crypto_bound(opts: &Options, mode: Mode) -> Result<f64, CapacityError> {
+/// The crypto bound of a secure mode ([`bound`]) for the frames of `agvs` AGVs, measured by
+/// this program started again on the server's CPUs (`agv-sim capacity --crypto-bound PROFILE
+/// --crypto-keys AGVS`); 0 for normal mode.
+fn crypto_bound(opts: &Options, mode: Mode, agvs: usize) -> Result<f64, CapacityError> {
     let profile = match mode {
         Mode::Normal => return Ok(0.0),
         Mode::Fast => "fast",
         Mode::Guide => "guide",
     };
     let out = command(&opts.server_cpus, &opts.agv_sim)
-        .args(["capacity", "--crypto-bound", profile])
+        .args(["capacity", "--crypto-bound", profile, "--crypto-keys"])
+        .arg(agvs.to_string())
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| CapacityError::io("measuring the crypto bound", e))?;
@@ -649,6 +676,18 @@ async fn measure(
     if server.exited() {
         return Err(CapacityError::ServerExited(server.log.clone()));
     }
+    // The bound under the run's conditions: the server paused, its CPUs open the fleet's
+    // frames while the fleet keeps sending beside them (for the few seconds this takes, its
+    // AGVs' writes go to the socket buffers).
+    let open_fleet_us = if mode == Mode::Normal {
+        0.0
+    } else {
+        let pid = server.pid().to_string();
+        let _ = Command::new("kill").args(["-STOP", &pid]).status();
+        let bound = crypto_bound(opts, mode, agvs);
+        let _ = Command::new("kill").args(["-CONT", &pid]).status();
+        bound?
+    };
     drop(fleet);
     drop(server);
     latencies.sort_by(f64::total_cmp);
@@ -701,6 +740,7 @@ async fn measure(
         command_errors,
         server_errors: errors.max(0.0) as u64,
         open_us,
+        open_fleet_us,
         verdict: verdict.into(),
     })
 }
@@ -708,7 +748,7 @@ async fn measure(
 /// The rows as a Markdown table (docs/performance.md).
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| mode | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | AGVs per core at 10 Hz | of the crypto bound | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| mode | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | AGVs per core at 10 Hz | of the crypto bound: one AGV's frames / the fleet's | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let _ = writeln!(
@@ -724,8 +764,17 @@ pub fn markdown(rows: &[Row]) -> String {
             r.cpu_us_per_frame,
             r.agvs_per_core,
             if r.open_us > 0.0 && r.cpu_us_per_frame > 0.0 {
+                let fleet = if r.open_fleet_us > 0.0 {
+                    format!(
+                        " / {:.2} ({:.1} µs)",
+                        r.open_fleet_us / r.cpu_us_per_frame,
+                        r.open_fleet_us
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "{:.2} ({:.1} µs)",
+                    "{:.2} ({:.1} µs){fleet}",
                     r.open_us / r.cpu_us_per_frame,
                     r.open_us
                 )
@@ -771,10 +820,16 @@ mod tests {
             command_errors: 0,
             server_errors: 2,
             open_us: 3.25,
+            open_fleet_us: 4.5,
             verdict: "ok".into(),
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 21);
-        assert_eq!(Row::parse(&row.csv()), Some(row));
+        assert_eq!(CSV_HEADER.split(',').count(), 22);
+        assert_eq!(Row::parse(&row.csv()), Some(row.clone()));
+        // a line of the version before the fleet's bound
+        let old = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,ok";
+        let parsed = Row::parse(old).expect("an older line");
+        assert_eq!((parsed.open_us, parsed.open_fleet_us), (3.25, 0.0));
+        assert_eq!(parsed.verdict, "ok");
         assert_eq!(Row::parse("fast,1,2"), None);
     }
 

@@ -90,6 +90,10 @@ struct CapacityArgs {
     /// capacity run starts on the server's CPUs).
     #[arg(long, value_enum, hide = true)]
     crypto_bound: Option<Profile>,
+    /// With `--crypto-bound`: the frames come from this many AGVs in turn, each with its own
+    /// keys (as a fleet of that size sends them).
+    #[arg(long, default_value_t = 1, hide = true)]
+    crypto_keys: u32,
 }
 
 #[derive(clap::Args)]
@@ -330,7 +334,11 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         } else {
             100_000
         };
-        println!("{:.3}", capacity::bound::open_micros(profile, frames));
+        let frames = frames.max(2 * c.crypto_keys);
+        println!(
+            "{:.3}",
+            capacity::bound::open_micros(profile, frames, c.crypto_keys)
+        );
         return Ok(());
     }
     std::fs::create_dir_all(&c.out)?;
