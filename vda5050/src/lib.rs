@@ -13,6 +13,7 @@ pub mod action;
 pub mod connection;
 pub mod header;
 pub mod instant;
+pub mod order;
 pub mod topic;
 pub mod version;
 
@@ -20,6 +21,7 @@ pub use action::{Action, ActionParameter, BlockingType};
 pub use connection::{Connection, ConnectionState};
 pub use header::{Header, timestamp};
 pub use instant::InstantActions;
+pub use order::{Edge, Node, NodePosition, Order};
 pub use topic::{Topic, TopicError, TopicKind};
 pub use version::{Major, Version, VersionError};
 
