@@ -99,9 +99,12 @@ fn the_official_examples_read() {
     }
 }
 
+/// What a broken order case does to a good order.
+type Breaker = fn(&mut Order);
+
 #[test]
 fn broken_orders_are_refused_both_ways() {
-    let breakers: Vec<(&str, fn(&mut Order))> = vec![
+    let breakers: Vec<(&str, Breaker)> = vec![
         ("no nodes", |o| {
             o.nodes.clear();
             o.edges.clear();
