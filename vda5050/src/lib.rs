@@ -14,6 +14,8 @@ pub mod connection;
 pub mod header;
 pub mod instant;
 pub mod order;
+pub mod state;
+mod state_wire;
 pub mod topic;
 pub mod version;
 
@@ -22,6 +24,7 @@ pub use connection::{Connection, ConnectionState};
 pub use header::{Header, timestamp};
 pub use instant::InstantActions;
 pub use order::{Edge, Node, NodePosition, Order};
+pub use state::State;
 pub use topic::{Topic, TopicError, TopicKind};
 pub use version::{Major, Version, VersionError};
 
