@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod connection;
+pub mod guide;
 pub mod header;
 pub mod instant;
 pub mod order;

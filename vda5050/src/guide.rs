@@ -1,0 +1,349 @@
+//! The mapping between the guide's binary messages and VDA 5050's (docs/vda5050.md): what lets
+//! the gateway drive a VDA 5050 vehicle with the commands the dispatcher gives a guide AGV, and
+//! read its state as a guide status report.
+//!
+//! | guide | VDA 5050 |
+//! |---|---|
+//! | `MotionCommand` (task id, segment, nodes, edges, released nodes) | `order` (orderId, orderUpdateId, nodes, edges, `released`) |
+//! | `TaskControl` Pause / Resume / Cancel | `instantActions` `startPause` / `stopPause` / `cancelOrder` |
+//! | `StatusReport` | `state` |
+//!
+//! Ids: a task id is the order id in decimal; node and edge ids (the site's) are written in
+//! decimal; a map id becomes the site map's name ([`MapNames`]).
+
+use protocol::message::{
+    Alarm, LoadInfo, MotionCommand, StatusReport, TaskControl, TaskOp, Velocity as GuideVelocity,
+};
+use protocol::types::{
+    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, NavigationMode, Pose, TargetAttribute,
+    TaskType,
+};
+
+use crate::action::{self, Action, ActionParameter, BlockingType};
+use crate::header::Header;
+use crate::instant::InstantActions;
+use crate::order::{Edge, Node, NodePosition, Order};
+use crate::state::{EStop, ErrorLevel, OperatingMode, State};
+
+/// The alarm code a VDA 5050 error becomes in a status report (its type is logged by the
+/// gateway; the alarm's reference is the node or edge it names, when one).
+pub const VDA5050_ERROR_ALARM: u16 = 0x5050;
+
+/// The site's map names: VDA 5050 names maps by string, the guide by number.
+pub trait MapNames {
+    /// The name of map `map_id`, if the site has it.
+    fn name(&self, map_id: u16) -> Option<&str>;
+    /// The map named `name`, if the site has it.
+    fn id(&self, name: &str) -> Option<u16>;
+}
+
+/// Why a message could not be mapped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranslateError {
+    /// A map the site does not have.
+    #[error("map {0:?} is not a map of the site")]
+    UnknownMap(String),
+    /// An id that is not one of ours (not a decimal number in range).
+    #[error("{field} {value:?} is not an id of this RCS")]
+    ForeignId {
+        /// Which field.
+        field: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// A command the mapping does not carry.
+    #[error("{0} has no VDA 5050 counterpart")]
+    Unsupported(&'static str),
+}
+
+fn node_name(id: u32) -> String {
+    id.to_string()
+}
+
+fn parse_id(field: &'static str, value: &str) -> Result<u32, TranslateError> {
+    if value.is_empty() {
+        return Ok(0);
+    }
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+        .ok_or_else(|| TranslateError::ForeignId {
+            field,
+            value: value.to_owned(),
+        })
+}
+
+/// The VDA 5050 action a guide action at a node becomes: raising a lift or fork picks, lowering
+/// it drops; anything else keeps the actuator's name under the `rcs` prefix.
+fn action_type(task: TaskType, actuator: ActuatorType, adjustment: LiftAdjustment) -> String {
+    match (adjustment, task) {
+        (LiftAdjustment::Raise, _) => action::PICK.to_owned(),
+        (LiftAdjustment::Lower, _) => action::DROP.to_owned(),
+        _ => format!("rcs{actuator:?}{adjustment:?}"),
+    }
+}
+
+/// The order (or order update) a motion command becomes, with `header` (its version decides the
+/// spelling). The released nodes and the edges between them are the base; the rest the horizon.
+/// A charging task's last node gets `startCharging`.
+pub fn order_of(
+    cmd: &MotionCommand,
+    header: Header,
+    maps: &impl MapNames,
+) -> Result<Order, TranslateError> {
+    let map = maps
+        .name(cmd.map_id)
+        .ok_or_else(|| TranslateError::UnknownMap(cmd.map_id.to_string()))?
+        .to_owned();
+    let released = usize::from(cmd.released_nodes);
+    let last = cmd.nodes.len().saturating_sub(1);
+    let nodes = cmd
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let heading = matches!(
+                n.attribute,
+                TargetAttribute::StopWithHeading
+                    | TargetAttribute::ActionPoint
+                    | TargetAttribute::ChargePoint
+            );
+            let mut actions: Vec<Action> = n
+                .actions
+                .iter()
+                .map(|a| Action {
+                    action_type: action_type(cmd.task_type, a.actuator, a.adjustment),
+                    action_id: a.action_id.to_string(),
+                    description: None,
+                    blocking_type: if a.blocking {
+                        BlockingType::Hard
+                    } else {
+                        BlockingType::None
+                    },
+                    parameters: a
+                        .params
+                        .iter()
+                        .map(|p| ActionParameter {
+                            key: format!("{:?}", p.param),
+                            value: serde_json::json!(p.value),
+                        })
+                        .collect(),
+                    retriable: None,
+                })
+                .collect();
+            if cmd.task_type == TaskType::Charge
+                && i == last
+                && n.attribute == TargetAttribute::ChargePoint
+            {
+                actions.push(Action {
+                    action_type: action::START_CHARGING.to_owned(),
+                    action_id: format!("charge-{}-{}", cmd.task_id, n.sequence),
+                    description: None,
+                    blocking_type: BlockingType::Hard,
+                    parameters: Vec::new(),
+                    retriable: None,
+                });
+            }
+            Node {
+                node_id: node_name(n.node_id),
+                sequence_id: u32::from(n.sequence),
+                released: i < released,
+                description: None,
+                position: Some(NodePosition {
+                    x: n.pose.x,
+                    y: n.pose.y,
+                    theta: heading.then_some(n.pose.theta),
+                    allowed_deviation_xy: None,
+                    allowed_deviation_theta: None,
+                    map_id: map.clone(),
+                }),
+                actions,
+            }
+        })
+        .collect();
+    let edges = cmd
+        .edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let limits = [e.max_speed, cmd.max_speed]
+                .into_iter()
+                .filter(|v| *v > 0.0)
+                .map(f64::from);
+            Edge {
+                edge_id: e.edge_id.to_string(),
+                sequence_id: u32::from(e.sequence),
+                released: i + 1 < released,
+                description: None,
+                start_node_id: node_name(cmd.nodes[i].node_id),
+                end_node_id: node_name(cmd.nodes[i + 1].node_id),
+                max_speed: limits.reduce(f64::min),
+                max_rotation_speed: None,
+                length: None,
+                orientation: None,
+                direction: None,
+                actions: Vec::new(),
+            }
+        })
+        .collect();
+    Ok(Order {
+        header,
+        order_id: cmd.task_id.to_string(),
+        order_update_id: u32::from(cmd.segment),
+        description: None,
+        zone_set_id: None,
+        nodes,
+        edges,
+    })
+}
+
+/// The instant action a task control becomes (`action_id` names it in the vehicle's state).
+pub fn instant_of(control: &TaskControl, header: Header, action_id: &str) -> InstantActions {
+    let kind = match control.op {
+        TaskOp::Pause => action::START_PAUSE,
+        TaskOp::Resume => action::STOP_PAUSE,
+        TaskOp::Cancel => action::CANCEL_ORDER,
+    };
+    InstantActions {
+        header,
+        actions: vec![Action::instant(kind, action_id)],
+    }
+}
+
+/// The status report a VDA 5050 state becomes. Refused when the vehicle is on a map the site
+/// does not have, or reports an order or node that is not this RCS's; a vehicle that does not
+/// know where it is reports localisation quality 0 (on map 0, at the origin).
+pub fn status_of(state: &State, maps: &impl MapNames) -> Result<StatusReport, TranslateError> {
+    let (map_id, pose, quality) = match &state.position {
+        Some(p) => {
+            let map = maps
+                .id(&p.map_id)
+                .ok_or_else(|| TranslateError::UnknownMap(p.map_id.clone()))?;
+            let quality = if !p.localized {
+                0
+            } else {
+                p.localization_score
+                    .map_or(100, |s| (s * 100.0).round().clamp(1.0, 100.0) as u8)
+            };
+            (
+                map,
+                Pose {
+                    x: p.x,
+                    y: p.y,
+                    theta: p.theta,
+                },
+                quality,
+            )
+        }
+        None => (
+            0,
+            Pose {
+                x: 0.0,
+                y: 0.0,
+                theta: 0.0,
+            },
+            0,
+        ),
+    };
+    let last_node_id = parse_id("lastNodeId", &state.last_node_id)?;
+    let task_id = parse_id("orderId", &state.order_id)?;
+    let segment = u16::try_from(state.order_update_id).map_err(|_| TranslateError::ForeignId {
+        field: "orderUpdateId",
+        value: state.order_update_id.to_string(),
+    })?;
+    let last_node_sequence =
+        u16::try_from(state.last_node_sequence_id).map_err(|_| TranslateError::ForeignId {
+            field: "lastNodeSequenceId",
+            value: state.last_node_sequence_id.to_string(),
+        })?;
+    // the edge being driven: the one after the last node, while driving
+    let edge_id = match state
+        .edge_states
+        .iter()
+        .find(|e| e.sequence_id == state.last_node_sequence_id + 1)
+    {
+        Some(e) if state.driving => parse_id("edgeId", &e.edge_id)?,
+        _ => 0,
+    };
+    let e_stop = state.safety.e_stop != EStop::None;
+    let order_open = !state.node_states.is_empty();
+    let agv_state = if e_stop {
+        AgvState::EmergencyStop
+    } else {
+        match state.operating_mode {
+            OperatingMode::Startup => AgvState::Initializing,
+            OperatingMode::Manual | OperatingMode::Service | OperatingMode::TeachIn => {
+                AgvState::Manual
+            }
+            _ if state.paused == Some(true) => AgvState::Paused,
+            _ if state.driving => AgvState::Working,
+            _ if state.battery.charging => AgvState::Charging,
+            _ if order_open && state.node_states.iter().all(|n| !n.released) => {
+                AgvState::WaitingForRelease
+            }
+            _ if order_open => AgvState::Working,
+            _ => AgvState::Idle,
+        }
+    };
+    let velocity = state.velocity.map_or(
+        GuideVelocity {
+            vx: 0.0,
+            vy: 0.0,
+            omega: 0.0,
+        },
+        |v| GuideVelocity {
+            vx: v.vx.unwrap_or(0.0) as f32,
+            vy: v.vy.unwrap_or(0.0) as f32,
+            omega: v.omega.unwrap_or(0.0) as f32,
+        },
+    );
+    let alarms = state
+        .errors
+        .iter()
+        .map(|e| Alarm {
+            code: VDA5050_ERROR_ALARM,
+            level: match e.level {
+                ErrorLevel::Warning => AlarmLevel::Warning,
+                ErrorLevel::Urgent | ErrorLevel::Critical => AlarmLevel::Error,
+                ErrorLevel::Fatal => AlarmLevel::Fatal,
+            },
+            reference: e
+                .references
+                .iter()
+                .find(|(k, _)| k == "nodeId" || k == "edgeId")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0),
+        })
+        .collect();
+    Ok(StatusReport {
+        map_id,
+        pose,
+        localisation_quality: quality,
+        navigation_mode: NavigationMode::Slam,
+        velocity,
+        state: agv_state,
+        battery_pct: state.battery.charge_pct as f32,
+        battery_voltage: state.battery.voltage.unwrap_or(0.0) as f32,
+        charging: state.battery.charging,
+        e_stop,
+        loads: state
+            .loads
+            .iter()
+            .map(|l| LoadInfo {
+                load_id: l.load_id.clone().unwrap_or_default(),
+                weight_kg: l.weight.unwrap_or(0.0) as f32,
+            })
+            .collect(),
+        actuators: Vec::new(),
+        task_id,
+        segment,
+        last_node_id,
+        last_node_sequence,
+        edge_id,
+        distance_since_last_node: state.distance_since_last_node.unwrap_or(0.0) as f32,
+        grant_id: 0,
+        alarms,
+        extensions: Vec::new(),
+    })
+}

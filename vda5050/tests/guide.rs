@@ -1,0 +1,307 @@
+//! The mapping between the guide's messages and VDA 5050's: motion commands become orders that
+//! validate in every version, task controls instant actions, states status reports.
+
+mod support;
+
+use protocol::message::{
+    Action as GuideAction, MotionCommand, PathEdge, PathNode, TaskControl, TaskOp,
+};
+use protocol::types::{
+    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, MovementType, Pose, TargetAttribute,
+    TaskType, TrajectoryType,
+};
+use support::assert_valid;
+use vda5050::guide::{self, MapNames, TranslateError};
+use vda5050::state::{
+    ActionState, ActionStatus, Battery, EStop, EdgeState, ErrorLevel, NodeState, OperatingMode,
+    Position, Safety, VehicleError,
+};
+use vda5050::{Header, InstantActions, Order, State, Version};
+
+struct Site;
+
+impl MapNames for Site {
+    fn name(&self, map_id: u16) -> Option<&str> {
+        match map_id {
+            1 => Some("hall1-floor0"),
+            2 => Some("hall1-floor1"),
+            _ => None,
+        }
+    }
+    fn id(&self, name: &str) -> Option<u16> {
+        [1, 2].into_iter().find(|&m| self.name(m) == Some(name))
+    }
+}
+
+fn header(version: Version) -> Header {
+    Header::new(version, 5, 1_764_745_203_120, "Acme", "SN-1")
+}
+
+/// A pick at node 1003 (an action point), then on to 1004; released up to 1003.
+fn command(task_type: TaskType, last: TargetAttribute) -> MotionCommand {
+    let node = |node_id, sequence, x, attribute, actions| PathNode {
+        node_id,
+        sequence,
+        pose: Pose {
+            x,
+            y: 4.0,
+            theta: 1.5,
+        },
+        attribute,
+        actions,
+    };
+    let edge = |edge_id, sequence, max_speed| PathEdge {
+        edge_id,
+        sequence,
+        trajectory: TrajectoryType::Line,
+        control_points: vec![],
+        movement: MovementType::Forward,
+        max_speed,
+    };
+    let pick = GuideAction {
+        action_id: 9,
+        actuator_id: 0,
+        actuator: ActuatorType::Lift,
+        adjustment: LiftAdjustment::Raise,
+        blocking: true,
+        params: vec![],
+    };
+    MotionCommand {
+        task_id: 41,
+        task_type,
+        segment: 2,
+        map_id: 1,
+        nodes: vec![
+            node(1001, 4, 1.0, TargetAttribute::PassThrough, vec![]),
+            node(1002, 6, 2.0, TargetAttribute::PassThrough, vec![]),
+            node(1003, 8, 3.0, TargetAttribute::ActionPoint, vec![pick]),
+            node(1004, 10, 4.0, last, vec![]),
+        ],
+        edges: vec![edge(7, 5, 1.5), edge(8, 7, 0.0), edge(9, 9, 0.5)],
+        released_nodes: 3,
+        max_speed: 1.0,
+        extensions: vec![],
+    }
+}
+
+#[test]
+fn a_motion_command_becomes_an_order_of_every_version() {
+    for version in Version::ALL {
+        let cmd = command(TaskType::Pick, TargetAttribute::Destination);
+        let order = guide::order_of(&cmd, header(version), &Site).unwrap();
+        let json = order.to_json().unwrap();
+        assert_valid(version, "order", &json);
+        let order = Order::from_json(&json).unwrap();
+        assert_eq!((order.order_id.as_str(), order.order_update_id), ("41", 2));
+        let ids: Vec<&str> = order.nodes.iter().map(|n| n.node_id.as_str()).collect();
+        assert_eq!(ids, ["1001", "1002", "1003", "1004"]);
+        let released: Vec<bool> = order.nodes.iter().map(|n| n.released).collect();
+        assert_eq!(released, [true, true, true, false]);
+        let released: Vec<bool> = order.edges.iter().map(|e| e.released).collect();
+        assert_eq!(released, [true, true, false]);
+        // the task's limit and the edge's, whichever is lower
+        let speeds: Vec<Option<f64>> = order.edges.iter().map(|e| e.max_speed).collect();
+        assert_eq!(speeds, [Some(1.0), Some(1.0), Some(0.5)]);
+        let p = order.nodes[2].position.as_ref().unwrap();
+        assert_eq!((p.map_id.as_str(), p.theta), ("hall1-floor0", Some(1.5)));
+        assert_eq!(order.nodes[0].position.as_ref().unwrap().theta, None);
+        let pick = &order.nodes[2].actions[0];
+        assert_eq!(
+            (pick.action_type.as_str(), pick.action_id.as_str()),
+            ("pick", "9")
+        );
+        assert!(order.nodes[3].actions.is_empty());
+    }
+}
+
+#[test]
+fn a_charging_task_ends_with_start_charging_and_unknown_maps_are_refused() {
+    let cmd = command(TaskType::Charge, TargetAttribute::ChargePoint);
+    let order = guide::order_of(&cmd, header(Version::V3_0), &Site).unwrap();
+    assert_valid(Version::V3_0, "order", &order.to_json().unwrap());
+    let last = &order.nodes[3].actions;
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].action_type, "startCharging");
+    let mut elsewhere = cmd;
+    elsewhere.map_id = 9;
+    assert_eq!(
+        guide::order_of(&elsewhere, header(Version::V2_0), &Site),
+        Err(TranslateError::UnknownMap("9".into()))
+    );
+}
+
+#[test]
+fn task_controls_become_instant_actions() {
+    for version in Version::ALL {
+        for (op, kind) in [
+            (TaskOp::Pause, "startPause"),
+            (TaskOp::Resume, "stopPause"),
+            (TaskOp::Cancel, "cancelOrder"),
+        ] {
+            let control = TaskControl { task_id: 41, op };
+            let message = guide::instant_of(&control, header(version), "rcs-17");
+            let json = message.to_json().unwrap();
+            assert_valid(version, "instantActions", &json);
+            let read = InstantActions::from_json(&json).unwrap();
+            assert_eq!(read.actions[0].action_type, kind);
+            assert_eq!(read.actions[0].action_id, "rcs-17");
+        }
+    }
+}
+
+fn state(version: Version) -> State {
+    State {
+        header: header(version),
+        order_id: "41".into(),
+        order_update_id: 2,
+        last_node_id: "1002".into(),
+        last_node_sequence_id: 6,
+        node_states: vec![
+            NodeState {
+                node_id: "1003".into(),
+                sequence_id: 8,
+                released: true,
+            },
+            NodeState {
+                node_id: "1004".into(),
+                sequence_id: 10,
+                released: false,
+            },
+        ],
+        edge_states: vec![
+            EdgeState {
+                edge_id: "8".into(),
+                sequence_id: 7,
+                released: true,
+            },
+            EdgeState {
+                edge_id: "9".into(),
+                sequence_id: 9,
+                released: false,
+            },
+        ],
+        position: Some(Position {
+            x: 2.5,
+            y: 4.0,
+            theta: 0.0,
+            map_id: "hall1-floor1".into(),
+            localized: true,
+            localization_score: Some(0.874),
+            deviation_range: None,
+        }),
+        velocity: None,
+        driving: true,
+        paused: Some(false),
+        new_base_request: None,
+        distance_since_last_node: Some(0.5),
+        action_states: vec![ActionState {
+            action_id: "9".into(),
+            action_type: Some("pick".into()),
+            status: ActionStatus::Waiting,
+            result: None,
+        }],
+        instant_action_states: vec![],
+        loads: vec![],
+        battery: Battery {
+            charge_pct: 64.0,
+            voltage: Some(47.5),
+            charging: false,
+            reach_m: None,
+        },
+        operating_mode: OperatingMode::Automatic,
+        errors: vec![VehicleError {
+            error_type: "orderUpdateError".into(),
+            level: ErrorLevel::Warning,
+            description: None,
+            hint: None,
+            references: vec![("nodeId".into(), "1003".into())],
+        }],
+        safety: Safety {
+            e_stop: EStop::None,
+            field_violation: false,
+        },
+    }
+}
+
+#[test]
+fn a_state_becomes_a_status_report() {
+    for version in Version::ALL {
+        let s = State::from_json(&state(version).to_json().unwrap()).unwrap();
+        let r = guide::status_of(&s, &Site).unwrap();
+        assert_eq!((r.map_id, r.pose.x, r.localisation_quality), (2, 2.5, 87));
+        assert_eq!((r.task_id, r.segment), (41, 2));
+        assert_eq!(
+            (r.last_node_id, r.last_node_sequence, r.edge_id),
+            (1002, 6, 8)
+        );
+        assert_eq!(r.state, AgvState::Working);
+        assert_eq!((r.battery_pct, r.charging, r.e_stop), (64.0, false, false));
+        assert_eq!(r.alarms.len(), 1);
+        assert_eq!(r.alarms[0].code, guide::VDA5050_ERROR_ALARM);
+        assert_eq!(
+            (r.alarms[0].level, r.alarms[0].reference),
+            (AlarmLevel::Warning, 1003)
+        );
+        // the guide's own checks hold
+        assert!((0.0..=100.0).contains(&r.battery_pct) && r.localisation_quality <= 100);
+    }
+}
+
+#[test]
+fn what_a_state_says_about_the_vehicle() {
+    let base = state(Version::V2_1);
+    let status = |change: fn(&mut State)| {
+        let mut s = base.clone();
+        change(&mut s);
+        guide::status_of(&s, &Site)
+    };
+    assert_eq!(
+        status(|s| s.safety.e_stop = EStop::Remote).unwrap().state,
+        AgvState::EmergencyStop
+    );
+    assert_eq!(
+        status(|s| s.paused = Some(true)).unwrap().state,
+        AgvState::Paused
+    );
+    assert_eq!(
+        status(|s| s.operating_mode = OperatingMode::Manual)
+            .unwrap()
+            .state,
+        AgvState::Manual
+    );
+    let stopped = status(|s| s.driving = false).unwrap();
+    assert_eq!((stopped.state, stopped.edge_id), (AgvState::Working, 0));
+    let waiting = status(|s| {
+        s.driving = false;
+        s.node_states.retain(|n| !n.released);
+    })
+    .unwrap();
+    assert_eq!(waiting.state, AgvState::WaitingForRelease);
+    let idle = status(|s| {
+        s.driving = false;
+        s.node_states.clear();
+        s.edge_states.clear();
+    })
+    .unwrap();
+    assert_eq!(idle.state, AgvState::Idle);
+    let lost = status(|s| s.position.as_mut().unwrap().localized = false).unwrap();
+    assert_eq!(lost.localisation_quality, 0);
+    let nowhere = status(|s| s.position = None).unwrap();
+    assert_eq!(nowhere.localisation_quality, 0);
+    // not ours: another map, another master's order or node names
+    assert_eq!(
+        status(|s| s.position.as_mut().unwrap().map_id = "hall9".into()),
+        Err(TranslateError::UnknownMap("hall9".into()))
+    );
+    for change in [
+        (|s: &mut State| s.order_id = "order-from-elsewhere".into()) as fn(&mut State),
+        |s| s.last_node_id = "N-1".into(),
+        |s| s.last_node_id = "+17".into(),
+        |s| s.order_update_id = 70_000,
+    ] {
+        assert!(matches!(
+            status(change),
+            Err(TranslateError::ForeignId { .. })
+        ));
+    }
+}
