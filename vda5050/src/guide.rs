@@ -8,22 +8,31 @@
 //! | `TaskControl` Pause / Resume / Cancel | `instantActions` `startPause` / `stopPause` / `cancelOrder` |
 //! | `StatusReport` | `state` |
 //!
+//! Both ways: the gateway maps the first column to the second and back what the vehicle sends;
+//! the simulated VDA 5050 vehicle (agv-sim) maps orders and instant actions to the commands its
+//! guide vehicle model runs ([`motion_of`], [`control_of`]) and its reports to states
+//! ([`state_of`]).
+//!
 //! Ids: a task id is the order id in decimal; node and edge ids (the site's) are written in
 //! decimal; a map id becomes the site map's name ([`MapNames`]).
 
 use protocol::message::{
-    Alarm, LoadInfo, MotionCommand, StatusReport, TaskControl, TaskOp, Velocity as GuideVelocity,
+    Action as GuideAction, Alarm, LoadInfo, MotionCommand, PathEdge, PathNode, StatusReport,
+    TaskControl, TaskOp, Velocity as GuideVelocity,
 };
 use protocol::types::{
-    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, NavigationMode, Pose, TargetAttribute,
-    TaskType,
+    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, MovementType, NavigationMode, Pose,
+    TargetAttribute, TaskType, TrajectoryType,
 };
 
 use crate::action::{self, Action, ActionParameter, BlockingType};
 use crate::header::Header;
 use crate::instant::InstantActions;
 use crate::order::{Edge, Node, NodePosition, Order};
-use crate::state::{EStop, ErrorLevel, OperatingMode, State};
+use crate::state::{
+    Battery, EStop, EdgeState, ErrorLevel, Load, NodeState, OperatingMode, Position, Safety, State,
+    Velocity,
+};
 
 /// The alarm code a VDA 5050 error becomes in a status report (its type is logged by the
 /// gateway; the alarm's reference is the node or edge it names, when one).
@@ -346,4 +355,253 @@ pub fn status_of(state: &State, maps: &impl MapNames) -> Result<StatusReport, Tr
         alarms,
         extensions: Vec::new(),
     })
+}
+
+fn sequence(field: &'static str, value: u32) -> Result<u16, TranslateError> {
+    u16::try_from(value).map_err(|_| TranslateError::ForeignId {
+        field,
+        value: value.to_string(),
+    })
+}
+
+/// The motion command an order (or order update) becomes on a guide vehicle: the inverse of
+/// [`order_of`]. `pick` and `drop` become lift actions (on actuator 0), `startCharging` makes its
+/// node a charge point; an order whose nodes lie on several maps, has nodes without a position
+/// or asks for another action is refused (a VDA 5050 vehicle answers it with an `orderError`).
+pub fn motion_of(order: &Order, maps: &impl MapNames) -> Result<MotionCommand, TranslateError> {
+    let map_name = order
+        .nodes
+        .first()
+        .and_then(|n| n.position.as_ref())
+        .map(|p| p.map_id.as_str())
+        .ok_or(TranslateError::Unsupported("a node without a position"))?;
+    let map_id = maps
+        .id(map_name)
+        .ok_or_else(|| TranslateError::UnknownMap(map_name.to_owned()))?;
+    let mut task_type = TaskType::Move;
+    let last = order.nodes.len() - 1;
+    let mut nodes = Vec::with_capacity(order.nodes.len());
+    for (i, n) in order.nodes.iter().enumerate() {
+        let p = n
+            .position
+            .as_ref()
+            .ok_or(TranslateError::Unsupported("a node without a position"))?;
+        if p.map_id != map_name {
+            return Err(TranslateError::Unsupported("an order across maps"));
+        }
+        let mut actions = Vec::new();
+        let mut charge = false;
+        for a in &n.actions {
+            let adjustment = match a.action_type.as_str() {
+                action::PICK => {
+                    task_type = TaskType::Pick;
+                    LiftAdjustment::Raise
+                }
+                action::DROP => {
+                    task_type = TaskType::Drop;
+                    LiftAdjustment::Lower
+                }
+                action::START_CHARGING => {
+                    task_type = TaskType::Charge;
+                    charge = true;
+                    continue;
+                }
+                _ => {
+                    return Err(TranslateError::Unsupported(
+                        "an action other than pick, drop or startCharging",
+                    ));
+                }
+            };
+            actions.push(GuideAction {
+                action_id: parse_id("actionId", &a.action_id)?,
+                actuator_id: 0,
+                actuator: ActuatorType::Lift,
+                adjustment,
+                blocking: a.blocking_type != BlockingType::None,
+                params: Vec::new(),
+            });
+        }
+        let attribute = if charge {
+            TargetAttribute::ChargePoint
+        } else if !actions.is_empty() {
+            TargetAttribute::ActionPoint
+        } else if i == last {
+            TargetAttribute::Destination
+        } else {
+            TargetAttribute::PassThrough
+        };
+        nodes.push(PathNode {
+            node_id: parse_id("nodeId", &n.node_id)?,
+            sequence: sequence("sequenceId", n.sequence_id)?,
+            pose: Pose {
+                x: p.x,
+                y: p.y,
+                theta: p.theta.unwrap_or(0.0),
+            },
+            attribute,
+            actions,
+        });
+    }
+    let edges = order
+        .edges
+        .iter()
+        .map(|e| {
+            Ok(PathEdge {
+                edge_id: parse_id("edgeId", &e.edge_id)?,
+                sequence: sequence("sequenceId", e.sequence_id)?,
+                trajectory: TrajectoryType::Line,
+                control_points: Vec::new(),
+                movement: MovementType::Forward,
+                max_speed: e.max_speed.unwrap_or(0.0) as f32,
+            })
+        })
+        .collect::<Result<_, TranslateError>>()?;
+    let released = order.nodes.iter().filter(|n| n.released).count();
+    Ok(MotionCommand {
+        task_id: parse_id("orderId", &order.order_id)?,
+        task_type,
+        segment: sequence("orderUpdateId", order.order_update_id)?,
+        map_id,
+        nodes,
+        edges,
+        released_nodes: u16::try_from(released).unwrap_or(u16::MAX),
+        max_speed: 0.0,
+        extensions: Vec::new(),
+    })
+}
+
+/// The task control an instant action becomes (`None`: not pause, resume or cancel).
+pub fn control_of(action: &Action) -> Option<TaskControl> {
+    let op = match action.action_type.as_str() {
+        action::START_PAUSE => TaskOp::Pause,
+        action::STOP_PAUSE => TaskOp::Resume,
+        action::CANCEL_ORDER => TaskOp::Cancel,
+        _ => return None,
+    };
+    Some(TaskControl { task_id: 0, op })
+}
+
+/// The state a guide vehicle's status report becomes, with `header`: the inverse of
+/// [`status_of`]. `order` is the order it runs (its nodes and edges after the last node
+/// reached are the states still to go; its actions at nodes reached are finished, the rest
+/// waiting).
+pub fn state_of(
+    report: &StatusReport,
+    header: Header,
+    maps: &impl MapNames,
+    order: Option<&Order>,
+) -> Result<State, TranslateError> {
+    let map = maps
+        .name(report.map_id)
+        .ok_or_else(|| TranslateError::UnknownMap(report.map_id.to_string()))?;
+    let reached = u32::from(report.last_node_sequence);
+    let mut node_states = Vec::new();
+    let mut edge_states = Vec::new();
+    let mut action_states = Vec::new();
+    if let Some(order) = order {
+        for n in &order.nodes {
+            if n.sequence_id > reached {
+                node_states.push(NodeState {
+                    node_id: n.node_id.clone(),
+                    sequence_id: n.sequence_id,
+                    released: n.released,
+                });
+            }
+            for a in &n.actions {
+                action_states.push(crate::state::ActionState {
+                    action_id: a.action_id.clone(),
+                    action_type: Some(a.action_type.clone()),
+                    status: if n.sequence_id <= reached && !report_busy(report) {
+                        crate::state::ActionStatus::Finished
+                    } else {
+                        crate::state::ActionStatus::Waiting
+                    },
+                    result: None,
+                });
+            }
+        }
+        for e in &order.edges {
+            if e.sequence_id > reached {
+                edge_states.push(EdgeState {
+                    edge_id: e.edge_id.clone(),
+                    sequence_id: e.sequence_id,
+                    released: e.released,
+                });
+            }
+        }
+    }
+    let name = |id: u32| {
+        if id == 0 {
+            String::new()
+        } else {
+            id.to_string()
+        }
+    };
+    Ok(State {
+        header,
+        order_id: name(report.task_id),
+        order_update_id: u32::from(report.segment),
+        last_node_id: name(report.last_node_id),
+        last_node_sequence_id: reached,
+        node_states,
+        edge_states,
+        position: Some(Position {
+            x: report.pose.x,
+            y: report.pose.y,
+            theta: report.pose.theta,
+            map_id: map.to_owned(),
+            localized: report.localisation_quality > 0,
+            localization_score: Some(f64::from(report.localisation_quality) / 100.0),
+            deviation_range: None,
+        }),
+        velocity: Some(Velocity {
+            vx: Some(f64::from(report.velocity.vx)),
+            vy: Some(f64::from(report.velocity.vy)),
+            omega: Some(f64::from(report.velocity.omega)),
+        }),
+        driving: report.velocity.vx != 0.0
+            || report.velocity.vy != 0.0
+            || report.velocity.omega != 0.0,
+        paused: Some(report.state == AgvState::Paused),
+        new_base_request: Some(report.state == AgvState::WaitingForRelease),
+        distance_since_last_node: Some(f64::from(report.distance_since_last_node)),
+        action_states,
+        instant_action_states: Vec::new(),
+        loads: report
+            .loads
+            .iter()
+            .map(|l| Load {
+                load_id: (!l.load_id.is_empty()).then(|| l.load_id.clone()),
+                load_type: None,
+                weight: (l.weight_kg > 0.0).then_some(f64::from(l.weight_kg)),
+            })
+            .collect(),
+        battery: Battery {
+            charge_pct: f64::from(report.battery_pct),
+            voltage: Some(f64::from(report.battery_voltage)),
+            charging: report.charging,
+            reach_m: None,
+        },
+        operating_mode: match report.state {
+            AgvState::Manual => OperatingMode::Manual,
+            _ => OperatingMode::Automatic,
+        },
+        errors: Vec::new(),
+        safety: Safety {
+            e_stop: if report.e_stop {
+                EStop::Manual
+            } else {
+                EStop::None
+            },
+            field_violation: false,
+        },
+    })
+}
+
+/// Whether the vehicle is still at work at its last node (its actions there not done).
+fn report_busy(report: &StatusReport) -> bool {
+    report
+        .actuators
+        .iter()
+        .any(|a| a.state == protocol::types::ActuatorState::Running)
 }

@@ -305,3 +305,141 @@ fn what_a_state_says_about_the_vehicle() {
         ));
     }
 }
+
+#[test]
+fn an_order_becomes_the_motion_command_it_came_from() {
+    for version in Version::ALL {
+        let cmd = command(TaskType::Pick, TargetAttribute::Destination);
+        let json = guide::order_of(&cmd, header(version), &Site)
+            .unwrap()
+            .to_json()
+            .unwrap();
+        let back = guide::motion_of(&Order::from_json(&json).unwrap(), &Site).unwrap();
+        assert_eq!(
+            (back.task_id, back.segment, back.map_id, back.released_nodes),
+            (41, 2, 1, 3)
+        );
+        assert_eq!(back.task_type, TaskType::Pick);
+        let nodes: Vec<(u32, u16, TargetAttribute)> = back
+            .nodes
+            .iter()
+            .map(|n| (n.node_id, n.sequence, n.attribute))
+            .collect();
+        assert_eq!(
+            nodes,
+            [
+                (1001, 4, TargetAttribute::PassThrough),
+                (1002, 6, TargetAttribute::PassThrough),
+                (1003, 8, TargetAttribute::ActionPoint),
+                (1004, 10, TargetAttribute::Destination),
+            ]
+        );
+        let pick = &back.nodes[2].actions[0];
+        assert_eq!(
+            (pick.action_id, pick.adjustment, pick.blocking),
+            (9, LiftAdjustment::Raise, true)
+        );
+        let edges: Vec<(u32, u16, f32)> = back
+            .edges
+            .iter()
+            .map(|e| (e.edge_id, e.sequence, e.max_speed))
+            .collect();
+        assert_eq!(edges, [(7, 5, 1.0), (8, 7, 1.0), (9, 9, 0.5)]);
+        // what the guide's own checks ask of a motion command
+        let mut wire = bytes::BytesMut::new();
+        let h = protocol::frame::Header::new(
+            protocol::message::MessageType::MOTION_COMMAND,
+            protocol::frame::Flags::NONE,
+            1,
+            1,
+            0,
+        );
+        protocol::frame::encode_message(&mut wire, h, &back.clone().into(), 65536).unwrap();
+    }
+    let charge = command(TaskType::Charge, TargetAttribute::ChargePoint);
+    let order = guide::order_of(&charge, header(Version::V2_1), &Site).unwrap();
+    let back = guide::motion_of(&order, &Site).unwrap();
+    assert_eq!(back.task_type, TaskType::Charge);
+    assert_eq!(back.nodes[3].attribute, TargetAttribute::ChargePoint);
+}
+
+#[test]
+fn orders_a_guide_vehicle_cannot_run_are_refused() {
+    let cmd = command(TaskType::Pick, TargetAttribute::Destination);
+    let good = guide::order_of(&cmd, header(Version::V2_0), &Site).unwrap();
+    let refused = |change: fn(&mut Order)| {
+        let mut o = good.clone();
+        change(&mut o);
+        guide::motion_of(&o, &Site)
+    };
+    assert!(matches!(
+        refused(|o| o.nodes[3].position.as_mut().unwrap().map_id = "hall1-floor1".into()),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(matches!(
+        refused(|o| o.nodes[1].position = None),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(matches!(
+        refused(|o| o.nodes[2].actions[0].action_type = "weighLoad".into()),
+        Err(TranslateError::Unsupported(_))
+    ));
+    assert!(matches!(
+        refused(|o| o.nodes[0].node_id = "N-1".into()),
+        Err(TranslateError::ForeignId { .. })
+    ));
+    assert!(matches!(
+        refused(|o| {
+            for n in &mut o.nodes {
+                n.position.as_mut().unwrap().map_id = "hall7".into();
+            }
+        }),
+        Err(TranslateError::UnknownMap(_))
+    ));
+    for (kind, op) in [
+        ("startPause", Some(TaskOp::Pause)),
+        ("stopPause", Some(TaskOp::Resume)),
+        ("cancelOrder", Some(TaskOp::Cancel)),
+        ("factsheetRequest", None),
+    ] {
+        let action = vda5050::Action::instant(kind, "a");
+        assert_eq!(guide::control_of(&action).map(|c| c.op), op, "{kind}");
+    }
+}
+
+#[test]
+fn a_status_report_becomes_a_state_of_every_version_and_back() {
+    for version in Version::ALL {
+        let cmd = command(TaskType::Pick, TargetAttribute::Destination);
+        let order = guide::order_of(&cmd, header(version), &Site).unwrap();
+        let mut report = guide::status_of(&state(version), &Site).unwrap();
+        report.map_id = 1;
+        report.last_node_id = 1003;
+        report.last_node_sequence = 8;
+        report.velocity.vx = 0.6;
+        let s = guide::state_of(&report, header(version), &Site, Some(&order)).unwrap();
+        let json = s.to_json().unwrap();
+        assert_valid(version, "state", &json);
+        let s = State::from_json(&json).unwrap();
+        let ids: Vec<&str> = s.node_states.iter().map(|n| n.node_id.as_str()).collect();
+        assert_eq!(ids, ["1004"]);
+        let ids: Vec<&str> = s.edge_states.iter().map(|e| e.edge_id.as_str()).collect();
+        assert_eq!(ids, ["9"]);
+        assert_eq!(s.action_states[0].status, ActionStatus::Finished);
+        let back = guide::status_of(&s, &Site).unwrap();
+        assert_eq!(
+            (
+                back.task_id,
+                back.segment,
+                back.last_node_id,
+                back.last_node_sequence
+            ),
+            (41, 2, 1003, 8)
+        );
+        assert_eq!(
+            (back.map_id, back.pose.x, back.localisation_quality),
+            (1, report.pose.x, report.localisation_quality)
+        );
+        assert_eq!((back.edge_id, back.state), (9, AgvState::Working));
+    }
+}
