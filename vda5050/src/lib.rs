@@ -11,6 +11,7 @@
 
 pub mod action;
 pub mod connection;
+pub mod factsheet;
 pub mod guide;
 pub mod header;
 pub mod instant;
@@ -22,6 +23,7 @@ pub mod version;
 
 pub use action::{Action, ActionParameter, BlockingType};
 pub use connection::{Connection, ConnectionState};
+pub use factsheet::Factsheet;
 pub use header::{Header, timestamp};
 pub use instant::InstantActions;
 pub use order::{Edge, Node, NodePosition, Order};

@@ -240,3 +240,66 @@ fn every_official_schema_loads_and_the_examples_validate() {
         assert_valid(version, kind, &json);
     }
 }
+
+fn sheet(version: Version) -> vda5050::Factsheet {
+    vda5050::Factsheet {
+        header: header(version, 1),
+        series_name: "Carrier 600".into(),
+        kinematics: Some("DIFF".into()),
+        class: "CARRIER".into(),
+        max_load_kg: 600.0,
+        localization_types: vec!["NATURAL".into()],
+        navigation_types: vec![if version == Version::V3_0 {
+            "FREELY_NAVIGATING".into()
+        } else {
+            "AUTONOMOUS".into()
+        }],
+        length: 1.2,
+        width: 0.8,
+        height_max: 0.35,
+        speed_max: 1.5,
+        acceleration_max: 0.5,
+        deceleration_max: 0.8,
+        actions: vec!["pick".into(), "drop".into(), "startPause".into()],
+    }
+}
+
+#[test]
+fn factsheets_validate_in_every_version_and_give_the_footprint() {
+    for version in Version::ALL {
+        let s = sheet(version);
+        let json = s.to_json().unwrap();
+        assert_valid(version, "factsheet", &json);
+        let read = vda5050::Factsheet::from_json(&json).unwrap();
+        assert_eq!(read, s, "{version}");
+        let f = read.footprint();
+        assert_eq!(
+            (f.front, f.rear, f.left, f.right, f.height),
+            (0.6, 0.6, 0.4, 0.4, 0.35)
+        );
+    }
+}
+
+#[test]
+fn factsheets_without_a_size_are_refused() {
+    for version in Version::ALL {
+        let good: serde_json::Value =
+            serde_json::from_slice(&sheet(version).to_json().unwrap()).unwrap();
+        for (section, key, value) in [
+            ("physicalParameters", "length", serde_json::json!(0.0)),
+            ("physicalParameters", "width", serde_json::json!(-1.0)),
+            ("physicalParameters", "width", serde_json::json!("wide")),
+            ("typeSpecification", "seriesName", serde_json::json!(7)),
+        ] {
+            let mut bad = good.clone();
+            bad[section][key] = value;
+            assert!(
+                vda5050::Factsheet::from_json(bad.to_string().as_bytes()).is_err(),
+                "{version}: {section}.{key}"
+            );
+        }
+        let mut bad = good.clone();
+        bad.as_object_mut().unwrap().remove("physicalParameters");
+        assert!(vda5050::Factsheet::from_json(bad.to_string().as_bytes()).is_err());
+    }
+}
