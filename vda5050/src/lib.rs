@@ -20,6 +20,7 @@ pub mod order;
 pub mod state;
 mod state_wire;
 pub mod topic;
+pub mod vehicle;
 pub mod version;
 
 pub use action::{Action, ActionParameter, BlockingType};
@@ -31,6 +32,7 @@ pub use master::{Master, MasterEvent, Publish, Sent, VehicleKey};
 pub use order::{Edge, Node, NodePosition, Order};
 pub use state::State;
 pub use topic::{Topic, TopicError, TopicKind};
+pub use vehicle::{VehicleEnd, VehicleEvent};
 pub use version::{Major, Version, VersionError};
 
 /// Why a received message was refused, or a message could not be written.
