@@ -14,6 +14,7 @@ pub mod secure;
 pub mod seeds;
 pub mod sessions;
 pub mod site;
+pub mod vda5050;
 
 /// A fuzz target: its name (the cargo-fuzz binary's and the corpus directory's) and body.
 pub type Target = (&'static str, fn(&[u8]));
@@ -36,6 +37,9 @@ pub const TARGETS: &[Target] = &[
     }),
     ("site_files", |data| {
         site::site_files(data);
+    }),
+    ("vda5050", |data| {
+        vda5050::vda5050(data);
     }),
 ];
 

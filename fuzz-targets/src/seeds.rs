@@ -28,6 +28,7 @@ pub fn seeds(root: &Path) -> std::io::Result<Vec<Seeds>> {
         ("secure_handshake", secure_handshake()),
         ("secure_channel", secure_channel()),
         ("site_files", site_files(root)?),
+        ("vda5050", vda5050(root)?),
     ])
 }
 
@@ -372,6 +373,43 @@ fn site_files(root: &Path) -> std::io::Result<Vec<Vec<u8>>> {
             .collect::<Result<Vec<_>, _>>()?;
         let maps: Vec<&str> = maps.iter().map(String::as_str).collect();
         out.push(crate::site::join(&site, &maps));
+    }
+    Ok(out)
+}
+
+/// The official example messages (`../shared/vda5050/` beside the workspace: states and orders
+/// of 2.1 and 3.0), and a connection and an instant action message of every version.
+fn vda5050(root: &Path) -> std::io::Result<Vec<Vec<u8>>> {
+    use crate::vda5050::selector;
+    use vda5050::action::{self, Action};
+    use vda5050::{Connection, ConnectionState, Header, InstantActions, Version};
+    let shared = root.join("../shared/vda5050");
+    let mut out = Vec::new();
+    for (file, version, kind) in [
+        ("state_example.json", Version::V2_1, 0),
+        ("state_example_v3.json", Version::V3_0, 0),
+        ("order_example.json", Version::V2_1, 3),
+        ("order_example_v3.json", Version::V3_0, 3),
+    ] {
+        let mut seed = vec![selector(version, kind)];
+        seed.extend(std::fs::read(shared.join(file))?);
+        out.push(seed);
+    }
+    for version in Version::ALL {
+        let header = Header::new(version, 1, 1_764_745_203_120, "Acme", "SN-1");
+        let connection = Connection {
+            header: header.clone(),
+            connection_state: ConnectionState::Online,
+        };
+        let instant = InstantActions {
+            header,
+            actions: vec![Action::instant(action::CANCEL_ORDER, "c-1")],
+        };
+        for (kind, json) in [(1, connection.to_json()), (4, instant.to_json())] {
+            let mut seed = vec![selector(version, kind)];
+            seed.extend(json.map_err(std::io::Error::other)?);
+            out.push(seed);
+        }
     }
     Ok(out)
 }

@@ -75,3 +75,16 @@ fn the_channel_seeds_open_frames_both_ways_but_none_of_an_earlier_session() {
     }
     assert_eq!(fuzz_targets::channel::secure_channel(&seeds[2]), 0);
 }
+
+#[test]
+fn the_vda5050_seeds_read_as_their_messages() {
+    let seeds = seeds_of("vda5050");
+    assert_eq!(seeds.len(), 10);
+    for seed in &seeds {
+        assert!(
+            fuzz_targets::vda5050::vda5050(seed).read,
+            "{}",
+            String::from_utf8_lossy(seed)
+        );
+    }
+}
