@@ -172,6 +172,9 @@ pub struct Master {
     invalid_count: u64,
     /// How long an order or instant action waits for the vehicle's state to answer it, ms.
     pub answer_timeout_ms: u64,
+    /// The most vehicles tracked: a message from one more is refused as invalid (whoever can
+    /// publish on the broker cannot grow master control's memory without bound).
+    pub max_vehicles: usize,
 }
 
 impl Master {
@@ -184,6 +187,7 @@ impl Master {
             outbox: VecDeque::new(),
             invalid_count: 0,
             answer_timeout_ms: 10_000,
+            max_vehicles: 10_000,
         }
     }
 
@@ -299,6 +303,12 @@ impl Master {
             _ => return Ok(()),
         };
         let version = header.version()?;
+        if !self.vehicles.contains_key(key) && self.vehicles.len() >= self.max_vehicles {
+            return Err(MessageError::Invalid {
+                field: "serialNumber".into(),
+                reason: format!("more than {} vehicles", self.max_vehicles),
+            });
+        }
         if version.major() != topic.major
             || header.manufacturer != key.manufacturer
             || header.serial_number != key.serial_number

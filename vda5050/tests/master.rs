@@ -403,3 +403,32 @@ fn invalid_messages_are_refused_and_reported_once_an_episode() {
         m.handle_message(T, &topic(version, kind), &[0xff, 0x00, 0x7b]);
     }
 }
+
+#[test]
+fn no_more_vehicles_are_tracked_than_allowed() {
+    let mut m = Master::new("uagv");
+    m.max_vehicles = 2;
+    for i in 0..4 {
+        let serial = format!("SN-{i}");
+        let c = Connection {
+            header: Header::new(Version::V2_1, 0, T, "Acme", &serial),
+            connection_state: ConnectionState::Online,
+        };
+        m.handle_message(
+            T,
+            &format!("uagv/v2/Acme/{serial}/connection"),
+            &c.to_json().unwrap(),
+        );
+    }
+    let got = events(&mut m);
+    let online = got
+        .iter()
+        .filter(|e| matches!(e, MasterEvent::Online { .. }))
+        .count();
+    let refused = got
+        .iter()
+        .filter(|e| matches!(e, MasterEvent::Invalid { .. }))
+        .count();
+    assert_eq!((online, refused), (2, 2), "{got:?}");
+    assert_eq!(m.invalid_count(), 2);
+}
