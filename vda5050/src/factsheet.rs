@@ -41,34 +41,48 @@ pub struct Factsheet {
     pub actions: Vec<String>,
 }
 
-/// Field names that 3.0 changed (2.x first).
-fn names(v3: bool) -> [&'static str; 10] {
+/// The field names that 3.0 changed.
+struct Names {
+    kinematic: &'static str,
+    class: &'static str,
+    load: &'static str,
+    speed: &'static str,
+    accel: &'static str,
+    decel: &'static str,
+    height: &'static str,
+    speed_min: &'static str,
+    height_min: &'static str,
+    actions: &'static str,
+}
+
+/// The names of 3.0 (`v3`) or 2.x.
+fn names(v3: bool) -> Names {
     if v3 {
-        [
-            "mobileRobotKinematics",
-            "mobileRobotClass",
-            "maximumLoadMass",
-            "maximumSpeed",
-            "maximumAcceleration",
-            "maximumDeceleration",
-            "maximumHeight",
-            "minimumSpeed",
-            "minimumHeight",
-            "mobileRobotActions",
-        ]
+        Names {
+            kinematic: "mobileRobotKinematics",
+            class: "mobileRobotClass",
+            load: "maximumLoadMass",
+            speed: "maximumSpeed",
+            accel: "maximumAcceleration",
+            decel: "maximumDeceleration",
+            height: "maximumHeight",
+            speed_min: "minimumSpeed",
+            height_min: "minimumHeight",
+            actions: "mobileRobotActions",
+        }
     } else {
-        [
-            "agvKinematic",
-            "agvClass",
-            "maxLoadMass",
-            "speedMax",
-            "accelerationMax",
-            "decelerationMax",
-            "heightMax",
-            "speedMin",
-            "heightMin",
-            "agvActions",
-        ]
+        Names {
+            kinematic: "agvKinematic",
+            class: "agvClass",
+            load: "maxLoadMass",
+            speed: "speedMax",
+            accel: "accelerationMax",
+            decel: "decelerationMax",
+            height: "heightMax",
+            speed_min: "speedMin",
+            height_min: "heightMin",
+            actions: "agvActions",
+        }
     }
 }
 
@@ -94,7 +108,7 @@ impl Factsheet {
         let version_text = text(&["version"])?;
         let version = Version::parse(&version_text)?;
         let v3 = version == Version::V3_0;
-        let [
+        let Names {
             kinematic,
             class,
             load,
@@ -102,10 +116,9 @@ impl Factsheet {
             accel,
             decel,
             height,
-            _,
-            _,
             actions,
-        ] = names(v3);
+            ..
+        } = names(v3);
         let number = |section: &str, key: &str| -> Result<f64, MessageError> {
             v.get(section)
                 .and_then(|s| s.get(key))
@@ -197,7 +210,7 @@ impl Factsheet {
     pub fn to_json(&self) -> Result<Vec<u8>, MessageError> {
         let version = self.header.version()?;
         let v3 = version == Version::V3_0;
-        let [
+        let Names {
             kinematic,
             class,
             load,
@@ -208,7 +221,7 @@ impl Factsheet {
             speed_min,
             height_min,
             actions,
-        ] = names(v3);
+        } = names(v3);
         let mut type_spec = json!({
             "seriesName": self.series_name,
             "localizationTypes": self.localization_types,

@@ -5,7 +5,6 @@ mod support;
 
 use support::assert_valid;
 use vda5050::action::{self, Action};
-use vda5050::state::{Battery, EStop, OperatingMode, Safety};
 use vda5050::{
     ConnectionState, Header, Master, MasterEvent, Node, NodePosition, Order, Sent, State,
     VehicleEnd, VehicleEvent, VehicleKey, Version,
@@ -63,36 +62,13 @@ fn order(id: &str, update: u32, from: u32, to: u32, base: u32) -> Order {
 }
 
 fn state(order: &Order) -> State {
-    State {
-        header: Header::new(Version::V2_0, 0, T, "x", "y"),
-        order_id: order.order_id.clone(),
-        order_update_id: order.order_update_id,
-        last_node_id: order.nodes[0].node_id.clone(),
-        last_node_sequence_id: order.nodes[0].sequence_id,
-        node_states: vec![],
-        edge_states: vec![],
-        position: None,
-        velocity: None,
-        driving: false,
-        paused: None,
-        new_base_request: None,
-        distance_since_last_node: None,
-        action_states: vec![],
-        instant_action_states: vec![],
-        loads: vec![],
-        battery: Battery {
-            charge_pct: 90.0,
-            voltage: None,
-            charging: false,
-            reach_m: None,
-        },
-        operating_mode: OperatingMode::Automatic,
-        errors: vec![],
-        safety: Safety {
-            e_stop: EStop::None,
-            field_violation: false,
-        },
-    }
+    support::bare_state(
+        Header::new(Version::V2_0, 0, T, "x", "y"),
+        &order.order_id,
+        order.order_update_id,
+        &order.nodes[0].node_id,
+        order.nodes[0].sequence_id,
+    )
 }
 
 /// Moves everything either end published to the other.

@@ -6,9 +6,7 @@ mod support;
 use support::assert_valid;
 use vda5050::action::{self, Action};
 use vda5050::master::SendError;
-use vda5050::state::{
-    ActionState, ActionStatus, Battery, EStop, ErrorLevel, OperatingMode, Safety, VehicleError,
-};
+use vda5050::state::{ActionState, ActionStatus, ErrorLevel, VehicleError};
 use vda5050::{
     Connection, ConnectionState, Header, Master, MasterEvent, Node, NodePosition, Order, Sent,
     State, VehicleKey, Version,
@@ -41,36 +39,7 @@ fn connection(version: Version, state: ConnectionState) -> Vec<u8> {
 }
 
 fn state(version: Version, order_id: &str, update: u32) -> State {
-    State {
-        header: header(version),
-        order_id: order_id.into(),
-        order_update_id: update,
-        last_node_id: String::new(),
-        last_node_sequence_id: 0,
-        node_states: vec![],
-        edge_states: vec![],
-        position: None,
-        velocity: None,
-        driving: false,
-        paused: None,
-        new_base_request: None,
-        distance_since_last_node: None,
-        action_states: vec![],
-        instant_action_states: vec![],
-        loads: vec![],
-        battery: Battery {
-            charge_pct: 50.0,
-            voltage: None,
-            charging: false,
-            reach_m: None,
-        },
-        operating_mode: OperatingMode::Automatic,
-        errors: vec![],
-        safety: Safety {
-            e_stop: EStop::None,
-            field_violation: false,
-        },
-    }
+    support::bare_state(header(version), order_id, update, "", 0)
 }
 
 fn order(order_id: &str, update: u32) -> Order {

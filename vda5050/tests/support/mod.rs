@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use vda5050::Version;
+use vda5050::state::{Battery, EStop, OperatingMode, Safety};
+use vda5050::{Header, State, Version};
 
 /// The folder of the official schemas and examples.
 pub fn shared() -> PathBuf {
@@ -34,4 +35,46 @@ pub fn assert_valid(version: Version, kind: &str, json: &[u8]) {
         errors.is_empty(),
         "{kind} {version} does not validate: {errors:?}\n{value:#}"
     );
+}
+
+/// A state with nothing but an order's progress: at `order_id`'s update `update`, standing at
+/// `last_node_id` (sequence `last_sequence`), no position, battery at 50 %, no errors.
+#[allow(dead_code)] // not every test file uses it
+pub fn bare_state(
+    header: Header,
+    order_id: &str,
+    update: u32,
+    last_node_id: &str,
+    last_sequence: u32,
+) -> State {
+    State {
+        header,
+        order_id: order_id.into(),
+        order_update_id: update,
+        last_node_id: last_node_id.into(),
+        last_node_sequence_id: last_sequence,
+        node_states: vec![],
+        edge_states: vec![],
+        position: None,
+        velocity: None,
+        driving: false,
+        paused: None,
+        new_base_request: None,
+        distance_since_last_node: None,
+        action_states: vec![],
+        instant_action_states: vec![],
+        loads: vec![],
+        battery: Battery {
+            charge_pct: 50.0,
+            voltage: None,
+            charging: false,
+            reach_m: None,
+        },
+        operating_mode: OperatingMode::Automatic,
+        errors: vec![],
+        safety: Safety {
+            e_stop: EStop::None,
+            field_violation: false,
+        },
+    }
 }
