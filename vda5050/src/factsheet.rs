@@ -108,17 +108,7 @@ impl Factsheet {
         let version_text = text(&["version"])?;
         let version = Version::parse(&version_text)?;
         let v3 = version == Version::V3_0;
-        let Names {
-            kinematic,
-            class,
-            load,
-            speed,
-            accel,
-            decel,
-            height,
-            actions,
-            ..
-        } = names(v3);
+        let n = names(v3);
         let number = |section: &str, key: &str| -> Result<f64, MessageError> {
             v.get(section)
                 .and_then(|s| s.get(key))
@@ -155,7 +145,7 @@ impl Factsheet {
         };
         let action_types = v
             .get("protocolFeatures")
-            .and_then(|p| p.get(actions))
+            .and_then(|p| p.get(n.actions))
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -167,19 +157,19 @@ impl Factsheet {
         let sheet = Factsheet {
             header,
             series_name: text(&["typeSpecification", "seriesName"])?,
-            kinematics: text(&["typeSpecification", kinematic])
+            kinematics: text(&["typeSpecification", n.kinematic])
                 .or_else(|_| text(&["typeSpecification", "mobileRobotKinematic"]))
                 .ok(),
-            class: text(&["typeSpecification", class])?,
-            max_load_kg: number("typeSpecification", load)?,
+            class: text(&["typeSpecification", n.class])?,
+            max_load_kg: number("typeSpecification", n.load)?,
             localization_types: list("typeSpecification", "localizationTypes")?,
             navigation_types: list("typeSpecification", "navigationTypes")?,
             length: number("physicalParameters", "length")?,
             width: number("physicalParameters", "width")?,
-            height_max: number("physicalParameters", height)?,
-            speed_max: number("physicalParameters", speed)?,
-            acceleration_max: number("physicalParameters", accel)?,
-            deceleration_max: number("physicalParameters", decel)?,
+            height_max: number("physicalParameters", n.height)?,
+            speed_max: number("physicalParameters", n.speed)?,
+            acceleration_max: number("physicalParameters", n.accel)?,
+            deceleration_max: number("physicalParameters", n.decel)?,
             actions: action_types,
         };
         if sheet.length <= 0.0 || sheet.width <= 0.0 || sheet.height_max < 0.0 {
@@ -210,27 +200,16 @@ impl Factsheet {
     pub fn to_json(&self) -> Result<Vec<u8>, MessageError> {
         let version = self.header.version()?;
         let v3 = version == Version::V3_0;
-        let Names {
-            kinematic,
-            class,
-            load,
-            speed,
-            accel,
-            decel,
-            height,
-            speed_min,
-            height_min,
-            actions,
-        } = names(v3);
+        let n = names(v3);
         let mut type_spec = json!({
             "seriesName": self.series_name,
             "localizationTypes": self.localization_types,
             "navigationTypes": self.navigation_types,
         });
-        type_spec[class] = json!(self.class);
-        type_spec[load] = json!(self.max_load_kg);
+        type_spec[n.class] = json!(self.class);
+        type_spec[n.load] = json!(self.max_load_kg);
         if let Some(k) = &self.kinematics {
-            type_spec[kinematic] = json!(k);
+            type_spec[n.kinematic] = json!(k);
             if v3 {
                 // 3.0.0's schema requires `mobileRobotKinematic` but defines
                 // `mobileRobotKinematics`: both are written, either is read
@@ -238,12 +217,12 @@ impl Factsheet {
             }
         }
         let mut physical = json!({ "length": self.length, "width": self.width });
-        physical[speed] = json!(self.speed_max);
-        physical[speed_min] = json!(0.0);
-        physical[accel] = json!(self.acceleration_max);
-        physical[decel] = json!(self.deceleration_max);
-        physical[height] = json!(self.height_max);
-        physical[height_min] = json!(0.0);
+        physical[n.speed] = json!(self.speed_max);
+        physical[n.speed_min] = json!(0.0);
+        physical[n.accel] = json!(self.acceleration_max);
+        physical[n.decel] = json!(self.deceleration_max);
+        physical[n.height] = json!(self.height_max);
+        physical[n.height_min] = json!(0.0);
         let action_list: Vec<Value> = self
             .actions
             .iter()
@@ -257,7 +236,7 @@ impl Factsheet {
             })
             .collect();
         let mut features = json!({ "optionalParameters": [] });
-        features[actions] = json!(action_list);
+        features[n.actions] = json!(action_list);
         let (arrays, strings, order_interval, state_interval) = if v3 {
             (
                 "maximumArrayLengths",

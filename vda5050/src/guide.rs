@@ -85,10 +85,10 @@ fn parse_id(field: &'static str, value: &str) -> Result<u32, TranslateError> {
 
 /// The VDA 5050 action a guide action at a node becomes: raising a lift or fork picks, lowering
 /// it drops; anything else keeps the actuator's name under the `rcs` prefix.
-fn action_type(task: TaskType, actuator: ActuatorType, adjustment: LiftAdjustment) -> String {
-    match (adjustment, task) {
-        (LiftAdjustment::Raise, _) => action::PICK.to_owned(),
-        (LiftAdjustment::Lower, _) => action::DROP.to_owned(),
+fn action_type(actuator: ActuatorType, adjustment: LiftAdjustment) -> String {
+    match adjustment {
+        LiftAdjustment::Raise => action::PICK.to_owned(),
+        LiftAdjustment::Lower => action::DROP.to_owned(),
         _ => format!("rcs{actuator:?}{adjustment:?}"),
     }
 }
@@ -122,7 +122,7 @@ pub fn order_of(
                 .actions
                 .iter()
                 .map(|a| Action {
-                    action_type: action_type(cmd.task_type, a.actuator, a.adjustment),
+                    action_type: action_type(a.actuator, a.adjustment),
                     action_id: a.action_id.to_string(),
                     description: None,
                     blocking_type: if a.blocking {
