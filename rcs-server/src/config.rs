@@ -181,6 +181,21 @@ pub struct Config {
     /// Admin API token (otherwise one is generated into `<data-dir>/api-token`, mode 0600).
     #[arg(long = "api-token", env = "RCS_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// The MQTT broker of the VDA 5050 gateway (`mqtt://host:port` or `host:port`): VDA 5050
+    /// vehicles on it join the fleet (docs/vda5050.md). Off unless set.
+    #[arg(long, env = "RCS_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// The VDA 5050 interface name: the first level of the gateway's topics.
+    #[arg(long, env = "RCS_VDA5050_INTERFACE", default_value = "uagv")]
+    pub vda5050_interface: String,
+    /// The first AGV id given to a VDA 5050 vehicle that has none yet (the next free one at or
+    /// above it; an operator can set another through the API).
+    #[arg(long, env = "RCS_VDA5050_FIRST_ID", default_value_t = 50_000)]
+    pub vda5050_first_id: u32,
+    /// A VDA 5050 vehicle that sends nothing for this long is offline (a vehicle publishes its
+    /// state at least every 30 s; the broker's last will tells of a broken connection at once).
+    #[arg(long, env = "RCS_VDA5050_TIMEOUT_MS", default_value_t = 60_000)]
+    pub vda5050_timeout_ms: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -229,6 +244,10 @@ impl std::fmt::Debug for Config {
                 &self.callback_secret.as_ref().map(|_| "***"),
             )
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
+            .field("mqtt_url", &self.mqtt_url.as_deref().map(crate::redact_url))
+            .field("vda5050_interface", &self.vda5050_interface)
+            .field("vda5050_first_id", &self.vda5050_first_id)
+            .field("vda5050_timeout_ms", &self.vda5050_timeout_ms)
             .finish()
     }
 }
@@ -341,6 +360,10 @@ struct FileConfig {
     advertise_http: Option<String>,
     lease_ms: Option<u64>,
     callback_url: Option<String>,
+    mqtt_url: Option<String>,
+    vda5050_interface: Option<String>,
+    vda5050_first_id: Option<u32>,
+    vda5050_timeout_ms: Option<u64>,
 }
 
 impl Config {
@@ -421,6 +444,14 @@ impl Config {
         {
             self.callback_url = Some(v);
         }
+        if let Some(v) = file.mqtt_url
+            && defaulted("mqtt_url")
+        {
+            self.mqtt_url = Some(v);
+        }
+        take!(vda5050_interface);
+        take!(vda5050_first_id);
+        take!(vda5050_timeout_ms);
         if let Some(list) = file.rcs_addresses
             && defaulted("rcs_addresses")
         {
@@ -524,6 +555,33 @@ impl Config {
         )?;
         within("congestion-gate", self.congestion_gate, 1.0)?;
         within("dense-share", self.dense_share, 1.0)?;
+        if let Some(url) = &self.mqtt_url {
+            mqtt_address(url).map_err(|reason| ConfigError::Invalid {
+                flag: "mqtt-url",
+                reason,
+            })?;
+        }
+        if !valid_level(&self.vda5050_interface) {
+            return Err(ConfigError::Invalid {
+                flag: "vda5050-interface",
+                reason: format!(
+                    "{:?} cannot be a topic level (empty, or with `/`, `+`, `#`)",
+                    self.vda5050_interface
+                ),
+            });
+        }
+        at_least(
+            "vda5050-first-id",
+            self.vda5050_first_id.into(),
+            1,
+            "AGV id 0 is no AGV",
+        )?;
+        at_least(
+            "vda5050-timeout-ms",
+            self.vda5050_timeout_ms,
+            1_000,
+            "vehicles would go offline between their states",
+        )?;
         Ok(())
     }
 
@@ -565,6 +623,43 @@ impl Config {
             callback_url: None,
             callback_secret: None,
             api_token: Some("test-admin-token".into()),
+            mqtt_url: None,
+            vda5050_interface: "uagv".into(),
+            vda5050_first_id: 50_000,
+            vda5050_timeout_ms: 60_000,
         }
     }
+}
+
+/// Whether `level` can be a topic level: not empty, without `/`, `+`, `#` or NUL.
+fn valid_level(level: &str) -> bool {
+    !level.is_empty() && !level.contains(['/', '+', '#', '\0'])
+}
+
+/// The broker's host and port from `--mqtt-url`: `mqtt://host:port`, `tcp://host:port` or
+/// `host:port` (port 1883 when left out).
+pub fn mqtt_address(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url);
+    if rest.contains("://") {
+        return Err(format!(
+            "{url:?}: only mqtt:// (plain TCP) is supported; TLS to the broker is not offered yet"
+        ));
+    }
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("{url:?}: port {p:?} is not a port number"))?,
+        ),
+        _ => (rest, 1883),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.contains(['/', '@', '?']) {
+        return Err(format!("{url:?}: no broker host"));
+    }
+    Ok((host.to_owned(), port))
 }

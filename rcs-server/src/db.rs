@@ -7,9 +7,11 @@ mod sessions;
 mod tasks;
 mod telemetry;
 mod tokens;
+mod vda5050;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
 pub use sessions::SESSION_LEFT_OPEN;
+pub use vda5050::Vda5050Vehicle;
 
 use sqlx::AnyPool;
 use sqlx::Row;

@@ -23,6 +23,29 @@ pub struct Identity {
     pub agv_type: u8,
 }
 
+/// The protocol an AGV speaks to the RCS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// The guide's binary protocol (docs/protocol.md).
+    #[default]
+    Guide,
+    /// VDA 5050 over MQTT, through the gateway (docs/vda5050.md), in this version.
+    Vda5050(vda5050::Version),
+}
+
+impl Protocol {
+    /// Its name in the API and the event stream: `guide`, `vda5050/2.0`, `vda5050/2.1`,
+    /// `vda5050/3.0`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Guide => "guide",
+            Protocol::Vda5050(vda5050::Version::V2_0) => "vda5050/2.0",
+            Protocol::Vda5050(vda5050::Version::V2_1) => "vda5050/2.1",
+            Protocol::Vda5050(vda5050::Version::V3_0) => "vda5050/3.0",
+        }
+    }
+}
+
 /// What the server knows of one AGV.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgvView {
@@ -34,6 +57,8 @@ pub struct AgvView {
     pub mode: AccessMode,
     /// Its session's profile.
     pub profile: SecureProfile,
+    /// The protocol its session speaks.
+    pub protocol: Protocol,
     /// Whether it registered in the current session.
     pub registered: bool,
     /// Whether a key is enrolled for it.
@@ -68,6 +93,7 @@ impl AgvView {
             session_id: 0,
             mode: AccessMode::Normal,
             profile: SecureProfile::Guide,
+            protocol: Protocol::Guide,
             registered: false,
             enrolled: false,
             identity: None,

@@ -15,6 +15,7 @@
 //! API). [`run`] starts everything and returns when `shutdown` resolves.
 
 pub mod admission;
+pub mod agv_link;
 pub mod api;
 pub mod auth;
 pub mod callbacks;
@@ -36,6 +37,7 @@ pub mod state;
 pub mod supervise;
 pub mod task_rules;
 pub mod tasks;
+pub mod vda5050_gateway;
 pub mod waits;
 pub mod writer;
 
@@ -286,6 +288,13 @@ pub async fn start_term(
     supervise::critical(&state, "token_refresh", auth::run_refresh(state.clone()));
     supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
     supervise::critical(&state, "safety", safety::run(state.clone()));
+    if state.config.mqtt_url.is_some() {
+        supervise::critical(
+            &state,
+            "vda5050_gateway",
+            vda5050_gateway::run(state.clone()),
+        );
+    }
     if let Some(url) = state.config.callback_url.clone() {
         let secret = callbacks::secret(
             state.config.callback_secret.as_deref(),

@@ -348,9 +348,9 @@ impl<'a> Connection<'a> {
         }
         let agv_id = self.agv_id;
         if self.shared.connections.release(agv_id, self.session_id) {
-            went_offline(self.shared, agv_id, self.session_id).await;
+            crate::agv_link::went_offline(self.shared, agv_id, self.session_id).await;
         }
-        close_session_row(self.shared, self.session_id, "closed");
+        crate::agv_link::close_session_row(self.shared, self.session_id, "closed");
         self.agv_id = 0;
     }
 
@@ -362,36 +362,17 @@ impl<'a> Connection<'a> {
     fn on_status(&mut self, now: u64, seq: u32, ack_requested: bool, status: &mut StatusReport) {
         let shared = self.shared;
         let received = std::time::Instant::now();
-        shared.faults.on_status(self.agv_id);
-        shared.metrics.status_reports.inc();
-        if status.localisation_quality > 0
-            && !shared
-                .site
-                .on_map(status.map_id, status.pose.x, status.pose.y)
-        {
+        if let Err(detail) = crate::agv_link::admit_status(shared, self.agv_id, status) {
             // Never held space: refused, and nothing of it is used.
-            let detail = format!(
-                "pose ({:.2}, {:.2}) is not on map {} of the site",
-                status.pose.x, status.pose.y, status.map_id
-            );
-            tracing::warn!(agv_id = self.agv_id, "status refused: {detail}");
             self.session
                 .reject(now, seq, ErrorCode::InvalidField, detail);
             return;
-        }
-        if status.localisation_quality == 0 {
-            // It does not know where it is: its last known place stands.
-            if let Some(last) = shared.fleet.get(self.agv_id).and_then(|v| v.status) {
-                status.map_id = last.map_id;
-                status.pose = last.pose;
-            }
         }
         if ack_requested {
             let _ = self
                 .session
                 .ack(now, seq, MessageType::STATUS_REPORT, ResultCode::Ok);
         }
-        crate::grants::on_status(shared, self.agv_id, self.session_id, status, received);
         // What this report can tell: the AGV after every command answered before it.
         let covers = self
             .waiting
@@ -399,27 +380,16 @@ impl<'a> Connection<'a> {
             .map(|(g, _)| g - 1)
             .min()
             .unwrap_or(self.taken);
-        if shared.connections.session(self.agv_id).map(|s| s.0) == Some(self.session_id) {
-            crate::dispatch::report(shared, self.agv_id, status, covers);
-        }
         // `status` comes back holding the report it replaced: the caller gives it to the
         // session to decode the next report into (no allocation per report).
-        if let Some(change) = shared
-            .fleet
-            .report(self.agv_id, self.session_id, now, covers, status)
-        {
-            shared.events.publish(
-                "agv.state",
-                Some(self.agv_id),
-                "agv",
-                json!({
-                    "from": change.from.map(crate::api::agv_state_name),
-                    "to": crate::api::agv_state_name(change.to),
-                    "map_id": change.map_id,
-                    "navigation_mode": crate::api::navigation_mode_name(change.navigation_mode),
-                }),
-            );
-        }
+        crate::agv_link::take_status(
+            shared,
+            self.agv_id,
+            self.session_id,
+            covers,
+            status,
+            received,
+        );
     }
 
     async fn handle_event(&mut self, event: RcsEvent) {
@@ -452,108 +422,28 @@ impl<'a> Connection<'a> {
                 // No longer pending for its address.
                 self.pending = None;
                 tracing::info!(agv_id = id, peer = %self.peer, ?mode, ?profile, "access granted");
-                let (was_online, replaced) = shared.fleet.update(id, |v| {
-                    let was = (v.online, v.session_id);
-                    v.online = true;
-                    v.session_id = self.session_id;
-                    v.mode = mode;
-                    v.profile = profile;
-                    v.registered = false;
-                    v.status = None;
-                    v.covers = 0;
-                    v.last_seen_ms = now;
-                    was
-                });
-                if !was_online {
-                    shared.metrics.online.inc();
-                }
-                if was_online && replaced != self.session_id {
-                    // Taken over (secure mode): the session replaced ends for the traffic core
-                    // now (its own end will not say so: the id is no longer its own).
-                    crate::dispatch::on_offline(shared, id, replaced).await;
-                }
-                let profile_name = crate::api::agvs::session_profile(mode, profile);
-                let (mode, profile) = (format!("{mode:?}"), format!("{profile:?}"));
-                shared
-                    .metrics
-                    .sessions
-                    .get_or_create(&kind(
-                        "mode",
-                        if mode == "Normal" {
-                            "normal".to_owned()
-                        } else {
-                            format!("secure/{profile}")
-                        },
-                    ))
-                    .inc();
-                shared.events.publish(
-                    "agv.online",
-                    Some(id),
-                    "agv",
-                    json!({ "mode": mode.to_lowercase(), "profile": profile_name,
-                            "replaced": was_online, "session_id": self.session_id }),
-                );
-                if let Err(e) = shared
-                    .db
-                    .open_session(
-                        self.session_id,
-                        id,
-                        &mode,
-                        &profile,
-                        &self.peer.to_string(),
-                        now as i64,
-                    )
-                    .await
-                {
-                    tracing::error!(error = %e, "session log failed");
-                }
+                let link = crate::agv_link::LinkInfo {
+                    mode,
+                    profile,
+                    protocol: crate::fleet::Protocol::Guide,
+                    peer: self.peer.to_string(),
+                };
+                crate::agv_link::came_online(shared, id, self.session_id, &link).await;
             }
             RcsEvent::RegistrationRequested(req) => {
-                // A footprint the site cannot take never becomes held space.
-                let dims = crate::fleet::dims(&req.footprint);
-                if !shared.site.vehicles().admits(dims) {
-                    let limits = shared.site.vehicles();
-                    tracing::warn!(
-                        agv_id = self.agv_id,
-                        ?dims,
-                        "registration refused: implausible footprint"
-                    );
-                    shared.events.publish(
-                        "agv.refused",
-                        Some(self.agv_id),
-                        "server",
-                        json!({ "reason": "implausible footprint", "footprint": dims,
-                                "max_length": limits.max_length, "max_width": limits.max_width }),
-                    );
-                    let _ = self.session.refuse_registration(
-                        now,
-                        format!(
-                            "footprint {dims:?} (front, rear, left, right) is over the site's limits ({} m long, {} m wide)",
-                            limits.max_length, limits.max_width
-                        ),
-                    );
-                    return;
-                }
-                // Persisted before it is acknowledged.
-                let result = match shared.db.register(self.agv_id, &req, now as i64).await {
-                    Ok(()) => ResultCode::Ok,
-                    Err(e) => {
-                        tracing::error!(error = %e, "registration not stored");
-                        ResultCode::InternalError
+                use crate::agv_link::RegisterError;
+                match crate::agv_link::register(shared, self.agv_id, self.session_id, &req).await {
+                    Ok(()) => {
+                        let _ = self.session.accept_registration(now, ResultCode::Ok);
                     }
-                };
-                let _ = self.session.accept_registration(now, result);
-                if result == ResultCode::Ok {
-                    shared.fleet.register(self.agv_id, &req);
-                    shared.events.publish(
-                        "agv.registered",
-                        Some(self.agv_id),
-                        "agv",
-                        json!({ "vendor": req.vendor, "model": req.model, "serial": req.serial }),
-                    );
-                    // Still stopped for a safety episode: told again in this session.
-                    crate::safety::on_registered(shared, self.agv_id);
-                    crate::dispatch::online(shared, self.agv_id, self.session_id);
+                    Err(e @ RegisterError::Footprint { .. }) => {
+                        let _ = self.session.refuse_registration(now, e.to_string());
+                    }
+                    Err(RegisterError::Storage(_)) => {
+                        let _ = self
+                            .session
+                            .accept_registration(now, ResultCode::InternalError);
+                    }
                 }
             }
             RcsEvent::Message {
@@ -662,38 +552,6 @@ impl<'a> Connection<'a> {
     }
 }
 
-/// `agv_id` lost its session `session_id`: offline. The space it physically occupies stays
-/// blocked (traffic control keeps its last pose reserved) until it returns or an operator
-/// clears it.
-async fn went_offline(shared: &Shared, agv_id: u32, session_id: u32) {
-    shared.fleet.update(agv_id, |v| {
-        v.online = false;
-        v.session_id = 0;
-        v.registered = false;
-    });
-    shared.metrics.online.dec();
-    shared.events.publish(
-        "agv.offline",
-        Some(agv_id),
-        "server",
-        json!({ "session_id": session_id }),
-    );
-    crate::dispatch::on_offline(shared, agv_id, session_id).await;
-    // An id that only ever had this session (it never registered) is not kept, unless an
-    // operator set its policy.
-    if shared.keys.policy_of(agv_id).is_none() {
-        shared.fleet.forget_if_unknown(agv_id);
-    }
-}
-
-/// Marks the session's row ended (in the background: the database may be slow).
-fn close_session_row(shared: &Shared, session_id: u32, how: &'static str) {
-    let db = shared.db.clone();
-    tokio::spawn(async move {
-        let _ = db.close_session(session_id, how, now_ms() as i64).await;
-    });
-}
-
 /// The task of session `session_id` panicked: whatever AGV id it held is released and goes
 /// offline, exactly as when its link is lost, so the AGV can connect again.
 async fn after_panic(shared: &Shared, session_id: u32) {
@@ -703,9 +561,9 @@ async fn after_panic(shared: &Shared, session_id: u32) {
             session_id,
             "link lost: AGV offline (its connection task failed)"
         );
-        went_offline(shared, agv_id, session_id).await;
+        crate::agv_link::went_offline(shared, agv_id, session_id).await;
     }
-    close_session_row(shared, session_id, "failed");
+    crate::agv_link::close_session_row(shared, session_id, "failed");
 }
 
 /// Refuses a normal-mode access request for `agv_id` while another connection holds the id

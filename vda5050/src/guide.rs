@@ -17,21 +17,23 @@
 //! decimal; a map id becomes the site map's name ([`MapNames`]).
 
 use protocol::message::{
-    Action as GuideAction, Alarm, LoadInfo, MotionCommand, PathEdge, PathNode, StatusReport,
-    TaskControl, TaskOp, Velocity as GuideVelocity,
+    Action as GuideAction, Alarm, BatteryInfo, Footprint, LoadInfo, MotionCommand, PathEdge,
+    PathNode, RegisterRequest, SpeedLimits, StatusReport, TaskControl, TaskOp,
+    Velocity as GuideVelocity,
 };
 use protocol::types::{
-    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, MovementType, NavigationMode, Pose,
-    TargetAttribute, TaskType, TrajectoryType,
+    ActuatorType, AgvState, AgvType, AlarmLevel, LiftAdjustment, MovementType, NavigationMode,
+    Pose, TargetAttribute, TaskType, TrajectoryType,
 };
 
 use crate::action::{self, Action, ActionParameter, BlockingType};
+use crate::factsheet::Factsheet;
 use crate::header::Header;
 use crate::instant::InstantActions;
 use crate::order::{Edge, Node, NodePosition, Order};
 use crate::state::{
-    Battery, EStop, EdgeState, ErrorLevel, Load, NodeState, OperatingMode, Position, Safety, State,
-    Velocity,
+    ActionStatus, Battery, EStop, EdgeState, ErrorLevel, Load, NodeState, OperatingMode, Position,
+    Safety, State, Velocity,
 };
 
 /// The alarm code a VDA 5050 error becomes in a status report (its type is logged by the
@@ -44,6 +46,17 @@ pub trait MapNames {
     fn name(&self, map_id: u16) -> Option<&str>;
     /// The map named `name`, if the site has it.
     fn id(&self, name: &str) -> Option<u16>;
+}
+
+/// A site's maps by their names (`mapId` is the map's name in the site, docs/vda5050.md).
+impl MapNames for maps::Site {
+    fn name(&self, map_id: u16) -> Option<&str> {
+        self.map(map_id).map(|m| m.name.as_str())
+    }
+
+    fn id(&self, name: &str) -> Option<u16> {
+        self.maps().iter().find(|m| m.name == name).map(|m| m.id)
+    }
 }
 
 /// Why a message could not be mapped.
@@ -81,6 +94,30 @@ fn parse_id(field: &'static str, value: &str) -> Result<u32, TranslateError> {
             field,
             value: value.to_owned(),
         })
+}
+
+/// The order id of a new path of task `task_id` that starts at `segment` (docs/protocol.md 6.6:
+/// after a step between two drives, or a replan, a task drives a new path starting again at
+/// sequence 0). VDA 5050 lets an order update only extend the base of its order, so a new path
+/// is a new order: `"<task>.<segment>"` (`"41.3"`), where the task's first path is `"<task>"`.
+pub fn path_order_id(task_id: u32, segment: u16) -> String {
+    format!("{task_id}.{segment}")
+}
+
+/// The task an order id names: `"41"` or a later path of it, `"41.3"` ([`path_order_id`]).
+pub fn task_of_order(order_id: &str) -> Result<u32, TranslateError> {
+    let task = order_id.split_once('.').map_or(order_id, |(task, path)| {
+        if path.is_empty() || !path.bytes().all(|b| b.is_ascii_digit()) {
+            // not ours: refused below whole
+            order_id
+        } else {
+            task
+        }
+    });
+    parse_id("orderId", task).map_err(|_| TranslateError::ForeignId {
+        field: "orderId",
+        value: order_id.to_owned(),
+    })
 }
 
 /// The VDA 5050 action a guide action at a node becomes: raising a lift or fork picks, lowering
@@ -207,6 +244,52 @@ pub fn order_of(
     })
 }
 
+/// The registration a vehicle's factsheet stands for (a VDA 5050 vehicle does not register:
+/// its factsheet says what a guide AGV's `RegisterRequest` says). The footprint is the
+/// factsheet's bounding box, centred on the vehicle's reference point (VDA 5050 gives no offset
+/// in the parts rcs reads); the class picks the AGV type; the rest is what the factsheet has.
+pub fn register_of(factsheet: &Factsheet, serial_number: &str) -> RegisterRequest {
+    let agv_type = match factsheet.class.as_str() {
+        "FORKLIFT" => AgvType::Forklift,
+        "TUGGER" => AgvType::Tugger,
+        "CONVEYOR" => AgvType::Conveyor,
+        "CARRIER" => AgvType::UnitLoad,
+        _ => AgvType::Jacking,
+    };
+    let half = |v: f64| (v / 2.0) as f32;
+    RegisterRequest {
+        agv_type,
+        vendor: factsheet.header.manufacturer.clone(),
+        model: factsheet.series_name.clone(),
+        serial: serial_number.to_owned(),
+        firmware: String::new(),
+        footprint: Footprint {
+            front: half(factsheet.length),
+            rear: half(factsheet.length),
+            left: half(factsheet.width),
+            right: half(factsheet.width),
+            height: factsheet.height_max as f32,
+        },
+        speeds: SpeedLimits {
+            forward: factsheet.speed_max as f32,
+            reverse: 0.0,
+            lateral: 0.0,
+            angular: 0.0,
+            acceleration: factsheet.acceleration_max as f32,
+            deceleration: factsheet.deceleration_max as f32,
+        },
+        load_capacity_kg: factsheet.max_load_kg as f32,
+        navigation_modes: vec![NavigationMode::Slam],
+        maps: Vec::new(),
+        actuators: Vec::new(),
+        battery: BatteryInfo {
+            capacity_wh: 0.0,
+            nominal_voltage: 0.0,
+        },
+        extensions: Vec::new(),
+    }
+}
+
 /// The instant action a task control becomes (`action_id` names it in the vehicle's state).
 pub fn instant_of(control: &TaskControl, header: Header, action_id: &str) -> InstantActions {
     let kind = match control.op {
@@ -256,7 +339,7 @@ pub fn status_of(state: &State, maps: &impl MapNames) -> Result<StatusReport, Tr
         ),
     };
     let last_node_id = parse_id("lastNodeId", &state.last_node_id)?;
-    let task_id = parse_id("orderId", &state.order_id)?;
+    let task_id = task_of_order(&state.order_id)?;
     let segment = u16::try_from(state.order_update_id).map_err(|_| TranslateError::ForeignId {
         field: "orderUpdateId",
         value: state.order_update_id.to_string(),
@@ -287,6 +370,16 @@ pub fn status_of(state: &State, maps: &impl MapNames) -> Result<StatusReport, Tr
             }
             _ if state.paused == Some(true) => AgvState::Paused,
             _ if state.driving => AgvState::Working,
+            // at work at a node (a pick or drop running): not done there
+            _ if state.action_states.iter().any(|a| {
+                matches!(
+                    a.status,
+                    ActionStatus::Initializing | ActionStatus::Running | ActionStatus::Paused
+                )
+            }) =>
+            {
+                AgvState::Working
+            }
             _ if state.battery.charging => AgvState::Charging,
             _ if order_open && state.node_states.iter().all(|n| !n.released) => {
                 AgvState::WaitingForRelease
@@ -458,7 +551,7 @@ pub fn motion_of(order: &Order, maps: &impl MapNames) -> Result<MotionCommand, T
         .collect::<Result<_, TranslateError>>()?;
     let released = order.nodes.iter().filter(|n| n.released).count();
     Ok(MotionCommand {
-        task_id: parse_id("orderId", &order.order_id)?,
+        task_id: task_of_order(&order.order_id)?,
         task_type,
         segment: sequence("orderUpdateId", order.order_update_id)?,
         map_id,
@@ -511,10 +604,12 @@ pub fn state_of(
                 action_states.push(crate::state::ActionState {
                     action_id: a.action_id.clone(),
                     action_type: Some(a.action_type.clone()),
-                    status: if n.sequence_id <= reached && !report_busy(report) {
-                        crate::state::ActionStatus::Finished
+                    status: if n.sequence_id > reached {
+                        ActionStatus::Waiting
+                    } else if n.sequence_id == reached && report_busy(report) {
+                        ActionStatus::Running
                     } else {
-                        crate::state::ActionStatus::Waiting
+                        ActionStatus::Finished
                     },
                     result: None,
                 });

@@ -40,6 +40,16 @@ impl Version {
         }
     }
 
+    /// The version without its patch level (`2.0`, `2.1`, `3.0`), as agv-sim's
+    /// `--vda-version` and the API name it.
+    pub fn major_minor(self) -> &'static str {
+        match self {
+            Version::V2_0 => "2.0",
+            Version::V2_1 => "2.1",
+            Version::V3_0 => "3.0",
+        }
+    }
+
     /// The major version of its topics.
     pub fn major(self) -> Major {
         match self {
