@@ -19,6 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 mod body;
+pub mod vda;
 
 use body::{ACCEL, Body, Obstacle, Rng, TOP_SPEED, TURN_RATE};
 
@@ -40,6 +41,8 @@ pub enum Mode {
     Normal,
     /// SM2/SM4 secure mode.
     Secure,
+    /// VDA 5050 over MQTT, through the RCS's gateway (`--mqtt-url`, `--vda-version`).
+    Vda5050,
 }
 
 /// Secure profile asked for.

@@ -278,6 +278,25 @@ impl Api {
         Ok(())
     }
 
+    /// Gives the VDA 5050 vehicle `manufacturer` / `serial_number` AGV id `agv_id`
+    /// (`PUT /api/v1/vda5050/vehicles`).
+    pub async fn set_vda5050_vehicle(
+        &self,
+        manufacturer: &str,
+        serial_number: &str,
+        agv_id: u32,
+    ) -> Result<(), ApiError> {
+        let body = json!({ "manufacturer": manufacturer, "serial_number": serial_number,
+                           "agv_id": agv_id });
+        self.send(|base| {
+            self.http
+                .put(format!("{base}/api/v1/vda5050/vehicles"))
+                .json(&body)
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Submits a task (for a given AGV, or the dispatcher's choice); returns its id. With a
     /// `reference` the submission is idempotent: submitted again (its outcome was unknown), the
     /// server answers the task the first one created.

@@ -75,6 +75,23 @@ pub struct RunOptions {
     /// Status reports at most this often (ms), even when the RCS configures a shorter period
     /// (a lighter load for long runs on a small machine). 0: as configured.
     pub min_status_period_ms: u64,
+    /// VDA 5050 vehicles besides the `agvs` guide AGVs.
+    pub vda5050: Option<VdaFleet>,
+}
+
+/// VDA 5050 vehicles in a run, beside (or instead of) the guide AGVs: each speaks MQTT to the
+/// broker the RCS's gateway uses.
+#[derive(Debug, Clone)]
+pub struct VdaFleet {
+    /// How many (their AGV ids follow the guide AGVs'; each is given its id through the API
+    /// before it connects).
+    pub vehicles: usize,
+    /// The broker's host and port.
+    pub broker: (String, u16),
+    /// The interface name (`uagv`).
+    pub interface: String,
+    /// The versions spoken, given in turn.
+    pub versions: Vec<vda5050::version::Version>,
 }
 
 /// Whether node `n` lies in a forbidden area (no AGV may stand or go there).
@@ -152,10 +169,12 @@ async fn check_token(api: &Api, opts: &RunOptions) -> anyhow::Result<()> {
 /// Runs the fleet and returns the report.
 pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let site = maps::Site::load(&opts.site)?;
+    let site = Arc::new(maps::Site::load(&opts.site)?);
     let api = Api::with_bases(&opts.api, &opts.token);
     check_token(&api, &opts).await?;
-    let starts = start_nodes(&site, opts.agvs, opts.seed)?;
+    let vda_count = opts.vda5050.as_ref().map_or(0, |v| v.vehicles);
+    let total = opts.agvs + vda_count;
+    let starts = start_nodes(&site, total, opts.seed)?;
     anyhow::ensure!(!opts.servers.is_empty(), "no RCS address");
     let rcs = match opts.mode {
         Mode::Secure => {
@@ -167,8 +186,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
                 public,
             )?)))
         }
-        Mode::Normal => None,
+        Mode::Normal | Mode::Vda5050 => None,
     };
+    let shared_site = site.clone();
     let stats = Arc::new(Stats::default());
     let monitor = Arc::new(Monitor::for_site(&site));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -191,6 +211,45 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     });
     for (i, (map_id, x, y, node)) in starts.into_iter().enumerate() {
         let id = opts.first_id + i as u32;
+        if i >= opts.agvs
+            && let Some(vda) = &opts.vda5050
+        {
+            let k = i - opts.agvs;
+            let version = vda.versions[k % vda.versions.len().max(1)];
+            let serial = agv::vda::serial_number(id);
+            api.set_vda5050_vehicle(agv::vda::MANUFACTURER, &serial, id)
+                .await?;
+            let spec = Spec {
+                id,
+                map_id,
+                x,
+                y,
+                node,
+                keys: None,
+                profile: opts.profile,
+                time_scale: opts.time_scale,
+                obstacles_per_min: 0.0,
+                seed: opts.seed,
+                relocate: None,
+                churn_per_hour: 0.0,
+                min_status_period_ms: opts.min_status_period_ms,
+            };
+            let vda_spec = agv::vda::VdaSpec {
+                host: vda.broker.0.clone(),
+                port: vda.broker.1,
+                interface: vda.interface.clone(),
+                version,
+            };
+            handles.push(tokio::spawn(agv::vda::run(
+                spec,
+                vda_spec,
+                shared_site.clone(),
+                monitor.clone(),
+                stats.clone(),
+                stop_rx.clone(),
+            )));
+            continue;
+        }
         let keys = match &rcs {
             Some(rcs) => {
                 let key = SigningKey::generate(crypto::DEFAULT_ID, &mut crypto::system_rng())?;
@@ -240,9 +299,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     });
     // wait for the fleet to register
     let deadline = Instant::now() + Duration::from_secs(30);
-    while (stats.connected.load(Ordering::Relaxed) as usize) < opts.agvs
-        && Instant::now() < deadline
-    {
+    while (stats.connected.load(Ordering::Relaxed) as usize) < total && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let bar = if opts.progress {
@@ -256,7 +313,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     );
     // the business system: tasks where the RCS takes them, at the rate asked, followed to
     // their end
-    let ids: Vec<u32> = (0..opts.agvs).map(|i| opts.first_id + i as u32).collect();
+    let ids: Vec<u32> = (0..total).map(|i| opts.first_id + i as u32).collect();
     let mut business = Business::new(
         &site,
         opts.destinations,
@@ -359,9 +416,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         // most 2 s) to come back before the count (an AGV still away then never came back)
         stats.churn_over.store(true, Ordering::Relaxed);
         let until = Instant::now() + Duration::from_secs(5);
-        while (stats.connected.load(Ordering::Relaxed) as usize) < opts.agvs
-            && Instant::now() < until
-        {
+        while (stats.connected.load(Ordering::Relaxed) as usize) < total && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -391,7 +446,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         never_came_back: select(|o| o.offline_at_end),
         never_connected: select(|o| o.never_connected),
         offline,
-        agvs: opts.agvs,
+        agvs: total,
         agvs_connected: connected_at_end,
         disconnects: stats.disconnects.load(Ordering::Relaxed),
         reconnects: stats.reconnects.load(Ordering::Relaxed),

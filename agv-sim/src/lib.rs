@@ -24,5 +24,5 @@ pub mod params;
 pub mod report;
 
 pub use business::Naming;
-pub use fleet::{Destinations, RunOptions, run};
+pub use fleet::{Destinations, RunOptions, VdaFleet, run};
 pub use report::Report;

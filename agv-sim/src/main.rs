@@ -295,6 +295,21 @@ struct RunArgs {
     /// lighter load for long runs on a small machine. 0: as the RCS configures.
     #[arg(long, default_value_t = 0)]
     min_status_period_ms: u64,
+    /// The MQTT broker of the RCS's VDA 5050 gateway (`mqtt://host:port` or `host:port`), for
+    /// `--mode vda5050` and `--vda5050-agvs`.
+    #[arg(long, env = "RCS_MQTT_URL", default_value = "mqtt://127.0.0.1:1883")]
+    mqtt_url: String,
+    /// The VDA 5050 versions the simulated vehicles speak, given in turn (2.0, 2.1, 3.0;
+    /// repeated or comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "2.0", value_parser = parse_vda_version)]
+    vda_version: Vec<vda5050::version::Version>,
+    /// VDA 5050 vehicles besides the `--agvs` guide AGVs (a mixed fleet; `--mode vda5050`
+    /// makes all `--agvs` VDA 5050 vehicles instead).
+    #[arg(long, default_value_t = 0)]
+    vda5050_agvs: usize,
+    /// The VDA 5050 interface name (the gateway's `--vda5050-interface`).
+    #[arg(long, default_value = "uagv")]
+    vda5050_interface: String,
     /// Also write the report as JSON here.
     #[arg(long)]
     report_json: Option<PathBuf>,
@@ -313,6 +328,25 @@ enum Expect {
     Clean,
     /// The fleet recovered from RCS crashes ([`agv_sim::Report::recovery_problems`]).
     Recovered,
+}
+
+/// Reads a `--vda-version` (`2.0`, `2.1`, `3.0`, or with a patch level).
+fn parse_vda_version(s: &str) -> Result<vda5050::version::Version, String> {
+    vda5050::version::Version::parse(s.trim()).map_err(|e| e.to_string())
+}
+
+/// The broker's host and port from `--mqtt-url` (`mqtt://host:port`, `host:port`).
+fn rcs_address_of_mqtt(url: &str) -> anyhow::Result<(String, u16)> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url)
+        .trim_end_matches('/');
+    anyhow::ensure!(!rest.contains("://"), "{url}: only mqtt:// is supported");
+    Ok(match rest.rsplit_once(':') {
+        Some((host, port)) => (host.to_owned(), port.parse()?),
+        None => (rest.to_owned(), 1883),
+    })
 }
 
 /// Checks one `--server` address (`host:port`, as the protocol's RCS addresses).
@@ -472,12 +506,28 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .or_else(|| scratch.as_ref().map(|s| s.0.clone()))
         .unwrap_or_default();
+    let (guide_agvs, vda_agvs) = if a.mode == Mode::Vda5050 {
+        (0, a.agvs)
+    } else {
+        (a.agvs, a.vda5050_agvs)
+    };
+    let vda5050 = if vda_agvs > 0 {
+        let broker = rcs_address_of_mqtt(&a.mqtt_url)?;
+        Some(agv_sim::VdaFleet {
+            vehicles: vda_agvs,
+            broker,
+            interface: a.vda5050_interface.clone(),
+            versions: a.vda_version.clone(),
+        })
+    } else {
+        None
+    };
     let report = agv_sim::run(agv_sim::RunOptions {
         servers: a.server,
         api: a.api,
         token: a.token,
         site,
-        agvs: a.agvs,
+        agvs: guide_agvs,
         mode: a.mode,
         profile: a.profile,
         duration: a.duration,
@@ -494,6 +544,7 @@ async fn main() -> anyhow::Result<()> {
         fail_fast: a.fail_fast,
         churn_per_hour: a.churn,
         min_status_period_ms: a.min_status_period_ms,
+        vda5050,
     })
     .await?;
     // (before any exit below, which would skip its removal)

@@ -214,6 +214,7 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }
 }
 

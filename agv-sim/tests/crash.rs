@@ -121,6 +121,7 @@ fn options(setup: &Setup, seconds: u64) -> RunOptions {
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }
 }
 

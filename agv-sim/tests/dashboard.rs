@@ -206,6 +206,7 @@ async fn dashboard_in_headless_chromium() {
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }));
     let api = Api {
         base: base.clone(),

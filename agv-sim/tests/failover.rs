@@ -47,6 +47,7 @@ fn options(servers: Vec<String>, api: String, token: String, seconds: u64) -> Ru
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }
 }
 

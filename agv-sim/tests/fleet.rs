@@ -54,6 +54,7 @@ async fn fleet(
         fail_fast: false,
         churn_per_hour,
         min_status_period_ms: 0,
+        vda5050: None,
     })
     .await
     .unwrap();
@@ -232,6 +233,7 @@ async fn the_token_is_checked_before_the_run() {
             fail_fast: false,
             churn_per_hour: 0.0,
             min_status_period_ms: 0,
+            vda5050: None,
         })
     };
     let started = std::time::Instant::now();

@@ -377,6 +377,7 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     })
     .await
     .unwrap();

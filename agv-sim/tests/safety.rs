@@ -40,6 +40,7 @@ fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }
 }
 

@@ -1052,9 +1052,11 @@
       ['state', 'State', `${state ? name(state) : '—'}${(d?.online ?? live?.online) ? '' : t(' (offline)')}`],
       // (a normal-mode session has no secure profile)
       ['session', 'Session', d?.session
-        ? (d.session.mode === 'secure'
-          ? `${t('secure')} · ${t(d.session.profile)} · #${d.session.session_id}`
-          : `${t(d.session.mode)} · #${d.session.session_id}`)
+        ? (d.session.protocol && d.session.protocol.startsWith('vda5050/')
+          ? `VDA 5050 ${d.session.protocol.slice('vda5050/'.length)} · #${d.session.session_id}`
+          : d.session.mode === 'secure'
+            ? `${t('secure')} · ${t(d.session.profile)} · #${d.session.session_id}`
+            : `${t(d.session.mode)} · #${d.session.session_id}`)
         : t('none')],
       ['map', 'Map', map ? t('{name} (floor {floor})', map) : (d?.map_id ?? '—')],
       ['pose', 'Pose', d?.pose ? `x ${fmt(d.pose.x)} · y ${fmt(d.pose.y)} · ${fmt((d.pose.theta * 180) / Math.PI, 0)}°` : '—'],

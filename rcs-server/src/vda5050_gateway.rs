@@ -744,10 +744,10 @@ fn send_motion(
         .filter(|o| o.task_id == cmd.task_id && o.base_end == (first.node_id, first.sequence));
     order.order_id = match continues {
         Some(o) => o.order_id.clone(),
-        None if v.order.as_ref().is_some_and(|o| o.task_id == cmd.task_id) => {
-            guide::path_order_id(cmd.task_id, cmd.segment)
-        }
-        None => cmd.task_id.to_string(),
+        // the task's first path; a later one (after a step, a replan, a safety stop, the
+        // vehicle's return) is an order of its own: the vehicle may still hold the first
+        None if cmd.segment <= 1 => cmd.task_id.to_string(),
+        None => guide::path_order_id(cmd.task_id, cmd.segment),
     };
     let released = usize::from(cmd.released_nodes).clamp(1, cmd.nodes.len());
     let end = &cmd.nodes[released - 1];

@@ -17,9 +17,8 @@
 //! decimal; a map id becomes the site map's name ([`MapNames`]).
 
 use protocol::message::{
-    Action as GuideAction, Alarm, BatteryInfo, Footprint, LoadInfo, MotionCommand, PathEdge,
-    PathNode, RegisterRequest, SpeedLimits, StatusReport, TaskControl, TaskOp,
-    Velocity as GuideVelocity,
+    Action as GuideAction, Alarm, BatteryInfo, LoadInfo, MotionCommand, PathEdge, PathNode,
+    RegisterRequest, SpeedLimits, StatusReport, TaskControl, TaskOp, Velocity as GuideVelocity,
 };
 use protocol::types::{
     ActuatorType, AgvState, AgvType, AlarmLevel, LiftAdjustment, MovementType, NavigationMode,
@@ -256,20 +255,13 @@ pub fn register_of(factsheet: &Factsheet, serial_number: &str) -> RegisterReques
         "CARRIER" => AgvType::UnitLoad,
         _ => AgvType::Jacking,
     };
-    let half = |v: f64| (v / 2.0) as f32;
     RegisterRequest {
         agv_type,
         vendor: factsheet.header.manufacturer.clone(),
         model: factsheet.series_name.clone(),
         serial: serial_number.to_owned(),
         firmware: String::new(),
-        footprint: Footprint {
-            front: half(factsheet.length),
-            rear: half(factsheet.length),
-            left: half(factsheet.width),
-            right: half(factsheet.width),
-            height: factsheet.height_max as f32,
-        },
+        footprint: factsheet.footprint(),
         speeds: SpeedLimits {
             forward: factsheet.speed_max as f32,
             reverse: 0.0,

@@ -158,6 +158,12 @@ impl VehicleEnd {
         self.order.as_ref()
     }
 
+    /// The order is over (the vehicle ran `cancelOrder`): an order with its id is a new order
+    /// again, not an update to stitch.
+    pub fn cancel_order(&mut self) {
+        self.order = None;
+    }
+
     /// The errors of orders refused, reported with every state until the next order is taken.
     pub fn errors(&self) -> &[VehicleError] {
         &self.errors

@@ -54,6 +54,9 @@ pub struct SessionDto {
     pub profile: String,
     /// Whether it registered in this session.
     pub registered: bool,
+    /// The protocol it speaks: `guide` (the binary protocol) or `vda5050/2.0`, `vda5050/2.1`,
+    /// `vda5050/3.0` (through the MQTT gateway; its mode is `normal`, its profile `none`).
+    pub protocol: String,
 }
 
 /// How the API names a session's secure profile: `guide` or `fast` in secure mode, `none` in
@@ -151,6 +154,7 @@ impl AgvDto {
                 mode: format!("{:?}", v.mode).to_lowercase(),
                 profile: session_profile(v.mode, v.profile).to_owned(),
                 registered: v.registered,
+                protocol: v.protocol.name().to_owned(),
             }),
             enrolled: v.enrolled,
             secure_policy: policy.map(|p| p.as_str().to_owned()),

@@ -13,6 +13,7 @@ mod maps;
 mod system;
 mod tasks;
 mod tokens;
+mod vda5050;
 
 use std::sync::Arc;
 
@@ -73,6 +74,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/tokens", post(tokens::create).get(tokens::list))
         .route("/api/v1/tokens/{id}", delete(tokens::revoke))
         .route("/api/v1/server-key", get(system::server_key))
+        .route(
+            "/api/v1/vda5050/vehicles",
+            get(vda5050::list).put(vda5050::set),
+        )
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         // after every route: it applies to those already added
         .method_not_allowed_fallback(|| async {
@@ -203,6 +208,8 @@ async fn authenticate_first(
         tokens::list,
         tokens::revoke,
         system::server_key,
+        vda5050::list,
+        vda5050::set,
     ),
     components(schemas(ApiErrorBody, crate::events::FleetEvent, Role)),
     modifiers(&BearerAuth, &Complete),
