@@ -302,6 +302,7 @@ impl Gateway {
     /// drains it).
     async fn publish(&mut self) {
         while let Some(p) = self.master.poll_publish() {
+            tracing::trace!(topic = %p.topic, payload = %String::from_utf8_lossy(&p.payload), "publish");
             if let Err(e) = self
                 .client
                 .publish(p.topic, QoS::AtMostOnce, false, p.payload)
@@ -570,6 +571,12 @@ impl Gateway {
         };
         v.taken = generation;
         let message_type = message.message_type();
+        tracing::debug!(
+            agv_id = agv,
+            generation,
+            ?message_type,
+            "command for a VDA 5050 vehicle"
+        );
         let now = now_ms();
         let mut cancel_may_fail = false;
         let sent: Result<Vec<Sent>, String> = match *message {
@@ -628,6 +635,13 @@ impl Gateway {
                     now,
                 )
             }
+            // A VDA 5050 vehicle localises by its own means (its factsheet's
+            // `localizationTypes`): the site's navigation zones are the guide AGVs' concern.
+            // Nothing is sent; the switch is taken as done.
+            Message::NavSwitch(_) => {
+                let _ = reply.send(Ok(ack(message_type, ResultCode::Ok, String::new())));
+                return;
+            }
             other => Err(format!(
                 "{:?} has no VDA 5050 counterpart",
                 other.message_type()
@@ -674,6 +688,7 @@ impl Gateway {
             return;
         }
         let w = v.waiting.remove(i);
+        tracing::debug!(agv_id = v.agv_id, generation = w.generation, refused = ?w.refused, "VDA 5050 command answered");
         let answer = match w.refused {
             None => ack(w.message_type, ResultCode::Ok, String::new()),
             Some(reason) => {

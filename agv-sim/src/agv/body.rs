@@ -221,13 +221,22 @@ impl Body {
             actuators: vec![ActuatorStatus {
                 actuator_id: 0,
                 kind: ActuatorType::Lift,
-                state: ActuatorState::Idle,
+                state: if self.action_until.is_some() {
+                    ActuatorState::Running
+                } else {
+                    ActuatorState::Idle
+                },
                 position: 0.0,
             }],
             task_id: self.task_id,
             segment: 0,
             last_node_id: self.last_node_id,
-            last_node_sequence: 0,
+            // the sequence of the last node reached on its path (0 without one)
+            last_node_sequence: self
+                .next
+                .checked_sub(1)
+                .and_then(|i| self.path.get(i))
+                .map_or(0, |n| n.sequence),
             edge_id: 0,
             distance_since_last_node: 0.0,
             grant_id: match self.obstacle {

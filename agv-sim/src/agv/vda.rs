@@ -126,8 +126,15 @@ pub async fn run(
             return;
         }
     };
+    // (a client id of its own per run: a broker drops a client whose id another takes)
     let mut options = MqttOptions::new(
-        format!("{}-{}", MANUFACTURER, serial_number(spec.id)),
+        format!(
+            "{}-{}-{}-{}",
+            vda.interface,
+            MANUFACTURER,
+            serial_number(spec.id),
+            std::process::id()
+        ),
         vda.host.clone(),
         vda.port,
     );

@@ -1,0 +1,137 @@
+//! A mixed fleet end to end (issue "VDA 5050 vehicles in the same fleet"): guide AGVs on the
+//! binary protocol and VDA 5050 vehicles of two versions (2.0 and 3.0) over MQTT, on one site,
+//! with tasks to every free node so their paths cross. The monitor must see no overlap and
+//! every task must complete. The broker is the one at 127.0.0.1:1883 (Mosquitto runs on every
+//! machine of this project); without one the test says it skipped.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agv_sim::agv::{Mode, Profile};
+use agv_sim::{Destinations, RunOptions, VdaFleet};
+use rcs_server::Config;
+use vda5050::version::Version;
+
+mod server;
+
+const BROKER: (&str, u16) = ("127.0.0.1", 1883);
+
+fn site() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../maps/sites/demo")
+}
+
+/// Whether a broker listens at [`BROKER`].
+fn broker_present() -> bool {
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], BROKER.1)),
+        Duration::from_secs(1),
+    )
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guide_agvs_and_vda5050_vehicles_of_two_versions_share_the_space_and_finish_every_task() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    if !broker_present() {
+        eprintln!(
+            "SKIPPED: no MQTT broker at {}:{} (the VDA 5050 mixed-fleet test needs one)",
+            BROKER.0, BROKER.1
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.site = Some(site());
+    config.mqtt_url = Some(format!("mqtt://{}:{}", BROKER.0, BROKER.1));
+    // an interface of its own: nothing retained by another run reaches this one
+    let interface = format!(
+        "rcs-test-{}-{}",
+        std::process::id(),
+        rcs_server::state::now_ms()
+    );
+    config.vda5050_interface = interface.clone();
+    let serving = server::Serving::start(config).await;
+    let options = RunOptions {
+        servers: vec![serving.server.agv_addr.to_string()],
+        api: vec![serving.api()],
+        token: serving.token.clone(),
+        site: site(),
+        agvs: 4,
+        mode: Mode::Normal,
+        profile: Profile::Fast,
+        duration: Duration::from_secs(20),
+        time_scale: 4.0,
+        tasks_per_min: 120.0,
+        obstacles_per_min: 0.0,
+        seed: 5,
+        first_id: 1,
+        drain: Duration::from_secs(90),
+        progress: false,
+        destinations: Destinations::Any,
+        naming: agv_sim::Naming::Random,
+        relocate: 0.0,
+        fail_fast: false,
+        churn_per_hour: 0.0,
+        min_status_period_ms: 0,
+        vda5050: Some(VdaFleet {
+            vehicles: 4,
+            broker: (BROKER.0.to_owned(), BROKER.1),
+            interface,
+            versions: vec![Version::V2_0, Version::V3_0],
+        }),
+    };
+    let run = tokio::spawn(agv_sim::run(options));
+    // while the fleet runs: the API lists the vehicles with the ids the fleet gave them, and
+    // the fleet shows each session's protocol
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let http = reqwest::Client::new();
+    let vehicles: serde_json::Value = http
+        .get(format!("{}/api/v1/vda5050/vehicles", serving.api()))
+        .bearer_auth(&serving.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agvs: serde_json::Value = http
+        .get(format!("{}/api/v1/agvs", serving.api()))
+        .bearer_auth(&serving.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = run.await.unwrap().unwrap();
+    serving.stop().await;
+    println!("{}", report.table());
+    let ids: Vec<u64> = vehicles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["agv_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![5, 6, 7, 8], "{vehicles}");
+    let protocols: Vec<String> = agvs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["session"]["protocol"].as_str().map(str::to_owned))
+        .collect();
+    for p in ["guide", "vda5050/2.0", "vda5050/3.0"] {
+        assert!(protocols.iter().any(|x| x == p), "{p} in {protocols:?}");
+    }
+    assert_eq!(report.violation_samples, 0, "{}", report.table());
+    assert!(report.tasks.submitted >= 10, "{}", report.table());
+    assert_eq!(
+        report.tasks.completed,
+        report.tasks.submitted,
+        "{}",
+        report.table()
+    );
+    assert!(report.errors.is_empty(), "{}", report.table());
+}
