@@ -65,6 +65,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         fail_fast: false,
         churn_per_hour: 0.0,
         min_status_period_ms: 0,
+        vda5050: None,
     }));
 
     let (_driver, c) = browser::open(&chromium, &chromedriver).await;

@@ -87,6 +87,22 @@ struct Vehicle {
     order: Option<SentOrder>,
     /// In an episode of states refused (not mapped, or off the site): logged once.
     refusing: bool,
+    /// Just came (back) online: not registered until a state shows it standing without an
+    /// order. A VDA 5050 vehicle, unlike a guide AGV, may go on driving an order while its link
+    /// is down (or from before a restart of the RCS); the fleet takes it only once that order
+    /// is cancelled and it stands.
+    settling: Settling,
+}
+
+/// Where a vehicle that came online is in settling ([`Vehicle::settling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settling {
+    /// Waiting for a state.
+    Waiting,
+    /// Its order is being cancelled.
+    Cancelling,
+    /// Settled: it stands without an order.
+    Done,
 }
 
 /// The gateway's state.
@@ -392,6 +408,7 @@ impl Gateway {
                 taken: 0,
                 order: None,
                 refusing: false,
+                settling: Settling::Waiting,
             },
         );
         self.by_agv.insert(agv_id, vehicle.clone());
@@ -430,7 +447,7 @@ impl Gateway {
         else {
             return;
         };
-        if v.registered {
+        if v.registered || v.settling != Settling::Done {
             return;
         }
         let (agv_id, session_id) = (v.agv_id, v.session_id);
@@ -505,6 +522,30 @@ impl Gateway {
             return;
         };
         v.last_seen_ms = now_ms();
+        if v.settling != Settling::Done {
+            if state.driving || !state.node_states.is_empty() {
+                if v.settling == Settling::Waiting {
+                    // an order the fleet did not give in this session: cancelled first
+                    tracing::warn!(
+                        agv_id = v.agv_id,
+                        order = %state.order_id,
+                        "VDA 5050 vehicle came online running an order: cancelling it before it joins the fleet"
+                    );
+                    v.settling = Settling::Cancelling;
+                    self.next_action += 1;
+                    let id = format!("rcs-{}-settle", self.next_action);
+                    let _ = self.master.send_instant(
+                        now_ms(),
+                        vehicle,
+                        vec![Action::instant(action::CANCEL_ORDER, &id)],
+                    );
+                }
+                return;
+            }
+            v.settling = Settling::Done;
+            self.try_register(vehicle).await;
+            return;
+        }
         if !v.registered {
             // where a vehicle is counts once its footprint is known (its factsheet)
             return;

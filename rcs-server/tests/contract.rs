@@ -44,6 +44,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
     ("get", "/api/v1/server-key"),
+    ("get", "/api/v1/vda5050/vehicles"),
+    ("put", "/api/v1/vda5050/vehicles"),
 ];
 
 /// Whether `python3 -c "import <module>"` works.

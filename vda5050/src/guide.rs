@@ -106,7 +106,7 @@ pub fn path_order_id(task_id: u32, segment: u16) -> String {
 /// The task an order id names: `"41"` or a later path of it, `"41.3"` ([`path_order_id`]).
 pub fn task_of_order(order_id: &str) -> Result<u32, TranslateError> {
     let task = order_id.split_once('.').map_or(order_id, |(task, path)| {
-        if path.is_empty() || !path.bytes().all(|b| b.is_ascii_digit()) {
+        if task.is_empty() || path.is_empty() || !path.bytes().all(|b| b.is_ascii_digit()) {
             // not ours: refused below whole
             order_id
         } else {

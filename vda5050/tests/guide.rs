@@ -284,6 +284,27 @@ fn what_a_state_says_about_the_vehicle() {
     })
     .unwrap();
     assert_eq!(idle.state, AgvState::Idle);
+    // at its last node with the pick running: not done there
+    let picking = status(|s| {
+        s.driving = false;
+        s.node_states.clear();
+        s.edge_states.clear();
+        s.action_states[0].status = ActionStatus::Running;
+    })
+    .unwrap();
+    assert_eq!(picking.state, AgvState::Working);
+    let picked = status(|s| {
+        s.driving = false;
+        s.node_states.clear();
+        s.edge_states.clear();
+        s.action_states[0].status = ActionStatus::Finished;
+    })
+    .unwrap();
+    assert_eq!(picked.state, AgvState::Idle);
+    // a later path of task 41 is an order of its own, and still task 41
+    assert_eq!(guide::path_order_id(41, 3), "41.3");
+    let later = status(|s| s.order_id = guide::path_order_id(41, 3)).unwrap();
+    assert_eq!(later.task_id, 41);
     let lost = status(|s| s.position.as_mut().unwrap().localized = false).unwrap();
     assert_eq!(lost.localisation_quality, 0);
     let nowhere = status(|s| s.position = None).unwrap();
@@ -296,6 +317,10 @@ fn what_a_state_says_about_the_vehicle() {
     for change in [
         (|s: &mut State| s.order_id = "order-from-elsewhere".into()) as fn(&mut State),
         |s| s.last_node_id = "N-1".into(),
+        |s| s.order_id = "41.".into(),
+        |s| s.order_id = "41.x".into(),
+        |s| s.order_id = ".3".into(),
+        |s| s.order_id = "41.3.1".into(),
         |s| s.last_node_id = "+17".into(),
         |s| s.order_update_id = 70_000,
     ] {
@@ -442,4 +467,47 @@ fn a_status_report_becomes_a_state_of_every_version_and_back() {
         );
         assert_eq!((back.edge_id, back.state), (9, AgvState::Working));
     }
+}
+
+/// A factsheet stands for the registration a guide AGV sends: its size becomes the footprint
+/// the vehicle holds (centred), its class the AGV type, its limits the speeds.
+#[test]
+fn a_factsheet_becomes_a_registration() {
+    use protocol::types::AgvType;
+    let sheet = vda5050::factsheet::Factsheet {
+        header: header(Version::V3_0),
+        series_name: "Carrier-7".into(),
+        kinematics: Some("DIFF".into()),
+        class: "FORKLIFT".into(),
+        max_load_kg: 1200.0,
+        localization_types: vec!["NATURAL".into()],
+        navigation_types: vec!["AUTONOMOUS".into()],
+        length: 2.4,
+        width: 1.2,
+        height_max: 2.0,
+        speed_max: 1.8,
+        acceleration_max: 0.5,
+        deceleration_max: 0.9,
+        actions: vec!["pick".into()],
+    };
+    let r = guide::register_of(&sheet, "SN-1");
+    assert_eq!(r.agv_type, AgvType::Forklift);
+    assert_eq!(
+        (r.vendor.as_str(), r.model.as_str(), r.serial.as_str()),
+        ("Acme", "Carrier-7", "SN-1")
+    );
+    let f = r.footprint;
+    assert_eq!(
+        (f.front, f.rear, f.left, f.right, f.height),
+        (1.2, 1.2, 0.6, 0.6, 2.0)
+    );
+    assert_eq!(
+        (
+            r.speeds.forward,
+            r.speeds.acceleration,
+            r.speeds.deceleration
+        ),
+        (1.8, 0.5, 0.9)
+    );
+    assert_eq!(r.load_capacity_kg, 1200.0);
 }

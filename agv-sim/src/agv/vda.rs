@@ -2,8 +2,8 @@
 //! to over MQTT through [`vda5050::VehicleEnd`]. Orders and order updates become the motion
 //! commands the machine runs ([`vda5050::guide::motion_of`]), instant actions its pause,
 //! resume, cancel and charging, and its status becomes a VDA 5050 `state`
-//! ([`vda5050::guide::state_of`]) published every half second and after every order or instant
-//! action. It publishes `connection` (`ONLINE` retained, `CONNECTIONBROKEN` as its last will)
+//! ([`vda5050::guide::state_of`]) published every half second (or every `--min-status-period-ms`)
+//! and after every order or instant action. It publishes `connection` (`ONLINE` retained, `CONNECTIONBROKEN` as its last will)
 //! and its factsheet when it connects and when asked (`factsheetRequest`). No safe-space
 //! requests: VDA 5050 has none.
 
@@ -32,7 +32,8 @@ use crate::report::Stats;
 /// The manufacturer simulated vehicles give (their serial number is `SIM-<id>`).
 pub const MANUFACTURER: &str = "rcs-sim";
 
-/// How often a state is published at least.
+/// How often a state is published at least (unless the run's `min_status_period_ms` says
+/// otherwise).
 const STATE_PERIOD: Duration = Duration::from_millis(500);
 /// Instant action states kept in the state (the latest).
 const KEEP_INSTANT: usize = 16;
@@ -170,7 +171,11 @@ pub async fn run(
     monitor.held(spec.id, held.clone());
     let mut connected = false;
     let mut next_state = Instant::now();
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let state_period = match spec.min_status_period_ms {
+        0 => STATE_PERIOD,
+        ms => Duration::from_millis(ms),
+    };
+    let mut tick = tokio::time::interval(Duration::from_millis(50).min(state_period));
     loop {
         tokio::select! {
             event = eventloop.poll() => match event {
@@ -224,7 +229,7 @@ pub async fn run(
         }
         if connected && (v.state_due || Instant::now() >= next_state) {
             v.publish_state(&body);
-            next_state = Instant::now() + STATE_PERIOD;
+            next_state = Instant::now() + state_period;
         }
     }
     // an orderly goodbye: OFFLINE (retained), then disconnect
