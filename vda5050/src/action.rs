@@ -21,6 +21,10 @@ pub const START_CHARGING: &str = "startCharging";
 pub const STOP_CHARGING: &str = "stopCharging";
 /// `factsheetRequest`: the vehicle publishes its factsheet (instant action).
 pub const FACTSHEET_REQUEST: &str = "factsheetRequest";
+/// `initPosition`: the vehicle takes the given pose on the given map as where it stands, and
+/// the given node as its last (instant action; rcs sends it when a lift car has carried the
+/// vehicle to another map).
+pub const INIT_POSITION: &str = "initPosition";
 
 /// Whether other actions and driving may run while an action runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -257,10 +257,11 @@ impl Master {
         key: &VehicleKey,
         payload: &[u8],
     ) -> Result<(), MessageError> {
-        let (header, event) = match topic.kind {
+        // the header is checked before anything of the message is kept (no copy of it)
+        let (version, event) = match topic.kind {
             TopicKind::Connection => {
                 let c = Connection::from_json(payload)?;
-                let version = c.header.version()?;
+                let version = self.check_header(topic, key, &c.header)?;
                 let event = match c.connection_state {
                     ConnectionState::Online => MasterEvent::Online {
                         vehicle: key.clone(),
@@ -277,12 +278,13 @@ impl Master {
                         broken: true,
                     },
                 };
-                (c.header, event)
+                (version, event)
             }
             TopicKind::State => {
                 let s = State::from_json(payload)?;
+                let version = self.check_header(topic, key, &s.header)?;
                 (
-                    s.header.clone(),
+                    version,
                     MasterEvent::State {
                         vehicle: key.clone(),
                         state: Box::new(s),
@@ -291,8 +293,9 @@ impl Master {
             }
             TopicKind::Factsheet => {
                 let f = Factsheet::from_json(payload)?;
+                let version = self.check_header(topic, key, &f.header)?;
                 (
-                    f.header.clone(),
+                    version,
                     MasterEvent::Factsheet {
                         vehicle: key.clone(),
                         factsheet: Box::new(f),
@@ -302,6 +305,53 @@ impl Master {
             // master control's own topics and visualization never get here
             _ => return Ok(()),
         };
+        let vehicle = self.vehicles.entry(key.clone()).or_insert(Vehicle {
+            version,
+            online: false,
+            header_ids: HashMap::new(),
+            pending: Vec::new(),
+            invalid: false,
+            last_seen_ms: 0,
+        });
+        vehicle.version = version;
+        vehicle.invalid = false;
+        match &event {
+            MasterEvent::Online { .. } => vehicle.online = true,
+            MasterEvent::Offline { .. } => vehicle.online = false,
+            MasterEvent::State { state, .. } => {
+                // a state comes only from a vehicle that is there
+                vehicle.online = true;
+                let answers = answers(&mut vehicle.pending, state);
+                self.events.push_back(event);
+                for (sent, refused) in answers {
+                    self.events.push_back(match refused {
+                        None => MasterEvent::Accepted {
+                            vehicle: key.clone(),
+                            sent,
+                        },
+                        Some(reason) => MasterEvent::Refused {
+                            vehicle: key.clone(),
+                            sent,
+                            reason,
+                        },
+                    });
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// The version of a message from `key` on `topic`, if its header names that vehicle and a
+    /// version of the topic's major (and the vehicle is known, or there is room for one more).
+    fn check_header(
+        &self,
+        topic: &Topic,
+        key: &VehicleKey,
+        header: &Header,
+    ) -> Result<Version, MessageError> {
         let version = header.version()?;
         if !self.vehicles.contains_key(key) && self.vehicles.len() >= self.max_vehicles {
             return Err(MessageError::Invalid {
@@ -326,43 +376,7 @@ impl Master {
                 ),
             });
         }
-        let vehicle = self.vehicles.entry(key.clone()).or_insert(Vehicle {
-            version,
-            online: false,
-            header_ids: HashMap::new(),
-            pending: Vec::new(),
-            invalid: false,
-            last_seen_ms: 0,
-        });
-        vehicle.version = version;
-        vehicle.invalid = false;
-        match &event {
-            MasterEvent::Online { .. } => vehicle.online = true,
-            MasterEvent::Offline { .. } => vehicle.online = false,
-            MasterEvent::State { state, .. } => {
-                // a state comes only from a vehicle that is there
-                vehicle.online = true;
-                let answers = answers(&mut vehicle.pending, state);
-                self.events.push_back(event.clone());
-                for (sent, refused) in answers {
-                    self.events.push_back(match refused {
-                        None => MasterEvent::Accepted {
-                            vehicle: key.clone(),
-                            sent,
-                        },
-                        Some(reason) => MasterEvent::Refused {
-                            vehicle: key.clone(),
-                            sent,
-                            reason,
-                        },
-                    });
-                }
-                return Ok(());
-            }
-            _ => {}
-        }
-        self.events.push_back(event);
-        Ok(())
+        Ok(version)
     }
 
     fn invalid(&mut self, vehicle: Option<VehicleKey>, topic: &str, error: &str) {

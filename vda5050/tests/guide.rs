@@ -4,11 +4,11 @@
 mod support;
 
 use protocol::message::{
-    Action as GuideAction, MotionCommand, PathEdge, PathNode, TaskControl, TaskOp,
+    Action as GuideAction, MapSwitch, MotionCommand, PathEdge, PathNode, TaskControl, TaskOp,
 };
 use protocol::types::{
-    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, MovementType, Pose, TargetAttribute,
-    TaskType, TrajectoryType,
+    ActuatorType, AgvState, AlarmLevel, LiftAdjustment, MovementType, NavigationMode, Pose,
+    TargetAttribute, TaskType, TrajectoryType,
 };
 use support::assert_valid;
 use vda5050::guide::{self, MapNames, TranslateError};
@@ -147,6 +147,126 @@ fn task_controls_become_instant_actions() {
             assert_eq!(read.actions[0].action_id, "rcs-17");
         }
     }
+}
+
+#[test]
+fn a_map_switch_becomes_init_position_in_every_version_and_back() {
+    let switch = MapSwitch {
+        target_map_id: 2,
+        target_map_version: 7,
+        initial_pose: Pose {
+            x: 12.5,
+            y: -3.25,
+            theta: 1.5,
+        },
+        lift_id: 3,
+        floor: 1,
+        navigation: NavigationMode::Slam,
+    };
+    for version in Version::ALL {
+        let action = guide::init_position_of(&switch, 2001, &Site, "rcs-9").unwrap();
+        let message = InstantActions {
+            header: header(version),
+            actions: vec![action],
+        };
+        let json = message.to_json().unwrap();
+        assert_valid(version, "instantActions", &json);
+        let read = InstantActions::from_json(&json).unwrap();
+        assert_eq!(read.actions[0].action_type, "initPosition");
+        let text = String::from_utf8(json).unwrap();
+        assert!(
+            text.contains("\"hall1-floor1\"") && text.contains("\"2001\""),
+            "{text}"
+        );
+        let at = guide::init_position(&read.actions[0], &Site)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            at,
+            guide::InitPosition {
+                map_id: 2,
+                pose: switch.initial_pose.clone(),
+                last_node_id: 2001,
+            }
+        );
+    }
+    // no exit node: lastNodeId empty, read as none
+    let action = guide::init_position_of(&switch, 0, &Site, "rcs-10").unwrap();
+    assert_eq!(
+        guide::init_position(&action, &Site)
+            .unwrap()
+            .unwrap()
+            .last_node_id,
+        0
+    );
+    // a map the site does not have
+    let mut elsewhere = switch.clone();
+    elsewhere.target_map_id = 9;
+    assert_eq!(
+        guide::init_position_of(&elsewhere, 0, &Site, "rcs-11"),
+        Err(TranslateError::UnknownMap("9".into()))
+    );
+}
+
+#[test]
+fn an_init_position_that_does_not_say_where_is_refused() {
+    let good = guide::init_position_of(
+        &MapSwitch {
+            target_map_id: 1,
+            target_map_version: 1,
+            initial_pose: Pose {
+                x: 1.0,
+                y: 2.0,
+                theta: 0.0,
+            },
+            lift_id: 0,
+            floor: 0,
+            navigation: NavigationMode::Slam,
+        },
+        5,
+        &Site,
+        "a",
+    )
+    .unwrap();
+    let with = |key: &str, value: serde_json::Value| {
+        let mut a = good.clone();
+        a.parameters.retain(|p| p.key != key);
+        if !value.is_null() {
+            a.parameters.push(vda5050::action::ActionParameter {
+                key: key.into(),
+                value,
+            });
+        }
+        guide::init_position(&a, &Site).unwrap()
+    };
+    use serde_json::json;
+    for (key, value) in [
+        ("x", json!(null)),
+        ("x", json!("1.0")),
+        ("theta", json!(null)),
+        ("mapId", json!(null)),
+        ("mapId", json!(1)),
+        ("lastNodeId", json!(5)),
+    ] {
+        assert!(
+            matches!(
+                with(key, value.clone()),
+                Err(TranslateError::Parameter { .. })
+            ),
+            "{key} = {value}"
+        );
+    }
+    assert_eq!(
+        with("mapId", json!("hall9")),
+        Err(TranslateError::UnknownMap("hall9".into()))
+    );
+    assert!(matches!(
+        with("lastNodeId", json!("node-5")),
+        Err(TranslateError::ForeignId { .. })
+    ));
+    // another action is not one
+    let pause = vda5050::action::Action::instant("startPause", "p");
+    assert!(guide::init_position(&pause, &Site).is_none());
 }
 
 fn state(version: Version) -> State {
