@@ -318,6 +318,21 @@ impl Api {
         Ok(v["id"].as_u64().unwrap_or(0))
     }
 
+    /// Cancels a task (`DELETE /api/v1/tasks/{id}`).
+    pub async fn cancel_task(&self, id: u64) -> Result<(), ApiError> {
+        self.send(|base| self.http.delete(format!("{base}/api/v1/tasks/{id}")))
+            .await?;
+        Ok(())
+    }
+
+    /// One AGV as the API shows it (`GET /api/v1/agvs/{id}`).
+    pub async fn agv(&self, agv_id: u32) -> Result<Value, ApiError> {
+        let r = self
+            .send(|base| self.http.get(format!("{base}/api/v1/agvs/{agv_id}")))
+            .await?;
+        Ok(r.json().await?)
+    }
+
     /// The tasks still queued or running.
     pub async fn open_tasks(&self) -> Result<Vec<TaskView>, ApiError> {
         let r = self

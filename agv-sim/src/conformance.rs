@@ -1,6 +1,11 @@
 //! The conformance suite: scenario checks of docs/protocol.md against any RCS over TCP. Each
 //! check names the spec section it verifies. Checks that need the RCS's HTTP API (enrolling a
-//! key, setting a per-AGV policy, reading a map) are skipped without `--api`.
+//! key, setting a per-AGV policy, reading a map) are skipped without `--api`. With
+//! `--mqtt-url`, master-side VDA 5050 checks follow ([`vda5050`]).
+
+mod vda5050;
+
+pub use self::vda5050::MqttTarget;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +32,7 @@ pub struct Outcome {
     /// Spec section.
     pub section: &'static str,
     /// What is checked.
-    pub check: &'static str,
+    pub check: String,
     /// `pass`, `fail` or `skip`.
     pub result: &'static str,
     /// Why it failed or was skipped.
@@ -46,10 +51,13 @@ pub struct Target {
     /// Leave the AGVs the suite created in the fleet (else, with the API, they are
     /// decommissioned at the end).
     pub keep_agvs: bool,
+    /// The MQTT broker of the RCS's VDA 5050 master control (none: those checks are skipped).
+    pub mqtt: Option<MqttTarget>,
 }
 
-/// How many AGV ids from [`Target::first_id`] the suite uses.
-pub const IDS_USED: u32 = 24;
+/// How many AGV ids from [`Target::first_id`] the suite uses (the binary checks', then one
+/// VDA 5050 vehicle per version).
+pub const IDS_USED: u32 = vda5050::FIRST + vda5050::VEHICLES;
 
 /// How long the clean-up waits for the suite's AGVs to go offline and their grants to end.
 const CLEAN_UP_WITHIN: Duration = Duration::from_secs(20);
@@ -319,7 +327,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
             );
             out.push(Outcome {
                 section: $section,
-                check: $name,
+                check: $name.to_string(),
                 result,
                 detail,
             });
@@ -1048,7 +1056,16 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         check!(
             "—",
             "the AGVs the suite created are decommissioned (DELETE /api/v1/agvs/{id})",
-            clean_up(target)
+            clean_up(target, 0..vda5050::FIRST)
+        );
+    }
+    // (after the clean-up: the VDA 5050 vehicle starts on the free spot the binary checks used)
+    vda5050::run(target, &mut out).await;
+    if !target.keep_agvs && target.mqtt.is_some() {
+        check!(
+            "—",
+            "the VDA 5050 vehicles the suite created are decommissioned",
+            clean_up(target, vda5050::FIRST..IDS_USED)
         );
     }
     out
@@ -1057,11 +1074,12 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
 /// Decommissions the AGVs of the suite's id range that the RCS knows, waiting (up to
 /// [`CLEAN_UP_WITHIN`]) for their sessions to end and their grants to expire: nothing the
 /// suite made stays in the fleet to block real work.
-async fn clean_up(target: &Target) -> CheckResult {
+async fn clean_up(target: &Target, ids: std::ops::Range<u32>) -> CheckResult {
     let api = target.api.as_ref().ok_or("needs --api")?;
     let deadline = Instant::now() + CLEAN_UP_WITHIN;
     let mut left = Vec::new();
-    for agv in target.first_id..target.first_id.saturating_add(IDS_USED) {
+    for n in ids {
+        let agv = target.first_id.saturating_add(n);
         loop {
             match api.decommission(agv).await {
                 Ok(_) => break,

@@ -457,6 +457,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
         messages_received: stats.frames_received.load(Ordering::Relaxed),
         commands_received: stats.commands.load(Ordering::Relaxed),
         map_switches: stats.map_switches.load(Ordering::Relaxed),
+        vda5050_map_switches: stats.vda5050_map_switches.load(Ordering::Relaxed),
         errors: stats.errors(),
         tasks: business.figures(),
         grants_requested: stats.grants_requested.load(Ordering::Relaxed),

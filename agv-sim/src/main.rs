@@ -217,6 +217,17 @@ struct ConformanceArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// The MQTT broker of the RCS's VDA 5050 master control (`mqtt://host:port`): runs the
+    /// master-side VDA 5050 checks (they need `--api` too), one simulated vehicle per
+    /// `--vda-version`.
+    #[arg(long)]
+    mqtt_url: Option<String>,
+    /// The VDA 5050 versions checked, a vehicle each (2.0, 2.1, 3.0; comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "2.0,2.1,3.0", value_parser = parse_vda_version)]
+    vda_version: Vec<vda5050::version::Version>,
+    /// The RCS's VDA 5050 interface name (its `--vda5050-interface`).
+    #[arg(long, default_value = "uagv")]
+    vda5050_interface: String,
 }
 
 #[derive(clap::Args)]
@@ -483,6 +494,18 @@ async fn main() -> anyhow::Result<()> {
                 api,
                 first_id: c.first_id,
                 keep_agvs: c.keep_agvs,
+                mqtt: match &c.mqtt_url {
+                    Some(url) => {
+                        let (host, port) = rcs_address_of_mqtt(url)?;
+                        Some(agv_sim::conformance::MqttTarget {
+                            host,
+                            port,
+                            interface: c.vda5050_interface.clone(),
+                            versions: c.vda_version.clone(),
+                        })
+                    }
+                    None => None,
+                },
             };
             let outcomes = agv_sim::conformance::run(&target).await;
             if c.json {

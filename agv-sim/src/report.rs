@@ -39,6 +39,8 @@ pub struct Stats {
     pub commands: AtomicU64,
     /// Map switches received (lift rides, links).
     pub map_switches: AtomicU64,
+    /// Of them, by VDA 5050 vehicles (`initPosition`).
+    pub vda5050_map_switches: AtomicU64,
     /// Safe-space requests.
     pub grants_requested: AtomicU64,
     /// Granted.
@@ -381,6 +383,8 @@ pub struct Report {
     pub commands_received: u64,
     /// Map switches among them (lift rides and links between buildings).
     pub map_switches: u64,
+    /// Of them, by VDA 5050 vehicles (`initPosition` after a lift ride).
+    pub vda5050_map_switches: u64,
     /// Errors by kind (protocol errors, unexpected closes, unanswered requests).
     pub errors: BTreeMap<String, u64>,
     /// The tasks asked for and how each ended.
@@ -575,6 +579,12 @@ impl Report {
         }
         row("commands received", self.commands_received.to_string());
         row("map switches", self.map_switches.to_string());
+        if self.vda5050_map_switches > 0 {
+            row(
+                "  by VDA 5050 vehicles",
+                self.vda5050_map_switches.to_string(),
+            );
+        }
         self.tasks.rows(&mut row);
         row(
             "grants req / ok / denied",

@@ -185,6 +185,11 @@ pub struct Config {
     /// vehicles on it join the fleet (docs/vda5050.md). Off unless set.
     #[arg(long, env = "RCS_MQTT_URL")]
     pub mqtt_url: Option<String>,
+    /// Runs an embedded MQTT broker on this address (for example `0.0.0.0:1883`) for a one-box
+    /// site; the VDA 5050 gateway uses it unless `--mqtt-url` names another broker. Up to about
+    /// 100 vehicles; a larger fleet or several instances take an external broker.
+    #[arg(long, env = "RCS_MQTT_LISTEN")]
+    pub mqtt_listen: Option<SocketAddr>,
     /// The VDA 5050 interface name: the first level of the gateway's topics.
     #[arg(long, env = "RCS_VDA5050_INTERFACE", default_value = "uagv")]
     pub vda5050_interface: String,
@@ -245,6 +250,7 @@ impl std::fmt::Debug for Config {
             )
             .field("api_token", &self.api_token.as_ref().map(|_| "***"))
             .field("mqtt_url", &self.mqtt_url.as_deref().map(crate::redact_url))
+            .field("mqtt_listen", &self.mqtt_listen)
             .field("vda5050_interface", &self.vda5050_interface)
             .field("vda5050_first_id", &self.vda5050_first_id)
             .field("vda5050_timeout_ms", &self.vda5050_timeout_ms)
@@ -361,6 +367,7 @@ struct FileConfig {
     lease_ms: Option<u64>,
     callback_url: Option<String>,
     mqtt_url: Option<String>,
+    mqtt_listen: Option<SocketAddr>,
     vda5050_interface: Option<String>,
     vda5050_first_id: Option<u32>,
     vda5050_timeout_ms: Option<u64>,
@@ -449,6 +456,7 @@ impl Config {
         {
             self.mqtt_url = Some(v);
         }
+        take!(mqtt_listen);
         take!(vda5050_interface);
         take!(vda5050_first_id);
         take!(vda5050_timeout_ms);
@@ -624,6 +632,7 @@ impl Config {
             callback_secret: None,
             api_token: Some("test-admin-token".into()),
             mqtt_url: None,
+            mqtt_listen: None,
             vda5050_interface: "uagv".into(),
             vda5050_first_id: 50_000,
             vda5050_timeout_ms: 60_000,
@@ -634,6 +643,21 @@ impl Config {
 /// Whether `level` can be a topic level: not empty, without `/`, `+`, `#` or NUL.
 fn valid_level(level: &str) -> bool {
     !level.is_empty() && !level.contains(['/', '+', '#', '\0'])
+}
+
+impl Config {
+    /// The broker the VDA 5050 gateway connects to: `--mqtt-url`, else the embedded broker of
+    /// `--mqtt-listen`; `None` when the gateway is off.
+    pub fn mqtt_broker(&self) -> Option<Result<(String, u16), String>> {
+        match (&self.mqtt_url, self.mqtt_listen) {
+            (Some(url), _) => Some(mqtt_address(url)),
+            (None, Some(listen)) => {
+                let a = crate::mqtt_broker::local_address(listen);
+                Some(Ok((a.ip().to_string(), a.port())))
+            }
+            (None, None) => None,
+        }
+    }
 }
 
 /// The broker's host and port from `--mqtt-url`: `mqtt://host:port`, `tcp://host:port` or

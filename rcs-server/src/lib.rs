@@ -30,6 +30,7 @@ pub mod grants;
 pub mod keys;
 pub mod lease;
 pub mod metrics;
+pub mod mqtt_broker;
 pub mod net;
 pub mod safety;
 pub mod standby;
@@ -76,6 +77,9 @@ pub enum ServerError {
         /// Why.
         source: std::io::Error,
     },
+    /// The embedded MQTT broker cannot run.
+    #[error(transparent)]
+    Broker(#[from] mqtt_broker::BrokerError),
     /// The database cannot be opened.
     #[error("database {url}: {source}")]
     DbOpen {
@@ -235,6 +239,9 @@ pub async fn start_term(
     };
     let agv_listener = listen("AGV protocol", config.agv_listen).await?;
     let http_listener = listen("HTTP API", config.http_listen).await?;
+    if let Some(addr) = config.mqtt_listen {
+        mqtt_broker::start(addr)?;
+    }
     // Then the site: a site that does not load is reported before anything is written.
     site_of(&config)?;
     create_data_dir(&config.data_dir)?;
@@ -288,7 +295,7 @@ pub async fn start_term(
     supervise::critical(&state, "token_refresh", auth::run_refresh(state.clone()));
     supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
     supervise::critical(&state, "safety", safety::run(state.clone()));
-    if state.config.mqtt_url.is_some() {
+    if state.config.mqtt_broker().is_some() {
         supervise::critical(
             &state,
             "vda5050_gateway",

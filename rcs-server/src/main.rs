@@ -46,11 +46,12 @@ enum LogFormat {
     Json,
 }
 
-/// Logging to standard output in `format`, filtered by `RUST_LOG` (default `info`).
+/// Logging to standard output in `format`, filtered by `RUST_LOG` (default `info`, and only
+/// warnings of the embedded MQTT broker, which logs every connection at `info`).
 fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,rumqttd=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().init(),

@@ -41,6 +41,11 @@ const INPUT_QUEUE: usize = 4096;
 const ORDER_QUEUE: usize = 1024;
 /// How often vehicles' liveness and the answers' deadlines are looked at, at least.
 const TICK: Duration = Duration::from_secs(1);
+/// How far from a map switch's pose the lift's exit node may lie (it is the node's pose).
+const EXIT_TOLERANCE_M: f64 = 0.05;
+/// How long a repeated complaint about the same sender stays quiet (and a refused vehicle waits
+/// before its claim is tried again).
+const QUIET_MS: u64 = 10_000;
 
 type Reply = oneshot::Sender<Result<Message, CommandError>>;
 
@@ -119,24 +124,33 @@ struct Gateway {
     orders_tx: mpsc::Sender<(u32, u32, Order)>,
     next_action: u64,
     invalid_seen: u64,
+    /// Invalid messages from unknown senders: logged again from (UTC ms), and how many were
+    /// not logged since.
+    unknown_invalid: (u64, u64),
+    /// Vehicles refused their AGV id (a guide AGV holds it), and when: tried again after
+    /// [`QUIET_MS`], reported once per episode.
+    refused: HashMap<VehicleKey, u64>,
 }
 
 /// Runs the gateway until the server stops (nothing without `--mqtt-url`).
 pub async fn run(shared: Arc<Shared>) {
-    let Some(url) = shared.config.mqtt_url.clone() else {
-        return;
-    };
-    let (host, port) = match crate::config::mqtt_address(&url) {
-        Ok(a) => a,
-        Err(e) => {
+    let (host, port) = match shared.config.mqtt_broker() {
+        None => return,
+        Some(Ok(a)) => a,
+        Some(Err(e)) => {
             tracing::error!("VDA 5050 gateway not started: {e}");
             return;
         }
     };
+    // unique per gateway: a broker drops a client whose id another connection takes (two
+    // servers of one process, tests and a standby taking over, each have their own)
+    static GATEWAYS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let client_id = format!(
-        "rcs-{}-{}",
+        "rcs-{}-{}-{}-{}",
         shared.config.instance_id.as_deref().unwrap_or("server"),
-        std::process::id()
+        shared.config.vda5050_interface,
+        std::process::id(),
+        GATEWAYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let mut options = MqttOptions::new(client_id, host.clone(), port);
     options
@@ -147,18 +161,7 @@ pub async fn run(shared: Arc<Shared>) {
     let mut master = Master::new(&shared.config.vda5050_interface);
     master.answer_timeout_ms = shared.config.command_timeout_ms;
     let ids = match shared.db.vda5050_vehicles().await {
-        Ok(rows) => rows
-            .into_iter()
-            .map(|r| {
-                (
-                    VehicleKey {
-                        manufacturer: r.manufacturer,
-                        serial_number: r.serial_number,
-                    },
-                    r.agv_id,
-                )
-            })
-            .collect(),
+        Ok(rows) => ids_of(rows),
         Err(e) => {
             tracing::error!(error = %e, "VDA 5050 gateway not started: its vehicle table cannot be read");
             return;
@@ -183,6 +186,8 @@ pub async fn run(shared: Arc<Shared>) {
         orders_tx,
         next_action: 0,
         invalid_seen: 0,
+        unknown_invalid: (0, 0),
+        refused: HashMap::new(),
     };
     tracing::info!(broker = %format!("{host}:{port}"), interface = %shared.config.vda5050_interface, "VDA 5050 gateway started");
     let mut stop = shared.stop_signal();
@@ -307,8 +312,24 @@ impl Gateway {
                     topic,
                     error,
                 } => {
+                    // the master reports a known vehicle's once per episode; anything else
+                    // (no vehicle in the topic, or one never valid) at most once per interval
+                    let known = vehicle
+                        .as_ref()
+                        .is_some_and(|v| self.master.version(v).is_some());
+                    let now = now_ms();
+                    if !known && now < self.unknown_invalid.0 {
+                        self.unknown_invalid.1 += 1;
+                        continue;
+                    }
+                    let suppressed = if known {
+                        0
+                    } else {
+                        self.unknown_invalid = (now + QUIET_MS, 0);
+                        std::mem::take(&mut self.unknown_invalid.1)
+                    };
                     let agv_id = vehicle.as_ref().and_then(|v| self.ids.get(v)).copied();
-                    tracing::warn!(?agv_id, %topic, "VDA 5050 message refused: {error}");
+                    tracing::warn!(?agv_id, %topic, suppressed, "VDA 5050 message refused: {error}");
                 }
             }
         }
@@ -360,9 +381,14 @@ impl Gateway {
         if self.online.contains_key(vehicle) {
             return;
         }
+        let now = now_ms();
+        let refused_at = self.refused.get(vehicle).copied();
+        if refused_at.is_some_and(|t| now.saturating_sub(t) < QUIET_MS) {
+            return;
+        }
         // the table may have changed through the API
         if let Ok(rows) = self.shared.db.vda5050_vehicles().await {
-            self.reload(rows);
+            self.ids = ids_of(rows);
         }
         let Some(agv_id) = self.agv_id(vehicle, version).await else {
             return;
@@ -370,16 +396,20 @@ impl Gateway {
         let session_id = self.shared.next_session_id();
         let (tx, mut rx) = mpsc::channel::<Order>(QUEUE);
         if let Err(claimed) = self.shared.connections.claim(agv_id, session_id, false, tx) {
-            tracing::warn!(agv_id, ?vehicle, "VDA 5050 vehicle refused: {claimed}");
             self.shared.metrics.refused_claims.inc();
-            self.shared.events.publish(
-                "agv.refused",
-                Some(agv_id),
-                "server",
-                json!({ "reason": "already connected", "peer": peer(vehicle) }),
-            );
+            if refused_at.is_none() {
+                tracing::warn!(agv_id, ?vehicle, "VDA 5050 vehicle refused: {claimed}");
+                self.shared.events.publish(
+                    "agv.refused",
+                    Some(agv_id),
+                    "server",
+                    json!({ "reason": "already connected", "peer": peer(vehicle) }),
+                );
+            }
+            self.refused.insert(vehicle.clone(), now);
             return;
         }
+        self.refused.remove(vehicle);
         // this vehicle's orders into the gateway's queue (ends when its id is released)
         let orders = self.orders_tx.clone();
         tokio::spawn(async move {
@@ -426,21 +456,6 @@ impl Gateway {
         }
     }
 
-    fn reload(&mut self, rows: Vec<Vda5050Vehicle>) {
-        self.ids = rows
-            .into_iter()
-            .map(|r| {
-                (
-                    VehicleKey {
-                        manufacturer: r.manufacturer,
-                        serial_number: r.serial_number,
-                    },
-                    r.agv_id,
-                )
-            })
-            .collect();
-    }
-
     /// Registers an online vehicle from its factsheet.
     async fn try_register(&mut self, vehicle: &VehicleKey) {
         let (Some(v), Some(factsheet)) = (self.online.get(vehicle), self.factsheets.get(vehicle))
@@ -466,6 +481,8 @@ impl Gateway {
     /// The vehicle is gone (it said so, its last will came, it fell silent, or the broker
     /// connection broke): offline, its space kept blocked ([`crate::agv_link::went_offline`]).
     async fn went_offline(&mut self, vehicle: &VehicleKey, why: &str) {
+        // a refused vehicle's episode ends when it goes
+        self.refused.remove(vehicle);
         let Some(v) = self.online.remove(vehicle) else {
             return;
         };
@@ -505,6 +522,13 @@ impl Gateway {
             self.went_offline(&key, "silent for longer than --vda5050-timeout-ms")
                 .await;
         }
+        // refused vehicles that fell silent: their episode is over
+        let master = &self.master;
+        self.refused.retain(|k, _| {
+            master
+                .last_seen_ms(k)
+                .is_some_and(|t| now.saturating_sub(t) <= limit)
+        });
     }
 
     /// A state: the vehicle's status report, through the path a guide AGV's takes.
@@ -675,6 +699,22 @@ impl Gateway {
                     vec![Action::instant(kind, &id)],
                     now,
                 )
+            }
+            // the lift car stands at the target floor: the vehicle takes the lift's exit on the
+            // target map as where it stands
+            Message::MapSwitch(switch) => {
+                self.next_action += 1;
+                let id = format!("rcs-{}", self.next_action);
+                let p = &switch.initial_pose;
+                let exit = self
+                    .shared
+                    .site
+                    .nearest_node(switch.target_map_id, p.x, p.y)
+                    .filter(|(_, d)| *d < EXIT_TOLERANCE_M)
+                    .map_or(0, |(n, _)| n.id);
+                guide::init_position_of(&switch, exit, self.shared.site.as_ref(), &id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|a| send_instant(&mut self.master, &key, vec![a], now))
             }
             // A VDA 5050 vehicle localises by its own means (its factsheet's
             // `localizationTypes`): the site's navigation zones are the guide AGVs' concern.
@@ -848,6 +888,19 @@ fn ack(request_type: MessageType, result: ResultCode, detail: String) -> Message
         detail,
     }
     .into()
+}
+
+/// The stored AGV ids by vehicle.
+fn ids_of(rows: Vec<Vda5050Vehicle>) -> HashMap<VehicleKey, u32> {
+    rows.into_iter()
+        .map(|r| {
+            let key = VehicleKey {
+                manufacturer: r.manufacturer,
+                serial_number: r.serial_number,
+            };
+            (key, r.agv_id)
+        })
+        .collect()
 }
 
 fn peer(vehicle: &VehicleKey) -> String {

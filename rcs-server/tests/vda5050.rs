@@ -1,5 +1,5 @@
-//! The VDA 5050 gateway against a real broker (Mosquitto at 127.0.0.1:1883; without one the test
-//! says it skipped): a vehicle's AGV id (set through the API, or given), online and offline from
+//! The VDA 5050 gateway against a real broker (Mosquitto at 127.0.0.1:1883; without one the
+//! server's embedded broker), and the embedded broker itself: a vehicle's AGV id (set through the API, or given), online and offline from
 //! `connection` and its last will, registration from the factsheet, its state as the fleet's
 //! status, and bad input: invalid messages and a state off the site's maps are counted and
 //! refused whole, and the gateway carries on.
@@ -26,6 +26,26 @@ fn broker_present() -> bool {
         Duration::from_secs(1),
     )
     .is_ok()
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The broker the test runs on: Mosquitto at 127.0.0.1:1883 when it is there (every machine of
+/// this project has it), otherwise the server's embedded one on a free port. Returns its port.
+fn broker_for(config: &mut Config) -> u16 {
+    if broker_present() {
+        config.mqtt_url = Some(format!("mqtt://127.0.0.1:{BROKER}"));
+        BROKER
+    } else {
+        let port = free_port();
+        eprintln!("no MQTT broker at 127.0.0.1:{BROKER}: the server's embedded broker on {port}");
+        config.mqtt_listen = Some(([127, 0, 0, 1], port).into());
+        port
+    }
 }
 
 struct Vehicle {
@@ -175,15 +195,9 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vehicles_join_the_fleet_and_bad_messages_are_refused_whole() {
-    if !broker_present() {
-        eprintln!(
-            "SKIPPED: no MQTT broker at 127.0.0.1:{BROKER} (the VDA 5050 gateway test needs one)"
-        );
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
-    config.mqtt_url = Some(format!("mqtt://127.0.0.1:{BROKER}"));
+    let broker = broker_for(&mut config);
     let interface = format!(
         "rcs-gw-{}-{}",
         std::process::id(),
@@ -210,7 +224,7 @@ async fn vehicles_join_the_fleet_and_bad_messages_are_refused_whole() {
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "agv_id_taken");
 
-    let mut options = MqttOptions::new(format!("{interface}-test"), "127.0.0.1", BROKER);
+    let mut options = MqttOptions::new(format!("{interface}-test"), "127.0.0.1", broker);
     options.set_keep_alive(Duration::from_secs(5));
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
@@ -313,10 +327,48 @@ async fn vehicles_join_the_fleet_and_bad_messages_are_refused_whole() {
     assert_eq!(r.status(), 409);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "vehicle_online");
 
+    // SN-E's id is held by a guide AGV that is online: refused, once per episode (its states
+    // do not each cost a claim, a database read and an event)
+    let r = put(json!({"manufacturer": "Acme", "serial_number": "SN-E", "agv_id": 730})).await;
+    assert_eq!(r.unwrap().status(), 200);
+    let guide =
+        support::BackgroundAgv::spawn(&server.server, support::normal_agv(730), support::ack_all());
+    until("guide AGV 730 online", || async {
+        get(&server, "/api/v1/agvs/730").await["online"] == true
+    })
+    .await;
+    let refused_before = metric(&server, "rcs_refused_claims_total").await;
+    let mut e = Vehicle {
+        interface: interface.clone(),
+        serial: "SN-E".into(),
+        version: Version::V2_0,
+        header_id: 0,
+    };
+    publish(e.topic("connection"), e.connection(ConnectionState::Online)).await;
+    for _ in 0..5 {
+        publish(e.topic("state"), e.state(3.5, 1.25)).await;
+    }
+    until("SN-E refused", || async {
+        metric(&server, "rcs_refused_claims_total").await > refused_before
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        metric(&server, "rcs_refused_claims_total").await,
+        refused_before + 1.0,
+        "a refused vehicle's repeated states are not each a new claim"
+    );
+    assert_eq!(
+        get(&server, "/api/v1/agvs/730").await["session"]["protocol"],
+        "guide",
+        "the guide AGV keeps its id"
+    );
+    guide.stop().await;
+
     // SN-D comes online driving an order from before (its link was down, or the RCS
     // restarted): the gateway cancels it, and the fleet takes the vehicle only once it stands
     let (watcher, mut watch_loop) = AsyncClient::new(
-        MqttOptions::new(format!("{interface}-watch"), "127.0.0.1", BROKER),
+        MqttOptions::new(format!("{interface}-watch"), "127.0.0.1", broker),
         64,
     );
     let (seen_tx, mut seen) = tokio::sync::mpsc::unbounded_channel::<String>();
@@ -391,5 +443,102 @@ async fn vehicles_join_the_fleet_and_bad_messages_are_refused_whole() {
         "an offline vehicle's space stays blocked: {space}"
     );
     pump.abort();
+    server.stop().await;
+}
+
+/// The embedded broker (`--mqtt-listen`), whatever else runs on the machine: a vehicle's
+/// retained `ONLINE`, its factsheet and state reach the gateway through it, and when the
+/// vehicle's connection drops without a word the broker publishes its last will and the vehicle
+/// goes offline with its space held. An address already in use stops the server at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_broker_carries_vehicles_in_and_their_last_will() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    config.mqtt_listen = Some(taken.local_addr().unwrap());
+    let refused = rcs_server::start(config.clone(), std::future::pending()).await;
+    assert!(
+        matches!(refused, Err(rcs_server::ServerError::Broker(_))),
+        "an address in use is refused at start"
+    );
+    drop(taken);
+
+    let port = free_port();
+    config.mqtt_listen = Some(([0, 0, 0, 0], port).into());
+    config.vda5050_first_id = 900;
+    let interface = config.vda5050_interface.clone();
+    let server = Running::start(config).await;
+    let mut v = Vehicle {
+        interface,
+        serial: "EMB-1".into(),
+        version: Version::V2_0,
+        header_id: 0,
+    };
+    let mut options = MqttOptions::new("emb-1", "127.0.0.1", port);
+    options.set_keep_alive(Duration::from_secs(5));
+    options.set_last_will(rumqttc::LastWill::new(
+        v.topic("connection"),
+        v.connection(ConnectionState::ConnectionBroken),
+        QoS::AtLeastOnce,
+        true,
+    ));
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    client
+        .publish(
+            v.topic("connection"),
+            QoS::AtLeastOnce,
+            true,
+            v.connection(ConnectionState::Online),
+        )
+        .await
+        .unwrap();
+    // factsheet and states until the gateway (connecting on its own schedule: what was published
+    // before it subscribed, other than the retained `connection`, did not reach it) took them
+    let mut registered = false;
+    for _ in 0..100 {
+        client
+            .publish(v.topic("factsheet"), QoS::AtLeastOnce, false, v.factsheet())
+            .await
+            .unwrap();
+        client
+            .publish(v.topic("state"), QoS::AtLeastOnce, false, v.state(6.0, 0.0))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if get(&server, "/api/v1/agvs/900").await["session"]["registered"] == true {
+            registered = true;
+            break;
+        }
+    }
+    assert!(
+        registered,
+        "EMB-1 registered as AGV 900 through the embedded broker"
+    );
+    client
+        .publish(v.topic("state"), QoS::AtLeastOnce, false, v.state(6.0, 0.0))
+        .await
+        .unwrap();
+    until("EMB-1's state is its pose", || async {
+        get(&server, "/api/v1/agvs/900").await["pose"]["x"] == 6.0
+    })
+    .await;
+
+    // the connection drops without DISCONNECT: the broker's last will takes the vehicle offline
+    pump.abort();
+    drop(client);
+    until("EMB-1 offline by its last will", || async {
+        get(&server, "/api/v1/agvs/900").await["online"] == false
+    })
+    .await;
+    let space = get(&server, "/api/v1/space").await;
+    assert!(
+        space.as_array().unwrap().iter().any(|s| s["agv_id"] == 900),
+        "an offline vehicle's space stays blocked: {space}"
+    );
     server.stop().await;
 }

@@ -80,6 +80,7 @@ fn factsheet(end: &mut VehicleEnd) -> Factsheet {
             action::START_CHARGING,
             action::STOP_CHARGING,
             action::FACTSHEET_REQUEST,
+            action::INIT_POSITION,
         ]
         .map(str::to_owned)
         .to_vec(),
@@ -371,6 +372,44 @@ impl Vehicle<'_> {
         }
     }
 
+    /// An `initPosition`: the machine switches to the map, at the pose, as after a lift ride
+    /// (the guide's `MapSwitch`), and the node given is its last.
+    fn init_position(&mut self, body: &mut Body, seq: u32, a: &Action) -> bool {
+        let Some(Ok(at)) = vda5050::guide::init_position(a, self.site) else {
+            self.stats.error("vda5050 initPosition not valid");
+            return false;
+        };
+        let Some(map) = self.site.map(at.map_id) else {
+            return false;
+        };
+        let navigation = self
+            .site
+            .node(at.last_node_id)
+            .map_or(body.navigation, |n| n.navigation.to_wire());
+        let switch = MapSwitch {
+            target_map_id: at.map_id,
+            target_map_version: map.version,
+            initial_pose: at.pose,
+            lift_id: 0,
+            floor: map.floor,
+            navigation,
+        };
+        let done = matches!(
+            body.command(seq, &switch.into()),
+            Message::MapSwitchResult(ref r) if r.result == protocol::types::ResultCode::Ok
+        );
+        if done {
+            self.stats.map_switches.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .vda5050_map_switches
+                .fetch_add(1, Ordering::Relaxed);
+            if at.last_node_id != 0 {
+                body.last_node_id = at.last_node_id;
+            }
+        }
+        done
+    }
+
     fn refuse_order(&mut self, order: &Order, kind: &str, why: &str) {
         self.stats.error(&format!("vda5050 order refused ({kind})"));
         tracing::warn!(agv = self.spec.id, order = %order.order_id, "order refused: {why}");
@@ -433,6 +472,8 @@ impl Vehicle<'_> {
                 self.publish_factsheet();
                 true
             }
+            // carried by a lift car to another map: it stands at the lift's exit there
+            action::INIT_POSITION => self.init_position(body, seq, &a),
             _ => false,
         };
         self.instant.push(ActionState {
