@@ -196,10 +196,29 @@ where
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vehicles_join_the_fleet_and_bad_messages_are_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
+    vehicles_join(Config::for_tests(dir.path()), "sqlite").await;
+}
+
+/// The same on PostgreSQL (the vehicles' table, its ids and their conflicts), when one answers
+/// at 127.0.0.1:5432.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vehicles_join_the_fleet_on_postgresql() {
+    let Some((db, url)) = support::postgres::throwaway("the VDA 5050 gateway test", "vda").await
+    else {
+        return;
+    };
+    db.close().await;
+    let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path());
+    config.database_url = Some(url.clone());
+    vehicles_join(config, "pg").await;
+    support::postgres::drop(&url).await;
+}
+
+async fn vehicles_join(mut config: Config, tag: &str) {
     let broker = broker_for(&mut config);
     let interface = format!(
-        "rcs-gw-{}-{}",
+        "rcs-gw-{tag}-{}-{}",
         std::process::id(),
         rcs_server::state::now_ms()
     );
