@@ -177,18 +177,19 @@ pub fn admit_status(shared: &Shared, agv_id: u32, status: &mut StatusReport) -> 
 }
 
 /// The second half: the report goes to the grants and safety checks, the dispatcher and the
-/// fleet. `covers`: how many commands of the session were answered before it
+/// fleet, at `now` (UTC ms: the caller's reading of the clock, not read again per report).
+/// `covers`: how many commands of the session were answered before it
 /// ([`crate::fleet::AgvView::covers`]). On return `status` holds the report the fleet held
 /// before (swapped, no allocation per report).
 pub fn take_status(
     shared: &Shared,
     agv_id: u32,
     session_id: u32,
+    now: u64,
     covers: u64,
     status: &mut StatusReport,
     received: std::time::Instant,
 ) {
-    let now = now_ms();
     crate::grants::on_status(shared, agv_id, session_id, status, received);
     if shared.connections.session(agv_id).map(|s| s.0) == Some(session_id) {
         crate::dispatch::report(shared, agv_id, status, covers);

@@ -386,6 +386,7 @@ impl<'a> Connection<'a> {
             shared,
             self.agv_id,
             self.session_id,
+            now,
             covers,
             status,
             received,

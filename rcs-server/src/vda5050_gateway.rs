@@ -597,6 +597,7 @@ impl Gateway {
             &shared,
             v.agv_id,
             v.session_id,
+            now_ms(),
             covers,
             &mut status,
             received,
