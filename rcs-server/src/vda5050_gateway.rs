@@ -131,7 +131,7 @@ struct Gateway {
     refused: HashMap<VehicleKey, u64>,
 }
 
-/// Runs the gateway until the server stops (nothing without `--mqtt-url`).
+/// Runs the gateway until the server stops (nothing without `--mqtt-url` or `--mqtt-listen`).
 pub async fn run(shared: Arc<Shared>) {
     let (host, port) = match shared.config.mqtt_broker() {
         None => return,
