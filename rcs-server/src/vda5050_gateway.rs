@@ -96,6 +96,8 @@ struct Vehicle {
     /// is down (or from before a restart of the RCS); the fleet takes it only once that order
     /// is cancelled and it stands.
     settling: Settling,
+    /// When its factsheet was last asked for (0: never), and how often in this episode.
+    factsheet_asked: (u64, u32),
 }
 
 /// Where a vehicle that came online is in settling ([`Vehicle::settling`]).
@@ -438,21 +440,41 @@ impl Gateway {
                 order: None,
                 refusing: false,
                 settling: Settling::Waiting,
+                factsheet_asked: (0, 0),
             },
         );
         self.by_agv.insert(agv_id, vehicle.clone());
         if self.factsheets.contains_key(vehicle) {
             self.try_register(vehicle).await;
         } else {
-            // ask for it (2.0 vehicles may not know the action: they publish it on their own)
-            self.next_action += 1;
-            let id = format!("rcs-factsheet-{}", self.next_action);
-            let _ = self.master.send_instant(
-                now_ms(),
-                vehicle,
-                vec![Action::instant(action::FACTSHEET_REQUEST, &id)],
+            self.ask_factsheet(vehicle);
+        }
+    }
+
+    /// Asks an online vehicle for its factsheet. A factsheet is not retained: one published
+    /// before the gateway subscribed (a 2.0 vehicle may publish it only as it connects, and not
+    /// know `factsheetRequest`) is lost, and the vehicle would stay without tasks. So it is
+    /// asked again every [`QUIET_MS`] until one comes (from the second time with a warning).
+    fn ask_factsheet(&mut self, vehicle: &VehicleKey) {
+        let now = now_ms();
+        let Some(v) = self.online.get_mut(vehicle) else {
+            return;
+        };
+        v.factsheet_asked = (now, v.factsheet_asked.1 + 1);
+        if v.factsheet_asked.1 == 2 {
+            tracing::warn!(
+                agv_id = v.agv_id,
+                ?vehicle,
+                "VDA 5050 vehicle has sent no factsheet: no tasks until it does (asked again every 10 s)"
             );
         }
+        self.next_action += 1;
+        let id = format!("rcs-factsheet-{}", self.next_action);
+        let _ = self.master.send_instant(
+            now,
+            vehicle,
+            vec![Action::instant(action::FACTSHEET_REQUEST, &id)],
+        );
     }
 
     /// Registers an online vehicle from its factsheet.
@@ -520,6 +542,19 @@ impl Gateway {
         for key in silent {
             self.went_offline(&key, "silent for longer than --vda5050-timeout-ms")
                 .await;
+        }
+        // online without a factsheet: asked again
+        let unsheeted: Vec<VehicleKey> = self
+            .online
+            .iter()
+            .filter(|(k, v)| {
+                !self.factsheets.contains_key(*k)
+                    && now.saturating_sub(v.factsheet_asked.0) >= QUIET_MS
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in unsheeted {
+            self.ask_factsheet(&key);
         }
         // refused vehicles that fell silent: their episode is over
         let master = &self.master;

@@ -559,5 +559,70 @@ async fn the_embedded_broker_carries_vehicles_in_and_their_last_will() {
         space.as_array().unwrap().iter().any(|s| s["agv_id"] == 900),
         "an offline vehicle's space stays blocked: {space}"
     );
+
+    // EMB-2 sends no factsheet (one it published before the gateway subscribed is lost): the
+    // gateway asks again until one comes, and then the vehicle joins
+    let mut w = Vehicle {
+        interface: v.interface.clone(),
+        serial: "EMB-2".into(),
+        version: Version::V2_0,
+        header_id: 0,
+    };
+    let (watcher, mut watch_loop) =
+        AsyncClient::new(MqttOptions::new("emb-watch", "127.0.0.1", port), 64);
+    let (asked_tx, mut asked) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let watch = tokio::spawn(async move {
+        while let Ok(event) = watch_loop.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = event {
+                let _ = asked_tx.send(String::from_utf8_lossy(&p.payload).into_owned());
+            }
+        }
+    });
+    watcher
+        .subscribe(w.topic("instantActions"), QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let (client, mut eventloop) =
+        AsyncClient::new(MqttOptions::new("emb-2", "127.0.0.1", port), 64);
+    let pump = tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client
+        .publish(
+            w.topic("connection"),
+            QoS::AtLeastOnce,
+            true,
+            w.connection(ConnectionState::Online),
+        )
+        .await
+        .unwrap();
+    let requests = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut n = 0;
+        while n < 2 {
+            if asked.recv().await.unwrap().contains("factsheetRequest") {
+                n += 1;
+            }
+        }
+    })
+    .await;
+    assert!(requests.is_ok(), "the factsheet asked for again");
+    assert_ne!(
+        get(&server, "/api/v1/agvs/901").await["session"]["registered"],
+        true,
+        "no factsheet, no registration"
+    );
+    client
+        .publish(w.topic("factsheet"), QoS::AtLeastOnce, false, w.factsheet())
+        .await
+        .unwrap();
+    client
+        .publish(w.topic("state"), QoS::AtLeastOnce, false, w.state(9.0, 0.0))
+        .await
+        .unwrap();
+    until("EMB-2 registered once its factsheet came", || async {
+        get(&server, "/api/v1/agvs/901").await["session"]["registered"] == true
+    })
+    .await;
+    watch.abort();
+    pump.abort();
     server.stop().await;
 }
