@@ -19,19 +19,7 @@ async fn our_server_passes_the_conformance_suite() {
         .collect();
     // master-side VDA 5050 checks: Mosquitto when it is there, otherwise the server's embedded
     // broker; an interface of the run's own
-    let broker = std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], 1883)),
-        std::time::Duration::from_secs(1),
-    );
-    let port = if broker.is_ok() {
-        config.mqtt_url = Some("mqtt://127.0.0.1:1883".into());
-        1883
-    } else {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        config.mqtt_listen = Some(([127, 0, 0, 1], port).into());
-        port
-    };
+    let port = server::mqtt_broker(&mut config);
     config.vda5050_interface = format!(
         "rcs-conf-{}-{}",
         std::process::id(),

@@ -16,21 +16,10 @@ use vda5050::version::Version;
 
 mod server;
 
-const BROKER: (&str, u16) = ("127.0.0.1", 1883);
-
 fn site(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../maps/sites")
         .join(name)
-}
-
-/// Whether a broker listens at [`BROKER`].
-fn broker_present() -> bool {
-    std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], BROKER.1)),
-        Duration::from_secs(1),
-    )
-    .is_ok()
 }
 
 /// A server for `site` with the gateway on: Mosquitto when it is there, otherwise the server's
@@ -39,19 +28,7 @@ fn broker_present() -> bool {
 fn config(dir: &Path, site: &Path) -> (Config, u16, String) {
     let mut config = Config::for_tests(dir);
     config.site = Some(site.to_owned());
-    let port = if broker_present() {
-        config.mqtt_url = Some(format!("mqtt://{}:{}", BROKER.0, BROKER.1));
-        BROKER.1
-    } else {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = free.local_addr().unwrap().port();
-        eprintln!(
-            "no MQTT broker at {}:{}: the server's embedded one on {port}",
-            BROKER.0, BROKER.1
-        );
-        config.mqtt_listen = Some(([127, 0, 0, 1], port).into());
-        port
-    };
+    let port = server::mqtt_broker(&mut config);
     // (the tests of this file run at once: each its own, named for its site)
     let site_name = site.file_name().unwrap().to_string_lossy();
     let interface = format!(
@@ -98,7 +75,7 @@ fn options(
         min_status_period_ms: 0,
         vda5050: Some(VdaFleet {
             vehicles,
-            broker: (BROKER.0.to_owned(), port),
+            broker: ("127.0.0.1".to_owned(), port),
             interface,
             versions: vec![Version::V2_0, Version::V3_0],
         }),

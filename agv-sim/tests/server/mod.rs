@@ -41,6 +41,25 @@ pub fn free_port() -> std::net::SocketAddr {
         .unwrap()
 }
 
+/// The MQTT broker for a test with VDA 5050 vehicles: Mosquitto at 127.0.0.1:1883 when one
+/// listens there (every machine of this project has it), otherwise the server's embedded broker
+/// on a free port (`config.mqtt_listen`). Sets `config` to use it; returns its port.
+pub fn mqtt_broker(config: &mut Config) -> u16 {
+    let mosquitto = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], 1883)),
+        std::time::Duration::from_secs(1),
+    );
+    if mosquitto.is_ok() {
+        config.mqtt_url = Some("mqtt://127.0.0.1:1883".into());
+        1883
+    } else {
+        let addr = free_port();
+        eprintln!("no MQTT broker at 127.0.0.1:1883: the server's embedded one on {addr}");
+        config.mqtt_listen = Some(addr);
+        addr.port()
+    }
+}
+
 /// A running server, its admin token, and how to stop it.
 pub struct Serving {
     /// The server (its listeners' addresses).
