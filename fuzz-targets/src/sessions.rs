@@ -152,7 +152,9 @@ fn chunks(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
 
 /// `rcs_session`: an [`RcsSession`] fed arbitrary AGV bytes. The mode byte picks: bit 0 secure
 /// mode required; bit 1 a configuration with RCS addresses; bit 2 a standby session refusing
-/// with `NotActive` before any input; bit 3 the same halfway through the input. Nothing may
+/// with `NotActive` before any input; bit 3 the same halfway through the input; bit 4 the
+/// application takes a message lent (`peek_message`, `consume_message`) before polling events,
+/// as rcs-server does with status reports. Nothing may
 /// panic; the session stays within its bounds; an accepted registration is answered; once
 /// closed it stays closed and says nothing more.
 pub fn rcs_session(data: &[u8]) -> Reached {
@@ -192,6 +194,16 @@ pub fn rcs_session(data: &[u8]) -> Reached {
             s.handle_timeout(now);
         }
         while s.poll_transmit().is_some() {}
+        if mode & 16 != 0
+            && let Some((_, _, message)) = s.peek_message()
+        {
+            assert!(
+                !reached.closed,
+                "a message lent after the close: {message:?}"
+            );
+            assert!(reached.registered, "a message lent before registration");
+            s.consume_message();
+        }
         while let Some(e) = s.poll_event() {
             assert!(!reached.closed, "event after the close: {e:?}");
             match e {

@@ -48,17 +48,46 @@ fn main() {
         })
         .collect();
     match path.as_str() {
-        "session" | "recycled" => {
-            let recycle = path == "recycled";
+        "lent" => {
+            // As rcs-server's connection loop (rcs-server/src/net.rs): a status report is read
+            // where the session decoded it, then consumed (no move, no allocation).
             let mut s = samples::established_session();
             measured(|| {
                 for (now, w) in &frames {
                     s.handle_input(*now, black_box(w));
-                    let event = s.poll_event();
-                    match black_box(event) {
-                        Some(RcsEvent::Message { message, .. }) if recycle => s.recycle(message),
-                        Some(RcsEvent::Message { .. }) => {}
-                        other => panic!("unexpected {other:?}"),
+                    match s.peek_message() {
+                        Some((_, _, Message::StatusReport(status))) => {
+                            black_box(status);
+                        }
+                        _ => panic!("no status report lent"),
+                    }
+                    s.consume_message();
+                }
+            });
+        }
+        "session" | "recycled" => {
+            let recycle = path == "recycled";
+            let mut s = samples::established_session();
+            // As rcs-server's connection loop (rcs-server/src/net.rs): the event is matched by
+            // reference, the report handled in place, then the message given back.
+            measured(|| {
+                for (now, w) in &frames {
+                    s.handle_input(*now, black_box(w));
+                    let Some(mut event) = s.poll_event() else {
+                        panic!("no event")
+                    };
+                    let RcsEvent::Message {
+                        message: Message::StatusReport(status),
+                        ..
+                    } = &mut event
+                    else {
+                        panic!("unexpected {event:?}")
+                    };
+                    black_box(status);
+                    if let RcsEvent::Message { message, .. } = event
+                        && recycle
+                    {
+                        s.recycle(message);
                     }
                 }
             });

@@ -23,6 +23,7 @@ use bytes::{BufMut, BytesMut};
 use crate::error::{DecodeError, EncodeError};
 
 /// A cursor over one message body. Tracks the offset for error reports.
+#[derive(Clone, Copy)]
 pub(crate) struct Reader<'a> {
     input: &'a [u8],
     start_len: usize,
@@ -250,6 +251,11 @@ impl Wire for String {
         let len = usize::from(r.u8()?);
         let offset = r.offset();
         let bytes = r.take(len)?;
+        if self.as_bytes() == bytes {
+            // A message decoded into the one before it mostly repeats its strings (a status
+            // report's load ids): those bytes are this string's, valid UTF-8 already.
+            return Ok(());
+        }
         let text = core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8 { offset })?;
         self.clear();
         self.push_str(text);
@@ -455,10 +461,16 @@ macro_rules! wire_struct {
             fn decode(r: &mut $crate::codec::Reader<'_>) -> Result<Self, $crate::error::DecodeError> {
                 Ok(Self { $($field: $crate::codec::Wire::decode(r)?,)* })
             }
-            #[allow(unused_variables)]
+            // (`unused_mut`, `almost_swapped`: a struct without fields reads nothing.)
+            #[allow(unused_variables, unused_mut, clippy::almost_swapped)]
             #[inline]
             fn decode_into(&mut self, r: &mut $crate::codec::Reader<'_>) -> Result<(), $crate::error::DecodeError> {
-                $($crate::codec::Wire::decode_into(&mut self.$field, r)?;)*
+                // Read through a local copy of the cursor, written back once at the end (after
+                // an error the caller drops the cursor): its position stays in registers
+                // between fields instead of being stored after each one.
+                let mut l = *r;
+                $($crate::codec::Wire::decode_into(&mut self.$field, &mut l)?;)*
+                *r = l;
                 Ok(())
             }
         }
@@ -515,9 +527,12 @@ macro_rules! wire_struct {
                 $check(&value).map_err(|reason| $crate::error::DecodeError::InvalidValue { reason, offset })?;
                 Ok(value)
             }
+            #[allow(unused_mut, clippy::almost_swapped)]
             fn decode_into(&mut self, r: &mut $crate::codec::Reader<'_>) -> Result<(), $crate::error::DecodeError> {
                 let offset = r.offset();
-                $($crate::codec::Wire::decode_into(&mut self.$field, r)?;)*
+                let mut l = *r;
+                $($crate::codec::Wire::decode_into(&mut self.$field, &mut l)?;)*
+                *r = l;
                 $check(self).map_err(|reason| $crate::error::DecodeError::InvalidValue { reason, offset })
             }
         }
@@ -553,6 +568,27 @@ mod tests {
     fn integers_are_little_endian() {
         assert_eq!(&roundtrip(0x0102_0304u32)[..], &[4, 3, 2, 1]);
         assert_eq!(&roundtrip(-2i32)[..], &[0xfe, 0xff, 0xff, 0xff]);
+    }
+
+    #[test]
+    fn a_string_decoded_over_an_equal_one_is_kept_and_any_other_checked() {
+        let mut w = BytesMut::new();
+        String::from("LD-1").encode(&mut w).unwrap();
+        let mut s = String::from("LD-1");
+        let buffer = s.as_ptr();
+        s.decode_into(&mut Reader::new(&w)).unwrap();
+        assert_eq!((s.as_str(), s.as_ptr()), ("LD-1", buffer));
+        let mut s = String::from("LD-22");
+        s.decode_into(&mut Reader::new(&w)).unwrap();
+        assert_eq!(s, "LD-1");
+        // Bytes that are not UTF-8 are refused whatever the string held before.
+        for held in ["", "LD-1", "\u{fffd}\u{fffd}"] {
+            let mut s = String::from(held);
+            assert!(matches!(
+                s.decode_into(&mut Reader::new(&[2, 0xff, 0xfe])),
+                Err(DecodeError::InvalidUtf8 { offset: 1 })
+            ));
+        }
     }
 
     #[test]

@@ -468,12 +468,9 @@ impl FrameDecoder {
         }
         let crc_at = frame_len - CRC_LEN;
         let computed = frame_crc(&buf[HEADER_LEN..crc_at]);
-        let found = u32::from_le_bytes([
-            buf[crc_at],
-            buf[crc_at + 1],
-            buf[crc_at + 2],
-            buf[crc_at + 3],
-        ]);
+        let mut found = [0u8; CRC_LEN];
+        found.copy_from_slice(&buf[crc_at..frame_len]);
+        let found = u32::from_le_bytes(found);
         if computed != found {
             let error = DecodeError::Checksum { computed, found };
             let header = Some(header);

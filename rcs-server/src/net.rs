@@ -75,6 +75,31 @@ fn poll_read_into(
     })
 }
 
+/// What a status report can tell, given the commands still waiting for an answer (each
+/// `(generation, _)`) and the generation taken last: the AGV after every command answered
+/// before it.
+fn covers<T>(waiting: &HashMap<u32, (u64, T)>, taken: u64) -> u64 {
+    waiting.values().map(|(g, _)| g - 1).min().unwrap_or(taken)
+}
+
+/// A status report from the AGV `agv_id` of session `session_id`: checked (a report that is
+/// not valid is refused, `Err` with the reason, and nothing of it is used: it never held
+/// space), then taken into the fleet. `status` comes back holding the report it replaced: the
+/// session decodes the next report into it (no allocation per report).
+fn take_report(
+    shared: &Shared,
+    agv_id: u32,
+    session_id: u32,
+    now: u64,
+    covers: u64,
+    status: &mut StatusReport,
+) -> Result<(), String> {
+    let received = std::time::Instant::now();
+    crate::agv_link::admit_status(shared, agv_id, status)?;
+    crate::agv_link::take_status(shared, agv_id, session_id, now, covers, status, received);
+    Ok(())
+}
+
 /// Accepts connections until the stop signal; each runs in its own task. At the connection
 /// limit, new connections wait in the listen backlog. A connection from an address that
 /// already has `--max-pending-per-peer` connections without access is closed at once.
@@ -227,6 +252,24 @@ impl<'a> Connection<'a> {
         // The deadline (UTC ms) the timer is set for; none before the first wait.
         let mut armed: Option<u64> = None;
         loop {
+            // A status report (nearly every frame) is read where the session decoded it, lent
+            // rather than moved out (the session then decodes the next one into it).
+            if let Some((seq, ack_requested, Message::StatusReport(status))) =
+                self.session.peek_message()
+            {
+                let now = now_ms();
+                let covers = covers(&self.waiting, self.taken);
+                let verdict = take_report(
+                    self.shared,
+                    self.agv_id,
+                    self.session_id,
+                    now,
+                    covers,
+                    status,
+                );
+                self.session.consume_message();
+                self.answer_report(now, seq, ack_requested, verdict);
+            }
             // Events first: answering them queues frames, which must go out before we wait.
             while let Some(mut event) = self.session.poll_event() {
                 // Status reports (nearly every frame) are handled in place, without the
@@ -360,37 +403,37 @@ impl<'a> Connection<'a> {
     /// reports asks about once a heartbeat period instead of sending a Heartbeat,
     /// docs/protocol.md 4.1) is answered with an Ack once taken.
     fn on_status(&mut self, now: u64, seq: u32, ack_requested: bool, status: &mut StatusReport) {
-        let shared = self.shared;
-        let received = std::time::Instant::now();
-        if let Err(detail) = crate::agv_link::admit_status(shared, self.agv_id, status) {
-            // Never held space: refused, and nothing of it is used.
-            self.session
-                .reject(now, seq, ErrorCode::InvalidField, detail);
-            return;
-        }
-        if ack_requested {
-            let _ = self
-                .session
-                .ack(now, seq, MessageType::STATUS_REPORT, ResultCode::Ok);
-        }
-        // What this report can tell: the AGV after every command answered before it.
-        let covers = self
-            .waiting
-            .values()
-            .map(|(g, _)| g - 1)
-            .min()
-            .unwrap_or(self.taken);
-        // `status` comes back holding the report it replaced: the caller gives it to the
-        // session to decode the next report into (no allocation per report).
-        crate::agv_link::take_status(
-            shared,
+        let covers = covers(&self.waiting, self.taken);
+        let verdict = take_report(
+            self.shared,
             self.agv_id,
             self.session_id,
             now,
             covers,
             status,
-            received,
         );
+        self.answer_report(now, seq, ack_requested, verdict);
+    }
+
+    /// Answers a status report [`take_report`] took (an Ack when the AGV asked) or refused.
+    fn answer_report(
+        &mut self,
+        now: u64,
+        seq: u32,
+        ack_requested: bool,
+        verdict: Result<(), String>,
+    ) {
+        match verdict {
+            Err(detail) => self
+                .session
+                .reject(now, seq, ErrorCode::InvalidField, detail),
+            Ok(()) if ack_requested => {
+                let _ = self
+                    .session
+                    .ack(now, seq, MessageType::STATUS_REPORT, ResultCode::Ok);
+            }
+            Ok(()) => {}
+        }
     }
 
     async fn handle_event(&mut self, event: RcsEvent) {

@@ -527,8 +527,10 @@ impl<K: AgvCrypto> super::Endpoint for AgvSession<K> {
     fn closed(&self) -> bool {
         self.is_closed()
     }
-    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
-        self.handle_message(now, frame, message);
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>) {
+        if let Some(message) = self.link.take_message() {
+            self.handle_message(now, frame, message);
+        }
     }
     fn fail(&mut self, now: u64) {
         self.finish(

@@ -30,17 +30,6 @@ struct Pending {
 /// How many transmissions of retired commands a link remembers.
 const RETIRED_MAX: usize = 256;
 
-/// What the link made of received bytes.
-#[derive(Debug)]
-pub(super) enum Incoming<'a> {
-    /// A frame (borrowed from the receive buffer) whose message (decrypted and authenticated
-    /// in secure mode; for the signed handshake frames the caller checks the signature with
-    /// `frame`) waits in the link: [`Link::take_message`].
-    Message(FrameRef<'a>),
-    /// A bad frame: already answered with an `Error`; `fatal` when the error budget is spent.
-    Bad { fatal: bool },
-}
-
 /// The answer to a plaintext body that does not decode (offsets counted from the frame start).
 fn plain_error(e: DecodeError) -> (ErrorCode, String) {
     (
@@ -136,12 +125,42 @@ impl<C: ChannelCrypto> Link<C> {
         }
     }
 
-    /// Keeps `message` for decoding the next frame of its type into (one is kept: the latest).
+    /// Keeps `message` for decoding the next frame of its type into (one is kept: the latest),
+    /// unless the spare holds a message not taken yet.
     pub(super) fn recycle(&mut self, message: Message) {
-        self.spare = Some(message);
+        if !self.in_spare {
+            self.spare = Some(message);
+        }
     }
 
-    /// The message of the frame [`Link::next_incoming`] returned last (once). Decoded in place
+    /// The message of the frame [`Link::accept`] took last, while it is not taken.
+    pub(super) fn message(&self) -> Option<&Message> {
+        if self.in_spare {
+            self.spare.as_ref()
+        } else {
+            self.fresh.as_ref()
+        }
+    }
+
+    /// [`Link::message`], to lend out.
+    pub(super) fn message_mut(&mut self) -> Option<&mut Message> {
+        if self.in_spare {
+            self.spare.as_mut()
+        } else {
+            self.fresh.as_mut()
+        }
+    }
+
+    /// Done with the message not taken: it stays, as the spare, for the next frame of its type.
+    pub(super) fn consume_message(&mut self) {
+        if self.in_spare {
+            self.in_spare = false;
+        } else if let Some(message) = self.fresh.take() {
+            self.spare = Some(message);
+        }
+    }
+
+    /// The message of the frame [`Link::accept`] took last (once). Decoded in place
     /// (the message is moved once, to whoever takes it: it is a few hundred bytes).
     pub(super) fn take_message(&mut self) -> Option<Message> {
         if self.in_spare {
@@ -176,7 +195,7 @@ impl<C: ChannelCrypto> Link<C> {
         } else {
             &mut self.fresh
         };
-        let message = slot.get_or_insert(Message::Heartbeat(crate::message::Heartbeat {}));
+        let message = slot.get_or_insert_with(|| Message::Heartbeat(crate::message::Heartbeat {}));
         let result = match self.channel.as_mut() {
             Some(channel) => channel.open(frame, now, message).map_err(|e| match e {
                 OpenError::Decode(d) => (error_code(&d), alloc::format!("{d}")),
@@ -338,39 +357,35 @@ impl<C: ChannelCrypto> Link<C> {
         self.errors.len() >= self.config.max_errors
     }
 
-    /// The next complete frame at the front of `buf`, decoded (or the error it was answered
-    /// with), borrowing `buf` (no copy), and how many bytes of `buf` it took: the caller drops
-    /// them once done with the frame. `None`: more bytes are needed (the count is of bytes
-    /// skipped, e.g. the rest of an oversized frame).
-    pub(super) fn next_incoming<'a>(
+    /// The next complete frame at the front of `buf`, borrowing `buf` (no copy), and how many
+    /// bytes of `buf` it took: the caller drops them once done with the frame. `Ok(None)`: more
+    /// bytes are needed (the count is of bytes skipped, e.g. the rest of an oversized frame).
+    /// [`Link::accept`] checks it and decodes its message.
+    pub(super) fn next_frame<'a>(
         &mut self,
-        now: u64,
         buf: &'a [u8],
-    ) -> (usize, Option<Incoming<'a>>) {
-        let (consumed, result) = self.decoder.decode_slice(buf);
-        (consumed, self.incoming(now, result))
+    ) -> (
+        usize,
+        Result<Option<FrameRef<'a>>, crate::error::FrameError>,
+    ) {
+        self.decoder.decode_slice(buf)
     }
 
-    fn incoming<'a>(
-        &mut self,
-        now: u64,
-        result: Result<Option<FrameRef<'a>>, crate::error::FrameError>,
-    ) -> Option<Incoming<'a>> {
-        let frame = match result {
-            Ok(Some(frame)) => frame,
-            Ok(None) => return None,
-            Err(e) => {
-                let seq = e.header.map_or(0, |h| h.seq);
-                let fatal = self.reject(
-                    now,
-                    seq,
-                    error_code(&e.error),
-                    alloc::format!("{}", e.error),
-                );
-                return Some(Incoming::Bad { fatal });
-            }
-        };
-        let h = frame.header;
+    /// Answers a frame [`Link::next_frame`] could not take with an `Error`; returns whether
+    /// the error budget is spent (the session closes).
+    pub(super) fn refuse(&mut self, now: u64, e: &crate::error::FrameError) -> bool {
+        let seq = e.header.map_or(0, |h| h.seq);
+        let detail = alloc::format!("{}", e.error);
+        self.reject(now, seq, error_code(&e.error), detail)
+    }
+
+    /// Checks a frame [`Link::next_frame`] found (rate, replay, identity, in secure mode its
+    /// protection) and decodes its message, which then waits in the link
+    /// ([`Link::take_message`]; for the signed handshake frames the caller checks the signature
+    /// with the frame). `Err(fatal)`: a bad frame, already answered with an `Error`; `fatal`
+    /// when the error budget is spent.
+    pub(super) fn accept(&mut self, now: u64, frame: &FrameRef<'_>) -> Result<(), bool> {
+        let seq = frame.header.seq;
         if !self.within_rate(now) {
             // Dropped before any decryption or decoding: a flood costs the receiver little.
             self.rate_limited += 1;
@@ -378,20 +393,16 @@ impl<C: ChannelCrypto> Link<C> {
                 "more than {} frames per second: frame dropped",
                 self.config.max_frames_per_sec
             );
-            let fatal = self.reject(now, h.seq, ErrorCode::RateLimited, detail);
-            return Some(Incoming::Bad { fatal });
+            return Err(self.reject(now, seq, ErrorCode::RateLimited, detail));
         }
-        match self.open_in_place(&frame, now) {
+        match self.open_in_place(frame, now) {
             Ok(()) => {
                 if self.channel.is_none() {
-                    self.window.mark(h.seq);
+                    self.window.mark(seq);
                 }
-                Some(Incoming::Message(frame))
+                Ok(())
             }
-            Err((code, detail)) => {
-                let fatal = self.reject(now, h.seq, code, detail);
-                Some(Incoming::Bad { fatal })
-            }
+            Err((code, detail)) => Err(self.reject(now, seq, code, detail)),
         }
     }
 

@@ -382,7 +382,11 @@ trait Endpoint {
     type Channel: ChannelCrypto;
     fn link(&mut self) -> &mut link::Link<Self::Channel>;
     fn closed(&self) -> bool;
-    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message);
+    /// Handles the frame whose message the link holds (`Link::take_message`).
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>);
+    /// Called before the link decodes another frame's message: a message an end left in the
+    /// link for its application must be taken out first (the next one may be decoded over it).
+    fn settle(&mut self) {}
     fn fail(&mut self, now: u64);
 }
 
@@ -402,7 +406,7 @@ fn drive_input<E: Endpoint>(end: &mut E, now: u64, bytes: &[u8]) {
     }
     if end.link().inbuf.is_empty() {
         let used = drain(end, now, bytes);
-        if !end.closed() {
+        if used < bytes.len() && !end.closed() {
             end.link().inbuf.extend_from_slice(&bytes[used..]);
         }
         return;
@@ -422,17 +426,29 @@ fn drive_input<E: Endpoint>(end: &mut E, now: u64, bytes: &[u8]) {
 fn drain<E: Endpoint>(end: &mut E, now: u64, buf: &[u8]) -> usize {
     let mut used = 0;
     loop {
-        let (consumed, incoming) = end.link().next_incoming(now, &buf[used..]);
+        if used == buf.len() {
+            // Nothing left (a read usually ends with a whole frame): an empty buffer never
+            // holds a frame.
+            return used;
+        }
+        let (consumed, frame) = end.link().next_frame(&buf[used..]);
         used += consumed;
-        match incoming {
-            None => return used,
-            Some(link::Incoming::Bad { fatal: true }) => end.fail(now),
-            Some(link::Incoming::Bad { fatal: false }) => {}
-            Some(link::Incoming::Message(frame)) => {
-                if let Some(message) = end.link().take_message() {
-                    end.on_message(now, &frame, message)
+        let fatal = match frame {
+            Ok(None) => return used,
+            Err(e) => end.link().refuse(now, &e),
+            Ok(Some(frame)) => {
+                end.settle();
+                match end.link().accept(now, &frame) {
+                    Ok(()) => {
+                        end.on_message(now, &frame);
+                        false
+                    }
+                    Err(fatal) => fatal,
                 }
             }
+        };
+        if fatal {
+            end.fail(now);
         }
         if end.closed() {
             return used;

@@ -53,6 +53,28 @@ enum State {
     Closed,
 }
 
+/// A [`RcsEvent::Message`] whose message waits in the link (`RcsSession::on_message`).
+#[derive(Debug, Clone, Copy)]
+struct Deferred {
+    /// Events queued before it.
+    before: usize,
+    seq: u32,
+    ack_requested: bool,
+}
+
+/// Whether an established session hands `message` to the application as it is
+/// ([`RcsEvent::Message`]): what `handle_message` does not answer itself or deliver as a
+/// response.
+fn for_the_application(message: &Message) -> bool {
+    !matches!(
+        message,
+        Message::AccessRequest(_)
+            | Message::Close(_)
+            | Message::Heartbeat(_)
+            | Message::ErrorReport(_)
+    ) && message.request_seq().is_none()
+}
+
 /// The application's say on a normal-mode access request ([`RcsSession::set_access_check`]).
 type AccessCheck = alloc::boxed::Box<dyn FnMut(u32) -> Result<(), ResultCode> + Send>;
 
@@ -77,6 +99,9 @@ pub struct RcsSession<K: RcsCrypto> {
     session_id: u32,
     accepted_at: u64,
     events: VecDeque<RcsEvent>,
+    /// The message of the last frame, when it is an event for the application: left where the
+    /// link decoded it, `poll_event` hands it out after the events queued before it.
+    deferred: Option<Deferred>,
     /// Set by `refuse_not_active` before the access request arrived: the close to answer it
     /// with.
     not_active: Option<Close>,
@@ -106,6 +131,7 @@ impl<K: RcsCrypto> RcsSession<K> {
             session_id,
             accepted_at: now,
             events: VecDeque::new(),
+            deferred: None,
             not_active: None,
             access_check: Check(None),
         }
@@ -561,7 +587,56 @@ impl<K: RcsCrypto> RcsSession<K> {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<RcsEvent> {
+        if let Some(d) = self.deferred {
+            if d.before == 0 {
+                self.deferred = None;
+                if let Some(message) = self.link.take_message() {
+                    return Some(RcsEvent::Message {
+                        seq: d.seq,
+                        ack_requested: d.ack_requested,
+                        message,
+                    });
+                }
+            } else {
+                let event = super::pop_bounded(&mut self.events);
+                if event.is_some() {
+                    self.deferred = Some(Deferred {
+                        before: d.before - 1,
+                        ..d
+                    });
+                }
+                return event;
+            }
+        }
         super::pop_bounded(&mut self.events)
+    }
+
+    /// The next event when it is a message still where it was decoded (a status report from
+    /// an established AGV, say), lent instead of moved out (a message is a few hundred bytes,
+    /// each move a copy): its sequence number, whether the AGV asked for an answer, and the
+    /// message. [`RcsSession::consume_message`] then drops that event and keeps the message's
+    /// capacity for the next frame of its type (as [`RcsSession::recycle`] would); without it,
+    /// `poll_event` hands the same message out as an [`RcsEvent::Message`]. `None` when the
+    /// next event is another one, or there is none: `poll_event` takes it.
+    pub fn peek_message(&mut self) -> Option<(u32, bool, &mut Message)> {
+        match self.deferred {
+            Some(d) if d.before == 0 => {
+                let message = self.link.message_mut()?;
+                Some((d.seq, d.ack_requested, message))
+            }
+            _ => None,
+        }
+    }
+
+    /// Drops the event [`RcsSession::peek_message`] lent, keeping its message for decoding the
+    /// next frame of its type into. Does nothing when the next event is not such a message.
+    pub fn consume_message(&mut self) {
+        if let Some(d) = self.deferred
+            && d.before == 0
+        {
+            self.deferred = None;
+            self.link.consume_message();
+        }
     }
 
     /// Gives back a message the application is done with (a report it has replaced, say):
@@ -633,8 +708,32 @@ impl<K: RcsCrypto> super::Endpoint for RcsSession<K> {
     fn closed(&self) -> bool {
         self.is_closed()
     }
-    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>, message: Message) {
-        self.handle_message(now, frame, message);
+    fn on_message(&mut self, now: u64, frame: &crate::FrameRef<'_>) {
+        // The common case (a status report, once registered) stays where it was decoded until
+        // `poll_event` hands it out: a message is a few hundred bytes, each move a memcpy.
+        if matches!(self.state, State::Established)
+            && self.link.message().is_some_and(for_the_application)
+        {
+            self.deferred = Some(Deferred {
+                before: self.events.len(),
+                seq: frame.header.seq,
+                ack_requested: frame.header.flags.contains(Flags::ACK_REQUESTED),
+            });
+        } else if let Some(message) = self.link.take_message() {
+            self.handle_message(now, frame, message);
+        }
+    }
+    fn settle(&mut self) {
+        if let Some(d) = self.deferred.take()
+            && let Some(message) = self.link.take_message()
+        {
+            let event = RcsEvent::Message {
+                seq: d.seq,
+                ack_requested: d.ack_requested,
+                message,
+            };
+            self.events.insert(d.before, event);
+        }
     }
     fn fail(&mut self, now: u64) {
         self.finish(
@@ -646,157 +745,4 @@ impl<K: RcsCrypto> super::Endpoint for RcsSession<K> {
 }
 
 #[cfg(test)]
-mod tests {
-    use alloc::vec::Vec;
-
-    use super::*;
-    use crate::frame::{FrameDecoder, Header, encode_message};
-    use crate::message::Heartbeat;
-    use crate::session::NoCrypto;
-
-    const T0: u64 = 1_700_000_000_000;
-
-    fn frame(message: &Message, seq: u32, agv_id: u32) -> Vec<u8> {
-        let mut out = bytes::BytesMut::new();
-        let header = Header::new(
-            message.message_type(),
-            Flags::ACK_REQUESTED,
-            seq,
-            agv_id,
-            T0,
-        );
-        encode_message(&mut out, header, message, 65536).unwrap();
-        out.to_vec()
-    }
-
-    fn access(seq: u32, agv_id: u32) -> Vec<u8> {
-        let request = AccessRequest {
-            mode: AccessMode::Normal,
-            profile: SecureProfile::Guide,
-            min_version: 1,
-            max_version: 1,
-            key_exchange: None,
-        };
-        frame(&request.into(), seq, agv_id)
-    }
-
-    fn session(config: SessionConfig) -> RcsSession<NoCrypto> {
-        RcsSession::new(
-            config,
-            RcsPolicy::default(),
-            NoCrypto,
-            ConfigPush {
-                config_version: 1,
-                status_period_ms: 100,
-                heartbeat_period_ms: 1000,
-                link_timeout_ms: 5000,
-                operation_report_period_s: 60,
-                alarms: crate::message::AlarmParams {
-                    battery_low_pct: 20.0,
-                    battery_critical_pct: 10.0,
-                    min_localisation_quality: 50,
-                    max_path_deviation: 0.2,
-                },
-                max_linear_speed: 2.0,
-                max_angular_speed: 1.0,
-                extensions: Vec::new(),
-            },
-            9,
-            T0,
-        )
-    }
-
-    fn sent(s: &mut RcsSession<NoCrypto>) -> Vec<Message> {
-        let mut decoder = FrameDecoder::default();
-        let mut out = Vec::new();
-        while let Some(bytes) = s.poll_transmit() {
-            let mut buf = bytes::BytesMut::from(&bytes[..]);
-            while let Ok(Some(f)) = decoder.decode(&mut buf) {
-                out.push(f.message().unwrap());
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn frames_over_the_rate_are_refused_then_the_session_closes() {
-        let config = SessionConfig {
-            max_frames_per_sec: 10,
-            frame_burst: 4,
-            ..SessionConfig::default()
-        };
-        let mut s = session(config.clone());
-        let mut input = access(1, 7);
-        for seq in 2..=20 {
-            input.extend(frame(&Heartbeat {}.into(), seq, 7));
-        }
-        s.handle_input(T0, &input);
-        let out = sent(&mut s);
-        let answered = out
-            .iter()
-            .filter(|m| matches!(m, Message::HeartbeatAck(_)))
-            .count();
-        // the burst: the access request and three heartbeats
-        assert_eq!(answered, 3, "{out:?}");
-        let limited: Vec<u32> = out
-            .iter()
-            .filter_map(|m| match m {
-                Message::ErrorReport(e) if e.code == ErrorCode::RateLimited => Some(e.request_seq),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(limited, [5, 6, 7, 8, 9]);
-        assert!(s.is_closed());
-        assert_eq!(s.rate_limited(), 5);
-        assert!(
-            matches!(out.last(), Some(Message::Close(c)) if c.reason == CloseReason::ProtocolViolation)
-        );
-
-        // at the rate, nothing is refused
-        let mut s = session(config);
-        s.handle_input(T0, &access(1, 7));
-        for seq in 2..=50u32 {
-            s.handle_input(
-                T0 + u64::from(seq) * 100,
-                &frame(&Heartbeat {}.into(), seq, 7),
-            );
-        }
-        assert_eq!(s.rate_limited(), 0);
-        assert!(!s.is_closed());
-    }
-
-    #[test]
-    fn the_access_check_refuses_in_the_access_response_and_a_second_request_closes() {
-        let mut s = session(SessionConfig::default());
-        s.set_access_check(|agv_id| {
-            if agv_id == 7 {
-                Err(ResultCode::Rejected)
-            } else {
-                Ok(())
-            }
-        });
-        s.handle_input(T0, &access(1, 7));
-        let out = sent(&mut s);
-        assert!(
-            matches!(&out[0], Message::AccessResponse(r) if r.result == ResultCode::Rejected && r.session_id == 0),
-            "{out:?}"
-        );
-        assert!(matches!(&out[1], Message::Close(c) if c.reason == CloseReason::AccessDenied));
-        assert!(s.is_closed());
-
-        let mut s = session(SessionConfig::default());
-        s.set_access_check(|_| Ok(()));
-        s.handle_input(T0, &access(1, 8));
-        assert!(
-            matches!(&sent(&mut s)[0], Message::AccessResponse(r) if r.result == ResultCode::Ok)
-        );
-        s.handle_input(T0, &access(2, 8));
-        let out = sent(&mut s);
-        assert!(
-            matches!(&out[0], Message::ErrorReport(e) if e.code == ErrorCode::UnexpectedMessage && e.request_seq == 2),
-            "{out:?}"
-        );
-        assert!(matches!(&out[1], Message::Close(c) if c.reason == CloseReason::ProtocolViolation));
-        assert!(s.is_closed());
-    }
-}
+mod tests;
