@@ -259,14 +259,8 @@ impl<'a> Connection<'a> {
             {
                 let now = now_ms();
                 let covers = covers(&self.waiting, self.taken);
-                let verdict = take_report(
-                    self.shared,
-                    self.agv_id,
-                    self.session_id,
-                    now,
-                    covers,
-                    status,
-                );
+                let (shared, agv, session) = (self.shared, self.agv_id, self.session_id);
+                let verdict = take_report(shared, agv, session, now, covers, status);
                 self.session.consume_message();
                 self.answer_report(now, seq, ack_requested, verdict);
             }
@@ -397,21 +391,16 @@ impl<'a> Connection<'a> {
         self.agv_id = 0;
     }
 
-    /// A status report: the hot path, synchronous, the report used where it lies in its event
-    /// and swapped with the fleet's. On return `status` holds what the caller gives back to
-    /// the session (`recycle`). One that asks for an answer (`ack_requested`: an AGV streaming
+    /// A status report out of its event (when it was not lent: a frame came after it in the
+    /// same read): the hot path, synchronous, the report used where it lies in its event and
+    /// swapped with the fleet's. On return `status` holds what the caller gives back to the
+    /// session (`recycle`). One that asks for an answer (`ack_requested`: an AGV streaming
     /// reports asks about once a heartbeat period instead of sending a Heartbeat,
     /// docs/protocol.md 4.1) is answered with an Ack once taken.
     fn on_status(&mut self, now: u64, seq: u32, ack_requested: bool, status: &mut StatusReport) {
         let covers = covers(&self.waiting, self.taken);
-        let verdict = take_report(
-            self.shared,
-            self.agv_id,
-            self.session_id,
-            now,
-            covers,
-            status,
-        );
+        let (shared, agv, session) = (self.shared, self.agv_id, self.session_id);
+        let verdict = take_report(shared, agv, session, now, covers, status);
         self.answer_report(now, seq, ack_requested, verdict);
     }
 
