@@ -4,9 +4,11 @@
 //! `valgrind --tool=callgrind --toggle-collect='*measured*' target/release/examples/decode_cost
 //! PATH N` with N = 1 and N = 10001: the difference of the totals over 10,000 is the path's
 //! instructions per frame.
-//! PATH: `session` (an established `RcsSession`: handle_input + poll_event, what rcs-server
-//! does per frame), `recycled` (the same, the application giving each message back with
-//! `RcsSession::recycle`, as rcs-server does with the report it replaces), `borrowed` (`decode_slice` + `message_into`), `owned`
+//! PATH: `lent` (an established `RcsSession`: handle_input, then the report read where the
+//! session decoded it, `peek_message` + `consume_message`: what rcs-server does per status
+//! frame), `session` (handle_input + poll_event, a new message per frame), `recycled` (the
+//! same, each message given back with `RcsSession::recycle`), `borrowed` (`decode_slice` +
+//! `message_into`), `owned`
 //! (`FrameDecoder::decode` + `message`), `json` (serde_json of the VDA 5050 state, the
 //! baseline).
 

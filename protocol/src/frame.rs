@@ -62,6 +62,7 @@ fn header_crc(header: &[u8; HEADER_LEN]) -> u16 {
     block[2..].copy_from_slice(&header[..HEADER_LEN - 2]);
     HEADER_CRC.checksum(&block)
 }
+
 // With std the frame CRC is the `crc32c` crate's (the CPU's CRC-32C instruction where it has
 // one, detected at run time): the same checksum, measured about 6x faster on a status report
 // (docs/performance.md). The table is the no_std path and the reference in tests.
