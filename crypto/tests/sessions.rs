@@ -95,14 +95,7 @@ fn config_push() -> ConfigPush {
 
 fn status(seq_hint: u32) -> Message {
     StatusReport {
-        map_id: 1,
-        pose: Pose {
-            x: f64::from(seq_hint),
-            y: 0.0,
-            theta: 0.0,
-        },
         localisation_quality: 90,
-        navigation_mode: NavigationMode::Slam,
         velocity: Velocity {
             vx: 1.0,
             vy: 0.0,
@@ -111,19 +104,14 @@ fn status(seq_hint: u32) -> Message {
         state: AgvState::Working,
         battery_pct: 80.0,
         battery_voltage: 48.0,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
-        actuators: vec![],
-        task_id: 0,
-        segment: 0,
-        last_node_id: 0,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
+        ..StatusReport::standing(
+            1,
+            Pose {
+                x: f64::from(seq_hint),
+                y: 0.0,
+                theta: 0.0,
+            },
+        )
     }
     .into()
 }

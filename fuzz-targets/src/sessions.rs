@@ -94,14 +94,7 @@ pub fn registration() -> RegisterRequest {
 /// A status report telling `n` apart (in its pose and task id).
 pub fn status(n: u32) -> Message {
     StatusReport {
-        map_id: 1,
-        pose: Pose {
-            x: f64::from(n),
-            y: 0.0,
-            theta: 0.0,
-        },
         localisation_quality: 90,
-        navigation_mode: NavigationMode::Slam,
         velocity: Velocity {
             vx: 1.0,
             vy: 0.0,
@@ -110,19 +103,15 @@ pub fn status(n: u32) -> Message {
         state: AgvState::Working,
         battery_pct: 80.0,
         battery_voltage: 48.0,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
-        actuators: vec![],
         task_id: n,
-        segment: 0,
-        last_node_id: 0,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
+        ..StatusReport::standing(
+            1,
+            Pose {
+                x: f64::from(n),
+                y: 0.0,
+                theta: 0.0,
+            },
+        )
     }
     .into()
 }

@@ -19,45 +19,34 @@ use crypto::sign::{CachedVerifier, SigningKey};
 use protocol::frame::{Flags, FrameDecoder, Header};
 use protocol::message::{ActuatorStatus, Message, SecureProfile, StatusReport, Velocity};
 use protocol::secure::SecureChannel;
-use protocol::types::{ActuatorState, ActuatorType, AgvState, NavigationMode, Pose};
+use protocol::types::{ActuatorState, ActuatorType, Pose};
 
 /// A status report as the simulated fleet sends it (one actuator, no loads or alarms).
 fn status(i: u32) -> Message {
     StatusReport {
-        map_id: 1,
-        pose: Pose {
-            x: 12.5 + f64::from(i % 7),
-            y: 3.25,
-            theta: 0.5,
-        },
         localisation_quality: 95,
-        navigation_mode: NavigationMode::Slam,
         velocity: Velocity {
             vx: 1.0,
             vy: 0.0,
             omega: 0.0,
         },
-        state: AgvState::Idle,
         battery_pct: 80.0,
         battery_voltage: 48.0,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
         actuators: vec![ActuatorStatus {
             actuator_id: 0,
             kind: ActuatorType::Lift,
             state: ActuatorState::Idle,
             position: 0.0,
         }],
-        task_id: 0,
-        segment: 0,
         last_node_id: 7,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
+        ..StatusReport::standing(
+            1,
+            Pose {
+                x: 12.5 + f64::from(i % 7),
+                y: 3.25,
+                theta: 0.5,
+            },
+        )
     }
     .into()
 }

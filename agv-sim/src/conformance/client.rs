@@ -60,31 +60,10 @@ pub(super) fn registration(id: u32) -> RegisterRequest {
 
 pub(super) fn status(x: f64, y: f64) -> Message {
     StatusReport {
-        map_id: 1,
-        pose: Pose { x, y, theta: 0.0 },
         localisation_quality: 95,
-        navigation_mode: NavigationMode::Slam,
-        velocity: Velocity {
-            vx: 0.0,
-            vy: 0.0,
-            omega: 0.0,
-        },
-        state: AgvState::Idle,
         battery_pct: 80.0,
         battery_voltage: 24.0,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
-        actuators: vec![],
-        task_id: 0,
-        segment: 0,
-        last_node_id: 0,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
+        ..StatusReport::standing(1, Pose { x, y, theta: 0.0 })
     }
     .into()
 }

@@ -108,6 +108,40 @@ wire_struct! {
 }
 
 impl StatusReport {
+    /// An AGV standing still at `pose` on map `map_id`: localised (quality 100) by SLAM, idle,
+    /// battery full (voltage 0: not reported), no task, loads, actuators, alarms or grant.
+    /// The base a report is built on, the fields that differ set over it
+    /// (`StatusReport { battery_pct: 80.0, ..StatusReport::standing(1, pose) }`).
+    pub fn standing(map_id: u16, pose: Pose) -> Self {
+        Self {
+            map_id,
+            pose,
+            localisation_quality: 100,
+            navigation_mode: NavigationMode::Slam,
+            velocity: Velocity {
+                vx: 0.0,
+                vy: 0.0,
+                omega: 0.0,
+            },
+            state: AgvState::Idle,
+            battery_pct: 100.0,
+            battery_voltage: 0.0,
+            charging: false,
+            e_stop: false,
+            loads: Vec::new(),
+            actuators: Vec::new(),
+            task_id: 0,
+            segment: 0,
+            last_node_id: 0,
+            last_node_sequence: 0,
+            edge_id: 0,
+            distance_since_last_node: 0.0,
+            grant_id: 0,
+            alarms: Vec::new(),
+            extensions: Vec::new(),
+        }
+    }
+
     fn check(&self) -> Result<(), &'static str> {
         if !(0.0..=100.0).contains(&self.battery_pct) {
             return Err("battery level outside 0..=100 %");
@@ -167,36 +201,37 @@ mod tests {
 
     fn report(battery_pct: f32, localisation_quality: u8) -> StatusReport {
         StatusReport {
-            map_id: 1,
-            pose: Pose {
-                x: 1.0,
-                y: 2.0,
-                theta: 0.0,
-            },
             localisation_quality,
-            navigation_mode: NavigationMode::Slam,
-            velocity: Velocity {
-                vx: 0.0,
-                vy: 0.0,
-                omega: 0.0,
-            },
-            state: AgvState::Idle,
             battery_pct,
             battery_voltage: 48.0,
-            charging: false,
-            e_stop: false,
-            loads: Vec::new(),
-            actuators: Vec::new(),
-            task_id: 0,
-            segment: 0,
-            last_node_id: 0,
-            last_node_sequence: 0,
-            edge_id: 0,
-            distance_since_last_node: 0.0,
-            grant_id: 0,
-            alarms: Vec::new(),
-            extensions: Vec::new(),
+            ..StatusReport::standing(
+                1,
+                Pose {
+                    x: 1.0,
+                    y: 2.0,
+                    theta: 0.0,
+                },
+            )
         }
+    }
+
+    #[test]
+    fn a_standing_agv_is_a_valid_report() {
+        let standing = StatusReport::standing(
+            3,
+            Pose {
+                x: 1.5,
+                y: -2.0,
+                theta: 0.25,
+            },
+        );
+        let mut w = BytesMut::new();
+        standing.encode(&mut w).unwrap();
+        assert_eq!(
+            StatusReport::decode(&mut Reader::new(&w)).unwrap(),
+            standing
+        );
+        assert_eq!((standing.map_id, standing.state), (3, AgvState::Idle));
     }
 
     #[test]

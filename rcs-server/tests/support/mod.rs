@@ -59,35 +59,18 @@ pub fn registration() -> RegisterRequest {
 
 pub fn status_at(x: f64, state: AgvState) -> Message {
     StatusReport {
-        map_id: 1,
-        pose: Pose {
-            x,
-            y: 1.25,
-            theta: 0.0,
-        },
         localisation_quality: 95,
-        navigation_mode: NavigationMode::Slam,
-        velocity: Velocity {
-            vx: 0.0,
-            vy: 0.0,
-            omega: 0.0,
-        },
         state,
         battery_pct: 88.0,
         battery_voltage: 48.5,
-        charging: false,
-        e_stop: false,
-        loads: vec![],
-        actuators: vec![],
-        task_id: 0,
-        segment: 0,
-        last_node_id: 0,
-        last_node_sequence: 0,
-        edge_id: 0,
-        distance_since_last_node: 0.0,
-        grant_id: 0,
-        alarms: vec![],
-        extensions: vec![],
+        ..StatusReport::standing(
+            1,
+            Pose {
+                x,
+                y: 1.25,
+                theta: 0.0,
+            },
+        )
     }
     .into()
 }
