@@ -20,6 +20,7 @@
 extern crate alloc;
 
 pub mod channel;
+mod generator;
 pub mod hash;
 pub mod kex;
 #[cfg(feature = "std")]

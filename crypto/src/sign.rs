@@ -13,7 +13,7 @@ use sm2::elliptic_curve::Generate;
 use sm2::elliptic_curve::bigint::ArrayEncoding;
 use sm2::elliptic_curve::group::Group;
 use sm2::elliptic_curve::ops::{LinearCombination, MulByGeneratorVartime, Reduce};
-use sm2::elliptic_curve::point::{AffineCoordinates, DecompressPoint};
+use sm2::elliptic_curve::point::DecompressPoint;
 use sm2::elliptic_curve::sec1::ToSec1Point;
 use sm2::elliptic_curve::subtle::{Choice, ConstantTimeEq};
 use sm2::elliptic_curve::{Curve, PrimeField};
@@ -21,6 +21,7 @@ use sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretK
 use zeroize::Zeroize;
 
 use crate::Error;
+use crate::generator;
 use crate::hash;
 
 /// Length of a raw signature `r ‖ s`.
@@ -169,8 +170,7 @@ impl SigningKey {
                 continue;
             };
             k_bytes.zeroize();
-            let point = ProjectivePoint::mul_by_generator(&k).to_affine();
-            let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&point.x());
+            let r = *e + <Scalar as Reduce<FieldBytes>>::reduce(&generator::mul_generator_x(&k));
             if bool::from(r.is_zero() | (r + k).ct_eq(&Scalar::ZERO)) {
                 k.zeroize();
                 continue;
@@ -475,6 +475,7 @@ pub fn mul_generator_vartime(s: &Scalar) -> ProjectivePoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sm2::elliptic_curve::point::AffineCoordinates;
 
     /// The affine x coordinate's residue modulo `n`, the slow way.
     fn x_mod_n(point: &ProjectivePoint) -> Scalar {

@@ -136,6 +136,30 @@ fn our_signature_equals_the_sm2_crates_deterministic_one() {
     );
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Our signer computes `x([k]G)` with its own comb and inversion (`generator`); the `sm2`
+    /// crate's signer with its own: the same RFC 6979 nonce gives the same signature.
+    #[test]
+    fn our_signatures_equal_the_sm2_crates_for_any_key_id_and_message(
+        seed in any::<[u8; 32]>(),
+        msg in proptest::collection::vec(any::<u8>(), 0..200),
+        id in "[ -~]{0,40}",
+    ) {
+        use sm2::dsa::signature::Signer;
+        let Ok(secret) = sm2::SecretKey::from_slice(&seed) else {
+            return Ok(());
+        };
+        let Ok(theirs) = sm2::dsa::SigningKey::new(&id, &secret) else {
+            return Ok(());
+        };
+        let ours = SigningKey::new(id.as_bytes(), secret).unwrap().sign(&msg);
+        let theirs: sm2::dsa::Signature = theirs.sign(&msg);
+        prop_assert_eq!(&ours.0[..], &theirs.to_bytes()[..]);
+    }
+}
+
 #[test]
 fn der_round_trip_and_malformed_signatures() {
     let key = standard_key();
