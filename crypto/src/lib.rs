@@ -20,11 +20,13 @@
 extern crate alloc;
 
 pub mod channel;
+mod field;
 mod generator;
 pub mod hash;
 pub mod kex;
 #[cfg(feature = "std")]
 pub mod keys;
+mod point;
 pub mod session;
 pub mod sign;
 pub mod sm4ctr;

@@ -7,7 +7,6 @@
 
 use core::fmt;
 
-use primeorder::{Radix16Decomposition, Radix16Digits};
 use sm2::AffinePoint;
 use sm2::elliptic_curve::Generate;
 use sm2::elliptic_curve::bigint::ArrayEncoding;
@@ -21,8 +20,10 @@ use sm2::{FieldBytes, NonZeroScalar, ProjectivePoint, PublicKey, Scalar, SecretK
 use zeroize::Zeroize;
 
 use crate::Error;
+use crate::field::Fe;
 use crate::generator;
 use crate::hash;
+use crate::point::{Affine, Jacobian};
 
 /// Length of a raw signature `r ‖ s`.
 pub const SIGNATURE_LEN: usize = 64;
@@ -313,26 +314,23 @@ fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error>
     Err(Error::BadSignature)
 }
 
-/// Signed radix-16 digits of a scalar.
-const DIGITS: usize = 65;
 /// The comb's spread: a row for every `SPREAD`-th digit, the digits between reached by
-/// doubling. 2: 33 rows (18.6 KiB a key) and 4 doublings a multiplication, a verification
-/// 1-2 % slower than with 65 rows (37 KiB) and none; 4 (17 rows, 9.6 KiB) was 8.5 % slower.
-/// Measured side by side in docs/performance.md ("The verifier's table").
+/// doubling. 2: 33 rows (16.5 KiB a key) and 4 doublings a multiplication, a verification
+/// 1-2 % slower than with 65 rows and none; 4 (17 rows) was 8.5 % slower. Measured side by side
+/// in docs/performance.md ("The verifier's table").
 const SPREAD: usize = 2;
 /// Rows of a comb table.
-const ROWS: usize = DIGITS.div_ceil(SPREAD);
+const ROWS: usize = generator::DIGITS.div_ceil(SPREAD);
 
 /// A fixed-base comb for one point `P`: row `r` holds `[j·16^(SPREAD·r)]P` for `j = 1..=8` in
 /// affine form, so `[k]P` is at most 65 mixed additions and `4·(SPREAD − 1)` doublings.
 #[derive(Clone)]
 struct Comb {
-    rows: alloc::vec::Vec<[AffinePoint; 8]>,
+    rows: alloc::vec::Vec<[Affine; 8]>,
 }
 
 impl Comb {
     fn new(point: &ProjectivePoint) -> Self {
-        use sm2::elliptic_curve::group::Curve as _;
         let mut projective = alloc::vec::Vec::with_capacity(ROWS * 8);
         let mut base = *point;
         for _ in 0..ROWS {
@@ -345,38 +343,50 @@ impl Comb {
                 base = base.double();
             }
         }
-        let mut affine = alloc::vec![AffinePoint::IDENTITY; ROWS * 8];
-        ProjectivePoint::batch_normalize(&projective, &mut affine);
+        let affine = Affine::batch_from_sm2(&projective);
         let rows = affine
             .chunks_exact(8)
-            .map(|c| <[AffinePoint; 8]>::try_from(c).expect("chunks of 8"))
+            .map(|c| core::array::from_fn(|j| c[j]))
             .collect();
         Self { rows }
     }
 
     /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`.
-    fn mul_vartime(&self, k: &Scalar) -> ProjectivePoint {
-        let digits = Radix16Decomposition::<Radix16Digits<Sm2>>::new(k);
-        let mut acc = ProjectivePoint::IDENTITY;
+    fn mul_vartime(&self, k: &Scalar) -> Jacobian {
+        let digits = generator::digits(k);
+        let mut acc = Jacobian::IDENTITY;
         for j in (0..SPREAD).rev() {
             if j + 1 < SPREAD {
                 acc = acc.double().double().double().double();
             }
             for (r, row) in self.rows.iter().enumerate() {
-                let i = r * SPREAD + j;
-                if i >= DIGITS {
-                    continue;
-                }
-                let d = digits[i];
-                if d > 0 {
-                    acc += &row[(d - 1) as usize];
-                } else if d < 0 {
-                    acc += &(-row[(-d - 1) as usize]);
+                if let Some(&d) = digits.get(r * SPREAD + j) {
+                    acc = generator::add_digit(&acc, row, d);
                 }
             }
         }
         acc
     }
+}
+
+/// The last step of a cached verification: `(e + x(P)) mod n == r` for the sum point `P` in
+/// Jacobian coordinates, without an inversion: `x(P)` must be `c = r − e` or `c + n` (below
+/// `p`), and `x(P) = c` exactly when `X = c·Z²`. Public data: variable time.
+fn check_r_jacobian(point: &Jacobian, e: &Scalar, r: &Scalar) -> Result<(), Error> {
+    let c = *r - *e;
+    let c_bytes: [u8; 32] = c.to_bytes().into();
+    if point.has_x(&Fe::from_be_bytes(&c_bytes)) {
+        return Ok(());
+    }
+    let c_int = U256::from_be_slice(&c_bytes);
+    if c_int < P_MINUS_N
+        && point.has_x(&Fe::from_be_bytes(
+            &c_int.wrapping_add(&order()).to_be_byte_array().into(),
+        ))
+    {
+        return Ok(());
+    }
+    Err(Error::BadSignature)
 }
 
 /// A verifier for one fixed public key with precomputed tables: `[s]G` from the `sm2` crate's
@@ -446,8 +456,8 @@ impl CachedVerifier {
         let comb = self.comb.get_or_init(|| {
             alloc::boxed::Box::new(Comb::new(&ProjectivePoint::from(*self.key.key.as_affine())))
         });
-        let point = ProjectivePoint::mul_by_generator_vartime(&s) + comb.mul_vartime(&t);
-        check_r(&point, &e, &r)
+        let point = generator::add_mul_generator_vartime(&comb.mul_vartime(&t), &s);
+        check_r_jacobian(&point, &e, &r)
     }
 
     /// Verifies `sig` over the concatenation of `parts` without building the comb table
@@ -496,11 +506,19 @@ mod tests {
         );
     }
 
+    fn affine(point: &ProjectivePoint) -> Affine {
+        Affine::from_sm2(&point.to_affine())
+    }
+
     #[test]
     fn the_check_agrees_with_the_affine_x_coordinate() {
         let mut point = ProjectivePoint::generator();
+        // the same point in Jacobian coordinates, built alike (Z ≠ 1)
+        let mut jacobian = Jacobian::IDENTITY.add_affine(&affine(&point));
         for i in 0..64u64 {
-            point = point.double() + ProjectivePoint::generator() * Scalar::from(i + 3);
+            let step = ProjectivePoint::generator() * Scalar::from(i + 3);
+            point = point.double() + step;
+            jacobian = jacobian.double().add_affine(&affine(&step));
             let e = Scalar::from(i * 7919 + 1);
             let r = e + x_mod_n(&point);
             assert!(check_r(&point, &e, &r).is_ok(), "{i}");
@@ -510,8 +528,15 @@ mod tests {
             );
             assert!(check_r(&point, &e, &(r + Scalar::ONE)).is_err(), "{i}");
             assert!(check_r(&point, &(e + Scalar::ONE), &r).is_err(), "{i}");
+            assert!(check_r_jacobian(&jacobian, &e, &r).is_ok(), "{i}");
+            let negated = Jacobian::IDENTITY.add_affine(&affine(&point).neg());
+            assert!(check_r_jacobian(&negated, &e, &r).is_ok(), "{i}");
+            assert!(check_r_jacobian(&jacobian, &e, &(r + Scalar::ONE)).is_err());
+            assert!(check_r_jacobian(&jacobian, &(e + Scalar::ONE), &r).is_err());
         }
         assert!(check_r(&ProjectivePoint::IDENTITY, &Scalar::ONE, &Scalar::ONE).is_err());
+        let identity = Jacobian::IDENTITY;
+        assert!(check_r_jacobian(&identity, &Scalar::ONE, &Scalar::ONE).is_err());
     }
 
     #[test]
@@ -535,5 +560,13 @@ mod tests {
         let e = Scalar::from(12_345u64);
         assert!(check_r(&point, &e, &(e + residue)).is_ok());
         assert!(check_r(&point, &e, &(e + residue + Scalar::ONE)).is_err());
+        // the same point in Jacobian coordinates with Z ≠ 1: (P + G) − G
+        let g = affine(&ProjectivePoint::generator());
+        let jacobian = Jacobian::IDENTITY
+            .add_affine(&affine(&point))
+            .add_affine(&g)
+            .add_affine(&g.neg());
+        assert!(check_r_jacobian(&jacobian, &e, &(e + residue)).is_ok());
+        assert!(check_r_jacobian(&jacobian, &e, &(e + residue + Scalar::ONE)).is_err());
     }
 }

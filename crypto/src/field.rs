@@ -1,0 +1,214 @@
+//! SM2's prime field `p = 2^256 − 2^224 − 2^96 + 2^64 − 1`, on fiat-crypto's formally verified
+//! arithmetic (`sm2_64`, or `sm2_32` on 32-bit targets): the field the `sm2` crate is built on,
+//! which it does not expose. Used by [`crate::point`] for what the `sm2` crate's API cannot do
+//! cheaply (docs/performance.md, "Signing and verifying on our own point arithmetic").
+//!
+//! Every operation runs in constant time except those named `_vartime`.
+
+use sm2::elliptic_curve::subtle::Choice;
+use zeroize::Zeroize;
+
+#[cfg(not(target_pointer_width = "64"))]
+use fiat_crypto::sm2_32 as fiat;
+#[cfg(target_pointer_width = "64")]
+use fiat_crypto::sm2_64 as fiat;
+
+use fiat::{
+    fiat_sm2_montgomery_domain_field_element as Mont,
+    fiat_sm2_non_montgomery_domain_field_element as NonMont,
+};
+
+/// Limbs of a field element.
+#[cfg(target_pointer_width = "64")]
+const LIMBS: usize = 4;
+#[cfg(not(target_pointer_width = "64"))]
+const LIMBS: usize = 8;
+
+/// An element of SM2's prime field, in Montgomery form (fully reduced, as fiat-crypto keeps it).
+#[derive(Clone, Copy)]
+pub(crate) struct Fe(Mont);
+
+impl Fe {
+    /// 0.
+    pub(crate) const ZERO: Fe = Fe::from_be_bytes(&[0; 32]);
+    /// 1.
+    pub(crate) const ONE: Fe = Fe::from_be_bytes(&{
+        let mut one = [0; 32];
+        one[31] = 1;
+        one
+    });
+
+    /// From 32 big-endian bytes of a value below `p`.
+    pub(crate) const fn from_be_bytes(bytes: &[u8; 32]) -> Self {
+        let mut le = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            le[i] = bytes[31 - i];
+            i += 1;
+        }
+        let mut limbs = [0; LIMBS];
+        fiat::fiat_sm2_from_bytes(&mut limbs, &le);
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_to_montgomery(&mut out, &NonMont(limbs));
+        Fe(out)
+    }
+
+    /// 32 big-endian bytes.
+    pub(crate) fn to_be_bytes(self) -> [u8; 32] {
+        let mut plain = NonMont([0; LIMBS]);
+        fiat::fiat_sm2_from_montgomery(&mut plain, &self.0);
+        let mut out = [0u8; 32];
+        fiat::fiat_sm2_to_bytes(&mut out, &plain.0);
+        out.reverse();
+        out
+    }
+
+    /// `self · other`.
+    pub(crate) fn mul(&self, other: &Fe) -> Fe {
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_mul(&mut out, &self.0, &other.0);
+        Fe(out)
+    }
+
+    /// `self²`.
+    pub(crate) fn square(&self) -> Fe {
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_square(&mut out, &self.0);
+        Fe(out)
+    }
+
+    /// `self^(2^n)`.
+    pub(crate) fn square_n(&self, n: u32) -> Fe {
+        let mut out = *self;
+        for _ in 0..n {
+            out = out.square();
+        }
+        out
+    }
+
+    /// `self + other`.
+    pub(crate) fn add(&self, other: &Fe) -> Fe {
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_add(&mut out, &self.0, &other.0);
+        Fe(out)
+    }
+
+    /// `self − other`.
+    pub(crate) fn sub(&self, other: &Fe) -> Fe {
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_sub(&mut out, &self.0, &other.0);
+        Fe(out)
+    }
+
+    /// `−self`.
+    pub(crate) fn neg(&self) -> Fe {
+        let mut out = Mont([0; LIMBS]);
+        fiat::fiat_sm2_opp(&mut out, &self.0);
+        Fe(out)
+    }
+
+    /// `3·self`.
+    pub(crate) fn triple(&self) -> Fe {
+        self.add(self).add(self)
+    }
+
+    /// `b` when `choice` is set, else `a`, in constant time.
+    pub(crate) fn select(a: &Fe, b: &Fe, choice: Choice) -> Fe {
+        let mut out = [0; LIMBS];
+        fiat::fiat_sm2_selectznz(&mut out, choice.unwrap_u8(), &a.0.0, &b.0.0);
+        Fe(Mont(out))
+    }
+
+    /// `2·self`.
+    pub(crate) fn double(&self) -> Fe {
+        self.add(self)
+    }
+
+    /// `self^(p−2)`: the inverse of a nonzero element (0 for 0), in constant time.
+    ///
+    /// `p − 2` is, from its top bit, 31 ones, a zero, 128 ones, 32 zeros, 62 ones, a zero and a
+    /// one. With `x_m = self^(2^m − 1)`: `x_31`, then a square (the zero), four times 32
+    /// squarings and `·x_32` (128 ones), 32 squarings (the zeros), 32 squarings `·x_32` and 30
+    /// squarings `·x_30` (62 ones), 2 squarings `·x_1` (zero, one).
+    pub(crate) fn invert(&self) -> Fe {
+        let x1 = *self;
+        let x2 = x1.square().mul(&x1);
+        let x3 = x2.square().mul(&x1);
+        let x6 = x3.square_n(3).mul(&x3);
+        let x12 = x6.square_n(6).mul(&x6);
+        let x24 = x12.square_n(12).mul(&x12);
+        let x30 = x24.square_n(6).mul(&x6);
+        let x31 = x30.square().mul(&x1);
+        let x32 = x31.square().mul(&x1);
+        let mut t = x31.square();
+        for _ in 0..4 {
+            t = t.square_n(32).mul(&x32);
+        }
+        t = t.square_n(32);
+        t = t.square_n(32).mul(&x32);
+        t = t.square_n(30).mul(&x30);
+        t.square_n(2).mul(&x1)
+    }
+
+    /// Whether this is 0 (variable time: for public values only).
+    pub(crate) fn is_zero_vartime(&self) -> bool {
+        let mut nonzero = 0;
+        fiat::fiat_sm2_nonzero(&mut nonzero, &self.0.0);
+        nonzero == 0
+    }
+
+    /// Whether `self == other` (variable time: for public values only).
+    pub(crate) fn eq_vartime(&self, other: &Fe) -> bool {
+        self.sub(other).is_zero_vartime()
+    }
+
+    /// Overwrites the element with zeros.
+    pub(crate) fn zeroize(&mut self) {
+        self.0.0.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: [u8; 32] = {
+        let mut b = [0; 32];
+        b[31] = 1;
+        b
+    };
+
+    #[test]
+    fn the_inverse_by_fermat_is_the_inverse() {
+        let one = Fe::from_be_bytes(&ONE);
+        assert_eq!(one.invert().to_be_bytes(), ONE);
+        assert_eq!(Fe::from_be_bytes(&[0; 32]).invert().to_be_bytes(), [0; 32]);
+        let mut seed = [0x3cu8; 32];
+        for i in 0..64u8 {
+            seed[0] = i % 0xf0;
+            seed[31] = i;
+            let a = Fe::from_be_bytes(&seed);
+            assert_eq!(a.mul(&a.invert()).to_be_bytes(), ONE, "{i}");
+        }
+        // p − 1 is its own inverse
+        let mut p_minus_1 = [0xffu8; 32];
+        p_minus_1[3] = 0xfe;
+        p_minus_1[20..24].copy_from_slice(&[0; 4]);
+        p_minus_1[31] = 0xfe;
+        let a = Fe::from_be_bytes(&p_minus_1);
+        assert_eq!(a.invert().to_be_bytes(), p_minus_1);
+        assert!(a.add(&one).is_zero_vartime());
+    }
+
+    #[test]
+    fn equality_and_zero() {
+        let one = Fe::from_be_bytes(&ONE);
+        let two = one.double();
+        assert!(Fe::from_be_bytes(&[0; 32]).is_zero_vartime());
+        assert!(!one.is_zero_vartime());
+        assert!(two.sub(&one).eq_vartime(&one));
+        assert!(!two.eq_vartime(&one));
+        assert!(one.triple().eq_vartime(&two.add(&one)));
+        assert!(one.neg().add(&one).is_zero_vartime());
+    }
+}

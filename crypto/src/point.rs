@@ -1,0 +1,291 @@
+//! Points of the SM2 curve `y² = x³ − 3x + b` over [`Fe`], for what the `sm2` crate's point
+//! API cannot do cheaply (docs/performance.md, "Signing and verifying on our own point
+//! arithmetic"):
+//!
+//! - [`Affine`]: table entries, converted once from the `sm2` crate's points;
+//! - [`Projective`]: homogeneous coordinates with the complete formulas of Renes, Costello and
+//!   Batina (2015), in constant time, for a secret scalar (a signature's nonce);
+//! - [`Jacobian`]: the cheaper incomplete formulas (Bernstein–Lange's `madd-2007-bl`,
+//!   `dbl-2001-b`), in variable time, their exceptional cases branched on, for public scalars
+//!   only (a verification).
+
+use sm2::elliptic_curve::sec1::ToSec1Point;
+use sm2::elliptic_curve::subtle::Choice;
+
+use crate::field::Fe;
+
+/// The curve's `b` (`a` is −3).
+pub(crate) const B: Fe = Fe::from_be_bytes(&[
+    0x28, 0xe9, 0xfa, 0x9e, 0x9d, 0x9f, 0x5e, 0x34, 0x4d, 0x5a, 0x9e, 0x4b, 0xcf, 0x65, 0x09, 0xa7,
+    0xf3, 0x97, 0x89, 0xf5, 0x15, 0xab, 0x8f, 0x92, 0xdd, 0xbc, 0xbd, 0x41, 0x4d, 0x94, 0x0e, 0x93,
+]);
+
+/// A point `(X : Y : Z)` in homogeneous projective coordinates; `(0 : 1 : 0)` is the identity.
+#[derive(Clone, Copy)]
+pub(crate) struct Projective {
+    pub(crate) x: Fe,
+    pub(crate) y: Fe,
+    pub(crate) z: Fe,
+}
+
+/// A point in affine coordinates (never the identity).
+#[derive(Clone, Copy)]
+pub(crate) struct Affine {
+    pub(crate) x: Fe,
+    pub(crate) y: Fe,
+}
+
+impl Projective {
+    /// The identity.
+    pub(crate) const IDENTITY: Projective = Projective {
+        x: Fe::ZERO,
+        y: Fe::ONE,
+        z: Fe::ZERO,
+    };
+
+    /// `self + q`: Renes, Costello, Batina 2015, algorithm 5 (complete mixed addition for
+    /// `a = −3`; `self` may be the identity, `q` may not).
+    pub(crate) fn add_mixed(&self, q: &Affine) -> Projective {
+        let xx = self.x.mul(&q.x);
+        let yy = self.y.mul(&q.y);
+        let xy = self.x.add(&self.y).mul(&q.x.add(&q.y)).sub(&xx.add(&yy));
+        let yz = q.y.mul(&self.z).add(&self.y);
+        let xz = q.x.mul(&self.z).add(&self.x);
+        let bz3 = xz.sub(&B.mul(&self.z)).triple();
+        let yy_minus = yy.sub(&bz3);
+        let yy_plus = yy.add(&bz3);
+        let z3 = self.z.triple();
+        let bxz3 = B.mul(&xz).sub(&z3.add(&xx)).triple();
+        let xx3_minus_z3 = xx.triple().sub(&z3);
+        Projective {
+            x: yy_plus.mul(&xy).sub(&yz.mul(&bxz3)),
+            y: yy_plus.mul(&yy_minus).add(&xx3_minus_z3.mul(&bxz3)),
+            z: yy_minus.mul(&yz).add(&xy.mul(&xx3_minus_z3)),
+        }
+    }
+
+    /// `b` when `choice` is set, else `a`, in constant time.
+    pub(crate) fn select(a: &Projective, b: &Projective, choice: Choice) -> Projective {
+        Projective {
+            x: Fe::select(&a.x, &b.x, choice),
+            y: Fe::select(&a.y, &b.y, choice),
+            z: Fe::select(&a.z, &b.z, choice),
+        }
+    }
+
+    /// Overwrites the coordinates with zeros.
+    pub(crate) fn zeroize(&mut self) {
+        self.x.zeroize();
+        self.y.zeroize();
+        self.z.zeroize();
+    }
+}
+
+impl Affine {
+    /// The `sm2` crate's affine point, which must not be the identity.
+    pub(crate) fn from_sm2(point: &sm2::AffinePoint) -> Affine {
+        let sec1 = point.to_sec1_point(false);
+        let coordinate = |c: Option<&sm2::FieldBytes>| {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(c.expect("a point of a table is not the identity"));
+            Fe::from_be_bytes(&bytes)
+        };
+        Affine {
+            x: coordinate(sec1.x()),
+            y: coordinate(sec1.y()),
+        }
+    }
+
+    /// The `sm2` crate's projective points, none the identity, in affine form (one inversion).
+    pub(crate) fn batch_from_sm2(points: &[sm2::ProjectivePoint]) -> alloc::vec::Vec<Affine> {
+        use sm2::elliptic_curve::group::Curve as _;
+        let mut affine = alloc::vec![sm2::AffinePoint::IDENTITY; points.len()];
+        sm2::ProjectivePoint::batch_normalize(points, &mut affine);
+        affine.iter().map(Affine::from_sm2).collect()
+    }
+
+    /// `−self`.
+    pub(crate) fn neg(&self) -> Affine {
+        Affine {
+            x: self.x,
+            y: self.y.neg(),
+        }
+    }
+}
+
+/// A point `(X : Y : Z)` in Jacobian coordinates, `x = X/Z²`, `y = Y/Z³`; `Z = 0` is the
+/// identity. **Variable time**: for public data only.
+#[derive(Clone, Copy)]
+pub(crate) struct Jacobian {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Jacobian {
+    /// The identity.
+    pub(crate) const IDENTITY: Jacobian = Jacobian {
+        x: Fe::ONE,
+        y: Fe::ONE,
+        z: Fe::ZERO,
+    };
+
+    /// Whether this is the identity.
+    pub(crate) fn is_identity(&self) -> bool {
+        self.z.is_zero_vartime()
+    }
+
+    /// `2·self` (`dbl-2001-b`, `a = −3`: 3M + 5S); the identity stays the identity (`Z3` is 0),
+    /// and the curve has no point of order 2.
+    pub(crate) fn double(&self) -> Jacobian {
+        let delta = self.z.square();
+        let gamma = self.y.square();
+        let beta = self.x.mul(&gamma);
+        let alpha = self.x.sub(&delta).mul(&self.x.add(&delta)).triple();
+        let beta4 = beta.double().double();
+        let x = alpha.square().sub(&beta4.double());
+        let z = self.y.add(&self.z).square().sub(&gamma).sub(&delta);
+        let gamma_sq8 = gamma.square().double().double().double();
+        let y = alpha.mul(&beta4.sub(&x)).sub(&gamma_sq8);
+        Jacobian { x, y, z }
+    }
+
+    /// `self + q` (`madd-2007-bl`: 7M + 4S), the identity and `q = ±self` handled apart.
+    pub(crate) fn add_affine(&self, q: &Affine) -> Jacobian {
+        if self.is_identity() {
+            return Jacobian {
+                x: q.x,
+                y: q.y,
+                z: Fe::ONE,
+            };
+        }
+        let z1z1 = self.z.square();
+        let u2 = q.x.mul(&z1z1);
+        let s2 = q.y.mul(&self.z).mul(&z1z1);
+        let h = u2.sub(&self.x);
+        let r = s2.sub(&self.y).double();
+        if h.is_zero_vartime() {
+            return if r.is_zero_vartime() {
+                self.double()
+            } else {
+                Jacobian::IDENTITY
+            };
+        }
+        let hh = h.square();
+        let i = hh.double().double();
+        let j = h.mul(&i);
+        let v = self.x.mul(&i);
+        let x = r.square().sub(&j).sub(&v.double());
+        let y = r.mul(&v.sub(&x)).sub(&self.y.mul(&j).double());
+        let z = self.z.add(&h).square().sub(&z1z1).sub(&hh);
+        Jacobian { x, y, z }
+    }
+
+    /// Whether the point's affine x coordinate is `x` (`X = x·Z²`: no inversion); never for the
+    /// identity.
+    pub(crate) fn has_x(&self, x: &Fe) -> bool {
+        !self.is_identity() && self.x.eq_vartime(&x.mul(&self.z.square()))
+    }
+
+    /// Affine coordinates as big-endian bytes, `None` for the identity (tests).
+    #[cfg(test)]
+    fn to_affine_bytes(self) -> Option<([u8; 32], [u8; 32])> {
+        if self.is_identity() {
+            return None;
+        }
+        let z_inv = self.z.invert();
+        let z_inv2 = z_inv.square();
+        Some((
+            self.x.mul(&z_inv2).to_be_bytes(),
+            self.y.mul(&z_inv2).mul(&z_inv).to_be_bytes(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sm2::elliptic_curve::group::Group as _;
+    use sm2::{ProjectivePoint, Scalar};
+
+    /// The `sm2` crate's point's affine coordinates, `None` for the identity.
+    fn reference(p: &ProjectivePoint) -> Option<([u8; 32], [u8; 32])> {
+        if bool::from(p.is_identity()) {
+            return None;
+        }
+        let a = Affine::from_sm2(&p.to_affine());
+        Some((a.x.to_be_bytes(), a.y.to_be_bytes()))
+    }
+
+    fn points() -> alloc::vec::Vec<ProjectivePoint> {
+        let mut k = Scalar::from(0x1234_5678_9abc_def0u64);
+        (0..12)
+            .map(|i| {
+                k = k.square() + Scalar::from(i as u64);
+                ProjectivePoint::GENERATOR * k
+            })
+            .collect()
+    }
+
+    #[test]
+    fn jacobian_sums_and_doublings_equal_the_sm2_crates_exceptional_cases_included() {
+        let points = points();
+        let affine = Affine::batch_from_sm2(&points);
+        for (p, pa) in points.iter().zip(&affine) {
+            let pj = Jacobian::IDENTITY.add_affine(pa);
+            assert_eq!(pj.to_affine_bytes(), reference(p), "O + P");
+            assert_eq!(pj.double().to_affine_bytes(), reference(&p.double()), "2P");
+            assert_eq!(
+                pj.add_affine(pa).to_affine_bytes(),
+                reference(&p.double()),
+                "P + P"
+            );
+            assert_eq!(pj.add_affine(&pa.neg()).to_affine_bytes(), None, "P − P");
+            assert!(Jacobian::IDENTITY.double().is_identity());
+            // a Jacobian point with Z ≠ 1 (3P), plus every other point, plus itself, minus itself
+            let p3 = pj.double().add_affine(pa);
+            assert_eq!(p3.to_affine_bytes(), reference(&(*p * Scalar::from(3u64))));
+            for (q, qa) in points.iter().zip(&affine) {
+                let want = reference(&(*p * Scalar::from(3u64) + q));
+                assert_eq!(p3.add_affine(qa).to_affine_bytes(), want, "3P + Q");
+            }
+            let p3a = Affine::from_sm2(&(*p * Scalar::from(3u64)).to_affine());
+            assert_eq!(
+                p3.add_affine(&p3a).to_affine_bytes(),
+                reference(&(*p * Scalar::from(6u64)))
+            );
+            assert!(p3.add_affine(&p3a.neg()).is_identity());
+            let (x, _) = reference(&(*p * Scalar::from(3u64))).unwrap();
+            assert!(p3.has_x(&Fe::from_be_bytes(&x)));
+            assert!(!p3.has_x(&Fe::from_be_bytes(&x).add(&Fe::ONE)));
+            assert!(!Jacobian::IDENTITY.has_x(&Fe::ONE));
+        }
+    }
+
+    #[test]
+    fn complete_mixed_sums_equal_the_sm2_crates() {
+        let points = points();
+        let affine = Affine::batch_from_sm2(&points);
+        let to_bytes = |p: &Projective| {
+            let z_inv = p.z.invert();
+            (p.x.mul(&z_inv).to_be_bytes(), p.y.mul(&z_inv).to_be_bytes())
+        };
+        for (p, pa) in points.iter().zip(&affine) {
+            let pp = Projective::IDENTITY.add_mixed(pa);
+            assert_eq!(Some(to_bytes(&pp)), reference(p), "O + P");
+            assert_eq!(
+                Some(to_bytes(&pp.add_mixed(pa))),
+                reference(&p.double()),
+                "P + P"
+            );
+            assert!(pp.add_mixed(&pa.neg()).z.is_zero_vartime(), "P − P");
+            for (q, qa) in points.iter().zip(&affine) {
+                assert_eq!(
+                    Some(to_bytes(&pp.add_mixed(qa))),
+                    reference(&(p + q)),
+                    "P + Q"
+                );
+            }
+        }
+    }
+}
