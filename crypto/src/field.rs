@@ -5,7 +5,7 @@
 //!
 //! Every operation runs in constant time except those named `_vartime`.
 
-use sm2::elliptic_curve::subtle::Choice;
+use sm2::elliptic_curve::subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -150,6 +150,13 @@ impl Fe {
         t.square_n(2).mul(&x1)
     }
 
+    /// Whether this is 0, in constant time.
+    pub(crate) fn is_zero(&self) -> Choice {
+        let mut nonzero = 0;
+        fiat::fiat_sm2_nonzero(&mut nonzero, &self.0.0);
+        nonzero.ct_eq(&0)
+    }
+
     /// Whether this is 0 (variable time: for public values only).
     pub(crate) fn is_zero_vartime(&self) -> bool {
         let mut nonzero = 0;
@@ -205,6 +212,7 @@ mod tests {
         let one = Fe::from_be_bytes(&ONE);
         let two = one.double();
         assert!(Fe::from_be_bytes(&[0; 32]).is_zero_vartime());
+        assert!(bool::from(Fe::ZERO.is_zero()) && !bool::from(one.is_zero()));
         assert!(!one.is_zero_vartime());
         assert!(two.sub(&one).eq_vartime(&one));
         assert!(!two.eq_vartime(&one));

@@ -5,15 +5,26 @@
 //! complete projective additions over its half-size basepoint table, 4 doublings) and
 //! `to_affine`, whose constant-time inversion (fiat-crypto's divsteps) was a third of a
 //! signature's instructions (docs/performance.md, "Signing and verifying on our own point
-//! arithmetic"); the crate exposes neither its field elements nor a point's projective
-//! coordinates. Here, on [`crate::field`] and [`crate::point`]:
+//! arithmetic"); the crate exposes neither its field elements nor a point's coordinates. Here,
+//! on [`crate::field`] and [`crate::point`]:
 //!
 //! - the comb: 65 rows, row `i` holding `[j·16^i]G` for `j = 1..=8` in affine coordinates
 //!   (33 KiB, built once per process on first use from the `sm2` crate's points);
-//! - `[k]G` as 65 complete mixed additions of the entries picked by the signed radix-16 digits
-//!   of `k`, each picked by scanning its whole row, with no doubling; then `Z^-1` by Fermat's
-//!   little theorem. Nothing branches on, or indexes memory by, anything derived from `k`; its
-//!   digits and the partial sums are zeroized after use.
+//! - `[k]G` as 65 mixed additions in Jacobian coordinates of the entries picked by the signed
+//!   radix-16 digits `d_i` of `k`, each picked by scanning its whole row, with no doubling;
+//!   then `Z^-1` by Fermat's little theorem. Nothing branches on, or indexes memory by,
+//!   anything derived from `k`; its digits and the partial sums are zeroized after use.
+//!
+//! **Why the incomplete addition never meets its exceptional case** (`q = ±acc`, which it
+//! would get wrong) for `k ∈ [1, n − 1]`: before row `r` the sum is `[a]G` with the integer
+//! `a = Σ_{i<r} d_i·16^i`, `|a| ≤ 8·(16^r − 1)/15 < 16^r`, and the entry is `[d_r·16^r]G`,
+//! `d_r ≠ 0` (a zero digit adds nothing). For `r ≤ 63`, `a ∓ d_r·16^r` is a nonzero integer of
+//! magnitude below `16^r·(8 + 8/15) < 2^256 − 2^225 < n`, so it is not `0 mod n`: no
+//! collision. For `r = 64` (`d_64 ∈ {0, 1}`, the carry), `a = k − 2^256`, so `a ≡ −2^256`
+//! means `k ≡ 0` (excluded), and `a ≡ 2^256` means `k ≡ 2^257 mod n`, whose representative
+//! `2^257 − 2n` is below `2^226` and so has `d_64 = 0`: no addition at that row. The sum
+//! starting from the identity is handled apart (a selection). Tested at these edges
+//! (`tests::x_of_k_g_equals_the_sm2_crates_for_edge_and_random_scalars`).
 
 use once_cell::race::OnceBox;
 use sm2::elliptic_curve::group::Group as _;
@@ -22,7 +33,7 @@ use sm2::{FieldBytes, ProjectivePoint, Scalar};
 use zeroize::Zeroize;
 
 use crate::field::Fe;
-use crate::point::{Affine, Jacobian, Projective};
+use crate::point::{Affine, Jacobian};
 
 /// Signed radix-16 digits of a scalar below `2^256`: 64 nibbles and a carry.
 pub(crate) const DIGITS: usize = 65;
@@ -95,14 +106,14 @@ impl Comb {
         (t, abs.ct_eq(&0))
     }
 
-    /// `[k]G` in constant time.
-    fn mul(&self, k: &Scalar) -> Projective {
+    /// `[k]G` in constant time, for `k ≠ 0` (the module's doc: why the sums are right).
+    fn mul(&self, k: &Scalar) -> Jacobian {
         let mut d = digits(k);
-        let mut acc = Projective::IDENTITY;
+        let mut acc = Jacobian::IDENTITY;
         for (row, &digit) in self.rows.iter().zip(d.iter()) {
             let (mut entry, zero) = Self::select(row, digit);
-            let mut sum = acc.add_mixed(&entry);
-            acc = Projective::select(&sum, &acc, zero);
+            let mut sum = acc.add_affine_ct(&entry);
+            acc = Jacobian::select(&sum, &acc, zero);
             entry.x.zeroize();
             entry.y.zeroize();
             sum.zeroize();
@@ -123,10 +134,8 @@ fn comb() -> &'static Comb {
 /// zero (a nonce never is).
 pub(crate) fn mul_generator_x(k: &Scalar) -> FieldBytes {
     let mut point = comb().mul(k);
-    let mut z_inv = point.z.invert();
-    let x = point.x.mul(&z_inv).to_be_bytes();
+    let x = point.x().to_be_bytes();
     point.zeroize();
-    z_inv.zeroize();
     x.into()
 }
 
@@ -171,6 +180,10 @@ mod tests {
             ks.push(power - Scalar::ONE);
             power *= sixteen;
         }
+        // 2^256 and 2^257 mod n: the last row's case in the module's doc
+        ks.push(power);
+        ks.push(power.double());
+        ks.push(-power.double());
         let mut state = [0x11u8; 32];
         for _ in 0..200 {
             state = <sm3::Sm3 as sm3::Digest>::digest(state).into();

@@ -3,82 +3,22 @@
 //! arithmetic"):
 //!
 //! - [`Affine`]: table entries, converted once from the `sm2` crate's points;
-//! - [`Projective`]: homogeneous coordinates with the complete formulas of Renes, Costello and
-//!   Batina (2015), in constant time, for a secret scalar (a signature's nonce);
-//! - [`Jacobian`]: the cheaper incomplete formulas (Bernstein–Lange's `madd-2007-bl`,
-//!   `dbl-2001-b`), in variable time, their exceptional cases branched on, for public scalars
-//!   only (a verification).
+//! - [`Jacobian`]: Jacobian coordinates with Bernstein and Lange's `madd-2007-bl` (a sum with
+//!   an affine point, 7M + 4S) and `dbl-2001-b` (3M + 5S): in variable time, their exceptional
+//!   cases branched on, for public scalars (a verification), and in constant time for a
+//!   secret scalar whose sums provably never meet them (a signature's nonce over the comb of
+//!   `G`, `crate::generator`).
 
 use sm2::elliptic_curve::sec1::ToSec1Point;
 use sm2::elliptic_curve::subtle::Choice;
 
 use crate::field::Fe;
 
-/// The curve's `b` (`a` is −3).
-pub(crate) const B: Fe = Fe::from_be_bytes(&[
-    0x28, 0xe9, 0xfa, 0x9e, 0x9d, 0x9f, 0x5e, 0x34, 0x4d, 0x5a, 0x9e, 0x4b, 0xcf, 0x65, 0x09, 0xa7,
-    0xf3, 0x97, 0x89, 0xf5, 0x15, 0xab, 0x8f, 0x92, 0xdd, 0xbc, 0xbd, 0x41, 0x4d, 0x94, 0x0e, 0x93,
-]);
-
-/// A point `(X : Y : Z)` in homogeneous projective coordinates; `(0 : 1 : 0)` is the identity.
-#[derive(Clone, Copy)]
-pub(crate) struct Projective {
-    pub(crate) x: Fe,
-    pub(crate) y: Fe,
-    pub(crate) z: Fe,
-}
-
 /// A point in affine coordinates (never the identity).
 #[derive(Clone, Copy)]
 pub(crate) struct Affine {
     pub(crate) x: Fe,
     pub(crate) y: Fe,
-}
-
-impl Projective {
-    /// The identity.
-    pub(crate) const IDENTITY: Projective = Projective {
-        x: Fe::ZERO,
-        y: Fe::ONE,
-        z: Fe::ZERO,
-    };
-
-    /// `self + q`: Renes, Costello, Batina 2015, algorithm 5 (complete mixed addition for
-    /// `a = −3`; `self` may be the identity, `q` may not).
-    pub(crate) fn add_mixed(&self, q: &Affine) -> Projective {
-        let xx = self.x.mul(&q.x);
-        let yy = self.y.mul(&q.y);
-        let xy = self.x.add(&self.y).mul(&q.x.add(&q.y)).sub(&xx.add(&yy));
-        let yz = q.y.mul(&self.z).add(&self.y);
-        let xz = q.x.mul(&self.z).add(&self.x);
-        let bz3 = xz.sub(&B.mul(&self.z)).triple();
-        let yy_minus = yy.sub(&bz3);
-        let yy_plus = yy.add(&bz3);
-        let z3 = self.z.triple();
-        let bxz3 = B.mul(&xz).sub(&z3.add(&xx)).triple();
-        let xx3_minus_z3 = xx.triple().sub(&z3);
-        Projective {
-            x: yy_plus.mul(&xy).sub(&yz.mul(&bxz3)),
-            y: yy_plus.mul(&yy_minus).add(&xx3_minus_z3.mul(&bxz3)),
-            z: yy_minus.mul(&yz).add(&xy.mul(&xx3_minus_z3)),
-        }
-    }
-
-    /// `b` when `choice` is set, else `a`, in constant time.
-    pub(crate) fn select(a: &Projective, b: &Projective, choice: Choice) -> Projective {
-        Projective {
-            x: Fe::select(&a.x, &b.x, choice),
-            y: Fe::select(&a.y, &b.y, choice),
-            z: Fe::select(&a.z, &b.z, choice),
-        }
-    }
-
-    /// Overwrites the coordinates with zeros.
-    pub(crate) fn zeroize(&mut self) {
-        self.x.zeroize();
-        self.y.zeroize();
-        self.z.zeroize();
-    }
 }
 
 impl Affine {
@@ -122,6 +62,16 @@ pub(crate) struct Jacobian {
     z: Fe,
 }
 
+impl From<&Affine> for Jacobian {
+    fn from(q: &Affine) -> Jacobian {
+        Jacobian {
+            x: q.x,
+            y: q.y,
+            z: Fe::ONE,
+        }
+    }
+}
+
 impl Jacobian {
     /// The identity.
     pub(crate) const IDENTITY: Jacobian = Jacobian {
@@ -150,27 +100,15 @@ impl Jacobian {
         Jacobian { x, y, z }
     }
 
-    /// `self + q` (`madd-2007-bl`: 7M + 4S), the identity and `q = ±self` handled apart.
-    pub(crate) fn add_affine(&self, q: &Affine) -> Jacobian {
-        if self.is_identity() {
-            return Jacobian {
-                x: q.x,
-                y: q.y,
-                z: Fe::ONE,
-            };
-        }
+    /// `madd-2007-bl`: `self + q` with its `H` and `r`, no branch. The sum is right unless
+    /// `self` is the identity (`Z = 0`) or `q = ±self` (`H = 0`: the sum's `Z` is then 0, the
+    /// identity, right for `q = −self` only).
+    fn madd(&self, q: &Affine) -> (Jacobian, Fe, Fe) {
         let z1z1 = self.z.square();
         let u2 = q.x.mul(&z1z1);
         let s2 = q.y.mul(&self.z).mul(&z1z1);
         let h = u2.sub(&self.x);
         let r = s2.sub(&self.y).double();
-        if h.is_zero_vartime() {
-            return if r.is_zero_vartime() {
-                self.double()
-            } else {
-                Jacobian::IDENTITY
-            };
-        }
         let hh = h.square();
         let i = hh.double().double();
         let j = h.mul(&i);
@@ -178,7 +116,50 @@ impl Jacobian {
         let x = r.square().sub(&j).sub(&v.double());
         let y = r.mul(&v.sub(&x)).sub(&self.y.mul(&j).double());
         let z = self.z.add(&h).square().sub(&z1z1).sub(&hh);
-        Jacobian { x, y, z }
+        (Jacobian { x, y, z }, h, r)
+    }
+
+    /// `self + q` in variable time, every case handled (the identity, `q = ±self`).
+    pub(crate) fn add_affine(&self, q: &Affine) -> Jacobian {
+        if self.is_identity() {
+            return Jacobian::from(q);
+        }
+        let (sum, h, r) = self.madd(q);
+        if h.is_zero_vartime() && r.is_zero_vartime() {
+            return self.double();
+        }
+        sum
+    }
+
+    /// `self + q` in constant time, `self` may be the identity; **`q` must not be `±self`**,
+    /// which the caller proves (`crate::generator`: it never happens over the comb of `G`).
+    pub(crate) fn add_affine_ct(&self, q: &Affine) -> Jacobian {
+        let (sum, _, _) = self.madd(q);
+        Jacobian::select(&sum, &Jacobian::from(q), self.z.is_zero())
+    }
+
+    /// `b` when `choice` is set, else `a`, in constant time.
+    pub(crate) fn select(a: &Jacobian, b: &Jacobian, choice: Choice) -> Jacobian {
+        Jacobian {
+            x: Fe::select(&a.x, &b.x, choice),
+            y: Fe::select(&a.y, &b.y, choice),
+            z: Fe::select(&a.z, &b.z, choice),
+        }
+    }
+
+    /// The affine x coordinate `X/Z²`, in constant time (0 for the identity).
+    pub(crate) fn x(&self) -> Fe {
+        let mut z_inv = self.z.invert();
+        let x = self.x.mul(&z_inv.square());
+        z_inv.zeroize();
+        x
+    }
+
+    /// Overwrites the coordinates with zeros.
+    pub(crate) fn zeroize(&mut self) {
+        self.x.zeroize();
+        self.y.zeroize();
+        self.z.zeroize();
     }
 
     /// Whether the point's affine x coordinate is `x` (`X = x·Z²`: no inversion); never for the
@@ -263,29 +244,20 @@ mod tests {
     }
 
     #[test]
-    fn complete_mixed_sums_equal_the_sm2_crates() {
+    fn constant_time_sums_equal_the_variable_time_ones_and_start_from_the_identity() {
         let points = points();
         let affine = Affine::batch_from_sm2(&points);
-        let to_bytes = |p: &Projective| {
-            let z_inv = p.z.invert();
-            (p.x.mul(&z_inv).to_be_bytes(), p.y.mul(&z_inv).to_be_bytes())
-        };
         for (p, pa) in points.iter().zip(&affine) {
-            let pp = Projective::IDENTITY.add_mixed(pa);
-            assert_eq!(Some(to_bytes(&pp)), reference(p), "O + P");
-            assert_eq!(
-                Some(to_bytes(&pp.add_mixed(pa))),
-                reference(&p.double()),
-                "P + P"
-            );
-            assert!(pp.add_mixed(&pa.neg()).z.is_zero_vartime(), "P − P");
+            let pj = Jacobian::IDENTITY.add_affine_ct(pa);
+            assert_eq!(pj.to_affine_bytes(), reference(p), "O + P");
+            assert_eq!(pj.x().to_be_bytes(), reference(p).unwrap().0, "x(P)");
+            let p3 = pj.double().add_affine(pa);
             for (q, qa) in points.iter().zip(&affine) {
-                assert_eq!(
-                    Some(to_bytes(&pp.add_mixed(qa))),
-                    reference(&(p + q)),
-                    "P + Q"
-                );
+                let want = reference(&(*p * Scalar::from(3u64) + q));
+                assert_eq!(p3.add_affine_ct(qa).to_affine_bytes(), want, "3P + Q");
+                assert_eq!(p3.add_affine(qa).to_affine_bytes(), want, "3P + Q");
             }
         }
+        assert!(Jacobian::IDENTITY.x().is_zero_vartime());
     }
 }
