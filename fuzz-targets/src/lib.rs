@@ -13,6 +13,7 @@ pub mod frames;
 pub mod secure;
 pub mod seeds;
 pub mod sessions;
+pub mod signatures;
 pub mod site;
 pub mod vda5050;
 
@@ -41,6 +42,7 @@ pub const TARGETS: &[Target] = &[
     ("vda5050", |data| {
         vda5050::vda5050(data);
     }),
+    ("sm2_verify", signatures::sm2_verify),
 ];
 
 /// Reads input bytes one at a time (0 once they run out).

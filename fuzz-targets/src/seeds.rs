@@ -29,6 +29,7 @@ pub fn seeds(root: &Path) -> std::io::Result<Vec<Seeds>> {
         ("secure_channel", secure_channel()),
         ("site_files", site_files(root)?),
         ("vda5050", vda5050(root)?),
+        ("sm2_verify", crate::signatures::seeds()),
     ])
 }
 
