@@ -3,7 +3,8 @@
 //! - [`hash`]: SM3, the SM3 key-derivation function and the user hash `Z` of GB/T 32918;
 //! - [`sign`]: SM2 signatures with a distinguishing identifier, raw `r ‖ s` and DER, and a
 //!   [`sign::CachedVerifier`] that verifies a fixed key's signatures faster (variable time, for
-//!   public data only);
+//!   public data only); both on the crate's own point arithmetic over fiat-crypto's SM2 field
+//!   (private modules `field`, `point`, `generator`), which the `sm2` crate does not expose;
 //! - [`kex`]: the SM2 key exchange of GB/T 32918.3 with both confirmation values;
 //! - [`channel`]: the session keys derived from the exchange, SM4-CTR encryption and the
 //!   HMAC-SM3 frame MAC;

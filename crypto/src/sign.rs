@@ -315,23 +315,28 @@ fn check_r(point: &ProjectivePoint, e: &Scalar, r: &Scalar) -> Result<(), Error>
 }
 
 /// The comb's spread: a row for every `SPREAD`-th digit, the digits between reached by
-/// doubling. 2: 33 rows (16.5 KiB a key) and 4 doublings a multiplication, a verification
-/// 1-2 % slower than with 65 rows and none; 4 (17 rows) was 8.5 % slower. Measured side by side
-/// in docs/performance.md ("The verifier's table").
+/// doubling. 2: 32 rows (16 KiB a key) and 4 doublings a multiplication, a verification 1-2 %
+/// slower than with 64 rows and none; 4 (16 rows) was 8.5 % slower. Measured side by side in
+/// docs/performance.md ("The verifier's table").
 const SPREAD: usize = 2;
-/// Rows of a comb table.
-const ROWS: usize = generator::DIGITS.div_ceil(SPREAD);
+/// Rows of a comb table: the digits 0 to 63; the 65th (the carry, 0 or 1) has a point of its
+/// own, so the rows are exactly 16 KiB, one allocator size class (with a 33rd row for it,
+/// 16.5 KiB took a 20 KiB class).
+const ROWS: usize = (generator::DIGITS - 1) / SPREAD;
+const _: () = assert!(ROWS * SPREAD == generator::DIGITS - 1);
 
 /// A fixed-base comb for one point `P`: row `r` holds `[j·16^(SPREAD·r)]P` for `j = 1..=8` in
-/// affine form, so `[k]P` is at most 65 mixed additions and `4·(SPREAD − 1)` doublings.
+/// affine form, and `top` is `[16^64]P`, so `[k]P` is at most 65 mixed additions and
+/// `4·(SPREAD − 1)` doublings.
 #[derive(Clone)]
 struct Comb {
-    rows: alloc::vec::Vec<[Affine; 8]>,
+    rows: alloc::boxed::Box<[[Affine; 8]]>,
+    top: Affine,
 }
 
 impl Comb {
     fn new(point: &ProjectivePoint) -> Self {
-        let mut projective = alloc::vec::Vec::with_capacity(ROWS * 8);
+        let mut projective = alloc::vec::Vec::with_capacity(ROWS * 8 + 1);
         let mut base = *point;
         for _ in 0..ROWS {
             let mut acc = base;
@@ -343,15 +348,20 @@ impl Comb {
                 base = base.double();
             }
         }
+        projective.push(base);
         let affine = Affine::batch_from_sm2(&projective);
-        let rows = affine
+        let rows = affine[..ROWS * 8]
             .chunks_exact(8)
             .map(|c| core::array::from_fn(|j| c[j]))
             .collect();
-        Self { rows }
+        Self {
+            rows,
+            top: affine[ROWS * 8],
+        }
     }
 
-    /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`.
+    /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`,
+    /// then `d[64]·top` (`d[64]`, the carry of a reduced scalar, is 0 or 1).
     fn mul_vartime(&self, k: &Scalar) -> Jacobian {
         let digits = generator::digits(k);
         let mut acc = Jacobian::IDENTITY;
@@ -360,12 +370,15 @@ impl Comb {
                 acc = acc.double().double().double().double();
             }
             for (r, row) in self.rows.iter().enumerate() {
-                if let Some(&d) = digits.get(r * SPREAD + j) {
-                    acc = generator::add_digit(&acc, row, d);
-                }
+                acc = generator::add_digit(&acc, row, digits[r * SPREAD + j]);
             }
         }
-        acc
+        // 0 or 1 for any scalar (they are reduced below n < 2^256)
+        if digits[generator::DIGITS - 1] == 0 {
+            acc
+        } else {
+            acc.add_affine(&self.top)
+        }
     }
 }
 
@@ -389,11 +402,11 @@ fn check_r_jacobian(point: &Jacobian, e: &Scalar, r: &Scalar) -> Result<(), Erro
     Err(Error::BadSignature)
 }
 
-/// A verifier for one fixed public key with precomputed tables: `[s]G` from the `sm2` crate's
-/// precomputed basepoint table and `[t]P` from a comb table of `P`, both summed in variable
-/// time.
+/// A verifier for one fixed public key with precomputed tables: `[s]G` from the comb of `G`
+/// (`crate::generator`, one per process) and `[t]P` from a comb table of `P`, summed in
+/// Jacobian coordinates in variable time (`crate::point`), `x` compared without an inversion.
 ///
-/// The comb table (18.6 KiB) is built on the first [`CachedVerifier::verify_parts`], not
+/// The comb table (16 KiB) is built on the first [`CachedVerifier::verify_parts`], not
 /// before: a server keeps a verifier for every enrolled key, and only the keys that sign every
 /// frame (the guide profile) need the table; one-off verifications (handshakes) use
 /// [`CachedVerifier::verify_parts_once`], which does not build it.
@@ -490,6 +503,18 @@ mod tests {
     /// The affine x coordinate's residue modulo `n`, the slow way.
     fn x_mod_n(point: &ProjectivePoint) -> Scalar {
         <Scalar as Reduce<FieldBytes>>::reduce(&point.to_affine().x())
+    }
+
+    #[test]
+    fn a_keys_comb_rows_are_exactly_16_kib() {
+        let comb = Comb::new(&ProjectivePoint::generator());
+        assert_eq!(core::mem::size_of_val(&*comb.rows), 16 * 1024);
+        // [16^64]G, the carry digit's point
+        let top =
+            ProjectivePoint::generator() * (Scalar::from(1u64 << 32).square().square().square());
+        let want = Affine::from_sm2(&top.to_affine());
+        assert_eq!(comb.top.x.to_be_bytes(), want.x.to_be_bytes());
+        assert_eq!(comb.top.y.to_be_bytes(), want.y.to_be_bytes());
     }
 
     #[test]
