@@ -54,7 +54,8 @@ impl Affine {
 }
 
 /// A point `(X : Y : Z)` in Jacobian coordinates, `x = X/Z²`, `y = Y/Z³`; `Z = 0` is the
-/// identity. **Variable time**: for public data only.
+/// identity. `add_affine_ct`, `select`, `x` and `zeroize` run in constant time; the others
+/// (`double`, `add_affine`, `has_x`, `is_identity`) in variable time, for public data only.
 #[derive(Clone, Copy)]
 pub(crate) struct Jacobian {
     x: Fe,
