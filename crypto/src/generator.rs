@@ -64,30 +64,43 @@ pub(crate) fn add_digit(acc: &Jacobian, row: &[Affine; 8], d: i8) -> Jacobian {
     }
 }
 
+/// The rows of a fixed-base comb of `point`: row `r` holds `[j·2^(shift·r)]point` for
+/// `j = 1..=8`, in affine form (one inversion), and the point after the last row,
+/// `[2^(shift·rows)]point`. Shared by the comb of `G` and a key's comb (`crate::sign`).
+pub(crate) fn comb_rows(
+    point: &ProjectivePoint,
+    rows: usize,
+    shift: usize,
+) -> (alloc::boxed::Box<[[Affine; 8]]>, Affine) {
+    let mut projective = alloc::vec::Vec::with_capacity(rows * 8 + 1);
+    let mut base = *point;
+    for _ in 0..rows {
+        let mut acc = base;
+        for _ in 0..8 {
+            projective.push(acc);
+            acc += base;
+        }
+        for _ in 0..shift {
+            base = base.double();
+        }
+    }
+    projective.push(base);
+    let affine = Affine::batch_from_sm2(&projective);
+    let table = affine[..rows * 8]
+        .chunks_exact(8)
+        .map(|c| core::array::from_fn(|j| c[j]))
+        .collect();
+    (table, affine[rows * 8])
+}
+
 /// The comb: row `i` holds `[j·16^i]G` for `j = 1..=8`.
 struct Comb {
-    rows: alloc::vec::Vec<[Affine; 8]>,
+    rows: alloc::boxed::Box<[[Affine; 8]]>,
 }
 
 impl Comb {
     fn new() -> Self {
-        let mut projective = alloc::vec::Vec::with_capacity(DIGITS * 8);
-        let mut base = ProjectivePoint::GENERATOR;
-        for _ in 0..DIGITS {
-            let mut acc = base;
-            for _ in 0..8 {
-                projective.push(acc);
-                acc += base;
-            }
-            for _ in 0..4 {
-                base = base.double();
-            }
-        }
-        let affine = Affine::batch_from_sm2(&projective);
-        let rows = affine
-            .chunks_exact(8)
-            .map(|c| core::array::from_fn(|j| c[j]))
-            .collect();
+        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, DIGITS, 4);
         Self { rows }
     }
 

@@ -336,28 +336,8 @@ struct Comb {
 
 impl Comb {
     fn new(point: &ProjectivePoint) -> Self {
-        let mut projective = alloc::vec::Vec::with_capacity(ROWS * 8 + 1);
-        let mut base = *point;
-        for _ in 0..ROWS {
-            let mut acc = base;
-            for _ in 0..8 {
-                projective.push(acc);
-                acc += base;
-            }
-            for _ in 0..4 * SPREAD {
-                base = base.double();
-            }
-        }
-        projective.push(base);
-        let affine = Affine::batch_from_sm2(&projective);
-        let rows = affine[..ROWS * 8]
-            .chunks_exact(8)
-            .map(|c| core::array::from_fn(|j| c[j]))
-            .collect();
-        Self {
-            rows,
-            top: affine[ROWS * 8],
-        }
+        let (rows, top) = generator::comb_rows(point, ROWS, 4 * SPREAD);
+        Self { rows, top }
     }
 
     /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`,
