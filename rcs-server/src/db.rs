@@ -4,6 +4,7 @@
 mod agvs;
 mod check;
 mod sessions;
+mod statements;
 mod tasks;
 mod telemetry;
 mod tokens;
@@ -11,6 +12,7 @@ mod vda5050;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
 pub use sessions::SESSION_LEFT_OPEN;
+use statements::{Statements, statement_chunks};
 pub use vda5050::Vda5050Vehicle;
 
 use sqlx::AnyPool;
@@ -433,19 +435,11 @@ impl Db {
             self.push_values(&mut sql, n, 5);
             sql
         };
-        // The same text for every full statement: sqlx prepares it once per connection.
-        let full = statement(STATEMENT);
+        let mut texts = Statements::default();
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
-            for chunk in piece.chunks(STATEMENT) {
-                let rest;
-                let sql = if chunk.len() == STATEMENT {
-                    &full
-                } else {
-                    rest = statement(chunk.len());
-                    &rest
-                };
-                let mut q = sqlx::query(sql);
+            for chunk in statement_chunks(piece, STATEMENT) {
+                let mut q = sqlx::query(texts.get(chunk.len(), statement));
                 for e in chunk {
                     q = q
                         .bind(e.at_ms)

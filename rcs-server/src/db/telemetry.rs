@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::statements::{Statements, statement_chunks};
 use super::{Db, TelemetryRow};
 
 /// Rows in one SQLite statement: 11 parameters a row. Kept small: sqlx's SQLite driver
@@ -82,17 +83,9 @@ impl Db {
         if rows.is_empty() {
             return Ok(());
         }
-        // The same text for every full statement: sqlx prepares it once per connection.
-        let full_rows = per_statement.min(rows.len());
-        let full = self.insert_sql(table, full_rows);
-        let mut rest: Option<String> = None;
-        for chunk in rows.chunks(per_statement) {
-            let sql = if chunk.len() == full_rows {
-                &full
-            } else {
-                rest.get_or_insert_with(|| self.insert_sql(table, chunk.len()))
-            };
-            let mut q = sqlx::query(sql);
+        let mut texts = Statements::default();
+        for chunk in statement_chunks(rows, per_statement) {
+            let mut q = sqlx::query(texts.get(chunk.len(), |n| self.insert_sql(table, n)));
             for r in chunk {
                 q = q
                     .bind(i64::from(r.agv_id))

@@ -1,0 +1,86 @@
+//! The statement texts of the multi-row writers (telemetry, the event log): how a batch is
+//! split into statements so that few distinct texts are prepared and kept.
+
+/// Splits `rows` into the pieces a multi-row `INSERT` writes them in: statements of `full` rows,
+/// then the rest in statements of decreasing powers of two (a rest of 27 of 32: 16, 8, 2, 1).
+///
+/// sqlx prepares each statement text once per connection and keeps it (its cache holds 100;
+/// PostgreSQL keeps each prepared statement in the backend too). With one statement for the
+/// whole rest, every length of a rest was a text of its own: up to `full - 1` large statements
+/// of up to `full - 1` rows, prepared and kept, about 1 MB of SQLite's heap in a 200-AGV run
+/// (massif; docs/performance.md, "Memory per connected AGV"). Now a writer uses at most
+/// `log2(full) + 1` texts.
+pub(crate) fn statement_chunks<T>(rows: &[T], full: usize) -> impl Iterator<Item = &[T]> {
+    let full = full.max(1);
+    let mut rest = rows;
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= full {
+            full
+        } else {
+            // the largest power of two not above what is left
+            1 << rest.len().ilog2()
+        };
+        let (piece, tail) = rest.split_at(n);
+        rest = tail;
+        Some(piece)
+    })
+}
+
+/// The statement texts a writer has built, by row count (at most `log2(full) + 1` of them: see
+/// [`statement_chunks`]).
+#[derive(Default)]
+pub(crate) struct Statements(Vec<(usize, String)>);
+
+impl Statements {
+    /// The text for `rows` rows, built by `make` the first time.
+    pub(crate) fn get(&mut self, rows: usize, make: impl FnOnce(usize) -> String) -> &str {
+        let i = match self.0.iter().position(|(n, _)| *n == rows) {
+            Some(i) => i,
+            None => {
+                self.0.push((rows, make(rows)));
+                self.0.len() - 1
+            }
+        };
+        &self.0[i].1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statement_chunks;
+
+    #[test]
+    fn statement_chunks_cover_the_rows_in_order_with_few_lengths() {
+        let mut lengths = std::collections::BTreeSet::new();
+        for len in 0..200usize {
+            let rows: Vec<usize> = (0..len).collect();
+            let pieces: Vec<&[usize]> = statement_chunks(&rows, 32).collect();
+            // every row once, in order
+            assert_eq!(pieces.concat(), rows, "len {len}");
+            for p in &pieces {
+                assert!(!p.is_empty() && p.len() <= 32);
+                assert!(
+                    p.len() == 32 || p.len().is_power_of_two(),
+                    "len {len}: {}",
+                    p.len()
+                );
+                lengths.insert(p.len());
+            }
+            // full statements first, then strictly decreasing powers of two
+            let rest: Vec<usize> = pieces.iter().map(|p| p.len()).filter(|&n| n < 32).collect();
+            assert!(rest.windows(2).all(|w| w[0] > w[1]), "len {len}: {rest:?}");
+            assert_eq!(pieces.len(), len / 32 + (len % 32).count_ones() as usize);
+        }
+        assert_eq!(
+            lengths.into_iter().collect::<Vec<_>>(),
+            [1, 2, 4, 8, 16, 32]
+        );
+        // a full size that is not a power of two
+        let rows: Vec<u8> = vec![0; 511 + 500];
+        let sizes: Vec<usize> = statement_chunks(&rows, 500).map(<[u8]>::len).collect();
+        assert_eq!(sizes, [500, 500, 8, 2, 1]);
+    }
+}
