@@ -8,8 +8,8 @@
 /// PostgreSQL keeps each prepared statement in the backend too). With one statement for the
 /// whole rest, every length of a rest was a text of its own: up to `full - 1` large statements
 /// of up to `full - 1` rows, prepared and kept, about 1 MB of SQLite's heap in a 200-AGV run
-/// (massif; docs/performance.md, "Memory per connected AGV"). Now a writer uses at most
-/// `log2(full) + 1` texts.
+/// (massif; docs/performance.md, "The guide profile under 40 KiB per AGV"). Now a writer uses
+/// at most `log2(full) + 1` texts.
 pub(crate) fn statement_chunks<T>(rows: &[T], full: usize) -> impl Iterator<Item = &[T]> {
     let full = full.max(1);
     let mut rest = rows;
