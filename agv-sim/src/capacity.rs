@@ -28,6 +28,7 @@
 
 pub mod bound;
 pub mod plot;
+pub mod slope;
 
 use std::fmt::Write as _;
 use std::fs;

@@ -390,11 +390,16 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
     let png = c.out.join("capacity.png");
     if !c.plot_only.is_empty() {
         let mut rows = Vec::new();
+        // (slopes within each file: the runs of one file share a site, which sets the idle RSS)
+        let mut slopes = String::new();
         for csv in &c.plot_only {
-            rows.extend(capacity::read_csv(csv)?);
+            let run = capacity::read_csv(csv)?;
+            slopes.push_str(&capacity::slope::text(&run));
+            rows.extend(run);
         }
         capacity::plot::draw(&rows, &png)?;
         print!("{}", capacity::markdown(&rows));
+        print!("{slopes}");
         println!("drew {}", png.display());
         return Ok(());
     }
@@ -440,6 +445,7 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
     };
     let rows = capacity::run(&opts).await?;
     print!("{}", capacity::markdown(&rows));
+    print!("{}", capacity::slope::text(&rows));
     match capacity::plot::draw(&rows, &png) {
         Ok(()) => println!(
             "wrote {} and {}",
