@@ -1,5 +1,5 @@
 //! A harness for instruction counts (callgrind), which the shared machine's timing noise does
-//! not move: `N` SM2 signatures (`SigningKey::sign`, RFC 6979 nonces) or `N` verifications with
+//! not move: `N` SM2 signatures (`SigningKey::sign`) or `N` verifications with
 //! the key's tables (`CachedVerifier::verify`, as the server checks every guide-profile frame)
 //! of distinct 40-byte messages under one key.
 //!

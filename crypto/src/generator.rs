@@ -12,7 +12,8 @@
 //!   (33 KiB, built once per process on first use from the `sm2` crate's points);
 //! - `[k]G` as 65 mixed additions in Jacobian coordinates of the entries picked by the signed
 //!   radix-16 digits `d_i` of `k`, each picked by scanning its whole row, with no doubling;
-//!   then `Z^-1` by Fermat's little theorem. Nothing branches on, or indexes memory by,
+//!   then `Z^-1` as `(Z·β)^-1·β` with a secret uniformly random `β` ([`crate::nonce`]), the
+//!   blinded inversion in variable time. Nothing else branches on, or indexes memory by,
 //!   anything derived from `k`; its digits and the partial sums are zeroized after use.
 //!
 //! **Why the incomplete addition never meets its exceptional case** (`q = ±acc`, which it
@@ -143,11 +144,12 @@ fn comb() -> &'static Comb {
     COMB.get_or_init(|| alloc::boxed::Box::new(Comb::new()))
 }
 
-/// The affine x coordinate of `[k]G` as 32 big-endian bytes, in constant time; `k` must not be
-/// zero (a nonce never is).
-pub(crate) fn mul_generator_x(k: &Scalar) -> FieldBytes {
+/// The affine x coordinate of `[k]G` as 32 big-endian bytes; `k` must not be zero (a nonce
+/// never is). `[k]G` in constant time, its `Z` inverted in variable time under the secret
+/// uniformly random blinding factor `beta` ([`crate::nonce::blind`]).
+pub(crate) fn mul_generator_x(k: &Scalar, beta: &Fe) -> FieldBytes {
     let mut point = comb().mul(k);
-    let x = point.x().to_be_bytes();
+    let x = point.x_blinded(beta).to_be_bytes();
     point.zeroize();
     x.into()
 }
@@ -232,7 +234,8 @@ mod tests {
     #[test]
     fn x_of_k_g_equals_the_sm2_crates_for_edge_and_random_scalars() {
         for k in scalars() {
-            assert_eq!(mul_generator_x(&k), reference_x(&k), "k = {k:?}");
+            let beta = crate::nonce::blind(&k);
+            assert_eq!(mul_generator_x(&k, &beta), reference_x(&k), "k = {k:?}");
         }
     }
 

@@ -27,6 +27,7 @@ pub mod hash;
 pub mod kex;
 #[cfg(feature = "std")]
 pub mod keys;
+mod nonce;
 mod point;
 pub mod session;
 pub mod sign;

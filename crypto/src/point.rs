@@ -148,10 +148,14 @@ impl Jacobian {
         }
     }
 
-    /// The affine x coordinate `X/Z²`, in constant time (0 for the identity).
-    pub(crate) fn x(&self) -> Fe {
-        let mut z_inv = self.z.invert();
+    /// The affine x coordinate `X/Z²` of a point other than the identity, with `Z` inverted as
+    /// `(Z·β)^-1·β` in variable time: `beta` must be a secret, uniformly random nonzero factor
+    /// when the point is secret (`crate::nonce`: then `Z·β` tells nothing about `Z`).
+    pub(crate) fn x_blinded(&self, beta: &Fe) -> Fe {
+        let mut blinded = self.z.mul(beta);
+        let mut z_inv = blinded.invert_vartime().mul(beta);
         let x = self.x.mul(&z_inv.square());
+        blinded.zeroize();
         z_inv.zeroize();
         x
     }
@@ -251,7 +255,17 @@ mod tests {
         for (p, pa) in points.iter().zip(&affine) {
             let pj = Jacobian::IDENTITY.add_affine_ct(pa);
             assert_eq!(pj.to_affine_bytes(), reference(p), "O + P");
-            assert_eq!(pj.x().to_be_bytes(), reference(p).unwrap().0, "x(P)");
+            let beta = Fe::from_be_bytes_reduced(&[0x9d; 32]);
+            assert_eq!(
+                pj.x_blinded(&beta).to_be_bytes(),
+                reference(p).unwrap().0,
+                "x(P)"
+            );
+            assert_eq!(
+                pj.double().x_blinded(&Fe::ONE).to_be_bytes(),
+                reference(&p.double()).unwrap().0,
+                "x(2P), β = 1"
+            );
             let p3 = pj.double().add_affine(pa);
             for (q, qa) in points.iter().zip(&affine) {
                 let want = reference(&(*p * Scalar::from(3u64) + q));
@@ -259,6 +273,5 @@ mod tests {
                 assert_eq!(p3.add_affine(qa).to_affine_bytes(), want, "3P + Q");
             }
         }
-        assert!(Jacobian::IDENTITY.x().is_zero_vartime());
     }
 }
