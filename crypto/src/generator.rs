@@ -1,4 +1,4 @@
-//! Multiples of the generator `G` from a fixed-base comb: `x([k]G)` for a secret nonce `k` in
+//! Multiples of the generator `G` from fixed-base combs: `x([k]G)` for a secret nonce `k` in
 //! constant time (a signature), and `[s]G` added to a sum in variable time (a verification).
 //!
 //! Through the `sm2` crate a signature's `[k]G` is `ProjectivePoint::mul_by_generator` (66
@@ -8,23 +8,35 @@
 //! arithmetic"); the crate exposes neither its field elements nor a point's coordinates. Here,
 //! on [`crate::field`] and [`crate::point`]:
 //!
-//! - the comb: 65 rows, row `i` holding `[j·16^i]G` for `j = 1..=8` in affine coordinates
-//!   (33 KiB, built once per process on first use from the `sm2` crate's points);
-//! - `[k]G` as 65 mixed additions in Jacobian coordinates of the entries picked by the signed
-//!   radix-16 digits `d_i` of `k`, each picked by scanning its whole row, with no doubling;
-//!   then `Z^-1` as `(Z·β)^-1·β` with a secret uniformly random `β` ([`crate::nonce`]), the
+//! - the signing comb: signed digits of `W =` [`SIGN_WIDTH`] bits (6 on 64-bit targets, 4 on
+//!   others, whose RAM is a microcontroller's), `R` rows, row `i` holding `[j·2^(W·i)]G` for
+//!   `j = 1..=2^(W−1)` in affine coordinates (W = 6: 43 rows of 32 points, 88 KiB; W = 4: 65
+//!   rows of 8, 33 KiB; built once per process on first use);
+//! - `[k]G` as `R` mixed additions in Jacobian coordinates of the entries picked by the signed
+//!   digits `d_i` of `k`, each picked by scanning its whole row, with no doubling; then
+//!   `Z^-1` as `(Z·β)^-1·β` with a secret uniformly random `β` ([`crate::nonce`]), the
 //!   blinded inversion in variable time. Nothing else branches on, or indexes memory by,
-//!   anything derived from `k`; its digits and the partial sums are zeroized after use.
+//!   anything derived from `k`; its digits and the partial sums are zeroized after use;
+//! - the verifying comb, radix 16 (65 rows of 8 points), read in variable time.
 //!
 //! **Why the incomplete addition never meets its exceptional case** (`q = ±acc`, which it
-//! would get wrong) for `k ∈ [1, n − 1]`: before row `r` the sum is `[a]G` with the integer
-//! `a = Σ_{i<r} d_i·16^i`, `|a| ≤ 8·(16^r − 1)/15 < 16^r`, and the entry is `[d_r·16^r]G`,
-//! `d_r ≠ 0` (a zero digit adds nothing). For `r ≤ 63`, `a ∓ d_r·16^r` is a nonzero integer of
-//! magnitude below `16^r·(8 + 8/15) < 2^256 − 2^225 < n`, so it is not `0 mod n`: no
-//! collision. For `r = 64` (`d_64 ∈ {0, 1}`, the carry), `a = k − 2^256`, so `a ≡ −2^256`
-//! means `k ≡ 0` (excluded), and `a ≡ 2^256` means `k ≡ 2^257 mod n`, whose representative
-//! `2^257 − 2n` is below `2^226` and so has `d_64 = 0`: no addition at that row. The sum
-//! starting from the identity is handled apart (a selection). Tested at these edges
+//! would get wrong) for `k ∈ [1, n − 1]`. The digits are `d_i ∈ [−2^(W−1), 2^(W−1)]` with
+//! `k = Σ d_i·2^(W·i)`; the last row is `L = R − 1`. Before row `r` the sum is `[a]G` with the
+//! integer `a = Σ_{i<r} d_i·2^(W·i)`, `|a| ≤ 2^(W−1)·(2^(W·r) − 1)/(2^W − 1) < 2^(W·r)`, and the
+//! entry is `[d_r·2^(W·r)]G`, `d_r ≠ 0` (a zero digit adds nothing). So `a ∓ d_r·2^(W·r)` is a
+//! nonzero integer of magnitude below `2^(W·r)·(2^(W−1) + 1)`:
+//!
+//! - for `r < L` that is below `n` (W = 6: `2^246·33 < 2^252`; W = 4: `2^252·9 < 2^256 − 2^225
+//!   < n`), so it is not `0 mod n`: no collision;
+//! - for `r = L`, `a = k − d_L·2^(W·L)`: `a ≡ −d_L·2^(W·L)` means `k ≡ 0` (excluded), and
+//!   `a ≡ d_L·2^(W·L)` means `k ≡ d_L·2^(W·L + 1)`. W = 4 (`L = 64`, `d_64 ∈ {0, 1}`, the
+//!   carry): `k ≡ 2^257`, whose representative `2^257 − 2n < 2^226` has `d_64 = 0`. W = 6
+//!   (`L = 42`, `d_42 ∈ [0, 16]`, bits 252-255 and a carry): `k ≡ d·2^253`; for `d ≤ 7` that
+//!   is `k = d·2^253`, whose `d_42` is `2d ≠ d`; for `8 ≤ d ≤ 15`, `k = (d − 8)·2^253 +
+//!   (2^256 − n)` with `2^256 − n < 2^225`, so no carry reaches digit 42 and `d_42 = 2(d − 8)
+//!   ≠ d`; for `d = 16`, `k = 2^257 − 2n < 2^227` has `d_42 = 0`. No collision.
+//!
+//! The sum starting from the identity is handled apart (a selection). Tested at these edges
 //! (`tests::x_of_k_g_equals_the_sm2_crates_for_edge_and_random_scalars`).
 
 use once_cell::race::OnceBox;
@@ -39,21 +51,57 @@ use crate::point::{Affine, Jacobian};
 /// Signed radix-16 digits of a scalar below `2^256`: 64 nibbles and a carry.
 pub(crate) const DIGITS: usize = 65;
 
-/// The digits `d_i ∈ [−8, 8]` with `k = Σ d_i·16^i`, in constant time.
-pub(crate) fn digits(k: &Scalar) -> [i8; DIGITS] {
+/// The signing comb's digit width `W` in bits: 6 where pointers are 64-bit (88 KiB of table, 43
+/// additions a signature), 4 elsewhere (33 KiB, 65 additions: a microcontroller's RAM).
+#[cfg(target_pointer_width = "64")]
+pub(crate) const SIGN_WIDTH: usize = 6;
+/// The signing comb's digit width `W` in bits (see the 64-bit definition).
+#[cfg(not(target_pointer_width = "64"))]
+pub(crate) const SIGN_WIDTH: usize = 4;
+/// Points in a signing comb row: `[j]·row` for `j = 1..=2^(W−1)`.
+const SIGN_ENTRIES: usize = 1 << (SIGN_WIDTH - 1);
+/// Rows of the signing comb: a digit for each `W` bits of 256, and one more for the carry when
+/// `W` divides 256 (when it does not, the top digit has room for it: `2^(256 mod W) ≤ 2^(W−1)`).
+const SIGN_ROWS: usize = 256 / SIGN_WIDTH + 1;
+const _: () = assert!(256 % SIGN_WIDTH == 0 || 256 % SIGN_WIDTH < SIGN_WIDTH);
+
+/// The signed digits `d_i ∈ [−2^(W−1), 2^(W−1)]` of `k` in radix `2^W`, `k = Σ d_i·2^(W·i)`, in
+/// constant time (the bits each digit takes depend on `i` only).
+fn signed_digits<const W: usize, const N: usize>(k: &Scalar) -> [i8; N] {
     let mut bytes: FieldBytes = k.to_bytes();
-    let mut out = [0i8; DIGITS];
-    for (i, b) in bytes.iter().rev().enumerate() {
-        out[2 * i] = (b & 0xf) as i8;
-        out[2 * i + 1] = (b >> 4) as i8;
+    let mut limbs = [0u64; 4];
+    for (i, limb) in limbs.iter_mut().enumerate() {
+        let mut be = [0u8; 8];
+        be.copy_from_slice(&bytes[32 - 8 * (i + 1)..32 - 8 * i]);
+        *limb = u64::from_be_bytes(be);
+        be.zeroize();
     }
     bytes.zeroize();
-    for i in 0..DIGITS - 1 {
-        let carry = (out[i] + 8) >> 4;
-        out[i] -= carry << 4;
+    let mut out = [0i8; N];
+    for (i, digit) in out.iter_mut().enumerate() {
+        let bit = W * i;
+        if bit >= 256 {
+            break;
+        }
+        let (limb, shift) = (bit / 64, bit % 64);
+        let mut v = limbs[limb] >> shift;
+        if shift + W > 64 && limb + 1 < 4 {
+            v |= limbs[limb + 1] << (64 - shift);
+        }
+        *digit = (v & ((1 << W) - 1)) as i8;
+    }
+    limbs.zeroize();
+    for i in 0..N - 1 {
+        let carry = (out[i] + (1 << (W - 1))) >> W;
+        out[i] -= carry << W;
         out[i + 1] += carry;
     }
     out
+}
+
+/// The digits `d_i ∈ [−8, 8]` with `k = Σ d_i·16^i`, in constant time.
+pub(crate) fn digits(k: &Scalar) -> [i8; DIGITS] {
+    signed_digits::<4, DIGITS>(k)
 }
 
 /// `acc + [d]·row[0]` for a public digit `d ∈ [−8, 8]` of a comb row (variable time).
@@ -66,18 +114,18 @@ pub(crate) fn add_digit(acc: &Jacobian, row: &[Affine; 8], d: i8) -> Jacobian {
 }
 
 /// The rows of a fixed-base comb of `point`: row `r` holds `[j·2^(shift·r)]point` for
-/// `j = 1..=8`, in affine form (one inversion), and the point after the last row,
-/// `[2^(shift·rows)]point`. Shared by the comb of `G` and a key's comb (`crate::sign`).
-pub(crate) fn comb_rows(
+/// `j = 1..=E`, in affine form (one inversion), and the point after the last row,
+/// `[2^(shift·rows)]point`. Shared by the combs of `G` and a key's comb (`crate::sign`).
+pub(crate) fn comb_rows<const E: usize>(
     point: &ProjectivePoint,
     rows: usize,
     shift: usize,
-) -> (alloc::boxed::Box<[[Affine; 8]]>, Affine) {
-    let mut projective = alloc::vec::Vec::with_capacity(rows * 8 + 1);
+) -> (alloc::boxed::Box<[[Affine; E]]>, Affine) {
+    let mut projective = alloc::vec::Vec::with_capacity(rows * E + 1);
     let mut base = *point;
     for _ in 0..rows {
         let mut acc = base;
-        for _ in 0..8 {
+        for _ in 0..E {
             projective.push(acc);
             acc += base;
         }
@@ -87,27 +135,28 @@ pub(crate) fn comb_rows(
     }
     projective.push(base);
     let affine = Affine::batch_from_sm2(&projective);
-    let table = affine[..rows * 8]
-        .chunks_exact(8)
+    let table = affine[..rows * E]
+        .chunks_exact(E)
         .map(|c| core::array::from_fn(|j| c[j]))
         .collect();
     (table, affine[rows * 8])
 }
 
-/// The comb: row `i` holds `[j·16^i]G` for `j = 1..=8`.
-struct Comb {
-    rows: alloc::boxed::Box<[[Affine; 8]]>,
+/// The signing comb: row `i` holds `[j·2^(W·i)]G` for `j = 1..=2^(W−1)`.
+struct SignComb {
+    rows: alloc::boxed::Box<[[Affine; SIGN_ENTRIES]]>,
 }
 
-impl Comb {
+impl SignComb {
     fn new() -> Self {
-        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, DIGITS, 4);
+        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, SIGN_ROWS, SIGN_WIDTH);
         Self { rows }
     }
 
-    /// The entry for a digit `d ∈ [−8, 8]` (`[d]` times the row's first point), found by
-    /// scanning the whole row, and whether `d` is 0 (then the entry returned is meaningless).
-    fn select(row: &[Affine; 8], d: i8) -> (Affine, Choice) {
+    /// The entry for a digit `d ∈ [−2^(W−1), 2^(W−1)]` (`[d]` times the row's first point),
+    /// found by scanning the whole row, and whether `d` is 0 (then the entry returned is
+    /// meaningless).
+    fn select(row: &[Affine; SIGN_ENTRIES], d: i8) -> (Affine, Choice) {
         let sign = d >> 7;
         let abs = ((d + sign) ^ sign) as u8;
         let mut t = row[0];
@@ -122,7 +171,7 @@ impl Comb {
 
     /// `[k]G` in constant time, for `k ≠ 0` (the module's doc: why the sums are right).
     fn mul(&self, k: &Scalar) -> Jacobian {
-        let mut d = digits(k);
+        let mut d = signed_digits::<SIGN_WIDTH, SIGN_ROWS>(k);
         let mut acc = Jacobian::IDENTITY;
         for (row, &digit) in self.rows.iter().zip(d.iter()) {
             let (mut entry, zero) = Self::select(row, digit);
@@ -137,7 +186,26 @@ impl Comb {
     }
 }
 
-/// The comb, built by the first signature or cached verification of the process.
+/// The verifying comb: row `i` holds `[j·16^i]G` for `j = 1..=8`.
+struct Comb {
+    rows: alloc::boxed::Box<[[Affine; 8]]>,
+}
+
+impl Comb {
+    fn new() -> Self {
+        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, DIGITS, 4);
+        Self { rows }
+    }
+}
+
+/// The signing comb, built by the first signature of the process.
+static SIGN_COMB: OnceBox<SignComb> = OnceBox::new();
+
+fn sign_comb() -> &'static SignComb {
+    SIGN_COMB.get_or_init(|| alloc::boxed::Box::new(SignComb::new()))
+}
+
+/// The verifying comb, built by the first cached verification of the process.
 static COMB: OnceBox<Comb> = OnceBox::new();
 
 fn comb() -> &'static Comb {
@@ -148,7 +216,7 @@ fn comb() -> &'static Comb {
 /// never is). `[k]G` in constant time, its `Z` inverted in variable time under the secret
 /// uniformly random blinding factor `beta` ([`crate::nonce::blind`]).
 pub(crate) fn mul_generator_x(k: &Scalar, beta: &Fe) -> FieldBytes {
-    let mut point = comb().mul(k);
+    let mut point = sign_comb().mul(k);
     let x = point.x_blinded(beta).to_be_bytes();
     point.zeroize();
     x.into()
@@ -199,6 +267,25 @@ mod tests {
         ks.push(power);
         ks.push(power.double());
         ks.push(-power.double());
+        // the signing comb's digits at their extremes: ±2^(W−1)·2^(W·i), 2^(W·i) − 1
+        let radix = scalar_from_u64(1 << SIGN_WIDTH);
+        let half = scalar_from_u64(1 << (SIGN_WIDTH - 1));
+        let mut power = Scalar::ONE;
+        for _ in 0..SIGN_ROWS {
+            ks.push(power * half);
+            ks.push(-(power * half));
+            ks.push(power - Scalar::ONE);
+            power *= radix;
+        }
+        // d·2^(W·L + 1) mod n for every top digit d: the last row's cases in the module's doc
+        let mut top = Scalar::ONE;
+        for _ in 0..SIGN_WIDTH * (SIGN_ROWS - 1) + 1 {
+            top = top.double();
+        }
+        for d in 1..=(1u64 << (SIGN_WIDTH - 1)) {
+            ks.push(top * scalar_from_u64(d));
+            ks.push(-(top * scalar_from_u64(d)));
+        }
         let mut state = [0x11u8; 32];
         for _ in 0..200 {
             state = <sm3::Sm3 as sm3::Digest>::digest(state).into();
@@ -229,6 +316,27 @@ mod tests {
             });
             assert_eq!(sum, k);
         }
+    }
+
+    #[test]
+    fn the_signing_combs_digits_sum_to_the_scalar() {
+        let radix = scalar_from_u64(1 << SIGN_WIDTH);
+        let bound = 1i8 << (SIGN_WIDTH - 1);
+        for k in scalars() {
+            let d = signed_digits::<SIGN_WIDTH, SIGN_ROWS>(&k);
+            assert!(d.iter().all(|d| (-bound..=bound).contains(d)), "{d:?}");
+            assert!(d[SIGN_ROWS - 1] >= 0);
+            let sum = d.iter().rev().fold(Scalar::ZERO, |acc, &d| {
+                let term = scalar_from_u64(u64::from(d.unsigned_abs()));
+                acc * radix + if d < 0 { -term } else { term }
+            });
+            assert_eq!(sum, k);
+        }
+        // the radix-16 digits through the same code
+        assert_eq!(
+            digits(&scalar_from_u64(0x8f)),
+            core::array::from_fn(|i| [-1, -7, 1][..].get(i).copied().unwrap_or(0))
+        );
     }
 
     #[test]
