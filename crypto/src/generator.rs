@@ -8,7 +8,7 @@
 //! arithmetic"); the crate exposes neither its field elements nor a point's coordinates. Here,
 //! on [`crate::field`] and [`crate::point`]:
 //!
-//! - the signing comb: signed digits of `W =` [`SIGN_WIDTH`] bits (6 on 64-bit targets, 4 on
+//! - the comb of `G`: signed digits of `W =` [`WIDTH`] bits (6 on 64-bit targets, 4 on
 //!   others, whose RAM is a microcontroller's), `R` rows, row `i` holding `[j·2^(W·i)]G` for
 //!   `j = 1..=2^(W−1)` in affine coordinates (W = 6: 43 rows of 32 points, 88 KiB; W = 4: 65
 //!   rows of 8, 33 KiB; built once per process on first use);
@@ -17,7 +17,9 @@
 //!   `Z^-1` as `(Z·β)^-1·β` with a secret uniformly random `β` ([`crate::nonce`]), the
 //!   blinded inversion in variable time. Nothing else branches on, or indexes memory by,
 //!   anything derived from `k`; its digits and the partial sums are zeroized after use;
-//! - the verifying comb, radix 16 (65 rows of 8 points), read in variable time.
+//! - `[s]G` for a verification from the same comb in variable time: at most `R` additions of
+//!   the entries the digits of `s` name (43 on 64-bit targets, 14 % of a verification's
+//!   instructions fewer than radix 16's 65).
 //!
 //! **Why the incomplete addition never meets its exceptional case** (`q = ±acc`, which it
 //! would get wrong) for `k ∈ [1, n − 1]`. The digits are `d_i ∈ [−2^(W−1), 2^(W−1)]` with
@@ -48,22 +50,23 @@ use zeroize::Zeroize;
 use crate::field::Fe;
 use crate::point::{Affine, Jacobian};
 
-/// Signed radix-16 digits of a scalar below `2^256`: 64 nibbles and a carry.
+/// Signed radix-16 digits of a scalar below `2^256` (a key's comb, `crate::sign`): 64 nibbles
+/// and a carry.
 pub(crate) const DIGITS: usize = 65;
 
-/// The signing comb's digit width `W` in bits: 6 where pointers are 64-bit (88 KiB of table, 43
+/// The comb of `G`'s digit width `W` in bits: 6 where pointers are 64-bit (88 KiB of table, 43
 /// additions a signature), 4 elsewhere (33 KiB, 65 additions: a microcontroller's RAM).
 #[cfg(target_pointer_width = "64")]
-pub(crate) const SIGN_WIDTH: usize = 6;
-/// The signing comb's digit width `W` in bits (see the 64-bit definition).
+pub(crate) const WIDTH: usize = 6;
+/// The comb of `G`'s digit width `W` in bits (see the 64-bit definition).
 #[cfg(not(target_pointer_width = "64"))]
-pub(crate) const SIGN_WIDTH: usize = 4;
-/// Points in a signing comb row: `[j]·row` for `j = 1..=2^(W−1)`.
-const SIGN_ENTRIES: usize = 1 << (SIGN_WIDTH - 1);
-/// Rows of the signing comb: a digit for each `W` bits of 256, and one more for the carry when
+pub(crate) const WIDTH: usize = 4;
+/// Points in a row of the comb of `G`: `[j]·row` for `j = 1..=2^(W−1)`.
+const ENTRIES: usize = 1 << (WIDTH - 1);
+/// Rows of the comb of `G`: a digit for each `W` bits of 256, and one more for the carry when
 /// `W` divides 256 (when it does not, the top digit has room for it: `2^(256 mod W) ≤ 2^(W−1)`).
-const SIGN_ROWS: usize = 256 / SIGN_WIDTH + 1;
-const _: () = assert!(256 % SIGN_WIDTH == 0 || 256 % SIGN_WIDTH < SIGN_WIDTH);
+const ROWS: usize = 256 / WIDTH + 1;
+const _: () = assert!(256 % WIDTH == 0 || 256 % WIDTH < WIDTH);
 
 /// The signed digits `d_i ∈ [−2^(W−1), 2^(W−1)]` of `k` in radix `2^W`, `k = Σ d_i·2^(W·i)`, in
 /// constant time (the bits each digit takes depend on `i` only).
@@ -104,8 +107,8 @@ pub(crate) fn digits(k: &Scalar) -> [i8; DIGITS] {
     signed_digits::<4, DIGITS>(k)
 }
 
-/// `acc + [d]·row[0]` for a public digit `d ∈ [−8, 8]` of a comb row (variable time).
-pub(crate) fn add_digit(acc: &Jacobian, row: &[Affine; 8], d: i8) -> Jacobian {
+/// `acc + [d]·row[0]` for a public digit `d ∈ [−E, E]` of a comb row (variable time).
+pub(crate) fn add_digit<const E: usize>(acc: &Jacobian, row: &[Affine; E], d: i8) -> Jacobian {
     match d {
         0 => *acc,
         1.. => acc.add_affine(&row[(d - 1) as usize]),
@@ -115,7 +118,7 @@ pub(crate) fn add_digit(acc: &Jacobian, row: &[Affine; 8], d: i8) -> Jacobian {
 
 /// The rows of a fixed-base comb of `point`: row `r` holds `[j·2^(shift·r)]point` for
 /// `j = 1..=E`, in affine form (one inversion), and the point after the last row,
-/// `[2^(shift·rows)]point`. Shared by the combs of `G` and a key's comb (`crate::sign`).
+/// `[2^(shift·rows)]point`. Shared by the comb of `G` and a key's comb (`crate::sign`).
 pub(crate) fn comb_rows<const E: usize>(
     point: &ProjectivePoint,
     rows: usize,
@@ -142,21 +145,21 @@ pub(crate) fn comb_rows<const E: usize>(
     (table, affine[rows * 8])
 }
 
-/// The signing comb: row `i` holds `[j·2^(W·i)]G` for `j = 1..=2^(W−1)`.
-struct SignComb {
-    rows: alloc::boxed::Box<[[Affine; SIGN_ENTRIES]]>,
+/// The comb of `G`: row `i` holds `[j·2^(W·i)]G` for `j = 1..=2^(W−1)`.
+struct Comb {
+    rows: alloc::boxed::Box<[[Affine; ENTRIES]]>,
 }
 
-impl SignComb {
+impl Comb {
     fn new() -> Self {
-        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, SIGN_ROWS, SIGN_WIDTH);
+        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, ROWS, WIDTH);
         Self { rows }
     }
 
     /// The entry for a digit `d ∈ [−2^(W−1), 2^(W−1)]` (`[d]` times the row's first point),
     /// found by scanning the whole row, and whether `d` is 0 (then the entry returned is
     /// meaningless).
-    fn select(row: &[Affine; SIGN_ENTRIES], d: i8) -> (Affine, Choice) {
+    fn select(row: &[Affine; ENTRIES], d: i8) -> (Affine, Choice) {
         let sign = d >> 7;
         let abs = ((d + sign) ^ sign) as u8;
         let mut t = row[0];
@@ -171,7 +174,7 @@ impl SignComb {
 
     /// `[k]G` in constant time, for `k ≠ 0` (the module's doc: why the sums are right).
     fn mul(&self, k: &Scalar) -> Jacobian {
-        let mut d = signed_digits::<SIGN_WIDTH, SIGN_ROWS>(k);
+        let mut d = signed_digits::<WIDTH, ROWS>(k);
         let mut acc = Jacobian::IDENTITY;
         for (row, &digit) in self.rows.iter().zip(d.iter()) {
             let (mut entry, zero) = Self::select(row, digit);
@@ -186,26 +189,7 @@ impl SignComb {
     }
 }
 
-/// The verifying comb: row `i` holds `[j·16^i]G` for `j = 1..=8`.
-struct Comb {
-    rows: alloc::boxed::Box<[[Affine; 8]]>,
-}
-
-impl Comb {
-    fn new() -> Self {
-        let (rows, _) = comb_rows(&ProjectivePoint::GENERATOR, DIGITS, 4);
-        Self { rows }
-    }
-}
-
-/// The signing comb, built by the first signature of the process.
-static SIGN_COMB: OnceBox<SignComb> = OnceBox::new();
-
-fn sign_comb() -> &'static SignComb {
-    SIGN_COMB.get_or_init(|| alloc::boxed::Box::new(SignComb::new()))
-}
-
-/// The verifying comb, built by the first cached verification of the process.
+/// The comb, built by the first signature or cached verification of the process.
 static COMB: OnceBox<Comb> = OnceBox::new();
 
 fn comb() -> &'static Comb {
@@ -216,15 +200,16 @@ fn comb() -> &'static Comb {
 /// never is). `[k]G` in constant time, its `Z` inverted in variable time under the secret
 /// uniformly random blinding factor `beta` ([`crate::nonce::blind`]).
 pub(crate) fn mul_generator_x(k: &Scalar, beta: &Fe) -> FieldBytes {
-    let mut point = sign_comb().mul(k);
+    let mut point = comb().mul(k);
     let x = point.x_blinded(beta).to_be_bytes();
     point.zeroize();
     x.into()
 }
 
-/// `acc + [s]G` for a public `s`, in variable time: at most 65 mixed additions.
+/// `acc + [s]G` for a public `s`, in variable time: at most [`ROWS`] mixed additions
+/// over the same comb as signing (43 on 64-bit targets).
 pub(crate) fn add_mul_generator_vartime(acc: &Jacobian, s: &Scalar) -> Jacobian {
-    let digits = digits(s);
+    let digits = signed_digits::<WIDTH, ROWS>(s);
     comb()
         .rows
         .iter()
@@ -267,11 +252,11 @@ mod tests {
         ks.push(power);
         ks.push(power.double());
         ks.push(-power.double());
-        // the signing comb's digits at their extremes: ±2^(W−1)·2^(W·i), 2^(W·i) − 1
-        let radix = scalar_from_u64(1 << SIGN_WIDTH);
-        let half = scalar_from_u64(1 << (SIGN_WIDTH - 1));
+        // the comb's digits at their extremes: ±2^(W−1)·2^(W·i), 2^(W·i) − 1
+        let radix = scalar_from_u64(1 << WIDTH);
+        let half = scalar_from_u64(1 << (WIDTH - 1));
         let mut power = Scalar::ONE;
-        for _ in 0..SIGN_ROWS {
+        for _ in 0..ROWS {
             ks.push(power * half);
             ks.push(-(power * half));
             ks.push(power - Scalar::ONE);
@@ -279,10 +264,10 @@ mod tests {
         }
         // d·2^(W·L + 1) mod n for every top digit d: the last row's cases in the module's doc
         let mut top = Scalar::ONE;
-        for _ in 0..SIGN_WIDTH * (SIGN_ROWS - 1) + 1 {
+        for _ in 0..WIDTH * (ROWS - 1) + 1 {
             top = top.double();
         }
-        for d in 1..=(1u64 << (SIGN_WIDTH - 1)) {
+        for d in 1..=(1u64 << (WIDTH - 1)) {
             ks.push(top * scalar_from_u64(d));
             ks.push(-(top * scalar_from_u64(d)));
         }
@@ -319,13 +304,13 @@ mod tests {
     }
 
     #[test]
-    fn the_signing_combs_digits_sum_to_the_scalar() {
-        let radix = scalar_from_u64(1 << SIGN_WIDTH);
-        let bound = 1i8 << (SIGN_WIDTH - 1);
+    fn the_combs_digits_sum_to_the_scalar() {
+        let radix = scalar_from_u64(1 << WIDTH);
+        let bound = 1i8 << (WIDTH - 1);
         for k in scalars() {
-            let d = signed_digits::<SIGN_WIDTH, SIGN_ROWS>(&k);
+            let d = signed_digits::<WIDTH, ROWS>(&k);
             assert!(d.iter().all(|d| (-bound..=bound).contains(d)), "{d:?}");
-            assert!(d[SIGN_ROWS - 1] >= 0);
+            assert!(d[ROWS - 1] >= 0);
             let sum = d.iter().rev().fold(Scalar::ZERO, |acc, &d| {
                 let term = scalar_from_u64(u64::from(d.unsigned_abs()));
                 acc * radix + if d < 0 { -term } else { term }
