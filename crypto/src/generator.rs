@@ -47,7 +47,7 @@ use sm2::elliptic_curve::subtle::{Choice, ConstantTimeEq};
 use sm2::{FieldBytes, ProjectivePoint, Scalar};
 use zeroize::Zeroize;
 
-use crate::field::Fe;
+use crate::field::{Fe, Mask};
 use crate::point::{Affine, Jacobian};
 
 /// Signed radix-16 digits of a scalar below `2^256` (a key's comb, `crate::sign`): 64 nibbles
@@ -142,7 +142,7 @@ pub(crate) fn comb_rows<const E: usize>(
         .chunks_exact(E)
         .map(|c| core::array::from_fn(|j| c[j]))
         .collect();
-    (table, affine[rows * 8])
+    (table, affine[rows * E])
 }
 
 /// The comb of `G`: row `i` holds `[j·2^(W·i)]G` for `j = 1..=2^(W−1)`.
@@ -164,9 +164,9 @@ impl Comb {
         let abs = ((d + sign) ^ sign) as u8;
         let mut t = row[0];
         for (j, entry) in (1u8..).zip(row.iter()) {
-            let hit = abs.ct_eq(&j);
-            t.x = Fe::select(&t.x, &entry.x, hit);
-            t.y = Fe::select(&t.y, &entry.y, hit);
+            let hit = Mask::eq(abs, j);
+            t.x.assign_masked(&entry.x, hit);
+            t.y.assign_masked(&entry.y, hit);
         }
         t.y = Fe::select(&t.y, &t.y.neg(), Choice::from((sign & 1) as u8));
         (t, abs.ct_eq(&0))
