@@ -233,10 +233,15 @@ pub async fn went_offline(shared: &Shared, agv_id: u32, session_id: u32) {
     }
 }
 
-/// Marks the session's row ended (in the background: the database may be slow).
+/// Marks the session's row ended (in the background: the database may be slow; shutdown
+/// waits for it before the database closes).
 pub fn close_session_row(shared: &Shared, session_id: u32, how: &'static str) {
     let db = shared.db.clone();
-    tokio::spawn(async move {
+    let delay = shared.faults.session_end_delay();
+    shared.session_rows.spawn(async move {
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let _ = db.close_session(session_id, how, now_ms() as i64).await;
     });
 }

@@ -210,6 +210,9 @@ pub struct Server {
     pub state: Arc<state::Shared>,
 }
 
+/// How long shutdown waits for the session log's last writes.
+const SESSION_ROWS_DRAIN: Duration = Duration::from_secs(5);
+
 /// How long shutdown waits for open HTTP requests.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 
@@ -341,6 +344,18 @@ pub async fn start_term(
         let _ = tokio::time::timeout(HTTP_DRAIN, http).await;
         let _ = writer_stop.send(true);
         let _ = writer.await;
+        // The ends of the sessions just closed are written in the background: wait for them
+        // (a database out of reach leaves them to the next start, which closes them).
+        shared.session_rows.close();
+        if tokio::time::timeout(SESSION_ROWS_DRAIN, shared.session_rows.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                pending = shared.session_rows.len(),
+                "session ends not written before the stop: the next start closes them"
+            );
+        }
         shared.db.close().await;
         tracing::info!("stopped");
     };

@@ -64,6 +64,9 @@ pub struct Shared {
     pub term: Option<crate::cluster::Term>,
     /// Connections that have not completed access, by peer address.
     pub admission: crate::admission::Admission,
+    /// Session-log writes running in the background (a session's end): shutdown waits for
+    /// them before it closes the database, so a graceful stop leaves no session open.
+    pub(crate) session_rows: tokio_util::task::TaskTracker,
     stop: watch::Receiver<bool>,
     permits: Arc<Semaphore>,
     /// Places for the API's event streams (`--max-event-streams`; none: no limit).
@@ -140,6 +143,7 @@ impl Shared {
             waits: crate::waits::Waits::default(),
             term: p.term,
             admission: crate::admission::Admission::default(),
+            session_rows: tokio_util::task::TaskTracker::new(),
             stop: p.stop,
             permits,
             streams,

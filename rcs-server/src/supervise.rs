@@ -66,9 +66,21 @@ pub(crate) fn count(shared: &Shared, name: &'static str) {
 #[derive(Debug, Default)]
 pub struct Faults {
     panic_on_status_of: AtomicU32,
+    session_end_delay_ms: AtomicU32,
 }
 
 impl Faults {
+    /// Every session end is written to the log `ms` later (a slow database).
+    #[doc(hidden)]
+    pub fn delay_session_ends(&self, ms: u32) {
+        self.session_end_delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long a session end's write waits first (0: it does not).
+    pub(crate) fn session_end_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.session_end_delay_ms.load(Ordering::Relaxed).into())
+    }
+
     /// The next status report of `agv_id` panics its connection task.
     #[doc(hidden)]
     pub fn panic_on_next_status_of(&self, agv_id: u32) {
