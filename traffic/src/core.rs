@@ -234,6 +234,8 @@ pub struct Core<'s> {
     /// The idle-AGV policies' round robin: when they last looked at a share of the idle AGVs,
     /// the id from which they look next, and when the round (every idle AGV looked at) ends.
     pub(crate) policies_at: (u64, u32, u64),
+    /// The idle policies' list of AGVs to look at, kept between ticks (its allocation).
+    pub(crate) idle_scratch: Vec<(u32, f32, u32, Option<maps::file::NodeKind>)>,
     pub(crate) stats: Stats,
     /// The AGVs by where they last reported (replans look for AGVs standing nearby).
     pub(crate) nearby: crate::nearby::Nearby,
@@ -360,6 +362,7 @@ impl<'s> Core<'s> {
             last_slow_ms: 0,
             last_tick_ms: 0,
             policies_at: (0, 0, 0),
+            idle_scratch: Vec::new(),
             stats: Stats::default(),
             nearby: crate::nearby::Nearby::default(),
             knots: VecDeque::new(),

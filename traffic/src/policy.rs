@@ -55,7 +55,7 @@ impl Core<'_> {
         let (last, next, end) = self.policies_at;
         let (elapsed, left) = (now.saturating_sub(last), end.saturating_sub(last));
         // At most this many internal tasks: 200 a half second.
-        let mut budget = (200 * elapsed.min(500)).div_ceil(500);
+        let budget = (200 * elapsed.min(500)).div_ceil(500);
         // The idle AGVs left in this round, walked beside the AGVs (no look-ups), not
         // collected (no allocation per tick: most of them have nothing to do here).
         let share = if elapsed >= left {
@@ -66,8 +66,11 @@ impl Core<'_> {
         let mut looked_last: Option<u32> = None;
         // The cheap tests first: most idle AGVs have nothing to do here. (What the pass does
         // for one AGV changes none of them for another.) Those left: (id, battery, node, its
-        // kind).
-        let idle: Vec<(u32, f32, u32, Option<NodeKind>)> =
+        // kind), in the core's scratch list (no allocation per tick once it has grown: AGVs
+        // idle past `park_after_ms` on a waypoint are left every round, and stay).
+        let mut idle = std::mem::take(&mut self.idle_scratch);
+        idle.clear();
+        idle.extend(
             beside(self.idle.range(next..), self.agvs.range(next..))
                 .take(share)
                 .inspect(|(id, _)| looked_last = Some(**id))
@@ -85,8 +88,8 @@ impl Core<'_> {
                 .filter_map(|(id, a)| {
                     let here = self.node_of(a)?;
                     Some((*id, a.battery_pct, here, self.node_kind(here)))
-                })
-                .collect();
+                }),
+        );
         let after = looked_last.map(|id| id.wrapping_add(1));
         self.policies_at = match after {
             Some(after) if after != 0 && self.idle.range(after..).next().is_some() => {
@@ -95,15 +98,21 @@ impl Core<'_> {
             // the round is done: the next starts
             _ => (now, 0, now + 500),
         };
-        if idle.is_empty() {
-            return;
+        if !idle.is_empty() {
+            self.send_idle(now, budget, &idle);
         }
+        self.idle_scratch = idle;
+    }
+
+    /// The policies for the idle AGVs left by the cheap tests (`idle`: id, battery, node, its
+    /// kind), at most `budget` internal tasks.
+    fn send_idle(&mut self, now: u64, mut budget: u64, idle: &[(u32, f32, u32, Option<NodeKind>)]) {
         // Nodes taken: the destinations of unfinished tasks (`targets`; the places chosen in
         // this pass are queued at once, so they are among them).
         // Once a search for a free charger or parking place fails, none is tried again in this
         // pass (each is a few R-tree and space-table queries).
         let (mut chargers_left, mut parking_left) = (true, true);
-        for (agv, battery, here, kind) in idle {
+        for &(agv, battery, here, kind) in idle {
             if budget == 0 {
                 // the rest first in the next share (in this round, or the next from the start)
                 if self.policies_at.1 == 0 || agv < self.policies_at.1 {
