@@ -33,6 +33,7 @@ pub mod address;
 pub mod arb;
 #[cfg(not(feature = "arbitrary"))]
 mod arb {}
+mod checksum;
 mod codec;
 pub mod error;
 pub mod frame;
