@@ -3,7 +3,34 @@
 //! key, setting a per-AGV policy, reading a map) are skipped without `--api`. With
 //! `--mqtt-url`, master-side VDA 5050 checks follow ([`vda5050`]).
 
+/// Runs one check (`$body`: a future of its [`CheckResult`]) and records its outcome in `$out`
+/// (a check that needs the API and has none is skipped).
+macro_rules! check {
+    ($out:expr, $section:expr, $name:expr, $body:expr) => {{
+        let started = std::time::Instant::now();
+        let r: Result<(), String> = $body.await;
+        let (result, detail) = match r {
+            Ok(()) => ("pass", String::new()),
+            Err(e) if e.starts_with("needs --api") => ("skip", e),
+            Err(e) => ("fail", e),
+        };
+        tracing::info!(
+            section = $section,
+            check = $name,
+            result,
+            ms = started.elapsed().as_millis() as u64
+        );
+        $out.push($crate::conformance::Outcome {
+            section: $section,
+            check: $name.to_string(),
+            result,
+            detail,
+        });
+    }};
+}
+
 mod client;
+mod secure;
 mod vda5050;
 
 use self::client::*;
@@ -66,31 +93,9 @@ type CheckResult = Result<(), String>;
 pub async fn run(target: &Target) -> Vec<Outcome> {
     let mut out = Vec::new();
     let id = |n: u32| target.first_id + n;
-    macro_rules! check {
-        ($section:expr, $name:expr, $body:expr) => {{
-            let started = Instant::now();
-            let r: Result<(), String> = $body.await;
-            let (result, detail) = match r {
-                Ok(()) => ("pass", String::new()),
-                Err(e) if e.starts_with("needs --api") => ("skip", e),
-                Err(e) => ("fail", e),
-            };
-            tracing::info!(
-                section = $section,
-                check = $name,
-                result,
-                ms = started.elapsed().as_millis() as u64
-            );
-            out.push(Outcome {
-                section: $section,
-                check: $name.to_string(),
-                result,
-                detail,
-            });
-        }};
-    }
 
     check!(
+        out,
         "6.1–6.3",
         "normal access, registration and configuration push",
         async {
@@ -112,6 +117,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "4.4, 6.3, 9.1",
         "the configuration push's RCS addresses are absent or well-formed",
         async {
@@ -150,26 +156,32 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         }
     );
 
-    check!("6.11", "status reports are taken without error", async {
-        let mut c = Client::connect(target, normal(id(1))).await?;
-        c.establish().await?;
-        for i in 0..5 {
-            c.session
-                .send(now_ms(), status(1.0 + f64::from(i) * 0.01, 1.0), false)
-                .map_err(|e| e.to_string())?;
+    check!(
+        out,
+        "6.11",
+        "status reports are taken without error",
+        async {
+            let mut c = Client::connect(target, normal(id(1))).await?;
+            c.establish().await?;
+            for i in 0..5 {
+                c.session
+                    .send(now_ms(), status(1.0 + f64::from(i) * 0.01, 1.0), false)
+                    .map_err(|e| e.to_string())?;
+            }
+            c.pump(Duration::from_millis(500), |_| false).await;
+            match c
+                .events
+                .iter()
+                .find(|e| matches!(e, AgvEvent::PeerError { .. } | AgvEvent::Closed(_)))
+            {
+                Some(e) => Err(format!("{e:?}")),
+                None => Ok(()),
+            }
         }
-        c.pump(Duration::from_millis(500), |_| false).await;
-        match c
-            .events
-            .iter()
-            .find(|e| matches!(e, AgvEvent::PeerError { .. } | AgvEvent::Closed(_)))
-        {
-            Some(e) => Err(format!("{e:?}")),
-            None => Ok(()),
-        }
-    });
+    );
 
     check!(
+        out,
         "4.1, 6.4",
         "heartbeats keep the link alive past the link timeout",
         async {
@@ -186,6 +198,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "4.1, 6.11",
         "a streaming AGV is answered on the report that asks and needs no heartbeat",
         async {
@@ -239,6 +252,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "5",
         "a frame with a bad CRC is answered ChecksumMismatch",
         async {
@@ -261,6 +275,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "5",
         "an unknown message type is answered UnknownMessageType",
         async {
@@ -291,6 +306,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "5",
         "a truncated frame costs at most itself: the stream resynchronises",
         async {
@@ -335,7 +351,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
             "operator commands reach the AGV and its answers come back, secure mode",
         ),
     ] {
-        check!("4.3, 6.5–6.9", name, async {
+        check!(out, "4.3, 6.5–6.9", name, async {
             let api = target.api.clone().ok_or("needs --api")?;
             let agv = id(n);
             let commands = [
@@ -413,6 +429,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     }
 
     check!(
+        out,
         "2, 5",
         "an oversized frame is refused from its header (FrameTooLarge) and skipped unbuffered",
         async {
@@ -447,6 +464,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "4.1",
         "a message before access is refused UnexpectedMessage",
         async {
@@ -466,6 +484,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "4.1",
         "a silent AGV is closed after the link timeout",
         async {
@@ -481,136 +500,10 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
         }
     );
 
-    check!(
-        "10.1",
-        "secure access with an unknown key is refused AuthenticationFailed",
-        async {
-            let session = secure_session(target, id(7), SecureProfile::Guide, false).await?;
-            let mut c = Client::connect(target, session).await?;
-            c.pump(Duration::from_secs(5), |ev| {
-                ev.iter().any(|e| matches!(e, AgvEvent::Closed(_)))
-            })
-            .await;
-            if c.events.contains(&AgvEvent::Closed(CloseCause::Refused(
-                ResultCode::AuthenticationFailed,
-            ))) {
-                Ok(())
-            } else {
-                Err(format!("{:?}", c.events))
-            }
-        }
-    );
-
-    for (n, profile, name) in [
-        (
-            8,
-            SecureProfile::Guide,
-            "secure access with an enrolled key, guide profile",
-        ),
-        (
-            9,
-            SecureProfile::Fast,
-            "secure access with an enrolled key, fast profile",
-        ),
-    ] {
-        check!("10.1–10.2", name, async {
-            let session = secure_session(target, id(n), profile, true).await?;
-            let mut c = Client::connect(target, session).await?;
-            c.establish().await?;
-            c.session
-                .send(now_ms(), status(2.0, 2.0), false)
-                .map_err(|e| e.to_string())?;
-            c.pump(Duration::from_millis(500), |_| false).await;
-            if c.events
-                .iter()
-                .any(|e| matches!(e, AgvEvent::PeerError { .. }))
-            {
-                return Err(format!("{:?}", c.events));
-            }
-            Ok(())
-        });
-    }
+    secure::run(target, &mut out).await;
 
     check!(
-        "10.3",
-        "a tampered protected frame is refused BadSignature",
-        async {
-            let session = secure_session(target, id(10), SecureProfile::Guide, true).await?;
-            let mut c = Client::connect(target, session).await?;
-            c.establish().await?;
-            c.session
-                .send(now_ms(), status(3.0, 3.0), false)
-                .map_err(|e| e.to_string())?;
-            let frame = c.session.poll_transmit().ok_or("nothing to send")?;
-            let mut bad = frame.to_vec();
-            bad[40] ^= 0x01; // a ciphertext byte: the tag no longer matches
-            // keep the CRCs valid so only the signature check can catch it
-            let body_end = bad.len() - 4;
-            let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&bad[32..body_end]);
-            bad[body_end..].copy_from_slice(&crc.to_le_bytes());
-            c.stream.write_all(&bad).await.map_err(|e| e.to_string())?;
-            c.pump(Duration::from_secs(2), |ev| {
-                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
-            })
-            .await;
-            if c.peer_error(ErrorCode::BadSignature) {
-                Ok(())
-            } else {
-                Err(format!("{:?}", c.events))
-            }
-        }
-    );
-
-    check!(
-        "10.3",
-        "a replayed protected frame is refused Replay",
-        async {
-            let session = secure_session(target, id(11), SecureProfile::Fast, true).await?;
-            let mut c = Client::connect(target, session).await?;
-            c.establish().await?;
-            c.session
-                .send(now_ms(), status(4.0, 4.0), false)
-                .map_err(|e| e.to_string())?;
-            c.pump(Duration::from_millis(300), |_| false).await;
-            let last = c.sent.last().cloned().ok_or("nothing sent")?;
-            c.stream.write_all(&last).await.map_err(|e| e.to_string())?;
-            c.pump(Duration::from_secs(2), |ev| {
-                ev.iter().any(|e| matches!(e, AgvEvent::PeerError { .. }))
-            })
-            .await;
-            if c.peer_error(ErrorCode::Replay) {
-                Ok(())
-            } else {
-                Err(format!("{:?}", c.events))
-            }
-        }
-    );
-
-    check!(
-        "10.4",
-        "normal access is refused where secure mode is required",
-        async {
-            let api = target.api.as_ref().ok_or("needs --api")?;
-            api.set_policy(id(12), Some("required"))
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut c = Client::connect(target, normal(id(12))).await?;
-            c.pump(Duration::from_secs(5), |ev| {
-                ev.iter().any(|e| matches!(e, AgvEvent::Closed(_)))
-            })
-            .await;
-            let _ = api.set_policy(id(12), None).await;
-            if c.events.contains(&AgvEvent::Closed(CloseCause::Refused(
-                ResultCode::SecureModeRequired,
-            ))) {
-                Ok(())
-            } else {
-                Err(format!("{:?}", c.events))
-            }
-        }
-    );
-
-    check!(
+        out,
         "6.10",
         "a safe space is granted, and the same space denied to another AGV",
         async {
@@ -682,6 +575,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "5",
         "implausible values (a negative footprint side, a battery level of 150 %) are answered InvalidField",
         async {
@@ -747,6 +641,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     );
 
     check!(
+        out,
         "6.6",
         "two AGVs reported in one place are both stopped at once (SafetyStop), and cleared once apart",
         async {
@@ -810,6 +705,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
 
     if !target.keep_agvs {
         check!(
+            out,
             "—",
             "the AGVs the suite created are decommissioned (DELETE /api/v1/agvs/{id})",
             clean_up(target, 0..vda5050::FIRST)
@@ -819,6 +715,7 @@ pub async fn run(target: &Target) -> Vec<Outcome> {
     vda5050::run(target, &mut out).await;
     if !target.keep_agvs && target.mqtt.is_some() {
         check!(
+            out,
             "—",
             "the VDA 5050 vehicles the suite created are decommissioned",
             clean_up(target, vda5050::FIRST..IDS_USED)
