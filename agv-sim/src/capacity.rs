@@ -28,20 +28,20 @@
 
 pub mod bound;
 pub mod plot;
+mod process;
 pub mod slope;
 
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use self::process::{Process, command, cpu_count, cpu_seconds, rss_kib};
 use crate::api::Api;
 
 /// The status rate the RCS configures (docs/protocol.md: 100 ms).
 const STATUS_HZ: f64 = 10.0;
-/// Clock ticks per second of `/proc/PID/stat` (Linux's `USER_HZ`).
-const USER_HZ: f64 = 100.0;
 /// The API token the runs use.
 const TOKEN: &str = "capacity-run-token";
 
@@ -395,87 +395,6 @@ fn write_site(dir: &Path, agvs: usize) -> Result<(), CapacityError> {
         what: format!("writing the site to {}", dir.display()),
         source: std::io::Error::other(e.to_string()),
     })
-}
-
-fn cpu_count(list: &Option<String>) -> usize {
-    let Some(list) = list else {
-        return std::thread::available_parallelism().map_or(1, |n| n.get());
-    };
-    list.split(',')
-        .map(|part| match part.split_once('-') {
-            Some((a, b)) => match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
-                (Ok(a), Ok(b)) if b >= a => b - a + 1,
-                _ => 1,
-            },
-            None => 1,
-        })
-        .sum()
-}
-
-fn command(cpus: &Option<String>, program: &Path) -> Command {
-    match cpus {
-        Some(list) => {
-            let mut c = Command::new("taskset");
-            c.arg("-c").arg(list).arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
-}
-
-/// A child process killed when dropped.
-struct Process {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(mut cmd: Command, log: PathBuf) -> Result<Process, CapacityError> {
-        let file = fs::File::create(&log).map_err(|e| CapacityError::io(log.display(), e))?;
-        let err = file
-            .try_clone()
-            .map_err(|e| CapacityError::io(log.display(), e))?;
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(err)
-            .spawn()
-            .map_err(|e| CapacityError::io(format!("starting {cmd:?}"), e))?;
-        Ok(Process { child, log })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn exited(&mut self) -> bool {
-        !matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// User + system CPU seconds of a process (its threads included).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // the fields after the command name, which is in parentheses and may hold spaces
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some(ticks as f64 / USER_HZ)
-}
-
-/// Resident memory of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The sum of every series of a metric in a Prometheus text exposition.
