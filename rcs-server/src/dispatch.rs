@@ -6,6 +6,8 @@
 //! alarms raised. Every fleet rule lives in the core; this module only turns its actions into
 //! frames, rows and events (as `net.rs` drives `protocol::session::RcsSession`).
 
+mod frames;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,8 +21,6 @@ use traffic::{Action, Core, Event, Outcome};
 
 use crate::connections::CommandError;
 use crate::state::{Shared, now_ms};
-mod frames;
-
 pub use crate::tasks::{
     NewTask, Step, Submission, Task, TaskError, TaskKind, TaskState, resolve_destination,
 };
