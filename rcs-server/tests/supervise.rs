@@ -18,15 +18,10 @@ fn reports_of(r: &Running, agv: u32) -> u64 {
         .map_or(0, |v| v.last_seen_ms)
 }
 
-#[tokio::test]
-async fn a_panicking_connection_task_releases_its_agv_which_comes_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let r = Running::start(Config::for_tests(dir.path())).await;
-    let state = r.server.state.clone();
-    let seven = BackgroundAgv::spawn(&r.server, normal_agv(7), ack_all());
-    let eight = BackgroundAgv::spawn(&r.server, normal_agv(8), ack_all());
-    eventually("both AGVs report", || {
-        [7, 8].iter().all(|&id| {
+/// Waits until every AGV of `ids` is online and has reported.
+async fn all_report(state: &rcs_server::state::Shared, ids: &[u32]) {
+    eventually("the AGVs report", || {
+        ids.iter().all(|&id| {
             state
                 .fleet
                 .get(id)
@@ -34,6 +29,16 @@ async fn a_panicking_connection_task_releases_its_agv_which_comes_back() {
         })
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_panicking_connection_task_releases_its_agv_which_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Running::start(Config::for_tests(dir.path())).await;
+    let state = r.server.state.clone();
+    let seven = BackgroundAgv::spawn(&r.server, normal_agv(7), ack_all());
+    let eight = BackgroundAgv::spawn(&r.server, normal_agv(8), ack_all());
+    all_report(&state, &[7, 8]).await;
 
     state.faults.panic_on_next_status_of(7);
     eventually("AGV 7's connection ends", || seven.is_finished()).await;
@@ -126,15 +131,7 @@ async fn a_graceful_stop_leaves_no_session_open_in_the_log() {
         .into_iter()
         .map(|id| BackgroundAgv::spawn(&r.server, normal_agv(id), ack_all()))
         .collect();
-    eventually("the AGVs report", || {
-        [7, 8, 9].iter().all(|&id| {
-            state
-                .fleet
-                .get(id)
-                .is_some_and(|v| v.online && v.status.is_some())
-        })
-    })
-    .await;
+    all_report(&state, &[7, 8, 9]).await;
     state.faults.delay_session_ends(400);
     drop(state);
     r.stop().await;
