@@ -188,11 +188,11 @@ pub fn take_status(
     now: u64,
     covers: u64,
     status: &mut StatusReport,
-    received: std::time::Instant,
+    received: Option<std::time::Instant>,
 ) {
     crate::grants::on_status(shared, agv_id, session_id, status, received);
-    if shared.connections.session(agv_id).map(|s| s.0) == Some(session_id) {
-        crate::dispatch::report(shared, agv_id, status, covers);
+    if let Some(issued) = shared.connections.issued_to(agv_id, session_id) {
+        crate::dispatch::report(shared, agv_id, now, status, covers >= issued);
     }
     if let Some(change) = shared.fleet.report(agv_id, session_id, now, covers, status) {
         shared.events.publish(

@@ -160,6 +160,16 @@ impl Connections {
         map.get(&agv_id).map(|e| e.issued)
     }
 
+    /// How many commands were handed to session `session_id`, if it is the one serving
+    /// `agv_id` (else `None`): [`Self::session`] and [`Self::issued`] in one look, for the
+    /// status path.
+    pub fn issued_to(&self, agv_id: u32, session_id: u32) -> Option<u64> {
+        let map = self.by_agv.lock().expect("not poisoned");
+        map.get(&agv_id)
+            .filter(|e| e.session_id == session_id)
+            .map(|e| e.issued)
+    }
+
     /// Sends `message` as a command to `agv_id` and waits up to `wait` for its answer.
     pub async fn command(
         &self,
@@ -289,5 +299,9 @@ mod tests {
         // (commands not bound to a session, the API's, go to whichever serves the AGV)
         let _answer = c.start_command(7, cancel()).expect("handed");
         assert_eq!(c.issued(7), Some(2));
+        // what a report of each session is measured against: only the serving one's count
+        assert_eq!(c.issued_to(7, 2), Some(2));
+        assert_eq!(c.issued_to(7, 1), None, "session 1 no longer serves AGV 7");
+        assert_eq!(c.issued_to(8, 2), None);
     }
 }

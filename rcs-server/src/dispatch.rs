@@ -471,12 +471,10 @@ fn mode(state: AgvState) -> traffic::Mode {
     }
 }
 
-/// A status report of `agv` that tells the AGV after the answers to `covers` commands.
-pub fn report(shared: &Shared, agv: u32, status: &StatusReport, covers: u64) {
-    let settled = shared
-        .connections
-        .issued(agv)
-        .is_some_and(|issued| covers >= issued);
+/// A status report of `agv`, taken at `now` (UTC ms), from the session serving it; `settled`:
+/// it tells the AGV after the answers to every command handed to that session
+/// ([`crate::connections::Connections::issued_to`]).
+pub fn report(shared: &Shared, agv: u32, now: u64, status: &StatusReport, settled: bool) {
     let moving = status.velocity.vx.abs() >= 0.01
         || status.velocity.vy.abs() >= 0.01
         || status.velocity.omega.abs() >= 0.01;
@@ -498,7 +496,7 @@ pub fn report(shared: &Shared, agv: u32, status: &StatusReport, covers: u64) {
         r.mode = traffic::Mode::Stopped;
     }
     let mut core = shared.traffic.lock();
-    core.report(now_ms(), agv, &r);
+    core.report(now, agv, &r);
 }
 
 /// Session `session` of AGV `agv` ended: if the core knew the AGV online in it (or in another

@@ -48,14 +48,16 @@ pub fn shape_from_json(text: &str) -> Option<Shape> {
 
 /// Moves an AGV's footprint to its reported pose (if it registered a footprint and moved, or
 /// registered anew), from the session `session_id` that owns it. A footprint that overlaps space held by other AGVs opens a safety episode:
-/// the stops are on their way before this returns (`received`: when the report was taken). A
+/// the stops are on their way before this returns (`received`: when the report was taken, if
+/// the caller read the clock for it; else the overlap's finding, in this call: the binary
+/// status path reads no `Instant` per report for the rare overlap). A
 /// report from an AGV that does not know where it is (localisation quality 0) moves nothing.
 pub fn on_status(
     shared: &Shared,
     agv_id: u32,
     session_id: u32,
     status: &StatusReport,
-    received: Instant,
+    received: Option<Instant>,
 ) {
     if status.localisation_quality == 0 {
         return;
@@ -86,6 +88,7 @@ pub fn on_status(
         .space()
         .set_footprint_rect(agv_id, status.map_id, pose, fp);
     if !overlaps.is_empty() {
+        let received = received.unwrap_or_else(Instant::now);
         crate::safety::on_footprint(shared, agv_id, status.map_id, &overlaps, received);
     }
 }

@@ -47,8 +47,9 @@ thread_local! {
 
 /// What a read came to.
 enum Read {
-    /// Bytes handed to the session.
-    Input,
+    /// Bytes handed to the session at this time (UTC ms: the clock is read once a read, and
+    /// what the bytes bring is handled at this reading).
+    Input(u64),
     /// End of stream or an error.
     Closed,
 }
@@ -67,12 +68,28 @@ fn poll_read_into(
         match std::pin::Pin::new(stream).poll_read(cx, &mut read) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(())) if !read.filled().is_empty() => {
-                session.handle_input(now_ms(), read.filled());
-                Poll::Ready(Read::Input)
+                let now = now_ms();
+                session.handle_input(now, read.filled());
+                Poll::Ready(Read::Input(now))
             }
             Poll::Ready(_) => Poll::Ready(Read::Closed),
         }
     })
+}
+
+/// `poll`, noting in `waiting` whether it is pending: a wait that is pending holds the task's
+/// waker and is woken when it has something (the connection's stop signal, its order queue,
+/// its timer), so until then the connection looks at it (an atomic load) instead of polling it. The look
+/// is made at every poll of the connection's `select!`, never in a branch's precondition: a
+/// precondition is evaluated once per `select!`, and a wake-up for a branch disabled by it
+/// would be lost until another branch ended that `select!` (an order stuck in the queue while
+/// its AGV stood: `rcs-server/tests/safety.rs::a_report_from_before_a_motion_does_not_count_as_standing`).
+/// Both are polled outside tokio's cooperative budget (`unconstrained`): with the task's budget
+/// spent, tokio's waits answer `Pending` without taking the waker. The socket's read stays
+/// within the budget, so the task still yields.
+fn noting<T>(poll: std::task::Poll<T>, waiting: &mut bool) -> std::task::Poll<T> {
+    *waiting = poll.is_pending();
+    poll
 }
 
 /// What a status report can tell, given the commands still waiting for an answer (each
@@ -94,9 +111,8 @@ fn take_report(
     covers: u64,
     status: &mut StatusReport,
 ) -> Result<(), String> {
-    let received = std::time::Instant::now();
     crate::agv_link::admit_status(shared, agv_id, status)?;
-    crate::agv_link::take_status(shared, agv_id, session_id, now, covers, status, received);
+    crate::agv_link::take_status(shared, agv_id, session_id, now, covers, status, None);
     Ok(())
 }
 
@@ -245,19 +261,34 @@ impl<'a> Connection<'a> {
     async fn drive(&mut self, mut stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let mut stop = self.shared.stop_signal();
-        // One timer for the connection's life, moved to the session's next deadline when that
-        // changes (a new timer per frame registered and removed a wheel entry every time).
+        // The stop signal's wait, made once for the connection's life: made afresh at every
+        // wait, it registered with the signal's waiters (a lock shared by every connection)
+        // and left them again, per frame (docs/performance.md, "The connection's wait"). Once
+        // it waits it holds the task's waker, so it is polled again only when the signal has
+        // changed (`probe`, an atomic load), not at every wake-up; the order queue likewise
+        // when it holds an order, and the timer when it has fired ([`noting`]).
+        let probe = stop.clone();
+        let stopped = stop.changed();
+        tokio::pin!(stopped);
+        let (mut stopping, mut stop_waiting, mut orders_waiting) = (false, false, false);
+        let mut timer_waiting = false;
+        // One timer for the connection's life. It is moved only to an earlier deadline: each
+        // frame received pushes the session's liveness deadline later, and the timer set for
+        // the earlier one fires, finds nothing due (the session checks its deadlines) and is
+        // set again, once a liveness period instead of once a frame.
         let timer = tokio::time::sleep(Duration::ZERO);
         tokio::pin!(timer);
         // The deadline (UTC ms) the timer is set for; none before the first wait.
         let mut armed: Option<u64> = None;
+        // The clock as last read (UTC ms): once a read on the hot path, the status report and
+        // the session's deadline taken at that reading.
+        let mut now = now_ms();
         loop {
             // A status report (nearly every frame) is read where the session decoded it, lent
             // rather than moved out (the session then decodes the next one into it).
             if let Some((seq, ack_requested, Message::StatusReport(status))) =
                 self.session.peek_message()
             {
-                let now = now_ms();
                 let covers = covers(&self.waiting, self.taken);
                 let (shared, agv, session) = (self.shared, self.agv_id, self.session_id);
                 let verdict = take_report(shared, agv, session, now, covers, status);
@@ -274,7 +305,7 @@ impl<'a> Connection<'a> {
                     message: Message::StatusReport(status),
                 } = &mut event
                 {
-                    self.on_status(now_ms(), *seq, *ack_requested, status);
+                    self.on_status(now, *seq, *ack_requested, status);
                     if let RcsEvent::Message { message, .. } = event {
                         self.session.recycle(message);
                     }
@@ -283,6 +314,7 @@ impl<'a> Connection<'a> {
                 // boxed: never in the steady state (status reports are handled above), and
                 // inline its future would make every connection's task several KiB larger
                 Box::pin(self.handle_event(event)).await;
+                now = now_ms();
             }
             while let Some(frame) = self.session.poll_transmit() {
                 let write = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&frame)).await;
@@ -299,14 +331,16 @@ impl<'a> Connection<'a> {
                 Box::pin(linger(&mut stream)).await;
                 return;
             }
-            let mut wake = self.session.poll_timeout().unwrap_or(now_ms() + 1000);
+            let mut wake = self.session.poll_timeout().unwrap_or(now + 1000);
             if self.pending.is_some() {
                 wake = wake.min(self.access_deadline);
             }
-            if armed != Some(wake) {
+            if armed.is_none_or(|armed| wake < armed) {
+                // rare (see the timer above): the clock read afresh, writes may have waited
                 let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
                 timer.as_mut().reset(tokio::time::Instant::now() + sleep);
                 armed = Some(wake);
+                timer_waiting = false;
             }
             tokio::select! {
                 r = std::future::poll_fn(|cx| poll_read_into(cx, &mut stream, &mut self.session)) => match r {
@@ -314,13 +348,21 @@ impl<'a> Connection<'a> {
                         tracing::info!(agv_id = self.agv_id, peer = %self.peer, "connection closed by the peer");
                         break;
                     }
-                    Read::Input => self.count_rate_limited(),
+                    Read::Input(at) => {
+                        now = at;
+                        self.count_rate_limited();
+                    }
                 },
-                () = &mut timer => {
-                    // fired: set again at the next wait (the session's deadline may be the same
-                    // if the clock ran behind the timer)
+                () = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                    if timer_waiting && !timer.is_elapsed() {
+                        return std::task::Poll::Pending;
+                    }
+                    noting(timer.as_mut().poll(cx), &mut timer_waiting)
+                })) => {
+                    // fired: set again at the next wait (the session's deadline may be later,
+                    // or the same if the clock ran behind the timer)
                     armed = None;
-                    let now = now_ms();
+                    now = now_ms();
                     if self.pending.is_some() && now >= self.access_deadline {
                         tracing::debug!(peer = %self.peer, "access not completed in time: closing");
                         self.session.close(now, CloseReason::LivenessTimeout);
@@ -328,8 +370,25 @@ impl<'a> Connection<'a> {
                         self.session.handle_timeout(now);
                     }
                 }
-                Some(order) = self.orders.recv() => self.order(order),
-                _ = stop.changed() => self.session.close(now_ms(), CloseReason::Shutdown),
+                Some(order) = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                    if orders_waiting && self.orders.is_empty() {
+                        return std::task::Poll::Pending;
+                    }
+                    noting(self.orders.poll_recv(cx), &mut orders_waiting)
+                })) => {
+                    now = now_ms();
+                    self.order(now, order);
+                }
+                _ = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                    if stop_waiting && !probe.has_changed().unwrap_or(true) {
+                        return std::task::Poll::Pending;
+                    }
+                    noting(stopped.as_mut().poll(cx), &mut stop_waiting)
+                })), if !stopping => {
+                    stopping = true;
+                    now = now_ms();
+                    self.session.close(now, CloseReason::Shutdown);
+                }
             }
         }
         Box::pin(self.finish()).await;
@@ -351,7 +410,7 @@ impl<'a> Connection<'a> {
     }
 
     /// Takes an order from the API.
-    fn order(&mut self, order: Order) {
+    fn order(&mut self, now: u64, order: Order) {
         match order {
             Order::Command {
                 message,
@@ -359,7 +418,7 @@ impl<'a> Connection<'a> {
                 generation,
             } => {
                 self.taken = generation;
-                match self.session.send_command(now_ms(), *message) {
+                match self.session.send_command(now, *message) {
                     Ok(seq) => {
                         self.waiting.insert(seq, (generation, reply));
                     }
@@ -371,7 +430,7 @@ impl<'a> Connection<'a> {
                     }
                 }
             }
-            Order::Close(reason) => self.session.close(now_ms(), reason),
+            Order::Close(reason) => self.session.close(now, reason),
         }
     }
 

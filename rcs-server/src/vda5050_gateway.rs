@@ -635,7 +635,7 @@ impl Gateway {
             now_ms(),
             covers,
             &mut status,
-            received,
+            Some(received),
         );
     }
 }

@@ -150,3 +150,140 @@ async fn a_graceful_stop_leaves_no_session_open_in_the_log() {
         findings.text()
     );
 }
+
+/// An AGV over a connection of the test's own, driven until it has registered; from then on
+/// it sends nothing of itself (no heartbeat, no report: the test never lets its timers run)
+/// but the answers to what it is sent (every command acknowledged, so that the server has no
+/// retransmission due), so its connection task on the server is woken only by what the server
+/// has for it.
+struct SilentAgv {
+    stream: tokio::net::TcpStream,
+    agv: protocol::session::AgvSession<protocol::session::NoCrypto>,
+    buf: Vec<u8>,
+}
+
+impl SilentAgv {
+    async fn register(server: &rcs_server::Server, agv_id: u32) -> Self {
+        let mut agv = normal_agv(agv_id);
+        let stream = tokio::net::TcpStream::connect(server.agv_addr)
+            .await
+            .unwrap();
+        agv.connect(rcs_server::state::now_ms()).unwrap();
+        let mut silent = Self {
+            stream,
+            agv,
+            buf: vec![0; 65_536],
+        };
+        silent
+            .until(Duration::from_secs(10), |e| {
+                matches!(e, protocol::session::AgvEvent::Registered)
+            })
+            .await
+            .expect("registered");
+        silent.settle().await;
+        silent
+    }
+
+    /// Lets what is under way be exchanged (the configuration after a registration, answers)
+    /// and the server's timer for it pass: its last read ended the wait the connection was in,
+    /// the timer still set for the answer (the 2 s retransmission of what it had sent) fires
+    /// and finds nothing due, and the connection waits anew with its next deadline 30 s away.
+    async fn settle(&mut self) {
+        let _ = self.until(Duration::from_millis(2_500), |_| false).await;
+    }
+
+    /// Reads (and sends what the session answers) until an event matches `f`, at most `wait`.
+    async fn until(
+        &mut self,
+        wait: Duration,
+        mut f: impl FnMut(&protocol::session::AgvEvent) -> bool,
+    ) -> Option<protocol::session::AgvEvent> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            while let Some(frame) = self.agv.poll_transmit() {
+                self.stream.write_all(&frame).await.unwrap();
+            }
+            while let Some(e) = self.agv.poll_event() {
+                if let protocol::session::AgvEvent::Command { seq, message } = &e {
+                    let ok = support::ack(*seq, message, protocol::types::ResultCode::Ok);
+                    let _ = self.agv.respond(rcs_server::state::now_ms(), ok);
+                }
+                if f(&e) {
+                    return Some(e);
+                }
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut self.buf)).await;
+            match read {
+                Ok(Ok(n)) if n > 0 => {
+                    let now = rcs_server::state::now_ms();
+                    self.agv.handle_input(now, &self.buf[..n]);
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// The connection task waits on its socket, its timer, its order queue and the stop signal,
+/// and is polled again for the queue and the signal only when they have something (the status
+/// path's cost, docs/performance.md "The connection's wait"). So the wake-ups must come from
+/// them: with the link timeout at 30 s and the AGV silent, a command and the stop each reach
+/// it at once, not at its next timer.
+#[tokio::test]
+async fn a_silent_agv_gets_its_command_and_the_stop_at_once() {
+    use protocol::message::{Message, TaskControl, TaskOp};
+    use protocol::session::{AgvEvent, CloseCause};
+    use protocol::types::CloseReason;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    config.link_timeout_ms = 30_000;
+    let r = Running::start(config).await;
+    let state = r.server.state.clone();
+    let mut agv = SilentAgv::register(&r.server, 31).await;
+
+    for round in 0..2 {
+        let pause = Message::TaskControl(TaskControl {
+            task_id: 9,
+            op: TaskOp::Pause,
+        });
+        let shared = state.clone();
+        let command = tokio::spawn(async move {
+            shared
+                .connections
+                .command(31, pause, Duration::from_secs(20))
+                .await
+        });
+        let got = agv
+            .until(Duration::from_secs(3), |e| {
+                matches!(
+                    e,
+                    AgvEvent::Command {
+                        message: Message::TaskControl(_),
+                        ..
+                    }
+                )
+            })
+            .await;
+        assert!(
+            got.is_some(),
+            "round {round}: the command did not reach the silent AGV in 3 s"
+        );
+        command.abort();
+        agv.settle().await;
+    }
+
+    let stopping = tokio::spawn(r.stop());
+    let closed = agv
+        .until(Duration::from_secs(3), |e| matches!(e, AgvEvent::Closed(_)))
+        .await;
+    assert!(
+        matches!(
+            closed,
+            Some(AgvEvent::Closed(CloseCause::Peer(CloseReason::Shutdown)))
+        ),
+        "the silent AGV was not told of the stop in 3 s: {closed:?}"
+    );
+    stopping.await.unwrap();
+}
