@@ -79,14 +79,15 @@ fn poll_read_into(
 
 /// `poll`, noting in `waiting` whether it is pending: a wait that is pending holds the task's
 /// waker and is woken when it has something (the connection's stop signal, its order queue,
-/// its timer), so until then the connection looks at it (an atomic load) instead of polling it. The look
-/// is made at every poll of the connection's `select!`, never in a branch's precondition: a
-/// precondition is evaluated once per `select!`, and a wake-up for a branch disabled by it
-/// would be lost until another branch ended that `select!` (an order stuck in the queue while
-/// its AGV stood: `rcs-server/tests/safety.rs::a_report_from_before_a_motion_does_not_count_as_standing`).
-/// Both are polled outside tokio's cooperative budget (`unconstrained`): with the task's budget
-/// spent, tokio's waits answer `Pending` without taking the waker. The socket's read stays
-/// within the budget, so the task still yields.
+/// its timer), so until then the connection looks at it (an atomic load) instead of polling
+/// it. The look is made at every poll of the connection's `select!`, never in a branch's
+/// precondition: a precondition is evaluated once per `select!`, and a wake-up for a branch
+/// disabled by it would be lost until another branch ended that `select!` (an order stuck in
+/// the queue while its AGV stood:
+/// `rcs-server/tests/safety.rs::a_report_from_before_a_motion_does_not_count_as_standing`).
+/// The three are polled outside tokio's cooperative budget (`unconstrained`): with the task's
+/// budget spent, tokio's waits answer `Pending` without taking the waker. The socket's read
+/// stays within the budget, so the task still yields.
 fn noting<T>(poll: std::task::Poll<T>, waiting: &mut bool) -> std::task::Poll<T> {
     *waiting = poll.is_pending();
     poll

@@ -1,6 +1,8 @@
 //! What a panic in the server does (rcs_server::supervise): in one AGV's connection task it is
 //! contained (that AGV goes offline as on a lost link and can come back; every other AGV
-//! carries on); in a task the server cannot run without, the server stops with an error.
+//! carries on); in a task the server cannot run without, the server stops with an error. And
+//! how a stop reaches the connections: gracefully, with no session left open in the log, and
+//! at once even to an AGV that sends nothing.
 
 use std::time::Duration;
 
@@ -226,10 +228,12 @@ impl SilentAgv {
 }
 
 /// The connection task waits on its socket, its timer, its order queue and the stop signal,
-/// and is polled again for the queue and the signal only when they have something (the status
-/// path's cost, docs/performance.md "The connection's wait"). So the wake-ups must come from
-/// them: with the link timeout at 30 s and the AGV silent, a command and the stop each reach
-/// it at once, not at its next timer.
+/// and polls the queue, the signal and the timer again only when they have something (the
+/// status path's cost, docs/performance.md "The connection's wait"). So the wake-ups must come
+/// from them: with the link timeout at 30 s and the AGV silent, a command and the stop each
+/// reach it at once, not at its next timer. (With the queue's look in the `select!` branch's
+/// precondition, evaluated once per `select!`, round 0 failed; with the stop's look dropped,
+/// the stop did.)
 #[tokio::test]
 async fn a_silent_agv_gets_its_command_and_the_stop_at_once() {
     use protocol::message::{Message, TaskControl, TaskOp};
