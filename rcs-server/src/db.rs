@@ -12,7 +12,7 @@ mod vda5050;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
 pub use sessions::SESSION_LEFT_OPEN;
-use statements::{Statements, statement_chunks};
+use statements::{Texts, statement_chunks};
 pub use vda5050::Vda5050Vehicle;
 
 use sqlx::AnyPool;
@@ -28,6 +28,8 @@ pub struct Db {
     /// Set while this instance is the active one of a cluster: decisions are written only
     /// under its lease epoch ([`crate::lease`]).
     fence: Option<std::sync::Arc<crate::lease::Fence>>,
+    /// The multi-row writers' statement texts, built once each.
+    texts: std::sync::Arc<Texts>,
 }
 
 /// Whether `schema` is a plain PostgreSQL identifier usable unquoted: a-z or `_` first, then
@@ -187,6 +189,19 @@ pub struct EventRow {
     pub detail: String,
 }
 
+/// Adds the values of `e` to a statement's, in the event log's column order.
+fn event_arguments<'q>(
+    args: &mut sqlx::any::AnyArguments<'q>,
+    e: &'q EventRow,
+) -> Result<(), sqlx::error::BoxDynError> {
+    use sqlx::Arguments;
+    args.add(e.at_ms)?;
+    args.add(e.seq)?;
+    args.add(&e.actor)?;
+    args.add(&e.kind)?;
+    args.add(&e.detail)
+}
+
 /// The file a `sqlite:` URL names (`None`: in memory).
 fn sqlite_file(url: &str) -> Option<&std::path::Path> {
     let rest = url.strip_prefix("sqlite:")?;
@@ -322,6 +337,7 @@ impl Db {
             pool,
             postgres: !sqlite,
             fence: None,
+            texts: Default::default(),
         })
     }
 
@@ -355,6 +371,7 @@ impl Db {
             pool: self.pool.clone(),
             postgres: self.postgres,
             fence: Some(fence),
+            texts: self.texts.clone(),
         }
     }
 
@@ -435,20 +452,16 @@ impl Db {
             self.push_values(&mut sql, n, 5);
             sql
         };
-        let mut texts = Statements::default();
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
             for chunk in statement_chunks(piece, STATEMENT) {
-                let mut q = sqlx::query(texts.get(chunk.len(), statement));
+                let text = self.texts.events.get(chunk.len(), statement);
+                let mut args = sqlx::any::AnyArguments::default();
+                sqlx::Arguments::reserve(&mut args, chunk.len() * 5, 0);
                 for e in chunk {
-                    q = q
-                        .bind(e.at_ms)
-                        .bind(e.seq)
-                        .bind(&e.actor)
-                        .bind(&e.kind)
-                        .bind(&e.detail);
+                    event_arguments(&mut args, e).map_err(sqlx::Error::Encode)?;
                 }
-                q.execute(&mut *tx).await?;
+                sqlx::query_with(&text, args).execute(&mut *tx).await?;
             }
             tx.commit().await?;
         }

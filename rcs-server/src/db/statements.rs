@@ -1,6 +1,8 @@
 //! The statement texts of the multi-row writers (telemetry, the event log): how a batch is
 //! split into statements so that few distinct texts are prepared and kept.
 
+use std::sync::Arc;
+
 /// Splits `rows` into the pieces a multi-row `INSERT` writes them in: statements of `full` rows,
 /// then the rest in statements of decreasing powers of two (a rest of 27 of 32: 16, 8, 2, 1).
 ///
@@ -30,22 +32,35 @@ pub(crate) fn statement_chunks<T>(rows: &[T], full: usize) -> impl Iterator<Item
 }
 
 /// The statement texts a writer has built, by row count (at most `log2(full) + 1` of them: see
-/// [`statement_chunks`]).
-#[derive(Default)]
-pub(crate) struct Statements(Vec<(usize, String)>);
+/// [`statement_chunks`]), kept for the database's life: built once, not at every flush.
+#[derive(Debug, Default)]
+pub(crate) struct Statements(std::sync::Mutex<Vec<(usize, Arc<str>)>>);
 
 impl Statements {
     /// The text for `rows` rows, built by `make` the first time.
-    pub(crate) fn get(&mut self, rows: usize, make: impl FnOnce(usize) -> String) -> &str {
-        let i = match self.0.iter().position(|(n, _)| *n == rows) {
-            Some(i) => i,
-            None => {
-                self.0.push((rows, make(rows)));
-                self.0.len() - 1
-            }
-        };
-        &self.0[i].1
+    pub(crate) fn get(&self, rows: usize, make: impl FnOnce(usize) -> String) -> Arc<str> {
+        let mut texts = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, text)) = texts.iter().find(|(n, _)| *n == rows) {
+            return Arc::clone(text);
+        }
+        let text: Arc<str> = make(rows).into();
+        texts.push((rows, Arc::clone(&text)));
+        text
     }
+}
+
+/// The texts of the database's multi-row writers (they depend on its dialect only).
+#[derive(Debug, Default)]
+pub(crate) struct Texts {
+    /// `telemetry_latest`'s upserts.
+    pub(crate) latest: Statements,
+    /// `telemetry`'s appends.
+    pub(crate) history: Statements,
+    /// The event log's appends.
+    pub(crate) events: Statements,
 }
 
 #[cfg(test)]
