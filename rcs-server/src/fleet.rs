@@ -263,6 +263,16 @@ impl Fleet {
         f(agvs.entry(agv_id).or_insert_with(AgvView::new))
     }
 
+    /// Applies `f` to the view of `agv_id` if the fleet knows the AGV (`None` if not: nothing
+    /// is added, unlike [`Self::update`]).
+    pub fn update_known<R>(&self, agv_id: u32, f: impl FnOnce(&mut AgvView) -> R) -> Option<R> {
+        self.agvs
+            .write()
+            .expect("not poisoned")
+            .get_mut(&agv_id)
+            .map(f)
+    }
+
     /// Forgets `agv_id` if nothing is known of it beyond a session that ended: offline, never
     /// registered (no identity, footprint or snapshot), no key enrolled. Such entries come from
     /// connections that claimed an id and left; keeping them would grow the fleet with every id

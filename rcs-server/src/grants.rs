@@ -62,14 +62,13 @@ pub fn on_status(
     if status.localisation_quality == 0 {
         return;
     }
-    let Some(fp) = shared.fleet.get_footprint(agv_id) else {
-        return;
-    };
     let pose = [status.pose.x, status.pose.y, status.pose.theta];
-    let moved = shared.fleet.update(agv_id, |v| {
+    // one look at the fleet: the footprint it registered, and whether it moved
+    let moved = shared.fleet.update_known(agv_id, |v| {
         if v.session_id != session_id {
-            return false; // a session that no longer owns the AGV id
+            return None; // a session that no longer owns the AGV id
         }
+        let fp = v.footprint?;
         let moved = v.footprint_at.is_none_or(|(map, p)| {
             map != status.map_id
                 || (p[0] - pose[0]).abs() > MOVE_EPSILON
@@ -79,11 +78,11 @@ pub fn on_status(
         if moved {
             v.footprint_at = Some((status.map_id, pose));
         }
-        moved
+        moved.then_some(fp)
     });
-    if !moved {
+    let Some(Some(fp)) = moved else {
         return;
-    }
+    };
     let overlaps = shared
         .space()
         .set_footprint_rect(agv_id, status.map_id, pose, fp);
