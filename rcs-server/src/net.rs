@@ -84,7 +84,7 @@ fn poll_read_into(
 /// precondition: a precondition is evaluated once per `select!`, and a wake-up for a branch
 /// disabled by it would be lost until another branch ended that `select!` (an order stuck in
 /// the queue while its AGV stood:
-/// `rcs-server/tests/safety.rs::a_report_from_before_a_motion_does_not_count_as_standing`).
+/// `rcs-server/tests/safety/held.rs::a_report_from_before_a_motion_does_not_count_as_standing`).
 /// The three are polled outside tokio's cooperative budget (`unconstrained`): with the task's
 /// budget spent, tokio's waits answer `Pending` without taking the waker. The socket's read
 /// stays within the budget, so the task still yields.
