@@ -281,9 +281,13 @@ macro_rules! backend {
             ) {
                 let mut counter = u128::from_be_bytes(*iv);
                 let mut ks = [[0u8; 64]; 4];
+                // how much of `ks` held keystream: only that is zeroized (byte by byte, a
+                // quarter of a status frame's SM4 when it was all 256 bytes)
+                let mut written = 0;
                 let mut chunks = data.chunks_exact_mut(256);
                 for chunk in &mut chunks {
                     keystream::<4>(rk, counter, &mut ks);
+                    written = 256;
                     counter = counter.wrapping_add(16);
                     for (d, k) in chunk.iter_mut().zip(ks.as_flattened()) {
                         *d ^= k;
@@ -291,7 +295,9 @@ macro_rules! backend {
                 }
                 // The tail: as many groups of four blocks as it needs.
                 let rest = chunks.into_remainder();
-                match rest.len().div_ceil(64) {
+                let groups = rest.len().div_ceil(64);
+                written = written.max(groups.min(4) * 64);
+                match groups {
                     0 => {}
                     1 => keystream::<1>(rk, counter, ks.first_chunk_mut().expect("1 group")),
                     2 => keystream::<2>(rk, counter, ks.first_chunk_mut().expect("2 groups")),
@@ -301,7 +307,7 @@ macro_rules! backend {
                 for (d, k) in rest.iter_mut().zip(ks.as_flattened()) {
                     *d ^= k;
                 }
-                ks.zeroize();
+                ks.as_flattened_mut()[..written].zeroize();
             }
         }
     };
