@@ -282,7 +282,7 @@ macro_rules! backend {
                 let mut counter = u128::from_be_bytes(*iv);
                 let mut ks = [[0u8; 64]; 4];
                 // how much of `ks` held keystream: only that is zeroized (byte by byte, a
-                // quarter of a status frame's SM4 when it was all 256 bytes)
+                // tenth of a status frame's SM4 when it was all 256 bytes)
                 let mut written = 0;
                 let mut chunks = data.chunks_exact_mut(256);
                 for chunk in &mut chunks {
