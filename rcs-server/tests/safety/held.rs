@@ -108,17 +108,7 @@ async fn a_failed_task_keeps_the_space_its_agv_may_still_drive() {
         still_driving,
         "still driving what it was released when the task failed"
     );
-    eventually("standing at the end of its released path", || {
-        let d = driver.lock().unwrap();
-        d.next >= d.released
-    })
-    .await;
-    eventually("released once it stands", || {
-        reservations(&state, 1).is_empty()
-    })
-    .await;
-    stop_held.store(true, Ordering::Relaxed);
-    assert!(watch_held.await.unwrap() > 50);
+    released_once_it_stands(&state, &driver, (stop_held, watch_held)).await;
     a.stop().await;
     s.stop().await;
 }
@@ -171,17 +161,7 @@ async fn cancelled_while_driving(report_every_ms: u64) {
     )
     .await;
     assert_eq!((status, &t["state"]), (200, &json!("cancelled")));
-    eventually("standing at the end of its released path", || {
-        let d = driver.lock().unwrap();
-        d.next >= d.released
-    })
-    .await;
-    eventually("released once it stands", || {
-        reservations(&state, 1).is_empty()
-    })
-    .await;
-    stop_held.store(true, Ordering::Relaxed);
-    assert!(watch_held.await.unwrap() > 50);
+    released_once_it_stands(&state, &driver, (stop_held, watch_held)).await;
     a.stop().await;
     s.stop().await;
 }
@@ -456,4 +436,24 @@ async fn a_stale_last_node_releases_nothing_behind() {
     assert!(watch_held.await.unwrap() > 50);
     a.stop().await;
     s.stop().await;
+}
+
+/// The end of a task ended while AGV 1 drove: it drives on to the end of what it was released
+/// and stands; only then is its space given up, and the monitor saw the space held all along.
+async fn released_once_it_stands(
+    state: &rcs_server::state::Shared,
+    driver: &Arc<std::sync::Mutex<Driver>>,
+    (stop_held, watch_held): (Arc<AtomicBool>, tokio::task::JoinHandle<usize>),
+) {
+    eventually("standing at the end of its released path", || {
+        let d = driver.lock().unwrap();
+        d.next >= d.released
+    })
+    .await;
+    eventually("released once it stands", || {
+        reservations(state, 1).is_empty()
+    })
+    .await;
+    stop_held.store(true, Ordering::Relaxed);
+    assert!(watch_held.await.unwrap() > 50);
 }
