@@ -34,6 +34,43 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Notes whether a wait polled was pending (its waker taken: it will wake the task), so that
+/// the next polls can look at its state first and skip it when nothing happened (as
+/// rcs-server's connection loop does). Both such waits are polled outside tokio's cooperative
+/// budget (`unconstrained`): with the budget spent, tokio's waits answer `Pending` without
+/// taking the waker, and a skipped wait would then never wake the task.
+fn noting<T>(poll: std::task::Poll<T>, waiting: &mut bool) -> std::task::Poll<T> {
+    *waiting = poll.is_pending();
+    poll
+}
+
+/// UTC ms from the monotonic clock: one reading gives both (a connection's loop reads the
+/// clock once per wake-up).
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    at: Instant,
+    ms: u64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            at: Instant::now(),
+            ms: now_ms(),
+        }
+    }
+
+    /// UTC ms at `t`.
+    fn ms(&self, t: Instant) -> u64 {
+        self.ms + t.saturating_duration_since(self.at).as_millis() as u64
+    }
+
+    /// The instant of UTC ms `ms`.
+    fn instant(&self, ms: u64) -> Instant {
+        self.at + Duration::from_millis(ms.saturating_sub(self.ms))
+    }
+}
+
 /// Access mode of the simulated fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
@@ -364,8 +401,11 @@ async fn drive<K: AgvCrypto>(
         .connect(now_ms())
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let scale = spec.time_scale.max(0.01);
-    let started = Instant::now();
-    let mut last = Instant::now();
+    let clock = Clock::new();
+    let started = clock.at;
+    let mut last = started;
+    // the clock, read once per wake-up
+    let mut t = started;
     let mut status_period = 1000u64;
     let mut next_status = 0u64;
     let mut space_sent_at: Option<(u32, Instant)> = None;
@@ -373,12 +413,25 @@ async fn drive<K: AgvCrypto>(
     let tick = Duration::from_millis(50);
     let mut held = body.held();
     monitor.held(spec.id, held.clone());
+    let mut shown = body.position();
+    monitor.set(spec.id, shown);
     let mut redirect: Option<Option<String>> = None;
     // reconnection churn: this connection breaks at a seeded random time
     let drop_at =
         (spec.churn_per_hour > 0.0).then(|| Instant::now() + rng.exp_gap(spec.churn_per_hour));
+    // one timer and one wait for the stop for the connection's life: the timer is moved only
+    // when its deadline changes
+    let timer = tokio::time::sleep(tick);
+    tokio::pin!(timer);
+    let mut armed = None;
+    let probe = stop.clone();
+    let stopped = stop.changed();
+    tokio::pin!(stopped);
+    // whether the timer and the stop's wait, polled last, were pending (their wakers taken):
+    // they are then polled again only when they have something (an atomic look first)
+    let (mut timer_waiting, mut stop_waiting) = (false, false);
     loop {
-        if drop_at.is_some_and(|t| Instant::now() >= t)
+        if drop_at.is_some_and(|d| t >= d)
             && session.is_established()
             && !stats.churn_over.load(Ordering::Relaxed)
         {
@@ -386,13 +439,16 @@ async fn drive<K: AgvCrypto>(
             return Ok(Ended::Lost);
         }
         // the machine
-        let sim_now = started.elapsed().as_secs_f64() * scale;
-        let dt = last.elapsed().as_secs_f64() * scale;
-        last = Instant::now();
+        let sim_now = (t - started).as_secs_f64() * scale;
+        let dt = (t - last).as_secs_f64() * scale;
+        last = t;
         if matches!(body.obstacle, Obstacle::None | Obstacle::RetryAt(_)) {
             body.step(dt, sim_now);
         }
-        monitor.set(spec.id, body.position());
+        if body.position() != shown {
+            shown = body.position();
+            monitor.set(spec.id, shown);
+        }
         let now_held = body.held();
         if now_held != held {
             held = now_held;
@@ -402,7 +458,7 @@ async fn drive<K: AgvCrypto>(
             monitor.outside(spec.id, body.position(), held.clone());
         }
         // obstacles: only when stopped at a node between pieces, so it never leaves held space
-        let now = now_ms();
+        let now = clock.ms(t);
         // (a safety stop freezes everything: no request, no manoeuvre)
         if session.is_established() && !body.safety_stopped {
             let at_rest = !body.moving() && body.action_until.is_none() && !body.charging;
@@ -504,7 +560,7 @@ async fn drive<K: AgvCrypto>(
                         stats.map_switches.fetch_add(1, Ordering::Relaxed);
                     }
                     let answer = body.command(seq, &message);
-                    let _ = session.respond(now_ms(), answer);
+                    let _ = session.respond(now, answer);
                 }
                 AgvEvent::Response {
                     request_seq,
@@ -522,7 +578,7 @@ async fn drive<K: AgvCrypto>(
                                 stats.granted(spec.id, g.grant_id);
                                 body.obstacle = Obstacle::Manoeuvre {
                                     grant: g.grant_id,
-                                    until: now_ms() + (1_500.0 / scale).max(200.0) as u64,
+                                    until: now + (1_500.0 / scale).max(200.0) as u64,
                                     cx: body.x,
                                     cy: body.y,
                                 };
@@ -530,7 +586,7 @@ async fn drive<K: AgvCrypto>(
                             Message::SpaceDeny(d) => {
                                 stats.grants_denied.fetch_add(1, Ordering::Relaxed);
                                 body.obstacle = if d.retry_after_ms > 0 {
-                                    Obstacle::RetryAt(now_ms() + u64::from(d.retry_after_ms))
+                                    Obstacle::RetryAt(now + u64::from(d.retry_after_ms))
                                 } else {
                                     Obstacle::None
                                 };
@@ -576,19 +632,58 @@ async fn drive<K: AgvCrypto>(
                 None => Ended::Lost,
             });
         }
-        let mut wake = session.poll_timeout().unwrap_or(now_ms() + 1000);
+        let mut wake = session.poll_timeout().unwrap_or(now + 1000);
         if session.is_established() {
             // (a status the session would not take is tried again a millisecond later)
-            wake = wake.min(next_status.max(now_ms() + 1));
+            wake = wake.min(next_status.max(now + 1));
         }
-        let until_timer = Duration::from_millis(wake.saturating_sub(now_ms()));
+        let mut deadline = clock.instant(wake);
+        // A body that changes with time (driving, an action, charging, an obstacle, or one
+        // that may meet an obstacle) is stepped every tick; one that stands idle only when it
+        // reports or hears something.
+        let busy = body.moving()
+            || body.action_until.is_some()
+            || body.charging
+            || !matches!(body.obstacle, Obstacle::None)
+            || spec.obstacles_per_min > 0.0;
+        if busy {
+            deadline = deadline.min(t + tick);
+        }
+        if let Some(d) = drop_at {
+            deadline = deadline.min(d);
+        }
+        if armed != Some(deadline) {
+            timer
+                .as_mut()
+                .reset(tokio::time::Instant::from_std(deadline));
+            armed = Some(deadline);
+            timer_waiting = false;
+        }
         tokio::select! {
-            r = stream.read(&mut buf) => match r {
-                Ok(0) | Err(_) => return Ok(Ended::Lost),
-                Ok(n) => session.handle_input(now_ms(), &buf[..n]),
-            },
-            () = tokio::time::sleep(until_timer.min(tick)) => session.handle_timeout(now_ms()),
-            _ = stop.changed() => {
+            r = stream.read(&mut buf) => {
+                t = Instant::now();
+                match r {
+                    Ok(0) | Err(_) => return Ok(Ended::Lost),
+                    Ok(n) => session.handle_input(clock.ms(t), &buf[..n]),
+                }
+            }
+            () = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                if timer_waiting && !timer.is_elapsed() {
+                    return std::task::Poll::Pending;
+                }
+                noting(timer.as_mut().poll(cx), &mut timer_waiting)
+            })) => {
+                t = Instant::now();
+                // (fired: armed again whatever the next deadline)
+                armed = None;
+                session.handle_timeout(clock.ms(t));
+            }
+            _ = tokio::task::unconstrained(std::future::poll_fn(|cx| {
+                if stop_waiting && !probe.has_changed().unwrap_or(true) {
+                    return std::task::Poll::Pending;
+                }
+                noting(stopped.as_mut().poll(cx), &mut stop_waiting)
+            })) => {
                 session.close(now_ms(), CloseReason::Shutdown);
                 while let Some(frame) = session.poll_transmit() {
                     let _ = stream.write_all(&frame).await;

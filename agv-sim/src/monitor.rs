@@ -1,8 +1,10 @@
 //! The invariant monitor: every tick it checks that no two simulated AGVs' footprints overlap
 //! (on the same map); each AGV reports when it finds itself outside the space it was given
-//! (the released part of its path, or its granted circle). Candidates come from a 2 m grid hash
-//! of positions, the exact test is `geo`'s polygon intersection, so it scales to thousands of
-//! AGVs.
+//! (the released part of its path, or its granted circle). Candidates come from a 2 m grid of
+//! positions (sorted by cell, so a check allocates nothing once its buffers have grown), those
+//! nearer than their circumscribed circles allow are tested exactly with `geo`'s polygon
+//! intersection, and a check finds nothing new when no AGV moved since the last one (it counts
+//! the same violations again), so it scales to thousands of AGVs.
 //!
 //! Every check that finds a violation counts one **sample**; the first sample of each distinct
 //! violation (kind and pair of AGVs) is kept with both AGVs' poses and the space each held as
@@ -117,10 +119,42 @@ pub struct Monitor {
     /// view, `Held`, is empty from the loss on).
     kept: Mutex<HashMap<u32, Vec<u32>>>,
     /// Lift doors: (lift, map, x, y). The doors of a lift are one cabin on every floor.
-    cabins: Vec<(u16, u16, f64, f64)>,
+    cabins: Vec<Cabin>,
     first: Mutex<Vec<Violation>>,
     samples: AtomicU64,
     started: std::time::Instant,
+    /// Bumped (under the positions' lock) whenever an AGV's position changes.
+    moves: AtomicU64,
+    /// The last check's buffers and what it found.
+    scratch: Mutex<Scratch>,
+}
+
+/// A lift door's part of its cabin.
+#[derive(Debug)]
+struct Cabin {
+    lift: u16,
+    map: u16,
+    x: f64,
+    y: f64,
+    /// The cabin's shape at this door.
+    shape: geo::Polygon<f64>,
+    /// Its farthest corner from (x, y), m.
+    reach: f64,
+}
+
+/// What [`Monitor::check`] keeps between checks.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// `moves` when the last check took its snapshot (`None`: no check yet).
+    checked: Option<u64>,
+    /// How many violations that check found.
+    found: usize,
+    /// The snapshot: AGV and where it was.
+    agvs: Vec<(u32, Position)>,
+    /// (map, cell x, cell y) and the index in `agvs`, sorted.
+    cells: Vec<((u16, i64, i64), usize)>,
+    /// For each cabin, the AGVs (indices in `agvs`) whose footprint is in it.
+    inside: Vec<Vec<usize>>,
 }
 
 impl Default for Monitor {
@@ -132,11 +166,41 @@ impl Default for Monitor {
             first: Mutex::default(),
             samples: AtomicU64::new(0),
             started: std::time::Instant::now(),
+            moves: AtomicU64::new(0),
+            scratch: Mutex::default(),
         }
     }
 }
 
 const CELL: f64 = 2.0;
+
+/// The radius of the circle around an AGV's centre that holds its footprint, m.
+fn footprint_reach() -> f64 {
+    f64::from(FOOTPRINT.front.max(FOOTPRINT.rear))
+        .hypot(f64::from(FOOTPRINT.left.max(FOOTPRINT.right)))
+}
+
+/// The cell of a coordinate.
+fn cell(v: f64) -> i64 {
+    (v / CELL).floor() as i64
+}
+
+/// The indices in `agvs` of the AGVs on `map` in the cells within `r` of (x, y) (each once;
+/// `cells` sorted).
+fn near<'a>(
+    cells: &'a [((u16, i64, i64), usize)],
+    map: u16,
+    x: f64,
+    y: f64,
+    r: f64,
+) -> impl Iterator<Item = usize> + 'a {
+    let (y0, y1) = (cell(y - r), cell(y + r));
+    (cell(x - r)..=cell(x + r)).flat_map(move |cx| {
+        let from = cells.partition_point(|(k, _)| *k < (map, cx, y0));
+        let to = cells.partition_point(|(k, _)| *k <= (map, cx, y1));
+        cells[from..to.max(from)].iter().map(|(_, i)| *i)
+    })
+}
 
 fn footprint(p: &Position) -> geo::Polygon<f64> {
     oriented_rect(
@@ -160,7 +224,20 @@ impl Monitor {
             .flat_map(|l| {
                 l.doors.iter().filter_map(move |(map, node, _)| {
                     let n = site.node(*node)?;
-                    Some((l.id, *map, n.x, n.y))
+                    let shape = maps::space::disc(n.x, n.y, maps::space::CABIN_RADIUS);
+                    let reach = shape
+                        .exterior()
+                        .coords()
+                        .map(|c| (c.x - n.x).hypot(c.y - n.y))
+                        .fold(0.0, f64::max);
+                    Some(Cabin {
+                        lift: l.id,
+                        map: *map,
+                        x: n.x,
+                        y: n.y,
+                        shape,
+                        reach,
+                    })
                 })
             })
             .collect();
@@ -172,12 +249,17 @@ impl Monitor {
 
     /// Records where `agv` is.
     pub fn set(&self, agv: u32, p: Position) {
-        self.positions
-            .lock()
-            .expect("not poisoned")
-            .entry(agv)
-            .or_insert_with(|| (p, Held::default()))
-            .0 = p;
+        use std::collections::hash_map::Entry;
+        let mut positions = self.positions.lock().expect("not poisoned");
+        match positions.entry(agv) {
+            Entry::Occupied(e) if e.get().0 == p => return,
+            Entry::Occupied(mut e) => e.get_mut().0 = p,
+            Entry::Vacant(e) => {
+                e.insert((p, Held::default()));
+            }
+        }
+        // (under the lock: a check's snapshot and the count it notes agree)
+        self.moves.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records what `agv` holds (when it changes: a command, a grant, a lost link).
@@ -210,92 +292,116 @@ impl Monitor {
         }
     }
 
-    /// Checks every pair of nearby AGVs once; returns how many overlaps it found.
+    /// Checks every pair of nearby AGVs once, and every lift's cabin; returns how many
+    /// violations it found (each one sample). When no AGV moved since the last check it finds
+    /// what that one found without looking again.
     pub fn check(&self) -> usize {
-        let positions: Vec<(u32, Position, Held)> = self
-            .positions
-            .lock()
-            .expect("not poisoned")
-            .iter()
-            .map(|(k, (p, h))| (*k, *p, h.clone()))
-            .collect();
-        let mut grid: HashMap<(u16, i64, i64), Vec<usize>> = HashMap::new();
-        for (i, (_, p, _)) in positions.iter().enumerate() {
-            let key = (
-                p.map,
-                (p.x / CELL).floor() as i64,
-                (p.y / CELL).floor() as i64,
-            );
-            grid.entry(key).or_default().push(i);
+        let mut scratch = self.scratch.lock().expect("not poisoned");
+        let Scratch {
+            checked,
+            found: last_found,
+            agvs,
+            cells,
+            inside,
+        } = &mut *scratch;
+        {
+            let positions = self.positions.lock().expect("not poisoned");
+            let moves = self.moves.load(Ordering::Relaxed);
+            if *checked == Some(moves) {
+                // nobody moved: the same violations, sampled again
+                self.samples
+                    .fetch_add(*last_found as u64, Ordering::Relaxed);
+                return *last_found;
+            }
+            *checked = Some(moves);
+            agvs.clear();
+            agvs.extend(positions.iter().map(|(k, (p, _))| (*k, *p)));
         }
+        cells.clear();
+        cells.extend(
+            agvs.iter()
+                .enumerate()
+                .map(|(i, (_, p))| ((p.map, cell(p.x), cell(p.y)), i)),
+        );
+        cells.sort_unstable();
         let at_s = self.started.elapsed().as_secs_f64();
         let mut found = 0;
-        for (i, (a, pa, ha)) in positions.iter().enumerate() {
-            let (cx, cy) = ((pa.x / CELL).floor() as i64, (pa.y / CELL).floor() as i64);
-            for dx in -1..=1 {
-                for dy in -1..=1 {
-                    for &j in grid.get(&(pa.map, cx + dx, cy + dy)).into_iter().flatten() {
-                        if j <= i {
-                            continue;
-                        }
-                        let (b, pb, hb) = &positions[j];
-                        if footprint(pa).intersects(&footprint(pb)) {
-                            found += 1;
-                            let ((a, pa, ha), (b, pb, hb)) = if a < b {
-                                ((a, pa, ha), (b, pb, hb))
-                            } else {
-                                ((b, pb, hb), (a, pa, ha))
-                            };
-                            self.record(Violation {
-                                kind: "overlap",
-                                agvs: (*a, *b),
-                                map: pa.map,
-                                distance: (pa.x - pb.x).hypot(pa.y - pb.y),
-                                at_s,
-                                poses: [*pa, *pb],
-                                held: [ha.clone(), hb.clone()],
-                                rcs_held: None,
-                            });
-                        }
-                    }
+        // two footprints meet only if their circles do
+        let reach = footprint_reach();
+        let apart = 2.0 * reach + 1e-9;
+        for (i, (a, pa)) in agvs.iter().enumerate() {
+            let mut own = None;
+            for j in near(cells, pa.map, pa.x, pa.y, apart) {
+                if j <= i {
+                    continue;
+                }
+                let (b, pb) = &agvs[j];
+                if (pa.x - pb.x).hypot(pa.y - pb.y) > apart {
+                    continue;
+                }
+                let fa = own.get_or_insert_with(|| footprint(pa));
+                if fa.intersects(&footprint(pb)) {
+                    found += 1;
+                    self.record_pair("overlap", (*a, *pa), (*b, *pb), at_s);
                 }
             }
         }
         // one cabin per lift, whichever floor its doors are on
-        let cabin = |x: f64, y: f64| maps::space::disc(x, y, maps::space::CABIN_RADIUS);
-        for (k, &(lift, map, x, y)) in self.cabins.iter().enumerate() {
-            for &(other_lift, other_map, ox, oy) in &self.cabins[k + 1..] {
-                if other_lift != lift || other_map == map {
+        inside.resize_with(self.cabins.len(), Vec::new);
+        for (c, inside) in self.cabins.iter().zip(inside.iter_mut()) {
+            inside.clear();
+            let r = c.reach + reach + 1e-9;
+            inside.extend(near(cells, c.map, c.x, c.y, r).filter(|&i| {
+                let p = &agvs[i].1;
+                (p.x - c.x).hypot(p.y - c.y) <= r && footprint(p).intersects(&c.shape)
+            }));
+        }
+        for (k, c) in self.cabins.iter().enumerate() {
+            for (l, other) in self.cabins.iter().enumerate().skip(k + 1) {
+                if other.lift != c.lift || other.map == c.map {
                     continue;
                 }
-                let here = positions
-                    .iter()
-                    .filter(|(_, p, _)| p.map == map && footprint(p).intersects(&cabin(x, y)));
-                for (a, pa, ha) in here {
-                    for (b, pb, hb) in positions.iter().filter(|(b, p, _)| {
-                        b != a && p.map == other_map && footprint(p).intersects(&cabin(ox, oy))
-                    }) {
-                        found += 1;
-                        let ((a, pa, ha), (b, pb, hb)) = if a < b {
-                            ((a, pa, ha), (b, pb, hb))
-                        } else {
-                            ((b, pb, hb), (a, pa, ha))
-                        };
-                        self.record(Violation {
-                            kind: "cabin",
-                            agvs: (*a, *b),
-                            map: pa.map,
-                            distance: 0.0,
-                            at_s,
-                            poses: [*pa, *pb],
-                            held: [ha.clone(), hb.clone()],
-                            rcs_held: None,
-                        });
+                for &i in &inside[k] {
+                    for &j in &inside[l] {
+                        if agvs[i].0 != agvs[j].0 {
+                            found += 1;
+                            self.record_pair("cabin", agvs[i], agvs[j], at_s);
+                        }
                     }
                 }
             }
         }
+        *last_found = found;
         found
+    }
+
+    /// Records a violation between two AGVs (in id order), with what each held.
+    fn record_pair(&self, kind: &'static str, a: (u32, Position), b: (u32, Position), at_s: f64) {
+        let ((a, pa), (b, pb)) = if a.0 < b.0 { (a, b) } else { (b, a) };
+        let held = {
+            let positions = self.positions.lock().expect("not poisoned");
+            let held = |agv| {
+                positions
+                    .get(&agv)
+                    .map(|(_, h)| h.clone())
+                    .unwrap_or_default()
+            };
+            [held(a), held(b)]
+        };
+        self.record(Violation {
+            kind,
+            agvs: (a, b),
+            map: pa.map,
+            distance: if kind == "overlap" {
+                (pa.x - pb.x).hypot(pa.y - pb.y)
+            } else {
+                0.0
+            },
+            at_s,
+            poses: [pa, pb],
+            held,
+            rcs_held: None,
+        });
     }
 
     /// Records that `agv` is outside the space it was given.
@@ -442,6 +548,91 @@ mod tests {
         );
         m.set(2, at(1, 1.1, 0.0));
         assert_eq!(m.check(), 0, "1.1 m apart along their length: clear");
+    }
+
+    /// Every violation there is, found the slow way: every pair of AGVs and every pair of a
+    /// lift's doors against every AGV.
+    fn every_violation(m: &Monitor, agvs: &[(u32, Position)]) -> Vec<(&'static str, u32, u32)> {
+        let mut found = Vec::new();
+        for (i, (a, pa)) in agvs.iter().enumerate() {
+            for (b, pb) in &agvs[i + 1..] {
+                if pa.map == pb.map && footprint(pa).intersects(&footprint(pb)) {
+                    found.push(("overlap", *a.min(b), *a.max(b)));
+                }
+            }
+        }
+        for (k, c) in m.cabins.iter().enumerate() {
+            for other in &m.cabins[k + 1..] {
+                if other.lift != c.lift || other.map == c.map {
+                    continue;
+                }
+                let cabin = |c: &Cabin| maps::space::disc(c.x, c.y, maps::space::CABIN_RADIUS);
+                for (a, pa) in agvs {
+                    for (b, pb) in agvs {
+                        if a != b
+                            && pa.map == c.map
+                            && pb.map == other.map
+                            && footprint(pa).intersects(&cabin(c))
+                            && footprint(pb).intersects(&cabin(other))
+                        {
+                            found.push(("cabin", *a.min(b), *a.max(b)));
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_unstable();
+        found
+    }
+
+    fn position() -> impl proptest::strategy::Strategy<Value = Position> {
+        use proptest::prelude::*;
+        // two floors, 6 m square around the lift doors at (0, 2): crowded, across cells
+        (1u16..=2, -2.0..4.0f64, -1.0..5.0f64, -3.2..3.2f64)
+            .prop_map(|(map, x, y, theta)| Position { map, x, y, theta })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// The check (a grid of cells, circles before polygons, nothing done again when no AGV
+        /// moved) finds what the slow way finds, check after check, as AGVs move or stand.
+        #[test]
+        fn the_check_finds_every_violation_the_slow_way_finds(
+            start in proptest::collection::vec(position(), 1..24),
+            moves in proptest::collection::vec(
+                proptest::option::of((0usize..24, position())), 1..12),
+        ) {
+            let site = maps::Site::compile(
+                &maps::generate::grid_site("m", 2, 5, 3),
+                std::path::Path::new("<test>"),
+            )
+            .unwrap();
+            let m = Monitor::for_site(&site);
+            let mut agvs: Vec<(u32, Position)> =
+                start.into_iter().enumerate().map(|(i, p)| (i as u32 + 1, p)).collect();
+            for (agv, p) in &agvs {
+                m.set(*agv, *p);
+            }
+            let mut samples = 0;
+            for step in moves {
+                if let Some((i, p)) = step {
+                    let i = i % agvs.len();
+                    agvs[i].1 = p;
+                    m.set(agvs[i].0, p);
+                }
+                let expected = every_violation(&m, &agvs);
+                proptest::prop_assert_eq!(m.check(), expected.len());
+                samples += expected.len() as u64;
+                proptest::prop_assert_eq!(m.samples(), samples);
+                let mut kept: Vec<_> =
+                    m.violations().iter().map(|v| (v.kind, v.agvs.0, v.agvs.1)).collect();
+                kept.sort_unstable();
+                for v in &expected {
+                    proptest::prop_assert!(kept.binary_search(v).is_ok(), "{:?} not kept", v);
+                }
+            }
+        }
     }
 
     #[test]
