@@ -288,6 +288,13 @@ impl Db {
             }
         }
         let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 });
+        if sqlite {
+            // The embedded database's one connection lives in this process: a ping to its
+            // worker thread before every use (sqlx's default, for connections over a network)
+            // buys nothing. A worker that failed fails the statement itself, as the ping would
+            // have failed the acquire: the caller gets a database error either way.
+            options = options.test_before_acquire(false);
+        }
         if let Some(schema) = schema {
             if sqlite || !valid_schema(schema) {
                 return Err(sqlx::Error::Configuration(
