@@ -253,13 +253,7 @@ async fn restored_reservations_are_held_even_over_a_stale_footprint() {
 #[tokio::test]
 async fn an_agv_is_routed_from_the_map_it_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("grid3", 2, 9, 3)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = lift_server(&dir, 2).await;
     let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
     let mut d = Driver::at(0.0, 2.0);
     d.map_id = 2;
@@ -340,13 +334,7 @@ async fn an_expired_grant_is_held_until_the_agv_lets_go() {
 #[tokio::test]
 async fn two_agvs_are_never_in_one_lift_cabin() {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("grid3", 3, 9, 3)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = lift_server(&dir, 3).await;
     let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
     // A stands in the west cabin on floor 2; B goes from floor 1 to floor 3.
     let mut da = Driver::at(0.0, 2.0);

@@ -24,7 +24,9 @@ use tokio::net::TcpStream;
 
 #[path = "../support/mod.rs"]
 mod support;
-use support::fleet::{call, driving, grid_server, monitor, reservation_monitor, submit, wait_task};
+use support::fleet::{
+    call, driving, grid_server, lift_server, monitor, reservation_monitor, submit, wait_task,
+};
 use support::{BackgroundAgv, Driver, Running, eventually, normal_agv, registration, run_agv};
 
 mod held;

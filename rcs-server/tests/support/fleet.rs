@@ -84,12 +84,21 @@ pub async fn wait_task(s: &Running, id: u64, state: &str) -> Value {
 /// A server on a generated one-floor grid of `cols` × `rows` nodes 2 m apart (`dir` holds the
 /// site and the data).
 pub async fn grid_server(dir: &tempfile::TempDir, cols: u32, rows: u32) -> Running {
-    let site = dir.path().join("site");
-    maps::generate::grid_site("grid", 1, cols, rows)
-        .write(&site)
-        .unwrap();
+    site_server(dir, maps::generate::grid_site("grid", 1, cols, rows)).await
+}
+
+/// A server on the generated site `grid3`: `floors` floors of a 9 × 3 grid, with lifts at both
+/// ends (`dir` holds the site and the data).
+pub async fn lift_server(dir: &tempfile::TempDir, floors: u32) -> Running {
+    site_server(dir, maps::generate::grid_site("grid3", floors, 9, 3)).await
+}
+
+/// A server on `site`, written to `dir` beside the data.
+async fn site_server(dir: &tempfile::TempDir, site: maps::file::SiteFiles) -> Running {
+    let path = dir.path().join("site");
+    site.write(&path).unwrap();
     let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
+    config.site = Some(path);
     Running::start(config).await
 }
 

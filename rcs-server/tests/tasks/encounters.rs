@@ -222,13 +222,7 @@ async fn a_deadlock_with_an_agv_standing_off_its_node_is_resolved() {
 
 async fn lift_exit_deadlock(b_x: f64) {
     let dir = tempfile::tempdir().unwrap();
-    let site = dir.path().join("site");
-    maps::generate::grid_site("grid3", 3, 9, 3)
-        .write(&site)
-        .unwrap();
-    let mut config = Config::for_tests(&dir.path().join("data"));
-    config.site = Some(site);
-    let s = Running::start(config).await;
+    let s = lift_server(&dir, 3).await;
     let node = |f: u32, c: u32, r: u32| maps::generate::grid_node(f, 9, c, r);
     // A in the east cabin on floor 3, B just in front of it
     let mut da = Driver::at(16.0, 2.0);

@@ -17,7 +17,9 @@ use serde_json::{Value, json};
 
 #[path = "../support/mod.rs"]
 mod support;
-use support::fleet::{call, driving, grid_server, monitor, reservation_monitor, submit, wait_task};
+use support::fleet::{
+    call, driving, grid_server, lift_server, monitor, reservation_monitor, submit, wait_task,
+};
 use support::{BackgroundAgv, Driver, Running, eventually, normal_agv};
 
 mod callbacks;
