@@ -89,6 +89,8 @@ pub enum Profile {
     Guide,
     /// MAC per frame, signatures on safety-critical ones.
     Fast,
+    /// SM4-GCM per frame (its tag in the MAC's place), signatures on safety-critical ones.
+    Gcm,
 }
 
 /// What one AGV is given.
@@ -312,6 +314,7 @@ async fn connect(
             let profile = match spec.profile {
                 Profile::Guide => SecureProfile::Guide,
                 Profile::Fast => SecureProfile::Fast,
+                Profile::Gcm => SecureProfile::Gcm,
             };
             let session = AgvSession::new(
                 config,

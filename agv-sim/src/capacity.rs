@@ -52,6 +52,8 @@ pub enum Mode {
     Normal,
     /// Secure mode, the fast profile (SM4 and a session MAC).
     Fast,
+    /// Secure mode, the gcm profile (SM4-GCM).
+    Gcm,
     /// Secure mode, the guide's profile (SM4 and an SM2 signature on every frame).
     Guide,
 }
@@ -62,6 +64,7 @@ impl Mode {
         match self {
             Mode::Normal => "normal",
             Mode::Fast => "fast",
+            Mode::Gcm => "gcm",
             Mode::Guide => "guide",
         }
     }
@@ -70,6 +73,7 @@ impl Mode {
         match self {
             Mode::Normal => &["--mode", "normal"],
             Mode::Fast => &["--mode", "secure", "--profile", "fast"],
+            Mode::Gcm => &["--mode", "secure", "--profile", "gcm"],
             Mode::Guide => &["--mode", "secure", "--profile", "guide"],
         }
     }
@@ -369,6 +373,7 @@ fn crypto_bound(opts: &Options, mode: Mode, agvs: usize) -> Result<f64, Capacity
     let profile = match mode {
         Mode::Normal => return Ok(0.0),
         Mode::Fast => "fast",
+        Mode::Gcm => "gcm",
         Mode::Guide => "guide",
     };
     let out = command(&opts.server_cpus, &opts.agv_sim)

@@ -372,6 +372,7 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
     if let Some(profile) = c.crypto_bound {
         let profile = match profile {
             Profile::Fast => protocol::message::SecureProfile::Fast,
+            Profile::Gcm => protocol::message::SecureProfile::Gcm,
             Profile::Guide => protocol::message::SecureProfile::Guide,
         };
         let frames = if profile == protocol::message::SecureProfile::Guide {

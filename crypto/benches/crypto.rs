@@ -119,7 +119,11 @@ fn frame(c: &mut Criterion) {
     let k = SharedKey([9; 16]);
     let status: Message = status_sample();
     let mut g = c.benchmark_group("status frame");
-    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+    for profile in [
+        SecureProfile::Guide,
+        SecureProfile::Fast,
+        SecureProfile::Gcm,
+    ] {
         let mut tx = SecureChannel::new(
             SessionCrypto::new(
                 ChannelKeys::derive(&k, &[b"t"], true),

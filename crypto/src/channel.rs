@@ -1,12 +1,14 @@
 //! The secure channel's keys and primitives: per-direction keys derived from the exchange's
 //! shared key and the handshake transcript, SM4-CTR encryption with a nonce made of direction
-//! and sequence number, and the HMAC-SM3 frame MAC (fast profile).
+//! and sequence number, and the HMAC-SM3 frame MAC (fast profile), or SM4-GCM with the same
+//! nonce (gcm profile).
 //!
 //! ```text
 //! keys = KDF(K ‖ SM3(transcript) ‖ "rcs v1 keys", 96 bytes)
 //!      = enc(A→B) 16 ‖ enc(B→A) 16 ‖ mac(A→B) 32 ‖ mac(B→A) 32
 //! session = SM3(transcript)   (signed frames sign it too)
 //! IV   = direction (1 byte: 0x01 A→B, 0x02 B→A) ‖ 00 00 00 ‖ sequence (u32 BE) ‖ 8 zero bytes
+//! GCM nonce = the IV's first 12 bytes (gcm profile: SM4-GCM under the direction's SM4 key)
 //! ```
 //!
 //! The IV's low 64 bits count the 16-byte blocks of one frame, so two frames never share
@@ -20,6 +22,7 @@ use sm3::Sm3;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::Error;
+use crate::gcm::Sm4Gcm;
 use crate::hash::{kdf, sm3};
 use crate::kex::SharedKey;
 use crate::sm4ctr::Sm4Ctr;
@@ -45,11 +48,12 @@ impl Direction {
     }
 }
 
-/// The keys of one direction: SM4 (expanded) and the keyed HMAC-SM3 state. Zeroized on drop.
+/// The keys of one direction: SM4 (expanded, with its GHASH key for SM4-GCM) and the keyed
+/// HMAC-SM3 state. Zeroized on drop.
 #[derive(Clone)]
 pub struct DirectionKeys {
     direction: Direction,
-    cipher: Sm4Ctr,
+    gcm: Sm4Gcm,
     mac: Hmac<Sm3>,
 }
 
@@ -65,7 +69,7 @@ impl DirectionKeys {
     fn new(direction: Direction, enc: &[u8], mac: &[u8]) -> Self {
         Self {
             direction,
-            cipher: Sm4Ctr::new(enc.try_into().expect("16-byte key")),
+            gcm: Sm4Gcm::from_cipher(Sm4Ctr::new(enc.try_into().expect("16-byte key"))),
             mac: <Hmac<Sm3> as hmac::KeyInit>::new_from_slice(mac).expect("any length"),
         }
     }
@@ -78,9 +82,28 @@ impl DirectionKeys {
     /// Encrypts or decrypts (the same operation) `data` of the frame with sequence number `seq`.
     pub fn apply_keystream(&self, seq: u32, data: &mut [u8]) {
         let mut iv = [0u8; 16];
-        iv[0] = self.direction.byte();
-        iv[4..8].copy_from_slice(&seq.to_be_bytes());
-        self.cipher.apply_keystream(&iv, data);
+        iv[..12].copy_from_slice(&self.nonce(seq));
+        self.gcm.cipher().apply_keystream(&iv, data);
+    }
+
+    /// The frame's nonce: direction ‖ 00 00 00 ‖ sequence number (u32 BE) ‖ 00 00 00 00.
+    fn nonce(&self, seq: u32) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[0] = self.direction.byte();
+        n[4..8].copy_from_slice(&seq.to_be_bytes());
+        n
+    }
+
+    /// SM4-GCM (gcm profile): encrypts `data` of the frame with sequence number `seq` in place
+    /// and returns the tag over `aad` (the frame's header) and the ciphertext.
+    pub fn gcm_seal(&self, seq: u32, aad: &[u8], data: &mut [u8]) -> [u8; MAC_LEN] {
+        self.gcm.seal(&self.nonce(seq), aad, data)
+    }
+
+    /// SM4-GCM (gcm profile): checks the tag in constant time and decrypts `data` in place;
+    /// on a bad tag `data` is zeroed.
+    pub fn gcm_open(&self, seq: u32, aad: &[u8], data: &mut [u8], tag: &[u8]) -> Result<(), Error> {
+        self.gcm.open(&self.nonce(seq), aad, data, tag)
     }
 
     /// The MAC of the concatenation of `parts`.

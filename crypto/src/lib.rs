@@ -22,6 +22,7 @@ extern crate alloc;
 
 pub mod channel;
 mod field;
+pub mod gcm;
 mod generator;
 pub mod hash;
 pub mod kex;

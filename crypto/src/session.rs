@@ -55,6 +55,14 @@ impl ChannelCrypto for SessionCrypto {
             .verify_parts(&self.bound(parts), &Signature(sig))
             .is_ok()
     }
+
+    fn gcm_seal(&self, seq: u32, aad: &[u8], data: &mut [u8]) -> [u8; MAC_LEN] {
+        self.keys.send.gcm_seal(seq, aad, data)
+    }
+
+    fn gcm_open(&self, seq: u32, aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        self.keys.recv.gcm_open(seq, aad, data, tag).is_ok()
+    }
 }
 
 impl SessionCrypto {

@@ -273,6 +273,35 @@ impl Sm4Ctr {
         }
     }
 
+    /// Returns the keystream of counter block `iv` and XORs the keystream from `iv + 1` on
+    /// into `data`: SM4-GCM's tag mask `E(K, J0)` and its encryption from `inc32(J0)`, in one
+    /// run of the rounds where the backend batches blocks (a status report's mask costs no
+    /// extra group of blocks).
+    #[allow(unsafe_code)] // the calls into the x86 code, after run-time detection
+    pub fn apply_keystream_masked(&self, iv: &[u8; 16], data: &mut [u8]) -> [u8; 16] {
+        match self.backend {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `apply_keystream`: `AesNi` only where the CPU has AES-NI and SSSE3.
+            Backend::AesNi => unsafe { x86::aesni::apply_keystream_masked(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `apply_keystream`: `Gfni` only where the CPU has GFNI, AVX and SSSE3.
+            Backend::Gfni => unsafe { x86::gfni::apply_keystream_masked(&self.rk, iv, data) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as in `apply_keystream`: `AesNiAvx` only where the CPU has AES-NI, AVX and
+            // SSSE3.
+            Backend::AesNiAvx => unsafe {
+                x86::aesni_avx::apply_keystream_masked(&self.rk, iv, data)
+            },
+            _ => {
+                let mut mask = *iv;
+                self.encrypt_block(&mut mask);
+                let next = u128::from_be_bytes(*iv).wrapping_add(1).to_be_bytes();
+                self.apply_keystream_portable(&next, data);
+                mask
+            }
+        }
+    }
+
     fn apply_keystream_portable(&self, iv: &[u8; 16], data: &mut [u8]) {
         const WIDE: usize = 4;
         let mut counter = u128::from_be_bytes(*iv);

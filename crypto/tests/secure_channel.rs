@@ -151,8 +151,12 @@ fn open(
 }
 
 #[test]
-fn both_profiles_round_trip_both_ways_with_the_right_tags() {
-    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+fn every_profile_round_trips_both_ways_with_the_right_tags() {
+    for profile in [
+        SecureProfile::Guide,
+        SecureProfile::Fast,
+        SecureProfile::Gcm,
+    ] {
         let mut p = pair(profile);
         let wire = seal(&mut p.agv, 1, NOW, &status());
         let f = decode(&wire);
@@ -172,7 +176,7 @@ fn both_profiles_round_trip_both_ways_with_the_right_tags() {
         assert_ne!(&f.body[..2], &[1, 0], "body is encrypted");
         assert_eq!(open(&mut p.rcs, &f, NOW + 5).unwrap(), status());
 
-        // safety-critical commands are signed in both profiles
+        // safety-critical commands are signed in every profile
         let wire = seal(&mut p.rcs, 1, NOW, &motion());
         let f = decode(&wire);
         assert!(f.header.flags.contains(Flags::SIGNED), "{profile:?}");
@@ -182,22 +186,70 @@ fn both_profiles_round_trip_both_ways_with_the_right_tags() {
 
 #[test]
 fn tampered_frames_are_refused_and_change_nothing() {
-    let mut p = pair(SecureProfile::Fast);
-    let wire = seal(&mut p.agv, 1, NOW, &status());
-    let f = decode(&wire);
-    let mut body = f.body.to_vec();
-    body[3] ^= 1;
-    let tampered = FrameRef {
-        header: f.header,
-        body: &body,
-        auth: &f.auth,
-    };
-    let mut slot = Message::Heartbeat(Heartbeat {});
-    let err = p.rcs.open(&tampered, NOW, &mut slot).unwrap_err();
-    assert_eq!(err, OpenError::BadTag);
-    assert_eq!(err.code(), ErrorCode::BadSignature);
-    // the refused frame did not consume its sequence number: the genuine one still opens
-    assert_eq!(open(&mut p.rcs, &f, NOW).unwrap(), status());
+    for profile in [SecureProfile::Fast, SecureProfile::Gcm] {
+        let mut p = pair(profile);
+        let wire = seal(&mut p.agv, 1, NOW, &status());
+        let f = decode(&wire);
+        let mut slot = Message::Heartbeat(Heartbeat {});
+        // a bit of the body, of the tag, or of the header's timestamp changed
+        for at in [0, 3, f.body.len() - 1] {
+            let mut body = f.body.to_vec();
+            body[at] ^= 1;
+            let tampered = FrameRef {
+                header: f.header,
+                body: &body,
+                auth: &f.auth,
+            };
+            let err = p.rcs.open(&tampered, NOW, &mut slot).unwrap_err();
+            assert_eq!(err, OpenError::BadTag, "{profile:?} body[{at}]");
+            assert_eq!(err.code(), ErrorCode::BadSignature);
+        }
+        let mut auth = f.auth.to_vec();
+        auth[15] ^= 0x80;
+        let tampered = FrameRef {
+            header: f.header,
+            body: &f.body,
+            auth: &auth,
+        };
+        let err = p.rcs.open(&tampered, NOW, &mut slot).unwrap_err();
+        assert_eq!(err, OpenError::BadTag, "{profile:?} tag");
+        let mut header = f.header;
+        header.timestamp_ms += 1;
+        let tampered = FrameRef {
+            header,
+            body: &f.body,
+            auth: &f.auth,
+        };
+        let err = p.rcs.open(&tampered, NOW, &mut slot).unwrap_err();
+        assert_eq!(err, OpenError::BadTag, "{profile:?} header");
+        // the refused frames did not consume the sequence number: the genuine one still opens
+        assert_eq!(open(&mut p.rcs, &f, NOW).unwrap(), status(), "{profile:?}");
+    }
+}
+
+#[test]
+fn a_frame_of_one_mac_profile_does_not_open_in_the_other() {
+    // The fast and gcm profiles set the same flags (ENCRYPTED | MAC); the session's profile
+    // decides how the tag is checked, and neither's frame passes the other's check under the
+    // same keys.
+    for (sent, opened) in [
+        (SecureProfile::Gcm, SecureProfile::Fast),
+        (SecureProfile::Fast, SecureProfile::Gcm),
+    ] {
+        let mut p = pair(opened);
+        let mut other = SecureChannel::new(p.agv_crypto.clone(), sent, AGV, NOW);
+        let f = decode(&seal(&mut other, 1, NOW, &status()));
+        assert!(f.header.flags.contains(Flags::MAC));
+        assert_eq!(
+            open(&mut p.rcs, &f, NOW).unwrap_err(),
+            OpenError::BadTag,
+            "{sent:?} opened as {opened:?}"
+        );
+        let f = decode(&seal(&mut p.agv, 1, NOW, &status()));
+        assert_eq!(open(&mut p.rcs, &f, NOW).unwrap(), status());
+        let replay = open(&mut p.rcs, &f, NOW).unwrap_err();
+        assert_eq!(replay, OpenError::Replay { seq: 1 });
+    }
 }
 
 #[test]
@@ -278,7 +330,11 @@ fn a_signed_frame_of_another_session_of_the_same_keys_is_refused() {
     // in the next one of the same AGV, within the clock skew; there it decrypted to noise, which
     // is a valid message for short bodies (every Heartbeat, a TaskControl one time in 85).
     let keys = static_keys();
-    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+    for profile in [
+        SecureProfile::Guide,
+        SecureProfile::Fast,
+        SecureProfile::Gcm,
+    ] {
         let mut old = session(&keys, profile);
         let mut new = session(&keys, profile);
         let pause = Message::TaskControl(TaskControl {
@@ -287,7 +343,7 @@ fn a_signed_frame_of_another_session_of_the_same_keys_is_refused() {
         });
         for (seq, msg) in [(5, Message::Heartbeat(Heartbeat {})), (6, pause)] {
             let f = decode(&seal(&mut old.rcs, seq, NOW, &msg));
-            if profile == SecureProfile::Fast && seq == 5 {
+            if profile != SecureProfile::Guide && seq == 5 {
                 assert!(f.header.flags.contains(Flags::MAC));
             } else {
                 assert!(f.header.flags.contains(Flags::SIGNED));
@@ -303,4 +359,75 @@ fn rekey_is_due_after_a_day() {
     let p = pair(SecureProfile::Fast);
     assert!(!p.agv.needs_rekey(NOW + 1000));
     assert!(p.agv.needs_rekey(NOW + protocol::secure::REKEY_AFTER_MS));
+}
+
+/// The gcm profile's worked example of docs/protocol.md 10.2: a frame sealed by the session
+/// (`SecureChannel`) is, byte for byte, the documented vector, and its body and tag are what
+/// RustCrypto's generic SM4-GCM (`aes_gcm::AesGcm<sm4::Sm4, U12>`, another implementation)
+/// gives for the enc key the KDF of 10.1 derives, the nonce and the header as associated data.
+#[test]
+fn a_gcm_profile_frame_is_the_documented_vector() {
+    use aes_gcm::aead::consts::U12;
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    use crypto::hash::{kdf, sm3};
+    use crypto::kex::SharedKey;
+    use protocol::message::Ack;
+    use protocol::types::ResultCode;
+
+    let k = SharedKey([0x11; 16]);
+    let transcript: [&[u8]; 2] = [b"request body", b"response body"];
+    let crypto = SessionCrypto::new(
+        ChannelKeys::derive(&k, &transcript, true),
+        Arc::new(SigningKey::generate(DEFAULT_ID, &mut system_rng()).unwrap()),
+        Arc::new(CachedVerifier::new(
+            SigningKey::generate(DEFAULT_ID, &mut system_rng())
+                .unwrap()
+                .verifying_key()
+                .clone(),
+        )),
+    );
+    let mut agv = SecureChannel::new(crypto, SecureProfile::Gcm, 1001, NOW);
+    let ack = Message::Ack(Ack {
+        request_seq: 7,
+        request_type: MessageType::CONFIG_PUSH,
+        result: ResultCode::Ok,
+        detail: String::new(),
+    });
+    let header = Header::new(MessageType::ACK, Flags::RESPONSE, 9, 1001, NOW);
+    let mut wire = BytesMut::new();
+    agv.seal(header, &ack, &mut wire).unwrap();
+    let frame = decode(&wire);
+    assert_eq!(
+        hex::encode(&wire[..]),
+        concat!(
+            "a55a0115010f09000000e903000000e897b69a0100000900000000000000adc6",
+            "ca99acbbf0c6871ecd1760ec9266dc0ac4fcfa365ea720ec6963b61cbf"
+        ),
+        "the documented frame"
+    );
+
+    // the same body and tag from another SM4-GCM
+    let mut material = [0u8; 96];
+    kdf(&[&k.0, &sm3(&transcript), b"rcs v1 keys"], &mut material);
+    let enc: [u8; 16] = material[..16].try_into().unwrap();
+    let mut nonce = [0u8; 12];
+    nonce[0] = 0x01;
+    nonce[4..8].copy_from_slice(&9u32.to_be_bytes());
+    let mut aad_header = frame.header;
+    aad_header.body_len = frame.body.len() as u32;
+    let mut body = BytesMut::new();
+    ack.encode_body(&mut body).unwrap();
+    let tag = aes_gcm::AesGcm::<sm4::Sm4, U12>::new(&enc.into())
+        .encrypt_inout_detached(
+            &nonce.into(),
+            &aad_header.to_bytes(),
+            (&mut body[..]).into(),
+        )
+        .unwrap();
+    assert_eq!(&body[..], &frame.body[..]);
+    assert_eq!(&tag[..], &frame.auth[..]);
+    assert_eq!(
+        frame.header.flags,
+        Flags::ENCRYPTED | Flags::MAC | Flags::RESPONSE
+    );
 }

@@ -84,7 +84,7 @@ local SPEC = {
             [7] = "NotActive" },
         AlarmLevel = { [0] = "Info", [1] = "Warning", [2] = "Error", [3] = "Fatal" },
         AccessMode = { [0] = "Normal", [1] = "Secure" },
-        SecureProfile = { [0] = "Guide", [1] = "Fast" },
+        SecureProfile = { [0] = "Guide", [1] = "Fast", [2] = "Gcm" },
         TaskOp = { [0] = "Cancel", [1] = "Pause", [2] = "Resume" },
         StopOp = { [0] = "Stop", [1] = "Clear" },
         StopReason = { [0] = "Overlap", [1] = "Operator" },

@@ -119,7 +119,8 @@ impl Channel {
 }
 
 /// `secure_channel`. The first byte: bit 0 the fast profile (MACs; signatures only on
-/// safety-critical types), else the guide profile (every frame signed). Then operations: bit 0
+/// safety-critical types; with bit 1 the gcm profile, SM4-GCM tags in the MACs' place), else
+/// the guide profile (every frame signed). Then operations: bit 0
 /// the end (0: the AGV sends / the RCS receives), bits 1.. modulo 6: seal an arbitrary valid
 /// message (`[seq step, flags, len, len bytes]` follow; bit 7 of flags: in the earlier session,
 /// whose frames go to this session's ends); deliver a sealed frame (`[which]`);
@@ -131,10 +132,10 @@ impl Channel {
 /// newer than any opened and within the clock skew opens, whatever was refused before it.
 pub fn secure_channel(data: &[u8]) -> usize {
     let mut input = Bytes(data);
-    let profile = if input.next().unwrap_or(0) & 1 != 0 {
-        SecureProfile::Fast
-    } else {
-        SecureProfile::Guide
+    let profile = match input.next().unwrap_or(0) & 3 {
+        1 => SecureProfile::Fast,
+        3 => SecureProfile::Gcm,
+        _ => SecureProfile::Guide,
     };
     let k = keys();
     // Session keys (and transcripts) differ per input: no frame of one run is genuine in another.

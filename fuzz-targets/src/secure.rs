@@ -522,7 +522,7 @@ fn push_bounded(queue: &mut VecDeque<Vec<u8>>, frame: Vec<u8>) {
 /// - `config`: bit 0 the AGV asks for the fast profile; bit 1 the RCS allows it; bit 2 the RCS
 ///   requires secure mode; bit 3 the AGV asks for normal mode instead; bit 4 tiny key limits
 ///   (the rekey close); bit 5 the AGV's key is not enrolled; bit 6 the AGV holds the wrong RCS
-///   key;
+///   key; bit 7 with bit 0: the gcm profile instead of the fast one;
 /// - `skew`: the RCS clock's offset, signed, in seconds;
 /// - `tweak` (low nibble; 8 and above: none), `tweak index`, `tweak xor`: the handshake value
 ///   altered before signing.
@@ -559,10 +559,10 @@ pub fn secure_handshake(data: &[u8]) -> Outcome {
         index: usize::from(input.next().unwrap_or(0)),
         xor: input.next().unwrap_or(0).max(1),
     };
-    let profile = if config & 1 != 0 {
-        SecureProfile::Fast
-    } else {
-        SecureProfile::Guide
+    let profile = match config & 129 {
+        1 => SecureProfile::Fast,
+        129 => SecureProfile::Gcm,
+        _ => SecureProfile::Guide,
     };
     let policy = RcsPolicy {
         secure_required: config & 4 != 0,

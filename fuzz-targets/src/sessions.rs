@@ -227,8 +227,8 @@ pub fn rcs_session(data: &[u8]) -> Reached {
 }
 
 /// `agv_session`: an [`AgvSession`] that connected, fed arbitrary RCS bytes. The mode byte
-/// picks: bit 0 secure mode (accept-all provider); bit 1 the fast profile; bit 2 tiny key
-/// limits; bit 3 an application that sends status reports (every other one acknowledged) once
+/// picks: bit 0 secure mode (accept-all provider); bit 1 the fast profile (the gcm profile with
+/// bit 5); bit 2 tiny key limits; bit 3 an application that sends status reports (every other one acknowledged) once
 /// registered. Commands are acknowledged. Nothing may panic; access is granted in the mode
 /// asked or not at all; the RCS addresses are those of the last event; a redirect closes; once
 /// closed the session stays closed and says nothing more.
@@ -239,10 +239,10 @@ pub fn agv_session(data: &[u8]) -> Reached {
     } else {
         AccessMode::Normal
     };
-    let profile = if mode & 2 != 0 {
-        SecureProfile::Fast
-    } else {
-        SecureProfile::Guide
+    let profile = match mode & 34 {
+        2 => SecureProfile::Fast,
+        34 => SecureProfile::Gcm,
+        _ => SecureProfile::Guide,
     };
     let mut now = T0;
     let mut s = AgvSession::new(

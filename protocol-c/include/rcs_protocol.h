@@ -911,6 +911,9 @@ typedef struct RcsParamResult {
 // Every frame SM4-encrypted with a session MAC; SM2 signatures on the handshake and on safety-critical commands only.
 #define RCS_SECURE_PROFILE_FAST 1
 
+// Every frame SM4-GCM-encrypted and authenticated (RFC 8998's SM4-GCM, the tag in the MAC's place); SM2 signatures on the handshake and on safety-critical commands only, as in `Fast`.
+#define RCS_SECURE_PROFILE_GCM 2
+
 // Latent (jacking) AGV that lifts racks from below.
 #define RCS_AGV_TYPE_JACKING 0
 
@@ -1572,8 +1575,8 @@ enum RcsStatus rcs_agv_config_init(struct RcsAgvConfig *config);
 // `out` must be writable. Nothing is kept of `config` after the call.
 enum RcsStatus rcs_agv_new(const struct RcsAgvConfig *config, uint64_t now_ms, struct RcsAgv **out);
 
-// Creates a secure-mode session (SM2 key exchange, SM4-encrypted frames, SM2 signatures or
-// SM3 MACs per `config->profile`) with `keys`, and stores it in `*out`.
+// Creates a secure-mode session (SM2 key exchange, SM4-encrypted frames, SM2 signatures, SM3
+// MACs or SM4-GCM tags per `config->profile`) with `keys`, and stores it in `*out`.
 //
 // # Safety
 // As `rcs_agv_new`; `keys` must point to an `RcsSecureKeys` whose key pointers hold 32 and 65
@@ -1586,7 +1589,9 @@ enum RcsStatus rcs_agv_new_secure(const struct RcsAgvConfig *config,
 // Creates a secure-mode session whose cryptography is done by `callbacks` (a hardware security
 // module holding the AGV's key and the session keys; see `RcsCryptoCallbacks`), and stores it
 // in `*out`. `id` is the AGV key's distinguishing identifier (NULL: `1234567812345678`).
-// The callbacks' `user` must stay valid until the session is freed.
+// The callbacks' `user` must stay valid until the session is freed. The callbacks have no
+// SM4-GCM operation, so `config->profile` `RCS_SECURE_PROFILE_GCM` is refused
+// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide.
 //
 // # Safety
 // As `rcs_agv_new`; `callbacks` must point to an `RcsCryptoCallbacks` whose functions keep

@@ -15,6 +15,8 @@ pub type RcsSecureProfile = u8;
 pub const RCS_SECURE_PROFILE_GUIDE: RcsSecureProfile = 0;
 /// Every frame SM4-encrypted with a session MAC; SM2 signatures on the handshake and on safety-critical commands only.
 pub const RCS_SECURE_PROFILE_FAST: RcsSecureProfile = 1;
+/// Every frame SM4-GCM-encrypted and authenticated (RFC 8998's SM4-GCM, the tag in the MAC's place); SM2 signatures on the handshake and on safety-critical commands only, as in `Fast`.
+pub const RCS_SECURE_PROFILE_GCM: RcsSecureProfile = 2;
 
 /// `AgvType` (docs/protocol.md): a `u8` holding one of the `RCS_AGV_TYPE_*` values.
 pub type RcsAgvType = u8;

@@ -56,9 +56,13 @@ impl KeyStore for Store {
 }
 
 #[test]
-fn a_secure_session_runs_the_same_exchange_in_both_profiles() {
+fn a_secure_session_runs_the_same_exchange_in_every_profile() {
     let mut rng = system_rng();
-    for profile in [RCS_SECURE_PROFILE_GUIDE, RCS_SECURE_PROFILE_FAST] {
+    for profile in [
+        RCS_SECURE_PROFILE_GUIDE,
+        RCS_SECURE_PROFILE_FAST,
+        RCS_SECURE_PROFILE_GCM,
+    ] {
         let own = SigningKey::generate(DEFAULT_ID, &mut rng).unwrap();
         let rcs_key = Arc::new(SigningKey::generate(DEFAULT_ID, &mut rng).unwrap());
         let mut store = Store::default();

@@ -291,6 +291,14 @@ fn incomplete_callbacks_and_a_failing_module_are_refused() {
             rcs_agv_new_with_crypto(&c, ptr::null(), ptr::null(), T0, &mut out),
             RcsStatus::NullPointer
         );
+        // the callbacks have no SM4-GCM operation: the gcm profile is refused with them
+        let mut gcm = c;
+        gcm.profile = RCS_SECURE_PROFILE_GCM;
+        let cb = callbacks(&mut module);
+        assert_eq!(
+            rcs_agv_new_with_crypto(&gcm, &cb, ptr::null(), T0, &mut out),
+            RcsStatus::InvalidArgument
+        );
     }
     let cb = callbacks(&mut module);
     // SAFETY: valid pointers; the module outlives the session.

@@ -39,15 +39,39 @@ pub(super) async fn run(target: &Target, out: &mut Vec<Outcome>) {
             SecureProfile::Fast,
             "secure access with an enrolled key, fast profile",
         ),
+        (
+            24,
+            SecureProfile::Gcm,
+            "secure access with an enrolled key, gcm profile (or guide, by policy)",
+        ),
     ] {
         check!(out, "10.1–10.2", name, async {
             let session = secure_session(target, id(n), profile, true).await?;
             let mut c = Client::connect(target, session).await?;
             c.establish().await?;
-            c.session
-                .send(now_ms(), status(2.0, 2.0), false)
+            // the profile asked for, or the guide profile where the RCS's policy says so
+            let granted = c.events.iter().find_map(|e| match e {
+                AgvEvent::Connected { profile, .. } => Some(*profile),
+                _ => None,
+            });
+            if granted != Some(profile) && granted != Some(SecureProfile::Guide) {
+                return Err(format!("asked for {profile:?}, granted {granted:?}"));
+            }
+            // a report that asks for an answer: the RCS's Ack must open under the profile too
+            let seq = c
+                .session
+                .send(now_ms(), status(2.0, 2.0), true)
                 .map_err(|e| e.to_string())?;
-            c.pump(Duration::from_millis(500), |_| false).await;
+            let acked = move |ev: &[AgvEvent]| {
+                ev.iter().any(|e| {
+                    matches!(e, AgvEvent::Response { request_seq, message: Message::Ack(_) }
+                        if *request_seq == seq)
+                })
+            };
+            c.pump(Duration::from_secs(2), acked).await;
+            if !acked(&c.events) {
+                return Err(format!("the report was not acknowledged: {:?}", c.events));
+            }
             if c.events
                 .iter()
                 .any(|e| matches!(e, AgvEvent::PeerError { .. }))

@@ -33,7 +33,7 @@ use crate::api::Api;
 
 /// The ids of the VDA 5050 vehicles start here, after the binary checks' ([`super::IDS_USED`]
 /// counts them).
-pub(super) const FIRST: u32 = 24;
+pub(super) const FIRST: u32 = 25;
 /// One vehicle per version at most.
 pub(super) const VEHICLES: u32 = 3;
 

@@ -309,6 +309,38 @@ macro_rules! backend {
                 }
                 ks.as_flattened_mut()[..written].zeroize();
             }
+
+            /// Returns the keystream of counter block `iv` and XORs the keystream from `iv + 1`
+            /// on into `data` (SM4-GCM: the tag's mask and the data's keystream from one run
+            /// of the rounds). Only callable where the CPU has the target features.
+            #[target_feature(enable = $features)]
+            pub(in crate::sm4ctr) fn apply_keystream_masked(
+                rk: &[u32; 32],
+                iv: &[u8; 16],
+                data: &mut [u8],
+            ) -> [u8; 16] {
+                let counter = u128::from_be_bytes(*iv);
+                let mut ks = [[0u8; 64]; 4];
+                // the mask block and up to fifteen data blocks: one to four groups
+                let (head, tail) = data.split_at_mut(data.len().min(240));
+                let groups = (16 + head.len()).div_ceil(64);
+                match groups {
+                    1 => keystream::<1>(rk, counter, ks.first_chunk_mut().expect("1 group")),
+                    2 => keystream::<2>(rk, counter, ks.first_chunk_mut().expect("2 groups")),
+                    3 => keystream::<3>(rk, counter, ks.first_chunk_mut().expect("3 groups")),
+                    _ => keystream::<4>(rk, counter, &mut ks),
+                }
+                let (mask, rest) = ks.as_flattened().split_at(16);
+                let mask: [u8; 16] = mask.try_into().expect("16 bytes");
+                for (d, k) in head.iter_mut().zip(rest) {
+                    *d ^= k;
+                }
+                ks.as_flattened_mut()[..groups * 64].zeroize();
+                if !tail.is_empty() {
+                    apply_keystream(rk, &counter.wrapping_add(16).to_be_bytes(), tail);
+                }
+                mask
+            }
         }
     };
 }

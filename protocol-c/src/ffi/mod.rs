@@ -144,6 +144,14 @@ unsafe fn create(
                     "callbacks: every callback is required".into(),
                 ));
             }
+            if profile == SecureProfile::Gcm {
+                // The callbacks have no SM4-GCM operation (docs/protocol.md 10.2).
+                return Err(Error::Invalid(
+                    "profile: the gcm profile needs the library's own cryptography \
+                     (rcs_agv_new_secure); with callbacks, fast or guide"
+                        .into(),
+                ));
+            }
             // SAFETY: documented as NULL or a NUL-terminated string.
             let id = unsafe { convert::string(id, "id")? };
             let id = if id.is_empty() {
@@ -208,8 +216,8 @@ pub unsafe extern "C" fn rcs_agv_new(
     unsafe { create(config, core::ptr::null(), None, now_ms, out) }
 }
 
-/// Creates a secure-mode session (SM2 key exchange, SM4-encrypted frames, SM2 signatures or
-/// SM3 MACs per `config->profile`) with `keys`, and stores it in `*out`.
+/// Creates a secure-mode session (SM2 key exchange, SM4-encrypted frames, SM2 signatures, SM3
+/// MACs or SM4-GCM tags per `config->profile`) with `keys`, and stores it in `*out`.
 ///
 /// # Safety
 /// As `rcs_agv_new`; `keys` must point to an `RcsSecureKeys` whose key pointers hold 32 and 65
@@ -231,7 +239,9 @@ pub unsafe extern "C" fn rcs_agv_new_secure(
 /// Creates a secure-mode session whose cryptography is done by `callbacks` (a hardware security
 /// module holding the AGV's key and the session keys; see `RcsCryptoCallbacks`), and stores it
 /// in `*out`. `id` is the AGV key's distinguishing identifier (NULL: `1234567812345678`).
-/// The callbacks' `user` must stay valid until the session is freed.
+/// The callbacks' `user` must stay valid until the session is freed. The callbacks have no
+/// SM4-GCM operation, so `config->profile` `RCS_SECURE_PROFILE_GCM` is refused
+/// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide.
 ///
 /// # Safety
 /// As `rcs_agv_new`; `callbacks` must point to an `RcsCryptoCallbacks` whose functions keep

@@ -30,6 +30,10 @@ wire_enum! {
         /// Every frame SM4-encrypted with a session MAC; SM2 signatures on the handshake and on
         /// safety-critical commands only.
         Fast = 1,
+        /// Every frame SM4-GCM-encrypted and authenticated (RFC 8998's SM4-GCM, the tag in the
+        /// MAC's place); SM2 signatures on the handshake and on safety-critical commands only,
+        /// as in `Fast`.
+        Gcm = 2,
     }
 }
 

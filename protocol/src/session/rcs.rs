@@ -23,12 +23,13 @@ pub struct RcsPolicy {
     /// Offer secure mode at all (`false`: secure access requests are refused `Unsupported`;
     /// never together with `secure_required`).
     pub secure_offered: bool,
-    /// Grant the fast profile when asked (otherwise grant the guide profile).
+    /// Grant the fast or the gcm profile when asked (both sign only safety-critical frames;
+    /// otherwise grant the guide profile).
     pub allow_fast: bool,
 }
 
 impl Default for RcsPolicy {
-    /// Both modes, both profiles.
+    /// Both modes, every profile.
     fn default() -> Self {
         Self {
             secure_required: false,
@@ -478,6 +479,7 @@ impl<K: RcsCrypto> RcsSession<K> {
         }
         let profile = match req.profile {
             SecureProfile::Fast if policy.allow_fast => SecureProfile::Fast,
+            SecureProfile::Gcm if policy.allow_fast => SecureProfile::Gcm,
             _ => SecureProfile::Guide,
         };
         let mut resp = AccessResponse {

@@ -27,6 +27,12 @@ impl ChannelCrypto for AcceptAll {
     fn verify_peer(&self, _: &[&[u8]], _: &[u8]) -> bool {
         true
     }
+    fn gcm_seal(&self, _: u32, _: &[u8], _: &mut [u8]) -> [u8; MAC_LEN] {
+        [0; MAC_LEN]
+    }
+    fn gcm_open(&self, _: u32, _: &[u8], _: &mut [u8], _: &[u8]) -> bool {
+        true
+    }
 }
 
 impl RcsCrypto for AcceptAll {

@@ -49,7 +49,7 @@ pub struct SessionDto {
     pub session_id: u32,
     /// `normal` or `secure`.
     pub mode: String,
-    /// The secure profile: `guide` or `fast` in secure mode, `none` in normal mode (a
+    /// The secure profile: `guide`, `fast` or `gcm` in secure mode, `none` in normal mode (a
     /// normal-mode session has no secure profile).
     pub profile: String,
     /// Whether it registered in this session.
@@ -59,13 +59,14 @@ pub struct SessionDto {
     pub protocol: String,
 }
 
-/// How the API names a session's secure profile: `guide` or `fast` in secure mode, `none` in
-/// normal mode, whose AccessResponse carries a profile field that means nothing.
+/// How the API names a session's secure profile: `guide`, `fast` or `gcm` in secure mode,
+/// `none` in normal mode, whose AccessResponse carries a profile field that means nothing.
 pub fn session_profile(mode: AccessMode, profile: SecureProfile) -> &'static str {
     match (mode, profile) {
         (AccessMode::Normal, _) => "none",
         (AccessMode::Secure, SecureProfile::Guide) => "guide",
         (AccessMode::Secure, SecureProfile::Fast) => "fast",
+        (AccessMode::Secure, SecureProfile::Gcm) => "gcm",
     }
 }
 
