@@ -43,10 +43,10 @@ struct CapacityArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "normal,fast,guide"
+        default_value = "normal,fast,gcm,guide"
     )]
     modes: Vec<agv_sim::capacity::Mode>,
-    /// Fleet sizes for normal mode and the fast profile.
+    /// Fleet sizes for normal mode and the fast and gcm profiles.
     #[arg(long, value_delimiter = ',', default_value = "1000,3000,5000,10000")]
     sizes: Vec<usize>,
     /// Fleet sizes for the guide profile.

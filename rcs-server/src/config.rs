@@ -80,7 +80,8 @@ pub struct Config {
     /// Secure-mode policy (per-AGV overrides: `PUT /api/v1/agvs/{id}/policy`).
     #[arg(long, env = "RCS_SECURE", value_enum, default_value = "allowed")]
     pub secure: SecurePolicy,
-    /// Grant the fast secure profile when an AGV asks for it.
+    /// Grant the fast or the gcm secure profile (signatures only on safety-critical commands)
+    /// when an AGV asks for it; otherwise the guide profile.
     #[arg(long, env = "RCS_ALLOW_FAST", default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_fast: bool,
     /// Most AGV connections at once.

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 mod support;
 use support::{
     ADMIN, BackgroundAgv, Running, ack, ack_all, agv_key, client, eventually, get, normal_agv,
-    request, secure_agv,
+    request, secure_agv, secure_agv_asking,
 };
 
 async fn post(s: &Running, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
@@ -423,8 +423,13 @@ async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
     let (_, body) = get(&s, "/api/v1/agvs/41", Some(ADMIN)).await;
     assert_eq!(body["session"]["session_id"], first_session);
 
-    // a second secure connection with the enrolled key is 41 (rebooted): it takes over
-    let second = BackgroundAgv::spawn(&s.server, secure_agv(41, &key, &s.server), ack_all());
+    // a second secure connection with the enrolled key is 41 (rebooted): it takes over, here
+    // in the gcm profile (its reports and the command below sealed with SM4-GCM)
+    let second = BackgroundAgv::spawn(
+        &s.server,
+        secure_agv_asking(41, &key, &s.server, SecureProfile::Gcm),
+        ack_all(),
+    );
     eventually("first closed as replaced", || {
         first.has_event(|e| matches!(e, AgvEvent::Closed(CloseCause::Peer(CloseReason::Replaced))))
     })
@@ -436,6 +441,8 @@ async fn enrolled_through_the_api_then_secure_access_and_the_takeover_rule() {
             .is_some_and(|v| v.online && v.session_id != first_session as u32 && v.status.is_some())
     })
     .await;
+    let (_, body) = get(&s, "/api/v1/agvs/41", Some(ADMIN)).await;
+    assert_eq!(body["session"]["profile"], "gcm", "{body}");
     // and commands go to the new session
     let (status, body) = post(
         &s,

@@ -150,6 +150,16 @@ pub fn secure_agv(
     key: &Arc<crypto::sign::SigningKey>,
     server: &rcs_server::Server,
 ) -> AgvSession<crypto::session::AgvHandshake<rcs_server::keys::Rng>> {
+    secure_agv_asking(agv_id, key, server, SecureProfile::Fast)
+}
+
+/// As [`secure_agv`], asking for `profile`.
+pub fn secure_agv_asking(
+    agv_id: u32,
+    key: &Arc<crypto::sign::SigningKey>,
+    server: &rcs_server::Server,
+    profile: SecureProfile,
+) -> AgvSession<crypto::session::AgvHandshake<rcs_server::keys::Rng>> {
     let rcs = Arc::new(crypto::sign::CachedVerifier::new(
         server.state.server_key.verifying_key().clone(),
     ));
@@ -163,7 +173,7 @@ pub fn secure_agv(
         SessionConfig::default(),
         agv_id,
         AccessMode::Secure,
-        SecureProfile::Fast,
+        profile,
         Some(hs),
         registration(),
         now_ms(),
