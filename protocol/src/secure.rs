@@ -39,8 +39,8 @@ pub trait ChannelCrypto {
     fn gcm_open(&self, seq: u32, aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool;
 }
 
-/// Whether a message type must be signed even in the fast profile (it moves robots or grants
-/// space).
+/// Whether a message type must be signed even in the fast and gcm profiles (it moves robots or
+/// grants space).
 pub fn is_safety_critical(ty: MessageType) -> bool {
     matches!(
         ty,
