@@ -14,7 +14,8 @@
  * (with --stdin) when its standard input closes.
  *
  *   c-agv --server 127.0.0.1:7700 --id 1 --x 0 --y 0 [--map 1] [--speed 2.0] [--no-space]
- *         [--run-ms 60000] [--stdin] [--secure AGV_PRIVATE_KEY_HEX RCS_PUBLIC_KEY_HEX [--fast]]
+ *         [--run-ms 60000] [--stdin]
+ *         [--secure AGV_PRIVATE_KEY_HEX RCS_PUBLIC_KEY_HEX [--fast | --gcm]]
  *
  * Build: make (see Makefile). Single-threaded; the library does no I/O and reads no clock.
  */
@@ -391,6 +392,8 @@ int main(int argc, char **argv) {
             watch_stdin = true;
         } else if (!strcmp(arg, "--fast")) {
             profile = RCS_SECURE_PROFILE_FAST;
+        } else if (!strcmp(arg, "--gcm")) {
+            profile = RCS_SECURE_PROFILE_GCM;
         } else if (!strcmp(arg, "--secure") && i + 2 < argc) {
             secure_key = argv[++i];
             rcs_key = argv[++i];
@@ -481,7 +484,8 @@ int main(int argc, char **argv) {
         while ((st = rcs_agv_poll_event(s, &e)) == RCS_STATUS_OK) {
             switch (e.kind) {
             case RCS_EVENT_KIND_CONNECTED:
-                printf("connected mode %u session %u\n", (unsigned)e.connected.mode, e.connected.session_id);
+                printf("connected mode %u profile %u session %u\n", (unsigned)e.connected.mode,
+                       (unsigned)e.connected.profile, e.connected.session_id);
                 break;
             case RCS_EVENT_KIND_REGISTERED:
                 printf("registered\n");

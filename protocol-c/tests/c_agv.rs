@@ -315,9 +315,35 @@ async fn the_c_agv_in_secure_mode_registers_and_completes_a_task() {
 
     let output = agv.finish();
     assert!(output.ends_with("bye"), "{output}");
+
+    // the same AGV again in the gcm profile (SM4-GCM): granted, registered, its reports taken
+    let more = ["--secure", &private, &public, "--gcm", "--no-space"];
+    let again = CAgv::spawn(&program, &options(&server, 2, 3.0, &more));
+    again
+        .wait_for("registered", 10, |l| l == "registered")
+        .await;
+    assert!(
+        again.has(|l| l.starts_with("connected mode 1 profile 2 ")),
+        "the gcm profile: {}",
+        again.output()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = api(&server, reqwest::Method::GET, "/api/v1/agvs/2", None).await;
+        if body["session"]["profile"] == "gcm" && body["online"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API shows the gcm session: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gcm_output = again.finish();
+    assert!(gcm_output.ends_with("bye"), "{gcm_output}");
     stop_server(stop, serving).await;
     println!(
-        "C AGV in secure mode end to end in {:?}\n{output}",
+        "C AGV in secure mode end to end in {:?}\n{output}\n{gcm_output}",
         started.elapsed()
     );
 }
