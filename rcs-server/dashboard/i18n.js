@@ -68,6 +68,7 @@ window.rcsI18n = (() => {
     normal: '普通',
     guide: '指南',
     fast: '快速',
+    gcm: 'GCM',
     ' · e-stop': ' · 急停',
     // details
     'AGV {id}': 'AGV {id}',
