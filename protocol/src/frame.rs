@@ -559,12 +559,18 @@ pub fn encode_raw(
 /// `body_len` set) followed by the body. Written into `dst` (cleared first) so the caller can
 /// reuse one buffer.
 pub fn signed_bytes(dst: &mut BytesMut, header: &Header, body: &[u8]) {
-    let mut header = *header;
-    header.body_len = body.len() as u32;
     dst.clear();
     dst.reserve(HEADER_LEN + body.len());
-    dst.put_slice(&header.to_bytes());
+    dst.put_slice(&signed_header(header, body));
     dst.put_slice(body);
+}
+
+/// The 32 header bytes a tag covers before `body` (as they will be sent, with `body_len` that
+/// of `body`): the start of [`signed_bytes`], and the gcm profile's associated data.
+pub fn signed_header(header: &Header, body: &[u8]) -> [u8; HEADER_LEN] {
+    let mut header = *header;
+    header.body_len = body.len() as u32;
+    header.to_bytes()
 }
 
 #[cfg(test)]

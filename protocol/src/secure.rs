@@ -268,9 +268,11 @@ impl<C: ChannelCrypto> SecureChannel<C> {
         self.plain.clear();
         message.encode_body(&mut self.plain)?;
         if self.profile == SecureProfile::Gcm && tag_flag == Flags::MAC {
-            let tag =
-                self.crypto
-                    .gcm_seal(header.seq, &aad(&header, &self.plain), &mut self.plain[..]);
+            let tag = self.crypto.gcm_seal(
+                header.seq,
+                &frame::signed_header(&header, &self.plain),
+                &mut self.plain[..],
+            );
             frame::encode_raw(dst, header, &self.plain, &tag, frame::MAX_FRAME_LEN_LIMIT)?;
             self.sent = self.sent.saturating_add(1);
             return Ok(());
@@ -332,10 +334,12 @@ impl<C: ChannelCrypto> SecureChannel<C> {
         if self.profile == SecureProfile::Gcm && !has_sig {
             self.body.clear();
             self.body.extend_from_slice(frame.body);
-            if !self
-                .crypto
-                .gcm_open(h.seq, &aad(h, frame.body), &mut self.body, frame.auth)
-            {
+            if !self.crypto.gcm_open(
+                h.seq,
+                &frame::signed_header(h, frame.body),
+                &mut self.body,
+                frame.auth,
+            ) {
                 return Err(OpenError::BadTag);
             }
             self.window.mark(h.seq);
@@ -361,14 +365,6 @@ impl<C: ChannelCrypto> SecureChannel<C> {
             .decode_body_into(h.message_type, &self.body)
             .map_err(|e| OpenError::Decode(e.shifted(HEADER_LEN)))
     }
-}
-
-/// The gcm profile's associated data: the frame's header as sent, its body length that of
-/// `body` (the bytes a MAC or signature covers before the body, docs/protocol.md 10.2).
-fn aad(header: &Header, body: &[u8]) -> [u8; HEADER_LEN] {
-    let mut header = *header;
-    header.body_len = body.len() as u32;
-    header.to_bytes()
 }
 
 /// Whether an access request in `mode` is acceptable under a server policy requiring secure
