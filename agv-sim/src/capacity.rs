@@ -27,6 +27,7 @@
 //! draws them.
 
 pub mod bound;
+pub mod network;
 pub mod plot;
 mod process;
 pub mod slope;
@@ -37,7 +38,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use self::process::{Process, command, cpu_count, cpu_seconds, rss_kib};
+use self::network::Link;
+pub use self::network::Network;
+use self::process::{CpuTimes, Process, command, cpu_count, cpu_list, cpu_seconds, rss_kib};
 use crate::api::Api;
 
 /// The status rate the RCS configures (docs/protocol.md: 100 ms).
@@ -111,6 +114,8 @@ pub struct Options {
     pub database_url: Option<String>,
     /// More arguments for every server started (e.g. `--telemetry-flush-ms=3600000`).
     pub server_args: Vec<String>,
+    /// How the fleet reaches the server.
+    pub network: Network,
 }
 
 /// One measured fleet size of one mode.
@@ -170,16 +175,28 @@ pub struct Row {
     /// to spare: the per-frame figures stand); `saturated` (the server's cores were busy, at
     /// least 90 %: this size is its limit); `not-online` (not every AGV came online in time).
     pub verdict: String,
+    /// How the fleet reached the server ([`Network`]); `loopback` in rows of CSVs written
+    /// before it was recorded.
+    pub network: String,
+    /// Busy seconds per second of window of the CPUs the server was pinned to, whatever they
+    /// were busy with: the server, and the kernel's work for its frames in interrupts (over
+    /// veth its receive path); 0 when the server was not pinned or in older rows.
+    pub server_cpus_load: f64,
+    /// The same for the fleet's CPUs.
+    pub fleet_cpus_load: f64,
+    /// The server's CPUs' busy time per status report, µs: everything the server's machine
+    /// did for a frame on them.
+    pub cpu_all_us_per_frame: f64,
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -202,15 +219,21 @@ impl Row {
             self.open_us,
             self.open_fleet_us,
             self.verdict,
+            self.network,
+            self.server_cpus_load,
+            self.fleet_cpus_load,
+            self.cpu_all_us_per_frame,
         )
     }
 
-    /// Parses a line written by [`Row::csv`] (or by the version before `open_fleet_us`).
+    /// Parses a line written by [`Row::csv`] (or by the versions before `network` and
+    /// before `open_fleet_us`).
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
-        let fleet_bound = match f.len() {
-            22 => true,
-            21 => false,
+        let (fleet_bound, cpus) = match f.len() {
+            26 => (true, true),
+            22 => (true, false),
+            21 => (false, false),
             _ => return None,
         };
         let n = |i: usize| f[i].parse::<f64>().ok();
@@ -238,6 +261,10 @@ impl Row {
             open_us: n(19)?,
             open_fleet_us: if fleet_bound { n(20)? } else { 0.0 },
             verdict: f[if fleet_bound { 21 } else { 20 }].to_owned(),
+            network: if cpus { f[22] } else { "loopback" }.to_owned(),
+            server_cpus_load: if cpus { n(23)? } else { 0.0 },
+            fleet_cpus_load: if cpus { n(24)? } else { 0.0 },
+            cpu_all_us_per_frame: if cpus { n(25)? } else { 0.0 },
         })
     }
 }
@@ -313,6 +340,14 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         .unwrap_or(1);
     let site = opts.out.join("site");
     write_site(&site, largest)?;
+    // this program's own work (the commands, the metrics) stays off the server's CPUs
+    if let Some(cpus) = &opts.fleet_cpus {
+        let _ = Command::new("taskset")
+            .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status();
+    }
+    let link = Link::open(opts.network, &opts.server_cpus, &opts.fleet_cpus)?;
     let csv_path = opts.out.join("capacity.csv");
     let mut csv = format!("{CSV_HEADER}\n");
     fs::write(&csv_path, &csv).map_err(|e| CapacityError::io(csv_path.display(), e))?;
@@ -325,7 +360,7 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         };
         let open_us = crypto_bound(opts, mode, 1)?;
         for &agvs in sizes {
-            let row = measure(opts, &site, mode, agvs, open_us).await?;
+            let row = measure(opts, &link, &site, mode, agvs, open_us).await?;
             println!(
                 "{:<6} {:>6} AGVs on {} core(s): {:>7.0} status/s of {:>7.0}, server {:.2} cores, {:>6.2} µs/frame ({:>6.0} AGVs/core at 10 Hz), {:>6.2} KiB/AGV, command p50 {:.1} ms p99 {:.1} ms max {:.1} ms ({} errors), {} server errors: {}",
                 row.mode,
@@ -344,6 +379,15 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
                 row.server_errors,
                 row.verdict
             );
+            if row.server_cpus_load > 0.0 {
+                println!(
+                    "       over {}: the server's CPUs {:.2} busy, {:.2} µs a frame with everything on them; the fleet's {:.2}",
+                    row.network,
+                    row.server_cpus_load,
+                    row.cpu_all_us_per_frame,
+                    row.fleet_cpus_load
+                );
+            }
             if row.open_us > 0.0 && row.cpu_us_per_frame > 0.0 {
                 println!(
                     "       of the crypto bound: {:.2} of one AGV's frames ({:.2} µs each), {:.2} of the fleet's ({:.2} µs each)",
@@ -438,6 +482,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 async fn measure(
     opts: &Options,
+    link: &Link,
     site: &Path,
     mode: Mode,
     agvs: usize,
@@ -446,15 +491,16 @@ async fn measure(
     let dir = opts.out.join(format!("{}-{agvs}", mode.name()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).map_err(|e| CapacityError::io(dir.display(), e))?;
-    let agv_addr = format!("127.0.0.1:{}", opts.port);
-    let base = format!("http://127.0.0.1:{}", opts.port + 1);
+    let ip = link.server_ip;
+    let agv_addr = format!("{ip}:{}", opts.port);
+    let base = format!("http://{ip}:{}", opts.port + 1);
     let mut cmd = command(&opts.server_cpus, &opts.rcs_server);
     cmd.arg("--site")
         .arg(site)
         .arg("--data-dir")
         .arg(dir.join("data"))
         .args(["--agv-listen", &agv_addr])
-        .args(["--http-listen", &format!("127.0.0.1:{}", opts.port + 1)])
+        .args(["--http-listen", &format!("{ip}:{}", opts.port + 1)])
         .args(["--api-token", TOKEN])
         .args(["--max-pending-per-peer", "0"])
         .args(["--max-connections", &(agvs + 1000).to_string()]);
@@ -473,7 +519,7 @@ async fn measure(
         cmd.args(["--database-url", url, "--db-schema", &schema]);
     }
     cmd.args(&opts.server_args);
-    let mut server = Process::spawn(cmd, dir.join("server.log"))?;
+    let mut server = Process::spawn(link.server_command(cmd), dir.join("server.log"))?;
     let http = reqwest::Client::new();
     let up = Duration::from_secs(60);
     let started = Instant::now();
@@ -548,6 +594,7 @@ async fn measure(
             rss_kib: rss_kib(server.pid()).unwrap_or(0),
             open_us,
             verdict: "not-online".into(),
+            network: opts.network.name().into(),
             ..Row::default()
         });
     }
@@ -555,6 +602,15 @@ async fn measure(
 
     // the window
     let before = metrics(&http, &base).await.unwrap_or_default();
+    // the CPUs' own busy time, when the server and the fleet have their own
+    let all_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = |cpus: &Option<String>| match cpus {
+        Some(_) => cpu_list(cpus, all_cpus),
+        None => Vec::new(),
+    };
+    let (server_cpus, fleet_cpus) = (pinned(&opts.server_cpus), pinned(&opts.fleet_cpus));
+    let server_cpus0 = CpuTimes::read(&server_cpus);
+    let fleet_cpus0 = CpuTimes::read(&fleet_cpus);
     let cpu0 = cpu_seconds(server.pid()).unwrap_or(0.0);
     let fleet0 = cpu_seconds(fleet.pid()).unwrap_or(0.0);
     let t0 = Instant::now();
@@ -585,6 +641,8 @@ async fn measure(
     let window = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds(server.pid()).unwrap_or(cpu0);
     let fleet1 = cpu_seconds(fleet.pid()).unwrap_or(fleet0);
+    let server_cpus1 = CpuTimes::read(&server_cpus);
+    let fleet_cpus1 = CpuTimes::read(&fleet_cpus);
     let after = metrics(&http, &base).await.unwrap_or_default();
     let rss = rss_kib(server.pid()).unwrap_or(0);
     // the server's own figures (request times, telemetry, ...) for a closer look
@@ -630,7 +688,10 @@ async fn measure(
         0.0
     };
     let status_per_sec = frames / window;
-    let busy = server_load >= 0.9 * server_cores as f64;
+    let server_cpus_busy = server_cpus1.0 - server_cpus0.0;
+    let server_cpus_load = server_cpus_busy / window;
+    // the server's cores are busy with it or with the kernel's work for its frames
+    let busy = server_load.max(server_cpus_load) >= 0.9 * server_cores as f64;
     let verdict = if busy {
         // it may still count every report, but what waits behind them (commands) does not
         // keep up
@@ -667,19 +728,28 @@ async fn measure(
         open_us,
         open_fleet_us,
         verdict: verdict.into(),
+        network: opts.network.name().into(),
+        server_cpus_load,
+        fleet_cpus_load: (fleet_cpus1.0 - fleet_cpus0.0) / window,
+        cpu_all_us_per_frame: if frames > 0.0 {
+            server_cpus_busy / frames * 1e6
+        } else {
+            0.0
+        },
     })
 }
 
 /// The rows as a Markdown table (docs/performance.md).
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| mode | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | AGVs per core at 10 Hz | of the crypto bound: one AGV's frames / the fleet's | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| mode | network | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | the server's CPUs: busy, µs per frame with the kernel's share | AGVs per core at 10 Hz | of the crypto bound: one AGV's frames / the fleet's | KiB per AGV | command p50 / p99 / max ms | errors | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {:.0} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} + {} | {} |",
+            "| {} | {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {} | {:.0} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} + {} | {} |",
             r.mode,
+            r.network,
             r.server_cores,
             r.agvs,
             r.status_per_sec,
@@ -687,6 +757,11 @@ pub fn markdown(rows: &[Row]) -> String {
             r.server_load,
             r.fleet_load,
             r.cpu_us_per_frame,
+            if r.server_cpus_load > 0.0 {
+                format!("{:.2}, {:.2}", r.server_cpus_load, r.cpu_all_us_per_frame)
+            } else {
+                "—".to_owned()
+            },
             r.agvs_per_core,
             if r.open_us > 0.0 && r.cpu_us_per_frame > 0.0 {
                 let fleet = if r.open_fleet_us > 0.0 {
@@ -747,14 +822,30 @@ mod tests {
             open_us: 3.25,
             open_fleet_us: 4.5,
             verdict: "ok".into(),
+            network: "veth".into(),
+            server_cpus_load: 0.5,
+            fleet_cpus_load: 0.75,
+            cpu_all_us_per_frame: 16.25,
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 22);
+        assert_eq!(CSV_HEADER.split(',').count(), 26);
         assert_eq!(Row::parse(&row.csv()), Some(row.clone()));
         // a line of the version before the fleet's bound
         let old = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,ok";
         let parsed = Row::parse(old).expect("an older line");
         assert_eq!((parsed.open_us, parsed.open_fleet_us), (3.25, 0.0));
         assert_eq!(parsed.verdict, "ok");
+        assert_eq!(parsed.network, "loopback");
+        // a line of the version before the network and the CPUs' own time
+        let before = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,4.50,saturated";
+        let parsed = Row::parse(before).expect("a line before the network");
+        assert_eq!(
+            (parsed.open_fleet_us, parsed.verdict.as_str()),
+            (4.5, "saturated")
+        );
+        assert_eq!(
+            (parsed.network.as_str(), parsed.cpu_all_us_per_frame),
+            ("loopback", 0.0)
+        );
         assert_eq!(Row::parse("fast,1,2"), None);
     }
 

@@ -83,6 +83,13 @@ struct CapacityArgs {
     /// (repeatable).
     #[arg(long, allow_hyphen_values = true)]
     server_arg: Vec<String>,
+    /// How the fleet reaches the server: `loopback` (127.0.0.1, where the fleet's CPU runs the
+    /// server's side of TCP), or `veth` (Linux, root: the server in a network namespace of its
+    /// own, `rcs-capacity`, over a veth pair, each side's receive path steered to its own CPUs,
+    /// as a network card would; with `--database-url`, reach PostgreSQL by its Unix socket,
+    /// e.g. `postgres:///test?host=/var/run/postgresql`).
+    #[arg(long, value_enum, default_value = "loopback")]
+    network: agv_sim::capacity::Network,
     /// Only draw: the rows of these CSVs (of earlier runs) into `--out`/capacity.png.
     #[arg(long, value_delimiter = ',')]
     plot_only: Vec<PathBuf>,
@@ -443,6 +450,7 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         port: c.port,
         database_url: c.database_url,
         server_args: c.server_arg,
+        network: c.network,
     };
     let rows = capacity::run(&opts).await?;
     print!("{}", capacity::markdown(&rows));
