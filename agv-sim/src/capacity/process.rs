@@ -42,8 +42,9 @@ pub(super) fn cpu_list(cpus: &Option<String>, all: usize) -> Vec<usize> {
     out
 }
 
-/// The busy time of a set of CPUs (`/proc/stat`: user, nice, system, irq, softirq and steal,
-/// in seconds): everything they did, whichever process or interrupt it was for.
+/// The busy time of a set of CPUs (`/proc/stat`: user, nice, system, irq and softirq, in
+/// seconds): everything they did, whichever process or interrupt it was for (not the time the
+/// hypervisor gave to others, steal).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct CpuTimes(pub(super) f64);
 
@@ -70,7 +71,7 @@ fn busy_seconds(stat: &str, cpus: &[usize]) -> f64 {
         // user nice system idle iowait irq softirq steal guest guest_nice (guest time is
         // already in user)
         let at = |i: usize| v.get(i).copied().unwrap_or(0);
-        ticks += at(0) + at(1) + at(2) + at(5) + at(6) + at(7);
+        ticks += at(0) + at(1) + at(2) + at(5) + at(6);
     }
     ticks as f64 / USER_HZ
 }
@@ -156,7 +157,7 @@ mod tests {
     #[test]
     fn busy_time_counts_the_named_cpus_and_not_their_idle() {
         let stat = "cpu  300 0 30 900 9 0 3 0 0 0\n\
-                    cpu0 100 0 10 400 4 1 2 0 0 0\n\
+                    cpu0 100 0 10 400 4 1 2 7 0 0\n\
                     cpu1 200 0 20 500 5 0 1 0 0 0\n\
                     intr 1 2 3\n";
         assert_eq!(busy_seconds(stat, &[0]), 1.13);
