@@ -299,6 +299,35 @@ typedef struct RcsCryptoCallbacks {
                       size_t signature_len);
 } RcsCryptoCallbacks;
 
+// SM4-GCM in C, for the gcm profile (docs/protocol.md 10.2), beside an [`RcsCryptoCallbacks`]
+// whose `user` both get first (`rcs_agv_new_with_crypto_gcm`). The key is the module's SM4 key
+// of the direction (the one `apply_keystream` uses for it), the 12-byte nonce the first 12
+// bytes of the frame's IV (docs/protocol.md 10.2: direction ‖ 00 00 00 ‖ `seq` big-endian ‖
+// 00 00 00 00), the associated data `aad` the frame's 32-byte header, the tag 16 bytes.
+// Both are required; returning `false` fails the operation (the frame is not sent, or dropped).
+typedef struct RcsGcmCallbacks {
+  // Encrypts `len` bytes at `data` in place, a frame sent with sequence number `seq`, and
+  // writes the tag over `aad` (`aad_len` bytes) and the ciphertext to `tag` (16 bytes).
+  bool (*seal)(void *user,
+               uint32_t seq,
+               const uint8_t *aad,
+               size_t aad_len,
+               uint8_t *data,
+               size_t len,
+               uint8_t *tag);
+  // Whether `tag` (`tag_len` bytes) is the tag of a received frame with sequence number
+  // `seq` over `aad` and the ciphertext `data` (in constant time); if so, decrypts `data` in
+  // place. On `false` the contents of `data` do not matter (the frame is dropped).
+  bool (*open)(void *user,
+               uint32_t seq,
+               const uint8_t *aad,
+               size_t aad_len,
+               uint8_t *data,
+               size_t len,
+               const uint8_t *tag,
+               size_t tag_len);
+} RcsGcmCallbacks;
+
 // `MessageType` (docs/protocol.md): a `u16` holding one of the `RCS_MESSAGE_TYPE_*` values.
 typedef uint16_t RcsMessageType;
 
@@ -1591,7 +1620,7 @@ enum RcsStatus rcs_agv_new_secure(const struct RcsAgvConfig *config,
 // in `*out`. `id` is the AGV key's distinguishing identifier (NULL: `1234567812345678`).
 // The callbacks' `user` must stay valid until the session is freed. The callbacks have no
 // SM4-GCM operation, so `config->profile` `RCS_SECURE_PROFILE_GCM` is refused
-// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide.
+// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide, or `rcs_agv_new_with_crypto_gcm`.
 //
 // # Safety
 // As `rcs_agv_new`; `callbacks` must point to an `RcsCryptoCallbacks` whose functions keep
@@ -1601,6 +1630,21 @@ enum RcsStatus rcs_agv_new_with_crypto(const struct RcsAgvConfig *config,
                                        const char *id,
                                        uint64_t now_ms,
                                        struct RcsAgv **out);
+
+// As `rcs_agv_new_with_crypto`, with SM4-GCM in C as well (`gcm`, both callbacks required;
+// they get `callbacks->user`), so `config->profile` may also be `RCS_SECURE_PROFILE_GCM`
+// (docs/protocol.md 10.2): the module seals and opens that profile's frames with its session
+// keys.
+//
+// # Safety
+// As `rcs_agv_new_with_crypto`; `gcm` must point to an `RcsGcmCallbacks` whose functions keep
+// their documented contracts.
+enum RcsStatus rcs_agv_new_with_crypto_gcm(const struct RcsAgvConfig *config,
+                                           const struct RcsCryptoCallbacks *callbacks,
+                                           const struct RcsGcmCallbacks *gcm,
+                                           const char *id,
+                                           uint64_t now_ms,
+                                           struct RcsAgv **out);
 
 // Frees a session (NULL: nothing). The pointer must not be used afterwards.
 //

@@ -2,8 +2,9 @@
 //! behind callbacks (`rcs_agv_new_with_crypto`). They implement the two traits through which
 //! `protocol` takes its cryptography: the handshake (`AgvCrypto`: the SM2 key exchange of
 //! GB/T 32918.3 and the AGV's signatures) and the channel (`ChannelCrypto`: SM4 keystream, MAC,
-//! signatures bound to the session), so the AGV's private key and the session keys never need
-//! to leave the module.
+//! signatures bound to the session; SM4-GCM with `rcs_agv_new_with_crypto_gcm` and an
+//! [`RcsGcmCallbacks`]), so the AGV's private key and the session keys never need to leave the
+//! module.
 
 use core::ffi::c_void;
 
@@ -120,6 +121,52 @@ pub struct RcsCryptoCallbacks {
     >,
 }
 
+/// SM4-GCM in C, for the gcm profile (docs/protocol.md 10.2), beside an [`RcsCryptoCallbacks`]
+/// whose `user` both get first (`rcs_agv_new_with_crypto_gcm`). The key is the module's SM4 key
+/// of the direction (the one `apply_keystream` uses for it), the 12-byte nonce the first 12
+/// bytes of the frame's IV (docs/protocol.md 10.2: direction ‖ 00 00 00 ‖ `seq` big-endian ‖
+/// 00 00 00 00), the associated data `aad` the frame's 32-byte header, the tag 16 bytes.
+/// Both are required; returning `false` fails the operation (the frame is not sent, or dropped).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RcsGcmCallbacks {
+    /// Encrypts `len` bytes at `data` in place, a frame sent with sequence number `seq`, and
+    /// writes the tag over `aad` (`aad_len` bytes) and the ciphertext to `tag` (16 bytes).
+    pub seal: Option<
+        unsafe extern "C" fn(
+            user: *mut c_void,
+            seq: u32,
+            aad: *const u8,
+            aad_len: usize,
+            data: *mut u8,
+            len: usize,
+            tag: *mut u8,
+        ) -> bool,
+    >,
+    /// Whether `tag` (`tag_len` bytes) is the tag of a received frame with sequence number
+    /// `seq` over `aad` and the ciphertext `data` (in constant time); if so, decrypts `data` in
+    /// place. On `false` the contents of `data` do not matter (the frame is dropped).
+    pub open: Option<
+        unsafe extern "C" fn(
+            user: *mut c_void,
+            seq: u32,
+            aad: *const u8,
+            aad_len: usize,
+            data: *mut u8,
+            len: usize,
+            tag: *const u8,
+            tag_len: usize,
+        ) -> bool,
+    >,
+}
+
+impl RcsGcmCallbacks {
+    /// Whether both callbacks are set.
+    pub fn complete(&self) -> bool {
+        self.seal.is_some() && self.open.is_some()
+    }
+}
+
 impl RcsCryptoCallbacks {
     /// Whether every callback is set.
     pub fn complete(&self) -> bool {
@@ -179,14 +226,16 @@ fn list(parts: &[&[u8]]) -> Vec<RcsBytes> {
 #[derive(Debug)]
 pub struct Callbacks {
     cb: RcsCryptoCallbacks,
+    gcm: Option<RcsGcmCallbacks>,
     /// `ID_A`, the AGV key's distinguishing identifier.
     id: Vec<u8>,
 }
 
 impl Callbacks {
-    /// Callbacks checked complete ([`RcsCryptoCallbacks::complete`]) and the identifier.
-    pub fn new(cb: RcsCryptoCallbacks, id: Vec<u8>) -> Self {
-        Self { cb, id }
+    /// Callbacks checked complete ([`RcsCryptoCallbacks::complete`],
+    /// [`RcsGcmCallbacks::complete`]) and the identifier.
+    pub fn new(cb: RcsCryptoCallbacks, gcm: Option<RcsGcmCallbacks>, id: Vec<u8>) -> Self {
+        Self { cb, gcm, id }
     }
 }
 
@@ -194,6 +243,7 @@ impl Callbacks {
 #[derive(Debug)]
 pub struct Channel {
     cb: RcsCryptoCallbacks,
+    gcm: Option<RcsGcmCallbacks>,
 }
 
 // In the four impls below every callback is `Some` (checked by `complete` before a session is
@@ -249,7 +299,13 @@ impl AgvCrypto for Callbacks {
                 confirm.as_mut_ptr(),
             )
         };
-        ok.then_some((confirm, Channel { cb: self.cb }))
+        ok.then_some((
+            confirm,
+            Channel {
+                cb: self.cb,
+                gcm: self.gcm,
+            },
+        ))
     }
 }
 
@@ -277,16 +333,50 @@ impl ChannelCrypto for Channel {
         checked(self.cb.verify_peer, self.cb.user, parts, sig)
     }
 
-    // The callbacks have no SM4-GCM operation: a session with callbacks never asks for the gcm
-    // profile (`rcs_agv_new_with_crypto` refuses it) and is never granted it (the RCS grants
-    // only what was asked, or the guide profile). Should it happen anyway, nothing is
-    // encrypted under a tag of zeros the RCS refuses, and nothing received is accepted.
-    fn gcm_seal(&self, _: u32, _: &[u8], data: &mut [u8]) -> [u8; MAC_LEN] {
-        data.fill(0);
-        [0; MAC_LEN]
+    // Without SM4-GCM callbacks a session never asks for the gcm profile
+    // (`rcs_agv_new_with_crypto` refuses it) and is never granted it (the RCS grants only what
+    // was asked, or the guide profile). Where there are none, or the module fails the seal,
+    // the frame goes out as zeros under a tag of zeros, which the RCS refuses; and nothing
+    // received is accepted.
+    fn gcm_seal(&self, seq: u32, aad: &[u8], data: &mut [u8]) -> [u8; MAC_LEN] {
+        let mut tag = [0u8; MAC_LEN];
+        let sealed = self.gcm.and_then(|g| g.seal).is_some_and(|f| {
+            // SAFETY: `aad` and `data` are live slices (`data` writable), `tag` MAC_LEN
+            // writable bytes, the 16 the contract names.
+            unsafe {
+                f(
+                    self.cb.user,
+                    seq,
+                    aad.as_ptr(),
+                    aad.len(),
+                    data.as_mut_ptr(),
+                    data.len(),
+                    tag.as_mut_ptr(),
+                )
+            }
+        });
+        if !sealed {
+            data.fill(0);
+            tag = [0; MAC_LEN];
+        }
+        tag
     }
 
-    fn gcm_open(&self, _: u32, _: &[u8], _: &mut [u8], _: &[u8]) -> bool {
-        false
+    fn gcm_open(&self, seq: u32, aad: &[u8], data: &mut [u8], tag: &[u8]) -> bool {
+        self.gcm.and_then(|g| g.open).is_some_and(|f| {
+            // SAFETY: `aad`, `data` (writable) and `tag` are live slices.
+            unsafe {
+                f(
+                    self.cb.user,
+                    seq,
+                    aad.as_ptr(),
+                    aad.len(),
+                    data.as_mut_ptr(),
+                    data.len(),
+                    tag.as_ptr(),
+                    tag.len(),
+                )
+            }
+        })
     }
 }

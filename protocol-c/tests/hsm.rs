@@ -1,8 +1,9 @@
-//! Secure mode with the cryptography behind C callbacks (`rcs_agv_new_with_crypto`), as a
-//! hardware security module would provide it: here the callbacks are `extern "C"` functions
-//! over the `crypto` crate, and the session runs the whole secure exchange (both profiles)
-//! against an in-memory RCS. Incomplete callbacks are refused; a module whose signatures fail
-//! is refused access.
+//! Secure mode with the cryptography behind C callbacks (`rcs_agv_new_with_crypto`, and
+//! `rcs_agv_new_with_crypto_gcm` with SM4-GCM), as a hardware security module would provide
+//! it: here the callbacks are `extern "C"` functions over the `crypto` crate, and the session
+//! runs the whole secure exchange (every profile) against an in-memory RCS. Incomplete
+//! callbacks are refused; a module whose signatures fail is refused access; one whose SM4-GCM
+//! fails gets nothing through.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
@@ -14,11 +15,11 @@ use crypto::sign::{CachedVerifier, SigningKey};
 use crypto::{DEFAULT_ID, system_rng};
 use protocol::message::{KeyExchangeReply, SecureProfile};
 use protocol::secure::ChannelCrypto;
-use protocol::session::{AgvCrypto, RcsPolicy, RcsSession, SessionConfig};
+use protocol::session::{AgvCrypto, RcsEvent, RcsPolicy, RcsSession, SessionConfig};
 use rcs_protocol::RcsStatus;
 use rcs_protocol::enums::*;
 use rcs_protocol::ffi::*;
-use rcs_protocol::hsm::{RcsBytes, RcsCryptoCallbacks};
+use rcs_protocol::hsm::{RcsBytes, RcsCryptoCallbacks, RcsGcmCallbacks};
 use rcs_protocol::types::*;
 
 mod support;
@@ -32,6 +33,10 @@ struct Module {
     channel: Option<SessionCrypto>,
     /// Fail every signature (a broken module).
     broken: bool,
+    /// Fail every SM4-GCM seal and open.
+    broken_gcm: bool,
+    /// SM4-GCM seals and opens done.
+    gcm_calls: usize,
 }
 
 /// # Safety
@@ -195,6 +200,66 @@ unsafe extern "C" fn verify_peer(
     }
 }
 
+unsafe extern "C" fn gcm_seal(
+    user: *mut c_void,
+    seq: u32,
+    aad: *const u8,
+    aad_len: usize,
+    data: *mut u8,
+    len: usize,
+    tag: *mut u8,
+) -> bool {
+    // SAFETY: the callbacks' contract.
+    unsafe {
+        let m = module(user);
+        m.gcm_calls += 1;
+        let Some(c) = m.channel.as_ref().filter(|_| !m.broken_gcm) else {
+            return false;
+        };
+        let t = c.gcm_seal(
+            seq,
+            std::slice::from_raw_parts(aad, aad_len),
+            std::slice::from_raw_parts_mut(data, len),
+        );
+        ptr::copy_nonoverlapping(t.as_ptr(), tag, t.len());
+    }
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn gcm_open(
+    user: *mut c_void,
+    seq: u32,
+    aad: *const u8,
+    aad_len: usize,
+    data: *mut u8,
+    len: usize,
+    tag: *const u8,
+    tag_len: usize,
+) -> bool {
+    // SAFETY: the callbacks' contract.
+    unsafe {
+        let m = module(user);
+        m.gcm_calls += 1;
+        m.channel
+            .as_ref()
+            .filter(|_| !m.broken_gcm)
+            .is_some_and(|c| {
+                c.gcm_open(
+                    seq,
+                    std::slice::from_raw_parts(aad, aad_len),
+                    std::slice::from_raw_parts_mut(data, len),
+                    std::slice::from_raw_parts(tag, tag_len),
+                )
+            })
+    }
+}
+
+const GCM: RcsGcmCallbacks = RcsGcmCallbacks {
+    seal: Some(gcm_seal),
+    open: Some(gcm_open),
+};
+
 fn callbacks(module: &mut Module) -> RcsCryptoCallbacks {
     RcsCryptoCallbacks {
         user: (module as *mut Module).cast(),
@@ -242,13 +307,23 @@ fn setup(broken: bool) -> (RcsSession<RcsHandshake<Store, Rng>>, Box<Module>) {
         handshake: AgvHandshake::new(own, DEFAULT_ID, verifier, system_rng()),
         channel: None,
         broken,
+        broken_gcm: false,
+        gcm_calls: 0,
     });
     (rcs, module)
 }
 
 #[test]
 fn a_session_with_its_cryptography_in_callbacks_runs_the_secure_exchange() {
-    for profile in [SecureProfile::Guide, SecureProfile::Fast] {
+    // (profile, with the SM4-GCM callbacks)
+    let runs = [
+        (SecureProfile::Guide, false),
+        (SecureProfile::Fast, false),
+        (SecureProfile::Guide, true),
+        (SecureProfile::Fast, true),
+        (SecureProfile::Gcm, true),
+    ];
+    for (profile, with_gcm) in runs {
         let (mut rcs, mut module) = setup(false);
         let cb = callbacks(&mut module);
         let modes = [RCS_NAVIGATION_MODE_SLAM];
@@ -256,7 +331,13 @@ fn a_session_with_its_cryptography_in_callbacks_runs_the_secure_exchange() {
         c.profile = profile.to_raw();
         let mut out = ptr::null_mut();
         // SAFETY: valid config, callbacks and out pointer; the module outlives the session.
-        let s = unsafe { rcs_agv_new_with_crypto(&c, &cb, ptr::null(), T0, &mut out) };
+        let s = unsafe {
+            if with_gcm {
+                rcs_agv_new_with_crypto_gcm(&c, &cb, &GCM, ptr::null(), T0, &mut out)
+            } else {
+                rcs_agv_new_with_crypto(&c, &cb, ptr::null(), T0, &mut out)
+            }
+        };
         assert_eq!(s, RcsStatus::Ok);
         let agv = Agv(out);
         // SAFETY: a live session.
@@ -265,12 +346,53 @@ fn a_session_with_its_cryptography_in_callbacks_runs_the_secure_exchange() {
         let e = events(&agv);
         assert_eq!(
             kinds(&e)[..2],
-            [RcsEventKind::Connected, RcsEventKind::Registered]
+            [RcsEventKind::Connected, RcsEventKind::Registered],
+            "{profile:?}"
         );
         assert_eq!(e[0].connected.mode, RCS_ACCESS_MODE_SECURE);
+        assert_eq!(e[0].connected.profile, profile.to_raw(), "granted as asked");
         exchange(&agv, &mut rcs);
         assert!(module.channel.is_some(), "the module holds the channel");
+        // the gcm profile's frames went through the module's SM4-GCM, and only its frames
+        assert_eq!(
+            module.gcm_calls > 0,
+            profile == SecureProfile::Gcm,
+            "{profile:?}: {} SM4-GCM calls",
+            module.gcm_calls
+        );
     }
+}
+
+#[test]
+fn a_module_whose_sm4_gcm_fails_gets_nothing_through() {
+    let (mut rcs, mut module) = setup(false);
+    let cb = callbacks(&mut module);
+    let modes = [RCS_NAVIGATION_MODE_SLAM];
+    let mut c = config(&modes);
+    c.profile = RCS_SECURE_PROFILE_GCM;
+    let mut out = ptr::null_mut();
+    // SAFETY: valid pointers; the module outlives the session.
+    let s = unsafe { rcs_agv_new_with_crypto_gcm(&c, &cb, &GCM, ptr::null(), T0, &mut out) };
+    assert_eq!(s, RcsStatus::Ok);
+    let agv = Agv(out);
+    // SAFETY: a live session.
+    assert_eq!(unsafe { rcs_agv_connect(agv.0, T0) }, RcsStatus::Ok);
+    // the handshake is signed, not sealed: access is granted, then the module breaks
+    module.broken_gcm = true;
+    let got = pump(&agv, &mut rcs, T0);
+    let e = events(&agv);
+    assert_eq!(kinds(&e)[0], RcsEventKind::Connected);
+    assert_eq!(e[0].connected.profile, RCS_SECURE_PROFILE_GCM);
+    assert!(module.gcm_calls > 0, "the registration went to the module");
+    // the registration, sealed as zeros under a zero tag, never reached the RCS as a message
+    assert!(
+        !got.iter().any(|e| matches!(
+            e,
+            RcsEvent::RegistrationRequested(_) | RcsEvent::Message { .. }
+        )),
+        "nothing sealed by a failed module is taken: {got:?}"
+    );
+    assert!(!kinds(&e).contains(&RcsEventKind::Registered));
 }
 
 #[test]
@@ -299,6 +421,24 @@ fn incomplete_callbacks_and_a_failing_module_are_refused() {
             rcs_agv_new_with_crypto(&gcm, &cb, ptr::null(), T0, &mut out),
             RcsStatus::InvalidArgument
         );
+        // with SM4-GCM callbacks both are required, and the structure itself
+        let half = RcsGcmCallbacks {
+            seal: Some(gcm_seal),
+            open: None,
+        };
+        assert_eq!(
+            rcs_agv_new_with_crypto_gcm(&gcm, &cb, &half, ptr::null(), T0, &mut out),
+            RcsStatus::InvalidArgument
+        );
+        assert_eq!(
+            rcs_agv_new_with_crypto_gcm(&gcm, &cb, ptr::null(), ptr::null(), T0, &mut out),
+            RcsStatus::NullPointer
+        );
+        assert_eq!(
+            rcs_agv_new_with_crypto_gcm(&gcm, ptr::null(), &GCM, ptr::null(), T0, &mut out),
+            RcsStatus::NullPointer
+        );
+        assert!(out.is_null(), "nothing made");
     }
     let cb = callbacks(&mut module);
     // SAFETY: valid pointers; the module outlives the session.

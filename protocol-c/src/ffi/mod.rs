@@ -13,7 +13,7 @@ use crate::agv::{Crypto, Keys, RcsAgv};
 use crate::convert::{self, reference, slice};
 use crate::enums::*;
 use crate::error::{Error, wire};
-use crate::hsm::RcsCryptoCallbacks;
+use crate::hsm::{RcsCryptoCallbacks, RcsGcmCallbacks};
 use crate::types::*;
 
 mod send;
@@ -125,7 +125,7 @@ pub unsafe extern "C" fn rcs_agv_config_init(config: *mut RcsAgvConfig) -> RcsSt
 unsafe fn create(
     config: *const RcsAgvConfig,
     keys: *const RcsSecureKeys,
-    callbacks: Option<(RcsCryptoCallbacks, *const c_char)>,
+    callbacks: Option<(RcsCryptoCallbacks, Option<RcsGcmCallbacks>, *const c_char)>,
     now_ms: u64,
     out: *mut *mut RcsAgv,
 ) -> RcsStatus {
@@ -138,17 +138,21 @@ unsafe fn create(
         // SAFETY: as above.
         let registration = unsafe { convert::registration(config)? };
         let profile = wire!(SecureProfile, config.profile, "profile")?;
-        let crypto = if let Some((callbacks, id)) = callbacks {
+        let crypto = if let Some((callbacks, gcm, id)) = callbacks {
             if !callbacks.complete() {
                 return Err(Error::Invalid(
                     "callbacks: every callback is required".into(),
                 ));
             }
-            if profile == SecureProfile::Gcm {
-                // The callbacks have no SM4-GCM operation (docs/protocol.md 10.2).
+            if gcm.is_some_and(|g| !g.complete()) {
+                return Err(Error::Invalid("gcm: seal and open are required".into()));
+            }
+            if profile == SecureProfile::Gcm && gcm.is_none() {
+                // The gcm profile needs an SM4-GCM operation (docs/protocol.md 10.2).
                 return Err(Error::Invalid(
-                    "profile: the gcm profile needs the library's own cryptography \
-                     (rcs_agv_new_secure); with callbacks, fast or guide"
+                    "profile: the gcm profile needs SM4-GCM callbacks \
+                     (rcs_agv_new_with_crypto_gcm) or the library's own cryptography \
+                     (rcs_agv_new_secure)"
                         .into(),
                 ));
             }
@@ -159,7 +163,9 @@ unsafe fn create(
             } else {
                 id.into_bytes()
             };
-            Some(Crypto::Callbacks(crate::hsm::Callbacks::new(callbacks, id)))
+            Some(Crypto::Callbacks(crate::hsm::Callbacks::new(
+                callbacks, gcm, id,
+            )))
         } else if keys.is_null() {
             None
         } else {
@@ -241,7 +247,7 @@ pub unsafe extern "C" fn rcs_agv_new_secure(
 /// in `*out`. `id` is the AGV key's distinguishing identifier (NULL: `1234567812345678`).
 /// The callbacks' `user` must stay valid until the session is freed. The callbacks have no
 /// SM4-GCM operation, so `config->profile` `RCS_SECURE_PROFILE_GCM` is refused
-/// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide.
+/// (`RCS_STATUS_INVALID_ARGUMENT`): fast or guide, or `rcs_agv_new_with_crypto_gcm`.
 ///
 /// # Safety
 /// As `rcs_agv_new`; `callbacks` must point to an `RcsCryptoCallbacks` whose functions keep
@@ -264,7 +270,42 @@ pub unsafe extern "C" fn rcs_agv_new_with_crypto(
         create(
             config,
             core::ptr::null(),
-            Some((callbacks, id)),
+            Some((callbacks, None, id)),
+            now_ms,
+            out,
+        )
+    }
+}
+
+/// As `rcs_agv_new_with_crypto`, with SM4-GCM in C as well (`gcm`, both callbacks required;
+/// they get `callbacks->user`), so `config->profile` may also be `RCS_SECURE_PROFILE_GCM`
+/// (docs/protocol.md 10.2): the module seals and opens that profile's frames with its session
+/// keys.
+///
+/// # Safety
+/// As `rcs_agv_new_with_crypto`; `gcm` must point to an `RcsGcmCallbacks` whose functions keep
+/// their documented contracts.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn rcs_agv_new_with_crypto_gcm(
+    config: *const RcsAgvConfig,
+    callbacks: *const RcsCryptoCallbacks,
+    gcm: *const RcsGcmCallbacks,
+    id: *const c_char,
+    now_ms: u64,
+    out: *mut *mut RcsAgv,
+) -> RcsStatus {
+    // SAFETY: the caller guarantees NULL or valid structures.
+    let (callbacks, gcm) =
+        match unsafe { (reference(callbacks, "callbacks"), reference(gcm, "gcm")) } {
+            (Ok(callbacks), Ok(gcm)) => (*callbacks, *gcm),
+            (Err(e), _) | (_, Err(e)) => return e.status(),
+        };
+    // SAFETY: the caller's guarantees are those `create` needs.
+    unsafe {
+        create(
+            config,
+            core::ptr::null(),
+            Some((callbacks, Some(gcm), id)),
             now_ms,
             out,
         )
