@@ -452,7 +452,15 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         server_args: c.server_arg,
         network: c.network,
     };
-    let rows = capacity::run(&opts).await?;
+    // Ctrl-C or SIGTERM drops the run: its server and fleet are killed and a veth run's
+    // namespace removed; the rows measured so far stay in capacity.csv
+    let rows = tokio::select! {
+        rows = capacity::run(&opts) => rows?,
+        () = stopped() => anyhow::bail!(
+            "stopped; the rows measured so far are in {}",
+            c.out.join("capacity.csv").display()
+        ),
+    };
     print!("{}", capacity::markdown(&rows));
     print!("{}", capacity::slope::text(&rows));
     match capacity::plot::draw(&rows, &png) {
@@ -467,6 +475,29 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM (never, where neither can be listened for).
+async fn stopped() {
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            if r.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        () = term => {}
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
