@@ -198,7 +198,8 @@ pub(super) fn rps_mask(cpus: &Option<String>) -> String {
 mod tests {
     use super::*;
 
-    /// Whether this machine can make the veth link (root, iproute2, python3 for the listener).
+    /// Whether this machine can make the veth link (root, iproute2 that may add a namespace,
+    /// python3 for the listener).
     fn can_make_links() -> bool {
         let root = fs::read_to_string("/proc/self/status").is_ok_and(|s| {
             s.lines()
@@ -213,7 +214,13 @@ mod tests {
                 .status()
                 .is_ok()
         };
-        root && has("ip") && has("python3")
+        let namespaces = || {
+            let probe = "rcs-capacity-probe";
+            let made = quiet(&["netns", "add", probe]);
+            quiet(&["netns", "del", probe]);
+            made
+        };
+        root && has("ip") && has("python3") && namespaces()
     }
 
     #[test]
@@ -221,7 +228,10 @@ mod tests {
         use std::io::Read;
         use std::time::{Duration, Instant};
         if !can_make_links() {
-            eprintln!("skipped: a veth link needs root, iproute2 and python3");
+            eprintln!(
+                "skipped: a veth link needs root, iproute2 allowed to add a network namespace, \
+                 and python3"
+            );
             return;
         }
         let link = Link::open(Network::Veth, &Some("0".into()), &None).expect("the link");
