@@ -61,6 +61,8 @@ pub struct Events {
     recent: Mutex<VecDeque<Arc<FleetEvent>>>,
     seq: AtomicU64,
     log: mpsc::Sender<EventRow>,
+    /// Told when the log queue is half full, so the writer drains it before its interval.
+    pressure: tokio::sync::Notify,
     dropped: AtomicU64,
 }
 
@@ -77,6 +79,7 @@ impl Events {
                 recent: Mutex::new(VecDeque::with_capacity(RECENT)),
                 seq,
                 log,
+                pressure: tokio::sync::Notify::new(),
                 dropped: AtomicU64::new(0),
             },
             rx,
@@ -115,7 +118,8 @@ impl Events {
     }
 
     /// Broadcasts an event and queues it for the log (dropped, and counted, if the writer is
-    /// that far behind: the log is not on the hot path).
+    /// that far behind: the log is not on the hot path). A queue half full wakes the writer
+    /// ([`log_pressure`](Self::log_pressure)).
     pub fn publish(
         &self,
         kind: &'static str,
@@ -126,8 +130,17 @@ impl Events {
         let e = self.make(kind, agv_id, actor, detail);
         if self.log.try_send(Self::row(&e)).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+        } else if self.log.capacity() <= LOG_QUEUE / 2 {
+            self.pressure.notify_one();
         }
         self.send(e);
+    }
+
+    /// Resolves once the log queue has been half full or more since the last time it did
+    /// (the writer then writes the log at once instead of at its next interval: a connection
+    /// storm of 10,000 AGVs queues more than the queue holds within one interval).
+    pub fn log_pressure(&self) -> tokio::sync::futures::Notified<'_> {
+        self.pressure.notified()
     }
 
     /// Sends `e` to the subscribers and keeps it with the recent ones (in `seq` order: an
@@ -178,6 +191,11 @@ impl Events {
     /// A new subscriber.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<FleetEvent>> {
         self.tx.subscribe()
+    }
+
+    /// Log rows waiting for the writer.
+    pub fn log_queued(&self) -> usize {
+        LOG_QUEUE - self.log.capacity()
     }
 
     /// Log rows dropped because the writer fell behind.

@@ -5,7 +5,7 @@
 //! row before (an AGV standing still, reporting the same, writes none), and loses rows older than
 //! `telemetry_retention_h` a slice at a time with every batch. A crash loses at most the last
 //! interval of telemetry; commands, grants and operator actions are not written here (they are
-//! committed before they are sent).
+//! committed before they are sent). An event-log queue half full is written at once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +46,11 @@ pub async fn run(
     loop {
         let stopping = tokio::select! {
             _ = every.tick() => false,
+            () = shared.events.log_pressure() => {
+                // the event log half full: written now, the telemetry at its interval
+                flush_events(&shared, &mut events, &mut log, &shared.metrics).await;
+                continue;
+            }
             _ = stop.changed() => true,
         };
         let started = Instant::now();

@@ -461,6 +461,50 @@ async fn a_slow_event_subscriber_is_told_what_it_missed_and_the_log_counts_what_
     s.stop().await;
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn a_storm_of_events_is_logged_before_the_writers_interval_and_none_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    // no interval within the test: only a queue half full makes the writer write the log
+    config.telemetry_flush_ms = 3_600_000;
+    let s = Running::start(config).await;
+    let state = s.server.state.clone();
+    let queue = rcs_server::events::LOG_QUEUE;
+    let burst = queue * 3 / 4;
+    let mut i = 0;
+    for _ in 0..3 {
+        // more than half the queue at once (nothing else runs meanwhile), then the writer
+        for _ in 0..burst {
+            state
+                .events
+                .publish("agv.state", Some(1), "test", json!({ "i": i }));
+            i += 1;
+        }
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while state.events.log_queued() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the writer drains a queue half full without waiting for its interval");
+    }
+    assert!(i > 2 * queue, "more than the queue holds: {i}");
+    assert_eq!(state.events.dropped(), 0);
+    // the last one is in the stored log (the writer is done with it once the queue is empty)
+    let newest = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (_, log) = support::get(&s, "/api/v1/audit?limit=1", Some(ADMIN)).await;
+            if log[0]["detail"]["i"] == json!(i - 1) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(newest.is_ok(), "the last event is stored");
+    s.stop().await;
+}
+
 /// Starts a server on `config` and returns its start-up error.
 async fn start_error(config: Config) -> ServerError {
     match rcs_server::start(config, std::future::pending()).await {
