@@ -18,14 +18,27 @@ use std::process::{Command, Stdio};
 use super::CapacityError;
 use super::process::cpu_list;
 
-/// The network namespace a veth run creates (and deletes when done).
-const NAMESPACE: &str = "rcs-capacity";
-/// The veth pair's ends: the fleet's (in this namespace) and the server's.
-const FLEET_END: &str = "rcs-cap-fleet";
-const SERVER_END: &str = "rcs-cap-server";
-/// The server's address over veth, and the fleet's.
-pub(super) const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
-const FLEET_IP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// What a veth link is made of.
+#[derive(Debug)]
+struct Names {
+    /// The network namespace the server runs in (created, and deleted when done).
+    namespace: &'static str,
+    /// The pair's ends: the fleet's (in this namespace) and the server's.
+    fleet_end: &'static str,
+    server_end: &'static str,
+    /// The server's address, and the fleet's (a /24 of their own).
+    server_ip: Ipv4Addr,
+    fleet_ip: Ipv4Addr,
+}
+
+/// The link of a capacity run.
+const RUN: Names = Names {
+    namespace: "rcs-capacity",
+    fleet_end: "rcs-cap-fleet",
+    server_end: "rcs-cap-server",
+    server_ip: Ipv4Addr::new(10, 77, 0, 1),
+    fleet_ip: Ipv4Addr::new(10, 77, 0, 2),
+};
 
 /// Where the fleet reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -53,7 +66,7 @@ impl Network {
 pub(super) struct Link {
     /// The address the server listens on and the fleet connects to.
     pub(super) server_ip: Ipv4Addr,
-    namespace: Option<&'static str>,
+    names: Option<&'static Names>,
 }
 
 impl Link {
@@ -65,34 +78,50 @@ impl Link {
         server_cpus: &Option<String>,
         fleet_cpus: &Option<String>,
     ) -> Result<Link, CapacityError> {
+        Self::open_as(&RUN, network, server_cpus, fleet_cpus)
+    }
+
+    /// [`open`](Self::open) with the names and addresses of `names`.
+    fn open_as(
+        names: &'static Names,
+        network: Network,
+        server_cpus: &Option<String>,
+        fleet_cpus: &Option<String>,
+    ) -> Result<Link, CapacityError> {
         if network == Network::Loopback {
             return Ok(Link {
                 server_ip: Ipv4Addr::LOCALHOST,
-                namespace: None,
+                names: None,
             });
         }
         // what an interrupted run left behind goes first
-        remove();
+        remove(names);
         let link = Link {
-            server_ip: SERVER_IP,
-            namespace: Some(NAMESPACE),
+            server_ip: names.server_ip,
+            names: Some(names),
         };
-        let fleet_addr = format!("{FLEET_IP}/24");
-        let server_addr = format!("{SERVER_IP}/24");
-        ip(&["netns", "add", NAMESPACE])?;
+        let Names {
+            namespace,
+            fleet_end,
+            server_end,
+            ..
+        } = *names;
+        let fleet_addr = format!("{}/24", names.fleet_ip);
+        let server_addr = format!("{}/24", names.server_ip);
+        ip(&["netns", "add", namespace])?;
         ip(&[
-            "link", "add", FLEET_END, "type", "veth", "peer", "name", SERVER_END,
+            "link", "add", fleet_end, "type", "veth", "peer", "name", server_end,
         ])?;
-        ip(&["link", "set", SERVER_END, "netns", NAMESPACE])?;
-        ip(&["addr", "add", &fleet_addr, "dev", FLEET_END])?;
-        ip(&["link", "set", FLEET_END, "up"])?;
+        ip(&["link", "set", server_end, "netns", namespace])?;
+        ip(&["addr", "add", &fleet_addr, "dev", fleet_end])?;
+        ip(&["link", "set", fleet_end, "up"])?;
         let inside = |args: &[&str]| {
-            let mut all = vec!["netns", "exec", NAMESPACE, "ip"];
+            let mut all = vec!["netns", "exec", namespace, "ip"];
             all.extend_from_slice(args);
             ip(&all)
         };
-        inside(&["addr", "add", &server_addr, "dev", SERVER_END])?;
-        inside(&["link", "set", SERVER_END, "up"])?;
+        inside(&["addr", "add", &server_addr, "dev", server_end])?;
+        inside(&["link", "set", server_end, "up"])?;
         inside(&["link", "set", "lo", "up"])?;
         // the server's end receives what the fleet sends: its CPUs do that receive path
         let steer = |dev: &str, cpus: &Option<String>, ns: bool| {
@@ -101,7 +130,7 @@ impl Link {
             let ok = if ns {
                 // /sys shows the namespace's devices only from inside it
                 let script = format!("echo {mask} > {file}");
-                quiet(&["netns", "exec", NAMESPACE, "sh", "-c", &script])
+                quiet(&["netns", "exec", namespace, "sh", "-c", &script])
             } else {
                 fs::write(&file, &mask).is_ok()
             };
@@ -114,19 +143,19 @@ impl Link {
                 })
             }
         };
-        steer(SERVER_END, server_cpus, true)?;
-        steer(FLEET_END, fleet_cpus, false)?;
+        steer(server_end, server_cpus, true)?;
+        steer(fleet_end, fleet_cpus, false)?;
         Ok(link)
     }
 
     /// `cmd`, run in the server's namespace when there is one.
     pub(super) fn server_command(&self, cmd: Command) -> Command {
-        let Some(ns) = self.namespace else {
+        let Some(names) = self.names else {
             return cmd;
         };
         let mut wrapped = Command::new("ip");
         wrapped
-            .args(["netns", "exec", ns])
+            .args(["netns", "exec", names.namespace])
             .arg(cmd.get_program())
             .args(cmd.get_args());
         wrapped
@@ -135,17 +164,17 @@ impl Link {
 
 impl Drop for Link {
     fn drop(&mut self) {
-        if self.namespace.is_some() {
-            remove();
+        if let Some(names) = self.names {
+            remove(names);
         }
     }
 }
 
 /// Deletes the pair (both ends at once, now: a namespace's own devices go only some time
 /// after the namespace) and the namespace, where they exist.
-fn remove() {
-    let _ = quiet(&["link", "del", FLEET_END]);
-    let _ = quiet(&["netns", "del", NAMESPACE]);
+fn remove(names: &Names) {
+    let _ = quiet(&["link", "del", names.fleet_end]);
+    let _ = quiet(&["netns", "del", names.namespace]);
 }
 
 /// Runs `ip ARGS`; an error names the command and what it printed.
@@ -223,6 +252,15 @@ mod tests {
         root && has("ip") && has("python3") && namespaces()
     }
 
+    /// The test's own link, beside a capacity run's.
+    const TEST: Names = Names {
+        namespace: "rcs-capacity-unit",
+        fleet_end: "rcs-capu-fleet",
+        server_end: "rcs-capu-server",
+        server_ip: Ipv4Addr::new(10, 77, 1, 1),
+        fleet_ip: Ipv4Addr::new(10, 77, 1, 2),
+    };
+
     #[test]
     fn a_veth_link_reaches_the_servers_namespace_steers_and_goes_away() {
         use std::io::Read;
@@ -234,14 +272,21 @@ mod tests {
             );
             return;
         }
-        let link = Link::open(Network::Veth, &Some("0".into()), &None).expect("the link");
-        assert_eq!(link.server_ip, SERVER_IP);
+        let link = Link::open_as(&TEST, Network::Veth, &Some("0".into()), &None).expect("the link");
+        let Names {
+            namespace,
+            fleet_end,
+            server_end,
+            server_ip,
+            fleet_ip,
+        } = TEST;
+        assert_eq!(link.server_ip, server_ip);
         // the server's end steers what it receives to CPU 0; the fleet's to every CPU
         let mask = |ns: bool, dev: &str| {
             let file = format!("/sys/class/net/{dev}/queues/rx-0/rps_cpus");
             let text = if ns {
                 let out = Command::new("ip")
-                    .args(["netns", "exec", NAMESPACE, "cat", &file])
+                    .args(["netns", "exec", namespace, "cat", &file])
                     .output()
                     .expect("cat in the namespace");
                 String::from_utf8_lossy(&out.stdout).into_owned()
@@ -250,37 +295,37 @@ mod tests {
             };
             u64::from_str_radix(&text.trim().replace(',', ""), 16).expect("a mask")
         };
-        assert_eq!(mask(true, SERVER_END), 1);
+        assert_eq!(mask(true, server_end), 1);
         let all = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(mask(false, FLEET_END), (1u64 << all.min(63)) - 1);
+        assert_eq!(mask(false, fleet_end), (1u64 << all.min(63)) - 1);
         // a listener started through server_command is reached over the pair
         let port = 7_000 + (std::process::id() % 1_000) as u16;
         let script = format!(
-            "import socket\ns=socket.socket()\ns.bind(('{SERVER_IP}',{port}))\ns.listen()\nc,a=s.accept()\nc.sendall(a[0].encode())\nc.close()"
+            "import socket\ns=socket.socket()\ns.bind(('{server_ip}',{port}))\ns.listen()\nc,a=s.accept()\nc.sendall(a[0].encode())\nc.close()"
         );
         let mut python = Command::new("python3");
         python.args(["-c", &script]);
         let mut listener = link.server_command(python).spawn().expect("the listener");
         let started = Instant::now();
         let peer = loop {
-            match std::net::TcpStream::connect((SERVER_IP, port)) {
+            match std::net::TcpStream::connect((server_ip, port)) {
                 Ok(mut s) => {
                     let mut peer = String::new();
                     s.read_to_string(&mut peer).expect("the listener's answer");
                     break peer;
                 }
                 Err(e) if started.elapsed() > Duration::from_secs(10) => {
-                    panic!("no listener at {SERVER_IP}:{port}: {e}")
+                    panic!("no listener at {server_ip}:{port}: {e}")
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         };
         // the connection came from the fleet's end of the pair, not from loopback
-        assert_eq!(peer, FLEET_IP.to_string());
+        assert_eq!(peer, fleet_ip.to_string());
         let _ = listener.wait();
         drop(link);
-        assert!(!quiet(&["netns", "exec", NAMESPACE, "true"]));
-        assert!(!std::path::Path::new(&format!("/sys/class/net/{FLEET_END}")).exists());
+        assert!(!quiet(&["netns", "exec", namespace, "true"]));
+        assert!(!std::path::Path::new(&format!("/sys/class/net/{fleet_end}")).exists());
     }
 
     #[test]
