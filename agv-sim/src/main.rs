@@ -87,7 +87,7 @@ struct CapacityArgs {
     /// server's side of TCP), or `veth` (Linux, root: the server in a network namespace of its
     /// own, `rcs-capacity`, over a veth pair, each side's receive path steered to its own CPUs,
     /// as a network card would; with `--database-url`, reach PostgreSQL by its Unix socket,
-    /// e.g. `postgres:///test?host=/var/run/postgresql`).
+    /// e.g. `postgres:///test?host=/var/run/postgresql&user=postgres`).
     #[arg(long, value_enum, default_value = "loopback")]
     network: agv_sim::capacity::Network,
     /// Only draw: the rows of these CSVs (of earlier runs) into `--out`/capacity.png.
