@@ -480,28 +480,26 @@ async fn a_storm_of_events_is_logged_before_the_writers_interval_and_none_droppe
                 .publish("agv.state", Some(1), "test", json!({ "i": i }));
             i += 1;
         }
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while state.events.log_queued() > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("the writer drains a queue half full without waiting for its interval");
+        eventually(
+            "the writer draining a queue half full without waiting for its interval",
+            || state.events.log_queued() == 0,
+        )
+        .await;
     }
     assert!(i > 2 * queue, "more than the queue holds: {i}");
     assert_eq!(state.events.dropped(), 0);
     // the last one is in the stored log (the writer is done with it once the queue is empty)
-    let newest = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            let (_, log) = support::get(&s, "/api/v1/audit?limit=1", Some(ADMIN)).await;
-            if log[0]["detail"]["i"] == json!(i - 1) {
-                return log;
-            }
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while support::get(&s, "/api/v1/audit?limit=1", Some(ADMIN))
+            .await
+            .1[0]["detail"]["i"]
+            != json!(i - 1)
+        {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     })
-    .await;
-    assert!(newest.is_ok(), "the last event is stored");
+    .await
+    .expect("the last event is stored");
     s.stop().await;
 }
 
