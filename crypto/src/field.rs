@@ -54,6 +54,11 @@ impl Mask {
 pub(crate) struct Fe(Mont);
 
 impl Fe {
+    /// Its first and last limbs, read from memory (for [`crate::point::Affine::touch`]).
+    pub(crate) fn ends(&self) -> (Word, Word) {
+        (self.0.0[0], self.0.0[LIMBS - 1])
+    }
+
     /// 0.
     pub(crate) const ZERO: Fe = Fe::from_be_bytes(&[0; 32]);
     /// 1.

@@ -107,6 +107,25 @@ pub(crate) fn digits(k: &Scalar) -> [i8; DIGITS] {
     signed_digits::<4, DIGITS>(k)
 }
 
+/// Loads the entries that the public digits `digits` (`(row, digit)`) will add, all of them
+/// before the first addition (variable time, public data). A key's comb table is cold in the
+/// caches when its AGV's next frame comes (a fleet's tables, 16 KiB a key, do not fit), and
+/// the additions would otherwise wait for its entries one at a time; these loads do not
+/// depend on each other, so their misses overlap. Measured in docs/performance.md ("Cold
+/// tables").
+pub(crate) fn warm<const E: usize>(
+    rows: &[[Affine; E]],
+    digits: impl Iterator<Item = (usize, i8)>,
+) {
+    let mut acc = 0usize;
+    for (r, d) in digits {
+        if d != 0 {
+            acc ^= rows[r][usize::from(d.unsigned_abs()) - 1].touch();
+        }
+    }
+    core::hint::black_box(acc);
+}
+
 /// `acc + [d]·row[0]` for a public digit `d ∈ [−E, E]` of a comb row (variable time).
 pub(crate) fn add_digit<const E: usize>(acc: &Jacobian, row: &[Affine; E], d: i8) -> Jacobian {
     match d {
@@ -206,15 +225,25 @@ pub(crate) fn mul_generator_x(k: &Scalar, beta: &Fe) -> FieldBytes {
     x.into()
 }
 
-/// `acc + [s]G` for a public `s`, in variable time: at most [`ROWS`] mixed additions
-/// over the same comb as signing (43 on 64-bit targets).
-pub(crate) fn add_mul_generator_vartime(acc: &Jacobian, s: &Scalar) -> Jacobian {
-    let digits = signed_digits::<WIDTH, ROWS>(s);
+/// The digits of a public `s` on the comb of `G`, for [`warm_generator`] and
+/// [`add_generator_digits`].
+pub(crate) fn generator_digits(s: &Scalar) -> [i8; ROWS] {
+    signed_digits::<WIDTH, ROWS>(s)
+}
+
+/// [`warm`] for the entries of the comb of `G` that `digits` will add.
+pub(crate) fn warm_generator(digits: &[i8; ROWS]) {
+    warm(&comb().rows, digits.iter().copied().enumerate());
+}
+
+/// `acc + [s]G` from the digits of a public `s` ([`generator_digits`]), in variable time: at
+/// most [`ROWS`] mixed additions over the same comb as signing (43 on 64-bit targets).
+pub(crate) fn add_generator_digits(acc: &Jacobian, digits: &[i8; ROWS]) -> Jacobian {
     comb()
         .rows
         .iter()
         .zip(digits)
-        .fold(*acc, |acc, (row, d)| add_digit(&acc, row, d))
+        .fold(*acc, |acc, (row, &d)| add_digit(&acc, row, d))
 }
 
 #[cfg(test)]
@@ -335,11 +364,14 @@ mod tests {
     #[test]
     fn s_g_in_variable_time_equals_the_sm2_crates() {
         for k in scalars() {
-            let point = add_mul_generator_vartime(&Jacobian::IDENTITY, &k);
+            let digits = generator_digits(&k);
+            warm_generator(&digits);
+            let point = add_generator_digits(&Jacobian::IDENTITY, &digits);
             let x = Fe::from_be_bytes(&reference_x(&k).into());
             assert!(point.has_x(&x), "k = {k:?}");
             assert!(!point.has_x(&x.add(&Fe::ONE)), "k = {k:?}");
         }
-        assert!(add_mul_generator_vartime(&Jacobian::IDENTITY, &Scalar::ZERO).is_identity());
+        let zero = generator_digits(&Scalar::ZERO);
+        assert!(add_generator_digits(&Jacobian::IDENTITY, &zero).is_identity());
     }
 }

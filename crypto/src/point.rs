@@ -22,6 +22,14 @@ pub(crate) struct Affine {
 }
 
 impl Affine {
+    /// A word of each end of the entry (the first of `x`, the last of `y`), read from memory:
+    /// a load of each cache line the entry may span, for [`crate::generator::warm`].
+    pub(crate) fn touch(&self) -> usize {
+        let (first, _) = self.x.ends();
+        let (_, last) = self.y.ends();
+        (first ^ last) as usize
+    }
+
     /// The `sm2` crate's affine point, which must not be the identity.
     pub(crate) fn from_sm2(point: &sm2::AffinePoint) -> Affine {
         let sec1 = point.to_sec1_point(false);

@@ -353,10 +353,19 @@ impl Comb {
         Self { rows, top }
     }
 
-    /// `[k]P` in variable time: `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`,
-    /// then `d[64]·top` (`d[64]`, the carry of a reduced scalar, is 0 or 1).
-    fn mul_vartime(&self, k: &Scalar) -> Jacobian {
-        let digits = generator::digits(k);
+    /// [`generator::warm`] for the entries that `digits` (of a public scalar) will add.
+    fn warm(&self, digits: &[i8; generator::DIGITS]) {
+        let row_of = |(i, d): (usize, &i8)| (i / SPREAD, *d);
+        generator::warm(
+            &self.rows,
+            digits[..ROWS * SPREAD].iter().enumerate().map(row_of),
+        );
+    }
+
+    /// `[k]P` in variable time from the digits `d` of a public `k` ([`generator::digits`]):
+    /// `Σ_j 16^j · Σ_r d[SPREAD·r + j] · row[r]`, by Horner in `j`, then `d[64]·top` (`d[64]`,
+    /// the carry of a reduced scalar, is 0 or 1).
+    fn mul_digits(&self, digits: &[i8; generator::DIGITS]) -> Jacobian {
         let mut acc = Jacobian::IDENTITY;
         for j in (0..SPREAD).rev() {
             if j + 1 < SPREAD {
@@ -462,7 +471,12 @@ impl CachedVerifier {
         let comb = self.comb.get_or_init(|| {
             alloc::boxed::Box::new(Comb::new(&ProjectivePoint::from(*self.key.key.as_affine())))
         });
-        let point = generator::add_mul_generator_vartime(&comb.mul_vartime(&t), &s);
+        // every table entry the two sums add is loaded first, so that a cold table's cache
+        // misses overlap (`generator::warm`)
+        let (t_digits, s_digits) = (generator::digits(&t), generator::generator_digits(&s));
+        comb.warm(&t_digits);
+        generator::warm_generator(&s_digits);
+        let point = generator::add_generator_digits(&comb.mul_digits(&t_digits), &s_digits);
         check_r_jacobian(&point, &e, &r)
     }
 
@@ -552,6 +566,36 @@ mod tests {
         });
         assert_eq!(asked, [0, 1, 2]);
         key.verifying.verify(b"m", &sig).unwrap();
+    }
+
+    #[test]
+    fn a_keys_comb_multiplies_by_every_extreme_digit_after_warming() {
+        let mut rng = crate::system_rng();
+        let key = SigningKey::generate(crate::DEFAULT_ID, &mut rng).expect("a key");
+        let point = ProjectivePoint::from(*key.verifying_key().key.as_affine());
+        let comb = Comb::new(&point);
+        let sixteen = Scalar::from(16u64);
+        let mut ks = alloc::vec![Scalar::ONE, -Scalar::ONE, Scalar::from(7u64)];
+        let mut place = Scalar::ONE;
+        for _ in 0..64 {
+            // the digit 8 or −8 in this place (the extremes of a row) and 7 below it
+            ks.push(place * Scalar::from(8u64));
+            ks.push(-(place * Scalar::from(8u64)) + Scalar::from(7u64));
+            place *= sixteen;
+        }
+        ks.extend((0u8..16).map(|i| {
+            // pseudo-random scalars: a hash reduced modulo n
+            <Scalar as Reduce<FieldBytes>>::reduce(&<sm3::Sm3 as sm3::Digest>::digest([i]))
+        }));
+        for k in ks {
+            let digits = generator::digits(&k);
+            comb.warm(&digits);
+            let want = (point * k).to_affine();
+            let x = Fe::from_be_bytes(&want.x().into());
+            let got = comb.mul_digits(&digits);
+            assert!(got.has_x(&x), "k = {k:?}");
+            assert!(!got.has_x(&x.add(&Fe::ONE)), "k = {k:?}");
+        }
     }
 
     #[test]
