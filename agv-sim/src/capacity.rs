@@ -187,16 +187,21 @@ pub struct Row {
     /// The server's CPUs' busy time per status report, µs: everything the server's machine
     /// did for a frame on them.
     pub cpu_all_us_per_frame: f64,
+    /// The AGVs' share of the command round trip: the p99 of the server's
+    /// `rcs_command_answer_seconds` in the window (from a command going into the AGV's session
+    /// to its answer read), as the upper bound of its histogram bucket, ms; 0 when no command
+    /// was answered or in older rows.
+    pub agv_answer_p99_ms: f64,
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame,agv_answer_p99_ms";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2},{:.1}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -223,15 +228,16 @@ impl Row {
             self.server_cpus_load,
             self.fleet_cpus_load,
             self.cpu_all_us_per_frame,
+            self.agv_answer_p99_ms,
         )
     }
 
-    /// Parses a line written by [`Row::csv`] (or by the versions before `network` and
-    /// before `open_fleet_us`).
+    /// Parses a line written by [`Row::csv`] (or by the versions before
+    /// `agv_answer_p99_ms`, before `network` and before `open_fleet_us`).
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let (fleet_bound, cpus) = match f.len() {
-            26 => (true, true),
+            26 | 27 => (true, true),
             22 => (true, false),
             21 => (false, false),
             _ => return None,
@@ -265,6 +271,7 @@ impl Row {
             server_cpus_load: if cpus { n(23)? } else { 0.0 },
             fleet_cpus_load: if cpus { n(24)? } else { 0.0 },
             cpu_all_us_per_frame: if cpus { n(25)? } else { 0.0 },
+            agv_answer_p99_ms: if f.len() > 26 { n(26)? } else { 0.0 },
         })
     }
 }
@@ -388,6 +395,12 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
                     row.fleet_cpus_load
                 );
             }
+            if row.agv_answer_p99_ms > 0.0 {
+                println!(
+                    "       the AGVs' answers to the commands (the server's rcs_command_answer_seconds): p99 at most {:.1} ms",
+                    row.agv_answer_p99_ms
+                );
+            }
             if row.open_us > 0.0 && row.cpu_us_per_frame > 0.0 {
                 println!(
                     "       of the crypto bound: {:.2} of one AGV's frames ({:.2} µs each), {:.2} of the fleet's ({:.2} µs each)",
@@ -470,6 +483,35 @@ const ERROR_METRICS: [&str; 6] = [
 async fn metrics(http: &reqwest::Client, base: &str) -> Option<String> {
     let r = http.get(format!("{base}/metrics")).send().await.ok()?;
     r.text().await.ok()
+}
+
+/// The `q` quantile of histogram `name` over the window (its buckets' counts in `after` less
+/// those in `before`), as the upper bound of the bucket it falls in, ms; 0 when the window
+/// observed nothing or it fell in `+Inf`.
+fn bucket_quantile_ms(before: &str, after: &str, name: &str, q: f64) -> f64 {
+    let buckets = |text: &str| -> Vec<(f64, f64)> {
+        let prefix = format!("{name}_bucket{{le=\"");
+        text.lines()
+            .filter_map(|l| {
+                let rest = l.strip_prefix(&prefix)?;
+                let (le, count) = rest.split_once("\"} ")?;
+                Some((le.parse().ok()?, count.trim().parse().ok()?))
+            })
+            .collect()
+    };
+    let (b0, b1) = (buckets(before), buckets(after));
+    let count =
+        |le: f64, b: &[(f64, f64)]| b.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, c)| *c);
+    let window: Vec<(f64, f64)> = b1.iter().map(|&(le, c)| (le, c - count(le, &b0))).collect();
+    let total = metric(after, &format!("{name}_count")) - metric(before, &format!("{name}_count"));
+    if total <= 0.0 {
+        return 0.0;
+    }
+    window
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .filter(|(le, _)| le.is_finite())
+        .map_or(0.0, |(le, _)| le * 1000.0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -736,6 +778,7 @@ async fn measure(
         } else {
             0.0
         },
+        agv_answer_p99_ms: bucket_quantile_ms(&before, &after, "rcs_command_answer_seconds", 0.99),
     })
 }
 
@@ -826,8 +869,9 @@ mod tests {
             server_cpus_load: 0.5,
             fleet_cpus_load: 0.75,
             cpu_all_us_per_frame: 16.25,
+            agv_answer_p99_ms: 25.0,
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 26);
+        assert_eq!(CSV_HEADER.split(',').count(), 27);
         assert_eq!(Row::parse(&row.csv()), Some(row.clone()));
         // a line of the version before the fleet's bound
         let old = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,ok";
@@ -847,6 +891,35 @@ mod tests {
             ("loopback", 0.0)
         );
         assert_eq!(Row::parse("fast,1,2"), None);
+    }
+
+    #[test]
+    fn a_histograms_quantile_in_the_window_is_its_buckets_upper_bound() {
+        let at = |a: u32, b: u32, c: u32| {
+            format!(
+                "rcs_x_seconds_bucket{{le=\"0.001\"}} {a}\nrcs_x_seconds_bucket{{le=\"0.025\"}} {b}\nrcs_x_seconds_bucket{{le=\"+Inf\"}} {c}\nrcs_x_seconds_count {c}\n"
+            )
+        };
+        // in the window: 90 under 1 ms, 9 more under 25 ms, 1 above
+        let (before, after) = (at(10, 10, 10), at(100, 109, 110));
+        assert_eq!(
+            bucket_quantile_ms(&before, &after, "rcs_x_seconds", 0.5),
+            1.0
+        );
+        assert_eq!(
+            bucket_quantile_ms(&before, &after, "rcs_x_seconds", 0.99),
+            25.0
+        );
+        // the last one is in +Inf: no bound to give
+        assert_eq!(
+            bucket_quantile_ms(&before, &after, "rcs_x_seconds", 1.0),
+            0.0
+        );
+        assert_eq!(
+            bucket_quantile_ms(&after, &after, "rcs_x_seconds", 0.99),
+            0.0
+        );
+        assert_eq!(bucket_quantile_ms("", &after, "rcs_y_seconds", 0.99), 0.0);
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub struct Metrics {
     pub http_requests: Family<Kind, Counter>,
     /// HTTP requests, from their arrival to the answer's head (a stream's start), s.
     pub http_request_seconds: Histogram,
+    /// Commands to AGVs that were answered, from the command going into the AGV's session to
+    /// its answer being read: the AGV's time and the network's, without the API's, s.
+    pub command_answer_seconds: Histogram,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -146,6 +149,9 @@ impl Default for Metrics {
             agvs: Family::default(),
             http_requests: Family::default(),
             http_request_seconds: Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            command_answer_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ]),
             registry: Registry::default(),
@@ -309,6 +315,11 @@ impl Default for Metrics {
             "http_request_seconds",
             "HTTP requests from arrival to the answer's head, s",
             m.http_request_seconds.clone(),
+        );
+        registry.register(
+            "command_answer_seconds",
+            "Commands to AGVs answered, from going into the AGV's session to the answer read, s",
+            m.command_answer_seconds.clone(),
         );
         // there from the start, at zero, for dashboards and alerts
         for state in ["completed", "failed", "cancelled"] {

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crypto::session::RcsHandshake;
 use futures_util::FutureExt;
@@ -94,10 +94,14 @@ fn noting<T>(poll: std::task::Poll<T>, waiting: &mut bool) -> std::task::Poll<T>
 }
 
 /// What a status report can tell, given the commands still waiting for an answer (each
-/// `(generation, _)`) and the generation taken last: the AGV after every command answered
+/// `(generation, _, _)`) and the generation taken last: the AGV after every command answered
 /// before it.
-fn covers<T>(waiting: &HashMap<u32, (u64, T)>, taken: u64) -> u64 {
-    waiting.values().map(|(g, _)| g - 1).min().unwrap_or(taken)
+fn covers<T, I>(waiting: &HashMap<u32, (u64, T, I)>, taken: u64) -> u64 {
+    waiting
+        .values()
+        .map(|(g, _, _)| g - 1)
+        .min()
+        .unwrap_or(taken)
 }
 
 /// A status report from the AGV `agv_id` of session `session_id`: checked (a report that is
@@ -188,8 +192,8 @@ struct Connection<'a> {
     orders_tx: mpsc::Sender<Order>,
     orders: mpsc::Receiver<Order>,
     /// API commands waiting for their answer, by the seq `send_command` returned, with their
-    /// generation ([`Order::Command`]).
-    waiting: HashMap<u32, (u64, Reply)>,
+    /// generation ([`Order::Command`]) and when they went into the session.
+    waiting: HashMap<u32, (u64, Reply, Instant)>,
     /// The generation of the last command taken from the queue.
     taken: u64,
     /// Counts this connection as pending for its address until access completes.
@@ -421,7 +425,8 @@ impl<'a> Connection<'a> {
                 self.taken = generation;
                 match self.session.send_command(now, *message) {
                     Ok(seq) => {
-                        self.waiting.insert(seq, (generation, reply));
+                        self.waiting
+                            .insert(seq, (generation, reply, Instant::now()));
                     }
                     Err(protocol::session::SessionError::Busy) => {
                         let _ = reply.send(Err(CommandError::Busy));
@@ -437,7 +442,7 @@ impl<'a> Connection<'a> {
 
     /// The connection is over: the AGV goes offline (if this session still owns its id).
     async fn finish(&mut self) {
-        for (_, (_, reply)) in self.waiting.drain() {
+        for (_, (_, reply, _)) in self.waiting.drain() {
             let _ = reply.send(Err(CommandError::Disconnected));
         }
         if self.agv_id == 0 {
@@ -583,13 +588,15 @@ impl<'a> Connection<'a> {
                 request_seq,
                 message,
             } => {
-                if let Some((_, reply)) = self.waiting.remove(&request_seq) {
+                if let Some((_, reply, sent)) = self.waiting.remove(&request_seq) {
+                    let answered = sent.elapsed().as_secs_f64();
+                    shared.metrics.command_answer_seconds.observe(answered);
                     let _ = reply.send(Ok(message));
                 }
             }
             RcsEvent::Unanswered { seq, message_type } => {
                 tracing::warn!(agv_id = self.agv_id, ?message_type, "command unanswered");
-                if let Some((_, reply)) = self.waiting.remove(&seq) {
+                if let Some((_, reply, _)) = self.waiting.remove(&seq) {
                     let _ = reply.send(Err(CommandError::Timeout));
                 }
             }
@@ -600,7 +607,9 @@ impl<'a> Connection<'a> {
                     request_seq,
                     "AGV reported an error"
                 );
-                if let Some((_, reply)) = self.waiting.remove(&request_seq) {
+                if let Some((_, reply, sent)) = self.waiting.remove(&request_seq) {
+                    let answered = sent.elapsed().as_secs_f64();
+                    shared.metrics.command_answer_seconds.observe(answered);
                     let _ = reply.send(Err(CommandError::Refused(code)));
                 }
                 shared

@@ -270,6 +270,13 @@ async fn commands_reach_the_agv_and_wait_for_its_answer() {
     let (status, body) = post(&s, url, Some(&op), &json!({ "command": "cancel" })).await;
     assert_eq!((status, body["error"].as_str()), (504, Some("timeout")));
     assert!(started.elapsed() >= Duration::from_millis(1400));
+    // the AGV's three answers are timed (pause, the refused resume, param_query); the
+    // command it never answered is not
+    let metrics = support::text(&s, "/metrics").await;
+    assert!(
+        metrics.contains("rcs_command_answer_seconds_count 3"),
+        "{metrics}"
+    );
 
     let (status, body) = post(
         &s,
