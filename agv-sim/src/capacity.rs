@@ -228,6 +228,12 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
                     row.agv_answer_p99_ms
                 );
             }
+            if row.command_audit_p99_ms > 0.0 || row.telemetry_batch_ms > 0.0 {
+                println!(
+                    "       the commands' audit rows (rcs_command_audit_seconds): p99 at most {:.1} ms; the telemetry writer's pass: {:.1} ms on average",
+                    row.command_audit_p99_ms, row.telemetry_batch_ms
+                );
+            }
             if row.open_us > 0.0 && row.cpu_us_per_frame > 0.0 {
                 println!(
                     "       of the crypto bound: {:.2} of one AGV's frames ({:.2} µs each), {:.2} of the fleet's ({:.2} µs each)",
@@ -339,6 +345,18 @@ fn bucket_quantile_ms(before: &str, after: &str, name: &str, q: f64) -> f64 {
         .find(|(_, c)| *c >= q * total)
         .filter(|(le, _)| le.is_finite())
         .map_or(0.0, |(le, _)| le * 1000.0)
+}
+
+/// The mean of histogram `name`'s observations between two scrapes, ms; 0 without any.
+fn mean_ms(before: &str, after: &str, name: &str) -> f64 {
+    let delta = |what: &str| {
+        metric(after, &format!("{name}_{what}")) - metric(before, &format!("{name}_{what}"))
+    };
+    let count = delta("count");
+    if count <= 0.0 {
+        return 0.0;
+    }
+    delta("sum") / count * 1000.0
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -606,6 +624,13 @@ async fn measure(
             0.0
         },
         agv_answer_p99_ms: bucket_quantile_ms(&before, &after, "rcs_command_answer_seconds", 0.99),
+        command_audit_p99_ms: bucket_quantile_ms(
+            &before,
+            &after,
+            "rcs_command_audit_seconds",
+            0.99,
+        ),
+        telemetry_batch_ms: mean_ms(&before, &after, "rcs_telemetry_batch_seconds"),
     })
 }
 
@@ -635,6 +660,17 @@ mod tests {
             0.0
         );
         assert_eq!(bucket_quantile_ms("", &after, "rcs_y_seconds", 0.99), 0.0);
+    }
+
+    #[test]
+    fn a_histograms_mean_in_the_window_is_its_sums_growth_over_its_counts() {
+        let at = |sum: f64, count: u32| {
+            format!("rcs_x_seconds_sum {sum}\nrcs_x_seconds_count {count}\n")
+        };
+        // three passes in the window, 0.75 s in all
+        assert_eq!(mean_ms(&at(1.5, 10), &at(2.25, 13), "rcs_x_seconds"), 250.0);
+        assert_eq!(mean_ms(&at(1.5, 10), &at(1.5, 10), "rcs_x_seconds"), 0.0);
+        assert_eq!(mean_ms("", "", "rcs_x_seconds"), 0.0);
     }
 
     #[test]

@@ -94,6 +94,9 @@ pub struct Metrics {
     /// Commands to AGVs that were answered, from the command going into the AGV's session to
     /// its answer being read: the AGV's time and the network's, without the API's, s.
     pub command_answer_seconds: Histogram,
+    /// Commands' audit rows, written (committed) before the command is sent: the database's
+    /// share of a command, its wait for the connection included, s.
+    pub command_audit_seconds: Histogram,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -153,6 +156,10 @@ impl Default for Metrics {
             ]),
             command_answer_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            command_audit_seconds: Histogram::new([
+                0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0,
+                2.0,
             ]),
             registry: Registry::default(),
         };
@@ -320,6 +327,11 @@ impl Default for Metrics {
             "command_answer_seconds",
             "Commands to AGVs answered, from going into the AGV's session to the answer read, s",
             m.command_answer_seconds.clone(),
+        );
+        registry.register(
+            "command_audit_seconds",
+            "Commands' audit rows, committed before the command is sent (the wait for the database included), s",
+            m.command_audit_seconds.clone(),
         );
         // there from the start, at zero, for dashboards and alerts
         for state in ["completed", "failed", "cancelled"] {

@@ -271,10 +271,14 @@ async fn commands_reach_the_agv_and_wait_for_its_answer() {
     assert_eq!((status, body["error"].as_str()), (504, Some("timeout")));
     assert!(started.elapsed() >= Duration::from_millis(1400));
     // the AGV's three answers are timed (pause, the refused resume, param_query); the
-    // command it never answered is not
+    // command it never answered is not; every command's audit row is, the unanswered one too
     let metrics = support::text(&s, "/metrics").await;
     assert!(
         metrics.contains("rcs_command_answer_seconds_count 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("rcs_command_audit_seconds_count 4"),
         "{metrics}"
     );
 

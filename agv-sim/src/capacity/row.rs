@@ -81,16 +81,23 @@ pub struct Row {
     /// to its answer read), as the upper bound of its histogram bucket, ms; 0 when no command
     /// was answered or in older rows.
     pub agv_answer_p99_ms: f64,
+    /// The database's share of a command: the p99 of the server's `rcs_command_audit_seconds`
+    /// in the window (its audit row, committed before the command is sent), as the upper bound
+    /// of its histogram bucket, ms; 0 when no command was sent or in older rows.
+    pub command_audit_p99_ms: f64,
+    /// The server's write-behind writer: its mean pass in the window
+    /// (`rcs_telemetry_batch_seconds`), ms; 0 when it made none or in older rows.
+    pub telemetry_batch_ms: f64,
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame,agv_answer_p99_ms";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame,agv_answer_p99_ms,command_audit_p99_ms,telemetry_batch_ms";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2},{:.1}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2},{:.1},{:.1},{:.2}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -118,15 +125,17 @@ impl Row {
             self.fleet_cpus_load,
             self.cpu_all_us_per_frame,
             self.agv_answer_p99_ms,
+            self.command_audit_p99_ms,
+            self.telemetry_batch_ms,
         )
     }
 
-    /// Parses a line written by [`Row::csv`] (or by the versions before
-    /// `agv_answer_p99_ms`, before `network` and before `open_fleet_us`).
+    /// Parses a line written by [`Row::csv`] (or by the versions before `command_audit_p99_ms`,
+    /// before `agv_answer_p99_ms`, before `network` and before `open_fleet_us`).
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let (fleet_bound, cpus) = match f.len() {
-            26 | 27 => (true, true),
+            26 | 27 | 29 => (true, true),
             22 => (true, false),
             21 => (false, false),
             _ => return None,
@@ -161,6 +170,8 @@ impl Row {
             fleet_cpus_load: if cpus { n(24)? } else { 0.0 },
             cpu_all_us_per_frame: if cpus { n(25)? } else { 0.0 },
             agv_answer_p99_ms: if f.len() > 26 { n(26)? } else { 0.0 },
+            command_audit_p99_ms: if f.len() > 27 { n(27)? } else { 0.0 },
+            telemetry_batch_ms: if f.len() > 28 { n(28)? } else { 0.0 },
         })
     }
 }
@@ -269,8 +280,10 @@ mod tests {
             fleet_cpus_load: 0.75,
             cpu_all_us_per_frame: 16.25,
             agv_answer_p99_ms: 25.0,
+            command_audit_p99_ms: 4.0,
+            telemetry_batch_ms: 131.25,
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 27);
+        assert_eq!(CSV_HEADER.split(',').count(), 29);
         assert_eq!(Row::parse(&row.csv()), Some(row.clone()));
         // a line of the version before the fleet's bound
         let old = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,ok";
@@ -289,6 +302,19 @@ mod tests {
             (parsed.network.as_str(), parsed.cpu_all_us_per_frame),
             ("loopback", 0.0)
         );
+        // a line of the version before the audit's share and the writer's pass
+        let line = row.csv();
+        let before_audit = line.rsplitn(3, ',').nth(2).expect("27 fields");
+        assert_eq!(
+            Row::parse(before_audit),
+            Some(Row {
+                command_audit_p99_ms: 0.0,
+                telemetry_batch_ms: 0.0,
+                ..row.clone()
+            })
+        );
+        // 28 fields were never written
+        assert_eq!(Row::parse(line.rsplit_once(',').expect("a field").0), None);
         assert_eq!(Row::parse("fast,1,2"), None);
     }
 }

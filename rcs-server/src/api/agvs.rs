@@ -574,6 +574,7 @@ pub(super) async fn command(
         return Err(unknown_agv(id));
     }
     let name = message_name(&message);
+    let audit = std::time::Instant::now();
     shared
         .events
         .audit(
@@ -584,6 +585,10 @@ pub(super) async fn command(
             json!({ "command": name, "body": format!("{message:?}") }),
         )
         .await?;
+    shared
+        .metrics
+        .command_audit_seconds
+        .observe(audit.elapsed().as_secs_f64());
     let wait = Duration::from_millis(shared.config.command_timeout_ms);
     let outcome = shared.connections.command(id, message, wait).await;
     let (label, result) = match outcome {
