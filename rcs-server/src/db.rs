@@ -12,7 +12,7 @@ mod vda5050;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
 pub use sessions::SESSION_LEFT_OPEN;
-use statements::{Texts, statement_chunks};
+use statements::{Texts, run_chunks};
 pub use vda5050::Vda5050Vehicle;
 
 use sqlx::AnyPool;
@@ -459,10 +459,14 @@ impl Db {
             self.push_values(&mut sql, n, 5);
             sql
         };
+        // SQLite: a transaction's statements in one text (`run_chunks`)
+        let per_run = if self.postgres { 1 } else { 1_024 / STATEMENT };
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
-            for chunk in statement_chunks(piece, STATEMENT) {
-                let text = self.texts.events.get(chunk.len(), statement);
+            for chunk in run_chunks(piece, STATEMENT, per_run) {
+                let text = self.texts.events.get(chunk.len(), |n| {
+                    self.statements_text(n, STATEMENT, statement)
+                });
                 let mut args = sqlx::any::AnyArguments::default();
                 sqlx::Arguments::reserve(&mut args, chunk.len() * 5, 0);
                 for e in chunk {
@@ -473,6 +477,29 @@ impl Db {
             tx.commit().await?;
         }
         Ok(())
+    }
+
+    /// The text of `rows` rows: one statement, or (more than `per_statement` rows, a multiple
+    /// of it) that many statements of `per_statement` rows each, one after the other, made by
+    /// `statement`.
+    fn statements_text(
+        &self,
+        rows: usize,
+        per_statement: usize,
+        statement: impl Fn(usize) -> String,
+    ) -> String {
+        if rows <= per_statement {
+            return statement(rows);
+        }
+        let one = statement(per_statement);
+        let mut text = String::with_capacity((one.len() + 2) * rows / per_statement);
+        for i in 0..rows / per_statement {
+            if i > 0 {
+                text.push_str(";\n");
+            }
+            text.push_str(&one);
+        }
+        text
     }
 
     /// Appends the `VALUES` list of a statement inserting `rows` rows of `columns` columns:

@@ -148,7 +148,8 @@ async fn telemetry(db: &Db) {
         charging: agv_id % 2 == 0,
         task_id: 40 + agv_id,
     };
-    // 10 batches of 1,100 AGVs (SQLite: two transactions a table, of 32 and 3 statements;
+    // 10 batches of 1,100 AGVs (SQLite: two transactions a table, the first one text of 32
+    // statements, the second texts of two 32-row statements, then an 8-row and a 4-row one;
     // PostgreSQL: one transaction, three statements a table)
     let batch =
         |t: u64| -> Vec<TelemetryRow> { (1..=1_100).map(|agv| row(agv, t * 100)).collect() };
@@ -185,8 +186,8 @@ async fn telemetry(db: &Db) {
     assert_eq!(db.latest_telemetry().await.unwrap(), batch(10));
 }
 
-/// Event log entries written in bulk (more than one statement and than one transaction) are
-/// all stored, in order, every column in its place.
+/// Event log entries written in bulk (more than one statement and than one transaction; on
+/// SQLite several statements in one text) are all stored, in order, every column in its place.
 async fn event_log(db: &Db) {
     use rcs_server::db::EventRow;
     let entry = |seq: i64| EventRow {

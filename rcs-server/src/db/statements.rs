@@ -3,26 +3,39 @@
 
 use std::sync::Arc;
 
-/// Splits `rows` into the pieces a multi-row `INSERT` writes them in: statements of `full` rows,
-/// then the rest in statements of decreasing powers of two (a rest of 27 of 32: 16, 8, 2, 1).
+/// Splits `rows` into the pieces one round trip to the database writes: runs of multi-row
+/// `INSERT`s of `full` rows each, as many statements as the largest power of two that fits
+/// and is at most `group` (rounded down to a power of two), then the rest a statement a piece,
+/// in decreasing powers of two (a rest of 27 of 32: 16, 8, 2, 1). With `group` 1 every piece
+/// is one statement.
 ///
-/// sqlx prepares each statement text once per connection and keeps it (its cache holds 100;
-/// PostgreSQL keeps each prepared statement in the backend too). With one statement for the
-/// whole rest, every length of a rest was a text of its own: up to `full - 1` large statements
-/// of up to `full - 1` rows, prepared and kept, about 1 MB of SQLite's heap in a 200-AGV run
-/// (massif; docs/performance.md, "The guide profile under 40 KiB per AGV"). Now a writer uses
-/// at most `log2(full) + 1` texts.
-pub(crate) fn statement_chunks<T>(rows: &[T], full: usize) -> impl Iterator<Item = &[T]> {
+/// sqlx prepares each text once per connection and keeps it (its cache holds 100; PostgreSQL
+/// keeps each prepared statement in the backend too). With one statement for the whole rest,
+/// every length of a rest was a text of its own: up to `full - 1` large statements of up to
+/// `full - 1` rows, prepared and kept, about 1 MB of SQLite's heap in a 200-AGV run (massif;
+/// docs/performance.md, "The guide profile under 40 KiB per AGV"). Now a writer uses at most
+/// `log2(group) + 1 + log2(full)` texts.
+///
+/// SQLite runs the statements of one text one after the other on its thread, each bound to its
+/// share of the arguments; PostgreSQL binds arguments to one statement only (`group` 1). A
+/// SQLite transaction of 1,024 rows in 32-row statements was 32 round trips between the runtime
+/// and SQLite's thread, each a wake-up on a busy core, while it held SQLite's one connection
+/// that every decision waits for (docs/performance.md, "The command's wait for the telemetry
+/// writer").
+pub(crate) fn run_chunks<T>(rows: &[T], full: usize, group: usize) -> impl Iterator<Item = &[T]> {
     let full = full.max(1);
+    let group = 1 << group.max(1).ilog2();
     let mut rest = rows;
     core::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let n = if rest.len() >= full {
-            full
+        let statements = rest.len() / full;
+        let n = if statements >= 1 {
+            // the largest power of two of statements not above what is left, nor `group`
+            full << statements.min(group).ilog2()
         } else {
-            // the largest power of two not above what is left
+            // the largest power of two of rows not above what is left
             1 << rest.len().ilog2()
         };
         let (piece, tail) = rest.split_at(n);
@@ -31,8 +44,7 @@ pub(crate) fn statement_chunks<T>(rows: &[T], full: usize) -> impl Iterator<Item
     })
 }
 
-/// The statement texts a writer has built, by row count (at most `log2(full) + 1` of them: see
-/// [`statement_chunks`]), kept for the database's life: built once, not at every flush.
+/// The statement texts a writer has built, by row count (few of them: see [`run_chunks`]), kept for the database's life: built once, not at every flush.
 #[derive(Debug, Default)]
 pub(crate) struct Statements(std::sync::Mutex<Vec<(usize, Arc<str>)>>);
 
@@ -65,14 +77,14 @@ pub(crate) struct Texts {
 
 #[cfg(test)]
 mod tests {
-    use super::statement_chunks;
+    use super::run_chunks;
 
     #[test]
-    fn statement_chunks_cover_the_rows_in_order_with_few_lengths() {
+    fn statements_of_one_cover_the_rows_in_order_with_few_lengths() {
         let mut lengths = std::collections::BTreeSet::new();
         for len in 0..200usize {
             let rows: Vec<usize> = (0..len).collect();
-            let pieces: Vec<&[usize]> = statement_chunks(&rows, 32).collect();
+            let pieces: Vec<&[usize]> = run_chunks(&rows, 32, 1).collect();
             // every row once, in order
             assert_eq!(pieces.concat(), rows, "len {len}");
             for p in &pieces {
@@ -95,7 +107,43 @@ mod tests {
         );
         // a full size that is not a power of two
         let rows: Vec<u8> = vec![0; 511 + 500];
-        let sizes: Vec<usize> = statement_chunks(&rows, 500).map(<[u8]>::len).collect();
+        let sizes: Vec<usize> = run_chunks(&rows, 500, 1).map(<[u8]>::len).collect();
         assert_eq!(sizes, [500, 500, 8, 2, 1]);
+    }
+
+    #[test]
+    fn run_chunks_cover_the_rows_in_order_in_runs_of_full_statements() {
+        let mut lengths = std::collections::BTreeSet::new();
+        for len in 0..3_000usize {
+            let rows: Vec<usize> = (0..len).collect();
+            let pieces: Vec<&[usize]> = run_chunks(&rows, 32, 32).collect();
+            assert_eq!(pieces.concat(), rows, "len {len}");
+            for p in &pieces {
+                assert!(
+                    p.len().is_power_of_two() && p.len() <= 1_024,
+                    "len {len}: {}",
+                    p.len()
+                );
+                lengths.insert(p.len());
+            }
+            // runs first, largest first, then the rest a statement a piece
+            assert!(
+                pieces.windows(2).all(|w| w[0].len() >= w[1].len()),
+                "len {len}"
+            );
+            let runs = len / 1_024 + (len % 1_024 / 32).count_ones() as usize;
+            assert_eq!(pieces.len(), runs + (len % 32).count_ones() as usize);
+        }
+        // 11 texts: runs of 1 to 32 statements, and the rest's 1 to 16 rows
+        assert_eq!(lengths.len(), 11, "{lengths:?}");
+        // a group that is not a power of two is rounded down
+        let rows: Vec<u8> = vec![0; 1_011];
+        let sizes: Vec<usize> = run_chunks(&rows, 32, 3).map(<[u8]>::len).collect();
+        assert_eq!(
+            sizes,
+            [
+                64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 32, 16, 2, 1
+            ]
+        );
     }
 }

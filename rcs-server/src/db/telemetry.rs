@@ -7,7 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments, Row};
 
-use super::statements::statement_chunks;
+use super::statements::run_chunks;
 use super::{Db, TelemetryRow};
 
 /// Rows in one SQLite statement: 11 parameters a row. Kept small: sqlx's SQLite driver
@@ -22,6 +22,10 @@ const SQLITE_STATEMENT_ROWS: usize = 32;
 /// (a grant, a command) waits for the transaction in hand, so a batch of 10,000 AGVs is written
 /// as several short transactions, not one long one (docs/performance.md, "Telemetry").
 const SQLITE_TRANSACTION_ROWS: usize = 1_024;
+
+/// SQLite statements sent in one text, one round trip to its thread: a whole transaction's
+/// (docs/performance.md, "The command's wait for the telemetry writer").
+const SQLITE_RUN_STATEMENTS: usize = SQLITE_TRANSACTION_ROWS / SQLITE_STATEMENT_ROWS;
 
 /// Rows in one PostgreSQL statement (5,632 parameters; at most 65,535): a statement is a round
 /// trip, and PostgreSQL has no per-name lookup.
@@ -74,30 +78,38 @@ impl Db {
             sqlx::query("SET LOCAL synchronous_commit TO OFF")
                 .execute(&mut *tx)
                 .await?;
-            self.write_rows(&mut tx, Table::Latest, latest, POSTGRES_STATEMENT_ROWS)
+            self.write_rows(&mut tx, Table::Latest, latest, POSTGRES_STATEMENT_ROWS, 1)
                 .await?;
-            self.write_rows(&mut tx, Table::History, history, POSTGRES_STATEMENT_ROWS)
+            self.write_rows(&mut tx, Table::History, history, POSTGRES_STATEMENT_ROWS, 1)
                 .await?;
             return tx.commit().await;
         }
         for (table, rows) in [(Table::Latest, latest), (Table::History, history)] {
             for piece in rows.chunks(SQLITE_TRANSACTION_ROWS) {
                 let mut tx = self.pool.begin().await?;
-                self.write_rows(&mut tx, table, piece, SQLITE_STATEMENT_ROWS)
-                    .await?;
+                self.write_rows(
+                    &mut tx,
+                    table,
+                    piece,
+                    SQLITE_STATEMENT_ROWS,
+                    SQLITE_RUN_STATEMENTS,
+                )
+                .await?;
                 tx.commit().await?;
             }
         }
         Ok(())
     }
 
-    /// Writes `rows` to `table` in statements of `per_statement` rows.
+    /// Writes `rows` to `table` in statements of `per_statement` rows, up to `per_run` of them
+    /// in one text ([`run_chunks`]; SQLite only: PostgreSQL binds arguments to one statement).
     async fn write_rows(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         table: Table,
         rows: &[TelemetryRow],
         per_statement: usize,
+        per_run: usize,
     ) -> Result<(), sqlx::Error> {
         if rows.is_empty() {
             return Ok(());
@@ -106,8 +118,10 @@ impl Db {
             Table::Latest => &self.texts.latest,
             Table::History => &self.texts.history,
         };
-        for chunk in statement_chunks(rows, per_statement) {
-            let text = texts.get(chunk.len(), |n| self.insert_sql(table, n));
+        for chunk in run_chunks(rows, per_statement, per_run) {
+            let text = texts.get(chunk.len(), |n| {
+                self.statements_text(n, per_statement, |n| self.insert_sql(table, n))
+            });
             // the statement's values in one allocation (binding one by one grew the list
             // about nine times for a 32-row statement's 352)
             let mut args = AnyArguments::default();
