@@ -49,9 +49,9 @@ pub struct Row {
     /// Errors the server counted in the window.
     pub server_errors: u64,
     /// Secure modes: µs to open one status frame of the profile in a tight loop on the
-    /// server's CPUs, measured in the same run ([`bound`](super::bound)); 0 in normal mode. Its ratio to
-    /// `cpu_us_per_frame` is the share of the crypto bound the server reaches. The frames of
-    /// one AGV: one key, its verifier's table hot in the caches.
+    /// server's CPUs, measured in the same run ([`bound`](super::bound)); 0 in normal mode.
+    /// Its ratio to `cpu_us_per_frame` is the share of the crypto bound the server reaches.
+    /// The frames of one AGV: one key, its verifier's table hot in the caches.
     pub open_us: f64,
     /// The same bound under the run's conditions: the frames of `agvs` AGVs in turn, each with
     /// its own keys (their verifiers' tables competing for the caches, as in the server),
@@ -64,8 +64,8 @@ pub struct Row {
     /// to spare: the per-frame figures stand); `saturated` (the server's cores were busy, at
     /// least 90 %: this size is its limit); `not-online` (not every AGV came online in time).
     pub verdict: String,
-    /// How the fleet reached the server ([`Network`](super::Network)); `loopback` in rows of CSVs written
-    /// before it was recorded.
+    /// How the fleet reached the server ([`Network`](super::Network)); `loopback` in rows of
+    /// CSVs written before it was recorded.
     pub network: String,
     /// Busy seconds per second of window of the CPUs the server was pinned to, whatever they
     /// were busy with: the server, and the kernel's work for its frames in interrupts (over
