@@ -459,8 +459,8 @@ impl Db {
             self.push_values(&mut sql, n, 5);
             sql
         };
-        // SQLite: a transaction's statements in one text (`run_chunks`)
-        let per_run = if self.postgres { 1 } else { 1_024 / STATEMENT };
+        // SQLite: up to 8 statements in one text (`run_chunks`; as for telemetry)
+        let per_run = if self.postgres { 1 } else { 8 };
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
             for chunk in run_chunks(piece, STATEMENT, per_run) {

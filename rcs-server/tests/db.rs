@@ -148,8 +148,8 @@ async fn telemetry(db: &Db) {
         charging: agv_id % 2 == 0,
         task_id: 40 + agv_id,
     };
-    // 10 batches of 1,100 AGVs (SQLite: two transactions a table, the first one text of 32
-    // statements, the second texts of two 32-row statements, then an 8-row and a 4-row one;
+    // 10 batches of 1,100 AGVs (SQLite: two transactions a table, the first four texts of 8
+    // statements, the second a text of two 32-row statements, then an 8-row and a 4-row one;
     // PostgreSQL: one transaction, three statements a table)
     let batch =
         |t: u64| -> Vec<TelemetryRow> { (1..=1_100).map(|agv| row(agv, t * 100)).collect() };
