@@ -12,7 +12,7 @@ mod vda5050;
 
 pub use check::{Acknowledged, AcknowledgedGrant, Findings};
 pub use sessions::SESSION_LEFT_OPEN;
-use statements::{Texts, run_chunks};
+use statements::{SQLITE_RUN_STATEMENTS, Texts, run_chunks};
 pub use vda5050::Vda5050Vehicle;
 
 use sqlx::AnyPool;
@@ -459,8 +459,11 @@ impl Db {
             self.push_values(&mut sql, n, 5);
             sql
         };
-        // SQLite: up to 8 statements in one text (`run_chunks`; as for telemetry)
-        let per_run = if self.postgres { 1 } else { 8 };
+        let per_run = if self.postgres {
+            1
+        } else {
+            SQLITE_RUN_STATEMENTS
+        };
         for piece in events.chunks(1_024) {
             let mut tx = self.pool.begin().await?;
             for chunk in run_chunks(piece, STATEMENT, per_run) {

@@ -44,6 +44,13 @@ pub(crate) fn run_chunks<T>(rows: &[T], full: usize, group: usize) -> impl Itera
     })
 }
 
+/// SQLite statements sent in one text at most (the `group` of [`run_chunks`]), one round trip to
+/// its thread: a quarter of a 1,024-row transaction's 32-row statements. SQLite keeps a prepared
+/// copy of every statement of a text: runs of 32 were as fast and kept 62 copies a table, about
+/// 6 MB at 6,000 AGVs; runs of 8 keep 15 (docs/performance.md, "The command's wait for the
+/// telemetry writer").
+pub(crate) const SQLITE_RUN_STATEMENTS: usize = 8;
+
 /// The statement texts a writer has built, by row count (few of them: see [`run_chunks`]), kept for the database's life: built once, not at every flush.
 #[derive(Debug, Default)]
 pub(crate) struct Statements(std::sync::Mutex<Vec<(usize, Arc<str>)>>);
@@ -79,63 +86,66 @@ pub(crate) struct Texts {
 mod tests {
     use super::run_chunks;
 
+    /// Every row once, in order; runs of `full`-row statements (a power of two of them, at most
+    /// `group`) first, largest first, then the rest in strictly decreasing powers of two; as
+    /// many pieces as the lengths' binary digits say; only the `texts` lengths used.
     #[test]
-    fn statements_of_one_cover_the_rows_in_order_with_few_lengths() {
-        let mut lengths = std::collections::BTreeSet::new();
-        for len in 0..200usize {
-            let rows: Vec<usize> = (0..len).collect();
-            let pieces: Vec<&[usize]> = run_chunks(&rows, 32, 1).collect();
-            // every row once, in order
-            assert_eq!(pieces.concat(), rows, "len {len}");
-            for p in &pieces {
-                assert!(!p.is_empty() && p.len() <= 32);
+    fn run_chunks_cover_the_rows_in_order_with_few_lengths() {
+        let cases: [(usize, usize, usize, &[usize]); 2] = [
+            // statements of one (group 1)
+            (32, 1, 200, &[1, 2, 4, 8, 16, 32]),
+            // runs of up to 32 statements
+            (
+                32,
+                32,
+                3_000,
+                &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1_024],
+            ),
+        ];
+        for (full, group, lens, texts) in cases {
+            let mut lengths = std::collections::BTreeSet::new();
+            for len in 0..lens {
+                let rows: Vec<usize> = (0..len).collect();
+                let pieces: Vec<&[usize]> = run_chunks(&rows, full, group).collect();
+                assert_eq!(pieces.concat(), rows, "len {len}");
+                for p in &pieces {
+                    assert!(
+                        !p.is_empty() && p.len() <= full * group,
+                        "len {len}: {}",
+                        p.len()
+                    );
+                    assert!(
+                        (p.len() % full == 0 && (p.len() / full).is_power_of_two())
+                            || p.len().is_power_of_two(),
+                        "len {len}: {}",
+                        p.len()
+                    );
+                    lengths.insert(p.len());
+                }
                 assert!(
-                    p.len() == 32 || p.len().is_power_of_two(),
-                    "len {len}: {}",
-                    p.len()
+                    pieces.windows(2).all(|w| w[0].len() >= w[1].len()),
+                    "len {len}"
                 );
-                lengths.insert(p.len());
+                let rest: Vec<usize> = pieces
+                    .iter()
+                    .map(|p| p.len())
+                    .filter(|&n| n < full)
+                    .collect();
+                assert!(rest.windows(2).all(|w| w[0] > w[1]), "len {len}: {rest:?}");
+                let runs =
+                    len / (full * group) + (len % (full * group) / full).count_ones() as usize;
+                assert_eq!(
+                    pieces.len(),
+                    runs + (len % full).count_ones() as usize,
+                    "len {len}"
+                );
             }
-            // full statements first, then strictly decreasing powers of two
-            let rest: Vec<usize> = pieces.iter().map(|p| p.len()).filter(|&n| n < 32).collect();
-            assert!(rest.windows(2).all(|w| w[0] > w[1]), "len {len}: {rest:?}");
-            assert_eq!(pieces.len(), len / 32 + (len % 32).count_ones() as usize);
+            assert_eq!(lengths.into_iter().collect::<Vec<_>>(), texts);
         }
-        assert_eq!(
-            lengths.into_iter().collect::<Vec<_>>(),
-            [1, 2, 4, 8, 16, 32]
-        );
         // a full size that is not a power of two
         let rows: Vec<u8> = vec![0; 511 + 500];
         let sizes: Vec<usize> = run_chunks(&rows, 500, 1).map(<[u8]>::len).collect();
         assert_eq!(sizes, [500, 500, 8, 2, 1]);
-    }
-
-    #[test]
-    fn run_chunks_cover_the_rows_in_order_in_runs_of_full_statements() {
-        let mut lengths = std::collections::BTreeSet::new();
-        for len in 0..3_000usize {
-            let rows: Vec<usize> = (0..len).collect();
-            let pieces: Vec<&[usize]> = run_chunks(&rows, 32, 32).collect();
-            assert_eq!(pieces.concat(), rows, "len {len}");
-            for p in &pieces {
-                assert!(
-                    p.len().is_power_of_two() && p.len() <= 1_024,
-                    "len {len}: {}",
-                    p.len()
-                );
-                lengths.insert(p.len());
-            }
-            // runs first, largest first, then the rest a statement a piece
-            assert!(
-                pieces.windows(2).all(|w| w[0].len() >= w[1].len()),
-                "len {len}"
-            );
-            let runs = len / 1_024 + (len % 1_024 / 32).count_ones() as usize;
-            assert_eq!(pieces.len(), runs + (len % 32).count_ones() as usize);
-        }
-        // 11 texts: runs of 1 to 32 statements, and the rest's 1 to 16 rows
-        assert_eq!(lengths.len(), 11, "{lengths:?}");
         // a group that is not a power of two is rounded down
         let rows: Vec<u8> = vec![0; 1_011];
         let sizes: Vec<usize> = run_chunks(&rows, 32, 3).map(<[u8]>::len).collect();

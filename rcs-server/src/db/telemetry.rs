@@ -7,7 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::error::BoxDynError;
 use sqlx::{Arguments, Row};
 
-use super::statements::run_chunks;
+use super::statements::{SQLITE_RUN_STATEMENTS, run_chunks};
 use super::{Db, TelemetryRow};
 
 /// Rows in one SQLite statement: 11 parameters a row. Kept small: sqlx's SQLite driver
@@ -22,12 +22,6 @@ const SQLITE_STATEMENT_ROWS: usize = 32;
 /// (a grant, a command) waits for the transaction in hand, so a batch of 10,000 AGVs is written
 /// as several short transactions, not one long one (docs/performance.md, "Telemetry").
 const SQLITE_TRANSACTION_ROWS: usize = 1_024;
-
-/// SQLite statements sent in one text at most, one round trip to its thread: a quarter of a
-/// transaction's. SQLite keeps a prepared copy of every statement of a text: runs of 32 were as
-/// fast and kept 62 copies a table, about 6 MB at 6,000 AGVs; runs of 8 keep 15
-/// (docs/performance.md, "The command's wait for the telemetry writer").
-const SQLITE_RUN_STATEMENTS: usize = 8;
 
 /// Rows in one PostgreSQL statement (5,632 parameters; at most 65,535): a statement is a round
 /// trip, and PostgreSQL has no per-name lookup.
