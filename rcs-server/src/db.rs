@@ -4,6 +4,7 @@
 mod agvs;
 mod check;
 mod sessions;
+mod sqlite_files;
 mod statements;
 mod tasks;
 mod telemetry;
@@ -23,6 +24,11 @@ use sqlx::any::AnyPoolOptions;
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Where telemetry goes: on SQLite a file of its own beside the database, so that no
+    /// decision waits for the write-behind writer ([`sqlite_files`]); on PostgreSQL `pool`.
+    telemetry: AnyPool,
+    /// On SQLite, the telemetry file's path (`None`: in memory, or PostgreSQL).
+    telemetry_file: Option<std::sync::Arc<str>>,
     /// PostgreSQL (else SQLite).
     postgres: bool,
     /// Set while this instance is the active one of a cluster: decisions are written only
@@ -202,31 +208,15 @@ fn event_arguments<'q>(
     args.add(&e.detail)
 }
 
-/// The file a `sqlite:` URL names (`None`: in memory).
-fn sqlite_file(url: &str) -> Option<&std::path::Path> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let path = &rest[..rest.find('?').unwrap_or(rest.len())];
-    let memory = path.is_empty() || path == ":memory:" || url.contains("mode=memory");
-    (!memory).then_some(std::path::Path::new(path))
-}
-
-/// Creates the SQLite file, readable by its owner only (0600), when it does not exist yet:
-/// it holds token hashes and enrolled keys. SQLite gives its `-wal` and `-shm` files the same
-/// permissions. An existing file is left as it is.
-fn create_private(path: &std::path::Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
+/// The error for a `--db-schema` that cannot be used.
+fn schema_error(schema: &str) -> sqlx::Error {
+    sqlx::Error::Configuration(
+        format!(
+            "database schema `{schema}`: only with PostgreSQL, and a plain identifier (a-z, \
+             0-9, _; at most 63)"
+        )
+        .into(),
+    )
 }
 
 /// An enrolled AGV key as stored.
@@ -260,50 +250,46 @@ impl Db {
         } else {
             url
         };
-        if sqlite && url.contains("mode=rwc") {
-            if let Some(path) = sqlite_file(url) {
-                create_private(path).map_err(sqlx::Error::Io)?;
-            }
-        }
-        if !sqlite {
-            // One connection first, with a deadline: a server that refuses or does not answer
-            // is reported with its cause within seconds (the pool would retry for 30 s and
-            // then say only that it timed out).
-            match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                <sqlx::AnyConnection as sqlx::Connection>::connect(url),
-            )
-            .await
-            {
-                Ok(Ok(conn)) => {
-                    let _ = sqlx::Connection::close(conn).await;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => {
-                    return Err(sqlx::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "no answer within 10 s",
-                    )));
-                }
-            }
-        }
-        let mut options = AnyPoolOptions::new().max_connections(if sqlite { 1 } else { 8 });
         if sqlite {
-            // The embedded database's one connection lives in this process: a ping to its
-            // worker thread before every use (sqlx's default, for connections over a network)
-            // buys nothing. A worker that failed fails the statement itself, as the ping would
-            // have failed the acquire: the caller gets a database error either way.
-            options = options.test_before_acquire(false);
+            if let Some(schema) = schema {
+                return Err(schema_error(schema));
+            }
+            let telemetry_url = sqlite_files::telemetry_url(url);
+            return Ok(Self {
+                pool: sqlite_files::open_pool(url).await?,
+                telemetry: sqlite_files::open_pool(&telemetry_url).await?,
+                telemetry_file: sqlite_files::sqlite_file(&telemetry_url)
+                    .and_then(|p| p.to_str())
+                    .map(Into::into),
+                postgres: false,
+                fence: None,
+                texts: Default::default(),
+            });
         }
+        // One connection first, with a deadline: a server that refuses or does not answer
+        // is reported with its cause within seconds (the pool would retry for 30 s and
+        // then say only that it timed out).
+        match tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            <sqlx::AnyConnection as sqlx::Connection>::connect(url),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no answer within 10 s",
+                )));
+            }
+        }
+        let mut options = AnyPoolOptions::new().max_connections(8);
         if let Some(schema) = schema {
-            if sqlite || !valid_schema(schema) {
-                return Err(sqlx::Error::Configuration(
-                    format!(
-                        "database schema `{schema}`: only with PostgreSQL, and a plain \
-                         identifier (a-z, 0-9, _; at most 63)"
-                    )
-                    .into(),
-                ));
+            if !valid_schema(schema) {
+                return Err(schema_error(schema));
             }
             // Created once (concurrent instances serialise on an advisory lock).
             let admin = AnyPoolOptions::new()
@@ -327,22 +313,12 @@ impl Db {
                 })
             });
         }
-        if sqlite {
-            // On every connection the pool opens (it replaces its connection after 30 min, and
-            // `synchronous` is a connection's setting: set once, the replacement synced the log
-            // at every commit).
-            options = options.after_connect(|conn, _| {
-                Box::pin(async move {
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA journal_mode=WAL").await?;
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous=NORMAL").await?;
-                    Ok(())
-                })
-            });
-        }
         let pool = options.connect(url).await?;
         Ok(Self {
+            telemetry: pool.clone(),
+            telemetry_file: None,
             pool,
-            postgres: !sqlite,
+            postgres: true,
             fence: None,
             texts: Default::default(),
         })
@@ -376,6 +352,8 @@ impl Db {
     pub fn fenced(&self, fence: std::sync::Arc<crate::lease::Fence>) -> Self {
         Self {
             pool: self.pool.clone(),
+            telemetry: self.telemetry.clone(),
+            telemetry_file: self.telemetry_file.clone(),
             postgres: self.postgres,
             fence: Some(fence),
             texts: self.texts.clone(),
@@ -406,11 +384,20 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.telemetry.close().await;
     }
 
-    /// Applies the embedded migrations.
+    /// Applies the embedded migrations; on SQLite also the telemetry file's
+    /// (`migrations-telemetry/`), and moves the telemetry of a database written before the
+    /// split into that file (once).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
+        if !self.postgres {
+            sqlx::migrate!("./migrations-telemetry")
+                .run(&self.telemetry)
+                .await?;
+            self.move_telemetry().await?;
+        }
         if self.postgres {
             // The database's own check that no two AGVs hold overlapping space on one map:
             // each reservation's bounding box (less 1 cm a side), excluded against every other

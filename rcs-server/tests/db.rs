@@ -309,6 +309,172 @@ async fn sqlite() {
     check_finds_what_is_wrong(&db).await;
 }
 
+/// On SQLite the telemetry lives in a file of its own beside the database, created 0600, so
+/// no decision waits for the telemetry writer: with the telemetry file's write lock held, a
+/// decision still commits (in one file, behind one connection, every decision waited for the
+/// writer's transaction in hand: at 10,000 AGVs most of a command's p99). A database written
+/// before the split has its telemetry moved into that file on the next start (a newer last
+/// snapshot already there kept, a history row already there not doubled), and the check reads
+/// both files.
+#[tokio::test]
+async fn sqlite_telemetry_in_a_file_of_its_own() {
+    use rcs_server::db::{EventRow, TelemetryRow};
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("rcs.sqlite").display()
+    );
+    let telemetry_file = dir.path().join("rcs-telemetry.sqlite");
+    let db = Db::open(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    db.close().await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&telemetry_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{}", telemetry_file.display());
+    }
+    let row = |agv_id: u32, at_ms: u64| TelemetryRow {
+        agv_id,
+        at_ms,
+        map_id: 1,
+        x: f64::from(agv_id),
+        y: at_ms as f64,
+        theta: 0.5,
+        state: 2,
+        battery_pct: 50.0,
+        navigation_mode: 0,
+        charging: false,
+        task_id: 9,
+    };
+    // the rows an earlier version left in the database's own tables, and a last snapshot of
+    // AGV 1 newer than its one there already in the telemetry file (a move cut short)
+    let insert = |table: &str, r: TelemetryRow| {
+        format!(
+            "INSERT INTO {table} (agv_id, at_ms, map_id, x, y, theta, state, battery_pct, \
+             navigation_mode, charging, task_id) VALUES ({}, {}, 1, {}, {}, 0.5, 2, 50.0, 0, \
+             0, 9)",
+            r.agv_id, r.at_ms, r.x, r.y
+        )
+    };
+    let main = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let telemetry =
+        sqlx::SqlitePool::connect_with(SqliteConnectOptions::new().filename(&telemetry_file))
+            .await
+            .unwrap();
+    for r in [row(1, 100), row(2, 100)] {
+        sqlx::raw_sql(&insert("telemetry_latest", r))
+            .execute(&main)
+            .await
+            .unwrap();
+    }
+    for r in [row(1, 50), row(1, 100), row(2, 100)] {
+        sqlx::raw_sql(&insert("telemetry", r))
+            .execute(&main)
+            .await
+            .unwrap();
+    }
+    for (table, r) in [("telemetry_latest", row(1, 200)), ("telemetry", row(1, 50))] {
+        sqlx::raw_sql(&insert(table, r))
+            .execute(&telemetry)
+            .await
+            .unwrap();
+    }
+
+    let db = Db::open(&url).await.unwrap();
+    db.migrate().await.unwrap();
+    assert_eq!(
+        db.latest_telemetry().await.unwrap(),
+        [row(1, 200), row(2, 100)]
+    );
+    assert_eq!(
+        db.telemetry_history(1, 0, 1_000).await.unwrap(),
+        [row(1, 50), row(1, 100)]
+    );
+    assert_eq!(
+        db.telemetry_history(2, 0, 1_000).await.unwrap(),
+        [row(2, 100)]
+    );
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM telemetry_latest) + (SELECT count(*) FROM telemetry)",
+    )
+    .fetch_one(&main)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the database's own telemetry tables are emptied");
+    // a second start finds nothing to move and changes nothing
+    db.migrate().await.unwrap();
+    assert_eq!(
+        db.latest_telemetry().await.unwrap(),
+        [row(1, 200), row(2, 100)]
+    );
+    let checked = db.check().await.unwrap();
+    assert!(checked.ok(), "{}", checked.text());
+    assert_eq!(checked.figures["sqlite integrity_check ok"], 1);
+    assert_eq!(
+        checked.figures["sqlite telemetry file integrity_check ok"],
+        1
+    );
+
+    // another connection holds the telemetry file's write lock ...
+    let mut held = telemetry.begin().await.unwrap();
+    sqlx::raw_sql(&insert("telemetry", row(3, 300)))
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let impatient = sqlx::SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&telemetry_file)
+            .busy_timeout(std::time::Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    let locked = sqlx::raw_sql(&insert("telemetry", row(4, 300)))
+        .execute(&impatient)
+        .await
+        .unwrap_err();
+    assert!(locked.to_string().contains("locked"), "{locked}");
+    // ... and decisions commit all the same
+    tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        db.insert_event(&EventRow {
+            at_ms: 1,
+            seq: 1,
+            actor: "operator".into(),
+            kind: "agv.command".into(),
+            detail: "{}".into(),
+        })
+        .await
+        .unwrap();
+        db.upsert_task(&TaskRow {
+            task_id: 77,
+            kind: "move".into(),
+            agv_id: Some(1),
+            state: "running".into(),
+            spec: "{}".into(),
+            created_by: "operator".into(),
+            created_at: 1,
+            updated_at: 1,
+            reference: None,
+        })
+        .await
+        .unwrap();
+    })
+    .await
+    .expect("a decision waited for the telemetry file's lock");
+    held.rollback().await.unwrap();
+    db.write_telemetry(&[row(3, 400)], &[row(3, 400)])
+        .await
+        .unwrap();
+    assert_eq!(
+        db.telemetry_history(3, 0, 1_000).await.unwrap(),
+        [row(3, 400)]
+    );
+}
+
 /// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
 /// woken by it, stores it assigned): neither store fails on the task's reference, and the later
 /// state is the one kept, whichever commits last. On PostgreSQL two concurrent inserts of a new

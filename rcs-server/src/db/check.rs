@@ -106,8 +106,8 @@ fn has_reason(spec: &str) -> bool {
 }
 
 impl Db {
-    /// Checks the database: the engine's own check (SQLite: `PRAGMA integrity_check` and
-    /// `foreign_key_check`; PostgreSQL: amcheck's `verify_heapam` on every table and
+    /// Checks the database: the engine's own check (SQLite: `PRAGMA integrity_check` of the
+    /// database and of the telemetry file, and `foreign_key_check`; PostgreSQL: amcheck's `verify_heapam` on every table and
     /// `bt_index_check` on every index of the schema in force, when amcheck is installed), then
     /// the rows: task states known, running tasks with an AGV, failed ones with a reason, no step
     /// or reservation of a task that is not stored, no reservation or grant of an AGV never
@@ -133,17 +133,30 @@ impl Db {
     }
 
     async fn check_sqlite_files(&self, f: &mut Findings) -> Result<(), sqlx::Error> {
-        let rows = sqlx::query("PRAGMA integrity_check")
-            .fetch_all(&self.pool)
-            .await?;
-        let said: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<Result<_, _>>()?;
-        if said != ["ok"] {
-            f.problems("SQLite integrity_check", &said);
+        for (pool, what, figure) in [
+            (
+                &self.pool,
+                "SQLite integrity_check",
+                "sqlite integrity_check ok",
+            ),
+            (
+                &self.telemetry,
+                "SQLite integrity_check of the telemetry file",
+                "sqlite telemetry file integrity_check ok",
+            ),
+        ] {
+            let rows = sqlx::query("PRAGMA integrity_check")
+                .fetch_all(pool)
+                .await?;
+            let said: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String, _>(0))
+                .collect::<Result<_, _>>()?;
+            if said != ["ok"] {
+                f.problems(what, &said);
+            }
+            f.figure(figure, i64::from(said == ["ok"]));
         }
-        f.figure("sqlite integrity_check ok", i64::from(said == ["ok"]));
         // The schema declares no foreign keys (the references are checked row by row below);
         // this finds any a later migration adds.
         let broken = sqlx::query("PRAGMA foreign_key_check")

@@ -1,7 +1,8 @@
 //! Telemetry: each AGV's last snapshot (`telemetry_latest`, one row an AGV, what a restart
 //! restores) and the history of snapshots (`telemetry`, one row per AGV and batch in which its
 //! snapshot changed, keyed by time then AGV so that a batch is appended and pruning takes from
-//! the start, pruned by age).
+//! the start, pruned by age). On SQLite both live in the telemetry file beside the database,
+//! with a connection of their own ([`super::sqlite_files`]).
 
 use sqlx::any::AnyArguments;
 use sqlx::error::BoxDynError;
@@ -18,9 +19,10 @@ use super::{Db, TelemetryRow};
 /// frame (scripts/callgrind-status).
 const SQLITE_STATEMENT_ROWS: usize = 32;
 
-/// Rows in one SQLite transaction. SQLite serves the server through one connection: a decision
-/// (a grant, a command) waits for the transaction in hand, so a batch of 10,000 AGVs is written
-/// as several short transactions, not one long one (docs/performance.md, "Telemetry").
+/// Rows in one SQLite transaction. The telemetry file has one connection: a read of it (the
+/// API's history, a restart's restore) waits for the transaction in hand, so a batch of 10,000
+/// AGVs is written as several short transactions, not one long one (docs/performance.md,
+/// "Telemetry"). Decisions are in the database's own file and do not wait.
 const SQLITE_TRANSACTION_ROWS: usize = 1_024;
 
 /// Rows in one PostgreSQL statement (5,632 parameters; at most 65,535): a statement is a round
@@ -59,8 +61,8 @@ enum Table {
 impl Db {
     /// Writes a telemetry batch: `latest` replaces each AGV's last snapshot (one row an AGV; a
     /// row older than the stored one is not written), `history` is appended (a row already
-    /// stored is skipped), the last snapshots first. On SQLite in transactions of at most
-    /// 1,024 rows (its one connection is shared with every decision); on PostgreSQL in one
+    /// stored is skipped), the last snapshots first. On SQLite in the telemetry file, in
+    /// transactions of at most 1,024 rows; on PostgreSQL in one
     /// transaction on a connection of its own, its commit not waited for on disk
     /// (`synchronous_commit` off: a crash may lose the last batch, which write-behind telemetry
     /// may anyway).
@@ -70,7 +72,7 @@ impl Db {
         history: &[TelemetryRow],
     ) -> Result<(), sqlx::Error> {
         if self.postgres {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.telemetry.begin().await?;
             sqlx::query("SET LOCAL synchronous_commit TO OFF")
                 .execute(&mut *tx)
                 .await?;
@@ -82,7 +84,7 @@ impl Db {
         }
         for (table, rows) in [(Table::Latest, latest), (Table::History, history)] {
             for piece in rows.chunks(SQLITE_TRANSACTION_ROWS) {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.telemetry.begin().await?;
                 self.write_rows(
                     &mut tx,
                     table,
@@ -157,7 +159,7 @@ impl Db {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM telemetry_latest ORDER BY agv_id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.telemetry)
         .await?;
         rows.iter().map(row).collect()
     }
@@ -177,7 +179,7 @@ impl Db {
         .bind(i64::from(agv_id))
         .bind(from_ms.min(i64::MAX as u64) as i64)
         .bind(to_ms.min(i64::MAX as u64) as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.telemetry)
         .await?;
         rows.iter().map(row).collect()
     }
@@ -187,7 +189,7 @@ impl Db {
     /// how many rows went. The last snapshots (`telemetry_latest`) are never pruned.
     pub async fn prune_telemetry(&self, before_ms: i64, span_ms: i64) -> Result<u64, sqlx::Error> {
         let oldest: Option<i64> = sqlx::query("SELECT MIN(at_ms) FROM telemetry")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.telemetry)
             .await?
             .try_get(0)?;
         let Some(oldest) = oldest.filter(|o| *o < before_ms) else {
@@ -196,7 +198,7 @@ impl Db {
         let upto = before_ms.min(oldest.saturating_add(span_ms.max(1)));
         let r = sqlx::query("DELETE FROM telemetry WHERE at_ms < $1")
             .bind(upto)
-            .execute(&self.pool)
+            .execute(&self.telemetry)
             .await?;
         Ok(r.rows_affected())
     }
