@@ -27,8 +27,8 @@ pub struct Db {
     /// Where telemetry goes: on SQLite a file of its own beside the database, so that no
     /// decision waits for the write-behind writer ([`sqlite_files`]); on PostgreSQL `pool`.
     telemetry: AnyPool,
-    /// On SQLite, the telemetry file's path (`None`: in memory, or PostgreSQL).
-    telemetry_file: Option<std::sync::Arc<str>>,
+    /// On SQLite, the telemetry file (`None`: in memory, or PostgreSQL).
+    telemetry_file: Option<sqlite_files::TelemetryFile>,
     /// PostgreSQL (else SQLite).
     postgres: bool,
     /// Set while this instance is the active one of a cluster: decisions are written only
@@ -255,12 +255,11 @@ impl Db {
                 return Err(schema_error(schema));
             }
             let telemetry_url = sqlite_files::telemetry_url(url);
+            let telemetry_file = sqlite_files::TelemetryFile::find(&telemetry_url);
             return Ok(Self {
                 pool: sqlite_files::open_pool(url).await?,
                 telemetry: sqlite_files::open_pool(&telemetry_url).await?,
-                telemetry_file: sqlite_files::sqlite_file(&telemetry_url)
-                    .and_then(|p| p.to_str())
-                    .map(Into::into),
+                telemetry_file,
                 postgres: false,
                 fence: None,
                 texts: Default::default(),
@@ -387,15 +386,20 @@ impl Db {
         self.telemetry.close().await;
     }
 
-    /// Applies the embedded migrations; on SQLite also the telemetry file's
-    /// (`migrations-telemetry/`), and moves the telemetry of a database written before the
+    /// Applies the embedded migrations; on SQLite first checks that the telemetry file is the
+    /// database's own (an error otherwise: [`sqlite_files`]), then applies the telemetry file's
+    /// (`migrations-telemetry/`) and moves the telemetry of a database written before the
     /// split into that file (once).
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         sqlx::migrate!("./migrations").run(&self.pool).await?;
         if !self.postgres {
+            let pairing = self.pair_telemetry().await?;
             sqlx::migrate!("./migrations-telemetry")
                 .run(&self.telemetry)
                 .await?;
+            if let Some(id) = pairing {
+                self.set_pairing(id).await?;
+            }
             self.move_telemetry().await?;
         }
         if self.postgres {

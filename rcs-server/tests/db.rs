@@ -475,6 +475,94 @@ async fn sqlite_telemetry_in_a_file_of_its_own() {
     );
 }
 
+/// The telemetry file holds the last poses from which a restart blocks the space of offline
+/// AGVs, so a start whose telemetry file is not the database's (lost and created anew, or
+/// another database's) is refused with an error naming the file, and stays refused; an empty
+/// file (0 bytes) put in its place is the operator's consent: the start goes on without the
+/// telemetry, the decisions kept, and the next start needs nothing more.
+#[tokio::test]
+async fn a_start_with_a_telemetry_file_not_the_databases_is_refused() {
+    use rcs_server::db::TelemetryRow;
+    let dir = tempfile::tempdir().unwrap();
+    let url_in = |name: &str| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join(format!("{name}.sqlite")).display()
+        )
+    };
+    let file =
+        |name: &str, suffix: &str| dir.path().join(format!("{name}-telemetry.sqlite{suffix}"));
+    let remove = |name: &str| {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(file(name, suffix));
+        }
+    };
+    let last = TelemetryRow {
+        agv_id: 5,
+        at_ms: 1_000,
+        map_id: 1,
+        x: 3.0,
+        y: 4.0,
+        theta: 0.0,
+        state: 1,
+        battery_pct: 90.0,
+        navigation_mode: 0,
+        charging: false,
+        task_id: 0,
+    };
+    let start = |name: &'static str| {
+        let url = url_in(name);
+        async move {
+            let db = Db::open(&url).await.unwrap();
+            let migrated = db.migrate().await;
+            (db, migrated)
+        }
+    };
+    for name in ["rcs", "other"] {
+        let (db, migrated) = start(name).await;
+        migrated.unwrap();
+        db.register(5, &registration(), 3).await.unwrap();
+        db.write_telemetry(&[last], &[last]).await.unwrap();
+        db.close().await;
+    }
+
+    // lost: created anew by the start, which is refused, and so is the next
+    remove("rcs");
+    for _ in 0..2 {
+        let (db, migrated) = start("rcs").await;
+        let refused = migrated.unwrap_err().to_string();
+        assert!(
+            refused.contains("is not the one this database was written with")
+                && refused.contains(&*file("rcs", "").to_string_lossy()),
+            "{refused}"
+        );
+        db.close().await;
+    }
+    // another database's
+    remove("rcs");
+    std::fs::copy(file("other", ""), file("rcs", "")).unwrap();
+    let (db, migrated) = start("rcs").await;
+    assert!(migrated.is_err());
+    db.close().await;
+    // emptied by the operator: the start goes on without the telemetry
+    remove("rcs");
+    std::fs::write(file("rcs", ""), b"").unwrap();
+    let (db, migrated) = start("rcs").await;
+    migrated.unwrap();
+    assert!(db.latest_telemetry().await.unwrap().is_empty());
+    assert_eq!(
+        db.agvs().await.unwrap().len(),
+        1,
+        "the database's own rows kept"
+    );
+    db.write_telemetry(&[last], &[last]).await.unwrap();
+    db.close().await;
+    let (db, migrated) = start("rcs").await;
+    migrated.unwrap();
+    assert_eq!(db.latest_telemetry().await.unwrap(), [last]);
+    db.close().await;
+}
+
 /// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
 /// woken by it, stores it assigned): neither store fails on the task's reference, and the later
 /// state is the one kept, whichever commits last. On PostgreSQL two concurrent inserts of a new

@@ -8,13 +8,43 @@
 //! `NAME.EXT`, with its own connection, its own write lock and its own schema
 //! (`migrations-telemetry/`). A database written before the split has its telemetry moved
 //! into that file on the first start ([`Db::migrate`](super::Db::migrate)).
+//!
+//! The telemetry file holds every AGV's last pose, from which a restart blocks the space of the
+//! AGVs that are offline. So the two files are paired: the same random number in both files'
+//! `user_version` (SQLite's slot for the application). A start with a telemetry file that is
+//! not the database's (lost, or another database's) is refused, before anything is written,
+//! rather than restoring the fleet with no last poses. An operator who has checked the floor
+//! and accepts that puts an empty file (0 bytes) in its place: the start then pairs it.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
 use super::Db;
+
+/// A SQLite database's telemetry file.
+#[derive(Debug, Clone)]
+pub(super) struct TelemetryFile {
+    /// Its path.
+    path: Arc<str>,
+    /// It was an empty file (0 bytes) when the server opened it: an operator's consent to
+    /// start without the telemetry the database was written with.
+    emptied: bool,
+}
+
+impl TelemetryFile {
+    /// The telemetry file at `url` (`None`: in memory), looked at before it is opened.
+    pub(super) fn find(url: &str) -> Option<Self> {
+        let path = sqlite_file(url)?;
+        let emptied = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
+        Some(Self {
+            path: path.to_str()?.into(),
+            emptied,
+        })
+    }
+}
 
 /// The byte range of the file's path in a `sqlite:` URL (`None`: in memory).
 fn path_range(url: &str) -> Option<Range<usize>> {
@@ -113,13 +143,62 @@ const COLUMNS: &str =
     "agv_id, at_ms, map_id, x, y, theta, state, battery_pct, navigation_mode, charging, task_id";
 
 impl Db {
+    /// Checks that the telemetry file is the database's own, before either is written to.
+    /// Returns the number to pair them with when they are not paired yet: a new database, one
+    /// written before the split (either with a telemetry file of any kind: an extra last pose
+    /// only blocks more space), or an emptied telemetry file.
+    pub(super) async fn pair_telemetry(&self) -> Result<Option<i32>, sqlx::Error> {
+        let Some(file) = &self.telemetry_file else {
+            return Ok(None);
+        };
+        let ours = user_version(&self.pool).await?;
+        let theirs = user_version(&self.telemetry).await?;
+        if ours != 0 && theirs == ours {
+            return Ok(None);
+        }
+        if ours != 0 && !file.emptied {
+            return Err(sqlx::Error::Configuration(
+                format!(
+                    "the telemetry file {} is not the one this database was written with (it \
+                     is new, or another database's): it holds the last poses from which a \
+                     restart blocks the space of AGVs that are offline. Restore it together \
+                     with the database; or, once the floor is checked, replace it with an empty \
+                     file (0 bytes, mode 0600) to start without them: offline AGVs then block no \
+                     space until they report",
+                    file.path
+                )
+                .into(),
+            ));
+        }
+        if ours != 0 {
+            tracing::warn!(
+                file = %file.path,
+                "an emptied telemetry file: started without the last poses and the history"
+            );
+        }
+        let mut id = [0u8; 4];
+        getrandom::fill(&mut id).map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?;
+        // positive and not 0 (0: not paired)
+        Ok(Some((i32::from_le_bytes(id) & i32::MAX).max(1)))
+    }
+
+    /// Pairs the telemetry file with the database: `id` in both, the telemetry file first.
+    pub(super) async fn set_pairing(&self, id: i32) -> Result<(), sqlx::Error> {
+        for pool in [&self.telemetry, &self.pool] {
+            sqlx::query(&format!("PRAGMA user_version = {id}"))
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Moves the telemetry a database written before the split holds in its own file into the
     /// telemetry file (SQLite, once): copied first (a row already there is kept, a newer last
     /// snapshot wins), then deleted from the database, each step a transaction of its own, so
     /// a crash between them leaves both copies and the next start finishes the move. Returns
     /// how many rows it found.
     pub(super) async fn move_telemetry(&self) -> Result<u64, sqlx::Error> {
-        let Some(file) = self.telemetry_file.as_deref().map(str::to_owned) else {
+        let Some(file) = self.telemetry_file.as_ref().map(|f| f.path.to_string()) else {
             return Ok(0);
         };
         let mut conn = self.pool.acquire().await?;
@@ -151,6 +230,14 @@ impl Db {
         detached?;
         Ok(found.max(0) as u64)
     }
+}
+
+/// A SQLite file's `user_version`.
+async fn user_version(pool: &sqlx::AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query("PRAGMA user_version")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)
 }
 
 /// Copies the database's telemetry into the attached telemetry file (`moved`) in one
