@@ -206,6 +206,7 @@ async fn crash_run(setup: Setup) {
         );
     } else {
         assert_eq!(figure("sqlite integrity_check ok"), 1);
+        assert_eq!(figure("sqlite telemetry file integrity_check ok"), 1);
     }
 }
 
