@@ -359,6 +359,11 @@ impl Db {
         }
     }
 
+    /// Whether this is PostgreSQL (else SQLite).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
+    }
+
     /// The pool (for the lease's own statements).
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool

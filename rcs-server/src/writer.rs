@@ -5,7 +5,9 @@
 //! row before (an AGV standing still, reporting the same, writes none), and loses rows older than
 //! `telemetry_retention_h` a slice at a time with every batch. A crash loses at most the last
 //! interval of telemetry; commands, grants and operator actions are not written here (they are
-//! committed before they are sent). An event-log queue half full is written at once.
+//! committed before they are sent). An event-log queue half full is written at once. On SQLite
+//! a batch's transactions are spread over half the interval, so that SQLite's thread never
+//! holds the server's core for long ([`crate::db::Db::write_telemetry_over`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -54,7 +56,9 @@ pub async fn run(
             _ = stop.changed() => true,
         };
         let started = Instant::now();
-        telemetry.flush(&shared).await;
+        // spread over half the interval (at once when stopping)
+        let spread = if stopping { Duration::ZERO } else { period / 2 };
+        telemetry.flush(&shared, spread).await;
         flush_events(&shared, &mut events, &mut log, &shared.metrics).await;
         if !stopping {
             let now = now_ms();
@@ -104,7 +108,8 @@ struct Telemetry {
 }
 
 impl Telemetry {
-    async fn flush(&mut self, shared: &Shared) {
+    /// Writes the snapshots that came in, on SQLite its transactions spread over `spread`.
+    async fn flush(&mut self, shared: &Shared, spread: Duration) {
         let metrics = &shared.metrics;
         self.latest.clear();
         self.history.clear();
@@ -130,7 +135,11 @@ impl Telemetry {
                 self.written.insert(row.agv_id, *row);
             }
         }
-        match shared.db.write_telemetry(&self.latest, &self.history).await {
+        match shared
+            .db
+            .write_telemetry_over(&self.latest, &self.history, spread)
+            .await
+        {
             Ok(()) => {
                 metrics.telemetry_rows.inc_by(self.history.len() as u64);
                 metrics.telemetry_batches.inc();

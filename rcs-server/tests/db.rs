@@ -156,8 +156,24 @@ async fn telemetry(db: &Db) {
     for t in 1..=10 {
         db.write_telemetry(&batch(t), &batch(t)).await.unwrap();
     }
-    // again, and an older batch: skipped in the history, not written over the last snapshots
-    db.write_telemetry(&batch(4), &batch(10)).await.unwrap();
+    // again, and an older batch: skipped in the history, not written over the last snapshots;
+    // on SQLite its four transactions spread over 1.2 s (three pauses of 400 ms: written at
+    // once they take a fraction of that)
+    let started = std::time::Instant::now();
+    db.write_telemetry_over(
+        &batch(4),
+        &batch(10),
+        std::time::Duration::from_millis(1_200),
+    )
+    .await
+    .unwrap();
+    if !db.is_postgres() {
+        assert!(
+            started.elapsed() >= std::time::Duration::from_millis(1_200),
+            "{:?}",
+            started.elapsed()
+        );
+    }
     let latest = db.latest_telemetry().await.unwrap();
     assert_eq!(latest, batch(10));
     let history = db.telemetry_history(7, 0, u64::MAX).await.unwrap();

@@ -71,6 +71,21 @@ impl Db {
         latest: &[TelemetryRow],
         history: &[TelemetryRow],
     ) -> Result<(), sqlx::Error> {
+        self.write_telemetry_over(latest, history, std::time::Duration::ZERO)
+            .await
+    }
+
+    /// [`Db::write_telemetry`], its SQLite transactions spread evenly over about `spread` (a
+    /// pause between two; PostgreSQL has one). SQLite's thread shares the server's cores with
+    /// the runtime: at 10,000 AGVs a batch written at once held one core for about 100 ms, in
+    /// which the runtime ran at half speed and commands' answers queued behind the reports
+    /// (docs/performance.md, "Telemetry: spread over the interval").
+    pub async fn write_telemetry_over(
+        &self,
+        latest: &[TelemetryRow],
+        history: &[TelemetryRow],
+        spread: std::time::Duration,
+    ) -> Result<(), sqlx::Error> {
         if self.postgres {
             let mut tx = self.telemetry.begin().await?;
             sqlx::query("SET LOCAL synchronous_commit TO OFF")
@@ -82,8 +97,16 @@ impl Db {
                 .await?;
             return tx.commit().await;
         }
+        let transactions = latest.len().div_ceil(SQLITE_TRANSACTION_ROWS)
+            + history.len().div_ceil(SQLITE_TRANSACTION_ROWS);
+        let pause = spread / u32::try_from(transactions.max(2) - 1).unwrap_or(u32::MAX);
+        let mut written = 0;
         for (table, rows) in [(Table::Latest, latest), (Table::History, history)] {
             for piece in rows.chunks(SQLITE_TRANSACTION_ROWS) {
+                if written > 0 && !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+                written += 1;
                 let mut tx = self.telemetry.begin().await?;
                 self.write_rows(
                     &mut tx,
