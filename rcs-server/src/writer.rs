@@ -56,9 +56,19 @@ pub async fn run(
             _ = stop.changed() => true,
         };
         let started = Instant::now();
-        // spread over half the interval (at once when stopping)
+        // spread over half the interval (at once when stopping), the event log written
+        // meanwhile whenever its queue is half full (the pass is half an interval long)
         let spread = if stopping { Duration::ZERO } else { period / 2 };
-        telemetry.flush(&shared, spread).await;
+        let pass = telemetry.flush(&shared, spread);
+        tokio::pin!(pass);
+        loop {
+            tokio::select! {
+                () = &mut pass => break,
+                () = shared.events.log_pressure() => {
+                    flush_events(&shared, &mut events, &mut log, &shared.metrics).await;
+                }
+            }
+        }
         flush_events(&shared, &mut events, &mut log, &shared.metrics).await;
         if !stopping {
             let now = now_ms();

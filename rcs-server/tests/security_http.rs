@@ -503,6 +503,49 @@ async fn a_storm_of_events_is_logged_before_the_writers_interval_and_none_droppe
     s.stop().await;
 }
 
+/// The telemetry writer spreads a SQLite batch over half its interval; a storm of events in
+/// that time is still written as soon as the log's queue is half full, not after the pass, so
+/// none is dropped.
+#[tokio::test(flavor = "current_thread")]
+async fn a_storm_of_events_during_a_telemetry_pass_is_logged_at_once() {
+    use protocol::message::Message;
+    use protocol::types::AgvState;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(dir.path());
+    // the first pass 4 s after the start, spread over 2 s
+    config.telemetry_flush_ms = 4_000;
+    let s = Running::start(config).await;
+    let state = s.server.state.clone();
+    // 2,100 AGVs' new snapshots: three transactions a table, five pauses of 400 ms
+    let Message::StatusReport(report) = support::status_at(1.0, AgvState::Idle) else {
+        unreachable!()
+    };
+    for id in 1..=2_100 {
+        state.fleet.update(id, |v| v.session_id = 1);
+        let mut status = report.clone();
+        state.fleet.report(id, 1, 1_000, 0, &mut status);
+    }
+    tokio::time::sleep(Duration::from_millis(4_400)).await;
+    let queue = rcs_server::events::LOG_QUEUE;
+    for i in 0..queue * 3 / 4 {
+        state
+            .events
+            .publish("agv.state", Some(1), "test", json!({ "i": i }));
+    }
+    eventually(
+        "the writer draining a queue half full during its pass",
+        || state.events.log_queued() == 0,
+    )
+    .await;
+    assert_eq!(
+        state.metrics.telemetry_batches.get(),
+        0,
+        "the telemetry pass was still going"
+    );
+    assert_eq!(state.events.dropped(), 0);
+    s.stop().await;
+}
+
 /// Starts a server on `config` and returns its start-up error.
 async fn start_error(config: Config) -> ServerError {
     match rcs_server::start(config, std::future::pending()).await {
