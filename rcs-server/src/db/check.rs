@@ -107,8 +107,9 @@ fn has_reason(spec: &str) -> bool {
 
 impl Db {
     /// Checks the database: the engine's own check (SQLite: `PRAGMA integrity_check` of the
-    /// database and of the telemetry file, and `foreign_key_check`; PostgreSQL: amcheck's `verify_heapam` on every table and
-    /// `bt_index_check` on every index of the schema in force, when amcheck is installed), then
+    /// database and of the telemetry file, and `foreign_key_check`; PostgreSQL: amcheck's
+    /// `verify_heapam` on every table and `bt_index_check` on every index of the schema in
+    /// force, when amcheck is installed), then
     /// the rows: task states known, running tasks with an AGV, failed ones with a reason, no step
     /// or reservation of a task that is not stored, no reservation or grant of an AGV never
     /// registered, grants' ends recorded whole, no two AGVs' reservation boxes overlapping

@@ -58,7 +58,7 @@ fn path_range(url: &str) -> Option<Range<usize>> {
 }
 
 /// The file a `sqlite:` URL names (`None`: in memory).
-pub(super) fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+fn sqlite_file(url: &str) -> Option<&std::path::Path> {
     path_range(url).map(|r| std::path::Path::new(&url[r]))
 }
 
@@ -94,7 +94,7 @@ pub(super) fn telemetry_url(url: &str) -> String {
 /// Creates the SQLite file, readable by its owner only (0600), when it does not exist yet:
 /// it holds token hashes and enrolled keys. SQLite gives its `-wal` and `-shm` files the same
 /// permissions. An existing file is left as it is.
-pub(super) fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

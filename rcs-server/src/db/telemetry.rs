@@ -76,7 +76,7 @@ impl Db {
     }
 
     /// [`Db::write_telemetry`], its SQLite transactions spread evenly over about `spread` (a
-    /// pause between two; PostgreSQL has one). SQLite's thread shares the server's cores with
+    /// pause between two; PostgreSQL writes one transaction, at once). SQLite's thread shares the server's cores with
     /// the runtime: at 10,000 AGVs a batch written at once held one core for about 100 ms, in
     /// which the runtime ran at half speed and commands' answers queued behind the reports
     /// (docs/performance.md, "Telemetry: spread over the interval").
