@@ -495,7 +495,8 @@ async fn sqlite_telemetry_in_a_file_of_its_own() {
 /// AGVs, so a start whose telemetry file is not the database's (lost and created anew, or
 /// another database's) is refused with an error naming the file, and stays refused; an empty
 /// file (0 bytes) put in its place is the operator's consent: the start goes on without the
-/// telemetry, the decisions kept, and the next start needs nothing more.
+/// telemetry, the decisions kept, and the next start needs nothing more. A database from before
+/// the split (never paired, no telemetry file) starts, its telemetry moved, and is paired.
 #[tokio::test]
 async fn a_start_with_a_telemetry_file_not_the_databases_is_refused() {
     use rcs_server::db::TelemetryRow;
@@ -577,6 +578,26 @@ async fn a_start_with_a_telemetry_file_not_the_databases_is_refused() {
     migrated.unwrap();
     assert_eq!(db.latest_telemetry().await.unwrap(), [last]);
     db.close().await;
+
+    // a database from before the split: never paired, no telemetry file, its last snapshots in
+    // its own table; the start moves them and pairs the new file
+    remove("rcs");
+    let main = sqlx::SqlitePool::connect(&url_in("rcs")).await.unwrap();
+    sqlx::raw_sql(
+        "PRAGMA user_version = 0; INSERT INTO telemetry_latest (agv_id, at_ms, map_id, x, y, \
+         theta, state, battery_pct, navigation_mode, charging, task_id) \
+         VALUES (5, 1000, 1, 3.0, 4.0, 0.0, 1, 90.0, 0, 0, 0)",
+    )
+    .execute(&main)
+    .await
+    .unwrap();
+    main.close().await;
+    for _ in 0..2 {
+        let (db, migrated) = start("rcs").await;
+        migrated.unwrap();
+        assert_eq!(db.latest_telemetry().await.unwrap(), [last]);
+        db.close().await;
+    }
 }
 
 /// A new task is stored twice at once (the API stores it as submitted while the dispatcher,
