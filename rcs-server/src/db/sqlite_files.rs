@@ -23,6 +23,7 @@ use sqlx::Row;
 use sqlx::any::AnyPoolOptions;
 
 use super::Db;
+use super::telemetry::{COLUMNS, HISTORY_ON_CONFLICT, LATEST_ON_CONFLICT};
 
 /// A SQLite database's telemetry file.
 #[derive(Debug, Clone)]
@@ -138,10 +139,6 @@ pub(super) async fn open_pool(url: &str) -> Result<sqlx::AnyPool, sqlx::Error> {
         .await
 }
 
-/// The columns both telemetry tables have, in the order the move copies them.
-const COLUMNS: &str =
-    "agv_id, at_ms, map_id, x, y, theta, state, battery_pct, navigation_mode, charging, task_id";
-
 impl Db {
     /// Checks that the telemetry file is the database's own, before either is written to.
     /// Returns the number to pair them with when they are not paired yet: a new database, one
@@ -244,19 +241,16 @@ async fn user_version(pool: &sqlx::AnyPool) -> Result<i64, sqlx::Error> {
 /// transaction, then empties the database's tables in another.
 async fn move_attached(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    // (`WHERE true`: SQLite's parser reads an upsert after a bare `SELECT ... FROM t` as a join)
     sqlx::query(&format!(
         "INSERT INTO moved.telemetry_latest ({COLUMNS}) SELECT {COLUMNS} \
-         FROM main.telemetry_latest WHERE true ON CONFLICT (agv_id) DO UPDATE SET \
-         at_ms = excluded.at_ms, map_id = excluded.map_id, x = excluded.x, y = excluded.y, \
-         theta = excluded.theta, state = excluded.state, battery_pct = excluded.battery_pct, \
-         navigation_mode = excluded.navigation_mode, charging = excluded.charging, \
-         task_id = excluded.task_id WHERE at_ms <= excluded.at_ms"
+         FROM main.telemetry_latest WHERE true{LATEST_ON_CONFLICT}"
     ))
     .execute(&mut *tx)
     .await?;
     sqlx::query(&format!(
         "INSERT INTO moved.telemetry ({COLUMNS}) SELECT {COLUMNS} FROM main.telemetry \
-         WHERE true ON CONFLICT (at_ms, agv_id) DO NOTHING"
+         WHERE true{HISTORY_ON_CONFLICT}"
     ))
     .execute(&mut *tx)
     .await?;

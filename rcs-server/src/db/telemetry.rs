@@ -29,8 +29,19 @@ const SQLITE_TRANSACTION_ROWS: usize = 1_024;
 /// trip, and PostgreSQL has no per-name lookup.
 const POSTGRES_STATEMENT_ROWS: usize = 512;
 
-const COLUMNS: &str =
+/// The columns of both telemetry tables, in the order rows bind them.
+pub(super) const COLUMNS: &str =
     "agv_id, at_ms, map_id, x, y, theta, state, battery_pct, navigation_mode, charging, task_id";
+
+/// How a row meets a stored one: a last snapshot replaces an older one (never a newer one).
+pub(super) const LATEST_ON_CONFLICT: &str = " ON CONFLICT (agv_id) DO UPDATE SET at_ms = excluded.at_ms, map_id = excluded.map_id, \
+     x = excluded.x, y = excluded.y, theta = excluded.theta, state = excluded.state, \
+     battery_pct = excluded.battery_pct, navigation_mode = excluded.navigation_mode, \
+     charging = excluded.charging, task_id = excluded.task_id \
+     WHERE telemetry_latest.at_ms <= excluded.at_ms";
+
+/// How a row meets a stored one: a history row already stored is kept.
+pub(super) const HISTORY_ON_CONFLICT: &str = " ON CONFLICT (at_ms, agv_id) DO NOTHING";
 /// The values a row binds (its [`COLUMNS`]).
 const PARAMETERS: usize = 11;
 
@@ -164,15 +175,8 @@ impl Db {
         let mut sql = format!("INSERT INTO {name} ({COLUMNS}) VALUES ");
         self.push_values(&mut sql, n, PARAMETERS);
         sql.push_str(match table {
-            Table::Latest => {
-                " ON CONFLICT (agv_id) DO UPDATE SET at_ms = excluded.at_ms, \
-                 map_id = excluded.map_id, x = excluded.x, y = excluded.y, \
-                 theta = excluded.theta, state = excluded.state, \
-                 battery_pct = excluded.battery_pct, navigation_mode = excluded.navigation_mode, \
-                 charging = excluded.charging, task_id = excluded.task_id \
-                 WHERE telemetry_latest.at_ms <= excluded.at_ms"
-            }
-            Table::History => " ON CONFLICT (at_ms, agv_id) DO NOTHING",
+            Table::Latest => LATEST_ON_CONFLICT,
+            Table::History => HISTORY_ON_CONFLICT,
         });
         sql
     }
