@@ -57,6 +57,7 @@ async fn measure(args: &Args, agvs: usize) -> anyhow::Result<Value> {
         obstacles_per_min: 0.0,
         seed: 3,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),

@@ -13,7 +13,11 @@
 //!   fleet came: **memory per connected AGV**;
 //! - the round trip of operator commands through the HTTP API to an AGV and back
 //!   (`POST /api/v1/agvs/{id}/commands`, a `param_query`, sent at a fixed rate to AGVs picked
-//!   at random): **command round trip p50/p99/max**;
+//!   at random): **command round trip p50/p99/max**. With probe AGVs (`--command-probes`,
+//!   default 10), every other command goes instead to one of a few AGVs run by a process of
+//!   their own: the round trip with an AGV that answers at once, as a real AGV with a CPU of
+//!   its own does, where the fleet's AGVs answer after the simulator's queue on its busy CPU
+//!   (**probe command p50/p99**);
 //! - errors the server counted in the window (protocol errors, rate-limited frames, sessions
 //!   closed, database errors).
 //!
@@ -106,6 +110,9 @@ pub struct Options {
     pub fleet_cpus: Option<String>,
     /// Operator commands per second in the window.
     pub commands_per_sec: f64,
+    /// AGVs beside the fleet, in a simulator process of their own, that every other command
+    /// goes to (0: every command to a fleet AGV).
+    pub command_probes: usize,
     /// Output directory (site, logs, `capacity.csv`).
     pub out: PathBuf,
     /// The AGV listener's port; the API listens on the next one.
@@ -173,7 +180,7 @@ pub async fn run(opts: &Options) -> Result<Vec<Row>, CapacityError> {
         .max()
         .unwrap_or(1);
     let site = opts.out.join("site");
-    write_site(&site, largest)?;
+    write_site(&site, largest + opts.command_probes)?;
     // this program's own work (the commands, the metrics) stays off the server's CPUs
     if let Some(cpus) = &opts.fleet_cpus {
         let _ = Command::new("taskset")
@@ -447,6 +454,25 @@ async fn measure(
         .args(["--tasks", "0", "--obstacles", "0", "--duration", "24h"])
         .args(["--drain", "0s"]);
     let mut fleet = Process::spawn(fleet_cmd, dir.join("fleet.log"))?;
+    // The probe AGVs: ids and start places after the fleet's (same seed, same site).
+    let probes = opts.command_probes;
+    let mut probe = if probes > 0 {
+        let mut probe_cmd = command(&opts.fleet_cpus, &opts.agv_sim);
+        probe_cmd
+            .arg("run")
+            .args(["--server", &agv_addr, "--api", &base, "--token", TOKEN])
+            .arg("--site")
+            .arg(site)
+            .args(["--agvs", &probes.to_string()])
+            .args(["--first-id", &(agvs + 1).to_string()])
+            .args(["--start-after", &agvs.to_string()])
+            .args(mode.fleet_args())
+            .args(["--tasks", "0", "--obstacles", "0", "--duration", "24h"])
+            .args(["--drain", "0s"]);
+        Some(Process::spawn(probe_cmd, dir.join("probe.log"))?)
+    } else {
+        None
+    };
 
     // every AGV online (secure fleets enroll their keys first, one API call each)
     let per_agv_ms = if mode == Mode::Normal { 2 } else { 50 };
@@ -460,8 +486,13 @@ async fn measure(
         if fleet.exited() {
             return Err(CapacityError::FleetExited(fleet.log.clone()));
         }
+        if let Some(p) = probe.as_mut()
+            && p.exited()
+        {
+            return Err(CapacityError::FleetExited(p.log.clone()));
+        }
         if let Some(text) = metrics(&http, &base).await {
-            online = metric(&text, "rcs_agvs_online") as usize;
+            online = (metric(&text, "rcs_agvs_online") as usize).saturating_sub(probes);
             if online >= agvs {
                 break;
             }
@@ -513,7 +544,13 @@ async fn measure(
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let agv = 1 + ((seed >> 33) % agvs as u64) as u32;
+        // every other command to a probe AGV, when there are probes
+        let to_probe = probes > 0 && seed >> 63 == 1;
+        let agv = if to_probe {
+            (agvs + 1) as u32 + ((seed >> 33) % probes as u64) as u32
+        } else {
+            1 + ((seed >> 33) % agvs as u64) as u32
+        };
         let api = api.clone();
         let body = body.clone();
         sent.spawn(async move {
@@ -522,6 +559,7 @@ async fn measure(
             (
                 t.elapsed().as_secs_f64() * 1000.0,
                 matches!(status, Ok(200)),
+                to_probe,
             )
         });
     }
@@ -535,11 +573,12 @@ async fn measure(
     // the server's own figures (request times, telemetry, ...) for a closer look
     let _ = fs::write(dir.join("metrics-before.txt"), &before);
     let _ = fs::write(dir.join("metrics-after.txt"), &after);
-    let mut latencies = Vec::new();
+    let (mut latencies, mut probe_latencies) = (Vec::new(), Vec::new());
     let mut command_errors = 0;
     while let Some(done) = sent.join_next().await {
         match done {
-            Ok((ms, true)) => latencies.push(ms),
+            Ok((ms, true, false)) => latencies.push(ms),
+            Ok((ms, true, true)) => probe_latencies.push(ms),
             _ => command_errors += 1,
         }
     }
@@ -558,9 +597,11 @@ async fn measure(
         let _ = Command::new("kill").args(["-CONT", &pid]).status();
         bound?
     };
+    drop(probe);
     drop(fleet);
     drop(server);
     latencies.sort_by(f64::total_cmp);
+    probe_latencies.sort_by(f64::total_cmp);
 
     let frames =
         metric(&after, "rcs_status_reports_total") - metric(&before, "rcs_status_reports_total");
@@ -631,6 +672,9 @@ async fn measure(
             0.99,
         ),
         telemetry_batch_ms: mean_ms(&before, &after, "rcs_telemetry_batch_seconds"),
+        probe_commands: probe_latencies.len(),
+        probe_command_p50_ms: percentile(&probe_latencies, 0.5),
+        probe_command_p99_ms: percentile(&probe_latencies, 0.99),
     })
 }
 

@@ -52,6 +52,11 @@ pub struct RunOptions {
     pub seed: u64,
     /// First AGV id.
     pub first_id: u32,
+    /// Start places after the first `start_after` that the seed gives: a second fleet beside
+    /// one of `start_after` AGVs started with the same seed and site (and ids after its ids)
+    /// puts no AGV on a place of the first's (`agv-sim capacity`'s probe AGVs). 0: from the
+    /// first.
+    pub start_after: usize,
     /// How long to wait for submitted tasks after `duration`.
     pub drain: Duration,
     /// Show progress: a bar on a terminal; off a terminal (a log file, CI) a plain line on
@@ -174,7 +179,8 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<Report> {
     check_token(&api, &opts).await?;
     let vda_count = opts.vda5050.as_ref().map_or(0, |v| v.vehicles);
     let total = opts.agvs + vda_count;
-    let starts = start_nodes(&site, total, opts.seed)?;
+    let mut starts = start_nodes(&site, opts.start_after + total, opts.seed)?;
+    starts.drain(..opts.start_after);
     anyhow::ensure!(!opts.servers.is_empty(), "no RCS address");
     let rcs = match opts.mode {
         Mode::Secure => {
@@ -486,4 +492,35 @@ async fn annotate(api: &Api, monitor: &Monitor) {
             })
             .collect()
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fleet started after the first N places of a seed takes none of them: the places of N
+    /// AGVs are the first N of any larger fleet's with that seed (`--start-after`).
+    #[test]
+    fn start_places_of_a_smaller_fleet_are_a_larger_ones_first() {
+        let dir = tempfile::tempdir().unwrap();
+        maps::generate::grid_site("t", 2, 12, 12)
+            .write(dir.path())
+            .unwrap();
+        let site = maps::Site::load(dir.path()).unwrap();
+        let first = start_nodes(&site, 20, 7).unwrap();
+        let both = start_nodes(&site, 30, 7).unwrap();
+        assert_eq!(&both[..20], &first[..]);
+        let after = &both[20..];
+        assert_eq!(after.len(), 10);
+        for a in after {
+            for f in &first {
+                assert!(
+                    a.0 != f.0 || (a.1 - f.1).hypot(a.2 - f.2) >= 2.5,
+                    "{a:?} {f:?}"
+                );
+            }
+        }
+        // another seed gives other places
+        assert_ne!(start_nodes(&site, 20, 8).unwrap(), first);
+    }
 }

@@ -69,6 +69,11 @@ struct CapacityArgs {
     /// Operator commands per second during the window.
     #[arg(long, default_value_t = 20.0)]
     commands_per_sec: f64,
+    /// Probe AGVs: a simulator process of their own beside the fleet, with ids after the
+    /// fleet's; every other command goes to one of them (a round trip without the simulated
+    /// fleet's own queue, as with a real AGV). 0: every command to a fleet AGV.
+    #[arg(long, default_value_t = 10)]
+    command_probes: usize,
     /// Output directory (site, logs of each run, capacity.csv, capacity.png).
     #[arg(long, default_value = "target/capacity")]
     out: PathBuf,
@@ -284,6 +289,11 @@ struct RunArgs {
     /// First AGV id.
     #[arg(long, default_value_t = 1)]
     first_id: u32,
+    /// Start places after the first N that `--seed` gives on this site: a fleet run beside
+    /// another of N AGVs with the same seed and site (and ids after its ids) puts no AGV on
+    /// one of its places.
+    #[arg(long, default_value_t = 0)]
+    start_after: usize,
     /// How long to wait for open tasks after `--duration`.
     #[arg(long, default_value = "120s", value_parser = parse_duration)]
     drain: Duration,
@@ -446,6 +456,7 @@ async fn run_capacity(c: CapacityArgs) -> anyhow::Result<()> {
         server_cpus,
         fleet_cpus,
         commands_per_sec: c.commands_per_sec,
+        command_probes: c.command_probes,
         out: c.out.clone(),
         port: c.port,
         database_url: c.database_url,
@@ -605,6 +616,7 @@ async fn main() -> anyhow::Result<()> {
         obstacles_per_min: a.obstacles,
         seed: a.seed,
         first_id: a.first_id,
+        start_after: a.start_after,
         drain: a.drain,
         progress: true,
         destinations: a.destinations,

@@ -205,6 +205,7 @@ fn options(servers: Vec<String>, api: Vec<String>, seconds: u64) -> RunOptions {
         obstacles_per_min: 1.0,
         seed: 5,
         first_id: 1,
+        start_after: 0,
         // (ends as soon as every task has ended: a run that passes does not wait it out)
         drain: Duration::from_secs(60),
         progress: false,

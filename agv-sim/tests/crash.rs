@@ -113,6 +113,7 @@ fn options(setup: &Setup, seconds: u64) -> RunOptions {
         obstacles_per_min: 2.0,
         seed: SEED,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(40),
         progress: false,
         destinations: Destinations::Any,

@@ -198,6 +198,7 @@ async fn dashboard_in_headless_chromium() {
         obstacles_per_min: 0.0,
         seed: 11,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(1),
         progress: false,
         destinations: Default::default(),

@@ -39,6 +39,7 @@ fn options(servers: Vec<String>, api: String, token: String, seconds: u64) -> Ru
         obstacles_per_min: 0.0,
         seed: 3,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(5),
         progress: false,
         destinations: Default::default(),

@@ -369,6 +369,7 @@ async fn busy_fleet(agvs: usize, tasks_per_min: f64, seconds: u64) -> Report {
         obstacles_per_min: 1.0,
         seed: 5,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(30),
         progress: false,
         destinations: Destinations::default(),

@@ -32,6 +32,7 @@ fn options(serving: &server::Serving, seconds: u64, relocate: f64) -> RunOptions
         obstacles_per_min: 2.0,
         seed: 11,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(150),
         progress: false,
         destinations: Destinations::Any,

@@ -65,6 +65,7 @@ fn options(
         obstacles_per_min: 0.0,
         seed: 5,
         first_id: 1,
+        start_after: 0,
         drain: Duration::from_secs(90),
         progress: false,
         destinations: Destinations::Any,
