@@ -28,10 +28,12 @@ pub mod events;
 pub mod fleet;
 pub mod grants;
 pub mod keys;
+pub mod lag;
 pub mod lease;
 pub mod metrics;
 pub mod mqtt_broker;
 pub mod net;
+pub mod runtime;
 pub mod safety;
 pub mod standby;
 pub mod state;
@@ -298,6 +300,7 @@ pub async fn start_term(
     supervise::critical(&state, "token_refresh", auth::run_refresh(state.clone()));
     supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
     supervise::critical(&state, "safety", safety::run(state.clone()));
+    tokio::spawn(lag::run(state.clone()));
     if state.config.mqtt_broker().is_some() {
         supervise::critical(
             &state,

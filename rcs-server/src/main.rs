@@ -160,9 +160,15 @@ enum AgvCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    match run().await {
+fn main() -> std::process::ExitCode {
+    let runtime = match rcs_server::runtime::build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));

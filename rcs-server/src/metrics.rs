@@ -97,6 +97,9 @@ pub struct Metrics {
     /// Commands' audit rows, written (committed) before the command is sent: the database's
     /// share of a command, its wait for the connection included, s.
     pub command_audit_seconds: Histogram,
+    /// How late the AGVs' runtime runs a timer ([`crate::lag`], every 97 ms): its backlog,
+    /// what every frame and command waits behind, s.
+    pub runtime_lag_seconds: Histogram,
 }
 
 /// The buckets of `rcs_wait_seconds`.
@@ -156,6 +159,9 @@ impl Default for Metrics {
             ]),
             command_answer_seconds: Histogram::new([
                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            runtime_lag_seconds: Histogram::new([
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
             ]),
             command_audit_seconds: Histogram::new([
                 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0,
@@ -332,6 +338,11 @@ impl Default for Metrics {
             "command_audit_seconds",
             "Commands' audit rows, committed before the command is sent (the wait for the database included), s",
             m.command_audit_seconds.clone(),
+        );
+        registry.register(
+            "runtime_lag_seconds",
+            "How late the AGVs' runtime ran a timer (sampled every 97 ms): its backlog, s",
+            m.runtime_lag_seconds.clone(),
         );
         // there from the start, at zero, for dashboards and alerts
         for state in ["completed", "failed", "cancelled"] {

@@ -702,3 +702,37 @@ async fn authentication_comes_before_the_path_query_and_body_are_read() {
     drop(resp);
     s.stop().await;
 }
+
+/// The sample of `rcs_runtime_lag_seconds` with the given bucket bound (`le`), or the count.
+fn lag_series(metrics: &str, series: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} in {metrics}"))
+}
+
+/// The runtime's lag is sampled about ten times a second (`rcs_runtime_lag_seconds`), and a
+/// stall of the runtime shows as a sample as late as the stall: here this test's runtime,
+/// which is the server's, is blocked for 400 ms.
+#[tokio::test]
+async fn the_runtimes_lag_is_sampled_and_a_stall_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Running::start(Config::for_tests(dir.path())).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = support::text(&s, "/metrics").await;
+    let count = lag_series(&before, "rcs_runtime_lag_seconds_count");
+    assert!(count >= 3, "{before}");
+    let late_before = count - lag_series(&before, "rcs_runtime_lag_seconds_bucket{le=\"0.2\"}");
+    std::thread::sleep(Duration::from_millis(400));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = support::text(&s, "/metrics").await;
+    let count_after = lag_series(&after, "rcs_runtime_lag_seconds_count");
+    assert!(count_after >= count + 2, "{after}");
+    let late_after = count_after - lag_series(&after, "rcs_runtime_lag_seconds_bucket{le=\"0.2\"}");
+    assert_eq!(
+        late_after,
+        late_before + 1,
+        "one sample over 200 ms late: {after}"
+    );
+    s.stop().await;
+}

@@ -1,0 +1,42 @@
+//! The runtime's lag: how late the AGVs' runtime runs a timer, the backlog that every frame,
+//! command and tick waits behind (`rcs_runtime_lag_seconds`).
+//!
+//! One task on the runtime sleeps until a deadline [`EVERY`] ahead, again and again, and
+//! records how late it woke: the wait of a timer due at a moment that falls anywhere in the
+//! runtime's periodic work (97 ms shares no multiple with the dispatcher's 100 ms tick or the
+//! writer's pass below a few seconds, so the samples fall evenly over their phases). On a
+//! runtime with time to spare that is at most the timer's granularity (1 ms); a runtime
+//! saturated, or stalled by a long step, wakes it late by as much. About ten samples a second
+//! cost the server nothing it would notice. The
+//! figure is the operator's early warning (an alert on its p99 comes before commands time
+//! out) and, beside `rcs_command_audit_seconds` and `rcs_command_answer_seconds`, says where a
+//! command's time went.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::state::Shared;
+
+/// How often the lag is sampled.
+pub const EVERY: Duration = Duration::from_millis(97);
+
+/// Samples the runtime's lag until the server stops.
+pub async fn run(shared: Arc<Shared>) {
+    let mut stop = shared.stop_signal();
+    let mut due = Instant::now() + EVERY;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            _ = stop.changed() => return,
+        }
+        let now = Instant::now();
+        shared
+            .metrics
+            .runtime_lag_seconds
+            .observe(now.saturating_duration_since(due).as_secs_f64());
+        // the next deadline from now: a stall is counted once, not as many late ticks
+        due = now + EVERY;
+    }
+}
