@@ -1,10 +1,12 @@
-//! The runtime's lag: how late the AGVs' runtime runs a timer, the backlog that every frame,
-//! command and tick waits behind (`rcs_runtime_lag_seconds`).
+//! The runtime's lag: how late the AGVs' runtime runs a timer, the backlog of its queues that a
+//! task woken on it waits behind (`rcs_runtime_lag_seconds`). Sockets still waiting in the
+//! kernel's ready list for the runtime's next poll are not in it: an AGV's answer read from one
+//! may wait longer.
 //!
 //! One task on the runtime sleeps until a deadline [`EVERY`] ahead, again and again, and
 //! records how late it woke: the wait of a timer due at a moment that falls anywhere in the
-//! runtime's periodic work (97 ms shares no multiple with the dispatcher's 100 ms tick or the
-//! writer's pass below a few seconds, so the samples fall evenly over their phases). On a
+//! runtime's periodic work (97 ms and the dispatcher's 100 ms tick coincide only every 9.7 s,
+//! so the samples fall evenly over the tick's phases). On a
 //! runtime with time to spare that is at most the timer's granularity (1 ms); a runtime
 //! saturated, or stalled by a long step, wakes it late by as much. About ten samples a second
 //! cost the server nothing it would notice. The

@@ -97,8 +97,8 @@ pub struct Metrics {
     /// Commands' audit rows, written (committed) before the command is sent: the database's
     /// share of a command, its wait for the connection included, s.
     pub command_audit_seconds: Histogram,
-    /// How late the AGVs' runtime runs a timer ([`crate::lag`], every 97 ms): its backlog,
-    /// what every frame and command waits behind, s.
+    /// How late the AGVs' runtime runs a timer ([`crate::lag`], every 97 ms): the backlog of
+    /// its queues, s.
     pub runtime_lag_seconds: Histogram,
 }
 

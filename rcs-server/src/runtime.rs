@@ -9,7 +9,8 @@
 //! 128 ms while the runtime ran its timers within 5 ms. Polled with at most
 //! [`BUSY_EVENTS`] events while it has tasks to run (and [`IDLE_EVENTS`] when it has none), the
 //! worker never overflows its queue; the sockets not taken stay ready in the kernel for the
-//! next poll, at most [`BUSY_EVENTS`] tasks later (docs/performance.md, "The shared queue").
+//! next poll, 61 tasks later (docs/performance.md, "The shared queue, the probe AGVs and the
+//! runtime's lag").
 
 /// I/O events a worker takes when it polls the driver while it still has tasks to run: under
 /// the 61 tasks it runs between two such polls, so its queue does not grow.
