@@ -443,32 +443,27 @@ async fn measure(
     }
     let rss_idle = if rss_idle == u64::MAX { 0 } else { rss_idle };
 
-    let mut fleet_cmd = command(&opts.fleet_cpus, &opts.agv_sim);
-    fleet_cmd
-        .arg("run")
-        .args(["--server", &agv_addr, "--api", &base, "--token", TOKEN])
-        .arg("--site")
-        .arg(site)
-        .args(["--agvs", &agvs.to_string()])
-        .args(mode.fleet_args())
-        .args(["--tasks", "0", "--obstacles", "0", "--duration", "24h"])
-        .args(["--drain", "0s"]);
-    let mut fleet = Process::spawn(fleet_cmd, dir.join("fleet.log"))?;
-    // The probe AGVs: ids and start places after the fleet's (same seed, same site).
-    let probes = opts.command_probes;
-    let mut probe = if probes > 0 {
-        let mut probe_cmd = command(&opts.fleet_cpus, &opts.agv_sim);
-        probe_cmd
-            .arg("run")
+    // A standing fleet streaming status, with no tasks or obstacles, on the fleet's CPUs.
+    let fleet_run = |agvs: usize| {
+        let mut cmd = command(&opts.fleet_cpus, &opts.agv_sim);
+        cmd.arg("run")
             .args(["--server", &agv_addr, "--api", &base, "--token", TOKEN])
             .arg("--site")
             .arg(site)
-            .args(["--agvs", &probes.to_string()])
-            .args(["--first-id", &(agvs + 1).to_string()])
-            .args(["--start-after", &agvs.to_string()])
+            .args(["--agvs", &agvs.to_string()])
             .args(mode.fleet_args())
             .args(["--tasks", "0", "--obstacles", "0", "--duration", "24h"])
             .args(["--drain", "0s"]);
+        cmd
+    };
+    let mut fleet = Process::spawn(fleet_run(agvs), dir.join("fleet.log"))?;
+    // The probe AGVs: ids and start places after the fleet's (same seed, same site).
+    let probes = opts.command_probes;
+    let mut probe = if probes > 0 {
+        let mut probe_cmd = fleet_run(probes);
+        probe_cmd
+            .args(["--first-id", &(agvs + 1).to_string()])
+            .args(["--start-after", &agvs.to_string()]);
         Some(Process::spawn(probe_cmd, dir.join("probe.log"))?)
     } else {
         None
