@@ -77,6 +77,44 @@ fn poll_read_into(
     })
 }
 
+/// For how long after a command went out its connection reads the socket without waiting for
+/// the runtime to report it readable ([`read_now`]): 1, 2, 4, 8 ... ms after it went out, eight
+/// reads at most (an answer later than this is read when the socket's turn comes).
+const PEEK_FOR_MS: u64 = 200;
+
+/// Reads what the socket holds now and hands it to the session, `Some` with the time (UTC ms)
+/// when it read something. A loaded server takes sockets' readiness from the kernel a few
+/// dozen at a time (`crate::runtime`), oldest first, so an AGV's answer to a command could
+/// wait behind every status report that arrived before it; a connection waiting for an
+/// answer looks for it on its own timer instead. The runtime still reports the socket
+/// readable later: its read then finds nothing and waits again. Nothing read (`WouldBlock`),
+/// the end of the stream or an error is `None`, and left to the connection's read, which
+/// sees it too.
+fn read_now(stream: &TcpStream, session: &mut Session) -> Option<u64> {
+    read_now_into(stream, |now, input| session.handle_input(now, input))
+}
+
+/// [`read_now`], handing what it read to `take` (with the time it read it).
+fn read_now_into(stream: &TcpStream, take: impl FnOnce(u64, &[u8])) -> Option<u64> {
+    use std::io::Read as _;
+    let socket = socket2::SockRef::from(stream);
+    READ_BUF.with_borrow_mut(|buf| match (&*socket).read(buf) {
+        Ok(n) if n > 0 => {
+            let now = now_ms();
+            take(now, &buf[..n]);
+            Some(now)
+        }
+        _ => None,
+    })
+}
+
+/// When a command went out `elapsed` ms ago, in how many ms its connection next reads for
+/// the answer: at the next power of two ms after it went out, none from [`PEEK_FOR_MS`] on.
+fn next_peek(elapsed: u64) -> Option<u64> {
+    let at = (elapsed + 1).next_power_of_two();
+    (at <= PEEK_FOR_MS).then(|| at - elapsed)
+}
+
 /// `poll`, noting in `waiting` whether it is pending: a wait that is pending holds the task's
 /// waker and is woken when it has something (the connection's stop signal, its order queue,
 /// its timer), so until then the connection looks at it (an atomic load) instead of polling
@@ -340,6 +378,9 @@ impl<'a> Connection<'a> {
             if self.pending.is_some() {
                 wake = wake.min(self.access_deadline);
             }
+            if let Some(peek) = self.next_peek() {
+                wake = wake.min(now + peek);
+            }
             if armed.is_none_or(|armed| wake < armed) {
                 // rare (see the timer above): the clock read afresh, writes may have waited
                 let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
@@ -368,6 +409,12 @@ impl<'a> Connection<'a> {
                     // or the same if the clock ran behind the timer)
                     armed = None;
                     now = now_ms();
+                    if !self.waiting.is_empty()
+                        && let Some(at) = read_now(&stream, &mut self.session)
+                    {
+                        now = at;
+                        self.count_rate_limited();
+                    }
                     if self.pending.is_some() && now >= self.access_deadline {
                         tracing::debug!(peer = %self.peer, "access not completed in time: closing");
                         self.session.close(now, CloseReason::LivenessTimeout);
@@ -397,6 +444,18 @@ impl<'a> Connection<'a> {
             }
         }
         Box::pin(self.finish()).await;
+    }
+
+    /// In how many ms the socket is next read for an answer ([`read_now`]), when a command
+    /// waits for one and went out less than [`PEEK_FOR_MS`] ago.
+    fn next_peek(&self) -> Option<u64> {
+        if self.waiting.is_empty() {
+            return None;
+        }
+        self.waiting
+            .values()
+            .filter_map(|(_, _, sent)| next_peek(sent.elapsed().as_millis() as u64))
+            .min()
     }
 
     /// Counts the frames the session dropped for the rate limit since the last look.
@@ -704,4 +763,80 @@ async fn linger(stream: &mut TcpStream) {
         }
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (client.unwrap(), accepted.unwrap().0)
+    }
+
+    /// Reads with [`read_now_into`], returning what it read.
+    fn peek(stream: &TcpStream) -> Option<Vec<u8>> {
+        let mut read = None;
+        read_now_into(stream, |_, input| read = Some(input.to_vec()))?;
+        read
+    }
+
+    /// Waits (a few ms at most on loopback) until the kernel holds what was written.
+    async fn until_readable(stream: &TcpStream) {
+        tokio::time::timeout(Duration::from_secs(5), stream.readable())
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_commands_connection_reads_for_its_answer_eight_times_ever_less_often() {
+        let mut reads = Vec::new();
+        let mut elapsed = 0;
+        while let Some(wait) = next_peek(elapsed) {
+            assert!(wait > 0, "at {elapsed} ms");
+            elapsed += wait;
+            reads.push(elapsed);
+        }
+        assert_eq!(reads, [1, 2, 4, 8, 16, 32, 64, 128]);
+        // a timer that fires late reads at the next step, not at every ms in between
+        assert_eq!(next_peek(5), Some(3));
+        assert_eq!(next_peek(128), None);
+        assert_eq!(next_peek(PEEK_FOR_MS + 1), None);
+    }
+
+    #[tokio::test]
+    async fn a_read_outside_the_runtime_takes_what_is_there_and_leaves_the_runtimes_read_working() {
+        let (mut agv, mut server) = pair().await;
+        assert_eq!(peek(&server), None, "nothing written yet");
+
+        agv.write_all(b"answer").await.unwrap();
+        until_readable(&server).await;
+        assert_eq!(peek(&server).as_deref(), Some(&b"answer"[..]));
+        assert_eq!(peek(&server), None, "the socket was drained");
+
+        // The runtime had seen the socket readable: its read finds nothing and waits again,
+        // and still wakes for what comes next.
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_millis(50), server.read(&mut buf)).await;
+        assert!(read.is_err(), "the runtime's read must wait: {read:?}");
+        agv.write_all(b"next").await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), server.read(&mut buf))
+            .await
+            .expect("the runtime's read must wake for new input")
+            .unwrap();
+        assert_eq!(&buf[..n], b"next");
+
+        // The end of the stream is left to the runtime's read, which sees it.
+        drop(agv);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(peek(&server), None);
+        let n = tokio::time::timeout(Duration::from_secs(5), server.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, 0);
+    }
 }
