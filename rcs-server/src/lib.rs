@@ -319,12 +319,16 @@ pub async fn start_term(
             callbacks::run(state.clone(), url, secret),
         );
     }
+    // The HTTP API runs on a runtime of its own (`runtime::Http`): its requests are not
+    // read after every AGV socket ready before them.
+    let http_runtime = runtime::Http::build()?;
+    let http_listener = http_runtime.adopt(http_listener)?;
     let mut http_stop = stop_rx.clone();
     let http =
         axum::serve(http_listener, api::router(state.clone())).with_graceful_shutdown(async move {
             let _ = http_stop.wait_for(|s| *s).await;
         });
-    let http = tokio::spawn(async move {
+    let http = http_runtime.spawn(async move {
         if let Err(e) = http.await {
             tracing::error!(error = %e, "HTTP server failed");
         }
@@ -360,6 +364,8 @@ pub async fn start_term(
             );
         }
         shared.db.close().await;
+        // Last: a database connection the API opened is driven by the API's runtime.
+        drop(http_runtime);
         tracing::info!("stopped");
     };
     Ok((

@@ -382,7 +382,8 @@ impl<'a> Connection<'a> {
                 wake = wake.min(now + peek);
             }
             if armed.is_none_or(|armed| wake < armed) {
-                // rare (see the timer above): the clock read afresh, writes may have waited
+                // rare (see the timer above; and at most eight times a command, to read for
+                // its answer): the clock read afresh, writes may have waited
                 let sleep = Duration::from_millis(wake.saturating_sub(now_ms()));
                 timer.as_mut().reset(tokio::time::Instant::now() + sleep);
                 armed = Some(wake);
