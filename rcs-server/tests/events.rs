@@ -1,77 +1,13 @@
 //! The event stream resumes after the last event a subscriber saw (`Last-Event-ID`): from
 //! memory, and from the stored log after a restart; the audit log pages with a cursor.
 
-use std::time::Duration;
-
-use futures_util::StreamExt as _;
 use rcs_server::Config;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 mod support;
+use support::sse::{Sse, Stream};
 use support::{ADMIN, Running, client, request};
-
-/// One SSE event: (name, id, data).
-type Sse = (String, Option<u64>, Value);
-
-/// An open event stream.
-struct Stream {
-    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    buf: String,
-}
-
-impl Stream {
-    async fn open(s: &Running, query: &str, last_event_id: Option<&str>) -> (u16, Option<Self>) {
-        let mut r = client()
-            .get(s.url(&format!("/api/v1/events{query}")))
-            .bearer_auth(ADMIN);
-        if let Some(id) = last_event_id {
-            r = r.header("last-event-id", id);
-        }
-        let resp = r.send().await.unwrap();
-        let status = resp.status().as_u16();
-        if status != 200 {
-            return (status, None);
-        }
-        let stream = Self {
-            body: Box::pin(resp.bytes_stream()),
-            buf: String::new(),
-        };
-        (status, Some(stream))
-    }
-
-    /// The next `n` events (but keep-alive comments), within 10 s.
-    async fn next(&mut self, n: usize) -> Vec<Sse> {
-        let mut out = Vec::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while out.len() < n {
-            if let Some(end) = self.buf.find("\n\n") {
-                let event: String = self.buf.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    event
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(str::to_owned)
-                };
-                if let Some(data) = field("data: ") {
-                    out.push((
-                        field("event: ").unwrap_or_default(),
-                        field("id: ").and_then(|i| i.parse().ok()),
-                        serde_json::from_str(&data).unwrap(),
-                    ));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .expect("events within 10 s")
-                .unwrap()
-                .unwrap();
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-        out
-    }
-}
 
 /// Creates a token named `name`: a `token.created` event.
 async fn token(s: &Running, name: &str) {

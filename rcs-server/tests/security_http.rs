@@ -417,13 +417,9 @@ async fn a_slow_event_subscriber_is_told_what_it_missed_and_the_log_counts_what_
     let dir = tempfile::tempdir().unwrap();
     let s = Running::start(Config::for_tests(dir.path())).await;
     let state = s.server.state.clone();
-    let mut stream = client()
-        .get(s.url("/api/v1/events"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status().as_u16(), 200);
+    let (status, stream) = support::sse::Stream::open(&s, "", None).await;
+    assert_eq!(status, 200);
+    let mut stream = stream.unwrap();
     let queue = rcs_server::events::LOG_QUEUE;
     // The API serves the stream on a runtime of its own, while this test publishes: the
     // subscriber is slow because this client does not read, and the sockets' buffers (a few
@@ -432,10 +428,7 @@ async fn a_slow_event_subscriber_is_told_what_it_missed_and_the_log_counts_what_
     state
         .events
         .publish("agv.state", Some(1), "test", json!({ "i": "first" }));
-    let mut events = SseEvents::default();
-    let first = tokio::time::timeout(Duration::from_secs(10), events.next(&mut stream))
-        .await
-        .expect("the first event");
+    let first = stream.next(1).await.remove(0);
     for i in 0..n {
         state
             .events
@@ -447,10 +440,9 @@ async fn a_slow_event_subscriber_is_told_what_it_missed_and_the_log_counts_what_
         let (mut last, mut missed, mut total) = (first.1.expect("an id"), 0, 0);
         let end = last + n as u64;
         while last < end {
-            let (kind, id, data) = events.next(&mut stream).await;
+            let (kind, id, data) = stream.next(1).await.remove(0);
             if kind == "lagged" {
-                let v: Value = serde_json::from_str(&data).unwrap();
-                missed += v["missed"].as_u64().unwrap();
+                missed += data["missed"].as_u64().unwrap();
                 continue;
             }
             let id = id.expect("an id");
@@ -756,42 +748,6 @@ fn every_test_the_security_catalogue_names_exists() {
                         .is_some_and(|c| !c.is_ascii_alphanumeric() && c != '-')
                 });
             assert!(documented, "{flag} is not in docs/operations.md");
-        }
-    }
-}
-
-/// Server-sent events read from a response, one at a time: (event, id, data).
-#[derive(Default)]
-struct SseEvents {
-    buf: String,
-    /// Where the unread part of `buf` starts.
-    at: usize,
-}
-
-impl SseEvents {
-    /// The next event with a name (keep-alive comments skipped).
-    async fn next(&mut self, stream: &mut reqwest::Response) -> (String, Option<u64>, String) {
-        let (mut kind, mut id, mut data) = (String::new(), None, String::new());
-        loop {
-            while let Some(len) = self.buf[self.at..].find('\n') {
-                let line = &self.buf[self.at..self.at + len];
-                self.at += len + 1;
-                if line.is_empty() {
-                    if !kind.is_empty() {
-                        return (kind, id, data);
-                    }
-                } else if let Some(v) = line.strip_prefix("event:") {
-                    kind = v.trim().to_string();
-                } else if let Some(v) = line.strip_prefix("id:") {
-                    id = v.trim().parse().ok();
-                } else if let Some(v) = line.strip_prefix("data:") {
-                    data = v.trim().to_string();
-                }
-            }
-            self.buf.drain(..self.at);
-            self.at = 0;
-            let chunk = stream.chunk().await.unwrap().expect("the stream goes on");
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 }

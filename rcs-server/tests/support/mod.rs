@@ -4,6 +4,7 @@
 
 pub mod fleet;
 pub mod postgres;
+pub mod sse;
 pub mod wire;
 
 use std::sync::atomic::{AtomicBool, Ordering};
