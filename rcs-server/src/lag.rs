@@ -1,5 +1,6 @@
-//! The runtime's lag: how late the AGVs' runtime runs a timer, the backlog of its queues that a
-//! task woken on it waits behind (`rcs_runtime_lag_seconds`). Sockets still waiting in the
+//! A runtime's lag: how late it runs a timer, the backlog of its queues that a task woken on it
+//! waits behind: the AGVs' runtime's (`rcs_runtime_lag_seconds`) and the HTTP API's
+//! ([`crate::runtime::Http`], `rcs_api_runtime_lag_seconds`). Sockets still waiting in the
 //! kernel's ready list for the runtime's next poll are not in it: an AGV's answer read from one
 //! may wait longer.
 //!
@@ -17,6 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::time::Instant;
 
 use crate::state::Shared;
@@ -24,8 +26,8 @@ use crate::state::Shared;
 /// How often the lag is sampled.
 pub const EVERY: Duration = Duration::from_millis(97);
 
-/// Samples the runtime's lag until the server stops.
-pub async fn run(shared: Arc<Shared>) {
+/// Samples the lag of the runtime it runs on into `lag` until the server stops.
+pub async fn run(shared: Arc<Shared>, lag: Histogram) {
     let mut stop = shared.stop_signal();
     let mut due = Instant::now() + EVERY;
     loop {
@@ -34,10 +36,7 @@ pub async fn run(shared: Arc<Shared>) {
             _ = stop.changed() => return,
         }
         let now = Instant::now();
-        shared
-            .metrics
-            .runtime_lag_seconds
-            .observe(now.saturating_duration_since(due).as_secs_f64());
+        lag.observe(now.saturating_duration_since(due).as_secs_f64());
         // the next deadline from now: a stall is counted once, not as many late ticks
         due = now + EVERY;
     }

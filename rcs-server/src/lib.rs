@@ -300,7 +300,8 @@ pub async fn start_term(
     supervise::critical(&state, "token_refresh", auth::run_refresh(state.clone()));
     supervise::critical(&state, "dispatcher", dispatch::run(state.clone()));
     supervise::critical(&state, "safety", safety::run(state.clone()));
-    tokio::spawn(lag::run(state.clone()));
+    let lag = state.metrics.runtime_lag_seconds.clone();
+    tokio::spawn(lag::run(state.clone(), lag));
     if state.config.mqtt_broker().is_some() {
         supervise::critical(
             &state,
@@ -333,6 +334,8 @@ pub async fn start_term(
             tracing::error!(error = %e, "HTTP server failed");
         }
     });
+    let lag = state.metrics.api_runtime_lag_seconds.clone();
+    http_runtime.spawn(lag::run(state.clone(), lag));
     let shared = state.clone();
     let done = async move {
         tokio::select! {

@@ -229,8 +229,9 @@ struct Connection<'a> {
     agv_id: u32,
     orders_tx: mpsc::Sender<Order>,
     orders: mpsc::Receiver<Order>,
-    /// API commands waiting for their answer, by the seq `send_command` returned, with their
-    /// generation ([`Order::Command`]) and when they went into the session.
+    /// Commands waiting for their answer (the API's, the dispatcher's motions, safety stops:
+    /// all come as [`Order::Command`]), by the seq `send_command` returned, with their
+    /// generation and when they went into the session.
     waiting: HashMap<u32, (u64, Reply, Instant)>,
     /// The generation of the last command taken from the queue.
     taken: u64,

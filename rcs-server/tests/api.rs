@@ -703,7 +703,7 @@ async fn authentication_comes_before_the_path_query_and_body_are_read() {
     s.stop().await;
 }
 
-/// The sample of `rcs_runtime_lag_seconds` with the given bucket bound (`le`), or the count.
+/// The sample of a runtime's lag histogram (`series`: a bucket with its bound, or the count).
 fn lag_series(metrics: &str, series: &str) -> u64 {
     metrics
         .lines()
@@ -713,7 +713,8 @@ fn lag_series(metrics: &str, series: &str) -> u64 {
 
 /// The runtime's lag is sampled about ten times a second (`rcs_runtime_lag_seconds`), and a
 /// stall of the runtime shows as a sample as late as the stall: here this test's runtime,
-/// which is the server's, is blocked for 400 ms.
+/// which is the server's, is blocked for 400 ms. The HTTP API's runtime, threads of its own, is
+/// sampled likewise (`rcs_api_runtime_lag_seconds`) and goes on undisturbed.
 #[tokio::test]
 async fn the_runtimes_lag_is_sampled_and_a_stall_shows() {
     let dir = tempfile::tempdir().unwrap();
@@ -723,6 +724,13 @@ async fn the_runtimes_lag_is_sampled_and_a_stall_shows() {
     let count = lag_series(&before, "rcs_runtime_lag_seconds_count");
     assert!(count >= 3, "{before}");
     let late_before = count - lag_series(&before, "rcs_runtime_lag_seconds_bucket{le=\"0.2\"}");
+    let api = |m: &str| {
+        let count = lag_series(m, "rcs_api_runtime_lag_seconds_count");
+        let late = count - lag_series(m, "rcs_api_runtime_lag_seconds_bucket{le=\"0.2\"}");
+        (count, late)
+    };
+    let (api_count, api_late) = api(&before);
+    assert!(api_count >= 3, "{before}");
     std::thread::sleep(Duration::from_millis(400));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = support::text(&s, "/metrics").await;
@@ -733,6 +741,15 @@ async fn the_runtimes_lag_is_sampled_and_a_stall_shows() {
         late_after,
         late_before + 1,
         "one sample over 200 ms late: {after}"
+    );
+    let (api_count_after, api_late_after) = api(&after);
+    assert!(
+        api_count_after >= api_count + 3,
+        "sampled through the stall: {after}"
+    );
+    assert_eq!(
+        api_late_after, api_late,
+        "the API's runtime did not stall: {after}"
     );
     s.stop().await;
 }
