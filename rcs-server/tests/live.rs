@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt as _;
 use rcs_server::Config;
 use serde_json::{Value, json};
 
 mod support;
+use support::sse::Stream;
 use support::{ADMIN, BackgroundAgv, Running, ack_all, client, get, normal_agv};
 
 #[tokio::test]
@@ -86,47 +86,18 @@ async fn whoami_names_the_token_and_its_role() {
     s.stop().await;
 }
 
-/// Reads `agvs` events from a live stream until `n` have come.
-async fn live_events(
-    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-    buf: &mut String,
-    n: usize,
-) -> Vec<Vec<Value>> {
-    events_of(body, buf, n, "agvs").await
+/// The AGVs of the next `n` `agvs` events of a live stream.
+async fn live_events(stream: &mut Stream, n: usize) -> Vec<Vec<Value>> {
+    events_of(stream, n, "agvs").await
 }
 
-/// Reads `kind` events from a live stream until `n` have come (others are skipped).
-async fn events_of(
-    body: &mut (impl futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Unpin),
-    buf: &mut String,
-    n: usize,
-    kind: &str,
-) -> Vec<Vec<Value>> {
-    let name = format!("event: {kind}");
-    let mut out = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while out.len() < n {
-        while let Some(end) = buf.find("\n\n") {
-            let event: String = buf.drain(..end + 2).collect();
-            if event.lines().any(|l| l == name) {
-                let data = event
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data: "))
-                    .unwrap();
-                out.push(serde_json::from_str::<Vec<Value>>(data).unwrap());
-            }
-        }
-        if out.len() >= n {
-            break;
-        }
-        let chunk = tokio::time::timeout_at(deadline, body.next())
-            .await
-            .expect("live events within 10 s")
-            .unwrap()
-            .unwrap();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    out
+/// The lists of the next `n` `kind` events of a live stream (others are skipped).
+async fn events_of(stream: &mut Stream, n: usize, kind: &str) -> Vec<Vec<Value>> {
+    let events = stream.next_named(n, kind).await;
+    events
+        .into_iter()
+        .map(|e| e.as_array().expect("a list").clone())
+        .collect()
 }
 
 #[tokio::test]
@@ -158,9 +129,8 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let mut body = resp.bytes_stream();
-    let mut buf = String::new();
-    let events = live_events(&mut body, &mut buf, 1).await;
+    let mut stream = Stream::of(resp);
+    let events = live_events(&mut stream, 1).await;
     let a = &events[0][0];
     assert_eq!(events[0].len(), 1);
     assert_eq!(a["id"], 41);
@@ -182,7 +152,7 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
     let second = BackgroundAgv::spawn_at(&s.server, normal_agv(42), ack_all(), 6.5);
     let mut seen_42 = false;
     for _ in 0..20 {
-        let update = live_events(&mut body, &mut buf, 1).await.remove(0);
+        let update = live_events(&mut stream, 1).await.remove(0);
         assert!(
             update.iter().all(|a| a["id"] != 41),
             "AGV 41 did not change: {update:?}"
@@ -198,7 +168,7 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
     first.stop().await;
     let mut offline = false;
     for _ in 0..40 {
-        let update = live_events(&mut body, &mut buf, 1).await.remove(0);
+        let update = live_events(&mut stream, 1).await.remove(0);
         if update.iter().any(|a| a["id"] == 41 && a["online"] == false) {
             offline = true;
             break;
@@ -214,7 +184,7 @@ async fn the_live_stream_sends_every_agv_then_only_changes() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    let gone = events_of(&mut body, &mut buf, 1, "gone").await.remove(0);
+    let gone = events_of(&mut stream, 1, "gone").await.remove(0);
     assert_eq!(gone, [json!(41)]);
     second.stop().await;
     s.stop().await;

@@ -33,11 +33,27 @@ impl Stream {
         if status != 200 {
             return (status, None);
         }
-        let stream = Self {
+        (status, Some(Self::of(resp)))
+    }
+
+    /// The stream of an answer already taken (e.g. `/api/v1/live`'s).
+    pub fn of(resp: reqwest::Response) -> Self {
+        Self {
             body: Box::pin(resp.bytes_stream()),
             buf: String::new(),
-        };
-        (status, Some(stream))
+        }
+    }
+
+    /// The data of the next `n` events named `name`, the others skipped, within 10 s.
+    pub async fn next_named(&mut self, n: usize, name: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let (event, _, data) = self.next(1).await.remove(0);
+            if event == name {
+                out.push(data);
+            }
+        }
+        out
     }
 
     /// The next `n` events (but keep-alive comments), within 10 s.
