@@ -671,6 +671,12 @@ async fn measure(
         probe_command_p50_ms: percentile(&probe_latencies, 0.5),
         probe_command_p99_ms: percentile(&probe_latencies, 0.99),
         runtime_lag_p99_ms: bucket_quantile_ms(&before, &after, "rcs_runtime_lag_seconds", 0.99),
+        api_runtime_lag_p99_ms: bucket_quantile_ms(
+            &before,
+            &after,
+            "rcs_api_runtime_lag_seconds",
+            0.99,
+        ),
     })
 }
 

@@ -123,6 +123,11 @@ fn a_small_capacity_run_measures_and_writes_its_row() {
     assert!(r.cpu_us_per_frame > 0.0 && r.rss_kib > 0, "{r:?}");
     assert!(r.commands > 0 && r.command_p50_ms > 0.0, "{r:?}");
     assert_eq!((r.server_errors, r.command_errors), (0, 0), "{r:?}");
+    // both runtimes' lag sampled in the window (the smallest bucket is 1 ms)
+    assert!(
+        r.runtime_lag_p99_ms >= 1.0 && r.api_runtime_lag_p99_ms >= 1.0,
+        "{r:?}"
+    );
     // pinned by default where there are two CPUs: the CPUs' own busy time is read
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus >= 2 {

@@ -100,16 +100,19 @@ pub struct Row {
     /// its runtime ran a timer: the backlog everything on it waits behind), as the upper bound
     /// of its histogram bucket, ms; 0 in older rows.
     pub runtime_lag_p99_ms: f64,
+    /// The HTTP API's runtime lag, likewise (`rcs_api_runtime_lag_seconds`: the backlog an
+    /// operator's request waits behind), ms; 0 in older rows.
+    pub api_runtime_lag_p99_ms: f64,
 }
 
 /// The CSV header, the fields of [`Row`] in order.
-pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame,agv_answer_p99_ms,command_audit_p99_ms,telemetry_batch_ms,probe_commands,probe_command_p50_ms,probe_command_p99_ms,runtime_lag_p99_ms";
+pub const CSV_HEADER: &str = "mode,server_cores,agvs,online,status_per_sec,expected_per_sec,server_load,fleet_load,cpu_us_per_frame,agvs_per_core,rss_idle_kib,rss_kib,rss_per_agv_kib,commands,command_p50_ms,command_p99_ms,command_max_ms,command_errors,server_errors,open_us,open_fleet_us,verdict,network,server_cpus_load,fleet_cpus_load,cpu_all_us_per_frame,agv_answer_p99_ms,command_audit_p99_ms,telemetry_batch_ms,probe_commands,probe_command_p50_ms,probe_command_p99_ms,runtime_lag_p99_ms,api_runtime_lag_p99_ms";
 
 impl Row {
     /// The row as a CSV line (no newline).
     pub fn csv(&self) -> String {
         format!(
-            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2},{:.1},{:.1},{:.2},{},{:.2},{:.2},{:.1}",
+            "{},{},{},{},{:.0},{:.0},{:.3},{:.3},{:.2},{:.0},{},{},{:.2},{},{:.2},{:.2},{:.2},{},{},{:.2},{:.2},{},{},{:.3},{:.3},{:.2},{:.1},{:.1},{:.2},{},{:.2},{:.2},{:.1},{:.1}",
             self.mode,
             self.server_cores,
             self.agvs,
@@ -143,15 +146,17 @@ impl Row {
             self.probe_command_p50_ms,
             self.probe_command_p99_ms,
             self.runtime_lag_p99_ms,
+            self.api_runtime_lag_p99_ms,
         )
     }
 
-    /// Parses a line written by [`Row::csv`] (or by the versions before the probes, before `command_audit_p99_ms`,
+    /// Parses a line written by [`Row::csv`] (or by the versions before the API's lag, before
+    /// the runtime's lag, before the probes, before `command_audit_p99_ms`,
     /// before `agv_answer_p99_ms`, before `network` and before `open_fleet_us`).
     pub fn parse(line: &str) -> Option<Row> {
         let f: Vec<&str> = line.trim().split(',').collect();
         let (fleet_bound, cpus) = match f.len() {
-            26 | 27 | 29 | 32 | 33 => (true, true),
+            26 | 27 | 29 | 32 | 33 | 34 => (true, true),
             22 => (true, false),
             21 => (false, false),
             _ => return None,
@@ -192,6 +197,7 @@ impl Row {
             probe_command_p50_ms: if f.len() > 30 { n(30)? } else { 0.0 },
             probe_command_p99_ms: if f.len() > 31 { n(31)? } else { 0.0 },
             runtime_lag_p99_ms: if f.len() > 32 { n(32)? } else { 0.0 },
+            api_runtime_lag_p99_ms: if f.len() > 33 { n(33)? } else { 0.0 },
         })
     }
 }
@@ -215,12 +221,12 @@ pub fn read_csv(path: &Path) -> Result<Vec<Row>, CapacityError> {
 /// The rows as a Markdown table (docs/performance.md).
 pub fn markdown(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| mode | network | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | the server's CPUs: busy, µs per frame with the kernel's share | AGVs per core at 10 Hz | of the crypto bound: one AGV's frames / the fleet's | KiB per AGV | command p50 / p99 / max ms | probe command p50 / p99 ms | runtime lag p99 ms | errors | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| mode | network | server cores | AGVs | status/s (of) | server cores busy | fleet cores busy | µs per status frame | the server's CPUs: busy, µs per frame with the kernel's share | AGVs per core at 10 Hz | of the crypto bound: one AGV's frames / the fleet's | KiB per AGV | command p50 / p99 / max ms | probe command p50 / p99 ms | runtime lag p99 ms: AGVs' / API's | errors | verdict |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {} | {:.0} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} | {:.0} | {} + {} | {} |",
+            "| {} | {} | {} | {} | {:.0} ({:.0}) | {:.2} | {:.2} | {:.2} | {} | {:.0} | {} | {:.1} | {:.1} / {:.1} / {:.1} | {} | {:.0} / {:.0} | {} + {} | {} |",
             r.mode,
             r.network,
             r.server_cores,
@@ -267,6 +273,7 @@ pub fn markdown(rows: &[Row]) -> String {
                 "—".to_owned()
             },
             r.runtime_lag_p99_ms,
+            r.api_runtime_lag_p99_ms,
             r.server_errors,
             r.command_errors,
             r.verdict
@@ -315,8 +322,9 @@ mod tests {
             probe_command_p50_ms: 0.75,
             probe_command_p99_ms: 3.5,
             runtime_lag_p99_ms: 5.0,
+            api_runtime_lag_p99_ms: 2.0,
         };
-        assert_eq!(CSV_HEADER.split(',').count(), 33);
+        assert_eq!(CSV_HEADER.split(',').count(), 34);
         assert_eq!(Row::parse(&row.csv()), Some(row.clone()));
         // a line of the version before the fleet's bound
         let old = "fast,1,3000,3000,29950,30000,0.412,0.300,13.75,7273,50000,100000,20.00,400,1.25,6.50,12.00,0,2,3.25,ok";
@@ -335,17 +343,23 @@ mod tests {
             (parsed.network.as_str(), parsed.cpu_all_us_per_frame),
             ("loopback", 0.0)
         );
-        // a line of the version before the runtime's lag
         let line = row.csv();
         let field = |n: usize| {
             // the line without its last n fields
             line.rsplitn(n + 1, ',').nth(n).expect("fields")
         };
+        // a line of the version before the API's lag
+        let api_zero = Row {
+            api_runtime_lag_p99_ms: 0.0,
+            ..row.clone()
+        };
+        assert_eq!(Row::parse(field(1)), Some(api_zero.clone()));
+        // a line of the version before the runtime's lag
         assert_eq!(
-            Row::parse(field(1)),
+            Row::parse(field(2)),
             Some(Row {
                 runtime_lag_p99_ms: 0.0,
-                ..row.clone()
+                ..api_zero
             })
         );
         // a line of the version before the probes
@@ -354,12 +368,13 @@ mod tests {
             probe_command_p50_ms: 0.0,
             probe_command_p99_ms: 0.0,
             runtime_lag_p99_ms: 0.0,
+            api_runtime_lag_p99_ms: 0.0,
             ..row.clone()
         };
-        assert_eq!(Row::parse(field(4)), Some(probes_zero.clone()));
+        assert_eq!(Row::parse(field(5)), Some(probes_zero.clone()));
         // a line of the version before the audit's share and the writer's pass
         assert_eq!(
-            Row::parse(field(6)),
+            Row::parse(field(7)),
             Some(Row {
                 command_audit_p99_ms: 0.0,
                 telemetry_batch_ms: 0.0,
@@ -367,7 +382,7 @@ mod tests {
             })
         );
         // 28, 30 and 31 fields were never written
-        for n in [2, 3, 5] {
+        for n in [3, 4, 6] {
             assert_eq!(Row::parse(field(n)), None, "{n}");
         }
         assert_eq!(Row::parse("fast,1,2"), None);
