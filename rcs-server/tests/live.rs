@@ -96,7 +96,10 @@ async fn events_of(stream: &mut Stream, n: usize, kind: &str) -> Vec<Vec<Value>>
     let events = stream.next_named(n, kind).await;
     events
         .into_iter()
-        .map(|e| e.as_array().expect("a list").clone())
+        .map(|e| match e {
+            Value::Array(list) => list,
+            other => panic!("a list: {other}"),
+        })
         .collect()
 }
 

@@ -47,7 +47,12 @@ impl Stream {
     /// The data of the next `n` events named `name`, the others skipped, within 10 s.
     pub async fn next_named(&mut self, n: usize, name: &str) -> Vec<Value> {
         let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while out.len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{n} `{name}` events within 10 s"
+            );
             let (event, _, data) = self.next(1).await.remove(0);
             if event == name {
                 out.push(data);
